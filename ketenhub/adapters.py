@@ -1,0 +1,131 @@
+"""Adapter definitions: one YAML file per partner (inbound) or destination (outbound).
+
+Loading a definition only reads YAML; schemas and mappings are compiled lazily by the
+stages that use them, so DAG files can list adapters cheaply.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ketenhub.settings import Settings
+
+
+class AdapterError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A check XSD cannot express: an XPath 1.0 test on one event (prefix p: the partner's namespace)."""
+    test: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Receive:
+    folder: str
+    pattern: str = "*.xml"
+    marker: str | None = None  # "sha256": a file is complete when <name>.sha256 exists
+    done: str = "processed"
+    rejected: str = "rejected"
+    schedule: str | None = None
+
+
+@dataclass(frozen=True)
+class Partner:
+    partner: str
+    name: str
+    oin: str
+    schema: str
+    event: str  # Clark name of the event element
+    mapping: str
+    receive: Receive
+    batch_root: str | None = None  # Clark name of the batch root, if a file holds many events
+    batch_count: str | None = None  # Clark name of the header element with the control count
+    rules: tuple[Rule, ...] = ()
+
+    @property
+    def namespace(self) -> str:
+        return self.event[1:].split("}")[0]
+
+
+@dataclass(frozen=True)
+class Destination:
+    destination: str
+    name: str
+    oin: str
+    schema: str
+    mapping: str
+    events: tuple[str, ...]
+    item: str  # Clark name of one outbound item
+    key: str  # XPath (prefix d:) to the item's idempotency key
+    recipient: str  # XPath (prefix d:) naming whom the item is for
+    envelope: str
+    folder: str
+    marker: str | None = None  # "sha256": write <name>.sha256 after the file
+    schedule: str | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.item[1:].split("}")[0]
+
+
+@dataclass
+class Registry:
+    partners: dict[str, Partner] = field(default_factory=dict)
+    destinations: dict[str, Destination] = field(default_factory=dict)
+
+    def partner(self, name: str) -> Partner:
+        try:
+            return self.partners[name]
+        except KeyError:
+            raise AdapterError(f"unknown partner {name!r}; known: {', '.join(sorted(self.partners))}") from None
+
+    def destination(self, name: str) -> Destination:
+        try:
+            return self.destinations[name]
+        except KeyError:
+            known = ", ".join(sorted(self.destinations))
+            raise AdapterError(f"unknown destination {name!r}; known: {known}") from None
+
+
+def _partner(d: dict) -> Partner:
+    batch = d.get("batch") or {}
+    return Partner(
+        partner=d["partner"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],
+        event=d["event"], mapping=d["mapping"], receive=Receive(**d["receive"]),
+        batch_root=batch.get("root"), batch_count=batch.get("count"),
+        rules=tuple(Rule(r["assert"], r["message"]) for r in d.get("rules", ())),
+    )
+
+
+def _destination(d: dict) -> Destination:
+    deliver = d.get("deliver") or {}
+    return Destination(
+        destination=d["destination"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],
+        mapping=d["mapping"], events=tuple(d["events"]), item=d["item"], key=d["key"],
+        recipient=d["recipient"], envelope=d["envelope"], folder=deliver["folder"],
+        marker=deliver.get("marker"), schedule=deliver.get("schedule"),
+    )
+
+
+def load(settings: Settings) -> Registry:
+    registry = Registry()
+    for path in sorted(Path(settings.adapters_dir).glob("*.yaml")):
+        with open(path, encoding="utf-8") as f:
+            d = yaml.safe_load(f)
+        try:
+            if "partner" in d:
+                p = _partner(d)
+                registry.partners[p.partner] = p
+            elif "destination" in d:
+                dest = _destination(d)
+                registry.destinations[dest.destination] = dest
+            else:
+                raise KeyError("partner or destination")
+        except (KeyError, TypeError) as e:
+            raise AdapterError(f"{path.name}: missing or wrong field {e}") from None
+    return registry

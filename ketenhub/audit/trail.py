@@ -1,0 +1,53 @@
+"""Writing to and reading from the audit table. Rows are only ever inserted."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import Connection, insert, or_, select
+
+from ketenhub.store.tables import audit, delivery, event, payload, quarantine
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Entry:
+    subject: str
+    subject_id: int
+    action: str
+    bericht_id: str | None = None
+    detail: str | None = None
+
+
+def record(conn: Connection, entries: list[Entry], actor: str = "ketenhub") -> None:
+    if not entries:
+        return
+    at = now()
+    conn.execute(insert(audit), [
+        dict(at=at, actor=actor, subject=e.subject, subject_id=e.subject_id, action=e.action,
+             bericht_id=e.bericht_id, detail=e.detail) for e in entries
+    ])
+
+
+def trace(conn: Connection, bericht_id: str) -> list[dict]:
+    """Everything that happened to the events with this BerichtId (any partner), oldest first:
+    receipt, acceptance or rejection and why, each delivery and its outcome."""
+    events = conn.execute(select(event.c.id, event.c.payload_id).where(event.c.bericht_id == bericht_id)).all()
+    quarantined = conn.execute(select(quarantine.c.id, quarantine.c.payload_id)
+                               .where(quarantine.c.bericht_id == bericht_id)).all()
+    event_ids = [e.id for e in events]
+    payload_ids = {r.payload_id for r in [*events, *quarantined]}
+    delivery_ids = [r.id for r in conn.execute(select(delivery.c.id).where(delivery.c.event_id.in_(event_ids)))]
+    conditions = [audit.c.bericht_id == bericht_id]
+    for subject, ids in (("payload", payload_ids), ("delivery", delivery_ids)):
+        if ids:
+            conditions.append((audit.c.subject == subject) & audit.c.subject_id.in_(ids))
+    rows = conn.execute(select(audit).where(or_(*conditions)).order_by(audit.c.id)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def payload_names(conn: Connection, ids: set[int]) -> dict[int, str]:
+    return dict(conn.execute(select(payload.c.id, payload.c.name).where(payload.c.id.in_(ids))).all())

@@ -1,0 +1,131 @@
+"""ketenhub: the command line for integration engineers and operators.
+
+    ketenhub ingest --partner om PATH...      files, or a folder (then the partner's drop-folder rules apply)
+    ketenhub deliver [--destination kbsp]     send pending deliveries
+    ketenhub status                           counts per state
+    ketenhub trace BERICHTID                  everything that happened to one event
+    ketenhub validate --partner om FILE       plain-words errors; exit code 1 when invalid
+
+All state lives under KETENHUB_HOME (default: var/hub in the project).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from ketenhub import pipeline
+from ketenhub.adapters import AdapterError
+from ketenhub.audit.trail import payload_names, trace
+from ketenhub.deliver.run import deliver
+from ketenhub.hub import Hub
+from ketenhub.receive.folder import DropFolder, Files
+from ketenhub.store.tables import delivery, event, payload, quarantine
+
+
+def cmd_ingest(hub: Hub, args) -> int:
+    partner = hub.registry.partner(args.partner)
+    reports = []
+    for path in map(Path, args.paths):
+        if path.is_dir():
+            source = DropFolder(path, partner.receive)
+        elif path.is_file():
+            source = Files([path], partner.receive)
+        else:
+            print(f"{path}: no such file or folder", file=sys.stderr)
+            return 2
+        reports += pipeline.ingest_source(hub, partner, source)
+    for r in reports:
+        print(r.text())
+    if not reports:
+        print("nothing to ingest (no complete files found)")
+    return 1 if any(r.state == "rejected" or r.rejected for r in reports) else 0
+
+
+def cmd_deliver(hub: Hub, args) -> int:
+    names = [args.destination] if args.destination else sorted(hub.registry.destinations)
+    failed = 0
+    for name in names:
+        report = deliver(hub, hub.registry.destination(name))
+        failed += report.failed
+        print(f"{name}: {report.delivered} delivered, {report.retry} to retry, {report.failed} failed"
+              + (f" ({', '.join(report.batches)})" if report.batches else ""))
+    return 1 if failed else 0
+
+
+def cmd_status(hub: Hub, args) -> int:
+    with hub.engine.connect() as conn:
+        def counts(table, *by):
+            return conn.execute(select(*by, table.c.state, func.count()).group_by(*by, table.c.state)
+                                .order_by(*by, table.c.state)).all()
+        print("payloads:")
+        for partner, state, n in counts(payload, payload.c.partner):
+            print(f"  {partner:8} {state:18} {n}")
+        print("events:")
+        for partner, state, n in counts(event, event.c.partner):
+            print(f"  {partner:8} {state:18} {n}")
+        print("quarantine:")
+        for partner, state, n in counts(quarantine, quarantine.c.partner):
+            print(f"  {partner:8} {state:18} {n}")
+        print("deliveries:")
+        for dest, state, n in counts(delivery, delivery.c.destination):
+            print(f"  {dest:8} {state:18} {n}")
+    return 0
+
+
+def cmd_trace(hub: Hub, args) -> int:
+    with hub.engine.connect() as conn:
+        rows = trace(conn, args.bericht_id)
+        names = payload_names(conn, {r["subject_id"] for r in rows if r["subject"] == "payload"})
+    if not rows:
+        print(f"nothing known about BerichtId {args.bericht_id}")
+        return 1
+    for r in rows:
+        subject = f"{r['subject']} {r['subject_id']}"
+        if r["subject"] == "payload":
+            subject += f" ({names.get(r['subject_id'])})"
+        detail = f": {r['detail']}" if r["detail"] else ""
+        print(f"{r['at']:%Y-%m-%d %H:%M:%S}  {subject:40} {r['action']}{detail}")
+    return 0
+
+
+def cmd_validate(hub: Hub, args) -> int:
+    partner = hub.registry.partner(args.partner)
+    report = pipeline.check(hub, partner, Path(args.file))
+    print(report.text())
+    return 0 if report.state == "valid" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="ketenhub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-v", "--verbose", action="store_true", help="log progress (never personal data)")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("ingest", help="ingest files or a drop folder")
+    p.add_argument("--partner", required=True)
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("deliver", help="send pending deliveries")
+    p.add_argument("--destination")
+    p.set_defaults(func=cmd_deliver)
+    sub.add_parser("status", help="counts per state").set_defaults(func=cmd_status)
+    p = sub.add_parser("trace", help="everything that happened to one event")
+    p.add_argument("bericht_id")
+    p.set_defaults(func=cmd_trace)
+    p = sub.add_parser("validate", help="check a file without storing it")
+    p.add_argument("--partner", required=True)
+    p.add_argument("file")
+    p.set_defaults(func=cmd_validate)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(Hub(), args)
+    except AdapterError as e:
+        print(f"ketenhub: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

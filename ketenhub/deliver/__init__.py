@@ -1,0 +1,1 @@
+"""Deliver: stored deliveries, grouped into the destination's envelope, sent by a transport."""

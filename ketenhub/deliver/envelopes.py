@@ -1,0 +1,68 @@
+"""How a destination wants its items packed: the outbound document around a batch of items."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+from ketenhub.settings import HUB_OIN
+from ketenhub.validate.parsing import parser
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+_PARSER = parser()
+
+
+def _items(documents: list[bytes]) -> list[etree._Element]:
+    return [etree.fromstring(d, _PARSER) for d in documents]
+
+
+def _document(root: etree._Element) -> bytes:
+    etree.indent(root, space="  ")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8") + b"\n"
+
+
+def publiceer_zaakstatus(documents: list[bytes], name: str, created: datetime) -> bytes:
+    root = etree.Element("{urn:keten:kbsp:zaakstatus:v1}PubliceerZaakstatusVerzoek",
+                         nsmap={None: "urn:keten:kbsp:zaakstatus:v1"})
+    root.extend(_items(documents))
+    return _document(root)
+
+
+def beroepstatus(documents: list[bytes], name: str, created: datetime) -> bytes:
+    (item,) = _items(documents)
+    return _document(item)
+
+
+def opdrachten_batch(documents: list[bytes], name: str, created: datetime) -> bytes:
+    ns = "urn:keten:cjib:opdrachten:v1"
+    items = _items(documents)
+    total = sum((Decimal(i.findtext(f"{{{ns}}}Bedrag")) for i in items), Decimal("0.00"))
+    root = etree.Element(f"{{{ns}}}OpdrachtenBatch", nsmap={None: ns})
+    kop = etree.SubElement(root, f"{{{ns}}}Kop")
+    for tag, value in (("BatchId", name.removesuffix(".xml")), ("Afzender", HUB_OIN),
+                       ("Aanmaaktijdstip", created.astimezone(AMSTERDAM).isoformat(timespec="seconds")),
+                       ("AantalOpdrachten", str(len(items))), ("TotaalBedrag", f"{total:.2f}")):
+        etree.SubElement(kop, f"{{{ns}}}{tag}").text = value
+    root.extend(items)
+    return _document(root)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    max_items: int
+    prefix: str  # file or batch name: <prefix>_<YYYYMMDD>_<NNN>.xml, date in Amsterdam time
+    build: Callable[[list[bytes], str, datetime], bytes]
+
+    def name(self, created: datetime, sequence: int) -> str:
+        return f"{self.prefix}_{created.astimezone(AMSTERDAM):%Y%m%d}_{sequence:03d}.xml"
+
+
+ENVELOPES = {
+    "publiceer-zaakstatus": Envelope(500, "KETENHUB_KBSP", publiceer_zaakstatus),  # contract: at most 500
+    "beroepstatus": Envelope(1, "KETENHUB_DLV", beroepstatus),
+    "opdrachten-batch": Envelope(50_000, "KETENHUB_CJIB", opdrachten_batch),  # contract's file name
+}

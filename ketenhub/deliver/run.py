@@ -1,0 +1,150 @@
+"""Delivering one destination's pending deliveries, batch by batch.
+
+Each batch is claimed first (deliveries 'sending', a batch row with its name), then sent, then
+settled. A crash between claim and settle leaves the batch 'sending': the next run sends it
+again under the same name with the same items, which the destination treats as the same
+message (same file name, same BerichtId/OpdrachtId), so nothing is delivered twice.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from lxml import etree
+from sqlalchemy import Connection, func, insert, select, update
+
+from ketenhub.adapters import Destination
+from ketenhub.audit.trail import Entry, now, record
+from ketenhub.deliver.envelopes import AMSTERDAM, ENVELOPES, Envelope
+from ketenhub.deliver.transports import FolderTransport, ItemResult, Transport
+from ketenhub.hub import Hub
+from ketenhub.store.tables import delivery, outbound_batch
+from ketenhub.validate.parsing import parser
+from ketenhub.validate.schema import compile_schema, validate
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 10
+
+
+@dataclass
+class DeliveryReport:
+    destination: str
+    batches: list[str] = field(default_factory=list)
+    delivered: int = 0
+    retry: int = 0
+    failed: int = 0
+
+
+def as_utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)  # SQLite keeps no zone
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential, capped at an hour, with jitter so that retries do not arrive in step."""
+    return timedelta(seconds=min(30 * 2 ** attempts, 3600) * random.uniform(0.8, 1.2))
+
+
+def folder_transport(hub: Hub, dest: Destination) -> Transport:
+    return FolderTransport(hub.settings.path(dest.folder), dest.marker)
+
+
+def _sequence(conn: Connection, dest: Destination, envelope: Envelope, created: datetime) -> int:
+    prefix = envelope.name(created, 0).rsplit("_", 1)[0] + "_"
+    count = conn.scalar(select(func.count()).select_from(outbound_batch).where(
+        outbound_batch.c.destination == dest.destination, outbound_batch.c.name.like(prefix + "%")))
+    return count + 1
+
+
+def _claim(conn: Connection, dest: Destination, envelope: Envelope, at: datetime):
+    ids = conn.scalars(
+        select(delivery.c.id)
+        .where(delivery.c.destination == dest.destination, delivery.c.state == "pending",
+               delivery.c.next_attempt_at <= at)
+        .order_by(delivery.c.id).limit(envelope.max_items)
+        .with_for_update(skip_locked=True)).all()
+    if not ids:
+        return None
+    name = envelope.name(at, _sequence(conn, dest, envelope, at))
+    batch_id = conn.execute(insert(outbound_batch).values(
+        destination=dest.destination, name=name, state="sending", item_count=len(ids),
+        created_at=at)).inserted_primary_key[0]
+    conn.execute(update(delivery).where(delivery.c.id.in_(ids)).values(
+        state="sending", batch_id=batch_id, updated_at=at))
+    record(conn, [Entry("batch", batch_id, "sending", detail=f"{dest.destination} {name}: {len(ids)} items")]
+           + [Entry("delivery", i, "sending", detail=name) for i in ids])
+    return batch_id
+
+
+def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, batch_id: int,
+          report: DeliveryReport) -> None:
+    with hub.engine.connect() as conn:
+        batch = conn.execute(select(outbound_batch).where(outbound_batch.c.id == batch_id)).one()
+        items = conn.execute(select(delivery.c.id, delivery.c.idempotency_key, delivery.c.document, delivery.c.attempts)
+                             .where(delivery.c.batch_id == batch_id).order_by(delivery.c.id)).all()
+    document = envelope.build([i.document for i in items], batch.name, as_utc(batch.created_at))
+    problems = validate(compile_schema(str(hub.settings.schemas_dir / dest.schema)), etree.fromstring(document, parser()))
+    keys = [i.idempotency_key for i in items]
+    if problems:
+        reason = "the outbound document is invalid against the destination's XSD: " + "; ".join(map(str, problems))
+        results = {k: ItemResult("failed", reason) for k in keys}
+    else:
+        try:
+            results = transport.send(batch.name, document, keys)
+        except Exception as e:  # the transport could not tell what arrived: all of it is retried
+            log.warning("sending %s to %s failed: %s", batch.name, dest.destination, type(e).__name__)
+            results = {k: ItemResult("retry", f"{type(e).__name__}: {e}") for k in keys}
+    _settle(hub, dest, batch_id, batch.name, items, results, report)
+
+
+def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, results: dict[str, ItemResult],
+            report: DeliveryReport) -> None:
+    at = now()
+    entries = []
+    with hub.engine.begin() as conn:
+        for item in items:
+            result = results.get(item.idempotency_key, ItemResult("retry", "no result for this item"))
+            values = dict(updated_at=at, attempts=item.attempts + 1, last_error=result.reason)
+            state = result.outcome
+            if state == "retry":
+                if item.attempts + 1 >= MAX_ATTEMPTS:
+                    state = "dead"
+                else:
+                    state, values["next_attempt_at"] = "pending", at + backoff(item.attempts + 1)
+            values["state"] = state
+            if state != "delivered":
+                values["batch_id"] = None
+            conn.execute(update(delivery).where(delivery.c.id == item.id).values(**values))
+            entries.append(Entry("delivery", item.id, state, detail=f"{name}" + (f": {result.reason}" if result.reason else "")))
+            if state == "delivered":
+                report.delivered += 1
+            elif state == "pending":
+                report.retry += 1
+            else:
+                report.failed += 1
+        conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state="sent", sent_at=at))
+        entries.append(Entry("batch", batch_id, "sent", detail=name))
+        record(conn, entries)
+    report.batches.append(name)
+
+
+def deliver(hub: Hub, dest: Destination, transport: Transport | None = None) -> DeliveryReport:
+    envelope = ENVELOPES[dest.envelope]
+    transport = transport or folder_transport(hub, dest)
+    report = DeliveryReport(dest.destination)
+    with hub.engine.connect() as conn:
+        unfinished = conn.scalars(select(outbound_batch.c.id).where(
+            outbound_batch.c.destination == dest.destination, outbound_batch.c.state == "sending")
+            .order_by(outbound_batch.c.id)).all()
+    for batch_id in unfinished:
+        _send(hub, dest, envelope, transport, batch_id, report)
+    while True:
+        with hub.engine.begin() as conn:
+            batch_id = _claim(conn, dest, envelope, now())
+        if batch_id is None:
+            break
+        _send(hub, dest, envelope, transport, batch_id, report)
+    log.info("%s: %d delivered, %d to retry, %d failed, in %d documents", dest.destination,
+             report.delivered, report.retry, report.failed, len(report.batches))
+    return report

@@ -1,0 +1,176 @@
+"""The inbound pipeline for one payload: receive → validate → normalise → route → store.
+
+A payload is first scanned whole (see validate.payload), then its events are streamed and
+stored in chunks. One bad event is quarantined with its reason and does not stop the others;
+a payload that is unusable as a whole is quarantined as one item. Nothing is dropped.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from lxml import etree
+
+from ketenhub.adapters import Partner
+from ketenhub.hub import Hub
+from ketenhub.normalise.canonical import kind, to_canonical
+from ketenhub.normalise.xslt import MappingError
+from ketenhub.receive.base import Incoming, Source
+from ketenhub.route.router import route
+from ketenhub.store import inbound
+from ketenhub.validate.payload import iter_events, scan
+from ketenhub.validate.problems import Problem, explain
+from ketenhub.validate.rules import check_bsns, check_rules
+from ketenhub.validate.schema import compile_schema, validate
+
+log = logging.getLogger(__name__)
+CHUNK = 500
+
+
+@dataclass
+class Report:
+    partner: str
+    name: str
+    state: str  # accepted, rejected, already-received
+    sha256: str = ""
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[str | None, str]] = field(default_factory=list)  # (BerichtId, reason)
+    problems: list[Problem] = field(default_factory=list)  # about the payload as a whole
+
+    def text(self) -> str:
+        """Plain words for the partner and the operator (it may be written to .error.txt)."""
+        lines = [f"{self.partner} {self.name}: {self.state}"]
+        if self.problems:
+            lines += [f"  {p}" for p in self.problems]
+        if self.state != "rejected":
+            lines.append(f"  events: {self.accepted} accepted, {self.duplicates} already received, "
+                         f"{len(self.rejected)} rejected")
+        for bericht_id, reason in self.rejected:
+            lines.append(f"  rejected event {bericht_id or '(no BerichtId)'}:")
+            lines += [f"    {r}" for r in reason.splitlines()]
+        return "\n".join(lines)
+
+
+class EventProcessor:
+    """Validate, normalise and route single events of one partner."""
+
+    def __init__(self, hub: Hub, partner: Partner):
+        s = hub.settings
+        self.partner = partner
+        self.mappings, self.schemas = s.mappings_dir, s.schemas_dir
+        self.schema = compile_schema(str(s.schemas_dir / partner.schema))
+        self.destinations = list(hub.registry.destinations.values())
+
+    def process(self, el: etree._Element) -> inbound.AcceptedEvent | inbound.RejectedEvent:
+        bericht_id = (el.findtext(f"{{{self.partner.namespace}}}BerichtId") or "").strip() or None
+        problems = validate(self.schema, el) or (
+            check_bsns(el) + check_rules(el, self.partner.rules, self.partner.namespace))
+        if not problems:
+            try:
+                canonical, problems = to_canonical(self.partner, el, self.mappings, self.schemas)
+                if not problems:
+                    k = kind(canonical)
+                    outbound, problems = route(canonical, k, self.destinations, self.mappings, self.schemas)
+            except MappingError as e:
+                problems = [Problem("mapping", str(e))]
+        if problems:
+            return inbound.RejectedEvent(bericht_id, el.sourceline, explain(problems),
+                                         etree.tostring(el, encoding="unicode").encode())
+        soort = canonical[-1].findtext("{urn:ketenhub:canoniek:v1}Soort")
+        return inbound.AcceptedEvent(bericht_id, k, soort, etree.tostring(canonical, encoding="UTF-8"), outbound)
+
+
+def _keep(hub: Hub, partner: Partner, item: Incoming):
+    """Scan the payload while copying it to payloads/<sha256>.xml: its bytes are never lost."""
+    store = hub.settings.payloads_dir
+    store.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=store, suffix=".tmp")
+    with os.fdopen(fd, "wb") as copy, open(item.path, "rb") as source:
+        result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy)
+        copy.flush()
+        os.fsync(copy.fileno())
+    kept = store / f"{result.sha256}.xml"
+    os.replace(tmp, kept)
+    return result, kept
+
+
+def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
+    result, kept = _keep(hub, partner, item)
+    report = Report(partner.partner, item.name, "accepted", result.sha256, problems=list(result.problems))
+    if item.expected_sha256 and item.expected_sha256 != result.sha256:
+        report.problems.append(Problem("marker", f"the .sha256 marker ({item.expected_sha256}) does not match "
+                                       f"the file's SHA-256 ({result.sha256}); the file may be incomplete"))
+    with hub.engine.begin() as conn:
+        previous = inbound.find_payload(conn, partner.partner, result.sha256)
+        if previous is not None and previous.state == "accepted":
+            inbound.record(conn, [inbound.Entry("payload", previous.id, "received-again", detail=item.name)])
+            report.state = "already-received"
+            return report
+        # A payload seen before but not finished (crash, or rejected for its marker) is processed
+        # again under its existing row: per-event deduplication makes that safe.
+        payload_id = previous.id if previous is not None else inbound.add_payload(
+            conn, partner.partner, item.name, result.sha256, result.size)
+        if report.problems:
+            report.state = "rejected"
+            inbound.reject_payload(conn, partner.partner, payload_id, explain(report.problems))
+            log.info("payload %s of %s rejected: %s", item.name, partner.partner,
+                     ", ".join(p.rule for p in report.problems))
+            return report
+
+    processor = EventProcessor(hub, partner)
+    for chunk in _chunks(iter_events(partner, kept), processor):
+        accepted = [r for r in chunk if isinstance(r, inbound.AcceptedEvent)]
+        rejected = [r for r in chunk if isinstance(r, inbound.RejectedEvent)]
+        with hub.engine.begin() as conn:
+            new, dup = inbound.store_events(conn, partner.partner, payload_id, accepted, rejected)
+        report.accepted += new
+        report.duplicates += dup
+        report.rejected += [(r.bericht_id, r.reason) for r in rejected]
+    with hub.engine.begin() as conn:
+        inbound.finish_payload(conn, payload_id, "accepted")
+    log.info("payload %s of %s: %d events accepted, %d already received, %d rejected", item.name,
+             partner.partner, report.accepted, report.duplicates, len(report.rejected))
+    return report
+
+
+def _chunks(events: Iterator[etree._Element], processor: EventProcessor):
+    chunk = []
+    for el in events:
+        chunk.append(processor.process(el))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
+    reports = []
+    for item in source.ready():
+        report = ingest(hub, partner, item)
+        source.done(item, report.state != "rejected", report.text())
+        reports.append(report)
+    return reports
+
+
+def check(hub: Hub, partner: Partner, path: Path) -> Report:
+    """Everything ingest checks, without storing anything (``ketenhub validate``)."""
+    with open(path, "rb") as f:
+        result = scan(partner, hub.settings.schemas_dir / partner.schema, f)
+    report = Report(partner.partner, path.name, "valid", result.sha256, problems=list(result.problems))
+    if not report.problems:
+        processor = EventProcessor(hub, partner)
+        for el in iter_events(partner, path):
+            r = processor.process(el)
+            if isinstance(r, inbound.RejectedEvent):
+                report.rejected.append((r.bericht_id, r.reason))
+            else:
+                report.accepted += 1
+    if report.problems or report.rejected:
+        report.state = "invalid"
+    return report

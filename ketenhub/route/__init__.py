@@ -1,0 +1,1 @@
+"""Route: canonical event to outbound items, one per delivery (event × destination × recipient)."""

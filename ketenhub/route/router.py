@@ -1,0 +1,56 @@
+"""The routing table lives in the destination adapters (which canonical events they take) and
+their mappings (which items an event yields: per informed victim, per compensation order, ...).
+This module runs them and checks every item against the destination's XSD."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from lxml import etree
+
+from ketenhub.adapters import Destination
+from ketenhub.normalise.xslt import transform
+from ketenhub.validate.problems import Problem
+from ketenhub.validate.schema import compile_schema, validate
+
+
+@dataclass(frozen=True)
+class Outbound:
+    destination: str
+    key: str  # idempotency key: the item's BerichtId or OpdrachtId, stable across resends
+    recipient: str
+    document: bytes  # one item, e.g. a Zaakstatus element
+
+
+@lru_cache(maxsize=None)
+def _xpath(expr: str, namespace: str) -> etree.XPath:
+    return etree.XPath(expr, namespaces={"d": namespace})
+
+
+def route(canonical: etree._Element, kind: str, destinations: list[Destination], mappings: Path,
+          schemas: Path) -> tuple[list[Outbound], list[Problem]]:
+    items: list[Outbound] = []
+    problems: list[Problem] = []
+    for dest in destinations:
+        if kind not in dest.events:
+            continue
+        result = transform(mappings / dest.mapping, canonical).getroot()
+        schema = compile_schema(str(schemas / dest.schema))
+        for item in result if result is not None else ():
+            if item.tag != dest.item:
+                problems.append(Problem("mapping", f"mapping {dest.mapping} produced {item.tag}, expected {dest.item}"))
+                continue
+            item = copy.deepcopy(item)
+            etree.cleanup_namespaces(item)
+            for p in validate(schema, item):
+                problems.append(Problem("destination-schema", f"mapping {dest.mapping} produced an item "
+                                        f"{dest.destination.upper()} would refuse: {p.message} at {p.element}"))
+            items.append(Outbound(
+                destination=dest.destination,
+                key=_xpath(dest.key, dest.namespace)(item),
+                recipient=_xpath(dest.recipient, dest.namespace)(item),
+                document=etree.tostring(item, encoding="unicode").encode(),
+            ))
+    return items, problems

@@ -1,0 +1,1 @@
+"""The hub's own database: payloads, events, quarantine, deliveries, outbound batches, audit."""

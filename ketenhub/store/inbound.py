@@ -1,0 +1,107 @@
+"""Storing what came in: payloads, accepted events with their deliveries, quarantined events.
+
+Every write also appends its audit rows, in the same transaction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from ketenhub.audit.trail import Entry, now, record
+from ketenhub.route.router import Outbound
+from ketenhub.store.tables import delivery, event, payload, quarantine
+
+
+@dataclass
+class AcceptedEvent:
+    bericht_id: str
+    kind: str
+    soort: str
+    canonical: bytes
+    outbound: list[Outbound]
+
+
+@dataclass
+class RejectedEvent:
+    bericht_id: str | None
+    line: int | None
+    reason: str
+    raw: bytes
+
+
+def find_payload(conn: Connection, partner: str, sha256: str):
+    return conn.execute(select(payload).where(payload.c.partner == partner, payload.c.sha256 == sha256)).first()
+
+
+def add_payload(conn: Connection, partner: str, name: str, sha256: str, size: int) -> int:
+    pid = conn.execute(insert(payload).values(
+        partner=partner, name=name, sha256=sha256, size=size, received_at=now(), state="received",
+        events_accepted=0, events_rejected=0, events_duplicate=0)).inserted_primary_key[0]
+    record(conn, [Entry("payload", pid, "received", detail=f"{partner} {name} sha256={sha256} size={size}")])
+    return pid
+
+
+def finish_payload(conn: Connection, payload_id: int, state: str, reason: str | None = None) -> None:
+    conn.execute(update(payload).where(payload.c.id == payload_id).values(state=state, reason=reason))
+    record(conn, [Entry("payload", payload_id, state, detail=reason)])
+
+
+def reject_payload(conn: Connection, partner: str, payload_id: int, reason: str) -> None:
+    """The whole payload is unusable: it goes to quarantine as one item."""
+    qid = conn.execute(insert(quarantine).values(
+        partner=partner, payload_id=payload_id, bericht_id=None, line=None, reason=reason, raw=None,
+        state="open", created_at=now())).inserted_primary_key[0]
+    record(conn, [Entry("quarantine", qid, "quarantined", detail=reason)])
+    finish_payload(conn, payload_id, "rejected", reason)
+
+
+def store_events(conn: Connection, partner: str, payload_id: int, accepted: list[AcceptedEvent],
+                 rejected: list[RejectedEvent]) -> tuple[int, int]:
+    """Store one chunk of a payload's events. Returns (new, duplicate) counts of accepted events.
+
+    An event whose BerichtId this partner already sent is a duplicate: it creates nothing new,
+    only an audit row. That is what makes re-ingesting a file, or a melding handed out twice,
+    harmless."""
+    at = now()
+    ids = list({e.bericht_id for e in accepted})
+    known = set()
+    for i in range(0, len(ids), 500):
+        known.update(conn.scalars(select(event.c.bericht_id).where(
+            event.c.partner == partner, event.c.bericht_id.in_(ids[i:i + 500]))))
+    fresh, duplicates, seen = [], [], set(known)
+    for e in accepted:
+        (duplicates if e.bericht_id in seen else fresh).append(e)
+        seen.add(e.bericht_id)
+
+    entries: list[Entry] = []
+    if fresh:
+        rows = conn.execute(insert(event).returning(event.c.id, event.c.bericht_id, sort_by_parameter_order=True), [
+            dict(partner=partner, bericht_id=e.bericht_id, payload_id=payload_id, kind=e.kind, soort=e.soort,
+                 state="accepted", received_at=at, canonical=e.canonical) for e in fresh
+        ]).all()
+        deliveries = []
+        for (event_id, bericht_id), e in zip(rows, fresh):
+            routed = ", ".join(f"{o.destination}:{o.recipient}" for o in e.outbound) or "no destination"
+            entries.append(Entry("event", event_id, "accepted", bericht_id, f"{e.soort}; routed to {routed}"))
+            deliveries += [dict(event_id=event_id, destination=o.destination, recipient=o.recipient,
+                                idempotency_key=o.key, document=o.document, state="pending", attempts=0,
+                                next_attempt_at=at, created_at=at, updated_at=at) for o in e.outbound]
+        if deliveries:
+            new = conn.execute(insert(delivery).returning(delivery.c.id, delivery.c.idempotency_key,
+                                                          sort_by_parameter_order=True), deliveries).all()
+            entries += [Entry("delivery", did, "pending", detail=f"key {key}") for did, key in new]
+    for e in duplicates:
+        entries.append(Entry("payload", payload_id, "duplicate-event", e.bericht_id,
+                             "BerichtId already received: nothing new created"))
+    if rejected:
+        qrows = conn.execute(insert(quarantine).returning(quarantine.c.id, sort_by_parameter_order=True), [
+            dict(partner=partner, payload_id=payload_id, bericht_id=r.bericht_id, line=r.line, reason=r.reason,
+                 raw=r.raw, state="open", created_at=at) for r in rejected
+        ]).scalars().all()
+        entries += [Entry("quarantine", qid, "quarantined", r.bericht_id, r.reason) for qid, r in zip(qrows, rejected)]
+    conn.execute(update(payload).where(payload.c.id == payload_id).values(
+        events_accepted=payload.c.events_accepted + len(fresh),
+        events_duplicate=payload.c.events_duplicate + len(duplicates),
+        events_rejected=payload.c.events_rejected + len(rejected)))
+    record(conn, entries)
+    return len(fresh), len(duplicates)

@@ -1,0 +1,19 @@
+"""Alembic environment: run by ketenhub.store.db.migrate() with an open connection."""
+from alembic import context
+
+from ketenhub.store.tables import metadata
+
+# Own version table, so the hub can share a PostgreSQL database with Airflow's metadata.
+VERSION_TABLE = "ketenhub_alembic_version"
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # `alembic` on the command line, for writing new migrations
+    from sqlalchemy import create_engine
+
+    from ketenhub import settings
+    connection = create_engine(settings.load().database_url).connect()
+
+context.configure(connection=connection, target_metadata=metadata, version_table=VERSION_TABLE,
+                  render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

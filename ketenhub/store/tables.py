@@ -1,0 +1,103 @@
+"""Table definitions (SQLAlchemy Core). Schema changes go through Alembic migrations in
+``migrations/``; this module describes the current head for the code that queries."""
+from sqlalchemy import (BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
+                        String, Table, Text, UniqueConstraint)
+
+metadata = MetaData()
+
+# One received file or message, as received. Its bytes are kept under payloads/ by sha256.
+payload = Table(
+    "payload", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("partner", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(16), nullable=False),  # received, accepted, rejected
+    Column("reason", Text),
+    Column("events_accepted", Integer, nullable=False, default=0),
+    Column("events_rejected", Integer, nullable=False, default=0),
+    Column("events_duplicate", Integer, nullable=False, default=0),
+    UniqueConstraint("partner", "sha256", name="uq_payload_partner_sha256"),
+)
+
+# One accepted inbound event, in canonical form; a BerichtId is processed once per partner.
+event = Table(
+    "event", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("partner", String(32), nullable=False),
+    Column("bericht_id", String(255), nullable=False),
+    Column("payload_id", ForeignKey("payload.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("soort", String(40), nullable=False),
+    Column("state", String(16), nullable=False),  # accepted
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("canonical", LargeBinary, nullable=False),
+    UniqueConstraint("partner", "bericht_id", name="uq_event_partner_bericht"),
+)
+
+# A rejected event (or payload), with its raw bytes and the reason in plain words.
+quarantine = Table(
+    "quarantine", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("partner", String(32), nullable=False),
+    Column("payload_id", ForeignKey("payload.id"), nullable=False),
+    Column("bericht_id", String(255)),
+    Column("line", Integer),
+    Column("reason", Text, nullable=False),
+    Column("raw", LargeBinary),  # NULL for a whole payload: its bytes are under payloads/ by sha256
+    Column("state", String(16), nullable=False),  # open, reprocessed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_quarantine_bericht", "bericht_id"),
+)
+
+# A group of deliveries sent together (a KbSP call, a CJIB file); kept so that a batch
+# interrupted by a crash is sent again under the same name with the same content.
+outbound_batch = Table(
+    "outbound_batch", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("destination", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("state", String(16), nullable=False),  # sending, sent, failed
+    Column("item_count", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    UniqueConstraint("destination", "name", name="uq_batch_destination_name"),
+)
+
+# One outbound message: event × destination × recipient, keyed for idempotency.
+delivery = Table(
+    "delivery", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", ForeignKey("event.id"), nullable=False),
+    Column("destination", String(32), nullable=False),
+    Column("recipient", String(255), nullable=False),
+    Column("idempotency_key", String(255), nullable=False),
+    Column("document", LargeBinary, nullable=False),
+    Column("state", String(16), nullable=False),  # pending, sending, delivered, failed, dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("batch_id", ForeignKey("outbound_batch.id")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("destination", "idempotency_key", name="uq_delivery_destination_key"),
+    Index("ix_delivery_destination_state", "destination", "state", "next_attempt_at"),
+    Index("ix_delivery_event", "event_id"),
+)
+
+# Append-only: every state change of every payload, event, delivery and quarantined item.
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("subject", String(16), nullable=False),  # payload, event, delivery, quarantine, batch
+    Column("subject_id", Integer, nullable=False),
+    Column("bericht_id", String(255)),
+    Column("action", String(32), nullable=False),
+    Column("detail", Text),
+    Index("ix_audit_subject", "subject", "subject_id"),
+    Index("ix_audit_bericht", "bericht_id"),
+)

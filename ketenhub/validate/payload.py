@@ -1,0 +1,129 @@
+"""Reading a partner's payload: one pass to check the whole file, one to stream its events.
+
+The first pass reads the file once, in chunks: it keeps a copy (the raw bytes are never lost),
+computes the SHA-256, and parses without keeping events, to check everything that concerns
+the file as a whole (empty, well-formed, no DTD, UTF-8, root element and namespace, the
+envelope against the XSD, the control count). Only a file that passes is streamed again,
+event by event, so that no event is stored from a file that turns out to be truncated.
+Memory stays flat: events are discarded as soon as they are seen.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterator
+
+from lxml import etree
+
+from ketenhub.adapters import Partner
+from ketenhub.validate import parsing
+from ketenhub.validate.problems import Problem
+from ketenhub.validate.schema import compile_schema, validate
+
+CHUNK = 1 << 20
+
+
+@dataclass
+class Scan:
+    sha256: str
+    size: int
+    events: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _name(tag: str) -> str:
+    return etree.QName(tag).localname + f" (namespace {etree.QName(tag).namespace or 'none'})"
+
+
+def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[bytes] | None = None) -> Scan:
+    digest = hashlib.sha256()
+    size = 0
+    parser = parsing.pull_parser()
+    root = None
+    events = 0
+    problems: list[Problem] = []
+    parsing_ok = True
+
+    def consume():
+        nonlocal root, events, parsing_ok
+        for action, el in parser.read_events():
+            if root is None:
+                root = el
+                problems.extend(parsing.check_prolog(el))
+                if el.tag not in (partner.event, partner.batch_root):
+                    expected = " or ".join(_name(t) for t in (partner.batch_root, partner.event) if t)
+                    problems.append(Problem(
+                        "root", f"the root element is {_name(el.tag)}; {partner.name} sends {expected}",
+                        line=el.sourceline, element="/" + etree.QName(el).localname))
+                if problems:
+                    parsing_ok = False
+                    return
+            elif action == "end" and el.tag == partner.event and el.getparent() is root:
+                events += 1
+                root.remove(el)  # keep only the envelope in memory
+
+    while chunk := source.read(CHUNK):
+        size += len(chunk)
+        digest.update(chunk)
+        if copy_to is not None:
+            copy_to.write(chunk)
+        if parsing_ok:
+            try:
+                parser.feed(chunk)
+                consume()
+            except etree.XMLSyntaxError as e:
+                problems.append(parsing.syntax_problem(e))
+                parsing_ok = False
+    result = Scan(digest.hexdigest(), size, events, problems)
+    if size == 0:
+        problems.append(Problem("empty", "the file is empty"))
+        return result
+    if not parsing_ok:
+        return result
+    try:
+        parser.close()
+        consume()
+    except etree.XMLSyntaxError as e:
+        problems.append(parsing.syntax_problem(e))
+        return result
+    if root is None:
+        problems.append(Problem("well-formed", "the file holds no XML element"))
+        return result
+    if root.tag == partner.event:
+        result.events = 1
+    else:
+        # The envelope (header without its events) must itself be valid.
+        problems.extend(validate(compile_schema(str(schema_path)), root))
+        if partner.batch_count and not problems:
+            counter = root.find(f".//{partner.batch_count}")
+            declared = int(counter.text)
+            if declared != events:
+                problems.append(Problem(
+                    "control-count",
+                    f"the header says {declared} events but the file holds {events}",
+                    line=counter.sourceline, element="/" + "/".join(
+                        etree.QName(e).localname for e in reversed([counter, *counter.iterancestors()]))))
+    return result
+
+
+def iter_events(partner: Partner, path: Path) -> Iterator[etree._Element]:
+    """Stream the events of a file that passed ``scan``; each is discarded after use."""
+    with open(path, "rb") as f:
+        context = etree.iterparse(f, events=("end",), tag=partner.event, **parsing.SAFE)
+        for _, el in context:
+            yield el
+            parent = el.getparent()
+            el.clear(keep_tail=False)
+            if parent is not None:
+                while el.getprevious() is not None:
+                    del parent[0]
+        del context
+
+
+def read_marker(text: str) -> str | None:
+    """The hex digest from a .sha256 marker ('<hex>' or '<hex>  <name>' as sha256sum writes)."""
+    parts = text.strip().split()
+    if parts and len(parts[0]) == 64 and all(c in "0123456789abcdefABCDEF" for c in parts[0]):
+        return parts[0].lower()
+    return None

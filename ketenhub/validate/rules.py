@@ -1,0 +1,39 @@
+"""Checks the XSDs cannot express: BSN elfproef, and each adapter's XPath rules."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from lxml import etree
+
+from ketenhub.adapters import Rule
+from ketenhub.validate.problems import Problem, element_path
+
+
+def elfproef(bsn: str) -> bool:
+    """9×d1 + 8×d2 + … + 2×d8 − 1×d9 divisible by 11, and not 000000000."""
+    if len(bsn) != 9 or not bsn.isdigit() or bsn == "000000000":
+        return False
+    total = sum(int(d) * w for d, w in zip(bsn, (9, 8, 7, 6, 5, 4, 3, 2, -1)))
+    return total % 11 == 0
+
+
+def check_bsns(event: etree._Element) -> list[Problem]:
+    """Every element named Bsn, in any partner's format, must pass the elfproef."""
+    return [
+        Problem("elfproef", "the BSN fails the elfproef (11-test)", line=el.sourceline, element=element_path(el))
+        for el in event.iter("{*}Bsn")
+        if not elfproef((el.text or "").strip())
+    ]
+
+
+@lru_cache(maxsize=None)
+def _compiled(test: str, namespace: str) -> etree.XPath:
+    return etree.XPath(f"boolean({test})", namespaces={"p": namespace})
+
+
+def check_rules(event: etree._Element, rules: tuple[Rule, ...], namespace: str) -> list[Problem]:
+    return [
+        Problem("rule", rule.message, line=event.sourceline, element=element_path(event))
+        for rule in rules
+        if not _compiled(rule.test, namespace)(event)
+    ]

@@ -1,0 +1,85 @@
+"""XSD validation with lxml (the fast path), failures put in plain words."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from lxml import etree
+
+from ketenhub.validate.parsing import parse_trusted
+from ketenhub.validate.problems import Problem, element_path
+
+
+@lru_cache(maxsize=None)
+def compile_schema(path: str) -> etree.XMLSchema:
+    """Compiled once per process: compiling is the slow part."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"schema {path} does not exist")
+    return etree.XMLSchema(parse_trusted(path))
+
+
+_NS = re.compile(r"\{[^}]*\}")
+_ELEMENT = re.compile(r"^Element '([^']+)'(?:, attribute '([^']+)')?: ")
+
+# libxml2's messages, rewritten so that they name the rule and never quote a value.
+_PLAIN = [
+    (re.compile(r"\[facet 'pattern'\] The value .* is not accepted by the pattern '(.*)'\.$"),
+     "pattern", lambda m: f"the value does not have the required form (pattern {m[1]})"),
+    (re.compile(r"\[facet 'enumeration'\] The value .* is not an element of the set \{(.*)\}\.$"),
+     "allowed-values", lambda m: f"the value is not one of the allowed values: {m[1].replace(chr(39), '')}"),
+    (re.compile(r"\[facet '(\w+)'\] The value .* (?:has|is|exceeds|must).*?([\d.]+)\D*$"),
+     "facet", lambda m: f"the value breaks the {m[1]} limit of {m[2]}"),
+    (re.compile(r"\[facet '(\w+)'\].*$"), "facet", lambda m: f"the value breaks the {m[1]} restriction"),
+    (re.compile(r".* is not a valid value of the (?:atomic|local atomic|list) type '(?:xs:)?([^']+)'\.$"),
+     "datatype", lambda m: f"the value is not a valid {m[1]}"),
+    (re.compile(r"This element is not expected\. Expected is(?: one of)? \( (.*) \)\.$"),
+     "structure", lambda m: f"this element is not allowed here; expected: {m[1]}"),
+    (re.compile(r"This element is not expected\.$"), "structure", lambda m: "this element is not allowed here"),
+    (re.compile(r"Missing child element\(s\)\. Expected is(?: one of)? \( (.*) \)\.$"),
+     "structure", lambda m: f"a required element is missing: {m[1]}"),
+    (re.compile(r"The attribute '([^']+)' is required but missing\.$"),
+     "structure", lambda m: f"the required attribute {m[1]} is missing"),
+    (re.compile(r"The attribute '([^']+)' is not allowed\.$"),
+     "structure", lambda m: f"the attribute {m[1]} is not allowed here"),
+    (re.compile(r"No matching global declaration available for the validation root\.$"),
+     "root", lambda m: "this element is not one the contract's schema declares as a document"),
+    (re.compile(r"Element content is not allowed, because the content type is a simple type definition\.$"),
+     "structure", lambda m: "this element takes a value, not child elements"),
+]
+
+
+def plain(message: str) -> tuple[str, str]:
+    """(rule, plain words) for one libxml2 schema message."""
+    message = _NS.sub("", message.strip())
+    rest = _ELEMENT.sub("", message)
+    for pattern, rule, words in _PLAIN:
+        m = pattern.match(rest)
+        if m:
+            return rule, words(m)
+    # Unknown message: keep libxml2's words but drop anything quoted that could be a value.
+    return "schema", re.sub(r"'[^']*'", "…", rest)
+
+
+def _locate(root: etree._Element, line: int, name: str | None) -> etree._Element | None:
+    for el in root.iter():
+        if el.sourceline == line and (name is None or etree.QName(el).localname == name):
+            return el
+    return None
+
+
+def validate(schema: etree.XMLSchema, element: etree._Element) -> list[Problem]:
+    """Validate an element (a document root or an event cut from a batch)."""
+    if schema.validate(element):
+        return []
+    problems = []
+    for entry in schema.error_log:
+        rule, words = plain(entry.message)
+        m = _ELEMENT.match(_NS.sub("", entry.message))
+        name = m[1] if m else None
+        found = _locate(element, entry.line, name) if entry.line else None
+        path = element_path(found) if found is not None else name
+        if m and m[2]:
+            path = f"{path}/@{m[2]}"
+        problems.append(Problem(rule, words, line=entry.line or None, element=path))
+    return problems
