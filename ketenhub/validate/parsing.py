@@ -5,6 +5,8 @@ closes entity-expansion bombs and external entities whatever the parser would do
 """
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from ketenhub.validate.problems import Problem
@@ -25,18 +27,27 @@ def parse_trusted(path) -> etree._ElementTree:
     return etree.parse(str(path), parser())
 
 
-def check_prolog(root: etree._Element) -> list[Problem]:
-    """Checks on what precedes the root element: DTD and declared encoding."""
+def check_dtd(root: etree._Element) -> list[Problem]:
     info = root.getroottree().docinfo
-    problems = []
     if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
-        problems.append(Problem(
-            "no-dtd", "the document declares a DTD (<!DOCTYPE>); the contract uses none and the hub "
-            "refuses DTDs and entities", line=1))
-    if info.encoding and info.encoding.upper().replace("_", "-") not in ("UTF-8", "UTF8"):
-        problems.append(Problem(
-            "encoding", f"the document declares encoding {info.encoding}; the contract requires UTF-8", line=1))
-    return problems
+        return [Problem("no-dtd", "the document declares a DTD (<!DOCTYPE>); the contract uses none and "
+                        "the hub refuses DTDs and entities", line=1)]
+    return []
+
+
+_DECLARATION = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def check_encoding(start: bytes) -> list[Problem]:
+    """The contracts say UTF-8: refuse another declared encoding or a UTF-16/32 byte order mark."""
+    if start.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return [Problem("encoding", "the document is UTF-16 or UTF-32 (byte order mark); the contract "
+                        "requires UTF-8", line=1)]
+    m = _DECLARATION.match(start.removeprefix(b"\xef\xbb\xbf"))
+    if m and m[1].decode().upper().replace("_", "-") not in ("UTF-8", "UTF8"):
+        return [Problem("encoding", f"the document declares encoding {m[1].decode()}; the contract "
+                        "requires UTF-8", line=1)]
+    return []
 
 
 def syntax_problem(error: etree.XMLSyntaxError) -> Problem:

@@ -50,7 +50,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         for action, el in parser.read_events():
             if root is None:
                 root = el
-                problems.extend(parsing.check_prolog(el))
+                problems.extend(parsing.check_dtd(el))
                 if el.tag not in (partner.event, partner.batch_root):
                     expected = " or ".join(_name(t) for t in (partner.batch_root, partner.event) if t)
                     problems.append(Problem(
@@ -68,6 +68,9 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         digest.update(chunk)
         if copy_to is not None:
             copy_to.write(chunk)
+        if size == len(chunk):
+            problems.extend(parsing.check_encoding(chunk))
+            parsing_ok = not problems
         if parsing_ok:
             try:
                 parser.feed(chunk)
@@ -114,10 +117,10 @@ def iter_events(partner: Partner, path: Path) -> Iterator[etree._Element]:
         for _, el in context:
             yield el
             parent = el.getparent()
-            el.clear(keep_tail=False)
             if parent is not None:
-                while el.getprevious() is not None:
+                while el.getprevious() is not None:  # the envelope's header
                     del parent[0]
+                parent.remove(el)
         del context
 
 

@@ -19,7 +19,7 @@ def compile_schema(path: str) -> etree.XMLSchema:
     return etree.XMLSchema(parse_trusted(path))
 
 
-_NS = re.compile(r"\{[^}]*\}")
+_NS = re.compile(r"\{[^}]*[:/][^}]*\}")  # namespace URIs, not pattern quantifiers like {9}
 _ELEMENT = re.compile(r"^Element '([^']+)'(?:, attribute '([^']+)')?: ")
 
 # libxml2's messages, rewritten so that they name the rule and never quote a value.

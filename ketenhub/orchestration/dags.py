@@ -1,0 +1,84 @@
+"""One receiving DAG per partner and one delivering DAG per destination, built from adapters/.
+
+Building reads only the adapter YAML files: no database, no schema or mapping is compiled,
+nothing is fetched. The tasks do the work in batches (a task handles every ready payload,
+or every pending delivery), never one task per message. Airflow's task retries cover a
+crashed task; individual messages are retried by the hub itself.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import CronTriggerTimetable, dag, task
+
+from ketenhub import adapters, settings
+from ketenhub.adapters import Destination, Partner
+
+TIMEZONE = "Europe/Amsterdam"
+START = pendulum.datetime(2026, 1, 1, tz=TIMEZONE)
+TASK_DEFAULTS = dict(retries=3, retry_delay=timedelta(minutes=2), retry_exponential_backoff=True)
+
+
+def _schedule(cron: str | None):
+    return CronTriggerTimetable(cron, timezone=TIMEZONE) if cron else None
+
+
+def receive_dag(p: Partner):
+    @dag(dag_id=f"ketenhub_receive_{p.partner}", schedule=_schedule(p.receive.schedule), start_date=START,
+         catchup=False, max_active_runs=1, tags=["ketenhub", "receive", p.partner], default_args=TASK_DEFAULTS,
+         doc_md=f"Receives {p.name} payloads, validates, normalises, routes and stores their events.")
+    def receive():
+        @task
+        def ingest() -> dict:
+            from ketenhub.hub import Hub
+            from ketenhub.orchestration.hooks import folder
+            from ketenhub.pipeline import ingest_source
+            from ketenhub.receive.folder import DropFolder
+
+            hub = Hub()
+            partner = hub.registry.partner(p.partner)
+            source = DropFolder(folder(partner.partner, hub.settings.path(partner.receive.folder)), partner.receive)
+            reports = ingest_source(hub, partner, source)
+            return {
+                "payloads": len(reports),
+                "payloads_rejected": sum(r.state == "rejected" for r in reports),
+                "events_accepted": sum(r.accepted for r in reports),
+                "events_duplicate": sum(r.duplicates for r in reports),
+                "events_rejected": sum(len(r.rejected) for r in reports),
+            }
+
+        ingest()
+
+    return receive()
+
+
+def deliver_dag(d: Destination):
+    @dag(dag_id=f"ketenhub_deliver_{d.destination}", schedule=_schedule(d.schedule), start_date=START,
+         catchup=False, max_active_runs=1, tags=["ketenhub", "deliver", d.destination], default_args=TASK_DEFAULTS,
+         doc_md=f"Delivers pending {d.name} deliveries.")
+    def deliver():
+        @task
+        def send() -> dict:
+            from ketenhub.deliver.run import deliver as run
+            from ketenhub.deliver.transports import FolderTransport
+            from ketenhub.hub import Hub
+            from ketenhub.orchestration.hooks import folder
+
+            hub = Hub()
+            dest = hub.registry.destination(d.destination)
+            transport = FolderTransport(folder(dest.destination, hub.settings.path(dest.folder)), dest.marker)
+            report = run(hub, dest, transport)
+            return {"delivered": report.delivered, "retry": report.retry, "failed": report.failed,
+                    "documents": len(report.batches)}
+
+        send()
+
+    return deliver()
+
+
+def build() -> dict:
+    registry = adapters.load(settings.load())
+    dags = [receive_dag(p) for p in registry.partners.values()]
+    dags += [deliver_dag(d) for d in registry.destinations.values()]
+    return {d.dag_id: d for d in dags}

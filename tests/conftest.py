@@ -1,0 +1,70 @@
+"""Shared fixtures. Every test that touches the store runs twice: on SQLite (the embedded
+default) and on PostgreSQL (the production store, at 127.0.0.1:5432, database test), each
+test in a fresh database (a fresh schema on PostgreSQL)."""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from ketenhub.hub import Hub
+from ketenhub.pipeline import ingest_source
+from ketenhub.receive.folder import Files
+from ketenhub.store import db
+
+DATA = Path(__file__).parent / "data"
+PG_URL = os.environ.get("KETENHUB_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def hub(tmp_path, database_url, monkeypatch):
+    monkeypatch.setenv("KETENHUB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KETENHUB_DATABASE_URL", database_url)
+    h = Hub()
+    yield h
+    if "engine" in h.__dict__:
+        h.engine.dispose()
+        db.engine.cache_clear()
+
+
+@pytest.fixture
+def sample(tmp_path):
+    """Copy a sample file (and its marker) from tests/data into a scratch folder."""
+    def copy(relative: str, folder: Path | None = None) -> Path:
+        src = DATA / relative
+        dest_dir = folder or tmp_path / "samples"
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dest_dir / src.name)
+        marker = src.with_name(src.name + ".sha256")
+        if marker.exists():
+            shutil.copy(marker, dest_dir / marker.name)
+        return dest_dir / src.name
+    return copy
+
+
+def ingest(hub: Hub, partner: str, *paths: Path):
+    p = hub.registry.partner(partner)
+    return ingest_source(hub, p, Files(paths, p.receive))
+
+
+def all_samples() -> dict[str, list[Path]]:
+    return {p: sorted((DATA / p).glob("*.xml")) for p in ("politie", "om", "cvom")}

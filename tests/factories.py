@@ -1,0 +1,40 @@
+"""Builders for test payloads: OM batches of any size, with valid or broken events."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+OM_NS = "urn:keten:om:zaakgebeurtenissen:v1"
+
+
+def om_event(n: int, soort: str = "INSCHRIJVING", bsn: str = "123456782", extra: str = "",
+             victim_bsn: str = "111222333", informatiewens: str = "true") -> str:
+    return f"""  <Zaakgebeurtenis>
+    <BerichtId>OM-T-{n:07d}</BerichtId>
+    <Parketnummer>13-{n % 1000000:06d}-26</Parketnummer>
+    <Soort>{soort}</Soort>
+    <Tijdstip>2026-11-20T09:00:00+01:00</Tijdstip>
+    <Verdachte><Bsn>{bsn}</Bsn><Voornamen>Karel</Voornamen><Geslachtsnaam>Boef</Geslachtsnaam></Verdachte>
+    <Slachtoffer ref="S1"><Bsn>{victim_bsn}</Bsn><Geslachtsnaam>Jansen</Geslachtsnaam><Informatiewens>{informatiewens}</Informatiewens></Slachtoffer>{extra}
+  </Zaakgebeurtenis>
+"""
+
+
+def om_batch(events: list[str], count: int | None = None) -> bytes:
+    head = f"""<?xml version="1.0" encoding="UTF-8"?>
+<ZaakgebeurtenissenBatch xmlns="{OM_NS}">
+  <Kop>
+    <BatchId>OM-TEST</BatchId>
+    <Afzender>00000099000000020000</Afzender>
+    <Aanmaaktijdstip>2026-11-20T23:30:00+01:00</Aanmaaktijdstip>
+    <AantalGebeurtenissen>{len(events) if count is None else count}</AantalGebeurtenissen>
+  </Kop>
+"""
+    return (head + "".join(events) + "</ZaakgebeurtenissenBatch>\n").encode()
+
+
+def write_with_marker(path: Path, data: bytes, marker: str | None = None) -> Path:
+    path.write_bytes(data)
+    digest = marker if marker is not None else hashlib.sha256(data).hexdigest()
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    return path

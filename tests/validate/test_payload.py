@@ -1,0 +1,100 @@
+"""Whole-payload rules: control count, marker, one bad event among good ones, flat memory."""
+from sqlalchemy import func, select
+
+from ketenhub.pipeline import ingest_source
+from ketenhub.receive.folder import DropFolder
+from ketenhub.store.tables import event, payload, quarantine
+from ketenhub.validate.payload import iter_events
+from tests.conftest import ingest
+from tests.factories import om_batch, om_event, write_with_marker
+
+
+def test_control_count_mismatch_rejects_the_file_and_stores_no_event(hub, tmp_path):
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch([om_event(1), om_event(2)], count=3))
+    (report,) = ingest(hub, "om", path)
+    assert report.state == "rejected"
+    (p,) = report.problems
+    assert p.rule == "control-count" and "says 3" in p.message and "holds 2" in p.message
+    assert p.element == "/ZaakgebeurtenissenBatch/Kop/AantalGebeurtenissen" and p.line == 7
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(event)) == 0
+
+
+def test_marker_that_does_not_match_rejects_the_file(hub, tmp_path):
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch([om_event(1)]),
+                             marker="0" * 64)
+    (report,) = ingest(hub, "om", path)
+    assert report.state == "rejected"
+    assert [p.rule for p in report.problems] == ["marker"]
+
+
+def test_one_bad_event_does_not_block_the_others(hub, tmp_path):
+    events = [om_event(1), om_event(2, bsn="123456789"), om_event(3, soort="ZITTING_GEPLAND"),
+              om_event(4).replace("<Soort>", "<Sort>").replace("</Soort>", "</Sort>"), om_event(5)]
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
+    (report,) = ingest(hub, "om", path)
+    assert report.state == "accepted" and report.accepted == 2
+    reasons = dict(report.rejected)
+    assert set(reasons) == {"OM-T-0000002", "OM-T-0000003", "OM-T-0000004"}
+    assert "elfproef" in reasons["OM-T-0000002"] and "Verdachte/Bsn" in reasons["OM-T-0000002"]
+    assert "must have a Zitting" in reasons["OM-T-0000003"]
+    assert reasons["OM-T-0000004"].startswith("line 36, element /ZaakgebeurtenissenBatch/Zaakgebeurtenis/Sort: "
+                                              "this element is not allowed here")
+    with hub.engine.connect() as conn:
+        rows = conn.execute(select(quarantine.c.bericht_id, quarantine.c.line, quarantine.c.raw)
+                            .order_by(quarantine.c.id)).all()
+    assert [r.bericht_id for r in rows] == ["OM-T-0000002", "OM-T-0000003", "OM-T-0000004"]
+    assert all(r.raw.startswith(b"<Zaakgebeurtenis") and r.bericht_id.encode() in r.raw for r in rows)
+    assert rows[0].line > 10  # the line in the OM's file, where the partner can find it
+
+
+def test_drop_folder_rules_for_om(hub, tmp_path):
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    good = write_with_marker(outbox / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch([om_event(1)]))
+    (outbox / "OM_ZAAKGEBEURTENISSEN_20261120_002.xml").write_bytes(om_batch([om_event(2)]))  # no marker yet
+    bad = write_with_marker(outbox / "OM_ZAAKGEBEURTENISSEN_20261120_003.xml", om_batch([om_event(3)]), "f" * 64)
+    (outbox / "other.xml").write_bytes(b"<x/>")  # not the OM's file name
+    partner = hub.registry.partner("om")
+    reports = ingest_source(hub, partner, DropFolder(outbox, partner.receive))
+    assert [(r.name, r.state) for r in reports] == [(good.name, "accepted"), (bad.name, "rejected")]
+    assert sorted(p.name for p in outbox.iterdir() if p.is_file()) == ["OM_ZAAKGEBEURTENISSEN_20261120_002.xml",
+                                                                      "other.xml"]
+    assert (outbox / "archive" / good.name).exists() and (outbox / "archive" / f"{good.name}.sha256").exists()
+    error = (outbox / "rejected" / f"{bad.name}.error.txt").read_text()
+    assert "marker" in error and "does not match" in error
+
+
+def test_drop_folder_rules_for_cvom(hub, tmp_path, sample):
+    drop = tmp_path / "drop"
+    sample("cvom/beroep-ontvangen.xml", drop)
+    (drop / "beslissing.xml.part").write_bytes(b"<half")
+    (drop / "kapot.xml").write_bytes(b"<BeroepGebeurtenis xmlns='urn:keten:cvom:wahvberoep:v1'><BerichtId>")
+    partner = hub.registry.partner("cvom")
+    reports = ingest_source(hub, partner, DropFolder(drop, partner.receive))
+    assert sorted((r.name, r.state) for r in reports) == [("beroep-ontvangen.xml", "accepted"),
+                                                          ("kapot.xml", "rejected")]
+    assert (drop / "beslissing.xml.part").exists()  # never read while being written
+    assert (drop / "processed" / "beroep-ontvangen.xml").exists()
+    error = (drop / "rejected" / "kapot.xml.error.txt").read_text()
+    assert "not well-formed" in error and "line 1" in error
+
+
+def test_big_batch_is_streamed_not_loaded_whole(hub, tmp_path):
+    """While events are handed out, the events before are gone; the parser reads ahead only a
+    buffer's worth, so what the tree holds is bounded, not proportional to the file."""
+    n = 1500
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch([om_event(i) for i in range(n)]))
+    held, earlier = [], []
+    for el in iter_events(hub.registry.partner("om"), path):
+        held.append(len(el.getparent()))
+        earlier.append(el.getprevious() is not None and el.getprevious().tag == el.tag)
+    assert len(held) == n and not any(earlier)
+    assert max(held) < 150
+    (report,) = ingest(hub, "om", path)
+    assert report.accepted == n
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(event)) == n
+        assert conn.scalar(select(payload.c.events_accepted)) == n

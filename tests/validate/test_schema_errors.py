@@ -1,0 +1,50 @@
+"""Schema failures come out in plain words: line, element path, rule; never the value."""
+from lxml import etree
+
+from ketenhub.settings import PROJECT_DIR
+from ketenhub.validate.schema import compile_schema, plain, validate
+
+OM = compile_schema(str(PROJECT_DIR / "schemas/om/zaakgebeurtenissen-v1.xsd"))
+
+EVENT = """<Zaakgebeurtenis xmlns="urn:keten:om:zaakgebeurtenissen:v1">
+  <BerichtId>OM-1</BerichtId>
+  <Parketnummer>{parket}</Parketnummer>
+  <Soort>{soort}</Soort>
+  <Tijdstip>2026-11-20T09:00:00</Tijdstip>
+  <Verdachte><Bsn>{bsn}</Bsn><Geslachtsnaam>Boef</Geslachtsnaam></Verdachte>
+</Zaakgebeurtenis>"""
+
+
+def problems(**kw):
+    values = dict(parket="13/002157-26", soort="INSCHRIJVING", bsn="123456782") | kw
+    return validate(OM, etree.fromstring(EVENT.format(**values).encode()))
+
+
+def test_valid_event_has_no_problems():
+    assert problems() == []
+
+
+def test_pattern_failure_names_line_element_and_pattern_but_not_the_value():
+    (p,) = problems(bsn="12345")
+    assert (p.line, p.element, p.rule) == (6, "/Zaakgebeurtenis/Verdachte/Bsn", "pattern")
+    assert "[0-9]{9}" in p.message
+    assert "12345" not in str(p)
+
+
+def test_enumeration_failure_lists_allowed_values():
+    (p,) = problems(soort="VERHOOR")
+    assert p.rule == "allowed-values" and p.element == "/Zaakgebeurtenis/Soort" and p.line == 4
+    assert "INSCHRIJVING" in p.message and "VERHOOR" not in p.message
+
+
+def test_missing_element_is_said_plainly():
+    el = etree.fromstring(EVENT.format(parket="13/002157-26", soort="SEPOT", bsn="123456782")
+                          .replace("<Soort>SEPOT</Soort>", "").encode())
+    (p,) = validate(OM, el)
+    assert p.rule == "structure"
+    assert "Soort" in p.message and "expected" in p.message
+
+
+def test_datatype_failure():
+    rule, words = plain("Element '{urn:x}Tijdstip': 'gisteren' is not a valid value of the atomic type 'xs:dateTime'.")
+    assert rule == "datatype" and words == "the value is not a valid dateTime"
