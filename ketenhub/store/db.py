@@ -5,11 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "ketenhub_alembic_version"
+HEAD = "0001"  # the newest migration; a test keeps this equal to Alembic's head
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
@@ -36,13 +37,27 @@ def engine(url: str) -> Engine:
     return eng
 
 
-def alembic_config() -> Config:
+def alembic_config():
+    from alembic.config import Config
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
+def current_revision(eng: Engine) -> str | None:
+    try:
+        with eng.connect() as conn:
+            return conn.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+    except DBAPIError:
+        return None
+
+
 def migrate(eng: Engine) -> None:
+    """Upgrade to head. Alembic is imported only when there is something to do: it costs a
+    second at every start of the CLI and of every Airflow task otherwise."""
+    if current_revision(eng) == HEAD:
+        return
+    from alembic import command
     cfg = alembic_config()
     with eng.begin() as conn:
         cfg.attributes["connection"] = conn

@@ -1,10 +1,8 @@
 """Alembic environment: run by ketenhub.store.db.migrate() with an open connection."""
 from alembic import context
 
+from ketenhub.store.db import VERSION_TABLE  # its own, so the hub can share a database with Airflow
 from ketenhub.store.tables import metadata
-
-# Own version table, so the hub can share a PostgreSQL database with Airflow's metadata.
-VERSION_TABLE = "ketenhub_alembic_version"
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # `alembic` on the command line, for writing new migrations

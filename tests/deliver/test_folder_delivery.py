@@ -1,0 +1,94 @@
+"""Delivery through the file-folder transport: envelopes, limits, states, crash recovery."""
+import re
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sqlalchemy import func, select, update
+
+from ketenhub.deliver.run import deliver
+from ketenhub.deliver.transports import FolderTransport, Transport
+from ketenhub.store.tables import delivery, outbound_batch
+from tests.conftest import ingest
+from tests.factories import om_batch, om_event, write_with_marker
+
+KBSP = "{urn:keten:kbsp:zaakstatus:v1}"
+
+
+def states(hub, destination):
+    with hub.engine.connect() as conn:
+        return dict(conn.execute(select(delivery.c.state, func.count()).where(delivery.c.destination == destination)
+                                 .group_by(delivery.c.state)).all())
+
+
+def test_kbsp_calls_hold_at_most_500_zaakstatus(hub, tmp_path):
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch([om_event(i) for i in range(1101)]))
+    ingest(hub, "om", path)
+    report = deliver(hub, hub.registry.destination("kbsp"))
+    assert report.delivered == 1101 and len(report.batches) == 3
+    files = sorted(hub.settings.path("outbox/kbsp").glob("*.xml"))
+    sizes = [len(etree.parse(str(f)).getroot().findall(f"{KBSP}Zaakstatus")) for f in files]
+    assert sizes == [500, 500, 101]
+    assert states(hub, "kbsp") == {"delivered": 1101}
+    assert deliver(hub, hub.registry.destination("kbsp")).delivered == 0  # nothing is sent twice
+
+
+class Exploding(Transport):
+    def send(self, name, document, keys):
+        raise ConnectionError("destination unreachable")
+
+
+def test_a_failing_transport_leaves_deliveries_pending_with_the_error(hub, sample):
+    ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
+    report = deliver(hub, hub.registry.destination("kbsp"), Exploding())
+    assert (report.delivered, report.retry) == (0, 1)
+    with hub.engine.connect() as conn:
+        row = conn.execute(select(delivery)).one()
+    assert row.state == "pending" and row.attempts == 1 and "destination unreachable" in row.last_error
+    assert row.next_attempt_at > row.updated_at  # backed off
+
+
+def test_a_batch_interrupted_by_a_crash_is_resent_under_the_same_name(hub, sample):
+    """Claimed, written, but the process died before recording it: the next run writes the same
+    file again (same name, same items), so the destination sees one file, not two."""
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    dest = hub.registry.destination("cjib")
+    folder = hub.settings.path(dest.folder)
+
+    class DiesAfterWriting(FolderTransport):
+        def send(self, name, document, keys):
+            super().send(name, document, keys)
+            raise SystemExit("killed")
+
+    with pytest.raises(SystemExit):
+        deliver(hub, dest, DiesAfterWriting(folder, dest.marker))
+    first = {f.name: f.read_bytes() for f in folder.iterdir()}
+    assert states(hub, "cjib") == {"sending": 5}
+    report = deliver(hub, dest)
+    assert report.delivered == 5 and states(hub, "cjib") == {"delivered": 5}
+    assert {f.name: f.read_bytes() for f in folder.iterdir()} == first  # same file, same content
+    with hub.engine.connect() as conn:
+        assert conn.execute(select(outbound_batch.c.name, outbound_batch.c.state)).all() == [
+            (next(n for n in first if n.endswith(".xml")), "sent")]
+
+
+def test_an_invalid_outbound_document_fails_permanently_with_the_reason(hub, sample):
+    ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
+    with hub.engine.begin() as conn:
+        conn.execute(update(delivery).values(document=b'<Zaakstatus xmlns="urn:keten:kbsp:zaakstatus:v1"/>'))
+    report = deliver(hub, hub.registry.destination("kbsp"))
+    assert report.failed == 1
+    with hub.engine.connect() as conn:
+        row = conn.execute(select(delivery)).one()
+    assert row.state == "failed" and "invalid against the destination's XSD" in row.last_error
+    assert not list(hub.settings.path("outbox/kbsp").glob("*.xml"))
+
+
+def test_cjib_file_names_follow_the_contract(hub, sample):
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    deliver(hub, hub.registry.destination("cjib"))
+    names = sorted(p.name for p in Path(hub.settings.path("outbox/cjib")).iterdir())
+    assert len(names) == 2
+    xml, marker = names
+    assert re.fullmatch(r"KETENHUB_CJIB_\d{8}_001\.xml", xml) and marker == xml + ".sha256"

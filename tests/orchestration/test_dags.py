@@ -1,0 +1,91 @@
+"""The Airflow side: DAGs generated from adapters/, importing cleanly and cheaply, and running."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ketenhub import adapters, settings
+from ketenhub.settings import PROJECT_DIR
+
+REGISTRY = adapters.load(settings.load())
+
+
+def airflow_env(tmp_path: Path, **extra) -> dict:
+    """The project's airflow.cfg, with Airflow's own state in a scratch folder."""
+    env = dict(os.environ, AIRFLOW_HOME=str(PROJECT_DIR), KETENHUB_HOME=str(tmp_path / "hub"),
+               AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{tmp_path / 'airflow.db'}",
+               AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(tmp_path / "logs"), **extra)
+    env.pop("KETENHUB_DATABASE_URL", None)
+    return env
+
+
+def python(code: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=PROJECT_DIR, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_every_adapter_gets_a_dag_and_none_fails_to_import(tmp_path):
+    r = python("""
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder="dags")
+print(json.dumps({"errors": bag.import_errors, "dags": {
+    d.dag_id: [type(d.timetable).__name__, str(getattr(d.timetable, "timezone", "")),
+               getattr(d.timetable, "expression", None), [t.task_id for t in d.tasks]]
+    for d in bag.dags.values()}}))
+""", airflow_env(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["errors"] == {}
+    expected = {f"ketenhub_receive_{p}" for p in REGISTRY.partners} | {f"ketenhub_deliver_{d}" for d in REGISTRY.destinations}
+    assert set(out["dags"]) == expected
+    kind, tz, cron, tasks = out["dags"]["ketenhub_receive_om"]
+    assert (kind, tz, cron, tasks) == ("CronTriggerTimetable", "Europe/Amsterdam", "30 2 * * *", ["ingest"])
+    assert out["dags"]["ketenhub_deliver_cjib"][1:3] == ["Europe/Amsterdam", "0 4 * * *"]
+
+
+def test_dag_file_import_touches_no_database_schema_or_mapping(tmp_path):
+    """Parsing the DAG file must stay cheap: no engine, no compiled XSD or XSLT, no files written."""
+    r = python(f"""
+import runpy
+runpy.run_path({str(PROJECT_DIR / 'dags/ketenhub_dags.py')!r})
+from ketenhub.store import db
+from ketenhub.validate.schema import compile_schema
+from ketenhub.normalise.xslt import stylesheet
+print(db.engine.cache_info().currsize, compile_schema.cache_info().currsize, stylesheet.cache_info().currsize)
+""", airflow_env(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split()[-3:] == ["0", "0", "0"]
+    assert not (tmp_path / "hub").exists()
+
+
+@pytest.mark.timeout(300)
+def test_receive_and_deliver_dags_run_with_folders_from_airflow_connections(tmp_path):
+    """A real DAG run (dag.test) of the CVOM receiving DAG and the DLV delivering DAG, their
+    folders set through AIRFLOW_CONN_* Connections, as an operator would configure them."""
+    drop, outbox = tmp_path / "cvom-drop", tmp_path / "dlv-out"
+    drop.mkdir()
+    for f in (PROJECT_DIR / "tests/data/cvom").glob("*.xml"):
+        (drop / f.name).write_bytes(f.read_bytes())
+    env = airflow_env(
+        tmp_path,
+        AIRFLOW_CONN_KETENHUB_CVOM=json.dumps({"conn_type": "fs", "extra": {"path": str(drop)}}),
+        AIRFLOW_CONN_KETENHUB_DLV=json.dumps({"conn_type": "fs", "extra": {"path": str(outbox)}}))
+    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, cwd=PROJECT_DIR,
+                             capture_output=True, text=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    r = python("""
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder="dags")
+for dag_id in ("ketenhub_receive_cvom", "ketenhub_deliver_dlv"):
+    print("RESULT", dag_id, bag.dags[dag_id].test().state)
+""", env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [line.split()[1:] for line in r.stdout.splitlines() if line.startswith("RESULT")] == [
+        ["ketenhub_receive_cvom", "success"], ["ketenhub_deliver_dlv", "success"]]
+    assert len(list((drop / "processed").glob("*.xml"))) == 6
+    assert len(list(outbox.glob("KETENHUB_DLV_*.xml"))) == 6
+    assert not (tmp_path / "hub" / "inbox").exists()  # the Connection's folders were used, not the defaults

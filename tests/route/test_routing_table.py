@@ -1,0 +1,144 @@
+"""The routing table of the contracts' README, row by row, through the whole pipeline:
+sample events ingested, deliveries delivered to the folder outboxes, documents read back."""
+import hashlib
+from decimal import Decimal
+
+import pytest
+from lxml import etree
+
+from ketenhub.deliver.run import deliver
+from ketenhub.validate.schema import compile_schema, validate
+from tests.conftest import all_samples, ingest
+
+KBSP = "urn:keten:kbsp:zaakstatus:v1"
+DLV = "urn:keten:dlv:beroepstatus:v1"
+CJIB = "urn:keten:cjib:opdrachten:v1"
+
+
+@pytest.fixture
+def delivered(hub, tmp_path, sample):
+    for partner, paths in all_samples().items():
+        for path in paths:
+            (report,) = ingest(hub, partner, sample(f"{partner}/{path.name}", tmp_path / partner))
+            assert report.state == "accepted" and not report.rejected, report.text()
+    for dest in hub.registry.destinations.values():
+        deliver(hub, dest)
+    out = {}
+    for dest in hub.registry.destinations.values():
+        schema = compile_schema(str(hub.settings.schemas_dir / dest.schema))
+        docs = []
+        for f in sorted(hub.settings.path(dest.folder).glob("*.xml")):
+            doc = etree.parse(str(f)).getroot()
+            assert validate(schema, doc) == [], f.name
+            docs.append(doc)
+        out[dest.destination] = docs
+    return out
+
+
+def zaakstatussen(docs):
+    return {z.findtext(f"{{{KBSP}}}BerichtId"): z for d in docs for z in d.iter(f"{{{KBSP}}}Zaakstatus")}
+
+
+def opdrachten(docs):
+    return {o.findtext(f"{{{CJIB}}}OpdrachtId"): o for d in docs for o in d.iter(f"{{{CJIB}}}Opdracht")}
+
+
+def t(el, path, ns=KBSP):
+    return el.findtext("/".join(f"{{{ns}}}{p}" for p in path.split("/")))
+
+
+def test_kbsp_gets_one_zaakstatus_per_informed_victim_with_the_right_status(delivered):
+    by_event = {}
+    for key, el in zaakstatussen(delivered["kbsp"]).items():
+        by_event.setdefault(key.split(".")[0], []).append(t(el, "Status"))
+    assert by_event == {
+        "POL-0001": ["AANGIFTE_ONTVANGEN"],  # S2 has Informatiewens false
+        "OM-1001": ["ZAAK_BIJ_OM"],
+        "OM-1002": ["ZITTING_GEPLAND"],  # Informatiewens written as 1
+        "OM-1003": ["UITSPRAAK", "UITSPRAAK"],  # S1 and S2; S3 not informed
+        "OM-1004": ["STRAFBESCHIKKING"],
+        "OM-1005": ["ZAAK_GESEPONEERD"],
+    }
+
+
+def test_kbsp_details_per_row(delivered):
+    z = zaakstatussen(delivered["kbsp"])
+    hearing = next(v for k, v in z.items() if k.startswith("OM-1002"))
+    assert t(hearing, "Zitting/Instantie") == "Rechtbank Midden-Nederland"
+    assert t(hearing, "Slachtoffer/Taal") == "en"
+    sepot = next(v for k, v in z.items() if k.startswith("OM-1005"))
+    assert t(sepot, "Uitkomst") == "SEPOT" and t(sepot, "Zitting/Instantie") is None
+    verdict = {t(v, "Slachtoffer/Bsn"): v for k, v in z.items() if k.startswith("OM-1003")}
+    # Only the victim a compensation order names sees an amount, and only their own.
+    assert t(verdict["111222333"], "Schadevergoeding") == "1250.00"
+    assert t(verdict["100000009"], "Schadevergoeding") is None
+    assert all(t(v, "Uitkomst") == "VEROORDEELD" for v in verdict.values())
+    penalty = next(v for k, v in z.items() if k.startswith("OM-1004"))
+    assert t(penalty, "Schadevergoeding") == "75.25" and t(penalty, "Uitkomst") == "VEROORDEELD"
+    # Parketnummer in slash form, whatever the partner wrote.
+    assert {t(v, "Zaak/Parketnummer") for v in z.values()} == {"13/002157-26", "16/104711-26", "05/222333-26"}
+
+
+def test_ketenreferentie_is_stable_across_partners(delivered):
+    z = zaakstatussen(delivered["kbsp"])
+    anna = [t(v, "Slachtoffer/Ketenreferentie") for v in z.values() if t(v, "Slachtoffer/Bsn") == "111222333"]
+    assert len(anna) == 4 and len(set(anna)) == 1  # a Politie melding and three OM events: one reference
+
+
+def test_no_suspect_data_reaches_kbsp(delivered, hub):
+    """Every KbSP document produced from cases with suspect data: no suspect value anywhere."""
+    suspect_values = {"123456782", "Karel", "Boef", "1990-01-01", "12345678", "Dorpsstraat", "3511 AB",
+                      "100000010", "Piet", "Hendriks", "Onbekend"}
+    files = list(hub.settings.path("outbox/kbsp").glob("*"))
+    assert files
+    for f in files:
+        text = f.read_text()
+        leaked = {v for v in suspect_values if v in text}
+        assert not leaked, (f.name, leaked)
+
+
+def test_cjib_instructions(delivered):
+    o = opdrachten(delivered["cjib"])
+    assert set(o) == {"OM-1003.GELDBOETE", "OM-1003.SCHADEVERGOEDING.1", "OM-1003.SCHADEVERGOEDING.2",
+                      "OM-1004.GELDBOETE", "OM-1004.SCHADEVERGOEDING.1",
+                      "CVOM-2002.WAHV", "CVOM-2003.WAHV", "CVOM-2004.WAHV", "CVOM-2005.WAHV"}
+
+    def f(key, path):
+        return t(o[key], path, CJIB)
+    assert (f("OM-1003.GELDBOETE", "Soort"), f("OM-1003.GELDBOETE", "Bedrag")) == ("TENUITVOERLEGGING_GELDBOETE", "450.50")
+    assert f("OM-1003.GELDBOETE", "Betrokkene/Naam") == "Karel de Boef"
+    assert f("OM-1003.GELDBOETE", "Bron/Parketnummer") == "13/002157-26"
+    # One instruction per compensation order, Begunstigde = the victim it names (S3 is not informed: still paid).
+    assert f("OM-1003.SCHADEVERGOEDING.1", "Begunstigde/Bsn") == "111222333"
+    assert f("OM-1003.SCHADEVERGOEDING.2", "Begunstigde/Naam") == "Klaassen"
+    assert f("OM-1003.SCHADEVERGOEDING.2", "Bedrag") == "300.00"
+    assert f("OM-1004.SCHADEVERGOEDING.1", "Begunstigde/Naam") == "Els de Vries"
+    # The three outcomes of a WAHV decision.
+    assert [(f(k, "Soort"), f(k, "Bedrag"), f(k, "Bron/CjibNummer")) for k in
+            ("CVOM-2002.WAHV", "CVOM-2003.WAHV", "CVOM-2004.WAHV", "CVOM-2005.WAHV")] == [
+        ("WAHV_INNING_STOPPEN", "0.00", "200012342"),
+        ("WAHV_BEDRAG_AANPASSEN", "119.50", "200012343"),
+        ("WAHV_INNING_HERVATTEN", "239.00", "200012344"),
+        ("WAHV_INNING_HERVATTEN", "239.00", "200012345"),
+    ]
+
+
+def test_cjib_control_totals_and_marker(delivered, hub):
+    (doc,) = delivered["cjib"]
+    items = list(doc.iter(f"{{{CJIB}}}Opdracht"))
+    assert int(t(doc, "Kop/AantalOpdrachten", CJIB)) == len(items) == 9
+    assert Decimal(t(doc, "Kop/TotaalBedrag", CJIB)) == sum(Decimal(t(i, "Bedrag", CJIB)) for i in items)
+    (f,) = hub.settings.path("outbox/cjib").glob("KETENHUB_CJIB_*.xml")
+    marker = f.with_name(f.name + ".sha256").read_text().split()
+    assert marker == [hashlib.sha256(f.read_bytes()).hexdigest(), f.name]
+    assert not list(f.parent.glob("*.part"))
+
+
+def test_dlv_statuses(delivered):
+    statuses = {d.findtext(f"{{{DLV}}}BerichtId"): d for d in delivered["dlv"]}
+    assert {k: t(v, "Status", DLV) for k, v in statuses.items()} == {
+        "CVOM-2001": "IN_BEHANDELING", "CVOM-2002": "BESLIST", "CVOM-2003": "BESLIST",
+        "CVOM-2004": "BESLIST", "CVOM-2005": "BESLIST", "CVOM-2006": "DOORGEZONDEN_KANTONRECHTER"}
+    assert [t(statuses[k], "Beslissing/TeBetalen", DLV) for k in ("CVOM-2002", "CVOM-2003", "CVOM-2004", "CVOM-2005")] \
+        == ["0.00", "119.50", "239.00", "239.00"]
+    assert t(statuses["CVOM-2001"], "Beslissing/Uitkomst", DLV) is None

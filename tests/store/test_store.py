@@ -1,0 +1,71 @@
+"""The store: migrations, deduplication by BerichtId, append-only audit."""
+from sqlalchemy import func, inspect, select
+
+from ketenhub.store import db
+from ketenhub.store.tables import audit, delivery, event, metadata, payload
+from tests.conftest import ingest
+from tests.factories import om_batch, om_event, write_with_marker
+
+
+def count(hub, table, *where):
+    with hub.engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(table).where(*where))
+
+
+def test_migrations_create_every_table_and_their_own_version_table(hub):
+    names = set(inspect(hub.engine).get_table_names())
+    assert set(metadata.tables) <= names
+    assert "ketenhub_alembic_version" in names and "alembic_version" not in names  # Airflow's stays Airflow's
+
+
+def test_head_constant_is_alembics_head(hub):
+    from alembic.script import ScriptDirectory
+    assert ScriptDirectory.from_config(db.alembic_config()).get_current_head() == db.HEAD
+    assert db.current_revision(hub.engine) == db.HEAD
+
+
+def test_reingesting_the_same_file_creates_nothing_new(hub, tmp_path, sample):
+    path = sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml")
+    (first,) = ingest(hub, "om", path)
+    before = (count(hub, event), count(hub, delivery))
+    (again,) = ingest(hub, "om", path)
+    assert first.accepted == 5 and again.state == "already-received"
+    assert (count(hub, event), count(hub, delivery)) == before
+    assert count(hub, audit, audit.c.action == "received-again") == 1
+
+
+def test_the_same_event_in_another_file_is_a_duplicate(hub, tmp_path):
+    a = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch([om_event(1), om_event(2)]))
+    b = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261121_001.xml",
+                          om_batch([om_event(2), om_event(3), om_event(3)]))
+    ingest(hub, "om", a)
+    (report,) = ingest(hub, "om", b)
+    assert (report.accepted, report.duplicates) == (1, 2)
+    assert count(hub, event) == 3
+    assert count(hub, delivery) == 3  # one informed victim each
+    with hub.engine.connect() as conn:
+        keys = conn.scalars(select(delivery.c.idempotency_key).order_by(delivery.c.id)).all()
+        assert [k.split(".")[0] for k in keys] == ["OM-T-0000001", "OM-T-0000002", "OM-T-0000003"]
+        assert conn.scalar(select(func.count()).select_from(payload)) == 2
+
+
+def test_an_unfinished_payload_is_processed_again_without_duplicates(hub, tmp_path):
+    """A crash after some chunks were stored leaves the payload 'received'; the resend completes it."""
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch([om_event(i) for i in range(3)]))
+    (first,) = ingest(hub, "om", path)
+    with hub.engine.begin() as conn:
+        conn.execute(payload.update().values(state="received"))
+        conn.execute(delivery.delete().where(delivery.c.event_id == select(func.max(event.c.id)).scalar_subquery()))
+        conn.execute(event.delete().where(event.c.bericht_id == "OM-T-0000002"))
+    (again,) = ingest(hub, "om", path)
+    assert (again.state, again.accepted, again.duplicates) == ("accepted", 1, 2)
+    assert count(hub, event) == 3 and count(hub, delivery) == 3
+
+
+def test_audit_trail_records_every_state_change(hub, sample):
+    ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
+    with hub.engine.connect() as conn:
+        actions = conn.execute(select(audit.c.subject, audit.c.action).order_by(audit.c.id)).all()
+    assert [tuple(a) for a in actions] == [("payload", "received"), ("event", "accepted"),
+                                           ("delivery", "pending"), ("payload", "accepted")]

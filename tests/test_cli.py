@@ -1,0 +1,80 @@
+"""The ketenhub command as an operator uses it: a real process, state under KETENHUB_HOME."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import DATA
+from tests.factories import om_batch, om_event, write_with_marker
+
+
+@pytest.fixture
+def run(tmp_path, database_url):
+    def ketenhub(*args, home=tmp_path / "home", db=database_url):
+        env = dict(os.environ, KETENHUB_HOME=str(home))
+        env.pop("KETENHUB_DATABASE_URL", None)
+        if db:  # else the default: a SQLite file under KETENHUB_HOME
+            env["KETENHUB_DATABASE_URL"] = db
+        return subprocess.run([sys.executable, "-m", "ketenhub.cli", *map(str, args)], env=env,
+                              capture_output=True, text=True, timeout=120)
+    return ketenhub
+
+
+def test_validate_prints_plain_errors_and_exits_1(run, tmp_path):
+    bad = tmp_path / "bad.xml"
+    bad.write_text((DATA / "cvom/beslissing-gedeeltelijk-gegrond.xml").read_text()
+                   .replace("<NieuwSanctiebedrag>119.5</NieuwSanctiebedrag>", "")
+                   .replace("<Bsn>100000046</Bsn>", "<Bsn>100000047</Bsn>"))
+    r = run("validate", "--partner", "cvom", bad)
+    assert r.returncode == 1
+    assert "line 7, element /BeroepGebeurtenis/Indiener/Bsn: the BSN fails the elfproef" in r.stdout
+    good = run("validate", "--partner", "cvom", DATA / "cvom/beslissing-gegrond.xml")
+    assert good.returncode == 0 and "valid" in good.stdout
+    assert not (tmp_path / "home").exists() or not list((tmp_path / "home").rglob("*.db-wal"))
+
+
+def test_ingest_deliver_status_and_trace(run, tmp_path):
+    events = [om_event(1), om_event(2, victim_bsn="111222334")]
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
+    r = run("ingest", "--partner", "om", path)
+    assert r.returncode == 1  # something was rejected
+    assert "1 accepted" in r.stdout and "rejected event OM-T-0000002" in r.stdout
+    r = run("deliver", "--destination", "kbsp")
+    assert r.returncode == 0 and "kbsp: 1 delivered" in r.stdout
+    assert len(list((tmp_path / "home/outbox/kbsp").glob("KETENHUB_KBSP_*.xml"))) == 1
+    status = run("status").stdout
+    assert "om       accepted           1" in status and "kbsp     delivered          1" in status
+    assert "om       open               1" in status
+    trace = run("trace", "OM-T-0000001").stdout.splitlines()
+    actions = [re.match(r"\S+ \S+  (\w+) \d+(?: \(.*?\))?\s+([\w-]+)", line).groups() for line in trace]
+    assert actions == [("payload", "received"), ("event", "accepted"), ("delivery", "pending"),
+                       ("payload", "accepted"), ("delivery", "sending"), ("delivery", "delivered")]
+    rejected = run("trace", "OM-T-0000002").stdout
+    assert "quarantined" in rejected and "elfproef" in rejected and "Slachtoffer/Bsn" in rejected
+    assert run("trace", "NIEMAND").returncode == 1
+
+
+def test_two_hubs_side_by_side_share_nothing(run, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    melding = DATA / "politie/melding-aangifte.xml"
+    assert run("ingest", "--partner", "politie", melding, home=a, db=None).returncode == 0
+    assert "politie  accepted" in run("status", home=a, db=None).stdout
+    assert "politie" not in run("status", home=b, db=None).stdout
+    assert (a / "ketenhub.db").exists() and (b / "ketenhub.db").exists()
+
+
+def test_ingest_a_folder_follows_the_drop_folder_rules(run, tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a.xml").write_bytes((DATA / "cvom/beroep-ontvangen.xml").read_bytes())
+    (drop / "b.xml.part").write_bytes(b"<half")
+    r = run("ingest", "--partner", "cvom", drop)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (drop / "processed/a.xml").exists() and (drop / "b.xml.part").exists()
+
+
+def test_unknown_partner_is_a_clear_usage_error(run, tmp_path):
+    r = run("validate", "--partner", "rdw", DATA / "cvom/beroep-ontvangen.xml")
+    assert r.returncode == 2 and "unknown partner 'rdw'" in r.stderr and "cvom" in r.stderr
