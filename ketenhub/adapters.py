@@ -45,6 +45,7 @@ class Partner:
     receive: Receive
     batch_root: str | None = None  # Clark name of the batch root, if a file holds many events
     batch_count: str | None = None  # Clark name of the header element with the control count
+    batch_sender: str | None = None  # Clark name of the header element with the sender's OIN
     rules: tuple[Rule, ...] = ()
 
     @property
@@ -97,7 +98,7 @@ def _partner(d: dict) -> Partner:
     return Partner(
         partner=d["partner"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],
         event=d["event"], mapping=d["mapping"], receive=Receive(**d["receive"]),
-        batch_root=batch.get("root"), batch_count=batch.get("count"),
+        batch_root=batch.get("root"), batch_count=batch.get("count"), batch_sender=batch.get("sender"),
         rules=tuple(Rule(r["assert"], r["message"]) for r in d.get("rules", ())),
     )
 

@@ -37,10 +37,28 @@ def beroepstatus(documents: list[bytes], name: str, created: datetime) -> bytes:
     return _document(item)
 
 
+CJIB = "urn:keten:cjib:opdrachten:v1"
+MAX_TOTAAL = Decimal("99999999.99")  # the contract's maximum for Kop/TotaalBedrag
+
+
+def _bedrag(item: etree._Element) -> Decimal:
+    return Decimal(item.findtext(f"{{{CJIB}}}Bedrag"))
+
+
+def opdrachten_fit(documents: list[bytes]) -> int:
+    """How many opdrachten fit in one batch without TotaalBedrag passing its maximum."""
+    total = Decimal(0)
+    for n, item in enumerate(_items(documents)):
+        total += _bedrag(item)
+        if total > MAX_TOTAAL:
+            return max(n, 1)
+    return len(documents)
+
+
 def opdrachten_batch(documents: list[bytes], name: str, created: datetime) -> bytes:
-    ns = "urn:keten:cjib:opdrachten:v1"
+    ns = CJIB
     items = _items(documents)
-    total = sum((Decimal(i.findtext(f"{{{ns}}}Bedrag")) for i in items), Decimal("0.00"))
+    total = sum((_bedrag(i) for i in items), Decimal("0.00"))
     root = etree.Element(f"{{{ns}}}OpdrachtenBatch", nsmap={None: ns})
     kop = etree.SubElement(root, f"{{{ns}}}Kop")
     for tag, value in (("BatchId", name.removesuffix(".xml")), ("Afzender", HUB_OIN),
@@ -56,6 +74,7 @@ class Envelope:
     max_items: int
     prefix: str  # file or batch name: <prefix>_<YYYYMMDD>_<NNN>.xml, date in Amsterdam time
     build: Callable[[list[bytes], str, datetime], bytes]
+    fit: Callable[[list[bytes]], int] = len  # how many of the claimed items one document can hold
 
     def name(self, created: datetime, sequence: int) -> str:
         return f"{self.prefix}_{created.astimezone(AMSTERDAM):%Y%m%d}_{sequence:03d}.xml"
@@ -64,5 +83,5 @@ class Envelope:
 ENVELOPES = {
     "publiceer-zaakstatus": Envelope(500, "KETENHUB_KBSP", publiceer_zaakstatus),  # contract: at most 500
     "beroepstatus": Envelope(1, "KETENHUB_DLV", beroepstatus),
-    "opdrachten-batch": Envelope(50_000, "KETENHUB_CJIB", opdrachten_batch),  # contract's file name
+    "opdrachten-batch": Envelope(50_000, "KETENHUB_CJIB", opdrachten_batch, opdrachten_fit),  # contract's name
 }

@@ -83,6 +83,10 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
         batch = conn.execute(select(outbound_batch).where(outbound_batch.c.id == batch_id)).one()
         items = conn.execute(select(delivery.c.id, delivery.c.idempotency_key, delivery.c.document, delivery.c.attempts)
                              .where(delivery.c.batch_id == batch_id).order_by(delivery.c.id)).all()
+    fit = envelope.fit([i.document for i in items])
+    if fit < len(items):  # e.g. a CJIB control total that would pass its maximum: the rest waits
+        _release(hub, batch_id, [i.id for i in items[fit:]], fit)
+        items = items[:fit]
     document = envelope.build([i.document for i in items], batch.name, as_utc(batch.created_at))
     problems = validate(compile_schema(str(hub.settings.schemas_dir / dest.schema)), etree.fromstring(document, parser()))
     keys = [i.idempotency_key for i in items]
@@ -96,6 +100,14 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
             log.warning("sending %s to %s failed: %s", batch.name, dest.destination, type(e).__name__)
             results = {k: ItemResult("retry", f"{type(e).__name__}: {e}") for k in keys}
     _settle(hub, dest, batch_id, batch.name, items, results, report)
+
+
+def _release(hub: Hub, batch_id: int, ids: list[int], keep: int) -> None:
+    with hub.engine.begin() as conn:
+        conn.execute(update(delivery).where(delivery.c.id.in_(ids)).values(state="pending", batch_id=None,
+                                                                           updated_at=now()))
+        conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(item_count=keep))
+        record(conn, [Entry("delivery", i, "pending", detail="did not fit in the batch; next batch") for i in ids])
 
 
 def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, results: dict[str, ItemResult],

@@ -18,7 +18,7 @@ from lxml import etree
 
 from ketenhub.adapters import Partner
 from ketenhub.validate import parsing
-from ketenhub.validate.problems import Problem
+from ketenhub.validate.problems import Problem, element_path
 from ketenhub.validate.schema import compile_schema, validate
 
 CHUNK = 1 << 20
@@ -102,11 +102,14 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
             counter = root.find(f".//{partner.batch_count}")
             declared = int(counter.text)
             if declared != events:
-                problems.append(Problem(
-                    "control-count",
-                    f"the header says {declared} events but the file holds {events}",
-                    line=counter.sourceline, element="/" + "/".join(
-                        etree.QName(e).localname for e in reversed([counter, *counter.iterancestors()]))))
+                problems.append(Problem("control-count", f"the header says {declared} events but the file "
+                                        f"holds {events}", line=counter.sourceline, element=element_path(counter)))
+        if partner.batch_sender and not problems:
+            sender = root.find(f".//{partner.batch_sender}")
+            if sender.text.strip() != partner.oin:
+                problems.append(Problem("sender", f"the header names sender OIN {sender.text.strip()}; "
+                                        f"{partner.name} is {partner.oin}", line=sender.sourceline,
+                                        element=element_path(sender)))
     return result
 
 

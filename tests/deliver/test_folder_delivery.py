@@ -92,3 +92,14 @@ def test_cjib_file_names_follow_the_contract(hub, sample):
     assert len(names) == 2
     xml, marker = names
     assert re.fullmatch(r"KETENHUB_CJIB_\d{8}_001\.xml", xml) and marker == xml + ".sha256"
+
+
+def test_cjib_batches_split_before_the_control_total_passes_its_maximum(hub, tmp_path):
+    big = "<Beslissing><Uitkomst>VEROORDEELD</Uitkomst><Datum>2026-11-20</Datum><Geldboete>40000000.00</Geldboete></Beslissing>"
+    events = [om_event(i, soort="UITSPRAAK", extra="\n    " + big) for i in range(5)]
+    ingest(hub, "om", write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events)))
+    report = deliver(hub, hub.registry.destination("cjib"))
+    assert report.delivered == 5 and report.failed == 0
+    totals = [etree.parse(str(f)).getroot().findtext("{urn:keten:cjib:opdrachten:v1}Kop/{urn:keten:cjib:opdrachten:v1}TotaalBedrag")
+              for f in sorted(hub.settings.path("outbox/cjib").glob("*.xml"))]
+    assert totals == ["80000000.00", "80000000.00", "40000000.00"]

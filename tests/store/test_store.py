@@ -1,5 +1,7 @@
 """The store: migrations, deduplication by BerichtId, append-only audit."""
+import pytest
 from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import DBAPIError
 
 from ketenhub.store import db
 from ketenhub.store.tables import audit, delivery, event, metadata, payload
@@ -61,6 +63,15 @@ def test_an_unfinished_payload_is_processed_again_without_duplicates(hub, tmp_pa
     (again,) = ingest(hub, "om", path)
     assert (again.state, again.accepted, again.duplicates) == ("accepted", 1, 2)
     assert count(hub, event) == 3 and count(hub, delivery) == 3
+
+
+def test_the_database_refuses_to_change_or_delete_audit_rows(hub, sample):
+    ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
+    for statement in (audit.update().values(action="forged"), audit.delete()):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with hub.engine.begin() as conn:
+                conn.execute(statement)
+    assert count(hub, audit) == 4
 
 
 def test_audit_trail_records_every_state_change(hub, sample):

@@ -21,6 +21,14 @@ def test_control_count_mismatch_rejects_the_file_and_stores_no_event(hub, tmp_pa
         assert conn.scalar(select(func.count()).select_from(event)) == 0
 
 
+def test_a_batch_from_another_sender_is_rejected(hub, tmp_path):
+    data = om_batch([om_event(1)]).replace(b"<Afzender>00000099000000020000", b"<Afzender>00000099000000021000")
+    (report,) = ingest(hub, "om", write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", data))
+    assert report.state == "rejected"
+    assert [(p.rule, p.element, p.line) for p in report.problems] == [
+        ("sender", "/ZaakgebeurtenissenBatch/Kop/Afzender", 5)]
+
+
 def test_marker_that_does_not_match_rejects_the_file(hub, tmp_path):
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch([om_event(1)]),
                              marker="0" * 64)
@@ -98,3 +106,17 @@ def test_big_batch_is_streamed_not_loaded_whole(hub, tmp_path):
     with hub.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(event)) == n
         assert conn.scalar(select(payload.c.events_accepted)) == n
+
+
+def test_a_politie_page_with_a_melding_handed_out_again(hub, tmp_path, sample):
+    """A page of HaalMeldingen answers is a payload too; a melding seen before is a duplicate."""
+    single = sample("politie/melding-aangifte.xml")
+    melding = single.read_text().split("?>", 1)[1].strip()
+    second = melding.replace("POL-0001", "POL-0002").replace("<Volgnummer>1<", "<Volgnummer>2<")
+    page = tmp_path / "page.xml"
+    page.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<HaalMeldingenAntwoord xmlns="urn:keten:politie:'
+                    f'slachtoffermelding:v1">{melding}{second}<MeerBeschikbaar>false</MeerBeschikbaar>'
+                    '</HaalMeldingenAntwoord>')
+    ingest(hub, "politie", single)
+    (report,) = ingest(hub, "politie", page)
+    assert (report.state, report.accepted, report.duplicates) == ("accepted", 1, 1)
