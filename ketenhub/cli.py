@@ -58,21 +58,14 @@ def cmd_deliver(hub: Hub, args) -> int:
 
 def cmd_status(hub: Hub, args) -> int:
     with hub.engine.connect() as conn:
-        def counts(table, *by):
-            return conn.execute(select(*by, table.c.state, func.count()).group_by(*by, table.c.state)
-                                .order_by(*by, table.c.state)).all()
-        print("payloads:")
-        for partner, state, n in counts(payload, payload.c.partner):
-            print(f"  {partner:8} {state:18} {n}")
-        print("events:")
-        for partner, state, n in counts(event, event.c.partner):
-            print(f"  {partner:8} {state:18} {n}")
-        print("quarantine:")
-        for partner, state, n in counts(quarantine, quarantine.c.partner):
-            print(f"  {partner:8} {state:18} {n}")
-        print("deliveries:")
-        for dest, state, n in counts(delivery, delivery.c.destination):
-            print(f"  {dest:8} {state:18} {n}")
+        for title, table, by in (("payloads", payload, payload.c.partner), ("events", event, event.c.partner),
+                                 ("quarantine", quarantine, quarantine.c.partner),
+                                 ("deliveries", delivery, delivery.c.destination)):
+            print(f"{title}:")
+            rows = conn.execute(select(by, table.c.state, func.count()).group_by(by, table.c.state)
+                                .order_by(by, table.c.state))
+            for name, state, n in rows:
+                print(f"  {name:8} {state:18} {n}")
     return 0
 
 

@@ -16,6 +16,7 @@ from typing import Iterator
 from lxml import etree
 
 from ketenhub.adapters import Partner
+from ketenhub.audit.trail import Entry, record
 from ketenhub.hub import Hub
 from ketenhub.normalise.canonical import kind, to_canonical
 from ketenhub.normalise.xslt import MappingError
@@ -108,7 +109,7 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
     with hub.engine.begin() as conn:
         previous = inbound.find_payload(conn, partner.partner, result.sha256)
         if previous is not None and previous.state == "accepted":
-            inbound.record(conn, [inbound.Entry("payload", previous.id, "received-again", detail=item.name)])
+            record(conn, [Entry("payload", previous.id, "received-again", detail=item.name)])
             report.state = "already-received"
             return report
         # A payload seen before but not finished (crash, or rejected for its marker) is processed

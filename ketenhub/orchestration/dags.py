@@ -20,14 +20,15 @@ START = pendulum.datetime(2026, 1, 1, tz=TIMEZONE)
 TASK_DEFAULTS = dict(retries=3, retry_delay=timedelta(minutes=2), retry_exponential_backoff=True)
 
 
-def _schedule(cron: str | None):
-    return CronTriggerTimetable(cron, timezone=TIMEZONE) if cron else None
+def _dag(dag_id: str, cron: str | None, tags: list[str], doc: str):
+    return dag(dag_id=dag_id, schedule=CronTriggerTimetable(cron, timezone=TIMEZONE) if cron else None,
+               start_date=START, catchup=False, max_active_runs=1, tags=["ketenhub", *tags],
+               default_args=TASK_DEFAULTS, doc_md=doc)
 
 
 def receive_dag(p: Partner):
-    @dag(dag_id=f"ketenhub_receive_{p.partner}", schedule=_schedule(p.receive.schedule), start_date=START,
-         catchup=False, max_active_runs=1, tags=["ketenhub", "receive", p.partner], default_args=TASK_DEFAULTS,
-         doc_md=f"Receives {p.name} payloads, validates, normalises, routes and stores their events.")
+    @_dag(f"ketenhub_receive_{p.partner}", p.receive.schedule, ["receive", p.partner],
+          f"Receives {p.name} payloads, validates, normalises, routes and stores their events.")
     def receive():
         @task
         def ingest() -> dict:
@@ -54,9 +55,8 @@ def receive_dag(p: Partner):
 
 
 def deliver_dag(d: Destination):
-    @dag(dag_id=f"ketenhub_deliver_{d.destination}", schedule=_schedule(d.schedule), start_date=START,
-         catchup=False, max_active_runs=1, tags=["ketenhub", "deliver", d.destination], default_args=TASK_DEFAULTS,
-         doc_md=f"Delivers pending {d.name} deliveries.")
+    @_dag(f"ketenhub_deliver_{d.destination}", d.schedule, ["deliver", d.destination],
+          f"Delivers pending {d.name} deliveries.")
     def deliver():
         @task
         def send() -> dict:
