@@ -26,11 +26,15 @@ class Rule:
 
 @dataclass(frozen=True)
 class Receive:
-    folder: str
+    folder: str  # the embedded default: a drop folder under KETENHUB_HOME
+    transport: str = "folder"  # the contract's transport, used when a Connection names an endpoint
     pattern: str = "*.xml"
     marker: str | None = None  # "sha256": a file is complete when <name>.sha256 exists
     done: str = "processed"
     rejected: str = "rejected"
+    remote: str | None = None  # sftp: the partner's folder to read from
+    archive: str = "archive"  # sftp: where read files go on the server
+    wsdl: str | None = None  # soap: the partner's WSDL under schemas/
     schedule: str | None = None
 
 
@@ -65,8 +69,11 @@ class Destination:
     key: str  # XPath (prefix d:) to the item's idempotency key
     recipient: str  # XPath (prefix d:) naming whom the item is for
     envelope: str
-    folder: str
+    folder: str  # the embedded default: an outbox folder under KETENHUB_HOME
+    transport: str = "folder"  # the contract's transport, used when a Connection names an endpoint
     marker: str | None = None  # "sha256": write <name>.sha256 after the file
+    remote: str | None = None  # sftp: the destination's folder to write into
+    wsdl: str | None = None  # soap: the destination's WSDL under schemas/
     schedule: str | None = None
 
     @property
@@ -109,7 +116,8 @@ def _destination(d: dict) -> Destination:
         destination=d["destination"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],
         mapping=d["mapping"], events=tuple(d["events"]), item=d["item"], key=d["key"],
         recipient=d["recipient"], envelope=d["envelope"], folder=deliver["folder"],
-        marker=deliver.get("marker"), schedule=deliver.get("schedule"),
+        transport=deliver.get("transport", "folder"), marker=deliver.get("marker"), remote=deliver.get("remote"),
+        wsdl=deliver.get("wsdl"), schedule=deliver.get("schedule"),
     )
 
 

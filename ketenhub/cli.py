@@ -1,6 +1,7 @@
 """ketenhub: the command line for integration engineers and operators.
 
     ketenhub ingest --partner om PATH...      files, or a folder (then the partner's drop-folder rules apply)
+    ketenhub receive [--partner om]           what is ready over the partner's transport (Connection ketenhub_<partner>)
     ketenhub deliver [--destination kbsp]     send pending deliveries
     ketenhub status                           counts per state
     ketenhub trace BERICHTID                  everything that happened to one event
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from ketenhub import pipeline
+from ketenhub import pipeline, wiring
 from ketenhub.adapters import AdapterError
 from ketenhub.audit.trail import payload_names, trace
 from ketenhub.deliver.run import deliver
@@ -42,6 +43,18 @@ def cmd_ingest(hub: Hub, args) -> int:
         print(r.text())
     if not reports:
         print("nothing to ingest (no complete files found)")
+    return 1 if any(r.state == "rejected" or r.rejected for r in reports) else 0
+
+
+def cmd_receive(hub: Hub, args) -> int:
+    names = [args.partner] if args.partner else sorted(hub.registry.partners)
+    reports = []
+    for name in names:
+        reports += wiring.receive(hub, hub.registry.partner(name))
+    for r in reports:
+        print(r.text())
+    if not reports:
+        print("nothing ready")
     return 1 if any(r.state == "rejected" or r.rejected for r in reports) else 0
 
 
@@ -100,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partner", required=True)
     p.add_argument("paths", nargs="+")
     p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("receive", help="receive what is ready over each partner's configured transport")
+    p.add_argument("--partner")
+    p.set_defaults(func=cmd_receive)
     p = sub.add_parser("deliver", help="send pending deliveries")
     p.add_argument("--destination")
     p.set_defaults(func=cmd_deliver)

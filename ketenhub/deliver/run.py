@@ -18,7 +18,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from ketenhub.adapters import Destination
 from ketenhub.audit.trail import Entry, now, record
 from ketenhub.deliver.envelopes import AMSTERDAM, ENVELOPES, Envelope
-from ketenhub.deliver.transports import FolderTransport, ItemResult, Transport
+from ketenhub.deliver.transports import ItemResult, Transport
 from ketenhub.hub import Hub
 from ketenhub.store.tables import delivery, outbound_batch
 from ketenhub.validate.parsing import parser
@@ -26,6 +26,7 @@ from ketenhub.validate.schema import compile_schema, validate
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
+RETRY_BASE_SECONDS = 30
 
 
 @dataclass
@@ -43,11 +44,7 @@ def as_utc(dt: datetime) -> datetime:
 
 def backoff(attempts: int) -> timedelta:
     """Exponential, capped at an hour, with jitter so that retries do not arrive in step."""
-    return timedelta(seconds=min(30 * 2 ** attempts, 3600) * random.uniform(0.8, 1.2))
-
-
-def folder_transport(hub: Hub, dest: Destination) -> Transport:
-    return FolderTransport(hub.settings.path(dest.folder), dest.marker)
+    return timedelta(seconds=min(RETRY_BASE_SECONDS * 2 ** attempts, 3600) * random.uniform(0.8, 1.2))
 
 
 def _sequence(conn: Connection, dest: Destination, envelope: Envelope, created: datetime) -> int:
@@ -123,7 +120,9 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
                 if item.attempts + 1 >= MAX_ATTEMPTS:
                     state = "dead"
                 else:
-                    state, values["next_attempt_at"] = "pending", at + backoff(item.attempts + 1)
+                    wait = backoff(item.attempts + 1) if result.retry_after is None \
+                        else timedelta(seconds=result.retry_after)  # the destination said when
+                    state, values["next_attempt_at"] = "pending", at + wait
             values["state"] = state
             if state != "delivered":
                 values["batch_id"] = None
@@ -135,15 +134,18 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
                 report.retry += 1
             else:
                 report.failed += 1
-        conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state="sent", sent_at=at))
-        entries.append(Entry("batch", batch_id, "sent", detail=name))
+        batch_state = "sent" if any(r.outcome == "delivered" for r in results.values()) else "failed"
+        conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state=batch_state, sent_at=at))
+        entries.append(Entry("batch", batch_id, batch_state, detail=name))
         record(conn, entries)
     report.batches.append(name)
 
 
 def deliver(hub: Hub, dest: Destination, transport: Transport | None = None) -> DeliveryReport:
     envelope = ENVELOPES[dest.envelope]
-    transport = transport or folder_transport(hub, dest)
+    if transport is None:
+        from ketenhub.wiring import transport as configured
+        transport = configured(hub, dest)
     report = DeliveryReport(dest.destination)
     with hub.engine.connect() as conn:
         unfinished = conn.scalars(select(outbound_batch.c.id).where(

@@ -13,6 +13,7 @@ from pathlib import Path
 class ItemResult:
     outcome: str  # delivered, retry, failed
     reason: str | None = None
+    retry_after: float | None = None  # seconds, when the destination said when to come back
 
 
 class Transport(ABC):

@@ -1,1 +1,1 @@
-"""Airflow: DAGs generated from the adapter definitions, and the hooks that read Connections."""
+"""Airflow: DAGs generated from the adapter definitions."""

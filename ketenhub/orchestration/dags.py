@@ -32,15 +32,11 @@ def receive_dag(p: Partner):
     def receive():
         @task
         def ingest() -> dict:
+            from ketenhub import wiring
             from ketenhub.hub import Hub
-            from ketenhub.orchestration.hooks import folder
-            from ketenhub.pipeline import ingest_source
-            from ketenhub.receive.folder import DropFolder
 
             hub = Hub()
-            partner = hub.registry.partner(p.partner)
-            source = DropFolder(folder(partner.partner, hub.settings.path(partner.receive.folder)), partner.receive)
-            reports = ingest_source(hub, partner, source)
+            reports = wiring.receive(hub, hub.registry.partner(p.partner))
             return {
                 "payloads": len(reports),
                 "payloads_rejected": sum(r.state == "rejected" for r in reports),
@@ -60,15 +56,13 @@ def deliver_dag(d: Destination):
     def deliver():
         @task
         def send() -> dict:
+            from ketenhub import wiring
             from ketenhub.deliver.run import deliver as run
-            from ketenhub.deliver.transports import FolderTransport
             from ketenhub.hub import Hub
-            from ketenhub.orchestration.hooks import folder
 
             hub = Hub()
             dest = hub.registry.destination(d.destination)
-            transport = FolderTransport(folder(dest.destination, hub.settings.path(dest.folder)), dest.marker)
-            report = run(hub, dest, transport)
+            report = run(hub, dest, wiring.transport(hub, dest))
             return {"delivered": report.delivered, "retry": report.retry, "failed": report.failed,
                     "documents": len(report.batches)}
 

@@ -101,3 +101,11 @@ audit = Table(
     Index("ix_audit_subject", "subject", "subject_id"),
     Index("ix_audit_bericht", "bericht_id"),
 )
+
+# How far a polled partner has been read: the highest Politie Volgnummer durably stored.
+receive_cursor = Table(
+    "receive_cursor", metadata,
+    Column("partner", String(32), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

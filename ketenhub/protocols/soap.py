@@ -1,0 +1,98 @@
+"""SOAP 1.1 document/literal as the Digikoppeling WUS profile wants it, on zeep.
+
+zeep reads the partner's WSDL (once per process: building a client is slow) and carries the
+HTTP calls over one kept-alive session. The body is XML the hub already has, so it goes out
+as it is, and the answer is read with lxml: no per-item objects on the hot path.
+
+WS-Addressing 1.0: wsa:Action (= the SOAPAction), wsa:MessageID, wsa:To (endpoint with the
+receiver's OIN as query string) and wsa:From (anonymous address with the hub's OIN); the
+answer must carry wsa:RelatesTo with our MessageID.
+"""
+from __future__ import annotations
+
+import uuid
+from functools import lru_cache
+
+import requests
+from lxml import etree
+from zeep import Client, Settings
+from zeep.transports import Transport
+
+from ketenhub.settings import HUB_OIN
+from ketenhub.validate.parsing import parser
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+WSA = "http://www.w3.org/2005/08/addressing"
+ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
+
+
+class SoapFault(Exception):
+    """The service answered a SOAP Fault: nothing in the call was processed."""
+
+    def __init__(self, code: str, reason: str):
+        self.code, self.reason = code, reason
+        super().__init__(f"SOAP Fault {code}: {reason}")
+
+
+class ServiceUnavailable(Exception):
+    """HTTP 5xx without a Fault, or no answer: nothing in the call was processed."""
+
+
+class ProtocolError(Exception):
+    """An answer that breaks the contract (no RelatesTo, not SOAP): do not trust it."""
+
+
+@lru_cache(maxsize=None)
+def _wsdl(path: str, timeout: float) -> Client:
+    settings = Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
+                        xml_huge_tree=False)
+    # One kept-alive session for all calls of this process to this service.
+    return Client(path, settings=settings, transport=Transport(session=requests.Session(), operation_timeout=timeout))
+
+
+class SoapClient:
+    def __init__(self, wsdl: str, address: str, receiver_oin: str, timeout: float = 30):
+        self.client = _wsdl(wsdl, timeout)
+        self.address = address
+        self.receiver_oin = receiver_oin
+        binding = next(iter(self.client.wsdl.bindings.values()))
+        self.actions = {name: op.soapaction for name, op in binding._operations.items()}
+
+    def envelope(self, operation: str, body: etree._Element, message_id: str) -> bytes:
+        env = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP, "wsa": WSA})
+        header = etree.SubElement(env, f"{{{SOAP}}}Header")
+        for tag, value in (("Action", self.actions[operation]), ("MessageID", message_id),
+                           ("To", f"{self.address}?OIN={self.receiver_oin}")):
+            etree.SubElement(header, f"{{{WSA}}}{tag}").text = value
+        etree.SubElement(etree.SubElement(header, f"{{{WSA}}}From"), f"{{{WSA}}}Address").text = \
+            f"{ANONYMOUS}?OIN={HUB_OIN}"
+        etree.SubElement(env, f"{{{SOAP}}}Body").append(body)
+        return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+
+    def call(self, operation: str, body: etree._Element) -> etree._Element:
+        """Send one request; return the first element of the answer's Body."""
+        message_id = f"urn:uuid:{uuid.uuid4()}"
+        data = self.envelope(operation, body, message_id)
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{self.actions[operation]}"'}
+        try:
+            response = self.client.transport.post(self.address, data, headers)
+        except requests.RequestException as e:
+            raise ServiceUnavailable(f"{type(e).__name__} calling {operation}") from e
+        try:
+            answer = etree.fromstring(response.content, parser())
+        except etree.XMLSyntaxError:
+            if response.status_code >= 500:
+                raise ServiceUnavailable(f"HTTP {response.status_code} from {operation}") from None
+            raise ProtocolError(f"{operation}: HTTP {response.status_code}, answer is not XML") from None
+        body_el = answer.find(f"{{{SOAP}}}Body")
+        if body_el is None or len(body_el) == 0:
+            raise ProtocolError(f"{operation}: the answer has no SOAP Body")
+        first = body_el[0]
+        if first.tag == f"{{{SOAP}}}Fault":
+            raise SoapFault(first.findtext("faultcode") or "", first.findtext("faultstring") or "")
+        if response.status_code >= 400:
+            raise ServiceUnavailable(f"HTTP {response.status_code} from {operation}")
+        relates = answer.findtext(f"{{{SOAP}}}Header/{{{WSA}}}RelatesTo")
+        if relates != message_id:
+            raise ProtocolError(f"{operation}: the answer's wsa:RelatesTo does not match our MessageID")
+        return first

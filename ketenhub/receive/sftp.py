@@ -1,0 +1,107 @@
+"""The OM's SFTP outbox: only files whose .sha256 marker exists, downloaded to local disk as a
+stream, checked against the marker (a broken transfer is downloaded again from scratch, never
+handed on half), and afterwards moved with their marker to archive/ on the server (rejected
+ones to rejected/, with <name>.error.txt). A file whose content the hub already has is
+archived without downloading it again."""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import posixpath
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ketenhub.adapters import Receive
+from ketenhub.connections import Endpoint
+from ketenhub.protocols.sftp import HostKeyError, session
+from ketenhub.receive.base import Incoming, Source
+from ketenhub.receive.folder import SKIP_SUFFIXES
+from ketenhub.validate.payload import read_marker
+
+log = logging.getLogger(__name__)
+
+
+class DownloadFailed(Exception):
+    pass
+
+
+class SftpInbox(Source):
+    def __init__(self, endpoint: Endpoint, receive: Receive, workdir: Path,
+                 already_received: Callable[[str], bool] = lambda sha: False, attempts: int = 3,
+                 backoff: float = 1.0):
+        self.endpoint, self.receive, self.workdir = endpoint, receive, Path(workdir)
+        self.already_received = already_received
+        self.attempts, self.backoff = attempts, backoff
+        base = endpoint.extra.get("path") or ""
+        self.remote = posixpath.join(base, receive.remote or "outbox")
+        self.archive = posixpath.join(base, receive.archive)
+        self.rejected = posixpath.join(base, receive.rejected)
+        self.skipped: list[str] = []  # archived without processing: content already received
+
+    def _ready_names(self) -> list[tuple[str, str]]:
+        with session(self.endpoint) as sftp:
+            names = set(sftp.listdir(self.remote))
+            ready = []
+            for name in sorted(names):
+                if name.endswith(SKIP_SUFFIXES) or not fnmatch.fnmatch(name, self.receive.pattern):
+                    continue
+                if f"{name}.sha256" not in names:
+                    continue  # the upload is still running
+                with sftp.open(posixpath.join(self.remote, f"{name}.sha256")) as f:
+                    expected = read_marker(f.read(1024).decode("ascii", "replace")) or "unreadable marker"
+                if self.already_received(expected):
+                    self._move(sftp, name, self.archive)
+                    self.skipped.append(name)
+                    log.info("%s: content already received; archived without processing", name)
+                    continue
+                ready.append((name, expected))
+            return ready
+
+    def _download(self, name: str, expected: str) -> Path:
+        """Stream the file to local disk; a broken transfer or a content that does not match the
+        marker is downloaded again from scratch. No half file is ever handed on."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        local, part = self.workdir / name, self.workdir / f"{name}.part"
+        for attempt in range(1, self.attempts + 1):
+            try:
+                digest = hashlib.sha256()
+                with session(self.endpoint) as sftp, open(part, "wb") as f, \
+                        sftp.open(posixpath.join(self.remote, name), "rb") as remote:
+                    remote.prefetch()
+                    while chunk := remote.read(1 << 20):
+                        f.write(chunk)
+                        digest.update(chunk)
+            except HostKeyError:
+                raise
+            except Exception as e:  # paramiko raises SSHException, EOFError, socket errors
+                part.unlink(missing_ok=True)
+                reason = type(e).__name__
+            else:
+                if digest.hexdigest() == expected or attempt == self.attempts:
+                    # Whole and still not matching after every attempt: the file itself is wrong;
+                    # the pipeline rejects it for its marker and keeps the bytes.
+                    part.replace(local)
+                    return local
+                reason = "content does not match its marker"
+            log.warning("download of %s failed (%s), attempt %d of %d", name, reason, attempt, self.attempts)
+            if attempt < self.attempts:
+                time.sleep(self.backoff * attempt)
+        raise DownloadFailed(f"{name}: download failed {self.attempts} times ({reason})")
+
+    def ready(self) -> Iterator[Incoming]:
+        for name, expected in self._ready_names():
+            yield Incoming(name, self._download(name, expected), expected)
+
+    def done(self, item: Incoming, accepted: bool, report: str) -> None:
+        with session(self.endpoint) as sftp:
+            if not accepted:
+                with sftp.open(posixpath.join(self.rejected, f"{item.name}.error.txt"), "w") as f:
+                    f.write(report + "\n")
+            self._move(sftp, item.name, self.archive if accepted else self.rejected)
+        item.path.unlink(missing_ok=True)  # the hub's own copy is under payloads/
+
+    def _move(self, sftp, name: str, folder: str) -> None:
+        for n in (name, f"{name}.sha256"):
+            sftp.posix_rename(posixpath.join(self.remote, n), posixpath.join(folder, n))

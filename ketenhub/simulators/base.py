@@ -1,0 +1,110 @@
+"""What every HTTP simulator shares: a threaded server on a free loopback port, misbehaviour
+on request, and a small control API (GET/POST /_sim) for tests and people."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Misbehaviour:
+    fail_next: int = 0  # answer the next N calls with a failure
+    fail_with: str = "fault"  # fault (SOAP Fault), 503, 500, 429
+    retry_after: int = 1  # seconds, with 503 and 429
+    delay: float = 0.0  # seconds to wait before answering every call
+    drop_next: int = 0  # close the connection without an answer, N times
+    refuse: list[str] = field(default_factory=list)  # keys refused permanently (AFGEWEZEN / 422)
+    busy_next: int = 0  # items answered 'not now' (TIJDELIJK_NIET_VERWERKT)
+
+
+class Simulator:
+    """Subclasses implement ``handle(handler, method)`` and ``state()``."""
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1"):
+        self.misbehaviour = Misbehaviour()
+        self.lock = threading.RLock()
+        self.calls = 0
+        sim = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # no request logging: bodies hold personal data
+                pass
+
+            def do_GET(self):
+                sim._dispatch(self, "GET")
+
+            def do_POST(self):
+                sim._dispatch(self, "POST")
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "Simulator":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def misbehave(self, **kw) -> None:
+        with self.lock:
+            for k, v in kw.items():
+                setattr(self.misbehaviour, k, v)
+
+    def take(self, counter: str) -> bool:
+        """Use up one of the misbehaviour's counters; True when it was still above zero."""
+        with self.lock:
+            n = getattr(self.misbehaviour, counter)
+            if n > 0:
+                setattr(self.misbehaviour, counter, n - 1)
+                return True
+            return False
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _dispatch(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        if h.path.startswith("/_sim"):
+            return self._control(h, method)
+        body = h.rfile.read(int(h.headers.get("Content-Length") or 0)) if method == "POST" else b""
+        with self.lock:
+            self.calls += 1
+        if self.misbehaviour.delay:
+            time.sleep(self.misbehaviour.delay)
+        if method == "POST" and self.take("drop_next"):
+            h.close_connection = True
+            h.connection.shutdown(2)  # the client sees the connection drop, no answer
+            return
+        status, headers, payload = self.handle(h, method, body)
+        self.reply(h, status, payload, headers)
+
+    @staticmethod
+    def reply(h: BaseHTTPRequestHandler, status: int, payload: bytes, headers: dict | None = None) -> None:
+        h.send_response(status)
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(payload)))
+        h.end_headers()
+        h.wfile.write(payload)
+
+    def _control(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        if method == "POST":
+            self.misbehave(**json.loads(h.rfile.read(int(h.headers.get("Content-Length") or 0)) or b"{}"))
+        state = {"misbehaviour": asdict(self.misbehaviour), "calls": self.calls, **self.state()}
+        self.reply(h, 200, json.dumps(state, indent=2).encode(), {"Content-Type": "application/json"})
+
+    def handle(self, h, method: str, body: bytes) -> tuple[int, dict, bytes]:
+        raise NotImplementedError
+
+    def state(self) -> dict:
+        return {}

@@ -1,0 +1,57 @@
+"""The police's MeldingenService: a queue of meldingen, handed out in order from a Volgnummer,
+kept until confirmed (so a melding not confirmed is handed out again when asked again)."""
+from __future__ import annotations
+
+from lxml import etree
+
+from ketenhub.simulators.generate import Generator
+from ketenhub.simulators.soap import SoapSimulator
+from ketenhub.validate.parsing import parser
+
+NS = "urn:keten:politie:slachtoffermelding:v1"
+
+
+class PolitieSimulator(SoapSimulator):
+    contract, wsdl, xsd = "politie", "MeldingenService-v1.wsdl", "slachtoffermelding-v1.xsd"
+    path = "/politie/meldingen/v1"
+    oin = "00000099000000010000"
+
+    def __init__(self, port: int = 0, seed: int = 1):
+        super().__init__(port)
+        self.generator = Generator(seed)
+        self.queue: dict[int, bytes] = {}  # Volgnummer -> Melding
+        self.confirmed = 0
+        self.handed_out: list[int] = []
+
+    def add(self, count: int) -> list[str]:
+        """Queue new meldingen; returns their BerichtIds."""
+        with self.lock:
+            start = max(self.queue, default=self.confirmed) + 1
+            for n in range(start, start + count):
+                self.queue[n] = self.generator.melding(n).encode()
+            return [f"POL-{n:09d}" for n in range(start, start + count)]
+
+    def operation(self, name, request):
+        with self.lock:
+            if name == "HaalMeldingen":
+                vanaf = int(request.findtext(f"{{{NS}}}VanafVolgnummer"))
+                maximum = int(request.findtext(f"{{{NS}}}MaxAantal"))
+                numbers = sorted(n for n in self.queue if n > vanaf)
+                page = numbers[:maximum]
+                self.handed_out += page
+                answer = etree.Element(f"{{{NS}}}HaalMeldingenAntwoord", nsmap={None: NS})
+                answer.extend(etree.fromstring(self.queue[n], parser()) for n in page)
+                etree.SubElement(answer, f"{{{NS}}}MeerBeschikbaar").text = \
+                    "true" if len(numbers) > maximum else "false"
+                return answer
+            tot = int(request.findtext(f"{{{NS}}}TotEnMetVolgnummer"))
+            for n in [n for n in self.queue if n <= tot]:
+                del self.queue[n]
+            self.confirmed = max(self.confirmed, tot)
+            answer = etree.Element(f"{{{NS}}}BevestigOntvangstAntwoord", nsmap={None: NS})
+            etree.SubElement(answer, f"{{{NS}}}Bevestigd").text = "true"
+            return answer
+
+    def state(self):
+        return {"waiting": len(self.queue), "confirmed_up_to": self.confirmed,
+                "handed_out": len(self.handed_out)}

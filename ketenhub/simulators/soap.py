@@ -1,0 +1,98 @@
+"""A SOAP 1.1 service as the partners run it: serves its WSDL (with the real address) and
+XSDs, checks the WS-Addressing headers and validates every request body against the XSD,
+answers with wsa:RelatesTo. Subclasses implement the operations."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from lxml import etree
+
+from ketenhub.protocols.soap import SOAP, WSA
+from ketenhub.settings import PROJECT_DIR
+from ketenhub.simulators.base import Simulator
+from ketenhub.validate.parsing import parser
+from ketenhub.validate.schema import compile_schema
+
+SCHEMAS = PROJECT_DIR / "schemas"
+
+
+class SoapSimulator(Simulator):
+    contract: str  # folder under schemas/
+    wsdl: str
+    xsd: str
+    path: str  # the service path, as in the WSDL's soap:address
+    oin: str  # the service's own OIN, expected in wsa:To
+
+    def __init__(self, port: int = 0):
+        super().__init__(port)
+        self.schema = compile_schema(str(SCHEMAS / self.contract / self.xsd))
+        wsdl = etree.parse(str(SCHEMAS / self.contract / self.wsdl), parser())
+        self.actions = {op.get("soapAction"): op.getparent().get("name")
+                        for op in wsdl.iter("{http://schemas.xmlsoap.org/wsdl/soap/}operation")}
+
+    @property
+    def address(self) -> str:
+        return self.url + self.path
+
+    def handle(self, h, method, body):
+        if method == "GET":
+            return self.serve_contract(h.path)
+        if h.path != self.path:
+            return 404, {}, b"no such service"
+        try:
+            envelope = etree.fromstring(body, parser())
+        except etree.XMLSyntaxError as e:
+            return self.fault("soap:Client", f"not well-formed: {e.msg}")
+        header = envelope.find(f"{{{SOAP}}}Header")
+        request = envelope.find(f"{{{SOAP}}}Body")
+        action = (h.headers.get("SOAPAction") or "").strip('"')
+        wsa = {tag: header.findtext(f"{{{WSA}}}{tag}") if header is not None else None
+               for tag in ("Action", "MessageID", "To")}
+        sender = header.findtext(f"{{{WSA}}}From/{{{WSA}}}Address") if header is not None else None
+        if action not in self.actions or wsa["Action"] != action:
+            return self.fault("soap:Client", "wsa:Action missing or not equal to the SOAPAction")
+        if not wsa["MessageID"] or not sender or "?OIN=" not in sender:
+            return self.fault("soap:Client", "wsa:MessageID or wsa:From with the sender's OIN missing")
+        if not (wsa["To"] or "").endswith(f"?OIN={self.oin}"):
+            return self.fault("soap:Client", f"wsa:To must name this service's OIN {self.oin}")
+        if request is None or len(request) != 1 or not self.schema.validate(request[0]):
+            return self.fault("soap:Client", "the request body is not valid against the contract's XSD")
+        if self.take("fail_next"):
+            kind = self.misbehaviour.fail_with
+            if kind == "fault":
+                return self.fault("soap:Server", "the service is busy; try again later")
+            return int(kind), {"Retry-After": str(self.misbehaviour.retry_after)}, b"busy"
+        answer = self.operation(self.actions[action], request[0])
+        return 200, {"Content-Type": "text/xml; charset=utf-8"}, self.envelope(answer, action, wsa["MessageID"])
+
+    def operation(self, name: str, request: etree._Element) -> etree._Element:
+        raise NotImplementedError
+
+    def envelope(self, answer: etree._Element, action: str, relates_to: str) -> bytes:
+        env = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP, "wsa": WSA})
+        header = etree.SubElement(env, f"{{{SOAP}}}Header")
+        for tag, value in (("Action", action + "Response"), ("MessageID", f"urn:uuid:{uuid.uuid4()}"),
+                           ("RelatesTo", relates_to)):
+            etree.SubElement(header, f"{{{WSA}}}{tag}").text = value
+        etree.SubElement(env, f"{{{SOAP}}}Body").append(answer)
+        return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+
+    def fault(self, code: str, reason: str):
+        env = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP})
+        fault = etree.SubElement(etree.SubElement(env, f"{{{SOAP}}}Body"), f"{{{SOAP}}}Fault")
+        etree.SubElement(fault, "faultcode").text = code
+        etree.SubElement(fault, "faultstring").text = reason
+        return 500, {"Content-Type": "text/xml; charset=utf-8"}, etree.tostring(env, xml_declaration=True,
+                                                                               encoding="UTF-8")
+
+    def serve_contract(self, path: str):
+        if path.endswith("?wsdl") or path.endswith("?WSDL"):
+            wsdl = etree.parse(str(SCHEMAS / self.contract / self.wsdl), parser())
+            for address in wsdl.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address"):
+                address.set("location", self.address)
+            return 200, {"Content-Type": "text/xml"}, etree.tostring(wsdl, xml_declaration=True, encoding="UTF-8")
+        name = Path(path).name
+        if name == self.xsd:
+            return 200, {"Content-Type": "text/xml"}, (SCHEMAS / self.contract / name).read_bytes()
+        return 404, {}, b"not found"
