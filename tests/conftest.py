@@ -3,6 +3,7 @@ default) and on PostgreSQL (the production store, at 127.0.0.1:5432, database te
 test in a fresh database (a fresh schema on PostgreSQL)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -59,6 +60,32 @@ def sample(tmp_path):
             shutil.copy(marker, dest_dir / marker.name)
         return dest_dir / src.name
     return copy
+
+
+@pytest.fixture
+def no_wait(monkeypatch):
+    """Retries due at once, so a test can run the next attempt straight away."""
+    from ketenhub.deliver import run
+    from ketenhub.receive import soap, sftp
+    monkeypatch.setattr(run, "RETRY_BASE_SECONDS", 0)
+    monkeypatch.setattr(soap, "sleep", lambda s: None)
+    monkeypatch.setattr(sftp, "sleep", lambda s: None)
+
+
+@pytest.fixture
+def connection(monkeypatch):
+    """Configure an Airflow Connection ketenhub_<name> the way an operator would: AIRFLOW_CONN_*."""
+    def set_connection(name: str, conn_type: str, **fields):
+        monkeypatch.setenv(f"AIRFLOW_CONN_KETENHUB_{name.upper()}", json.dumps({"conn_type": conn_type, **fields}))
+    return set_connection
+
+
+@pytest.fixture(scope="session")
+def openssh(tmp_path_factory):
+    from tests.sshd import OpenSSH
+    server = OpenSSH(tmp_path_factory.mktemp("openssh"))
+    yield server
+    server.stop()
 
 
 def ingest(hub: Hub, partner: str, *paths: Path):

@@ -6,6 +6,7 @@ The Connection (type sftp) gives host, port, login and either a password or a pr
 """
 from __future__ import annotations
 
+import base64
 import io
 from contextlib import contextmanager
 from typing import Iterator
@@ -25,13 +26,10 @@ def _host_key(endpoint: Endpoint) -> paramiko.PKey:
         raise HostKeyError(f"no host_key configured for SFTP server {endpoint.host}:{endpoint.port}: the hub "
                            "accepts no unknown host keys; set the server's public key in the Connection's extra")
     parts = text.split()
-    if len(parts) >= 2 and not parts[0].startswith("AAAA"):
-        key_type, b64 = parts[0], parts[1]
-    else:
-        key_type, b64 = None, parts[0]
-    key = paramiko.PKey.from_type_string(key_type, paramiko.util.b64decode(b64)) if key_type else \
-        paramiko.RSAKey(data=paramiko.util.b64decode(b64))
-    return key
+    key_type, b64 = (parts[0], parts[1]) if len(parts) >= 2 else (None, parts[0])
+    blob = base64.b64decode(b64)
+    # The key's own blob starts with its type, so the bare base64 part is enough.
+    return paramiko.PKey.from_type_string(key_type or paramiko.Message(blob).get_text(), blob)
 
 
 def _private_key(endpoint: Endpoint) -> paramiko.PKey | None:

@@ -9,7 +9,7 @@ import fnmatch
 import hashlib
 import logging
 import posixpath
-import time
+from time import sleep
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -87,7 +87,7 @@ class SftpInbox(Source):
                 reason = "content does not match its marker"
             log.warning("download of %s failed (%s), attempt %d of %d", name, reason, attempt, self.attempts)
             if attempt < self.attempts:
-                time.sleep(self.backoff * attempt)
+                sleep(self.backoff * attempt)
         raise DownloadFailed(f"{name}: download failed {self.attempts} times ({reason})")
 
     def ready(self) -> Iterator[Incoming]:

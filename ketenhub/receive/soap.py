@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
+from time import sleep
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +41,7 @@ def with_retries(call, attempts: int, backoff: float):
             if attempt == attempts:
                 raise
             log.warning("Politie service: %s; attempt %d of %d", type(e).__name__, attempt, attempts)
-            time.sleep(backoff * 2 ** (attempt - 1))
+            sleep(backoff * 2 ** (attempt - 1))
 
 
 class MeldingenPoller:
@@ -79,7 +79,7 @@ class MeldingenPoller:
         while True:
             page = with_retries(lambda: self.client.call("HaalMeldingen", self._request(
                 "HaalMeldingenVerzoek", VanafVolgnummer=cursor, MaxAantal=self.page_size)), self.attempts, self.backoff)
-            numbers = [int(v) for v in page.findall(f"{{{NS}}}Melding/{{{NS}}}Volgnummer") if v.text]
+            numbers = [int(v.text) for v in page.findall(f"{{{NS}}}Melding/{{{NS}}}Volgnummer")]
             if not numbers:
                 break
             with tempfile.TemporaryDirectory() as tmp:

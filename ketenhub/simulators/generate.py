@@ -48,9 +48,10 @@ class Generator:
         return (f'<Melding xmlns="urn:keten:politie:slachtoffermelding:v1"><Volgnummer>{volgnummer}</Volgnummer>'
                 f"<BerichtId>{bericht_id or f'POL-{volgnummer:09d}'}</BerichtId>"
                 f"<Registratienummer>{self.registratienummer(volgnummer)}</Registratienummer>"
-                f"<Registratiedatum>{datetime(2026, 11, 20, 8) + timedelta(minutes=volgnummer)}</Registratiedatum>"
+                f"<Registratiedatum>{(datetime(2026, 11, 20, 8) + timedelta(minutes=volgnummer)).isoformat()}"
+                "</Registratiedatum>"
                 f"<Delict><Omschrijving>Woninginbraak</Omschrijving><Pleegdatum>{self.day()}</Pleegdatum></Delict>"
-                f"{victims}{self.persoon('Verdachte')}</Melding>").replace(" 08:", "T08:")
+                f"{victims}{self.persoon('Verdachte')}</Melding>")
 
     def om_event(self, n: int, invalid: bool = False) -> str:
         soort = self.r.choice(["INSCHRIJVING", "ZITTING_GEPLAND", "UITSPRAAK", "STRAFBESCHIKKING", "SEPOT"])

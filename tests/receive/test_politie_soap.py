@@ -1,0 +1,138 @@
+"""Politie over SOAP against the simulator on loopback: paging, confirm after storing, faults."""
+import pytest
+from sqlalchemy import func, select
+
+from ketenhub import wiring
+from ketenhub.protocols.soap import ProtocolError, ServiceUnavailable, SoapFault
+from ketenhub.simulators.politie import PolitieSimulator
+from ketenhub.store.tables import event, receive_cursor
+
+
+@pytest.fixture
+def politie(connection):
+    sim = PolitieSimulator().start()
+    connection("politie", "http", host=sim.address)
+    yield sim
+    sim.stop()
+
+
+def receive(hub):
+    return wiring.receive(hub, hub.registry.partner("politie"))
+
+
+def stored(hub):
+    with hub.engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(event).where(event.c.partner == "politie"))
+
+
+def test_pages_until_none_left_and_confirms_each_stored_page(hub, politie):
+    politie.add(2300)
+    reports = receive(hub)
+    assert [r.accepted for r in reports] == [1000, 1000, 300]
+    assert stored(hub) == 2300
+    assert politie.state() == {"waiting": 0, "confirmed_up_to": 2300, "handed_out": 2300}
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(receive_cursor.c.position)) == 2300
+    politie.add(5)
+    assert [r.accepted for r in receive(hub)] == [5]  # from the cursor on: nothing asked for twice
+    assert politie.state()["handed_out"] == 2305
+
+
+@pytest.mark.parametrize("failure", [dict(fail_with="fault"), dict(fail_with="503"), dict(fail_with="500")])
+def test_faults_and_5xx_are_retried(hub, politie, no_wait, failure):
+    politie.add(1500)
+    politie.misbehave(fail_next=2, **failure)
+    receive(hub)
+    assert stored(hub) == 1500 and politie.state()["waiting"] == 0
+
+
+def test_a_dropped_connection_is_retried(hub, politie, no_wait):
+    politie.add(10)
+    politie.misbehave(drop_next=1)
+    receive(hub)
+    assert stored(hub) == 10
+
+
+def test_a_fault_on_a_later_page_loses_and_repeats_nothing_before_it(hub, politie, no_wait, monkeypatch):
+    politie.add(2500)
+    from ketenhub.receive import soap
+    calls = []
+    real = soap.SoapClient.call
+
+    def failing_on_third_page(self, operation, body):
+        calls.append(operation)
+        if calls.count("HaalMeldingen") == 3:
+            raise SoapFault("soap:Server", "down")
+        return real(self, operation, body)
+    monkeypatch.setattr(soap, "with_retries", lambda call, attempts, backoff: call())
+    monkeypatch.setattr(soap.SoapClient, "call", failing_on_third_page)
+    with pytest.raises(SoapFault):
+        receive(hub)
+    assert stored(hub) == 2000 and politie.state()["confirmed_up_to"] == 2000
+    monkeypatch.setattr(soap.SoapClient, "call", real)
+    receive(hub)
+    assert stored(hub) == 2500
+    assert politie.state()["handed_out"] == 2500  # the first two pages were not asked for again
+
+
+def test_a_crash_between_storing_and_confirming_yields_duplicates_not_new_events(hub, politie, no_wait, monkeypatch):
+    politie.add(30)
+    from ketenhub.receive import soap
+    real = soap.SoapClient.call
+
+    def crash_on_confirm(self, operation, body):
+        if operation == "BevestigOntvangst":
+            raise SystemExit("killed")
+        return real(self, operation, body)
+    monkeypatch.setattr(soap.SoapClient, "call", crash_on_confirm)
+    with pytest.raises(SystemExit):
+        receive(hub)
+    assert stored(hub) == 30 and politie.state()["waiting"] == 30
+    monkeypatch.setattr(soap.SoapClient, "call", real)
+    politie.add(5)
+    (report,) = receive(hub)
+    assert (report.accepted, report.duplicates) == (5, 30)  # handed out again, recognised
+    assert stored(hub) == 35 and politie.state()["waiting"] == 0
+
+
+def test_a_slow_answer_beyond_the_timeout_is_retried(hub, politie, no_wait, monkeypatch):
+    from ketenhub.protocols import soap as protocol
+    politie.add(3)
+    client = protocol.SoapClient(str(hub.settings.schemas_dir / "politie/MeldingenService-v1.wsdl"),
+                                 politie.address, politie.oin, timeout=0.3)
+    politie.misbehave(delay=0.6)
+    with pytest.raises(ServiceUnavailable):
+        client.call("HaalMeldingen", protocol_request())
+    politie.misbehave(delay=0)
+    assert len(client.call("HaalMeldingen", protocol_request())) == 4  # three meldingen and MeerBeschikbaar
+
+
+def protocol_request():
+    from lxml import etree
+    ns = "urn:keten:politie:slachtoffermelding:v1"
+    req = etree.Element(f"{{{ns}}}HaalMeldingenVerzoek")
+    etree.SubElement(req, f"{{{ns}}}VanafVolgnummer").text = "0"
+    etree.SubElement(req, f"{{{ns}}}MaxAantal").text = "10"
+    return req
+
+
+def test_the_service_refuses_calls_without_ws_addressing(politie):
+    """The simulator enforces the WUS profile: a bare SOAP call is a Fault."""
+    import requests
+    body = (b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+            b'<HaalMeldingenVerzoek xmlns="urn:keten:politie:slachtoffermelding:v1"><VanafVolgnummer>0'
+            b'</VanafVolgnummer><MaxAantal>1</MaxAantal></HaalMeldingenVerzoek></soap:Body></soap:Envelope>')
+    r = requests.post(politie.address, data=body, headers={
+        "SOAPAction": '"urn:keten:politie:meldingenservice:v1:HaalMeldingen"', "Content-Type": "text/xml"})
+    assert r.status_code == 500 and b"wsa:Action" in r.content
+
+
+def test_an_answer_without_matching_relatesto_is_not_trusted(hub, politie, monkeypatch):
+    from ketenhub.simulators import soap as simsoap
+    real = simsoap.SoapSimulator.envelope
+    monkeypatch.setattr(simsoap.SoapSimulator, "envelope",
+                        lambda self, answer, action, relates_to: real(self, answer, action, "urn:uuid:other"))
+    politie.add(1)
+    with pytest.raises(ProtocolError):
+        receive(hub)
+    assert stored(hub) == 0
