@@ -153,9 +153,10 @@ def deliver(hub: Hub, dest: Destination, transport: Transport | None = None) -> 
             .order_by(outbound_batch.c.id)).all()
     for batch_id in unfinished:
         _send(hub, dest, envelope, transport, batch_id, report)
+    started = now()  # what was retried during this run waits for the next one
     while True:
         with hub.engine.begin() as conn:
-            batch_id = _claim(conn, dest, envelope, now())
+            batch_id = _claim(conn, dest, envelope, started)
         if batch_id is None:
             break
         _send(hub, dest, envelope, transport, batch_id, report)

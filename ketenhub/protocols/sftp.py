@@ -36,7 +36,12 @@ def _private_key(endpoint: Endpoint) -> paramiko.PKey | None:
     text = endpoint.extra.get("private_key")
     path = endpoint.extra.get("key_file")
     if text:
-        return paramiko.PKey.from_private_key(io.StringIO(text))
+        for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+            try:
+                return kind.from_private_key(io.StringIO(text))
+            except paramiko.SSHException:
+                continue
+        raise paramiko.SSHException("the Connection's private_key is not an Ed25519, ECDSA or RSA key")
     if path:
         return paramiko.PKey.from_path(path)
     return None

@@ -40,7 +40,8 @@ class DlvSimulator(Simulator):
             return 400, {}, b"Idempotency-Key header missing"
         if self.take("fail_next"):
             code = int(self.misbehaviour.fail_with) if self.misbehaviour.fail_with.isdigit() else 503
-            return code, {"Retry-After": str(self.misbehaviour.retry_after)}, b"busy"
+            headers = {"Retry-After": str(self.misbehaviour.retry_after)} if code in (429, 503) else {}
+            return code, headers, b"busy"
         try:
             doc = etree.fromstring(body, parser())
         except etree.XMLSyntaxError:

@@ -1,0 +1,71 @@
+"""CJIB over SFTP: .part, rename, marker; CJIB checks totals and executes each OpdrachtId once."""
+import pytest
+from sqlalchemy import func, select
+
+from ketenhub.deliver.run import deliver
+from ketenhub.simulators.cjib import CjibInbox
+from ketenhub.store.tables import delivery
+from tests import sftp_servers
+from tests.conftest import ingest
+
+
+@pytest.fixture(params=["simulator", "openssh"])
+def cjib(request, tmp_path, connection):
+    s = sftp_servers.simulator(tmp_path) if request.param == "simulator" else \
+        sftp_servers.openssh(request.getfixturevalue("openssh"), tmp_path)
+    s.inbox = CjibInbox(s.folder)
+    connection("cjib", "sftp", **s.fields)
+    yield s
+    if s.simulator:
+        s.simulator.stop()
+
+
+def test_batch_arrives_whole_with_marker_and_passes_cjibs_checks(hub, cjib, sample):
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    report = deliver(hub, hub.registry.destination("cjib"))
+    assert report.delivered == 5
+    names = sorted(p.name for p in (cjib.folder / "inbox").iterdir() if p.is_file())
+    assert len(names) == 2 and names[1] == names[0] + ".sha256" and not any(n.endswith(".part") for n in names)
+    cjib.inbox.process()
+    assert cjib.inbox.state() == {"executed": 5, "repeats": 0, "rejected": {}}
+
+
+def test_a_batch_interrupted_mid_upload_is_sent_again_and_executed_once(hub, tmp_path, connection, sample, no_wait):
+    s = sftp_servers.simulator(tmp_path)
+    (s.folder / "inbox").mkdir()
+    connection("cjib", "sftp", **s.fields)
+    inbox = CjibInbox(s.folder)
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    s.simulator.drop_after_bytes = 1000
+    assert deliver(hub, hub.registry.destination("cjib")).retry == 5
+    inbox.process()
+    assert inbox.state()["executed"] == 0  # half a file under .part: never taken
+    assert deliver(hub, hub.registry.destination("cjib")).delivered == 5
+    inbox.process()
+    assert inbox.state() == {"executed": 5, "repeats": 0, "rejected": {}}
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(delivery).where(delivery.c.state == "delivered")) == 5
+    s.simulator.stop()
+
+
+def test_cjib_executes_an_opdracht_sent_twice_once(hub, tmp_path, connection, sample):
+    """After a crash between upload and bookkeeping the batch is sent again: no second effect."""
+    s = sftp_servers.simulator(tmp_path)
+    (s.folder / "inbox").mkdir()
+    connection("cjib", "sftp", **s.fields)
+    inbox = CjibInbox(s.folder)
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    from ketenhub import wiring
+    real = wiring.transport(hub, hub.registry.destination("cjib"))
+
+    class CrashAfterUpload:
+        def send(self, name, document, keys):
+            real.send(name, document, keys)
+            inbox.process()  # CJIB takes it before the hub records it
+            raise SystemExit("killed")
+    with pytest.raises(SystemExit):
+        deliver(hub, hub.registry.destination("cjib"), CrashAfterUpload())
+    assert deliver(hub, hub.registry.destination("cjib")).delivered == 5
+    inbox.process()
+    assert inbox.state() == {"executed": 5, "repeats": 5, "rejected": {}}
+    s.simulator.stop()

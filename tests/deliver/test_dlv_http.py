@@ -1,0 +1,76 @@
+"""DLV over HTTP against the simulator: Idempotency-Key, the contract's status codes, Retry-After."""
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select
+
+from ketenhub.deliver.run import deliver
+from ketenhub.simulators.dlv import DlvSimulator
+from ketenhub.store.tables import delivery
+from tests.conftest import DATA, ingest
+
+
+@pytest.fixture
+def dlv(connection, tmp_path):
+    sim = DlvSimulator(store=tmp_path / "dlv-accepted").start()
+    connection("dlv", "http", host=sim.url)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def appeals(hub, sample):
+    for f in sorted((DATA / "cvom").glob("*.xml")):
+        ingest(hub, "cvom", sample(f"cvom/{f.name}"))
+
+
+def send(hub):
+    return deliver(hub, hub.registry.destination("dlv"))
+
+
+def rows(hub):
+    with hub.engine.connect() as conn:
+        return {r.idempotency_key: r for r in conn.execute(select(delivery).where(delivery.c.destination == "dlv"))}
+
+
+def test_each_status_is_posted_once_with_its_idempotency_key(hub, dlv, appeals):
+    assert send(hub).delivered == 6
+    assert sorted(dlv.accepted) == [f"CVOM-200{i}" for i in range(1, 7)]
+    assert (dlv.store / "CVOM-2003.xml").read_bytes().count(b"<TeBetalen>119.50</TeBetalen>") == 1
+
+
+def test_200_for_a_key_dlv_already_has_counts_as_delivered(hub, dlv, appeals):
+    send(hub)
+    from ketenhub.deliver.http import DlvTransport
+    doc = rows(hub)["CVOM-2001"].document
+    assert DlvTransport(dlv.url).send("again", doc, ["CVOM-2001"])["CVOM-2001"].outcome == "delivered"
+    assert dlv.replays == 1 and len(dlv.accepted) == 6
+
+
+def test_a_refusal_is_permanent_with_dlvs_reason(hub, dlv, appeals):
+    dlv.misbehave(refuse=["CVOM-2002"])
+    report = send(hub)
+    assert (report.delivered, report.failed) == (5, 1)
+    refused = rows(hub)["CVOM-2002"]
+    assert refused.state == "failed" and refused.last_error == "DLV: HTTP 422: beroep is closed"
+
+
+@pytest.mark.parametrize("code", ["429", "503"])
+def test_retry_after_is_honoured(hub, dlv, appeals, code):
+    dlv.misbehave(fail_next=6, fail_with=code, retry_after=120)
+    before = datetime.now(timezone.utc)
+    assert send(hub).retry == 6
+    for r in rows(hub).values():
+        due = r.next_attempt_at if r.next_attempt_at.tzinfo else r.next_attempt_at.replace(tzinfo=timezone.utc)
+        assert 119 <= (due - before).total_seconds() <= 125
+        assert r.state == "pending" and r.last_error == f"DLV: HTTP {code}: busy"
+    assert send(hub).delivered == 0  # not before Retry-After
+
+
+def test_other_5xx_and_a_dropped_connection_are_retried(hub, dlv, appeals, no_wait):
+    dlv.misbehave(fail_next=2, fail_with="500")
+    dlv.misbehave(drop_next=1)
+    report = send(hub)
+    assert report.retry == 3 and report.delivered == 3
+    assert send(hub).delivered == 3
+    assert len(dlv.accepted) == 6

@@ -1,0 +1,85 @@
+"""KbSP over SOAP against the simulator: calls of at most 500, per-item results, faults."""
+import pytest
+from sqlalchemy import func, select, update
+
+from ketenhub.deliver.run import deliver
+from ketenhub.simulators.kbsp import KbspSimulator
+from ketenhub.store.tables import delivery
+from tests.conftest import ingest
+from tests.factories import om_batch, om_event, write_with_marker
+
+
+@pytest.fixture
+def kbsp(connection, tmp_path):
+    sim = KbspSimulator(store=tmp_path / "kbsp-accepted").start()
+    connection("kbsp", "http", host=sim.address)
+    yield sim
+    sim.stop()
+
+
+def events(hub, tmp_path, n):
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch([om_event(i) for i in range(n)]))
+    ingest(hub, "om", path)
+
+
+def states(hub):
+    with hub.engine.connect() as conn:
+        return dict(conn.execute(select(delivery.c.state, func.count()).where(delivery.c.destination == "kbsp")
+                                 .group_by(delivery.c.state)).all())
+
+
+def send(hub):
+    return deliver(hub, hub.registry.destination("kbsp"))
+
+
+def test_publishes_in_calls_of_at_most_500_each_item_once(hub, kbsp, tmp_path):
+    events(hub, tmp_path, 1203)
+    report = send(hub)
+    assert report.delivered == 1203
+    assert kbsp.items_per_call == [500, 500, 203]
+    assert len(kbsp.accepted) == 1203 and len(list(kbsp.store.glob("*.xml"))) == 1203
+    assert send(hub).delivered == 0 and len(kbsp.items_per_call) == 3
+
+
+def test_item_results_delivered_refused_and_not_now(hub, kbsp, tmp_path, no_wait):
+    events(hub, tmp_path, 10)
+    with hub.engine.connect() as conn:
+        keys = conn.scalars(select(delivery.c.idempotency_key).order_by(delivery.c.id)).all()
+    kbsp.misbehave(refuse=[keys[0]], busy_next=3)
+    report = send(hub)
+    assert (report.delivered, report.failed, report.retry) == (6, 1, 3)
+    with hub.engine.connect() as conn:
+        refused = conn.execute(select(delivery).where(delivery.c.idempotency_key == keys[0])).one()
+    assert refused.state == "failed" and refused.last_error == "KbSP: AFGEWEZEN: onbekend slachtoffer"
+    assert send(hub).delivered == 3  # TIJDELIJK_NIET_VERWERKT: sent again later
+    assert states(hub) == {"delivered": 9, "failed": 1}
+    assert len(kbsp.accepted) == 9
+
+
+def test_a_fault_means_nothing_was_processed_and_the_call_is_repeated(hub, kbsp, tmp_path, no_wait):
+    events(hub, tmp_path, 20)
+    kbsp.misbehave(fail_next=1, fail_with="fault")
+    assert send(hub).retry == 20
+    kbsp.misbehave(fail_next=1, fail_with="503")
+    assert send(hub).retry == 20
+    kbsp.misbehave(drop_next=1)
+    assert send(hub).retry == 20
+    assert send(hub).delivered == 20
+    assert len(kbsp.accepted) == 20 and kbsp.duplicates == 0
+
+
+def test_a_resend_after_a_crash_is_answered_duplicaat_and_counts_as_delivered(hub, kbsp, tmp_path):
+    events(hub, tmp_path, 7)
+    from ketenhub import wiring
+    real = wiring.transport(hub, hub.registry.destination("kbsp"))
+
+    class CrashAfterSend:
+        def send(self, name, document, keys):
+            real.send(name, document, keys)
+            raise SystemExit("killed")
+    with pytest.raises(SystemExit):
+        deliver(hub, hub.registry.destination("kbsp"), CrashAfterSend())
+    assert states(hub) == {"sending": 7} and len(kbsp.accepted) == 7
+    assert send(hub).delivered == 7
+    assert kbsp.duplicates == 7 and len(kbsp.accepted) == 7  # one effect at the portal
