@@ -6,6 +6,7 @@
     ketenhub status                           counts per state
     ketenhub trace BERICHTID                  everything that happened to one event
     ketenhub validate --partner om FILE       plain-words errors; exit code 1 when invalid
+    ketenhub simulate                         every partner and destination simulator, with demo traffic
 
 All state lives under KETENHUB_HOME (default: var/hub in the project).
 """
@@ -105,6 +106,19 @@ def cmd_validate(hub: Hub, args) -> int:
     return 0 if report.state == "valid" else 1
 
 
+def cmd_simulate(hub: Hub, args) -> int:
+    from ketenhub.simulators import demo
+
+    workdir = Path(args.workdir or hub.settings.home / "simulators")
+    cvom = hub.settings.path(hub.registry.partner("cvom").receive.folder)
+    print(f"simulators under {workdir}; Airflow Connections in {workdir / 'connections.json'}", flush=True)
+    try:
+        demo.run(workdir, cvom, interval=args.interval)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ketenhub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (never personal data)")
@@ -127,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partner", required=True)
     p.add_argument("file")
     p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("simulate", help="run every partner and destination simulator, with demo traffic")
+    p.add_argument("--workdir", help="default: $KETENHUB_HOME/simulators")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between new demo events")
+    p.set_defaults(func=cmd_simulate)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:

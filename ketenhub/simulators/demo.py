@@ -1,0 +1,90 @@
+"""Every partner and destination at once, wired for the hub: ``ketenhub simulate``.
+
+Starts the Politie and KbSP SOAP services, the DLV HTTP service, the OM and CJIB SFTP servers
+and a CVOM drop-folder writer, keeps demo traffic flowing, and writes the Airflow Connections
+that reach them (host keys and login keys included) to <workdir>/connections.json, for
+``airflow connections import``. What the destinations accepted stays under <workdir>."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+
+from ketenhub.simulators.cjib import CjibInbox
+from ketenhub.simulators.dlv import DlvSimulator
+from ketenhub.simulators.generate import Generator
+from ketenhub.simulators.kbsp import KbspSimulator
+from ketenhub.simulators.om import publish
+from ketenhub.simulators.politie import PolitieSimulator
+from ketenhub.simulators.sftp import SftpSimulator
+
+log = logging.getLogger(__name__)
+PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "om": 2221, "cjib": 2222}  # the WSDLs name 8001 and 8002
+
+
+def _key_pem(key: paramiko.PKey) -> str:
+    out = io.StringIO()
+    key.write_private_key(out)
+    return out.getvalue()
+
+
+def write_cvom(folder: Path, generator: Generator, n: int) -> Path:
+    """As CVOM does: write under <name>.part, rename when complete."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"CVOM_{n:09d}.xml"
+    part = final.with_name(final.name + ".part")
+    part.write_text(generator.beroep(n), encoding="utf-8")
+    part.rename(final)
+    return final
+
+
+def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | None = None,
+        stop: threading.Event | None = None) -> dict:
+    """Start everything; with ``stop`` given, return the simulators at once (for tests),
+    else produce traffic until interrupted."""
+    ports = {**PORTS, **(ports or {})}
+    workdir.mkdir(parents=True, exist_ok=True)
+    client_key = paramiko.ECDSAKey.generate()
+    sims = {
+        "politie": PolitieSimulator(ports["politie"]).start(),
+        "kbsp": KbspSimulator(ports["kbsp"], store=workdir / "kbsp" / "ontvangen").start(),
+        "dlv": DlvSimulator(ports["dlv"], store=workdir / "dlv" / "ontvangen").start(),
+        "om": SftpSimulator(workdir / "om", authorized_key=client_key, port=ports["om"]).start(),
+        "cjib": SftpSimulator(workdir / "cjib", authorized_key=client_key, port=ports["cjib"]).start(),
+    }
+    for folder in ("outbox", "archive", "rejected"):
+        (workdir / "om" / folder).mkdir(parents=True, exist_ok=True)
+    cjib = CjibInbox(workdir / "cjib")
+    pem = _key_pem(client_key)
+    connections = {
+        "ketenhub_politie": {"conn_type": "http", "host": sims["politie"].address},
+        "ketenhub_kbsp": {"conn_type": "http", "host": sims["kbsp"].address},
+        "ketenhub_dlv": {"conn_type": "http", "host": sims["dlv"].url},
+        "ketenhub_cvom": {"conn_type": "fs", "extra": json.dumps({"path": str(cvom_folder)})},
+        **{f"ketenhub_{name}": {"conn_type": "sftp", "host": "127.0.0.1", "port": sims[name].port,
+                                "login": "ketenhub",
+                                "extra": json.dumps({"host_key": sims[name].host_key_line, "private_key": pem})}
+           for name in ("om", "cjib")},
+    }
+    (workdir / "connections.json").write_text(json.dumps(connections, indent=2))
+    generator = Generator(int(time.time()))
+    sims["politie"].add(25)
+    publish(workdir / "om" / "outbox", time.strftime("%Y%m%d"), 1, 500, start=int(time.time()) % 10**6 * 1000,
+            invalid_share=0.01, seed=int(time.time()))
+    for n in range(5):
+        write_cvom(cvom_folder, generator, int(time.time()) % 10**6 * 100 + n)
+    if stop is not None:
+        sims["cjib_inbox"] = cjib
+        return sims
+    tick = 0
+    while True:  # demo traffic: new meldingen and appeals, CJIB taking its inbox
+        time.sleep(interval)
+        tick += 1
+        sims["politie"].add(generator.r.randint(1, 5))
+        write_cvom(cvom_folder, generator, int(time.time()) % 10**6 * 100 + tick % 100)
+        cjib.process()
