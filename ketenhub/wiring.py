@@ -17,6 +17,10 @@ def _folder(hub: Hub, ep: Endpoint | None, default: str) -> Path:
     return Path(ep.extra.get("path")) if ep and ep.extra.get("path") else hub.settings.path(default)
 
 
+def _timeout(ep: Endpoint) -> float:
+    return float(ep.extra.get("timeout", 30))  # seconds per call
+
+
 def receive(hub: Hub, partner: Partner) -> list:
     """Receive everything that is ready from one partner; returns the pipeline's reports."""
     from ketenhub.pipeline import ingest_source
@@ -42,7 +46,7 @@ def receive(hub: Hub, partner: Partner) -> list:
         from ketenhub.protocols.soap import SoapClient
         from ketenhub.receive.soap import MeldingenPoller
 
-        client = SoapClient(str(hub.settings.schemas_dir / r.wsdl), ep.base_url, partner.oin)
+        client = SoapClient(str(hub.settings.schemas_dir / r.wsdl), ep.base_url, partner.oin, _timeout(ep))
         return MeldingenPoller(hub, client).poll().reports
     raise ValueError(f"{partner.partner}: unknown transport {r.transport!r}")
 
@@ -54,10 +58,11 @@ def transport(hub: Hub, dest: Destination) -> Transport:
     if dest.transport == "soap":
         from ketenhub.deliver.soap import KbspTransport
         from ketenhub.protocols.soap import SoapClient
-        return KbspTransport(SoapClient(str(hub.settings.schemas_dir / dest.wsdl), ep.base_url, dest.oin))
+        return KbspTransport(SoapClient(str(hub.settings.schemas_dir / dest.wsdl), ep.base_url, dest.oin,
+                                        _timeout(ep)))
     if dest.transport == "http":
         from ketenhub.deliver.http import DlvTransport
-        return DlvTransport(ep.base_url, auth=(ep.login, ep.password) if ep.login else None)
+        return DlvTransport(ep.base_url, _timeout(ep), auth=(ep.login, ep.password) if ep.login else None)
     if dest.transport == "sftp":
         from ketenhub.deliver.sftp import SftpTransport
         return SftpTransport(ep, dest.remote or "inbox")

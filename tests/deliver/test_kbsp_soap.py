@@ -83,3 +83,44 @@ def test_a_resend_after_a_crash_is_answered_duplicaat_and_counts_as_delivered(hu
     assert states(hub) == {"sending": 7} and len(kbsp.accepted) == 7
     assert send(hub).delivered == 7
     assert kbsp.duplicates == 7 and len(kbsp.accepted) == 7  # one effect at the portal
+
+
+def test_an_answer_too_slow_for_the_timeout_is_sent_again_and_counted_once(hub, tmp_path, connection, no_wait):
+    """The portal processed the call but the answer came after our timeout: we cannot know,
+    so we send again; the portal says DUPLICAAT; one effect."""
+    sim = KbspSimulator(store=tmp_path / "kbsp-slow").start()
+    connection("kbsp", "http", host=sim.address, extra={"timeout": 0.5})
+    events(hub, tmp_path, 4)
+    sim.misbehave(delay=1.0)
+    assert send(hub).retry == 4
+    import time
+    time.sleep(0.8)  # let the slow call finish at the portal
+    sim.misbehave(delay=0)
+    assert send(hub).delivered == 4
+    assert len(sim.accepted) == 4 and sim.duplicates == 4
+    sim.stop()
+
+
+def test_an_independent_zeep_client_can_use_the_simulated_service(kbsp):
+    """The simulator serves the real WSDL and answers what it promises: zeep, built from the
+    served ?wsdl, sends a request with WS-Addressing headers and reads the typed answer."""
+    import uuid
+
+    import zeep
+    from lxml import etree
+    client = zeep.Client(kbsp.address + "?wsdl")
+    wsa = "http://www.w3.org/2005/08/addressing"
+    headers = []
+    for tag, value in (("Action", "urn:keten:kbsp:slachtofferinformatieservice:v1:PubliceerZaakstatus"),
+                       ("MessageID", f"urn:uuid:{uuid.uuid4()}"), ("To", f"{kbsp.address}?OIN={kbsp.oin}")):
+        el = etree.Element(f"{{{wsa}}}{tag}")
+        el.text = value
+        headers.append(el)
+    sender = etree.Element(f"{{{wsa}}}From")
+    etree.SubElement(sender, f"{{{wsa}}}Address").text = \
+        "http://www.w3.org/2005/08/addressing/anonymous?OIN=00000099000000099000"
+    headers.append(sender)
+    status = dict(BerichtId="ZEEP-1", Slachtoffer=dict(Ketenreferentie="KR-1", Taal="nl"), Zaak={},
+                  Status="ZAAK_BIJ_OM", Tijdstip="2026-11-20T09:00:00")
+    answer = client.service.PubliceerZaakstatus(Zaakstatus=[status], _soapheaders=headers)
+    assert [(r.BerichtId, r.Code) for r in answer] == [("ZEEP-1", "GEACCEPTEERD")]

@@ -95,3 +95,18 @@ def test_an_interrupted_download_is_retried_from_scratch(hub, tmp_path, connecti
     assert s.simulator.transferred > size * 1.4  # read twice, the first time half way
     assert count(hub, payload) == 1
     s.simulator.stop()
+
+
+def test_a_refused_login_fails_the_run_and_the_next_run_loses_nothing(hub, tmp_path, connection):
+    s = sftp_servers.simulator(tmp_path)
+    connection("om", "sftp", **s.fields)
+    for folder in ("outbox", "archive"):
+        (s.folder / folder).mkdir()
+    publish(s.folder / "outbox", "20261120", 1, 20)
+    s.simulator.fail_logins = 1
+    import paramiko
+    with pytest.raises(paramiko.AuthenticationException):
+        receive(hub)  # the task fails visibly; Airflow retries it
+    (report,) = receive(hub)
+    assert report.accepted == 20 and count(hub, payload) == 1
+    s.simulator.stop()
