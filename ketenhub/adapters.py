@@ -74,6 +74,7 @@ class Destination:
     marker: str | None = None  # "sha256": write <name>.sha256 after the file
     remote: str | None = None  # sftp: the destination's folder to write into
     wsdl: str | None = None  # soap: the destination's WSDL under schemas/
+    max_attempts: int = 10  # a delivery still failing transiently after this many is dead
     schedule: str | None = None
 
     @property
@@ -117,7 +118,7 @@ def _destination(d: dict) -> Destination:
         mapping=d["mapping"], events=tuple(d["events"]), item=d["item"], key=d["key"],
         recipient=d["recipient"], envelope=d["envelope"], folder=deliver["folder"],
         transport=deliver.get("transport", "folder"), marker=deliver.get("marker"), remote=deliver.get("remote"),
-        wsdl=deliver.get("wsdl"), schedule=deliver.get("schedule"),
+        wsdl=deliver.get("wsdl"), max_attempts=int(deliver.get("max_attempts", 10)), schedule=deliver.get("schedule"),
     )
 
 

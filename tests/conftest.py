@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,16 @@ def openssh(tmp_path_factory):
     server = OpenSSH(tmp_path_factory.mktemp("openssh"))
     yield server
     server.stop()
+
+
+def expire_leases(hub: Hub) -> None:
+    """What time does for a worker that died: its batches' leases run out."""
+    from sqlalchemy import update
+
+    from ketenhub.store.tables import outbound_batch
+    with hub.engine.begin() as conn:
+        conn.execute(update(outbound_batch).where(outbound_batch.c.state == "sending")
+                     .values(lease_until=datetime(2000, 1, 1, tzinfo=timezone.utc)))
 
 
 def ingest(hub: Hub, partner: str, *paths: Path):

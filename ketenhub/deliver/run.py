@@ -1,19 +1,25 @@
 """Delivering one destination's pending deliveries, batch by batch.
 
-Each batch is claimed first (deliveries 'sending', a batch row with its name), then sent, then
-settled. A crash between claim and settle leaves the batch 'sending': the next run sends it
-again under the same name with the same items, which the destination treats as the same
-message (same file name, same BerichtId/OpdrachtId), so nothing is delivered twice.
+Each batch is claimed first (deliveries 'sending', a batch row with its name and a lease for
+this worker), then sent, then settled. Claims are serialised per destination (a transaction
+lock on PostgreSQL, BEGIN IMMEDIATE on SQLite), so two workers never claim the same delivery.
+A worker that dies leaves its batch 'sending'; when the lease has run out, the next run takes
+it over and sends it again under the same name with the same items, which the destination
+treats as the same message (same file name, BerichtId, OpdrachtId): no second effect.
 """
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
+import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from lxml import etree
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, or_, select, text, update
 
 from ketenhub.adapters import Destination
 from ketenhub.audit.trail import Entry, now, record
@@ -25,8 +31,8 @@ from ketenhub.validate.parsing import parser
 from ketenhub.validate.schema import compile_schema, validate
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 10
 RETRY_BASE_SECONDS = 30
+LEASE = timedelta(minutes=10)  # far longer than a send may take (calls time out after 30 s)
 
 
 @dataclass
@@ -54,24 +60,42 @@ def _sequence(conn: Connection, dest: Destination, envelope: Envelope, created: 
     return count + 1
 
 
-def _claim(conn: Connection, dest: Destination, envelope: Envelope, at: datetime):
+def _lock_destination(conn: Connection, dest: Destination) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(f"ketenhub:{dest.destination}".encode())})
+
+
+def _claim(conn: Connection, dest: Destination, envelope: Envelope, due: datetime, worker: str):
+    """Claim the next batch of due deliveries: (batch id, items claimed), or None if none are due."""
+    _lock_destination(conn, dest)
     ids = conn.scalars(
         select(delivery.c.id)
         .where(delivery.c.destination == dest.destination, delivery.c.state == "pending",
-               delivery.c.next_attempt_at <= at)
+               delivery.c.next_attempt_at <= due)
         .order_by(delivery.c.id).limit(envelope.max_items)
         .with_for_update(skip_locked=True)).all()
     if not ids:
         return None
+    at = now()
     name = envelope.name(at, _sequence(conn, dest, envelope, at))
     batch_id = conn.execute(insert(outbound_batch).values(
-        destination=dest.destination, name=name, state="sending", item_count=len(ids),
-        created_at=at)).inserted_primary_key[0]
-    conn.execute(update(delivery).where(delivery.c.id.in_(ids)).values(
+        destination=dest.destination, name=name, state="sending", item_count=len(ids), created_at=at,
+        worker=worker, lease_until=at + LEASE)).inserted_primary_key[0]
+    conn.execute(update(delivery).where(delivery.c.id.in_(ids), delivery.c.state == "pending").values(
         state="sending", batch_id=batch_id, updated_at=at))
     record(conn, [Entry("batch", batch_id, "sending", detail=f"{dest.destination} {name}: {len(ids)} items")]
            + [Entry("delivery", i, "sending", detail=name) for i in ids])
     return batch_id
+
+
+def _take_over(hub: Hub, batch_id: int, worker: str) -> bool:
+    """A batch left 'sending' by a worker whose lease ran out becomes ours, if nobody was quicker."""
+    at = now()
+    with hub.engine.begin() as conn:
+        return conn.execute(update(outbound_batch).where(
+            outbound_batch.c.id == batch_id, outbound_batch.c.state == "sending",
+            or_(outbound_batch.c.lease_until.is_(None), outbound_batch.c.lease_until < at))
+            .values(worker=worker, lease_until=at + LEASE)).rowcount == 1
 
 
 def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, batch_id: int,
@@ -117,7 +141,7 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
             values = dict(updated_at=at, attempts=item.attempts + 1, last_error=result.reason)
             state = result.outcome
             if state == "retry":
-                if item.attempts + 1 >= MAX_ATTEMPTS:
+                if item.attempts + 1 >= dest.max_attempts:
                     state = "dead"
                 else:
                     wait = backoff(item.attempts + 1) if result.retry_after is None \
@@ -147,16 +171,19 @@ def deliver(hub: Hub, dest: Destination, transport: Transport | None = None) -> 
         from ketenhub.wiring import transport as configured
         transport = configured(hub, dest)
     report = DeliveryReport(dest.destination)
+    worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with hub.engine.connect() as conn:
-        unfinished = conn.scalars(select(outbound_batch.c.id).where(
-            outbound_batch.c.destination == dest.destination, outbound_batch.c.state == "sending")
+        abandoned = conn.scalars(select(outbound_batch.c.id).where(
+            outbound_batch.c.destination == dest.destination, outbound_batch.c.state == "sending",
+            or_(outbound_batch.c.lease_until.is_(None), outbound_batch.c.lease_until < now()))
             .order_by(outbound_batch.c.id)).all()
-    for batch_id in unfinished:
-        _send(hub, dest, envelope, transport, batch_id, report)
+    for batch_id in abandoned:
+        if _take_over(hub, batch_id, worker):
+            _send(hub, dest, envelope, transport, batch_id, report)
     started = now()  # what was retried during this run waits for the next one
     while True:
         with hub.engine.begin() as conn:
-            batch_id = _claim(conn, dest, envelope, started)
+            batch_id = _claim(conn, dest, envelope, started, worker)
         if batch_id is None:
             break
         _send(hub, dest, envelope, transport, batch_id, report)

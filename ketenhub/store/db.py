@@ -10,16 +10,23 @@ from sqlalchemy.exc import DBAPIError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "ketenhub_alembic_version"
-HEAD = "0003"  # the newest migration; a test keeps this equal to Alembic's head
+HEAD = "0004"  # the newest migration; a test keeps this equal to Alembic's head
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
+    dbapi_connection.isolation_level = None  # transactions begin in _sqlite_begin, not in pysqlite
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # One writer at a time, decided when the transaction starts: a transaction that read
+    # first and wrote later could find its snapshot stale and fail ("database is locked").
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @lru_cache(maxsize=None)
@@ -31,6 +38,7 @@ def engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         eng = create_engine(url, connect_args={"timeout": 30})
         event.listen(eng, "connect", _sqlite_pragmas)
+        event.listen(eng, "begin", _sqlite_begin)
     else:
         eng = create_engine(url, pool_pre_ping=True)
     migrate(eng)

@@ -63,6 +63,8 @@ outbound_batch = Table(
     Column("item_count", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
+    Column("worker", String(128)),  # who is sending it
+    Column("lease_until", DateTime(timezone=True)),  # after this, another worker may take it over
     UniqueConstraint("destination", "name", name="uq_batch_destination_name"),
 )
 

@@ -6,7 +6,7 @@ from ketenhub.deliver.run import deliver
 from ketenhub.simulators.cjib import CjibInbox
 from ketenhub.store.tables import delivery
 from tests import sftp_servers
-from tests.conftest import ingest
+from tests.conftest import expire_leases, ingest
 
 
 @pytest.fixture(params=["simulator", "openssh"])
@@ -65,6 +65,7 @@ def test_cjib_executes_an_opdracht_sent_twice_once(hub, tmp_path, connection, sa
             raise SystemExit("killed")
     with pytest.raises(SystemExit):
         deliver(hub, hub.registry.destination("cjib"), CrashAfterUpload())
+    expire_leases(hub)
     assert deliver(hub, hub.registry.destination("cjib")).delivered == 5
     inbox.process()
     assert inbox.state() == {"executed": 5, "repeats": 5, "rejected": {}}

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from ketenhub.deliver.run import deliver
 from ketenhub.deliver.transports import FolderTransport, Transport
 from ketenhub.store.tables import delivery, outbound_batch
-from tests.conftest import ingest
+from tests.conftest import expire_leases, ingest
 from tests.factories import om_batch, om_event, write_with_marker
 
 KBSP = "{urn:keten:kbsp:zaakstatus:v1}"
@@ -65,6 +65,8 @@ def test_a_batch_interrupted_by_a_crash_is_resent_under_the_same_name(hub, sampl
         deliver(hub, dest, DiesAfterWriting(folder, dest.marker))
     first = {f.name: f.read_bytes() for f in folder.iterdir()}
     assert states(hub, "cjib") == {"sending": 5}
+    assert deliver(hub, dest).delivered == 0  # its lease still holds: the worker may be alive
+    expire_leases(hub)
     report = deliver(hub, dest)
     assert report.delivered == 5 and states(hub, "cjib") == {"delivered": 5}
     assert {f.name: f.read_bytes() for f in folder.iterdir()} == first  # same file, same content

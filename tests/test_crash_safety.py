@@ -1,0 +1,94 @@
+"""SIGKILL at any moment of ingest or delivery loses nothing and duplicates nothing.
+
+A real `ketenhub` process is killed many times at different moments of its work; then the
+work is run to the end, and what the store and the destination have is counted."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from lxml import etree
+from sqlalchemy import func, select
+
+from ketenhub.simulators.kbsp import KbspSimulator
+from ketenhub.simulators.om import publish
+from ketenhub.store.tables import delivery, event, payload
+from tests.conftest import expire_leases
+
+KILLS = 5
+
+
+def env_for(hub, **extra):
+    env = dict(os.environ, KETENHUB_HOME=str(hub.settings.home), KETENHUB_DATABASE_URL=hub.settings.database_url,
+               **extra)
+    return env
+
+
+def kill_at_random_moments(args, env, rng, window, after_each=lambda: None):
+    """Start the command KILLS times and SIGKILL it after a random moment inside ``window``."""
+    finished = 0
+    for _ in range(KILLS):
+        after_each()
+        proc = subprocess.Popen([sys.executable, "-m", "ketenhub.cli", *args], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(*window))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        else:
+            finished += 1
+        proc.wait()
+    return finished
+
+
+def count(hub, table, *where):
+    with hub.engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(table).where(*where))
+
+
+@pytest.mark.timeout(600)
+def test_ingest_killed_again_and_again_stores_every_event_once(hub, tmp_path):
+    rng = random.Random(7)
+    path = publish(tmp_path / "om", "20261120", 1, 2000)
+    env = env_for(hub)
+    hub.engine  # migrate before the first kill, so kills fall in the work itself
+    finished = kill_at_random_moments(["ingest", "--partner", "om", str(path)], env, rng, (1.2, 3.5))
+    assert finished < KILLS  # the kills did interrupt the work
+    done = subprocess.run([sys.executable, "-m", "ketenhub.cli", "ingest", "--partner", "om", str(path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert count(hub, event) == 2000
+    assert count(hub, payload) == 1 and count(hub, payload, payload.c.state == "accepted") == 1
+    with hub.engine.connect() as conn:
+        keys = conn.scalars(select(delivery.c.idempotency_key)).all()
+        assert len(keys) == len(set(keys))
+        per_event = conn.execute(select(event.c.bericht_id, func.count(delivery.c.id)).join(
+            delivery, delivery.c.event_id == event.c.id, isouter=True).group_by(event.c.bericht_id)).all()
+    assert len(per_event) == 2000
+
+
+@pytest.mark.timeout(600)
+def test_delivery_killed_again_and_again_reaches_the_portal_once_each(hub, tmp_path, sample):
+    rng = random.Random(11)
+    from tests.conftest import ingest
+    ingest(hub, "om", publish(tmp_path / "om", "20261120", 1, 1500))
+    expected = count(hub, delivery, delivery.c.destination == "kbsp")
+    portal = KbspSimulator(store=tmp_path / "portal").start()
+    portal.misbehave(delay=0.05)  # each call takes a moment, so kills land inside calls too
+    env = env_for(hub, AIRFLOW_CONN_KETENHUB_KBSP=json.dumps({"conn_type": "http", "host": portal.address}))
+    # Each time, the killed worker's lease runs out before the next one starts.
+    kill_at_random_moments(["deliver", "--destination", "kbsp"], env, rng, (2.5, 5.0), lambda: expire_leases(hub))
+    expire_leases(hub)
+    portal.misbehave(delay=0)
+    done = subprocess.run([sys.executable, "-m", "ketenhub.cli", "deliver", "--destination", "kbsp"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert count(hub, delivery, delivery.c.destination == "kbsp", delivery.c.state == "delivered") == expected
+    assert len(portal.accepted) == expected  # every status once at the portal, none lost
+    stored = {etree.parse(str(f)).getroot().findtext("{urn:keten:kbsp:zaakstatus:v1}BerichtId")
+              for f in portal.store.glob("*.xml")}
+    assert len(stored) == expected
+    portal.stop()
