@@ -30,6 +30,7 @@ from ketenhub.validate.schema import compile_schema, validate
 
 log = logging.getLogger(__name__)
 CHUNK = 500
+MAX_BERICHT_ID = 200  # the store's key columns hold 255; outbound keys add a suffix
 
 
 @dataclass
@@ -42,6 +43,11 @@ class Report:
     duplicates: int = 0
     rejected: list[tuple[str | None, str]] = field(default_factory=list)  # (BerichtId, reason)
     problems: list[Problem] = field(default_factory=list)  # about the payload as a whole
+
+    @property
+    def refused(self) -> bool:
+        """Nothing in it could be used: the partner must hear of it (rejected/ with the reason)."""
+        return self.state == "rejected" or (bool(self.rejected) and not self.accepted and not self.duplicates)
 
     def text(self) -> str:
         """Plain words for the partner and the operator (it may be written to .error.txt)."""
@@ -71,6 +77,9 @@ class EventProcessor:
         bericht_id = (el.findtext(f"{{{self.partner.namespace}}}BerichtId") or "").strip() or None
         problems = validate(self.schema, el) or (
             check_bsns(el) + check_rules(el, self.partner.rules, self.partner.namespace))
+        if bericht_id and len(bericht_id) > MAX_BERICHT_ID:
+            problems.append(Problem("bericht-id", f"the BerichtId is {len(bericht_id)} characters long; the hub "
+                                    f"keeps at most {MAX_BERICHT_ID}", line=el.sourceline))
         if not problems:
             try:
                 canonical, problems = to_canonical(self.partner, el, self.mappings, self.schemas)
@@ -151,11 +160,18 @@ def _chunks(events: Iterator[etree._Element], processor: EventProcessor):
 
 
 def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
-    reports = []
+    """Every ready payload; one that fails does not keep the others from being read."""
+    reports, failures = [], []
     for item in source.ready():
-        report = ingest(hub, partner, item)
-        source.done(item, report.state != "rejected", report.text())
-        reports.append(report)
+        try:
+            report = ingest(hub, partner, item)
+            source.done(item, not report.refused, report.text())
+            reports.append(report)
+        except Exception as e:
+            log.error("payload %s of %s could not be processed: %s", item.name, partner.partner, type(e).__name__)
+            failures.append(e)
+    if failures:
+        raise failures[0]
     return reports
 
 

@@ -1,16 +1,28 @@
 """Which transport carries a partner's or destination's traffic: the contract's transport
-(adapter ``transport``) at the endpoint of its Airflow Connection ``ketenhub_<name>``; with
-no Connection, or one of type ``fs``, a local folder (the embedded default)."""
+(adapter ``transport``) at the endpoint of its Airflow Connection ``ketenhub_<name>``; a
+Connection of type ``fs`` names a local folder. Without a Connection the command line uses the
+folders under KETENHUB_HOME (the embedded default); a DAG task refuses, so that a missing or
+misnamed Connection can never make deliveries look delivered while they sit on a local disk."""
 from __future__ import annotations
 
 from pathlib import Path
-
-from sqlalchemy import select
 
 from ketenhub.adapters import Destination, Partner
 from ketenhub.connections import Endpoint, endpoint
 from ketenhub.deliver.transports import FolderTransport, Transport
 from ketenhub.hub import Hub
+
+
+class MissingConnection(Exception):
+    pass
+
+
+def _endpoint(name: str, embedded: bool) -> Endpoint | None:
+    ep = endpoint(name)
+    if ep is None and not embedded:
+        raise MissingConnection(f"no Airflow Connection ketenhub_{name}: add it (Admin > Connections, or "
+                                f"AIRFLOW_CONN_KETENHUB_{name.upper()}); type fs with extra path for a local folder")
+    return ep
 
 
 def _folder(hub: Hub, ep: Endpoint | None, default: str) -> Path:
@@ -21,26 +33,19 @@ def _timeout(ep: Endpoint) -> float:
     return float(ep.extra.get("timeout", 30))  # seconds per call
 
 
-def receive(hub: Hub, partner: Partner) -> list:
+def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
     """Receive everything that is ready from one partner; returns the pipeline's reports."""
     from ketenhub.pipeline import ingest_source
     from ketenhub.receive.folder import DropFolder
 
-    ep = endpoint(partner.partner)
+    ep = _endpoint(partner.partner, embedded)
     r = partner.receive
     if ep is None or ep.conn_type == "fs" or r.transport == "folder":
         return ingest_source(hub, partner, DropFolder(_folder(hub, ep, r.folder), r))
     if r.transport == "sftp":
         from ketenhub.receive.sftp import SftpInbox
-        from ketenhub.store.tables import payload
 
-        def already_received(sha256: str) -> bool:
-            with hub.engine.connect() as conn:
-                return conn.scalar(select(payload.c.id).where(
-                    payload.c.partner == partner.partner, payload.c.sha256 == sha256,
-                    payload.c.state == "accepted")) is not None
-
-        inbox = SftpInbox(ep, r, hub.settings.path("work") / partner.partner, already_received)
+        inbox = SftpInbox(ep, r, hub.settings.path("work") / partner.partner)
         return ingest_source(hub, partner, inbox)
     if r.transport == "soap":
         from ketenhub.protocols.soap import SoapClient
@@ -51,8 +56,8 @@ def receive(hub: Hub, partner: Partner) -> list:
     raise ValueError(f"{partner.partner}: unknown transport {r.transport!r}")
 
 
-def transport(hub: Hub, dest: Destination) -> Transport:
-    ep = endpoint(dest.destination)
+def transport(hub: Hub, dest: Destination, embedded: bool = True) -> Transport:
+    ep = _endpoint(dest.destination, embedded)
     if ep is None or ep.conn_type == "fs" or dest.transport == "folder":
         return FolderTransport(_folder(hub, ep, dest.folder), dest.marker)
     if dest.transport == "soap":

@@ -28,7 +28,7 @@ class DlvTransport(Transport):
         zaaknummer = status.findtext(f"{{{NS}}}DlvZaaknummer")
         url = f"{self.base_url}/dlv/v1/beroepen/{zaaknummer}/status"
         try:
-            r = self.session.post(url, data=document, timeout=self.timeout,
+            r = self.session.post(url, data=document, timeout=self.timeout, allow_redirects=False,
                                   headers={"Content-Type": "application/xml", "Idempotency-Key": key})
         except requests.RequestException as e:
             return {key: ItemResult("retry", f"DLV: {type(e).__name__}")}

@@ -104,6 +104,10 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
         batch = conn.execute(select(outbound_batch).where(outbound_batch.c.id == batch_id)).one()
         items = conn.execute(select(delivery.c.id, delivery.c.idempotency_key, delivery.c.document, delivery.c.attempts)
                              .where(delivery.c.batch_id == batch_id).order_by(delivery.c.id)).all()
+    if not items:
+        with hub.engine.begin() as conn:
+            conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state="empty"))
+        return
     fit = envelope.fit([i.document for i in items])
     if fit < len(items):  # e.g. a CJIB control total that would pass its maximum: the rest waits
         _release(hub, batch_id, [i.id for i in items[fit:]], fit)

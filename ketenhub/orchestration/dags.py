@@ -36,7 +36,7 @@ def receive_dag(p: Partner):
             from ketenhub.hub import Hub
 
             hub = Hub()
-            reports = wiring.receive(hub, hub.registry.partner(p.partner))
+            reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False)
             return {
                 "payloads": len(reports),
                 "payloads_rejected": sum(r.state == "rejected" for r in reports),
@@ -62,7 +62,7 @@ def deliver_dag(d: Destination):
 
             hub = Hub()
             dest = hub.registry.destination(d.destination)
-            report = run(hub, dest, wiring.transport(hub, dest))
+            report = run(hub, dest, wiring.transport(hub, dest, embedded=False))
             return {"delivered": report.delivered, "retry": report.retry, "failed": report.failed,
                     "documents": len(report.batches)}
 

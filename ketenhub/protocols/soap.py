@@ -10,6 +10,7 @@ answer must carry wsa:RelatesTo with our MessageID.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from functools import lru_cache
 
@@ -19,6 +20,8 @@ from zeep import Client, Settings
 from zeep.transports import Transport
 
 from ketenhub.settings import HUB_OIN
+
+logging.getLogger("zeep").setLevel(logging.WARNING)  # at DEBUG zeep logs whole bodies: personal data
 from ketenhub.validate.parsing import parser
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -2,7 +2,7 @@
 stream, checked against the marker (a broken transfer is downloaded again from scratch, never
 handed on half), and afterwards moved with their marker to archive/ on the server (rejected
 ones to rejected/, with <name>.error.txt). A file whose content the hub already has is
-archived without downloading it again."""
+recognised by the pipeline and archived without being processed again."""
 from __future__ import annotations
 
 import fnmatch
@@ -11,7 +11,7 @@ import logging
 import posixpath
 from time import sleep
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from ketenhub.adapters import Receive
 from ketenhub.connections import Endpoint
@@ -28,17 +28,13 @@ class DownloadFailed(Exception):
 
 
 class SftpInbox(Source):
-    def __init__(self, endpoint: Endpoint, receive: Receive, workdir: Path,
-                 already_received: Callable[[str], bool] = lambda sha: False, attempts: int = 3,
-                 backoff: float = 1.0):
+    def __init__(self, endpoint: Endpoint, receive: Receive, workdir: Path, attempts: int = 3, backoff: float = 1.0):
         self.endpoint, self.receive, self.workdir = endpoint, receive, Path(workdir)
-        self.already_received = already_received
         self.attempts, self.backoff = attempts, backoff
         base = endpoint.extra.get("path") or ""
         self.remote = posixpath.join(base, receive.remote or "outbox")
         self.archive = posixpath.join(base, receive.archive)
         self.rejected = posixpath.join(base, receive.rejected)
-        self.skipped: list[str] = []  # archived without processing: content already received
 
     def _ready_names(self) -> list[tuple[str, str]]:
         with session(self.endpoint) as sftp:
@@ -51,11 +47,6 @@ class SftpInbox(Source):
                     continue  # the upload is still running
                 with sftp.open(posixpath.join(self.remote, f"{name}.sha256")) as f:
                     expected = read_marker(f.read(1024).decode("ascii", "replace")) or "unreadable marker"
-                if self.already_received(expected):
-                    self._move(sftp, name, self.archive)
-                    self.skipped.append(name)
-                    log.info("%s: content already received; archived without processing", name)
-                    continue
                 ready.append((name, expected))
             return ready
 
@@ -96,10 +87,15 @@ class SftpInbox(Source):
 
     def done(self, item: Incoming, accepted: bool, report: str) -> None:
         with session(self.endpoint) as sftp:
+            folder = self.archive if accepted else self.rejected
+            try:
+                sftp.mkdir(folder)  # the contract names archive/ only; make what is missing
+            except OSError:
+                pass
             if not accepted:
                 with sftp.open(posixpath.join(self.rejected, f"{item.name}.error.txt"), "w") as f:
                     f.write(report + "\n")
-            self._move(sftp, item.name, self.archive if accepted else self.rejected)
+            self._move(sftp, item.name, folder)
         item.path.unlink(missing_ok=True)  # the hub's own copy is under payloads/
 
     def _move(self, sftp, name: str, folder: str) -> None:

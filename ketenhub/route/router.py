@@ -53,4 +53,9 @@ def route(canonical: etree._Element, kind: str, destinations: list[Destination],
                 recipient=_xpath(dest.recipient, dest.namespace)(item),
                 document=etree.tostring(item, encoding="unicode").encode(),
             ))
+    keys = [(o.destination, o.key) for o in items]
+    for destination, key in sorted({k for k in keys if keys.count(k) > 1}):
+        # E.g. the same victim listed twice in one event: two messages with one key cannot both arrive.
+        problems.append(Problem("duplicate-recipient", f"the event yields two {destination.upper()} messages with "
+                                f"the same key {key}; is a person listed twice?"))
     return items, problems

@@ -24,14 +24,14 @@ _ELEMENT = re.compile(r"^Element '([^']+)'(?:, attribute '([^']+)')?: ")
 
 # libxml2's messages, rewritten so that they name the rule and never quote a value.
 _PLAIN = [
-    (re.compile(r"\[facet 'pattern'\] The value .* is not accepted by the pattern '(.*)'\.$"),
+    (re.compile(r"\[facet 'pattern'\] The value .* is not accepted by the pattern '(.*)'\.$", re.S),
      "pattern", lambda m: f"the value does not have the required form (pattern {m[1]})"),
-    (re.compile(r"\[facet 'enumeration'\] The value .* is not an element of the set \{(.*)\}\.$"),
+    (re.compile(r"\[facet 'enumeration'\] The value .* is not an element of the set \{(.*)\}\.$", re.S),
      "allowed-values", lambda m: f"the value is not one of the allowed values: {m[1].replace(chr(39), '')}"),
-    (re.compile(r"\[facet '(\w+)'\] The value .* (?:has|is|exceeds|must).*?([\d.]+)\D*$"),
+    (re.compile(r"\[facet '(\w+)'\] The value .* (?:has|is|exceeds|must).*?([\d.]+)\D*$", re.S),
      "facet", lambda m: f"the value breaks the {m[1]} limit of {m[2]}"),
-    (re.compile(r"\[facet '(\w+)'\].*$"), "facet", lambda m: f"the value breaks the {m[1]} restriction"),
-    (re.compile(r".* is not a valid value of the (?:atomic|local atomic|list) type '(?:xs:)?([^']+)'\.$"),
+    (re.compile(r"\[facet '(\w+)'\].*$", re.S), "facet", lambda m: f"the value breaks the {m[1]} restriction"),
+    (re.compile(r".* is not a valid value of the (?:atomic|local atomic|list) type '(?:xs:)?([^']+)'\.$", re.S),
      "datatype", lambda m: f"the value is not a valid {m[1]}"),
     (re.compile(r"This element is not expected\. Expected is(?: one of)? \( (.*) \)\.$"),
      "structure", lambda m: f"this element is not allowed here; expected: {m[1]}"),
@@ -57,8 +57,8 @@ def plain(message: str) -> tuple[str, str]:
         m = pattern.match(rest)
         if m:
             return rule, words(m)
-    # Unknown message: keep libxml2's words but drop anything quoted that could be a value.
-    return "schema", re.sub(r"'[^']*'", "…", rest)
+    # Unknown message: keep libxml2's words up to any value it quotes.
+    return "schema", re.split(r"The value|'", rest, maxsplit=1)[0].strip() or "the element is not valid here"
 
 
 def _locate(root: etree._Element, line: int, name: str | None) -> etree._Element | None:

@@ -120,3 +120,36 @@ def test_a_politie_page_with_a_melding_handed_out_again(hub, tmp_path, sample):
     ingest(hub, "politie", single)
     (report,) = ingest(hub, "politie", page)
     assert (report.state, report.accepted, report.duplicates) == ("accepted", 1, 1)
+
+
+def test_a_person_listed_twice_in_one_event_quarantines_only_that_event(hub, tmp_path):
+    twice = om_event(2).replace("</Slachtoffer>", "</Slachtoffer>\n    <Slachtoffer ref=\"S2\"><Bsn>111222333</Bsn>"
+                                "<Geslachtsnaam>Jansen</Geslachtsnaam><Informatiewens>true</Informatiewens></Slachtoffer>")
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch([om_event(1), twice, om_event(3)]))
+    (report,) = ingest(hub, "om", path)
+    assert report.accepted == 2
+    ((bericht_id, reason),) = report.rejected
+    assert bericht_id == "OM-T-0000002" and "listed twice" in reason
+
+
+def test_a_bericht_id_too_long_to_keep_is_quarantined_on_every_store(hub, tmp_path):
+    long_id = om_event(2).replace("OM-T-0000002", "OM-" + "X" * 240)
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch([om_event(1), long_id]))
+    (report,) = ingest(hub, "om", path)
+    assert report.accepted == 1
+    ((bericht_id, reason),) = report.rejected
+    assert "243 characters" in reason
+
+
+def test_a_single_event_file_whose_event_is_invalid_goes_to_rejected(hub, tmp_path, sample):
+    drop = tmp_path / "drop"
+    good = sample("cvom/beroep-ontvangen.xml", drop)
+    (drop / "elfproef.xml").write_text(good.read_text().replace("100000046", "100000047")
+                                       .replace("CVOM-2001", "CVOM-9001"))
+    partner = hub.registry.partner("cvom")
+    ingest_source(hub, partner, DropFolder(drop, partner.receive))
+    assert (drop / "processed" / "beroep-ontvangen.xml").exists()
+    assert (drop / "rejected" / "elfproef.xml").exists()
+    assert "elfproef" in (drop / "rejected" / "elfproef.xml.error.txt").read_text()

@@ -48,3 +48,9 @@ def test_missing_element_is_said_plainly():
 def test_datatype_failure():
     rule, words = plain("Element '{urn:x}Tijdstip': 'gisteren' is not a valid value of the atomic type 'xs:dateTime'.")
     assert rule == "datatype" and words == "the value is not a valid dateTime"
+
+
+def test_an_unusual_message_keeps_no_value_even_across_lines():
+    rule, words = plain("Element '{urn:x}Naam': The value 'Jan\nBakker 100000046' has a length of 300; "
+                        "this exceeds the allowed maximum length of 200.")
+    assert "Bakker" not in words and "100000046" not in words
