@@ -6,6 +6,8 @@
     ketenhub status                           counts per state
     ketenhub trace BERICHTID                  everything that happened to one event
     ketenhub validate --partner om FILE       plain-words errors; exit code 1 when invalid
+    ketenhub deliveries list|show|replay      failed and dead deliveries (replay needs --reason)
+    ketenhub quarantine list|reprocess        quarantined events, again through the pipeline after a fix
     ketenhub simulate                         every partner and destination simulator, with demo traffic
 
 All state lives under KETENHUB_HOME (default: var/hub in the project).
@@ -13,8 +15,10 @@ All state lives under KETENHUB_HOME (default: var/hub in the project).
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -106,6 +110,57 @@ def cmd_validate(hub: Hub, args) -> int:
     return 0 if report.state == "valid" else 1
 
 
+def _filter(args):
+    from ketenhub.operations import Filter
+    parse = lambda v: datetime.fromisoformat(v) if v else None  # noqa: E731
+    return Filter(ids=tuple(args.ids or ()), destination=args.destination, partner=args.partner,
+                  error=args.error, since=parse(args.since), until=parse(args.until),
+                  states=tuple(args.state.split(",")) if args.state else ("failed", "dead"))
+
+
+def cmd_deliveries(hub: Hub, args) -> int:
+    from ketenhub import operations as ops
+    if args.action == "list":
+        rows = ops.list_deliveries(hub, _filter(args))
+        for r in rows:
+            print(f"{r['id']:>7} {r['destination']:5} {r['partner']:8} {r['bericht_id']:30} {r['state']:6} "
+                  f"attempts={r['attempts']:<3} age={str(ops.age(r['created_at'])).split('.')[0]:>10}  "
+                  f"{(r['last_error'] or '')[:100]}")
+        print(f"{len(rows)} deliveries")
+        return 0
+    if args.action == "show":
+        d = ops.show_delivery(hub, args.ids[0], personal_data=args.personal_data)
+        if d is None:
+            print(f"no delivery {args.ids[0]}", file=sys.stderr)
+            return 1
+        for k in ("id", "destination", "recipient", "partner", "bericht_id", "idempotency_key", "state",
+                  "attempts", "last_error", "created_at", "updated_at"):
+            print(f"{k:16} {d[k]}")
+        print("trace:")
+        for r in d["trace"]:
+            print(f"  {r['at']:%Y-%m-%d %H:%M:%S} {r['subject']} {r['subject_id']} {r['action']}"
+                  + (f": {r['detail']}" if r["detail"] else ""))
+        print("document:")
+        print(d["document"])
+        return 0
+    n = ops.replay(hub, _filter(args), actor=f"cli:{getpass.getuser()}", reason=args.reason or "",
+                   dry_run=args.dry_run)
+    print(f"{n} deliveries {'would be' if args.dry_run else ''} replayed".replace("  ", " "))
+    return 0
+
+
+def cmd_quarantine(hub: Hub, args) -> int:
+    from ketenhub import operations as ops
+    if args.action == "list":
+        for r in ops.list_quarantine(hub, args.partner):
+            print(f"{r['id']:>7} {r['partner']:8} {r['bericht_id'] or '(payload)':30} {r['reason'].splitlines()[0][:110]}")
+        return 0
+    outcome = ops.reprocess(hub, list(args.ids), actor=f"cli:{getpass.getuser()}", reason=args.reason or "",
+                            dry_run=args.dry_run)
+    print(outcome)
+    return 0 if not outcome["still_rejected"] else 1
+
+
 def cmd_simulate(hub: Hub, args) -> int:
     from ketenhub.simulators import demo
 
@@ -141,6 +196,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partner", required=True)
     p.add_argument("file")
     p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("deliveries", help="failed and dead deliveries: list, show, replay")
+    p.add_argument("action", choices=["list", "show", "replay"])
+    p.add_argument("ids", nargs="*", type=int, help="delivery ids (show: one)")
+    p.add_argument("--destination")
+    p.add_argument("--partner")
+    p.add_argument("--error", help="part of the last error")
+    p.add_argument("--since", help="ISO time: changed at or after")
+    p.add_argument("--until", help="ISO time: changed at or before")
+    p.add_argument("--state", help="comma-separated (default failed,dead)")
+    p.add_argument("--reason", help="replay: why (written to the audit trail)")
+    p.add_argument("--dry-run", action="store_true", help="replay: only count")
+    p.add_argument("--personal-data", action="store_true", help="show: do not mask personal data")
+    p.set_defaults(func=cmd_deliveries)
+    p = sub.add_parser("quarantine", help="quarantined events: list, reprocess after a fix")
+    p.add_argument("action", choices=["list", "reprocess"])
+    p.add_argument("ids", nargs="*", type=int)
+    p.add_argument("--partner")
+    p.add_argument("--reason")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=cmd_quarantine)
     p = sub.add_parser("simulate", help="run every partner and destination simulator, with demo traffic")
     p.add_argument("--workdir", help="default: $KETENHUB_HOME/simulators")
     p.add_argument("--interval", type=float, default=30.0, help="seconds between new demo events")
@@ -149,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(Hub(), args)
-    except AdapterError as e:
+    except (AdapterError, ValueError) as e:
         print(f"ketenhub: {e}", file=sys.stderr)
         return 2
 
