@@ -1,0 +1,69 @@
+"""A real Airflow API server (with the project's airflow.cfg, DAGs and plugin) on a free port,
+its state in a scratch folder, users of each Simple auth manager role."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from ketenhub.settings import PROJECT_DIR
+from tests.sshd import free_port
+
+USERS = {"admin": "admin", "operator": "user", "viewer": "viewer"}  # name: role
+
+
+class AirflowServer:
+    def __init__(self, workdir: Path, extra_env: dict | None = None, components=("api-server",)):
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(
+            os.environ, AIRFLOW_HOME=str(PROJECT_DIR),
+            PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{workdir / 'airflow.db'}",
+            AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(workdir / "logs"),
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=",".join(f"{u}:{r}" for u, r in USERS.items()),
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(workdir / "passwords.json"),
+            AIRFLOW__API_AUTH__JWT_SECRET="test-secret-" + "x" * 40, AIRFLOW__API__SECRET_KEY="test-" + "y" * 40,
+            AIRFLOW__API__PORT=str(self.port), AIRFLOW__API__BASE_URL=self.url,
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/")
+        self.env.pop("KETENHUB_DATABASE_URL", None)
+        self.env.update(extra_env or {})
+        for cmd in (["db", "migrate"], ["dags", "reserialize"]):
+            r = subprocess.run(["airflow", *cmd], env=self.env, cwd=PROJECT_DIR, capture_output=True, text=True,
+                               timeout=300)
+            assert r.returncode == 0, r.stderr[-3000:]
+        self.processes = [subprocess.Popen(["airflow", c] + (["--port", str(self.port)] if c == "api-server" else []),
+                                           env=self.env, cwd=PROJECT_DIR, stdout=open(workdir / f"{c}.log", "wb"),
+                                           stderr=subprocess.STDOUT) for c in components]
+        for _ in range(240):
+            try:
+                if requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        else:
+            raise RuntimeError("api-server did not start: " + (workdir / "api-server.log").read_text()[-3000:])
+        self.passwords = json.loads((workdir / "passwords.json").read_text())
+
+    def session(self, user: str) -> requests.Session:
+        s = requests.Session()
+        r = s.post(f"{self.url}/auth/token", json={"username": user, "password": self.passwords[user]})
+        assert r.status_code == 201, r.text
+        s.cookies.set("_token", r.json()["access_token"])
+        return s
+
+    def stop(self):
+        for p in self.processes:
+            p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
