@@ -36,6 +36,7 @@ class Receive:
     archive: str = "archive"  # sftp: where read files go on the server
     wsdl: str | None = None  # soap: the partner's WSDL under schemas/
     schedule: str | None = None
+    deadline: str | None = None  # "HH:MM" Amsterdam time: by then the nightly exchange must have arrived
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Destination:
     remote: str | None = None  # sftp: the destination's folder to write into
     wsdl: str | None = None  # soap: the destination's WSDL under schemas/
     max_attempts: int = 10  # a delivery still failing transiently after this many is dead
+    alert_above: int = 0  # the delivery DAG fails when more deliveries than this are failed or dead
     schedule: str | None = None
 
     @property
@@ -118,7 +120,8 @@ def _destination(d: dict) -> Destination:
         mapping=d["mapping"], events=tuple(d["events"]), item=d["item"], key=d["key"],
         recipient=d["recipient"], envelope=d["envelope"], folder=deliver["folder"],
         transport=deliver.get("transport", "folder"), marker=deliver.get("marker"), remote=deliver.get("remote"),
-        wsdl=deliver.get("wsdl"), max_attempts=int(deliver.get("max_attempts", 10)), schedule=deliver.get("schedule"),
+        wsdl=deliver.get("wsdl"), max_attempts=int(deliver.get("max_attempts", 10)),
+        alert_above=int(deliver.get("alert_above", 0)), schedule=deliver.get("schedule"),
     )
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from ketenhub import adapters, settings
 from ketenhub.adapters import Destination, Partner
@@ -66,13 +67,45 @@ def deliver_dag(d: Destination):
             return {"delivered": report.delivered, "retry": report.retry, "failed": report.failed,
                     "documents": len(report.batches)}
 
-        send()
+        @task
+        def check_backlog() -> None:
+            from ketenhub.hub import Hub
+            from ketenhub.monitoring import check_backlog as check
+
+            hub = Hub()
+            problem = check(hub, hub.registry.destination(d.destination))
+            if problem:
+                raise AirflowFailException(problem)
+
+        send() >> check_backlog()
 
     return deliver()
+
+
+def deadline_dag(p: Partner):
+    hour, minute = (int(x) for x in p.receive.deadline.split(":"))
+
+    @_dag(f"ketenhub_deadline_{p.partner}", f"{minute} {hour} * * *", ["deadline", p.partner],
+          f"Fails when nothing from {p.name} arrived in the 24 hours before {p.receive.deadline} Amsterdam time.")
+    def deadline():
+        @task
+        def check_arrival(data_interval_end=None) -> None:
+            from ketenhub.hub import Hub
+            from ketenhub.monitoring import check_arrival as check
+
+            hub = Hub()
+            problem = check(hub, hub.registry.partner(p.partner), data_interval_end or pendulum.now(TIMEZONE))
+            if problem:
+                raise AirflowFailException(problem)
+
+        check_arrival()
+
+    return deadline()
 
 
 def build() -> dict:
     registry = adapters.load(settings.load())
     dags = [receive_dag(p) for p in registry.partners.values()]
+    dags += [deadline_dag(p) for p in registry.partners.values() if p.receive.deadline]
     dags += [deliver_dag(d) for d in registry.destinations.values()]
     return {d.dag_id: d for d in dags}

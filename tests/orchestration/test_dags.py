@@ -40,11 +40,13 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["errors"] == {}
-    expected = {f"ketenhub_receive_{p}" for p in REGISTRY.partners} | {f"ketenhub_deliver_{d}" for d in REGISTRY.destinations}
+    expected = ({f"ketenhub_receive_{p}" for p in REGISTRY.partners} | {f"ketenhub_deliver_{d}" for d in REGISTRY.destinations}
+                | {"ketenhub_deadline_om"})
     assert set(out["dags"]) == expected
     kind, tz, cron, tasks = out["dags"]["ketenhub_receive_om"]
     assert (kind, tz, cron, tasks) == ("CronTriggerTimetable", "Europe/Amsterdam", "30 2 * * *", ["ingest"])
-    assert out["dags"]["ketenhub_deliver_cjib"][1:3] == ["Europe/Amsterdam", "0 4 * * *"]
+    assert out["dags"]["ketenhub_deliver_cjib"][1:] == ["Europe/Amsterdam", "0 4 * * *", ["send", "check_backlog"]]
+    assert out["dags"]["ketenhub_deadline_om"][1:] == ["Europe/Amsterdam", "0 6 * * *", ["check_arrival"]]
 
 
 def test_dag_file_import_touches_no_database_schema_or_mapping(tmp_path):

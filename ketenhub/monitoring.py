@@ -1,0 +1,33 @@
+"""Alerts an operator must not have to look for: too many failed or dead deliveries, and a
+nightly exchange that did not arrive by its deadline. Each check returns a message when
+something is wrong; the DAGs fail with it, so it shows in red in the Airflow UI."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from ketenhub.adapters import Destination, Partner
+from ketenhub.deliver.run import as_utc
+from ketenhub.hub import Hub
+from ketenhub.store.tables import delivery, payload
+
+
+def check_backlog(hub: Hub, dest: Destination) -> str | None:
+    with hub.engine.connect() as conn:
+        n = conn.scalar(select(func.count()).select_from(delivery).where(
+            delivery.c.destination == dest.destination, delivery.c.state.in_(("failed", "dead"))))
+    if n > dest.alert_above:
+        return (f"{n} deliveries to {dest.name} are failed or dead (alert above {dest.alert_above}): "
+                "see Deliveries in the Airflow UI, or `ketenhub deliveries list`")
+    return None
+
+
+def check_arrival(hub: Hub, partner: Partner, deadline: datetime) -> str | None:
+    """Something from the partner must have arrived in the 24 hours before ``deadline``."""
+    with hub.engine.connect() as conn:
+        last = conn.scalar(select(func.max(payload.c.received_at)).where(payload.c.partner == partner.partner))
+    if last is None or as_utc(last) < deadline - timedelta(hours=24):
+        seen = f"the last one arrived at {as_utc(last):%Y-%m-%d %H:%M} UTC" if last else "nothing ever arrived"
+        return f"no payload from {partner.name} arrived by its deadline {deadline:%Y-%m-%d %H:%M %Z}; {seen}"
+    return None
