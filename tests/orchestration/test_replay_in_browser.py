@@ -1,0 +1,67 @@
+"""An operator in a real browser (Debian's Chromium, driven by Playwright): logs into Airflow,
+opens Deliveries, replays a dead delivery, and the portal receives it through a real DAG run."""
+import json
+import time
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from ketenhub.deliver.run import deliver
+from ketenhub.simulators.kbsp import KbspSimulator
+from ketenhub.store.tables import delivery
+from tests.airflow_server import AirflowServer
+from tests.conftest import ingest
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+class Down:
+    def send(self, name, document, keys):
+        raise ConnectionError("portal unreachable")
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_operator_replays_a_dead_delivery_in_the_browser(hub, sample, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
+    deliver(hub, replace(hub.registry.destination("kbsp"), max_attempts=1), Down())
+    with hub.engine.connect() as conn:
+        (dead_id, key) = conn.execute(select(delivery.c.id, delivery.c.idempotency_key)
+                                      .where(delivery.c.state == "dead")).one()
+    portal = KbspSimulator(store=tmp_path / "portal").start()
+    server = AirflowServer(tmp_path / "airflow", {
+        "KETENHUB_HOME": str(hub.settings.home), "KETENHUB_DATABASE_URL": hub.settings.database_url,
+        "AIRFLOW_CONN_KETENHUB_KBSP": json.dumps({"conn_type": "http", "host": portal.address})},
+        components=("api-server", "scheduler", "dag-processor"))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            page.fill("input[name=username]", "operator")
+            page.fill("input[name=password]", server.passwords["operator"])
+            page.click("button[type=submit]")
+            page.get_by_role("link", name="Deliveries").click()
+            frame = page.frame_locator("iframe")
+            expect(frame.get_by_text("portal unreachable")).to_be_visible(timeout=30000)
+            frame.get_by_label(f"select {dead_id}").check()
+            frame.locator("input[name=reason]").fill("portal is back")
+            frame.get_by_role("button", name="Replay selected").click()
+            expect(frame.get_by_text("1 deliveries replayed")).to_be_visible(timeout=30000)
+            page.screenshot(path=str(tmp_path / "replayed.png"))
+            browser.close()
+        for _ in range(240):  # the delivery DAG run the replay started, run by the scheduler
+            if key in portal.accepted:
+                break
+            time.sleep(0.5)
+        assert key in portal.accepted
+        with hub.engine.connect() as conn:
+            assert conn.scalar(select(delivery.c.state).where(delivery.c.id == dead_id)) == "delivered"
+    finally:
+        server.stop()
+        portal.stop()
