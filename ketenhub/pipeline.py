@@ -18,10 +18,10 @@ from lxml import etree
 from ketenhub.adapters import Partner
 from ketenhub.audit.trail import Entry, record
 from ketenhub.hub import Hub
-from ketenhub.normalise.canonical import kind, to_canonical
+from ketenhub.normalise.canonical import Normaliser, kind
 from ketenhub.normalise.xslt import MappingError
 from ketenhub.receive.base import Incoming, Source
-from ketenhub.route.router import route
+from ketenhub.route.router import compile_routes, route
 from ketenhub.store import inbound
 from ketenhub.validate.payload import iter_events, scan
 from ketenhub.validate.problems import Problem, explain
@@ -69,9 +69,9 @@ class EventProcessor:
     def __init__(self, hub: Hub, partner: Partner):
         s = hub.settings
         self.partner = partner
-        self.mappings, self.schemas = s.mappings_dir, s.schemas_dir
         self.schema = compile_schema(str(s.schemas_dir / partner.schema))
-        self.destinations = list(hub.registry.destinations.values())
+        self.normalise = Normaliser(partner, s.mappings_dir, s.schemas_dir)
+        self.routes = compile_routes(list(hub.registry.destinations.values()), s.mappings_dir, s.schemas_dir)
 
     def process(self, el: etree._Element) -> inbound.AcceptedEvent | inbound.RejectedEvent:
         bericht_id = (el.findtext(f"{{{self.partner.namespace}}}BerichtId") or "").strip() or None
@@ -82,10 +82,10 @@ class EventProcessor:
                                     f"keeps at most {MAX_BERICHT_ID}", line=el.sourceline))
         if not problems:
             try:
-                canonical, problems = to_canonical(self.partner, el, self.mappings, self.schemas)
+                canonical, problems = self.normalise(el)
                 if not problems:
                     k = kind(canonical)
-                    outbound, problems = route(canonical, k, self.destinations, self.mappings, self.schemas)
+                    outbound, problems = route(canonical, k, self.routes)
             except MappingError as e:
                 problems = [Problem("mapping", str(e))]
         if problems:

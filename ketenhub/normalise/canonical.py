@@ -6,7 +6,7 @@ from pathlib import Path
 from lxml import etree
 
 from ketenhub.adapters import Partner
-from ketenhub.normalise.xslt import transform
+from ketenhub.normalise.xslt import MappingError, stylesheet
 from ketenhub.validate.problems import Problem
 from ketenhub.validate.schema import compile_schema, validate
 
@@ -14,18 +14,28 @@ NS = "urn:ketenhub:canoniek:v1"
 SCHEMA = "canonical/gebeurtenis-v1.xsd"
 
 
-def to_canonical(partner: Partner, event: etree._Element, mappings: Path, schemas: Path
-                 ) -> tuple[etree._Element | None, list[Problem]]:
-    result = transform(mappings / partner.mapping, event, partner=partner.partner.upper(), oin=partner.oin)
-    root = result.getroot()
-    if root is None:
-        return None, [Problem("mapping", f"mapping {partner.mapping} produced no document")]
-    problems = validate(compile_schema(str(schemas / SCHEMA)), root)
-    if problems:
-        # The partner's event was valid, so this is a mapping problem: say so.
-        return None, [Problem("canonical", f"mapping {partner.mapping} produced an invalid canonical "
-                              f"document: {p.message} at {p.element}") for p in problems]
-    return root, []
+class Normaliser:
+    """One partner's mapping to the canonical model, compiled once per process."""
+
+    def __init__(self, partner: Partner, mappings: Path, schemas: Path):
+        self.partner = partner
+        self.mapping = stylesheet(str(mappings / partner.mapping))
+        self.schema = compile_schema(str(schemas / SCHEMA))
+        self.params = dict(partner=etree.XSLT.strparam(partner.partner.upper()), oin=etree.XSLT.strparam(partner.oin))
+
+    def __call__(self, event: etree._Element) -> tuple[etree._Element | None, list[Problem]]:
+        try:
+            root = self.mapping(event, **self.params).getroot()
+        except etree.XSLTApplyError as e:
+            raise MappingError(f"mapping {self.partner.mapping} failed: {e}") from None
+        if root is None:
+            return None, [Problem("mapping", f"mapping {self.partner.mapping} produced no document")]
+        problems = validate(self.schema, root)
+        if problems:
+            # The partner's event was valid, so this is a mapping problem: say so.
+            return None, [Problem("canonical", f"mapping {self.partner.mapping} produced an invalid canonical "
+                                  f"document: {p.message} at {p.element}") for p in problems]
+        return root, []
 
 
 def kind(canonical: etree._Element) -> str:

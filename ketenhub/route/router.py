@@ -11,7 +11,7 @@ from pathlib import Path
 from lxml import etree
 
 from ketenhub.adapters import Destination
-from ketenhub.normalise.xslt import transform
+from ketenhub.normalise.xslt import stylesheet
 from ketenhub.validate.problems import Problem
 from ketenhub.validate.schema import compile_schema, validate
 
@@ -29,30 +29,40 @@ def _xpath(expr: str, namespace: str) -> etree.XPath:
     return etree.XPath(expr, namespaces={"d": namespace})
 
 
-def route(canonical: etree._Element, kind: str, destinations: list[Destination], mappings: Path,
-          schemas: Path) -> tuple[list[Outbound], list[Problem]]:
+@dataclass(frozen=True)
+class Route:
+    """One destination's row of the routing table, compiled once per process."""
+    destination: Destination
+    mapping: etree.XSLT
+    schema: etree.XMLSchema
+    key: etree.XPath
+    recipient: etree.XPath
+
+
+def compile_routes(destinations: list[Destination], mappings: Path, schemas: Path) -> list[Route]:
+    return [Route(d, stylesheet(str(mappings / d.mapping)), compile_schema(str(schemas / d.schema)),
+                  _xpath(d.key, d.namespace), _xpath(d.recipient, d.namespace)) for d in destinations]
+
+
+def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[list[Outbound], list[Problem]]:
     items: list[Outbound] = []
     problems: list[Problem] = []
-    for dest in destinations:
+    for r in routes:
+        dest = r.destination
         if kind not in dest.events:
             continue
-        result = transform(mappings / dest.mapping, canonical).getroot()
-        schema = compile_schema(str(schemas / dest.schema))
+        result = r.mapping(canonical).getroot()
         for item in result if result is not None else ():
             if item.tag != dest.item:
                 problems.append(Problem("mapping", f"mapping {dest.mapping} produced {item.tag}, expected {dest.item}"))
                 continue
             item = copy.deepcopy(item)
             etree.cleanup_namespaces(item)
-            for p in validate(schema, item):
+            for p in validate(r.schema, item):
                 problems.append(Problem("destination-schema", f"mapping {dest.mapping} produced an item "
                                         f"{dest.destination.upper()} would refuse: {p.message} at {p.element}"))
-            items.append(Outbound(
-                destination=dest.destination,
-                key=_xpath(dest.key, dest.namespace)(item),
-                recipient=_xpath(dest.recipient, dest.namespace)(item),
-                document=etree.tostring(item, encoding="unicode").encode(),
-            ))
+            items.append(Outbound(destination=dest.destination, key=r.key(item), recipient=r.recipient(item),
+                                  document=etree.tostring(item, encoding="unicode").encode()))
     keys = [(o.destination, o.key) for o in items]
     for destination, key in sorted({k for k in keys if keys.count(k) > 1}):
         # E.g. the same victim listed twice in one event: two messages with one key cannot both arrive.
