@@ -138,12 +138,17 @@ def _release(hub: Hub, batch_id: int, ids: list[int], keep: int) -> None:
 def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, results: dict[str, ItemResult],
             report: DeliveryReport) -> None:
     at = now()
-    entries = []
+    entries, delivered = [], []
     with hub.engine.begin() as conn:
         for item in items:
             result = results.get(item.idempotency_key, ItemResult("retry", "no result for this item"))
-            values = dict(updated_at=at, attempts=item.attempts + 1, last_error=result.reason)
             state = result.outcome
+            if state == "delivered":
+                delivered.append(item.id)  # the common case: settled together below
+                report.delivered += 1
+                entries.append(Entry("delivery", item.id, "delivered", detail=name))
+                continue
+            values = dict(updated_at=at, attempts=item.attempts + 1, last_error=result.reason, batch_id=None)
             if state == "retry":
                 if item.attempts + 1 >= dest.max_attempts:
                     state = "dead"
@@ -151,18 +156,16 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
                     wait = backoff(item.attempts + 1) if result.retry_after is None \
                         else timedelta(seconds=result.retry_after)  # the destination said when
                     state, values["next_attempt_at"] = "pending", at + wait
-            values["state"] = state
-            if state != "delivered":
-                values["batch_id"] = None
-            conn.execute(update(delivery).where(delivery.c.id == item.id).values(**values))
-            entries.append(Entry("delivery", item.id, state, detail=f"{name}" + (f": {result.reason}" if result.reason else "")))
-            if state == "delivered":
-                report.delivered += 1
-            elif state == "pending":
+            conn.execute(update(delivery).where(delivery.c.id == item.id).values(state=state, **values))
+            entries.append(Entry("delivery", item.id, state, detail=f"{name}: {result.reason}"))
+            if state == "pending":
                 report.retry += 1
             else:
                 report.failed += 1
-        batch_state = "sent" if any(r.outcome == "delivered" for r in results.values()) else "failed"
+        for i in range(0, len(delivered), 500):
+            conn.execute(update(delivery).where(delivery.c.id.in_(delivered[i:i + 500])).values(
+                state="delivered", attempts=delivery.c.attempts + 1, last_error=None, updated_at=at))
+        batch_state = "sent" if delivered else "failed"
         conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state=batch_state, sent_at=at))
         entries.append(Entry("batch", batch_id, batch_state, detail=name))
         record(conn, entries)
