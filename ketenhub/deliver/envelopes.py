@@ -83,5 +83,5 @@ class Envelope:
 ENVELOPES = {
     "publiceer-zaakstatus": Envelope(500, "KETENHUB_KBSP", publiceer_zaakstatus),  # contract: at most 500
     "beroepstatus": Envelope(1, "KETENHUB_DLV", beroepstatus),
-    "opdrachten-batch": Envelope(50_000, "KETENHUB_CJIB", opdrachten_batch, opdrachten_fit),  # contract's name
+    "opdrachten-batch": Envelope(10_000, "KETENHUB_CJIB", opdrachten_batch, opdrachten_fit),  # contract's name
 }
