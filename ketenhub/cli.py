@@ -32,6 +32,14 @@ from ketenhub.receive.folder import DropFolder, Files
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
 
+def _reported(reports: list, nothing: str) -> int:
+    for r in reports:
+        print(r.text())
+    if not reports:
+        print(nothing)
+    return 1 if any(r.state == "rejected" or r.rejected for r in reports) else 0
+
+
 def cmd_ingest(hub: Hub, args) -> int:
     partner = hub.registry.partner(args.partner)
     reports = []
@@ -44,11 +52,7 @@ def cmd_ingest(hub: Hub, args) -> int:
             print(f"{path}: no such file or folder", file=sys.stderr)
             return 2
         reports += pipeline.ingest_source(hub, partner, source)
-    for r in reports:
-        print(r.text())
-    if not reports:
-        print("nothing to ingest (no complete files found)")
-    return 1 if any(r.state == "rejected" or r.rejected for r in reports) else 0
+    return _reported(reports, "nothing to ingest (no complete files found)")
 
 
 def cmd_receive(hub: Hub, args) -> int:
@@ -56,11 +60,7 @@ def cmd_receive(hub: Hub, args) -> int:
     reports = []
     for name in names:
         reports += wiring.receive(hub, hub.registry.partner(name))
-    for r in reports:
-        print(r.text())
-    if not reports:
-        print("nothing ready")
-    return 1 if any(r.state == "rejected" or r.rejected for r in reports) else 0
+    return _reported(reports, "nothing ready")
 
 
 def cmd_deliver(hub: Hub, args) -> int:

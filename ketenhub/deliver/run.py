@@ -23,7 +23,7 @@ from sqlalchemy import Connection, func, insert, or_, select, text, update
 
 from ketenhub.adapters import Destination
 from ketenhub.audit.trail import Entry, now, record
-from ketenhub.deliver.envelopes import AMSTERDAM, ENVELOPES, Envelope
+from ketenhub.deliver.envelopes import ENVELOPES, Envelope
 from ketenhub.deliver.transports import ItemResult, Transport
 from ketenhub.hub import Hub
 from ketenhub.store.tables import delivery, outbound_batch

@@ -1,6 +1,6 @@
 """KbSP over SOAP against the simulator: calls of at most 500, per-item results, faults."""
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from ketenhub.deliver.run import deliver
 from ketenhub.simulators.kbsp import KbspSimulator

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from ketenhub.deliver.run import deliver
 from ketenhub.store.tables import audit, delivery
 from tests.airflow_server import AirflowServer
-from tests.conftest import DATA, ingest
+from tests.conftest import ingest
 
 
 @pytest.fixture
