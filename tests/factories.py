@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ketenhub.deliver.transports import Transport
+
 OM_NS = "urn:keten:om:zaakgebeurtenissen:v1"
 
 
@@ -38,3 +40,10 @@ def write_with_marker(path: Path, data: bytes, marker: str | None = None) -> Pat
     digest = marker if marker is not None else hashlib.sha256(data).hexdigest()
     path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
     return path
+
+
+class Unreachable(Transport):
+    """A destination that cannot be reached: every send fails as a transient error would."""
+
+    def send(self, name, document, keys):
+        raise ConnectionError(f"{name}: destination unreachable")

@@ -5,18 +5,14 @@ from datetime import datetime, timedelta, timezone
 from ketenhub.deliver.run import deliver
 from ketenhub.monitoring import check_arrival, check_backlog
 from tests.conftest import ingest
-
-
-class Down:
-    def send(self, name, document, keys):
-        raise ConnectionError("unreachable")
+from tests.factories import Unreachable
 
 
 def test_backlog_above_the_threshold_is_an_alert(hub, sample):
     ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
     cjib = dataclasses.replace(hub.registry.destination("cjib"), max_attempts=1, alert_above=4)
     assert check_backlog(hub, cjib) is None
-    deliver(hub, cjib, Down())  # five opdrachten, dead at once
+    deliver(hub, cjib, Unreachable())  # five opdrachten, dead at once
     message = check_backlog(hub, cjib)
     assert message.startswith("5 deliveries to Centraal Justitieel Incassobureau are failed or dead (alert above 4)")
     assert check_backlog(hub, dataclasses.replace(cjib, alert_above=5)) is None

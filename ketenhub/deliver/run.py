@@ -172,12 +172,33 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
     report.batches.append(name)
 
 
+def _reopen_refused(hub: Hub, dest: Destination, refused: dict[str, str], report: DeliveryReport) -> None:
+    """Deliveries in a document the destination refused afterwards are not delivered: they
+    become failed, with the destination's reason, for an operator to replay."""
+    with hub.engine.begin() as conn:
+        batches = conn.execute(select(outbound_batch.c.id, outbound_batch.c.name).where(
+            outbound_batch.c.destination == dest.destination, outbound_batch.c.state == "sent",
+            outbound_batch.c.name.in_(list(refused)))).all()
+        for batch_id, name in batches:
+            ids = conn.scalars(select(delivery.c.id).where(delivery.c.batch_id == batch_id,
+                                                           delivery.c.state == "delivered")).all()
+            conn.execute(update(delivery).where(delivery.c.id.in_(ids)).values(
+                state="failed", last_error=refused[name], updated_at=now()))
+            conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state="refused"))
+            record(conn, [Entry("batch", batch_id, "refused", detail=f"{name}: {refused[name]}")]
+                   + [Entry("delivery", i, "failed", detail=f"{name}: {refused[name]}") for i in ids])
+            report.failed += len(ids)
+
+
 def deliver(hub: Hub, dest: Destination, transport: Transport | None = None) -> DeliveryReport:
     envelope = ENVELOPES[dest.envelope]
     if transport is None:
         from ketenhub.wiring import transport as configured
         transport = configured(hub, dest)
     report = DeliveryReport(dest.destination)
+    refused = transport.refused()
+    if refused:
+        _reopen_refused(hub, dest, refused, report)
     worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with hub.engine.connect() as conn:
         abandoned = conn.scalars(select(outbound_batch.c.id).where(

@@ -26,3 +26,20 @@ class SftpTransport(Transport):
             with sftp.open(final + ".sha256", "w") as f:
                 f.write(f"{hashlib.sha256(document).hexdigest()}  {name}\n")
         return {k: ItemResult("delivered") for k in keys}
+
+    def refused(self) -> dict[str, str]:
+        folder = posixpath.join(self.remote, "rejected")
+        with session(self.endpoint) as sftp:
+            try:
+                names = sftp.listdir(folder)
+            except FileNotFoundError:
+                return {}
+            refused = {}
+            for name in (n for n in names if n.endswith(".xml")):
+                # The contract only says the file is moved; a reason beside it is a courtesy.
+                reason = f"{name} moved to {folder}/ by the destination"
+                if f"{name}.reden.txt" in names:
+                    with sftp.open(posixpath.join(folder, f"{name}.reden.txt")) as f:
+                        reason += ": " + f.read(2000).decode("utf-8", "replace").strip()
+                refused[name] = reason
+            return refused

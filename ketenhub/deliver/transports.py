@@ -22,6 +22,11 @@ class Transport(ABC):
         """Send one document holding the items with these keys. Raising means: nothing was
         delivered, try the whole document again later."""
 
+    def refused(self) -> dict[str, str]:
+        """Documents the destination refused after accepting them (name: reason), for a
+        destination that says so later, as CJIB does by moving a file to inbox/rejected/."""
+        return {}
+
 
 class FolderTransport(Transport):
     """Writes each document into a folder as <name>.part, renames it to <name> when complete,

@@ -3,6 +3,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ketenhub.deliver.run import deliver
+from ketenhub.deliver.transports import Transport
 from ketenhub.simulators.cjib import CjibInbox
 from ketenhub.store.tables import delivery
 from tests import sftp_servers
@@ -58,7 +59,7 @@ def test_cjib_executes_an_opdracht_sent_twice_once(hub, tmp_path, connection, sa
     from ketenhub import wiring
     real = wiring.transport(hub, hub.registry.destination("cjib"))
 
-    class CrashAfterUpload:
+    class CrashAfterUpload(Transport):
         def send(self, name, document, keys):
             real.send(name, document, keys)
             inbox.process()  # CJIB takes it before the hub records it
@@ -70,3 +71,22 @@ def test_cjib_executes_an_opdracht_sent_twice_once(hub, tmp_path, connection, sa
     inbox.process()
     assert inbox.state() == {"executed": 5, "repeats": 5, "rejected": {}}
     s.simulator.stop()
+
+
+def test_a_file_cjib_refuses_later_turns_its_deliveries_failed_for_replay(hub, cjib, sample):
+    from ketenhub import operations as ops
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    deliver(hub, hub.registry.destination("cjib"))
+    (sent,) = (cjib.folder / "inbox").glob("*.xml")
+    sent.write_bytes(sent.read_bytes().replace(b"450.50", b"450.51"))  # damaged on CJIB's side
+    cjib.inbox.process()
+    assert cjib.inbox.state()["rejected"] == {sent.name: "marker does not match the file"}
+    report = deliver(hub, hub.registry.destination("cjib"))
+    assert report.failed == 5
+    failed = ops.list_deliveries(hub, ops.Filter(destination="cjib"))
+    assert len(failed) == 5 and all("marker does not match the file" in r["last_error"] for r in failed)
+    assert ops.replay(hub, ops.Filter(destination="cjib"), "tester", "CJIB refused the file") == 5
+    assert deliver(hub, hub.registry.destination("cjib")).delivered == 5
+    cjib.inbox.process()
+    assert cjib.inbox.state()["executed"] == 5
+    assert deliver(hub, hub.registry.destination("cjib")).failed == 0  # a refusal is taken once

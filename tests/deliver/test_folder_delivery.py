@@ -7,10 +7,10 @@ from lxml import etree
 from sqlalchemy import func, select, update
 
 from ketenhub.deliver.run import deliver
-from ketenhub.deliver.transports import FolderTransport, Transport
+from ketenhub.deliver.transports import FolderTransport
 from ketenhub.store.tables import delivery, outbound_batch
 from tests.conftest import expire_leases, ingest
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.factories import Unreachable, om_batch, om_event, write_with_marker
 
 KBSP = "{urn:keten:kbsp:zaakstatus:v1}"
 
@@ -34,14 +34,9 @@ def test_kbsp_calls_hold_at_most_500_zaakstatus(hub, tmp_path):
     assert deliver(hub, hub.registry.destination("kbsp")).delivered == 0  # nothing is sent twice
 
 
-class Exploding(Transport):
-    def send(self, name, document, keys):
-        raise ConnectionError("destination unreachable")
-
-
 def test_a_failing_transport_leaves_deliveries_pending_with_the_error(hub, sample):
     ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
-    report = deliver(hub, hub.registry.destination("kbsp"), Exploding())
+    report = deliver(hub, hub.registry.destination("kbsp"), Unreachable())
     assert (report.delivered, report.retry) == (0, 1)
     with hub.engine.connect() as conn:
         row = conn.execute(select(delivery)).one()

@@ -3,6 +3,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ketenhub.deliver.run import deliver
+from ketenhub.deliver.transports import Transport
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery
 from tests.conftest import expire_leases, ingest
@@ -74,7 +75,7 @@ def test_a_resend_after_a_crash_is_answered_duplicaat_and_counts_as_delivered(hu
     from ketenhub import wiring
     real = wiring.transport(hub, hub.registry.destination("kbsp"))
 
-    class CrashAfterSend:
+    class CrashAfterSend(Transport):
         def send(self, name, document, keys):
             real.send(name, document, keys)
             raise SystemExit("killed")

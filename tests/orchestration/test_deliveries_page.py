@@ -7,6 +7,7 @@ from ketenhub.deliver.run import deliver
 from ketenhub.store.tables import audit, delivery
 from tests.airflow_server import AirflowServer
 from tests.conftest import ingest
+from tests.factories import Unreachable
 
 
 @pytest.fixture
@@ -22,12 +23,8 @@ def dead(hub, sample, monkeypatch):
     """Two CJIB deliveries that failed until they were dead."""
     ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
     from dataclasses import replace
-
-    class Down:
-        def send(self, name, document, keys):
-            raise ConnectionError("CJIB unreachable")
     dest = replace(hub.registry.destination("cjib"), max_attempts=1)
-    deliver(hub, dest, Down())
+    deliver(hub, dest, Unreachable())
     with hub.engine.connect() as conn:
         return conn.scalars(select(delivery.c.id).where(delivery.c.state == "dead")).all()
 
@@ -41,7 +38,7 @@ def test_who_may_do_what_on_the_deliveries_page(server, hub, dead):
 
     viewer, operator, admin = (server.session(u) for u in ("viewer", "operator", "admin"))
     listing = viewer.get(page, params={"destination": "cjib"})
-    assert listing.status_code == 200 and listing.text.count("CJIB unreachable") == len(dead) == 5
+    assert listing.status_code == 200 and listing.text.count("destination unreachable") == len(dead) == 5
     denied = viewer.post(f"{page}/replay", data={"action": "replay-filter", "reason": "try", "destination": "cjib"})
     assert denied.status_code == 403
 

@@ -12,15 +12,11 @@ from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery
 from tests.airflow_server import AirflowServer
 from tests.conftest import ingest
+from tests.factories import Unreachable
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
-
-
-class Down:
-    def send(self, name, document, keys):
-        raise ConnectionError("portal unreachable")
 
 
 @pytest.mark.timeout(900)
@@ -29,7 +25,7 @@ def test_operator_replays_a_dead_delivery_in_the_browser(hub, sample, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
-    deliver(hub, replace(hub.registry.destination("kbsp"), max_attempts=1), Down())
+    deliver(hub, replace(hub.registry.destination("kbsp"), max_attempts=1), Unreachable())
     with hub.engine.connect() as conn:
         (dead_id, key) = conn.execute(select(delivery.c.id, delivery.c.idempotency_key)
                                       .where(delivery.c.state == "dead")).one()
@@ -48,7 +44,7 @@ def test_operator_replays_a_dead_delivery_in_the_browser(hub, sample, tmp_path):
             page.click("button[type=submit]")
             page.get_by_role("link", name="Deliveries").click()
             frame = page.frame_locator("iframe")
-            expect(frame.get_by_text("portal unreachable")).to_be_visible(timeout=30000)
+            expect(frame.get_by_text("destination unreachable")).to_be_visible(timeout=30000)
             frame.get_by_label(f"select {dead_id}").check()
             frame.locator("input[name=reason]").fill("portal is back")
             frame.get_by_role("button", name="Replay selected").click()
