@@ -4,8 +4,11 @@ machinery itself allows (lxml streaming parse plus XSD validation of every event
     .venv/bin/python bench/run.py                       # 1,000,000 events, SQLite
     .venv/bin/python bench/run.py --events 50000 --database-url postgresql+psycopg2://postgres@127.0.0.1/test
 
-Each phase runs in its own process, so its peak memory (max RSS) is its own. Prints a table
-and writes the same figures as JSON (--json, default bench/result.json). Not part of the tests.
+Each phase runs in its own process, so its peak memory (max RSS) is its own; the hub's
+worker processes are reported beside it. KbSP is delivered over SOAP to the KbSP simulator,
+running in a process of its own on loopback; CJIB's OpdrachtenBatch files go to a folder.
+Also reports how long Airflow takes to parse each DAG file. Prints a table and writes the
+same figures as JSON (--json, default bench/result.json). Not part of the tests.
 """
 from __future__ import annotations
 
@@ -43,11 +46,11 @@ def phase_floor(path: Path) -> dict:
 
 
 def phase_hub(path: Path) -> dict:
+    from ketenhub.connections import endpoint
     from ketenhub.deliver.run import deliver
     from ketenhub.hub import Hub
     from ketenhub.pipeline import ingest_source
     from ketenhub.receive.folder import Files
-    from ketenhub.connections import endpoint
     hub = Hub()
     hub.engine  # per-process costs are not part of the work: migrations, and importing Airflow's
     endpoint("kbsp")  # Connection lookup (an Airflow task has it imported already)
@@ -55,11 +58,75 @@ def phase_hub(path: Path) -> dict:
     t0 = time.perf_counter()
     (report,) = ingest_source(hub, om, Files([path], om.receive))
     t1 = time.perf_counter()
-    delivered = {d: deliver(hub, hub.registry.destination(d)).delivered for d in ("kbsp", "cjib")}
+    kbsp = deliver(hub, hub.registry.destination("kbsp")).delivered  # SOAP, to the simulator
     t2 = time.perf_counter()
+    cjib = deliver(hub, hub.registry.destination("cjib")).delivered  # OpdrachtenBatch files
+    t3 = time.perf_counter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"events": report.accepted + len(report.rejected), "accepted": report.accepted,
-            "rejected": len(report.rejected), "ingest_seconds": t1 - t0, "deliver_seconds": t2 - t1,
-            "seconds": t2 - t0, "delivered": delivered}
+            "rejected": len(report.rejected), "ingest_seconds": t1 - t0, "seconds": t3 - t0,
+            "kbsp_delivered": kbsp, "kbsp_seconds": t2 - t1, "cjib_delivered": cjib, "cjib_seconds": t3 - t2,
+            "workers": hub.settings.workers, "worker_peak_rss_mb": children}
+
+
+def phase_kbsp_simulator(store: Path) -> None:
+    """The KbSP simulator in a process of its own, so that it does not share the hub's."""
+    from ketenhub.simulators.kbsp import KbspSimulator
+    sim = KbspSimulator(store=store, keep_files=False).start()
+    print(json.dumps({"address": sim.address}), flush=True)
+    sys.stdin.read()  # until the benchmark closes our stdin
+    print(json.dumps(sim.state() | {"items_per_call": None}), flush=True)
+
+
+def phase_dags(_: Path) -> dict:
+    """Airflow's own parse of each DAG file (the figure the dag processor reports)."""
+    from airflow.models.dagbag import DagBag
+    dags = Path(__file__).resolve().parent.parent / "dags"
+    seconds = {}
+    for f in sorted(dags.glob("*.py")):
+        bag = DagBag(dag_folder=str(f), include_examples=False)
+        assert not bag.import_errors, bag.import_errors
+        seconds[f.name] = max(s.duration.total_seconds() if hasattr(s.duration, "total_seconds") else s.duration
+                              for s in bag.dagbag_stats)
+    return {"parse_seconds": seconds}
+
+
+def phase_airflow(path: Path) -> dict:
+    """A nightly OM run under Airflow's own scheduler and LocalExecutor: the run's duration
+    beside its task's, the difference being what Airflow itself costs."""
+    import shutil
+    from datetime import datetime
+
+    sys.path.insert(0, str(HERE.parent))
+    from tests.airflow_server import AirflowServer
+    from ketenhub import settings
+    home = settings.load().home
+    inbox = home / "inbox" / "om"
+    inbox.mkdir(parents=True, exist_ok=True)
+    for f in (path, path.with_name(path.name + ".sha256")):
+        shutil.copy(f, inbox / f.name)
+    (home.parent / "airflow").mkdir(parents=True, exist_ok=True)
+    om = json.dumps({"conn_type": "fs", "extra": json.dumps({"path": str(inbox)})})
+    server = AirflowServer(home.parent / "airflow", {"KETENHUB_HOME": str(home), "AIRFLOW_CONN_KETENHUB_OM": om},
+                           components=("api-server", "scheduler", "dag-processor"))
+    try:
+        api, dag = server.session("admin"), "ketenhub_receive_om"
+        for _ in range(120):  # until the dag processor has parsed the DAG
+            if api.patch(f"{server.url}/api/v2/dags/{dag}", json={"is_paused": False}).status_code == 200:
+                break
+            time.sleep(1)
+        run = api.post(f"{server.url}/api/v2/dags/{dag}/dagRuns", json={"logical_date": None}).json()
+        runs = f"{server.url}/api/v2/dags/{dag}/dagRuns/{run['dag_run_id']}"
+        while (run := api.get(runs).json())["state"] in ("queued", "running"):
+            time.sleep(1)
+        (ti,) = api.get(f"{runs}/taskInstances").json()["task_instances"]
+        work = api.get(f"{runs}/taskInstances/ingest/xcomEntries/return_value").json()["value"]
+    finally:
+        server.stop()
+    t = lambda v: datetime.fromisoformat(v)  # noqa: E731
+    run_seconds = (t(run["end_date"]) - t(run["queued_at"])).total_seconds()
+    return {"state": run["state"], "task_result": work, "run_seconds": run_seconds,
+            "task_seconds": ti["duration"], "overhead_seconds": run_seconds - ti["duration"]}
 
 
 def run_phase(name: str, path: Path, env: dict) -> dict:
@@ -73,12 +140,17 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--invalid-share", type=float, default=0.005)
     ap.add_argument("--database-url", help="default: a fresh SQLite file")
+    ap.add_argument("--airflow-events", type=int, default=100_000,
+                    help="events in the OM file of the run under Airflow's scheduler (0: no such run)")
     ap.add_argument("--json", default=str(HERE / "result.json"))
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
-        result = {"floor": phase_floor, "hub": phase_hub}[args.phase](Path(args.file))
+        if args.phase == "kbsp-simulator":
+            return phase_kbsp_simulator(Path(args.file))
+        phases = {"floor": phase_floor, "hub": phase_hub, "dags": phase_dags, "airflow": phase_airflow}
+        result = phases[args.phase](Path(args.file))
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
@@ -93,23 +165,48 @@ def main() -> None:
             env["KETENHUB_DATABASE_URL"] = args.database_url
         size_mb = round(path.stat().st_size / 2**20, 1)
         floor = run_phase("floor", path, env)
+        kbsp = subprocess.Popen([sys.executable, __file__, "--phase", "kbsp-simulator", "--file", str(work / "kbsp")],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        address = json.loads(kbsp.stdout.readline())["address"]
+        env["AIRFLOW_CONN_KETENHUB_KBSP"] = json.dumps({"conn_type": "http", "host": address})
         hub = run_phase("hub", path, env)
+        received = json.loads(kbsp.communicate("")[0].strip().splitlines()[-1])
+        dags = run_phase("dags", path, env)
+        airflow = None
+        if args.airflow_events:
+            small = publish(work / "om-airflow", "20261121", 1, args.airflow_events, invalid_share=args.invalid_share)
+            airflow = run_phase("airflow", small, dict(env, KETENHUB_HOME=str(work / "airflow-hub" / "hub")))
+    assert received["accepted"] == hub["kbsp_delivered"], (received, hub)  # each status update once
     rate = lambda r: r["events"] / r["seconds"]  # noqa: E731
     result = {
         "events": args.events, "file_mb": size_mb,
         "store": "postgresql" if args.database_url else "sqlite",
         "floor": {**floor, "events_per_second": round(rate(floor))},
-        "hub": {**hub, "events_per_second": round(rate(hub))},
+        "hub": {**hub, "events_per_second": round(rate(hub)),
+                "ingest_events_per_second": round(hub["events"] / hub["ingest_seconds"]),
+                "kbsp_per_second": round(hub["kbsp_delivered"] / hub["kbsp_seconds"]),
+                "cjib_per_second": round(hub["cjib_delivered"] / hub["cjib_seconds"])},
         "ratio_to_floor": round(rate(hub) / rate(floor), 3),
+        "dag_parse_seconds": dags["parse_seconds"],
+        "airflow_run": airflow and {**airflow, "events": args.airflow_events},
     }
-    rows = [("", "events/s", "seconds", "peak MB"),
-            ("floor: lxml parse + XSD", f"{rate(floor):,.0f}", f"{floor['seconds']:.1f}", f"{floor['peak_rss_mb']:.0f}"),
-            ("hub: ingest + deliver", f"{rate(hub):,.0f}", f"{hub['seconds']:.1f}", f"{hub['peak_rss_mb']:.0f}"),
-            ("  of which ingest", "", f"{hub['ingest_seconds']:.1f}", ""),
-            ("  of which deliver (KbSP, CJIB)", "", f"{hub['deliver_seconds']:.1f}", "")]
-    print(f"{args.events:,} OM events, {size_mb} MB ({result['store']}); hub at {result['ratio_to_floor']:.0%} of the floor")
+    h = result["hub"]
+    rows = [("", "per second", "seconds", "peak MB"),
+            ("floor: lxml parse + XSD", f"{rate(floor):,.0f} ev", f"{floor['seconds']:.1f}", f"{floor['peak_rss_mb']:.0f}"),
+            ("hub: ingest + deliver", f"{rate(hub):,.0f} ev", f"{hub['seconds']:.1f}",
+             f"{hub['peak_rss_mb']:.0f} + {hub['workers']} x {hub['worker_peak_rss_mb']:.0f}"),
+            ("  ingest", f"{h['ingest_events_per_second']:,} ev", f"{hub['ingest_seconds']:.1f}", ""),
+            ("  KbSP over SOAP (simulator)", f"{h['kbsp_per_second']:,} items", f"{hub['kbsp_seconds']:.1f}", ""),
+            ("  CJIB OpdrachtenBatch files", f"{h['cjib_per_second']:,} items", f"{hub['cjib_seconds']:.1f}", "")]
+    print(f"{args.events:,} OM events, {size_mb} MB ({result['store']}, {hub['workers']} workers); "
+          f"hub at {result['ratio_to_floor']:.0%} of the floor")
     for row in rows:
-        print(f"{row[0]:32}{row[1]:>12}{row[2]:>10}{row[3]:>10}")
+        print(f"{row[0]:32}{row[1]:>14}{row[2]:>10}{row[3]:>14}")
+    print("DAG file parse: " + ", ".join(f"{k} {v:.2f} s" for k, v in dags["parse_seconds"].items()))
+    if airflow:
+        print(f"Airflow run of ketenhub_receive_om, {args.airflow_events:,} events ({airflow['state']}): "
+              f"{airflow['run_seconds']:.1f} s from queued to done, of which the task {airflow['task_seconds']:.1f} s; "
+              f"scheduling overhead {airflow['overhead_seconds']:.1f} s")
     Path(args.json).write_text(json.dumps(result, indent=2))
 
 

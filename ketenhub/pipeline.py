@@ -3,13 +3,22 @@
 A payload is first scanned whole (see validate.payload), then its events are streamed and
 stored in chunks. One bad event is quarantined with its reason and does not stop the others;
 a payload that is unusable as a whole is quarantined as one item. Nothing is dropped.
+
+A big payload's events are validated, normalised and routed by worker processes, one per
+core, while this process parses the file and stores the results in file order: that work
+is where the time goes, and Python does it on one core per process.
 """
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import tempfile
-from dataclasses import dataclass, field
+import threading
+import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -23,13 +32,16 @@ from ketenhub.normalise.xslt import MappingError
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.route.router import compile_routes, route
 from ketenhub.store import inbound
+from ketenhub.settings import Settings
+from ketenhub.validate import parsing
 from ketenhub.validate.payload import iter_events, scan
 from ketenhub.validate.problems import Problem, explain
-from ketenhub.validate.rules import check_bsns, check_rules
+from ketenhub.validate.rules import Rules, check_bsns
 from ketenhub.validate.schema import compile_schema, validate
 
 log = logging.getLogger(__name__)
 CHUNK = 500
+PARALLEL_FROM = 5000  # events; for fewer, starting worker processes costs more than it saves
 MAX_BERICHT_ID = 200  # the store's key columns hold 255; outbound keys add a suffix
 
 
@@ -70,13 +82,15 @@ class EventProcessor:
         s = hub.settings
         self.partner = partner
         self.schema = compile_schema(str(s.schemas_dir / partner.schema))
+        self.rules = Rules(partner.rules, partner.namespace)
         self.normalise = Normaliser(partner, s.mappings_dir, s.schemas_dir)
         self.routes = compile_routes(list(hub.registry.destinations.values()), s.mappings_dir, s.schemas_dir)
 
-    def process(self, el: etree._Element) -> inbound.AcceptedEvent | inbound.RejectedEvent:
+    def process(self, el: etree._Element, line_offset: int = 0) -> inbound.AcceptedEvent | inbound.RejectedEvent:
+        """``line_offset``: lines before the event in its file, when it was cut out of it."""
         bericht_id = (el.findtext(f"{{{self.partner.namespace}}}BerichtId") or "").strip() or None
         problems = validate(self.schema, el) or (
-            check_bsns(el) + check_rules(el, self.partner.rules, self.partner.namespace))
+            check_bsns(el) + self.rules(el))
         if bericht_id and len(bericht_id) > MAX_BERICHT_ID:
             problems.append(Problem("bericht-id", f"the BerichtId is {len(bericht_id)} characters long; the hub "
                                     f"keeps at most {MAX_BERICHT_ID}", line=el.sourceline))
@@ -89,8 +103,10 @@ class EventProcessor:
             except MappingError as e:
                 problems = [Problem("mapping", str(e))]
         if problems:
-            return inbound.RejectedEvent(bericht_id, el.sourceline, explain(problems),
-                                         etree.tostring(el, encoding="unicode").encode())
+            if line_offset:
+                problems = [replace(p, line=p.line + line_offset) if p.line else p for p in problems]
+            return inbound.RejectedEvent(bericht_id, el.sourceline + line_offset, explain(problems),
+                                         etree.tostring(el, encoding="unicode", with_tail=False).encode())
         soort = canonical[-1].findtext("{urn:ketenhub:canoniek:v1}Soort")
         return inbound.AcceptedEvent(bericht_id, k, soort, etree.tostring(canonical, encoding="UTF-8"), outbound)
 
@@ -132,8 +148,7 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
                      ", ".join(p.rule for p in report.problems))
             return report
 
-    processor = EventProcessor(hub, partner)
-    for chunk in _chunks(iter_events(partner, kept), processor):
+    for chunk in _processed(hub, partner, kept, result.events):
         accepted = [r for r in chunk if isinstance(r, inbound.AcceptedEvent)]
         rejected = [r for r in chunk if isinstance(r, inbound.RejectedEvent)]
         with hub.engine.begin() as conn:
@@ -148,15 +163,64 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
     return report
 
 
-def _chunks(events: Iterator[etree._Element], processor: EventProcessor):
+def _chunks(items: Iterator) -> Iterator[list]:
     chunk = []
-    for el in events:
-        chunk.append(processor.process(el))
+    for item in items:
+        chunk.append(item)
         if len(chunk) >= CHUNK:
             yield chunk
             chunk = []
     if chunk:
         yield chunk
+
+
+def _processed(hub: Hub, partner: Partner, path: Path, events: int) -> Iterator[list]:
+    """The payload's events processed, in chunks, in file order."""
+    workers = hub.settings.workers
+    if workers < 2 or events < PARALLEL_FROM or multiprocessing.current_process().daemon:
+        processor = EventProcessor(hub, partner)
+        yield from _chunks(processor.process(el) for el in iter_events(partner, path))
+        return
+    # spawn, not fork: the caller may be an Airflow task process with threads of its own.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=(hub.settings, partner.partner, os.getpid())) as pool:
+        pending = deque()
+        cut = ((etree.tostring(el, with_tail=False), el.sourceline) for el in iter_events(partner, path))
+        for chunk in _chunks(cut):
+            pending.append(pool.submit(_process_cut, chunk))
+            if len(pending) > 2 * workers:  # a bounded read-ahead keeps memory flat
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+_worker: EventProcessor | None = None
+
+
+def _start_worker(settings: Settings, partner: str, parent: int) -> None:
+    global _worker
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    hub = Hub(settings)
+    _worker = EventProcessor(hub, hub.registry.partner(partner))
+
+
+def _exit_with(parent: int) -> None:
+    """A worker whose parent was killed would wait for work forever: end it."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _process_cut(chunk: list[tuple[bytes, int]]) -> list:
+    """In a worker: events cut from the file, each put back under an envelope element so that
+    element paths and line numbers in its problems are those of the file."""
+    parser, partner = parsing.parser(), _worker.partner
+    results = []
+    for raw, line in chunk:
+        el = etree.fromstring(raw, parser)
+        etree.Element(partner.batch_root, nsmap=el.nsmap).append(el)
+        results.append(_worker.process(el, line_offset=line - el.sourceline))
+    return results
 
 
 def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
@@ -181,13 +245,12 @@ def check(hub: Hub, partner: Partner, path: Path) -> Report:
         result = scan(partner, hub.settings.schemas_dir / partner.schema, f)
     report = Report(partner.partner, path.name, "valid", result.sha256, problems=list(result.problems))
     if not report.problems:
-        processor = EventProcessor(hub, partner)
-        for el in iter_events(partner, path):
-            r = processor.process(el)
-            if isinstance(r, inbound.RejectedEvent):
-                report.rejected.append((r.bericht_id, r.reason))
-            else:
-                report.accepted += 1
+        for chunk in _processed(hub, partner, path, result.events):
+            for r in chunk:
+                if isinstance(r, inbound.RejectedEvent):
+                    report.rejected.append((r.bericht_id, r.reason))
+                else:
+                    report.accepted += 1
     if report.problems or report.rejected:
         report.state = "invalid"
     return report

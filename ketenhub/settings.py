@@ -3,7 +3,8 @@
 All state (database, payloads, quarantine, folder outboxes) lives under KETENHUB_HOME, so
 several independent hubs can run side by side. Definitions (adapters/, schemas/,
 mappings/) live in the project directory, KETENHUB_PROJECT, by default the checkout that
-holds this package.
+holds this package. KETENHUB_WORKERS (default: the number of cores) sets how many processes
+work on a big payload's events.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Settings:
     home: Path
     project: Path
     database_url: str
+    workers: int = 1  # processes that validate, normalise and route a big payload's events
 
     @property
     def adapters_dir(self) -> Path:
@@ -46,4 +48,5 @@ def load() -> Settings:
     home = Path(os.environ.get("KETENHUB_HOME") or PROJECT_DIR / "var" / "hub").resolve()
     project = Path(os.environ.get("KETENHUB_PROJECT") or PROJECT_DIR).resolve()
     url = os.environ.get("KETENHUB_DATABASE_URL") or f"sqlite:///{home / 'ketenhub.db'}"
-    return Settings(home=home, project=project, database_url=url)
+    workers = int(os.environ.get("KETENHUB_WORKERS") or os.cpu_count() or 1)
+    return Settings(home=home, project=project, database_url=url, workers=workers)

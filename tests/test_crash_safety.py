@@ -49,25 +49,45 @@ def count(hub, table, *where):
         return conn.scalar(select(func.count()).select_from(table).where(*where))
 
 
+def orphaned_workers(hub) -> list[int]:
+    """Worker processes of this test's hub still alive (their parent was killed)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as c, open(f"/proc/{pid}/environ", "rb") as e:
+                cmdline, environ = c.read(), e.read().split(b"\0")
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline and f"KETENHUB_HOME={hub.settings.home}".encode() in environ:
+            found.append(int(pid))
+    return found
+
+
 @pytest.mark.timeout(600)
 def test_ingest_killed_again_and_again_stores_every_event_once(hub, tmp_path):
     rng = random.Random(7)
-    path = publish(tmp_path / "om", "20261120", 1, 2000)
-    env = env_for(hub)
+    events = 20000  # big enough for worker processes (pipeline.PARALLEL_FROM) to take part
+    path = publish(tmp_path / "om", "20261120", 1, events)
+    env = env_for(hub, KETENHUB_WORKERS="2")
     hub.engine  # migrate before the first kill, so kills fall in the work itself
-    finished = kill_at_random_moments(["ingest", "--partner", "om", str(path)], env, rng, (1.2, 3.5))
+    finished = kill_at_random_moments(["ingest", "--partner", "om", str(path)], env, rng, (1.0, 4.0))
     assert finished < KILLS  # the kills did interrupt the work
+    for _ in range(20):  # workers notice within a second that their parent is gone
+        if not orphaned_workers(hub):
+            break
+        time.sleep(0.25)
+    assert orphaned_workers(hub) == []
     done = subprocess.run([sys.executable, "-m", "ketenhub.cli", "ingest", "--partner", "om", str(path)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert count(hub, event) == 2000
+    assert count(hub, event) == events
     assert count(hub, payload) == 1 and count(hub, payload, payload.c.state == "accepted") == 1
     with hub.engine.connect() as conn:
         keys = conn.scalars(select(delivery.c.idempotency_key)).all()
         assert len(keys) == len(set(keys))
         per_event = conn.execute(select(event.c.bericht_id, func.count(delivery.c.id)).join(
             delivery, delivery.c.event_id == event.c.id, isouter=True).group_by(event.c.bericht_id)).all()
-    assert len(per_event) == 2000
+    assert len(per_event) == events
 
 
 @pytest.mark.timeout(600)

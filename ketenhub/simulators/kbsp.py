@@ -18,8 +18,9 @@ class KbspSimulator(SoapSimulator):
     path = "/kbsp/slachtofferinformatie/v1"
     oin = "00000099000000040000"
 
-    def __init__(self, port: int = 0, store: Path | None = None):
+    def __init__(self, port: int = 0, store: Path | None = None, keep_files: bool = True):
         super().__init__(port)
+        self.keep_files = keep_files  # off for the benchmark: a million small files
         self.store = Path(store or tempfile.mkdtemp(prefix="kbsp-"))
         self.store.mkdir(parents=True, exist_ok=True)
         self.accepted: dict[str, bytes] = {}
@@ -43,8 +44,9 @@ class KbspSimulator(SoapSimulator):
                 else:
                     code = "GEACCEPTEERD"
                     self.accepted[bericht_id] = etree.tostring(item)
-                    (self.store / f"{bericht_id}.xml").write_bytes(etree.tostring(item, xml_declaration=True,
-                                                                                  encoding="UTF-8"))
+                    if self.keep_files:
+                        (self.store / f"{bericht_id}.xml").write_bytes(etree.tostring(
+                            item, xml_declaration=True, encoding="UTF-8"))
                 result = etree.SubElement(answer, f"{{{NS}}}Resultaat")
                 etree.SubElement(result, f"{{{NS}}}BerichtId").text = bericht_id
                 etree.SubElement(result, f"{{{NS}}}Code").text = code

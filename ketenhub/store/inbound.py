@@ -75,21 +75,28 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
 
     entries: list[Entry] = []
     if fresh:
-        rows = conn.execute(insert(event).returning(event.c.id, event.c.bericht_id, sort_by_parameter_order=True), [
+        # Plain multi-row inserts, then the new ids read back by key: an INSERT ... RETURNING
+        # that must keep the rows' order costs one statement per row on SQLite.
+        conn.execute(insert(event), [
             dict(partner=partner, bericht_id=e.bericht_id, payload_id=payload_id, kind=e.kind, soort=e.soort,
-                 state="accepted", received_at=at, canonical=e.canonical) for e in fresh
-        ]).all()
+                 state="accepted", received_at=at, canonical=e.canonical) for e in fresh])
+        event_ids = dict(conn.execute(select(event.c.bericht_id, event.c.id).where(
+            event.c.partner == partner, event.c.bericht_id.in_([e.bericht_id for e in fresh]))).all())
         deliveries = []
-        for (event_id, bericht_id), e in zip(rows, fresh):
+        for e in fresh:
+            event_id = event_ids[e.bericht_id]
             routed = ", ".join(f"{o.destination}:{o.recipient}" for o in e.outbound) or "no destination"
-            entries.append(Entry("event", event_id, "accepted", bericht_id, f"{e.soort}; routed to {routed}"))
+            entries.append(Entry("event", event_id, "accepted", e.bericht_id, f"{e.soort}; routed to {routed}"))
             deliveries += [dict(event_id=event_id, destination=o.destination, recipient=o.recipient,
                                 idempotency_key=o.key, document=o.document, state="pending", attempts=0,
                                 next_attempt_at=at, created_at=at, updated_at=at) for o in e.outbound]
         if deliveries:
-            new = conn.execute(insert(delivery).returning(delivery.c.id, delivery.c.idempotency_key,
-                                                          sort_by_parameter_order=True), deliveries).all()
-            entries += [Entry("delivery", did, "pending", detail=f"key {key}") for did, key in new]
+            conn.execute(insert(delivery), deliveries)
+            delivery_ids = {(d, k): i for i, d, k in conn.execute(
+                select(delivery.c.id, delivery.c.destination, delivery.c.idempotency_key)
+                .where(delivery.c.event_id.in_(list(event_ids.values()))))}
+            entries += [Entry("delivery", delivery_ids[d["destination"], d["idempotency_key"]], "pending",
+                              detail=f"key {d['idempotency_key']}") for d in deliveries]
     for e in duplicates:
         entries.append(Entry("payload", payload_id, "duplicate-event", e.bericht_id,
                              "BerichtId already received: nothing new created"))

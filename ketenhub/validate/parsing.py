@@ -18,8 +18,8 @@ def parser() -> etree.XMLParser:
     return etree.XMLParser(**SAFE)
 
 
-def pull_parser(events=("start", "end")) -> etree.XMLPullParser:
-    return etree.XMLPullParser(events=events, **SAFE)
+def pull_parser(events: tuple[str, ...], tag: str | None = None) -> etree.XMLPullParser:
+    return etree.XMLPullParser(events=events, tag=tag, **SAFE)
 
 
 def parse_trusted(path) -> etree._ElementTree:

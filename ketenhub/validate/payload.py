@@ -39,29 +39,42 @@ def _name(tag: str) -> str:
 def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[bytes] | None = None) -> Scan:
     digest = hashlib.sha256()
     size = 0
-    parser = parsing.pull_parser()
+    # Two parsers: one that reports only the first element (the root, whatever its name),
+    # and one that reports only the ends of events, so that Python sees one event per event
+    # and not one per element.
+    head = parsing.pull_parser(events=("start",))
+    parser = parsing.pull_parser(events=("end",), tag=partner.event)
     root = None
     events = 0
     problems: list[Problem] = []
     parsing_ok = True
 
+    def find_root(chunk: bytes):
+        nonlocal root, head, parsing_ok
+        # The root comes early: small pieces, so that the file's start is not parsed twice.
+        for i in range(0, len(chunk), 4096):
+            head.feed(chunk[i:i + 4096])
+            first = next(head.read_events(), None)
+            if first is not None:
+                break
+        else:
+            return
+        root, head = first[1], None
+        problems.extend(parsing.check_dtd(root))
+        if root.tag not in (partner.event, partner.batch_root):
+            expected = " or ".join(_name(t) for t in (partner.batch_root, partner.event) if t)
+            problems.append(Problem(
+                "root", f"the root element is {_name(root.tag)}; {partner.name} sends {expected}",
+                line=root.sourceline, element="/" + etree.QName(root).localname))
+        parsing_ok = not problems
+
     def consume():
-        nonlocal root, events, parsing_ok
-        for action, el in parser.read_events():
-            if root is None:
-                root = el
-                problems.extend(parsing.check_dtd(el))
-                if el.tag not in (partner.event, partner.batch_root):
-                    expected = " or ".join(_name(t) for t in (partner.batch_root, partner.event) if t)
-                    problems.append(Problem(
-                        "root", f"the root element is {_name(el.tag)}; {partner.name} sends {expected}",
-                        line=el.sourceline, element="/" + etree.QName(el).localname))
-                if problems:
-                    parsing_ok = False
-                    return
-            elif action == "end" and el.tag == partner.event and el.getparent() is root:
+        nonlocal events
+        for _, el in parser.read_events():
+            parent = el.getparent()
+            if parent is not None and parent.getparent() is None:
                 events += 1
-                root.remove(el)  # keep only the envelope in memory
+                parent.remove(el)  # keep only the envelope in memory
 
     while chunk := source.read(CHUNK):
         size += len(chunk)
@@ -73,8 +86,11 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
             parsing_ok = not problems
         if parsing_ok:
             try:
-                parser.feed(chunk)
-                consume()
+                if head is not None:
+                    find_root(chunk)
+                if parsing_ok:
+                    parser.feed(chunk)
+                    consume()
             except etree.XMLSyntaxError as e:
                 problems.append(parsing.syntax_problem(e))
                 parsing_ok = False
@@ -85,7 +101,9 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
     if not parsing_ok:
         return result
     try:
-        parser.close()
+        if head is not None:
+            head.close()  # a document too short to have reported its root: say why
+        root = parser.close()
         consume()
     except etree.XMLSyntaxError as e:
         problems.append(parsing.syntax_problem(e))

@@ -1,0 +1,62 @@
+"""The inbound pipeline: a big payload's events worked on by worker processes."""
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+
+from sqlalchemy import select
+
+from ketenhub import pipeline
+from ketenhub.hub import Hub
+from ketenhub.store.tables import delivery, event, quarantine
+from tests.conftest import ingest
+from tests.factories import om_batch, om_event, write_with_marker
+
+
+def stored(hub: Hub) -> dict:
+    with hub.engine.connect() as conn:
+        return {
+            "events": conn.execute(select(event.c.bericht_id, event.c.soort, event.c.canonical)
+                                   .order_by(event.c.bericht_id)).all(),
+            "deliveries": conn.execute(select(delivery.c.destination, delivery.c.idempotency_key,
+                                              delivery.c.recipient, delivery.c.document)
+                                       .order_by(delivery.c.destination, delivery.c.idempotency_key)).all(),
+            "quarantine": conn.execute(select(quarantine.c.bericht_id, quarantine.c.line, quarantine.c.reason,
+                                              quarantine.c.raw).order_by(quarantine.c.line)).all(),
+        }
+
+
+def test_worker_processes_store_exactly_what_one_process_stores(hub, tmp_path, monkeypatch):
+    events = [om_event(n, bsn="123456789" if n % 17 == 0 else "123456782",
+                       soort="ZITTING_GEPLAND" if n % 23 == 0 else "INSCHRIJVING") for n in range(1, 401)]
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
+    submitted = []
+
+    class Counting(ProcessPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            submitted.append(len(args[0]))
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "ProcessPoolExecutor", Counting)
+    monkeypatch.setattr(pipeline, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(pipeline, "CHUNK", 37)  # many chunks in flight, returned in file order
+    alone = Hub(replace(hub.settings, home=tmp_path / "alone", database_url=f"sqlite:///{tmp_path}/alone.db",
+                        workers=1))
+    parallel = Hub(replace(hub.settings, workers=2))
+
+    (one,) = ingest(alone, "om", path)
+    (two,) = ingest(parallel, "om", path)
+
+    assert submitted and sum(submitted) == 400  # every event went through the workers
+    assert (two.accepted, two.rejected) == (one.accepted, one.rejected)
+    assert stored(parallel) == stored(alone)
+    # A rejected event's lines are those of the file, not of the piece a worker was given.
+    lines = path.read_text().splitlines()
+    quarantined = stored(parallel)["quarantine"]
+    assert len(quarantined) == 23 + 17 - 1
+    for bericht_id, line, reason, _ in quarantined:
+        assert lines[line - 1].strip() == "<Zaakgebeurtenis>" and bericht_id in lines[line]
+        if int(bericht_id[-7:]) % 17 == 0:
+            bsn_line = int(re.search(r"line (\d+), element /ZaakgebeurtenissenBatch/Zaakgebeurtenis/Verdachte/Bsn",
+                                     reason)[1])
+            assert "<Bsn>123456789</Bsn>" in lines[bsn_line - 1]
+    alone.engine.dispose()
