@@ -4,20 +4,15 @@ A payload is first scanned whole (see validate.payload), then its events are str
 stored in chunks. One bad event is quarantined with its reason and does not stop the others;
 a payload that is unusable as a whole is quarantined as one item. Nothing is dropped.
 
-A big payload's events are validated, normalised and routed by worker processes, one per
-core, while this process parses the file and stores the results in file order: that work
-is where the time goes, and Python does it on one core per process.
+A big payload's events are validated, normalised and routed by worker processes (see
+workers), one per core, while this process parses the file and stores the results in file
+order: that work is where the time goes, and Python does it on one core per process.
 """
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import tempfile
-import threading
-import time
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
@@ -32,12 +27,12 @@ from ketenhub.normalise.xslt import MappingError
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.route.router import compile_routes, route
 from ketenhub.store import inbound
-from ketenhub.settings import Settings
 from ketenhub.validate import parsing
 from ketenhub.validate.payload import iter_events, scan
 from ketenhub.validate.problems import Problem, explain
 from ketenhub.validate.rules import Rules, check_bsns
 from ketenhub.validate.schema import compile_schema, validate
+from ketenhub.workers import Workers
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -177,49 +172,24 @@ def _chunks(items: Iterator) -> Iterator[list]:
 def _processed(hub: Hub, partner: Partner, path: Path, events: int) -> Iterator[list]:
     """The payload's events processed, in chunks, in file order."""
     workers = hub.settings.workers
-    if workers < 2 or events < PARALLEL_FROM or multiprocessing.current_process().daemon:
+    if workers < 2 or events < PARALLEL_FROM:
         processor = EventProcessor(hub, partner)
         yield from _chunks(processor.process(el) for el in iter_events(partner, path))
         return
-    # spawn, not fork: the caller may be an Airflow task process with threads of its own.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(hub.settings, partner.partner, os.getpid())) as pool:
-        pending = deque()
+    with Workers(hub.settings, partner.partner, workers) as pool:
         cut = ((etree.tostring(el, with_tail=False), el.sourceline) for el in iter_events(partner, path))
-        for chunk in _chunks(cut):
-            pending.append(pool.submit(_process_cut, chunk))
-            if len(pending) > 2 * workers:  # a bounded read-ahead keeps memory flat
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        yield from pool.map(_chunks(cut))
 
 
-_worker: EventProcessor | None = None
-
-
-def _start_worker(settings: Settings, partner: str, parent: int) -> None:
-    global _worker
-    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
-    hub = Hub(settings)
-    _worker = EventProcessor(hub, hub.registry.partner(partner))
-
-
-def _exit_with(parent: int) -> None:
-    """A worker whose parent was killed would wait for work forever: end it."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-def _process_cut(chunk: list[tuple[bytes, int]]) -> list:
+def process_cut(processor: EventProcessor, chunk: list[tuple[bytes, int]]) -> list:
     """In a worker: events cut from the file, each put back under an envelope element so that
     element paths and line numbers in its problems are those of the file."""
-    parser, partner = parsing.parser(), _worker.partner
+    parser, partner = parsing.parser(), processor.partner
     results = []
     for raw, line in chunk:
         el = etree.fromstring(raw, parser)
         etree.Element(partner.batch_root, nsmap=el.nsmap).append(el)
-        results.append(_worker.process(el, line_offset=line - el.sourceline))
+        results.append(processor.process(el, line_offset=line - el.sourceline))
     return results
 
 

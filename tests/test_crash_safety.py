@@ -58,7 +58,7 @@ def orphaned_workers(hub) -> list[int]:
                 cmdline, environ = c.read(), e.read().split(b"\0")
         except OSError:
             continue
-        if b"spawn_main" in cmdline and f"KETENHUB_HOME={hub.settings.home}".encode() in environ:
+        if b"ketenhub.workers" in cmdline and f"KETENHUB_HOME={hub.settings.home}".encode() in environ:
             found.append(int(pid))
     return found
 

@@ -1,6 +1,5 @@
 """The inbound pipeline: a big payload's events worked on by worker processes."""
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 from sqlalchemy import select
@@ -8,6 +7,7 @@ from sqlalchemy import select
 from ketenhub import pipeline
 from ketenhub.hub import Hub
 from ketenhub.store.tables import delivery, event, quarantine
+from ketenhub.workers import Workers
 from tests.conftest import ingest
 from tests.factories import om_batch, om_event, write_with_marker
 
@@ -31,12 +31,11 @@ def test_worker_processes_store_exactly_what_one_process_stores(hub, tmp_path, m
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
     submitted = []
 
-    class Counting(ProcessPoolExecutor):
-        def submit(self, fn, *args, **kwargs):
-            submitted.append(len(args[0]))
-            return super().submit(fn, *args, **kwargs)
+    class Counting(Workers):
+        def map(self, chunks, ahead=2):
+            return super().map((submitted.append(len(c)) or c for c in chunks), ahead)
 
-    monkeypatch.setattr(pipeline, "ProcessPoolExecutor", Counting)
+    monkeypatch.setattr(pipeline, "Workers", Counting)
     monkeypatch.setattr(pipeline, "PARALLEL_FROM", 1)
     monkeypatch.setattr(pipeline, "CHUNK", 37)  # many chunks in flight, returned in file order
     alone = Hub(replace(hub.settings, home=tmp_path / "alone", database_url=f"sqlite:///{tmp_path}/alone.db",

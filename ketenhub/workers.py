@@ -1,0 +1,114 @@
+"""Worker processes that validate, normalise and route the events of a big payload.
+
+Plain child processes (``python -m ketenhub.workers``) with a pipe each way, not a
+multiprocessing pool: a pool's spawned children re-import the parent's main module, which in
+an Airflow task is Airflow itself, and that fails in a task process. A worker ends when its
+pipe closes, so a killed parent leaves no workers behind.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections import deque
+from multiprocessing.connection import Connection
+from queue import Queue
+from typing import Iterator
+
+from ketenhub.settings import Settings
+
+
+class WorkerFailed(Exception):
+    pass
+
+
+class Workers:
+    """``n`` worker processes; ``map`` hands them chunks and yields the results in order."""
+
+    def __init__(self, settings: Settings, partner: str, n: int):
+        self.processes, self.requests, self.results = [], [], []
+        for _ in range(n):
+            request_r, request_w = os.pipe()
+            result_r, result_w = os.pipe()
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "ketenhub.workers", str(request_r), str(result_w)],
+                pass_fds=(request_r, result_w)))
+            os.close(request_r)
+            os.close(result_w)
+            self.requests.append(Connection(request_w, readable=False))
+            self.results.append(Connection(result_r, writable=False))
+            self.requests[-1].send((settings, partner))
+
+    def map(self, chunks: Iterator[list], ahead: int = 2) -> Iterator[list]:
+        """At most ``ahead`` chunks per worker in flight: memory stays flat."""
+        pending: deque[int] = deque()
+        for i, chunk in enumerate(chunks):
+            w = i % len(self.processes)
+            try:
+                self.requests[w].send(chunk)
+            except OSError:  # its end of the pipe is closed
+                raise WorkerFailed(f"worker process {self.processes[w].pid} ended unexpectedly") from None
+            pending.append(w)
+            if len(pending) >= ahead * len(self.processes):
+                yield self._result(pending.popleft())
+        while pending:
+            yield self._result(pending.popleft())
+
+    def _result(self, w: int) -> list:
+        try:
+            ok, value = self.results[w].recv()
+        except EOFError:
+            raise WorkerFailed(f"worker process {self.processes[w].pid} ended unexpectedly") from None
+        if not ok:
+            raise WorkerFailed(f"worker process {self.processes[w].pid} failed: {value}")
+        return value
+
+    def close(self) -> None:
+        for conn in self.requests + self.results:
+            conn.close()  # a worker ends when its request pipe closes
+        for p in self.processes:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _serve(requests: Connection, results: Connection) -> None:
+    from ketenhub.hub import Hub
+    from ketenhub.pipeline import EventProcessor, process_cut
+
+    settings, partner = requests.recv()
+    hub = Hub(settings)
+    processor = EventProcessor(hub, hub.registry.partner(partner))
+    # Requests are read by a thread of their own, so the parent can always hand over the next
+    # chunk while this one's results are still being written.
+    inbox: Queue = Queue()
+
+    def read() -> None:
+        try:
+            while True:
+                inbox.put(requests.recv())
+        except (EOFError, OSError):
+            inbox.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    while (chunk := inbox.get()) is not None:
+        try:
+            answer = (True, process_cut(processor, chunk))
+        except Exception as e:  # reported to the parent, which stops the payload; by type only,
+            answer = (False, type(e).__name__)  # as messages may quote personal data
+        try:
+            results.send(answer)
+        except OSError:  # the parent is gone
+            return
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
