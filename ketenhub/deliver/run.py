@@ -72,7 +72,7 @@ def _claim(conn: Connection, dest: Destination, envelope: Envelope, due: datetim
         select(delivery.c.id)
         .where(delivery.c.destination == dest.destination, delivery.c.state == "pending",
                delivery.c.next_attempt_at <= due)
-        .order_by(delivery.c.id).limit(envelope.max_items)
+        .order_by(delivery.c.next_attempt_at, delivery.c.id).limit(envelope.max_items)  # as ix_delivery_due
         .with_for_update(skip_locked=True)).all()
     if not ids:
         return None

@@ -85,7 +85,8 @@ delivery = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("destination", "idempotency_key", name="uq_delivery_destination_key"),
-    Index("ix_delivery_destination_state", "destination", "state", "next_attempt_at"),
+    Index("ix_delivery_due", "destination", "state", "next_attempt_at", "id"),  # claims, in this order
+    Index("ix_delivery_batch", "batch_id"),
     Index("ix_delivery_event", "event_id"),
 )
 
