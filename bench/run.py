@@ -19,7 +19,9 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +47,36 @@ def phase_floor(path: Path) -> dict:
     return {"events": n, "seconds": time.perf_counter() - start}
 
 
+class WorkerPeaks(threading.Thread):
+    """The highest peak RSS (VmHWM) of this process's worker processes, read while they run:
+    a child's own rusage would count the parent's pages it had between fork and exec."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak_mb, self.running = 0.0, True
+
+    def run(self) -> None:
+        me = str(os.getpid())
+        while self.running:
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+                if fields.get("PPid", "").strip() == me and "VmHWM" in fields:
+                    self.peak_mb = max(self.peak_mb, int(fields["VmHWM"].split()[0]) / 1024)
+            time.sleep(0.2)
+
+    def start(self) -> "WorkerPeaks":
+        super().start()
+        return self
+
+    def stop(self) -> None:
+        self.running = False
+        self.join()
+
+
 def phase_hub(path: Path) -> dict:
     from ketenhub.connections import endpoint
     from ketenhub.deliver.run import deliver
@@ -55,18 +87,20 @@ def phase_hub(path: Path) -> dict:
     hub.engine  # per-process costs are not part of the work: migrations, and importing Airflow's
     endpoint("kbsp")  # Connection lookup (an Airflow task has it imported already)
     om = hub.registry.partner("om")
+    workers = WorkerPeaks().start()
     t0 = time.perf_counter()
     (report,) = ingest_source(hub, om, Files([path], om.receive))
     t1 = time.perf_counter()
+    ingest_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers.stop()
     kbsp = deliver(hub, hub.registry.destination("kbsp")).delivered  # SOAP, to the simulator
     t2 = time.perf_counter()
     cjib = deliver(hub, hub.registry.destination("cjib")).delivered  # OpdrachtenBatch files
     t3 = time.perf_counter()
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"events": report.accepted + len(report.rejected), "accepted": report.accepted,
             "rejected": len(report.rejected), "ingest_seconds": t1 - t0, "seconds": t3 - t0,
             "kbsp_delivered": kbsp, "kbsp_seconds": t2 - t1, "cjib_delivered": cjib, "cjib_seconds": t3 - t2,
-            "workers": hub.settings.workers, "worker_peak_rss_mb": children}
+            "workers": hub.settings.workers, "worker_peak_rss_mb": workers.peak_mb, "ingest_peak_rss_mb": ingest_peak}
 
 
 def phase_kbsp_simulator(store: Path) -> None:
@@ -130,6 +164,24 @@ def phase_airflow(path: Path) -> dict:
             "task_seconds": ti["duration"], "overhead_seconds": run_seconds - ti["duration"]}
 
 
+@contextmanager
+def store(url: str | None):
+    """On PostgreSQL, a schema of the run's own, dropped afterwards: each run starts empty."""
+    if not url:
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+    schema, admin = f"ketenhub_bench_{os.getpid()}", create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def run_phase(name: str, path: Path, env: dict) -> dict:
     out = subprocess.run([sys.executable, __file__, "--phase", name, "--file", str(path)], env=env,
                          capture_output=True, text=True, check=True)
@@ -157,13 +209,13 @@ def main() -> None:
         return
 
     from ketenhub.simulators.om import publish
-    with tempfile.TemporaryDirectory(prefix="ketenhub-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ketenhub-bench-") as tmp, store(args.database_url) as url:
         work = Path(tmp)
         path = publish(work / "om", "20261120", 1, args.events, invalid_share=args.invalid_share)
         env = dict(os.environ, KETENHUB_HOME=str(work / "hub"), AIRFLOW_HOME=str(HERE.parent))
         env.pop("KETENHUB_DATABASE_URL", None)
-        if args.database_url:
-            env["KETENHUB_DATABASE_URL"] = args.database_url
+        if url:
+            env["KETENHUB_DATABASE_URL"] = url
         size_mb = round(path.stat().st_size / 2**20, 1)
         floor = run_phase("floor", path, env)
         kbsp = subprocess.Popen([sys.executable, __file__, "--phase", "kbsp-simulator", "--file", str(work / "kbsp")],
@@ -195,8 +247,9 @@ def main() -> None:
     rows = [("", "per second", "seconds", "peak MB"),
             ("floor: lxml parse + XSD", f"{rate(floor):,.0f} ev", f"{floor['seconds']:.1f}", f"{floor['peak_rss_mb']:.0f}"),
             ("hub: ingest + deliver", f"{rate(hub):,.0f} ev", f"{hub['seconds']:.1f}",
-             f"{hub['peak_rss_mb']:.0f} + {hub['workers']} x {hub['worker_peak_rss_mb']:.0f}"),
-            ("  ingest", f"{h['ingest_events_per_second']:,} ev", f"{hub['ingest_seconds']:.1f}", ""),
+             f"{hub['peak_rss_mb']:.0f}"),
+            ("  ingest", f"{h['ingest_events_per_second']:,} ev", f"{hub['ingest_seconds']:.1f}",
+             f"{hub['ingest_peak_rss_mb']:.0f} + {hub['workers']} x {hub['worker_peak_rss_mb']:.0f}"),
             ("  KbSP over SOAP (simulator)", f"{h['kbsp_per_second']:,} items", f"{hub['kbsp_seconds']:.1f}", ""),
             ("  CJIB OpdrachtenBatch files", f"{h['cjib_per_second']:,} items", f"{hub['cjib_seconds']:.1f}", "")]
     print(f"{args.events:,} OM events, {size_mb} MB ({result['store']}, {hub['workers']} workers); "
