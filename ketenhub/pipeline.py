@@ -84,8 +84,7 @@ class EventProcessor:
     def process(self, el: etree._Element, line_offset: int = 0) -> inbound.AcceptedEvent | inbound.RejectedEvent:
         """``line_offset``: lines before the event in its file, when it was cut out of it."""
         bericht_id = (el.findtext(f"{{{self.partner.namespace}}}BerichtId") or "").strip() or None
-        problems = validate(self.schema, el) or (
-            check_bsns(el) + self.rules(el))
+        problems = validate(self.schema, el) or check_bsns(el) + self.rules(el)
         if bericht_id and len(bericht_id) > MAX_BERICHT_ID:
             problems.append(Problem("bericht-id", f"the BerichtId is {len(bericht_id)} characters long; the hub "
                                     f"keeps at most {MAX_BERICHT_ID}", line=el.sourceline))
