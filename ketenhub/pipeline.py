@@ -142,11 +142,13 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
                      ", ".join(p.rule for p in report.problems))
             return report
 
-    for chunk in _processed(hub, partner, kept, result.events):
+    for n, chunk in enumerate(_processed(hub, partner, kept, result.events), 1):
         accepted = [r for r in chunk if isinstance(r, inbound.AcceptedEvent)]
         rejected = [r for r in chunk if isinstance(r, inbound.RejectedEvent)]
         with hub.engine.begin() as conn:
             new, dup = inbound.store_events(conn, partner.partner, payload_id, accepted, rejected)
+            if n >= 16 and n & (n - 1) == 0:  # 16, 32, 64, ... chunks: whenever the load has doubled
+                inbound.refresh_statistics(conn)
         report.accepted += new
         report.duplicates += dup
         report.rejected += [(r.bericht_id, r.reason) for r in rejected]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from ketenhub.audit.trail import Entry, now, record
 from ketenhub.route.router import Outbound
@@ -39,6 +39,14 @@ def add_payload(conn: Connection, partner: str, name: str, sha256: str, size: in
         events_accepted=0, events_rejected=0, events_duplicate=0)).inserted_primary_key[0]
     record(conn, [Entry("payload", pid, "received", detail=f"{partner} {name} sha256={sha256} size={size}")])
     return pid
+
+
+def refresh_statistics(conn: Connection) -> None:
+    """PostgreSQL plans with the statistics it has: after a bulk load into tables it last
+    analysed when they were small, it would look events up by partner alone and read the whole
+    table for every chunk. Autovacuum may be slow or off, so a big load analyses as it goes."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ANALYZE event, delivery, quarantine"))
 
 
 def finish_payload(conn: Connection, payload_id: int, state: str, reason: str | None = None) -> None:
