@@ -48,7 +48,7 @@ class Workers:
             try:
                 self.requests[w].send(chunk)
             except OSError:  # its end of the pipe is closed
-                raise WorkerFailed(f"worker process {self.processes[w].pid} ended unexpectedly") from None
+                raise self._ended(w) from None
             pending.append(w)
             if len(pending) >= ahead * len(self.processes):
                 yield self._result(pending.popleft())
@@ -59,10 +59,13 @@ class Workers:
         try:
             ok, value = self.results[w].recv()
         except EOFError:
-            raise WorkerFailed(f"worker process {self.processes[w].pid} ended unexpectedly") from None
+            raise self._ended(w) from None
         if not ok:
             raise WorkerFailed(f"worker process {self.processes[w].pid} failed: {value}")
         return value
+
+    def _ended(self, w: int) -> WorkerFailed:
+        return WorkerFailed(f"worker process {self.processes[w].pid} ended unexpectedly")
 
     def close(self) -> None:
         for conn in self.requests + self.results:

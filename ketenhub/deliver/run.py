@@ -196,7 +196,11 @@ def deliver(hub: Hub, dest: Destination, transport: Transport | None = None) -> 
         from ketenhub.wiring import transport as configured
         transport = configured(hub, dest)
     report = DeliveryReport(dest.destination)
-    refused = transport.refused()
+    try:
+        refused = transport.refused()
+    except Exception as e:  # unreachable now: read next run; sending below counts the attempt
+        log.warning("reading refused documents from %s failed: %s", dest.destination, type(e).__name__)
+        refused = {}
     if refused:
         _reopen_refused(hub, dest, refused, report)
     worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

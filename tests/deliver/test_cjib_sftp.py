@@ -8,6 +8,7 @@ from ketenhub.simulators.cjib import CjibInbox
 from ketenhub.store.tables import delivery
 from tests import sftp_servers
 from tests.conftest import expire_leases, ingest
+from tests.sshd import free_port
 
 
 @pytest.fixture(params=["simulator", "openssh"])
@@ -90,3 +91,16 @@ def test_a_file_cjib_refuses_later_turns_its_deliveries_failed_for_replay(hub, c
     cjib.inbox.process()
     assert cjib.inbox.state()["executed"] == 5
     assert deliver(hub, hub.registry.destination("cjib")).failed == 0  # a refusal is taken once
+
+
+def test_cjib_down_leaves_its_deliveries_pending_to_retry(hub, tmp_path, connection, sample):
+    """Reading back refused files must not keep the run from counting the failed attempt."""
+    s = sftp_servers.simulator(tmp_path)
+    s.simulator.stop()
+    connection("cjib", "sftp", **{**s.fields, "port": free_port()})  # nothing listens there
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    report = deliver(hub, hub.registry.destination("cjib"))
+    assert (report.delivered, report.retry) == (0, 5)
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(delivery).where(
+            delivery.c.state == "pending", delivery.c.attempts == 1)) == 5
