@@ -72,7 +72,7 @@ def test_ingest_killed_again_and_again_stores_every_event_once(hub, tmp_path):
     hub.engine  # migrate before the first kill, so kills fall in the work itself
     finished = kill_at_random_moments(["ingest", "--partner", "om", str(path)], env, rng, (1.0, 4.0))
     assert finished < KILLS  # the kills did interrupt the work
-    for _ in range(20):  # workers notice within a second that their parent is gone
+    for _ in range(20):  # a worker ends when its pipe closes, i.e. as its parent dies
         if not orphaned_workers(hub):
             break
         time.sleep(0.25)
