@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, or_, select
 
+from ketenhub.store.bulk import insert_rows, value
 from ketenhub.store.tables import audit, delivery, event, payload, quarantine
 
 
@@ -25,11 +26,9 @@ class Entry:
 def record(conn: Connection, entries: list[Entry], actor: str = "ketenhub") -> None:
     if not entries:
         return
-    at = now()
-    conn.execute(insert(audit), [
-        dict(at=at, actor=actor, subject=e.subject, subject_id=e.subject_id, action=e.action,
-             bericht_id=e.bericht_id, detail=e.detail) for e in entries
-    ])
+    at = value(conn, audit.c.at, now())
+    insert_rows(conn, audit, ("at", "actor", "subject", "subject_id", "action", "bericht_id", "detail"),
+                [(at, actor, e.subject, e.subject_id, e.action, e.bericht_id, e.detail) for e in entries])
 
 
 def trace(conn: Connection, bericht_id: str) -> list[dict]:

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, insert, select, text, update
 
 from ketenhub.audit.trail import Entry, now, record
 from ketenhub.route.router import Outbound
+from ketenhub.store.bulk import insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
 
@@ -72,10 +73,8 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
     harmless."""
     at = now()
     ids = list({e.bericht_id for e in accepted})
-    known = set()
-    for i in range(0, len(ids), 500):
-        known.update(conn.scalars(select(event.c.bericht_id).where(
-            event.c.partner == partner, event.c.bericht_id.in_(ids[i:i + 500]))))
+    known = {b for (b,) in select_in(conn, "SELECT bericht_id FROM event WHERE partner = ? AND bericht_id IN",
+                                     (partner,), ids)}
     fresh, duplicates, seen = [], [], set(known)
     for e in accepted:
         (duplicates if e.bericht_id in seen else fresh).append(e)
@@ -85,26 +84,30 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
     if fresh:
         # Plain multi-row inserts, then the new ids read back by key: an INSERT ... RETURNING
         # that must keep the rows' order costs one statement per row on SQLite.
-        conn.execute(insert(event), [
-            dict(partner=partner, bericht_id=e.bericht_id, payload_id=payload_id, kind=e.kind, soort=e.soort,
-                 state="accepted", received_at=at, canonical=e.canonical) for e in fresh])
-        event_ids = dict(conn.execute(select(event.c.bericht_id, event.c.id).where(
-            event.c.partner == partner, event.c.bericht_id.in_([e.bericht_id for e in fresh]))).all())
+        at_event = value(conn, event.c.received_at, at)
+        insert_rows(conn, event, ("partner", "bericht_id", "payload_id", "kind", "soort", "state", "received_at",
+                                  "canonical"),
+                    [(partner, e.bericht_id, payload_id, e.kind, e.soort, "accepted", at_event, e.canonical)
+                     for e in fresh])
+        event_ids = dict(select_in(conn, "SELECT bericht_id, id FROM event WHERE partner = ? AND bericht_id IN",
+                                   (partner,), [e.bericht_id for e in fresh]))
+        at_delivery = value(conn, delivery.c.created_at, at)
         deliveries = []
         for e in fresh:
             event_id = event_ids[e.bericht_id]
             routed = ", ".join(f"{o.destination}:{o.recipient}" for o in e.outbound) or "no destination"
             entries.append(Entry("event", event_id, "accepted", e.bericht_id, f"{e.soort}; routed to {routed}"))
-            deliveries += [dict(event_id=event_id, destination=o.destination, recipient=o.recipient,
-                                idempotency_key=o.key, document=o.document, state="pending", attempts=0,
-                                next_attempt_at=at, created_at=at, updated_at=at) for o in e.outbound]
+            deliveries += [(event_id, o.destination, o.recipient, o.key, o.document, "pending", 0, at_delivery,
+                            at_delivery, at_delivery) for o in e.outbound]
         if deliveries:
-            conn.execute(insert(delivery), deliveries)
-            delivery_ids = {(d, k): i for i, d, k in conn.execute(
-                select(delivery.c.id, delivery.c.destination, delivery.c.idempotency_key)
-                .where(delivery.c.event_id.in_(list(event_ids.values()))))}
-            entries += [Entry("delivery", delivery_ids[d["destination"], d["idempotency_key"]], "pending",
-                              detail=f"key {d['idempotency_key']}") for d in deliveries]
+            insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key", "document",
+                                         "state", "attempts", "next_attempt_at", "created_at", "updated_at"),
+                        deliveries)
+            delivery_ids = {(d, k): i for i, d, k in select_in(
+                conn, "SELECT id, destination, idempotency_key FROM delivery WHERE event_id IN", (),
+                list(event_ids.values()))}
+            entries += [Entry("delivery", delivery_ids[d[1], d[3]], "pending", detail=f"key {d[3]}")
+                        for d in deliveries]
     for e in duplicates:
         entries.append(Entry("payload", payload_id, "duplicate-event", e.bericht_id,
                              "BerichtId already received: nothing new created"))

@@ -1,0 +1,49 @@
+"""Many rows at once, straight to the database driver.
+
+At a million events SQLAlchemy's per-row parameter handling cost more than the inserts
+themselves (profiled: about 70 of 130 µs per event). Rows here are tuples in column order;
+a value that needs its column type's conversion (a timestamp on SQLite) is converted once,
+with ``value``, and reused for every row.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from sqlalchemy import Column, Connection, Table
+
+
+def value(conn: Connection, column: Column, v: Any) -> Any:
+    """``v`` as the driver must receive it for ``column``."""
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process(v) if process else v
+
+
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    if not rows:
+        return
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    cursor = conn.connection.dbapi_connection.cursor()  # in the connection's transaction
+    try:
+        if conn.dialect.name == "postgresql":
+            from psycopg2.extras import execute_values  # one statement per page, not per row
+            execute_values(cursor, sql + "%s", rows, page_size=1000)
+        else:
+            cursor.executemany(sql + f"({', '.join('?' * len(columns))})", rows)
+    finally:
+        cursor.close()
+
+
+def select_in(conn: Connection, sql: str, params: tuple, values: Sequence) -> list[tuple]:
+    """Rows of ``sql``, which ends in ``IN`` and has its other parameters as ``?``, for
+    ``values``: the key lookups that follow a bulk insert."""
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        rows = []
+        for i in range(0, len(values), 500):
+            part = values[i:i + 500]
+            cursor.execute(sql.replace("?", mark) + f" ({', '.join([mark] * len(part))})", (*params, *part))
+            rows += cursor.fetchall()
+        return rows
+    finally:
+        cursor.close()
