@@ -85,7 +85,7 @@ class Workers:
 
 def _serve(requests: Connection, results: Connection) -> None:
     from ketenhub.hub import Hub
-    from ketenhub.pipeline import EventProcessor, process_cut
+    from ketenhub.pipeline import EventProcessor
 
     settings, partner = requests.recv()
     hub = Hub(settings)
@@ -104,7 +104,7 @@ def _serve(requests: Connection, results: Connection) -> None:
     threading.Thread(target=read, daemon=True).start()
     while (chunk := inbox.get()) is not None:
         try:
-            answer = (True, process_cut(processor, chunk))
+            answer = (True, processor.process_chunk(chunk))
         except Exception as e:  # reported to the parent, which stops the payload; by type only,
             answer = (False, type(e).__name__)  # as messages may quote personal data
         try:

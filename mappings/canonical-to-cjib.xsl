@@ -15,9 +15,7 @@
     exclude-result-prefixes="k">
   <xsl:output method="xml" encoding="UTF-8" indent="yes"/>
 
-  <xsl:variable name="id" select="/k:Gebeurtenis/k:BerichtId"/>
-
-  <xsl:template match="/k:Gebeurtenis">
+  <xsl:template match="k:Gebeurtenis">
     <u:Uitgaand>
       <xsl:apply-templates select="k:Zaakgebeurtenis[(k:Soort = 'UITSPRAAK' or k:Soort = 'STRAFBESCHIKKING')
                                                      and k:Beslissing/k:Uitkomst = 'VEROORDEELD']"/>
@@ -26,6 +24,7 @@
   </xsl:template>
 
   <xsl:template match="k:Zaakgebeurtenis">
+    <xsl:variable name="id" select="../k:BerichtId"/>
     <xsl:variable name="zaak" select="."/>
     <xsl:for-each select="k:Beslissing/k:Geldboete">
       <Opdracht>
@@ -52,6 +51,7 @@
   </xsl:template>
 
   <xsl:template match="k:Beroepgebeurtenis">
+    <xsl:variable name="id" select="../k:BerichtId"/>
     <xsl:variable name="uitkomst" select="k:Beslissing/k:Uitkomst"/>
     <Opdracht>
       <OpdrachtId><xsl:value-of select="concat($id, '.WAHV')"/></OpdrachtId>

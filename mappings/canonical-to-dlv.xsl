@@ -11,7 +11,7 @@
     exclude-result-prefixes="k">
   <xsl:output method="xml" encoding="UTF-8" indent="yes"/>
 
-  <xsl:template match="/k:Gebeurtenis">
+  <xsl:template match="k:Gebeurtenis">
     <u:Uitgaand>
       <xsl:apply-templates select="k:Beroepgebeurtenis"/>
     </u:Uitgaand>

@@ -13,7 +13,7 @@
     exclude-result-prefixes="k">
   <xsl:output method="xml" encoding="UTF-8" indent="yes"/>
 
-  <xsl:template match="/k:Gebeurtenis">
+  <xsl:template match="k:Gebeurtenis">
     <u:Uitgaand>
       <xsl:apply-templates select="k:Zaakgebeurtenis/k:Slachtoffer[k:Informatiewens = 'true']"/>
     </u:Uitgaand>
@@ -24,7 +24,7 @@
     <xsl:variable name="soort" select="$zaak/k:Soort"/>
     <xsl:variable name="ref" select="k:Ketenreferentie"/>
     <Zaakstatus>
-      <BerichtId><xsl:value-of select="concat(/k:Gebeurtenis/k:BerichtId, '.', $ref)"/></BerichtId>
+      <BerichtId><xsl:value-of select="concat(../../k:BerichtId, '.', $ref)"/></BerichtId>
       <Slachtoffer>
         <xsl:for-each select="k:Persoon/k:Bsn"><Bsn><xsl:value-of select="."/></Bsn></xsl:for-each>
         <Ketenreferentie><xsl:value-of select="$ref"/></Ketenreferentie>
@@ -43,7 +43,7 @@
           <xsl:otherwise><xsl:value-of select="$soort"/></xsl:otherwise>
         </xsl:choose>
       </Status>
-      <Tijdstip><xsl:value-of select="/k:Gebeurtenis/k:Tijdstip"/></Tijdstip>
+      <Tijdstip><xsl:value-of select="../../k:Tijdstip"/></Tijdstip>
       <xsl:if test="$soort = 'ZITTING_GEPLAND'">
         <Zitting>
           <Datumtijd><xsl:value-of select="$zaak/k:Zitting/k:Datumtijd"/></Datumtijd>

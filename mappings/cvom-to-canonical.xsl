@@ -10,7 +10,7 @@
   <xsl:param name="partner"/>
   <xsl:param name="oin"/>
 
-  <xsl:template match="/c:BeroepGebeurtenis">
+  <xsl:template match="c:BeroepGebeurtenis">
     <Gebeurtenis>
       <BerichtId><xsl:value-of select="normalize-space(c:BerichtId)"/></BerichtId>
       <Bron><Partner><xsl:value-of select="$partner"/></Partner><Oin><xsl:value-of select="$oin"/></Oin></Bron>

@@ -1,7 +1,8 @@
 <?xml version="1.0" encoding="UTF-8"?>
 <!--
   OM Zaakgebeurtenis (zaakgebeurtenissen-v1) to the canonical Gebeurtenis.
-  Applied to one Zaakgebeurtenis at a time, cut from the streamed nightly batch.
+  Templates match the event, not the document root: the hub runs a mapping over many events
+  of the streamed nightly batch at once (see ketenhub/normalise/xslt.py).
 -->
 <xsl:stylesheet version="1.0"
     xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
@@ -13,7 +14,7 @@
   <xsl:param name="partner"/>
   <xsl:param name="oin"/>
 
-  <xsl:template match="/o:Zaakgebeurtenis">
+  <xsl:template match="o:Zaakgebeurtenis">
     <Gebeurtenis>
       <BerichtId><xsl:value-of select="normalize-space(o:BerichtId)"/></BerichtId>
       <Bron><Partner><xsl:value-of select="$partner"/></Partner><Oin><xsl:value-of select="$oin"/></Oin></Bron>

@@ -13,7 +13,7 @@
   <xsl:param name="partner"/>
   <xsl:param name="oin"/>
 
-  <xsl:template match="/p:Melding">
+  <xsl:template match="p:Melding">
     <Gebeurtenis>
       <BerichtId><xsl:value-of select="normalize-space(p:BerichtId)"/></BerichtId>
       <Bron><Partner><xsl:value-of select="$partner"/></Partner><Oin><xsl:value-of select="$oin"/></Oin></Bron>

@@ -6,7 +6,7 @@ from pathlib import Path
 from lxml import etree
 
 from ketenhub.adapters import Partner
-from ketenhub.normalise.xslt import MappingError, stylesheet
+from ketenhub.normalise.xslt import MappingError, for_each, stylesheet
 from ketenhub.validate.problems import Problem
 from ketenhub.validate.schema import compile_schema, validate
 
@@ -20,6 +20,7 @@ class Normaliser:
     def __init__(self, partner: Partner, mappings: Path, schemas: Path):
         self.partner = partner
         self.mapping = stylesheet(str(mappings / partner.mapping))
+        self.each = for_each(str(mappings / partner.mapping))
         self.schema = compile_schema(str(schemas / SCHEMA))
         self.params = dict(partner=etree.XSLT.strparam(partner.partner.upper()), oin=etree.XSLT.strparam(partner.oin))
 
@@ -36,6 +37,24 @@ class Normaliser:
             return None, [Problem("canonical", f"mapping {self.partner.mapping} produced an invalid canonical "
                                   f"document: {p.message} at {p.element}") for p in problems]
         return root, []
+
+    def many(self, events: etree._Element) -> tuple[etree._Element | None, list[etree._Element | None]]:
+        """Every child of ``events`` (valid partner events) in one run of the mapping: the
+        result's root, whose children hold one event's result each, and per event its valid
+        canonical Gebeurtenis, or None where ``__call__`` must say what is wrong."""
+        try:
+            result = self.each(events, **self.params).getroot()
+        except etree.XSLTApplyError:
+            return None, [None] * len(events)
+        canonicals = []
+        for each in result:
+            docs = list(each)
+            if len(docs) == 1 and self.schema.validate(docs[0]):
+                canonicals.append(docs[0])
+            else:
+                each.clear()  # nothing to route
+                canonicals.append(None)
+        return result, canonicals
 
 
 def kind(canonical: etree._Element) -> str:

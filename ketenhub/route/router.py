@@ -3,7 +3,6 @@ their mappings (which items an event yields: per informed victim, per compensati
 This module runs them and checks every item against the destination's XSD."""
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from lxml import etree
 
 from ketenhub.adapters import Destination
-from ketenhub.normalise.xslt import stylesheet
+from ketenhub.normalise.xslt import for_each, standalone, stylesheet
 from ketenhub.validate.problems import Problem
 from ketenhub.validate.schema import compile_schema, validate
 
@@ -34,13 +33,15 @@ class Route:
     """One destination's row of the routing table, compiled once per process."""
     destination: Destination
     mapping: etree.XSLT
+    each: etree.XSLT  # the mapping over many events in one call
     schema: etree.XMLSchema
     key: etree.XPath
     recipient: etree.XPath
 
 
 def compile_routes(destinations: list[Destination], mappings: Path, schemas: Path) -> list[Route]:
-    return [Route(d, stylesheet(str(mappings / d.mapping)), compile_schema(str(schemas / d.schema)),
+    return [Route(d, stylesheet(str(mappings / d.mapping)), for_each(str(mappings / d.mapping)),
+                  compile_schema(str(schemas / d.schema)),
                   _xpath(d.key, d.namespace), _xpath(d.recipient, d.namespace)) for d in destinations]
 
 
@@ -56,8 +57,7 @@ def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[li
             if item.tag != dest.item:
                 problems.append(Problem("mapping", f"mapping {dest.mapping} produced {item.tag}, expected {dest.item}"))
                 continue
-            item = copy.deepcopy(item)
-            etree.cleanup_namespaces(item)
+            item = standalone(item)
             for p in validate(r.schema, item):
                 problems.append(Problem("destination-schema", f"mapping {dest.mapping} produced an item "
                                         f"{dest.destination.upper()} would refuse: {p.message} at {p.element}"))
@@ -69,3 +69,37 @@ def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[li
         problems.append(Problem("duplicate-recipient", f"the event yields two {destination.upper()} messages with "
                                 f"the same key {key}; is a person listed twice?"))
     return items, problems
+
+
+def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list[Route]) -> list[list[Outbound] | None]:
+    """``route`` for many events in one run of each mapping: ``canonicals`` is the result of
+    ``Normaliser.many`` (one child per event), ``kinds`` says which events to route. Per
+    event its items, or None where ``route`` must say what is wrong."""
+    items: list[list[Outbound] | None] = [[] if k else None for k in kinds]
+    for r in routes:
+        dest = r.destination
+        wanted = [k in dest.events and items[i] is not None for i, k in enumerate(kinds)]
+        if not any(wanted):
+            continue
+        try:
+            result = r.each(canonicals).getroot()
+        except etree.XSLTApplyError:
+            items = [None if w else i for w, i in zip(wanted, items)]
+            continue
+        for i, each in enumerate(result):
+            if not wanted[i]:
+                continue
+            if len(each) != 1:
+                items[i] = None
+                continue
+            for item in each[0]:
+                item = standalone(item)
+                if item.tag != dest.item or not r.schema.validate(item):
+                    items[i] = None
+                    break
+                items[i].append(Outbound(destination=dest.destination, key=r.key(item), recipient=r.recipient(item),
+                                         document=etree.tostring(item, encoding="unicode").encode()))
+    for i, outbound in enumerate(items):
+        if outbound and len({(o.destination, o.key) for o in outbound}) < len(outbound):
+            items[i] = None  # duplicate-recipient
+    return items

@@ -30,6 +30,7 @@ class Scan:
     size: int
     events: int = 0
     problems: list[Problem] = field(default_factory=list)
+    batch: bool = False  # the root is the batch root, not a single event
 
 
 def _name(tag: str) -> str:
@@ -114,6 +115,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
     if root.tag == partner.event:
         result.events = 1
     else:
+        result.batch = True
         # The envelope (header without its events) must itself be valid.
         problems.extend(validate(compile_schema(str(schema_path)), root))
         if partner.batch_count and not problems:

@@ -24,6 +24,17 @@ def check_bsns(event: etree._Element) -> list[Problem]:
     ]
 
 
+def failing_bsns(chunk: etree._Element) -> set[etree._Element]:
+    """The children of ``chunk`` (events) that hold a BSN failing the elfproef."""
+    events = set()
+    for el in chunk.iter("{*}Bsn"):
+        if not elfproef((el.text or "").strip()):
+            while el.getparent() is not chunk:
+                el = el.getparent()
+            events.add(el)
+    return events
+
+
 class Rules:
     """A partner's XPath rules (adapter definition), compiled once per process."""
 
@@ -31,7 +42,13 @@ class Rules:
         ns = {"p": namespace}
         self.each = [(rule, etree.XPath(f"boolean({rule.test})", namespaces=ns)) for rule in rules]
         # Nearly every event passes them all: one XPath for all of them first.
-        self.all = etree.XPath(f"boolean({' and '.join(f'({r.test})' for r in rules) or 'true()'})", namespaces=ns)
+        every = " and ".join(f"({r.test})" for r in rules) or "true()"
+        self.all = etree.XPath(f"boolean({every})", namespaces=ns)
+        self.failing = etree.XPath(f"*[not({every})]", namespaces=ns)
+
+    def failing_events(self, chunk: etree._Element) -> list[etree._Element]:
+        """The children of ``chunk`` (events) that break a rule: one XPath for them all."""
+        return self.failing(chunk)
 
     def __call__(self, event: etree._Element) -> list[Problem]:
         if self.all(event):
