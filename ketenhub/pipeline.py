@@ -4,9 +4,10 @@ A payload is first scanned whole (see validate.payload), then its events are str
 stored in chunks. One bad event is quarantined with its reason and does not stop the others;
 a payload that is unusable as a whole is quarantined as one item. Nothing is dropped.
 
-The events of a batch are worked on a chunk at a time: one parse, one run of each mapping
-and one XPath per rule set for hundreds of events, as per event these fixed costs were most
-of the work. An event that fails anything there is done again on its own, which says why.
+The events of a batch are worked on a region at a time (see validate.payload): one parse,
+one run of each mapping and one XPath per rule set for hundreds of events, as per event these
+fixed costs were most of the work. An event that fails anything there is done again on its
+own, which says why.
 
 A big payload's events are validated, normalised and routed by worker processes (see
 workers), one per core, while this process parses the file and stores the results in file
@@ -14,6 +15,7 @@ order: that work is where the time goes, and Python does it on one core per proc
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import tempfile
@@ -32,7 +34,7 @@ from ketenhub.receive.base import Incoming, Source
 from ketenhub.route.router import compile_routes, route, route_many
 from ketenhub.store import inbound
 from ketenhub.validate import parsing
-from ketenhub.validate.payload import Scan, iter_events, scan
+from ketenhub.validate.payload import Region, Scan, iter_events, regions, scan
 from ketenhub.validate.problems import Problem, explain
 from ketenhub.validate.rules import Rules, check_bsns, failing_bsns
 from ketenhub.validate.schema import compile_schema, validate
@@ -76,7 +78,7 @@ class Report:
 
 class EventProcessor:
     """Validate, normalise and route the events of one partner: one at a time (``process``,
-    which explains every problem), or a chunk of a batch at once (``process_chunk``)."""
+    which explains every problem), or a region of a batch at once (``process_region``)."""
 
     def __init__(self, hub: Hub, partner: Partner):
         s = hub.settings
@@ -108,18 +110,23 @@ class EventProcessor:
                                          etree.tostring(el, encoding="unicode", with_tail=False).encode())
         return _accepted(bericht_id, canonical, k, outbound)
 
-    def process_chunk(self, chunk: list[tuple[bytes, int]]) -> list[inbound.AcceptedEvent | inbound.RejectedEvent]:
-        """Events cut from a batch file, as (bytes, line in the file), in file order."""
+    def process_region(self, region: Region) -> list[inbound.AcceptedEvent | inbound.RejectedEvent]:
+        """The events of a region of a batch file, in file order: parsed, checked and mapped
+        together. An event that fails anything here is done again on its own, to say why."""
         parser = parsing.parser()
-        root = etree.fromstring(b"<chunk>" + b"".join(raw for raw, _ in chunk) + b"</chunk>", parser)
+        root = etree.fromstring(region.head + region.data + region.tail, parser)
+        for el in list(root):
+            if el.tag != self.partner.event:
+                root.remove(el)  # the batch's header, comments
         events = list(root)
-        if len(events) != len(chunk):  # not events cut by iter_events: play safe
-            return [self._alone(raw, line, parser) for raw, line in chunk]
+        if len(events) != region.events:  # the scan's cuts are wrong: stop rather than guess
+            raise ValueError(f"a region holds {len(events)} events where the scan counted {region.events}")
         tag = f"{{{self.partner.namespace}}}BerichtId"
         ids = [(el.findtext(tag) or "").strip() or None for el in events]
         suspect = set(self.rules.failing_events(root)) | failing_bsns(root)
         again = {i for i, el in enumerate(events) if el in suspect or not self.schema.validate(el)
                  or (ids[i] and len(ids[i]) > MAX_BERICHT_ID)}
+        raws = {i: etree.tostring(events[i], with_tail=False) for i in again}  # as in the file
         for i in again:
             root.remove(events[i])
         kept = [i for i in range(len(events)) if i not in again]
@@ -130,11 +137,11 @@ class EventProcessor:
             routed = route_many(canonicals_root, kinds, self.routes)
             for i, canonical, k, outbound in zip(kept, canonicals, kinds, routed):
                 if outbound is None:
-                    again.add(i)
-                    continue
-                results[i] = _accepted(ids[i], standalone(canonical), k, outbound)
-        for i in again:
-            results[i] = self._alone(*chunk[i], parser)
+                    raws[i] = etree.tostring(events[i], with_tail=False)
+                else:
+                    results[i] = _accepted(ids[i], standalone(canonical), k, outbound)
+        for i, raw in raws.items():
+            results[i] = self._alone(raw, region.line + events[i].sourceline - 1, parser)
         return results
 
     def _alone(self, raw: bytes, line: int, parser: etree.XMLParser):
@@ -218,16 +225,19 @@ def _chunks(items: Iterator) -> Iterator[list]:
 def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan) -> Iterator[list]:
     """The payload's events processed, in chunks, in file order: by worker processes for a
     big batch, as that work is where the time goes and Python does it on one core."""
-    if not scanned.batch:  # a single event
-        yield [EventProcessor(hub, partner).process(el) for el in iter_events(partner, path)]
+    if not scanned.batch or scanned.cuts is None:  # a single event, or a batch that cannot be cut
+        processor = EventProcessor(hub, partner)
+        yield from _chunks(processor.process(el) for el in iter_events(partner, path))
         return
-    cut = _chunks((etree.tostring(el, with_tail=False), el.sourceline) for el in iter_events(partner, path))
+    # What is alive now (Airflow, SQLAlchemy, compiled schemas) stays alive: the garbage
+    # collector need not walk it again each time it runs while millions of results pass.
+    gc.freeze()
     if hub.settings.workers < 2 or scanned.events < PARALLEL_FROM:
         processor = EventProcessor(hub, partner)
-        yield from (processor.process_chunk(c) for c in cut)
+        yield from (processor.process_region(r) for r in regions(path, scanned))
         return
     with Workers(hub.settings, partner.partner, hub.settings.workers) as pool:
-        yield from pool.map(cut)
+        yield from pool.map(regions(path, scanned))
 
 
 def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:

@@ -7,6 +7,7 @@ pipe closes, so a killed parent leaves no workers behind.
 """
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -24,7 +25,7 @@ class WorkerFailed(Exception):
 
 
 class Workers:
-    """``n`` worker processes; ``map`` hands them chunks and yields the results in order."""
+    """``n`` worker processes; ``map`` hands them regions of a batch and yields the results in order."""
 
     def __init__(self, settings: Settings, partner: str, n: int):
         self.processes, self.requests, self.results = [], [], []
@@ -40,13 +41,13 @@ class Workers:
             self.results.append(Connection(result_r, writable=False))
             self.requests[-1].send((settings, partner))
 
-    def map(self, chunks: Iterator[list], ahead: int = 2) -> Iterator[list]:
-        """At most ``ahead`` chunks per worker in flight: memory stays flat."""
+    def map(self, regions: Iterator, ahead: int = 2) -> Iterator[list]:
+        """At most ``ahead`` regions per worker in flight: memory stays flat."""
         pending: deque[int] = deque()
-        for i, chunk in enumerate(chunks):
+        for i, region in enumerate(regions):
             w = i % len(self.processes)
             try:
-                self.requests[w].send(chunk)
+                self.requests[w].send(region)
             except OSError:  # its end of the pipe is closed
                 raise self._ended(w) from None
             pending.append(w)
@@ -90,8 +91,9 @@ def _serve(requests: Connection, results: Connection) -> None:
     settings, partner = requests.recv()
     hub = Hub(settings)
     processor = EventProcessor(hub, hub.registry.partner(partner))
+    gc.freeze()  # see pipeline._processed
     # Requests are read by a thread of their own, so the parent can always hand over the next
-    # chunk while this one's results are still being written.
+    # region while this one's results are still being written.
     inbox: Queue = Queue()
 
     def read() -> None:
@@ -102,9 +104,9 @@ def _serve(requests: Connection, results: Connection) -> None:
             inbox.put(None)
 
     threading.Thread(target=read, daemon=True).start()
-    while (chunk := inbox.get()) is not None:
+    while (region := inbox.get()) is not None:
         try:
-            answer = (True, processor.process_chunk(chunk))
+            answer = (True, processor.process_region(region))
         except Exception as e:  # reported to the parent, which stops the payload; by type only,
             answer = (False, type(e).__name__)  # as messages may quote personal data
         try:

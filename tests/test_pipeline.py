@@ -2,14 +2,14 @@
 import re
 from dataclasses import replace
 
-from lxml import etree
 from sqlalchemy import select
 
 from ketenhub import pipeline
 from ketenhub.hub import Hub
 from ketenhub.store import inbound
 from ketenhub.store.tables import delivery, event, quarantine
-from ketenhub.validate.payload import iter_events
+from ketenhub.validate import payload
+from ketenhub.validate.payload import iter_events, regions, scan
 from ketenhub.workers import Workers
 from tests.conftest import ingest
 from tests.factories import om_batch, om_event, write_with_marker
@@ -35,12 +35,12 @@ def test_worker_processes_store_exactly_what_one_process_stores(hub, tmp_path, m
     submitted = []
 
     class Counting(Workers):
-        def map(self, chunks, ahead=2):
-            return super().map((submitted.append(len(c)) or c for c in chunks), ahead)
+        def map(self, regions, ahead=2):
+            return super().map((submitted.append(r.events) or r for r in regions), ahead)
 
     monkeypatch.setattr(pipeline, "Workers", Counting)
     monkeypatch.setattr(pipeline, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(pipeline, "CHUNK", 37)  # many chunks in flight, returned in file order
+    monkeypatch.setattr(payload, "CHUNK_EVENTS", 37)  # many regions in flight, returned in file order
     alone = Hub(replace(hub.settings, home=tmp_path / "alone", database_url=f"sqlite:///{tmp_path}/alone.db",
                         workers=1))
     parallel = Hub(replace(hub.settings, workers=2))
@@ -65,7 +65,7 @@ def test_worker_processes_store_exactly_what_one_process_stores(hub, tmp_path, m
 
 
 def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, monkeypatch):
-    """process_chunk runs each check and mapping once over many events; every result must be
+    """process_region runs each check and mapping once over many events; every result must be
     the one ``process`` gives for that event alone, problems and their lines included."""
     verdict = ("<Beslissing><Uitkomst>VEROORDEELD</Uitkomst><Datum>2026-11-20</Datum><Geldboete>250.5</Geldboete>"
                "<Schadevergoedingsmaatregel slachtofferRef='S1'><Bedrag>+99.90</Bedrag></Schadevergoedingsmaatregel>"
@@ -93,11 +93,14 @@ def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, mon
     processor = pipeline.EventProcessor(hub, om)
     alone = [processor.process(el) for el in iter_events(om, path)]
 
-    cut = [(etree.tostring(el, with_tail=False), el.sourceline) for el in iter_events(om, path)]
+    monkeypatch.setattr(payload, "CHUNK_EVENTS", 5)  # the first region has the header, the last the rest
+    with open(path, "rb") as f:
+        scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
+    assert [c.events for c in scanned.cuts] == [0, 5, 10, 12]
     one_by_one = []
     monkeypatch.setattr(processor, "process", lambda el, **kw: one_by_one.append(el) or
                         pipeline.EventProcessor.process(processor, el, **kw))
-    chunked = processor.process_chunk(cut)
+    chunked = [r for region in regions(path, scanned) for r in processor.process_region(region)]
 
     assert chunked == alone
     rejected = [r.bericht_id for r in alone if isinstance(r, inbound.RejectedEvent)]

@@ -4,28 +4,29 @@ import signal
 
 import pytest
 
+from ketenhub.validate.payload import Region
 from ketenhub.workers import WorkerFailed, Workers
 from tests.factories import om_event
 
-NS = 'xmlns="urn:keten:om:zaakgebeurtenissen:v1"'
+HEAD, TAIL = b'<ZaakgebeurtenissenBatch xmlns="urn:keten:om:zaakgebeurtenissen:v1">', b"</ZaakgebeurtenissenBatch>"
 
 
-def cut(n: int) -> tuple[bytes, int]:
-    return om_event(n).strip().replace("<Zaakgebeurtenis>", f"<Zaakgebeurtenis {NS}>", 1).encode(), 10 * n
+def region(*numbers: int) -> Region:
+    return Region("".join(om_event(n) for n in numbers).encode(), 10, len(numbers), HEAD, TAIL)
 
 
-def test_results_come_back_in_the_order_the_chunks_went_out(hub):
-    chunks = [[cut(n) for n in range(i, i + 3)] for i in range(1, 30, 3)]
+def test_results_come_back_in_the_order_the_regions_went_out(hub):
+    regions = [region(*range(i, i + 3)) for i in range(1, 30, 3)]
     with Workers(hub.settings, "om", 3) as pool:
-        results = list(pool.map(iter(chunks), ahead=2))
-    assert [[r.bericht_id for r in chunk] for chunk in results] == \
+        results = list(pool.map(iter(regions), ahead=2))
+    assert [[r.bericht_id for r in events] for events in results] == \
         [[f"OM-T-{n:07d}" for n in range(i, i + 3)] for i in range(1, 30, 3)]
 
 
 def test_an_error_in_a_worker_is_raised_in_the_parent(hub):
     with Workers(hub.settings, "om", 2) as pool:
         with pytest.raises(WorkerFailed, match="XMLSyntaxError"):
-            list(pool.map(iter([[cut(1)], [(b"<Zaakgebeurtenis", 5)]])))
+            list(pool.map(iter([region(1), region(2)._replace(data=b"<Zaakgebeurtenis")])))
 
 
 def test_a_worker_that_dies_is_reported_not_waited_for(hub):
@@ -33,4 +34,10 @@ def test_a_worker_that_dies_is_reported_not_waited_for(hub):
         os.kill(pool.processes[1].pid, signal.SIGKILL)
         pool.processes[1].wait()
         with pytest.raises(WorkerFailed, match="ended unexpectedly"):
-            list(pool.map(iter([[cut(1)], [cut(2)]])))
+            list(pool.map(iter([region(1), region(2)])))
+
+
+def test_a_region_that_does_not_hold_what_the_scan_counted_stops_the_payload(hub):
+    with Workers(hub.settings, "om", 2) as pool:
+        with pytest.raises(WorkerFailed, match="ValueError"):
+            list(pool.map(iter([region(1, 2)._replace(events=3)])))

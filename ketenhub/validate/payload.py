@@ -3,16 +3,21 @@
 The first pass reads the file once, in chunks: it keeps a copy (the raw bytes are never lost),
 computes the SHA-256, and parses without keeping events, to check everything that concerns
 the file as a whole (empty, well-formed, no DTD, UTF-8, root element and namespace, the
-envelope against the XSD, the control count). Only a file that passes is streamed again,
-event by event, so that no event is stored from a file that turns out to be truncated.
-Memory stays flat: events are discarded as soon as they are seen.
+envelope against the XSD, the control count). Only a file that passes is read again, so that
+no event is stored from a file that turns out to be truncated. Memory stays flat: events are
+discarded as soon as they are seen.
+
+A batch is read again as regions of about CHUNK_EVENTS events: byte ranges that the first
+pass found to end right after an event's end tag, so that they need no parsing to be cut
+and can be parsed where they are worked on (see pipeline).
 """
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterator, NamedTuple
 
 from lxml import etree
 
@@ -22,6 +27,22 @@ from ketenhub.validate.problems import Problem, element_path
 from ketenhub.validate.schema import compile_schema, validate
 
 CHUNK = 1 << 20
+CHUNK_EVENTS = 500  # events per region
+
+
+class Cut(NamedTuple):
+    offset: int  # in bytes, right after an event's end tag
+    line: int  # the line that goes on from there
+    events: int  # events before it
+
+
+class Region(NamedTuple):
+    """Events of a batch as they are in the file, with the whole of each event."""
+    data: bytes
+    line: int  # in the file, of data's first byte
+    events: int
+    head: bytes  # the root's start tag to parse data under (empty for the file's start, which has it)
+    tail: bytes  # the root's end tag
 
 
 @dataclass
@@ -31,6 +52,56 @@ class Scan:
     events: int = 0
     problems: list[Problem] = field(default_factory=list)
     batch: bool = False  # the root is the batch root, not a single event
+    cuts: list[Cut] | None = None  # where to cut a batch into regions; None: not possible
+    envelope: tuple[bytes, bytes] = (b"", b"")  # the root's start and end tag
+
+
+class _Cutter:
+    """Feeds the parser up to each text that looks like an event's end tag, and keeps that
+    place as a cut when the parser reported exactly one event's end for it: a look-alike in
+    a comment or CDATA section is never a cut. Every CHUNK_EVENTS events or so."""
+
+    def __init__(self, partner: Partner, feed):
+        local = re.escape(etree.QName(partner.event).localname.encode())
+        self.end_tag = re.compile(rb"</(?:[^\s<>/:]+:)?" + local + rb"\s*>")
+        self.parse = feed  # bytes -> number of events that ended
+        self.pending = b""
+        self.offset, self.lines, self.events = 0, 0, 0
+        self.cuts = [Cut(0, 1, 0)]
+        self.last: Cut | None = None
+
+    def feed(self, data: bytes) -> None:
+        buf, pos = self.pending + data, 0
+        for m in self.end_tag.finditer(buf):
+            self._piece(buf[pos:m.end()], at_end_tag=True)
+            pos = m.end()
+        self.pending = buf[pos:]
+        if len(self.pending) > 4 * CHUNK:  # no event's end for long: keep memory flat
+            self.flush()
+
+    def flush(self) -> None:
+        self._piece(self.pending, at_end_tag=False)
+        self.pending = b""
+
+    def _piece(self, piece: bytes, at_end_tag: bool) -> None:
+        ended = self.parse(piece)
+        self.events += ended
+        self.offset += len(piece)
+        self.lines += piece.count(b"\n")
+        if at_end_tag and ended == 1:
+            self.last = Cut(self.offset, self.lines + 1, self.events)
+            if self.events - self.cuts[-1].events >= CHUNK_EVENTS:
+                self.cuts.append(self.last)
+
+    def result(self) -> list[Cut] | None:
+        """The cuts, ending at the last event's end; None if they do not cover every event
+        or leave a region too big to keep memory flat (a file full of look-alikes)."""
+        if self.last is None or self.last.events != self.events:
+            return None
+        cuts = self.cuts + [self.last] if self.last != self.cuts[-1] else self.cuts
+        if max(b.events - a.events for a, b in zip(cuts, cuts[1:])) > 8 * CHUNK_EVENTS:
+            return None
+        return cuts
 
 
 def _name(tag: str) -> str:
@@ -46,7 +117,6 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
     head = parsing.pull_parser(events=("start",))
     parser = parsing.pull_parser(events=("end",), tag=partner.event)
     root = None
-    events = 0
     problems: list[Problem] = []
     parsing_ok = True
 
@@ -69,13 +139,20 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
                 line=root.sourceline, element="/" + etree.QName(root).localname))
         parsing_ok = not problems
 
-    def consume():
-        nonlocal events
+    def consume() -> int:
+        ended = 0
         for _, el in parser.read_events():
             parent = el.getparent()
             if parent is not None and parent.getparent() is None:
-                events += 1
+                ended += 1
                 parent.remove(el)  # keep only the envelope in memory
+        return ended
+
+    def feed(piece: bytes) -> int:
+        parser.feed(piece)
+        return consume()
+
+    cutter = _Cutter(partner, feed)
 
     while chunk := source.read(CHUNK):
         size += len(chunk)
@@ -90,12 +167,11 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
                 if head is not None:
                     find_root(chunk)
                 if parsing_ok:
-                    parser.feed(chunk)
-                    consume()
+                    cutter.feed(chunk)
             except etree.XMLSyntaxError as e:
                 problems.append(parsing.syntax_problem(e))
                 parsing_ok = False
-    result = Scan(digest.hexdigest(), size, events, problems)
+    result = Scan(digest.hexdigest(), size, cutter.events, problems)
     if size == 0:
         problems.append(Problem("empty", "the file is empty"))
         return result
@@ -104,8 +180,9 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
     try:
         if head is not None:
             head.close()  # a document too short to have reported its root: say why
+        cutter.flush()
         root = parser.close()
-        consume()
+        result.events = cutter.events + consume()
     except etree.XMLSyntaxError as e:
         problems.append(parsing.syntax_problem(e))
         return result
@@ -116,14 +193,20 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         result.events = 1
     else:
         result.batch = True
+        result.cuts = cutter.result() if result.events == cutter.events else None
+        envelope = etree.Element(root.tag, nsmap=root.nsmap)
+        envelope.text = ""  # serialised as a start and an end tag
+        start, end = etree.tostring(envelope).split(b"><", 1)
+        result.envelope = (start + b">", b"<" + end)
         # The envelope (header without its events) must itself be valid.
         problems.extend(validate(compile_schema(str(schema_path)), root))
         if partner.batch_count and not problems:
             counter = root.find(f".//{partner.batch_count}")
             declared = int(counter.text)
-            if declared != events:
+            if declared != result.events:
                 problems.append(Problem("control-count", f"the header says {declared} events but the file "
-                                        f"holds {events}", line=counter.sourceline, element=element_path(counter)))
+                                        f"holds {result.events}", line=counter.sourceline,
+                                        element=element_path(counter)))
         if partner.batch_sender and not problems:
             sender = root.find(f".//{partner.batch_sender}")
             if sender.text.strip() != partner.oin:
@@ -131,6 +214,15 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
                                         f"{partner.name} is {partner.oin}", line=sender.sourceline,
                                         element=element_path(sender)))
     return result
+
+
+def regions(path: Path, scanned: Scan) -> Iterator[Region]:
+    """The batch's events as regions (``scanned.cuts`` must be set): read, not parsed."""
+    head, tail = scanned.envelope
+    with open(path, "rb") as f:
+        for a, b in zip(scanned.cuts, scanned.cuts[1:]):
+            f.seek(a.offset)
+            yield Region(f.read(b.offset - a.offset), a.line, b.events - a.events, head if a.offset else b"", tail)
 
 
 def iter_events(partner: Partner, path: Path) -> Iterator[etree._Element]:

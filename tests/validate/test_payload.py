@@ -1,9 +1,12 @@
 """Whole-payload rules: control count, marker, one bad event among good ones, flat memory."""
+import re
+
 from sqlalchemy import func, select
 
 from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import DropFolder
 from ketenhub.store.tables import event, payload, quarantine
+from ketenhub.validate import payload as reading
 from ketenhub.validate.payload import iter_events
 from tests.conftest import ingest
 from tests.factories import om_batch, om_event, write_with_marker
@@ -153,3 +156,42 @@ def test_a_single_event_file_whose_event_is_invalid_goes_to_rejected(hub, tmp_pa
     assert (drop / "processed" / "beroep-ontvangen.xml").exists()
     assert (drop / "rejected" / "elfproef.xml").exists()
     assert "elfproef" in (drop / "rejected" / "elfproef.xml.error.txt").read_text()
+
+
+def test_a_batch_is_cut_into_regions_only_right_after_an_event(hub, tmp_path, monkeypatch):
+    """Regions are cut where the first pass saw an event end, never at a look-alike end tag
+    in a comment, a CDATA section or a processing instruction."""
+    monkeypatch.setattr(reading, "CHUNK_EVENTS", 1)
+    events = [om_event(n) for n in range(1, 7)]
+    events[1] = events[1].replace("<Soort>", "<!-- </Zaakgebeurtenis> --><Soort>")
+    events[2] = events[2].replace("<Geslachtsnaam>Jansen", "<Geslachtsnaam><![CDATA[</Zaakgebeurtenis >]]>Jansen")
+    events[3] = events[3].replace("<Soort>", "<?note </Zaakgebeurtenis>?><Soort>") + "<!-- </Zaakgebeurtenis> -->"
+    data = om_batch(events)
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", data)
+    om = hub.registry.partner("om")
+    with open(path, "rb") as f:
+        scanned = reading.scan(om, hub.settings.schemas_dir / om.schema, f)
+    assert [c.events for c in scanned.cuts] == [0, 1, 2, 3, 4, 5, 6]
+    for cut in scanned.cuts[1:]:
+        assert data[:cut.offset].endswith(b"</Zaakgebeurtenis>")
+        assert cut.line == data[:cut.offset].count(b"\n") + 1
+    pieces = list(reading.regions(path, scanned))
+    assert b"".join(r.data for r in pieces) == data[:scanned.cuts[-1].offset]
+    assert [r.events for r in pieces] == [1] * 6
+    (report,) = ingest(hub, "om", path)
+    assert (report.accepted, report.rejected) == (6, [])
+
+
+def test_a_batch_with_prefixed_elements_keeps_its_lines_in_regions(hub, tmp_path, monkeypatch):
+    monkeypatch.setattr(reading, "CHUNK_EVENTS", 2)
+    events = [om_event(n, bsn="123456789" if n == 4 else "123456782") for n in range(1, 6)]
+    data = om_batch(events).decode()
+    data = re.sub(r"<(/?)(\w+)", r"<\1om:\2", data).replace('<om:ZaakgebeurtenissenBatch xmlns=',
+                                                             '<om:ZaakgebeurtenissenBatch xmlns:om=')
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", data.encode())
+    (report,) = ingest(hub, "om", path)
+    assert report.accepted == 4
+    ((bericht_id, reason),) = report.rejected
+    bsn_line = data.splitlines().index(next(x for x in data.splitlines() if "123456789" in x)) + 1
+    assert bericht_id == "OM-T-0000004"
+    assert f"line {bsn_line}, element /ZaakgebeurtenissenBatch/Zaakgebeurtenis/Verdachte/Bsn" in reason
