@@ -29,7 +29,7 @@ from ketenhub.adapters import Partner
 from ketenhub.audit.trail import Entry, record
 from ketenhub.hub import Hub
 from ketenhub.normalise.canonical import NS as CANONICAL, Normaliser, kind
-from ketenhub.normalise.xslt import MappingError, standalone
+from ketenhub.normalise.xslt import MappingError
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.route.router import compile_routes, route, route_many
 from ketenhub.store import inbound
@@ -139,7 +139,7 @@ class EventProcessor:
                 if outbound is None:
                     raws[i] = etree.tostring(events[i], with_tail=False)
                 else:
-                    results[i] = _accepted(ids[i], standalone(canonical), k, outbound)
+                    results[i] = _accepted(ids[i], canonical, k, outbound)  # see xslt.for_each
         for i, raw in raws.items():
             results[i] = self._alone(raw, region.line + events[i].sourceline - 1, parser)
         return results

@@ -63,25 +63,26 @@ def stylesheet(path: str) -> etree.XSLT:
     return etree.XSLT(parse_trusted(path), access_control=etree.XSLTAccessControl.DENY_ALL)
 
 
-EACH = "urn:ketenhub:each"
 _XSL = "http://www.w3.org/1999/XSL/Transform"
 
 
 @lru_cache(maxsize=None)
 def for_each(path: str) -> etree.XSLT:
     """The mapping run over every child of the document's root element in one call, each
-    child's result in an ``each`` element (namespace EACH) of its own, in order.
+    child's result in an ``each`` element of its own, in order.
 
     One call per chunk of events instead of one per event: a call's fixed cost is about as
     much as mapping a whole event. This needs mappings whose templates match the event
-    element, not the document root."""
+    element, not the document root. The wrappers are in no namespace and declare none, so a
+    result's top element serialises in place as it would on its own."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"mapping {path} does not exist")
     tree = parse_trusted(path)
     template = etree.SubElement(tree.getroot(), f"{{{_XSL}}}template", match="/", priority="10")
-    chunk = etree.SubElement(template, f"{{{EACH}}}chunk")
+    chunk = etree.SubElement(template, f"{{{_XSL}}}element", name="chunk", namespace="")
     loop = etree.SubElement(chunk, f"{{{_XSL}}}for-each", select="/*/*")
-    etree.SubElement(etree.SubElement(loop, f"{{{EACH}}}each"), f"{{{_XSL}}}apply-templates", select=".")
+    each = etree.SubElement(loop, f"{{{_XSL}}}element", name="each", namespace="")
+    etree.SubElement(each, f"{{{_XSL}}}apply-templates", select=".")
     return etree.XSLT(tree, access_control=etree.XSLTAccessControl.DENY_ALL)
 
 

@@ -9,10 +9,11 @@ from ketenhub.validate.problems import Problem, element_path
 
 def elfproef(bsn: str) -> bool:
     """9×d1 + 8×d2 + … + 2×d8 − 1×d9 divisible by 11, and not 000000000."""
-    if len(bsn) != 9 or not bsn.isdigit() or bsn == "000000000":
+    if len(bsn) != 9 or not (bsn.isascii() and bsn.isdigit()) or bsn == "000000000":
         return False
-    total = sum(int(d) * w for d, w in zip(bsn, (9, 8, 7, 6, 5, 4, 3, 2, -1)))
-    return total % 11 == 0
+    d = bsn.encode()  # character codes: each digit plus 48, taken off at once below (48 × 43)
+    return (9 * d[0] + 8 * d[1] + 7 * d[2] + 6 * d[3] + 5 * d[4] + 4 * d[5] + 3 * d[6] + 2 * d[7] - d[8]
+            - 2064) % 11 == 0
 
 
 def check_bsns(event: etree._Element) -> list[Problem]:
