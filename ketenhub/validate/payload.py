@@ -57,51 +57,56 @@ class Scan:
 
 
 class _Cutter:
-    """Feeds the parser up to each text that looks like an event's end tag, and keeps that
-    place as a cut when the parser reported exactly one event's end for it: a look-alike in
-    a comment or CDATA section is never a cut. Every CHUNK_EVENTS events or so."""
+    """Feeds the first pass's parser, and keeps a cut about every CHUNK_EVENTS events: at a
+    text that looks like an event's end tag, fed to the parser on its own, for which the
+    parser then reported exactly one event's end. A look-alike in a comment, CDATA section
+    or processing instruction is never a cut."""
+
+    PIECE = 1 << 16  # fed at a time: a cut comes at most this much after CHUNK_EVENTS events
+    HOLD = 1 << 16  # kept back, to find the last event's end in when the file ends
 
     def __init__(self, partner: Partner, feed):
         local = re.escape(etree.QName(partner.event).localname.encode())
         self.end_tag = re.compile(rb"</(?:[^\s<>/:]+:)?" + local + rb"\s*>")
         self.parse = feed  # bytes -> number of events that ended
-        self.pending = b""
+        self.held = b""
         self.offset, self.lines, self.events = 0, 0, 0
         self.cuts = [Cut(0, 1, 0)]
-        self.last: Cut | None = None
 
     def feed(self, data: bytes) -> None:
-        buf, pos = self.pending + data, 0
-        for m in self.end_tag.finditer(buf):
-            self._piece(buf[pos:m.end()], at_end_tag=True)
-            pos = m.end()
-        self.pending = buf[pos:]
-        if len(self.pending) > 4 * CHUNK:  # no event's end for long: keep memory flat
-            self.flush()
+        data = self.held + data
+        self.held = data[-self.HOLD:]
+        data = data[:-self.HOLD]
+        for i in range(0, len(data), self.PIECE):
+            piece, pos = data[i:i + self.PIECE], 0
+            while self.events - self.cuts[-1].events >= CHUNK_EVENTS and (m := self.end_tag.search(piece, pos)):
+                pos = self._try(piece, pos, m)
+            self._piece(piece[pos:])
 
-    def flush(self) -> None:
-        self._piece(self.pending, at_end_tag=False)
-        self.pending = b""
+    def close(self) -> list[Cut] | None:
+        """Feeds the rest; the cuts, the last one right after the last event, or None if
+        that end cannot be found so (a batch that ends in look-alikes)."""
+        last = None
+        for last in self.end_tag.finditer(self.held):
+            pass
+        pos = self._try(self.held, 0, last) if last else 0
+        self._piece(self.held[pos:])
+        if self.cuts[-1].events != self.events or len(self.cuts) < 2:
+            return None
+        return self.cuts
 
-    def _piece(self, piece: bytes, at_end_tag: bool) -> None:
+    def _try(self, data: bytes, pos: int, m: re.Match) -> int:
+        self._piece(data[pos:m.start()])
+        if self._piece(data[m.start():m.end()]) == 1:
+            self.cuts.append(Cut(self.offset, self.lines + 1, self.events))
+        return m.end()
+
+    def _piece(self, piece: bytes) -> int:
         ended = self.parse(piece)
         self.events += ended
         self.offset += len(piece)
         self.lines += piece.count(b"\n")
-        if at_end_tag and ended == 1:
-            self.last = Cut(self.offset, self.lines + 1, self.events)
-            if self.events - self.cuts[-1].events >= CHUNK_EVENTS:
-                self.cuts.append(self.last)
-
-    def result(self) -> list[Cut] | None:
-        """The cuts, ending at the last event's end; None if they do not cover every event
-        or leave a region too big to keep memory flat (a file full of look-alikes)."""
-        if self.last is None or self.last.events != self.events:
-            return None
-        cuts = self.cuts + [self.last] if self.last != self.cuts[-1] else self.cuts
-        if max(b.events - a.events for a, b in zip(cuts, cuts[1:])) > 8 * CHUNK_EVENTS:
-            return None
-        return cuts
+        return ended
 
 
 def _name(tag: str) -> str:
@@ -180,7 +185,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
     try:
         if head is not None:
             head.close()  # a document too short to have reported its root: say why
-        cutter.flush()
+        cuts = cutter.close()
         root = parser.close()
         result.events = cutter.events + consume()
     except etree.XMLSyntaxError as e:
@@ -193,7 +198,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         result.events = 1
     else:
         result.batch = True
-        result.cuts = cutter.result() if result.events == cutter.events else None
+        result.cuts = cuts if result.events == cutter.events else None
         envelope = etree.Element(root.tag, nsmap=root.nsmap)
         envelope.text = ""  # serialised as a start and an end tag
         start, end = etree.tostring(envelope).split(b"><", 1)

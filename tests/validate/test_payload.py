@@ -162,6 +162,8 @@ def test_a_batch_is_cut_into_regions_only_right_after_an_event(hub, tmp_path, mo
     """Regions are cut where the first pass saw an event end, never at a look-alike end tag
     in a comment, a CDATA section or a processing instruction."""
     monkeypatch.setattr(reading, "CHUNK_EVENTS", 1)
+    monkeypatch.setattr(reading._Cutter, "PIECE", 64)  # a small file, cut often
+    monkeypatch.setattr(reading._Cutter, "HOLD", 256)
     events = [om_event(n) for n in range(1, 7)]
     events[1] = events[1].replace("<Soort>", "<!-- </Zaakgebeurtenis> --><Soort>")
     events[2] = events[2].replace("<Geslachtsnaam>Jansen", "<Geslachtsnaam><![CDATA[</Zaakgebeurtenis >]]>Jansen")
@@ -171,19 +173,23 @@ def test_a_batch_is_cut_into_regions_only_right_after_an_event(hub, tmp_path, mo
     om = hub.registry.partner("om")
     with open(path, "rb") as f:
         scanned = reading.scan(om, hub.settings.schemas_dir / om.schema, f)
-    assert [c.events for c in scanned.cuts] == [0, 1, 2, 3, 4, 5, 6]
+    event_ends = {m.end() for m in re.finditer(rb"</Zaakgebeurtenis>(?=\n)", data)}  # the look-alikes are not
+    assert len(event_ends) == 6
+    assert len(scanned.cuts) >= 4 and scanned.cuts[-1].events == 6
     for cut in scanned.cuts[1:]:
-        assert data[:cut.offset].endswith(b"</Zaakgebeurtenis>")
+        assert cut.offset in event_ends
         assert cut.line == data[:cut.offset].count(b"\n") + 1
     pieces = list(reading.regions(path, scanned))
     assert b"".join(r.data for r in pieces) == data[:scanned.cuts[-1].offset]
-    assert [r.events for r in pieces] == [1] * 6
+    assert sum(r.events for r in pieces) == 6
     (report,) = ingest(hub, "om", path)
     assert (report.accepted, report.rejected) == (6, [])
 
 
 def test_a_batch_with_prefixed_elements_keeps_its_lines_in_regions(hub, tmp_path, monkeypatch):
     monkeypatch.setattr(reading, "CHUNK_EVENTS", 2)
+    monkeypatch.setattr(reading._Cutter, "PIECE", 64)
+    monkeypatch.setattr(reading._Cutter, "HOLD", 256)
     events = [om_event(n, bsn="123456789" if n == 4 else "123456782") for n in range(1, 6)]
     data = om_batch(events).decode()
     data = re.sub(r"<(/?)(\w+)", r"<\1om:\2", data).replace('<om:ZaakgebeurtenissenBatch xmlns=',
