@@ -9,9 +9,9 @@ one run of each mapping and one XPath per rule set for hundreds of events, as pe
 fixed costs were most of the work. An event that fails anything there is done again on its
 own, which says why.
 
-A big payload's events are validated, normalised and routed by worker processes (see
-workers), one per core, while this process parses the file and stores the results in file
-order: that work is where the time goes, and Python does it on one core per process.
+A big payload's regions are validated, normalised and routed by worker processes (see
+workers), one per core, while this process reads them from the file and stores the results
+in file order: that work is where the time goes, and Python does it on one core per process.
 """
 from __future__ import annotations
 
@@ -230,7 +230,7 @@ def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan) -> Iterato
         yield from _chunks(processor.process(el) for el in iter_events(partner, path))
         return
     # What is alive now (Airflow, SQLAlchemy, compiled schemas) stays alive: the garbage
-    # collector need not walk it again each time it runs while millions of results pass.
+    # collector need not walk it again each time it runs while the results pass.
     gc.freeze()
     if hub.settings.workers < 2 or scanned.events < PARALLEL_FROM:
         processor = EventProcessor(hub, partner)

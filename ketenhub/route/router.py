@@ -84,7 +84,7 @@ def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list
         try:
             result = r.each(canonicals).getroot()
         except etree.XSLTApplyError:
-            items = [None if w else i for w, i in zip(wanted, items)]
+            items = [None if w else got for w, got in zip(wanted, items)]
             continue
         for i, each in enumerate(result):
             if not wanted[i]:
