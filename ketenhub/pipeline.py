@@ -15,7 +15,6 @@ in file order: that work is where the time goes, and Python does it on one core 
 """
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import tempfile
@@ -229,9 +228,6 @@ def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan) -> Iterato
         processor = EventProcessor(hub, partner)
         yield from _chunks(processor.process(el) for el in iter_events(partner, path))
         return
-    # What is alive now (Airflow, SQLAlchemy, compiled schemas) stays alive: the garbage
-    # collector need not walk it again each time it runs while the results pass.
-    gc.freeze()
     if hub.settings.workers < 2 or scanned.events < PARALLEL_FROM:
         processor = EventProcessor(hub, partner)
         yield from (processor.process_region(r) for r in regions(path, scanned))

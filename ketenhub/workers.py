@@ -91,7 +91,9 @@ def _serve(requests: Connection, results: Connection) -> None:
     settings, partner = requests.recv()
     hub = Hub(settings)
     processor = EventProcessor(hub, hub.registry.partner(partner))
-    gc.freeze()  # see pipeline._processed
+    # What is alive now (modules, compiled schemas and mappings) stays alive: the garbage
+    # collector need not walk it again each time it runs while regions pass.
+    gc.freeze()
     # Requests are read by a thread of their own, so the parent can always hand over the next
     # region while this one's results are still being written.
     inbox: Queue = Queue()

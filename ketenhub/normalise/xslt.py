@@ -56,11 +56,19 @@ for _f in (parketnummer, ketenreferentie, boolean, taal, bedrag):
     _functions[_f.__name__] = (lambda f: lambda _context, *args: f(*args))(_f)
 
 
-@lru_cache(maxsize=None)
-def stylesheet(path: str) -> etree.XSLT:
+def _compile(tree: etree._ElementTree) -> etree.XSLT:
+    return etree.XSLT(tree, access_control=etree.XSLTAccessControl.DENY_ALL)
+
+
+def _mapping(path: str) -> etree._ElementTree:
     if not Path(path).is_file():
         raise FileNotFoundError(f"mapping {path} does not exist")
-    return etree.XSLT(parse_trusted(path), access_control=etree.XSLTAccessControl.DENY_ALL)
+    return parse_trusted(path)
+
+
+@lru_cache(maxsize=None)
+def stylesheet(path: str) -> etree.XSLT:
+    return _compile(_mapping(path))
 
 
 _XSL = "http://www.w3.org/1999/XSL/Transform"
@@ -75,15 +83,13 @@ def for_each(path: str) -> etree.XSLT:
     much as mapping a whole event. This needs mappings whose templates match the event
     element, not the document root. The wrappers are in no namespace and declare none, so a
     result's top element serialises in place as it would on its own."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"mapping {path} does not exist")
-    tree = parse_trusted(path)
+    tree = _mapping(path)
     template = etree.SubElement(tree.getroot(), f"{{{_XSL}}}template", match="/", priority="10")
     chunk = etree.SubElement(template, f"{{{_XSL}}}element", name="chunk", namespace="")
     loop = etree.SubElement(chunk, f"{{{_XSL}}}for-each", select="/*/*")
     each = etree.SubElement(loop, f"{{{_XSL}}}element", name="each", namespace="")
     etree.SubElement(each, f"{{{_XSL}}}apply-templates", select=".")
-    return etree.XSLT(tree, access_control=etree.XSLTAccessControl.DENY_ALL)
+    return _compile(tree)
 
 
 def standalone(element: etree._Element) -> etree._Element:

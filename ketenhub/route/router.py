@@ -45,6 +45,11 @@ def compile_routes(destinations: list[Destination], mappings: Path, schemas: Pat
                   _xpath(d.key, d.namespace), _xpath(d.recipient, d.namespace)) for d in destinations]
 
 
+def _outbound(r: Route, item: etree._Element) -> Outbound:
+    return Outbound(destination=r.destination.destination, key=r.key(item), recipient=r.recipient(item),
+                    document=etree.tostring(item, encoding="unicode").encode())
+
+
 def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[list[Outbound], list[Problem]]:
     items: list[Outbound] = []
     problems: list[Problem] = []
@@ -61,8 +66,7 @@ def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[li
             for p in validate(r.schema, item):
                 problems.append(Problem("destination-schema", f"mapping {dest.mapping} produced an item "
                                         f"{dest.destination.upper()} would refuse: {p.message} at {p.element}"))
-            items.append(Outbound(destination=dest.destination, key=r.key(item), recipient=r.recipient(item),
-                                  document=etree.tostring(item, encoding="unicode").encode()))
+            items.append(_outbound(r, item))
     keys = [(o.destination, o.key) for o in items]
     for destination, key in sorted({k for k in keys if keys.count(k) > 1}):
         # E.g. the same victim listed twice in one event: two messages with one key cannot both arrive.
@@ -97,8 +101,7 @@ def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list
                 if item.tag != dest.item or not r.schema.validate(item):
                     items[i] = None
                     break
-                items[i].append(Outbound(destination=dest.destination, key=r.key(item), recipient=r.recipient(item),
-                                         document=etree.tostring(item, encoding="unicode").encode()))
+                items[i].append(_outbound(r, item))
     for i, outbound in enumerate(items):
         if outbound and len({(o.destination, o.key) for o in outbound}) < len(outbound):
             items[i] = None  # duplicate-recipient
