@@ -19,7 +19,9 @@ def test_two_workers_share_the_work_and_send_nothing_twice(hub, tmp_path):
     ingest(hub, "om", write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                                         om_batch([om_event(i) for i in range(n)])))
     portal = KbspSimulator(store=tmp_path / "portal").start()
-    portal.misbehave(delay=0.2)  # calls overlap, so both workers are busy at the same time
+    # Slow calls: one worker alone would need ~9 s for the 6 batches, far longer than the other
+    # takes to start (with 0.2 s, a quick first worker sometimes sent everything on its own).
+    portal.misbehave(delay=1.5)
     env = dict(os.environ, KETENHUB_HOME=str(hub.settings.home), KETENHUB_DATABASE_URL=hub.settings.database_url,
                AIRFLOW_CONN_KETENHUB_KBSP=json.dumps({"conn_type": "http", "host": portal.address}))
     workers = [subprocess.Popen([sys.executable, "-m", "ketenhub.cli", "deliver", "--destination", "kbsp"], env=env,
