@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -15,8 +16,7 @@ from ketenhub.validate.problems import Problem
 from ketenhub.validate.schema import compile_schema, validate
 
 
-@dataclass(frozen=True)
-class Outbound:
+class Outbound(NamedTuple):
     destination: str
     key: str  # idempotency key: the item's BerichtId or OpdrachtId, stable across resends
     recipient: str
@@ -25,7 +25,7 @@ class Outbound:
 
 @lru_cache(maxsize=None)
 def _xpath(expr: str, namespace: str) -> etree.XPath:
-    return etree.XPath(expr, namespaces={"d": namespace})
+    return etree.XPath(expr, namespaces={"d": namespace}, smart_strings=False)  # plain str: cheap to pickle
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Every write also appends its audit rows, in the same transaction."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Connection, insert, select, text, update
 
@@ -13,8 +13,7 @@ from ketenhub.store.bulk import insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
 
-@dataclass
-class AcceptedEvent:
+class AcceptedEvent(NamedTuple):
     bericht_id: str
     kind: str
     soort: str
@@ -22,8 +21,7 @@ class AcceptedEvent:
     outbound: list[Outbound]
 
 
-@dataclass
-class RejectedEvent:
+class RejectedEvent(NamedTuple):
     bericht_id: str | None
     line: int | None
     reason: str
