@@ -6,15 +6,14 @@
 <xsl:stylesheet version="1.0"
     xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
     xmlns:k="urn:ketenhub:canoniek:v1"
-    xmlns:u="urn:ketenhub:uitgaand:v1"
     xmlns="urn:keten:dlv:beroepstatus:v1"
     exclude-result-prefixes="k">
   <xsl:output method="xml" encoding="UTF-8" indent="yes"/>
 
   <xsl:template match="k:Gebeurtenis">
-    <u:Uitgaand>
+    <Uitgaand xmlns="">
       <xsl:apply-templates select="k:Beroepgebeurtenis"/>
-    </u:Uitgaand>
+    </Uitgaand>
   </xsl:template>
 
   <xsl:template match="k:Beroepgebeurtenis">

@@ -45,6 +45,16 @@ def compile_routes(destinations: list[Destination], mappings: Path, schemas: Pat
                   _xpath(d.key, d.namespace), _xpath(d.recipient, d.namespace)) for d in destinations]
 
 
+def _items(wrapper: etree._Element | None) -> list[etree._Element]:
+    """The items a destination mapping produced. In a wrapper that declares no namespace
+    (``<Uitgaand xmlns="">``) an item serialises in place exactly as on its own; in any other
+    it would carry the wrapper's declarations, so it is copied out first."""
+    if wrapper is None:
+        return []
+    in_place = not any(wrapper.nsmap.values())  # xmlns="" shows as {None: ''}
+    return list(wrapper) if in_place else [standalone(item) for item in wrapper]
+
+
 def _outbound(r: Route, item: etree._Element) -> Outbound:
     return Outbound(destination=r.destination.destination, key=r.key(item), recipient=r.recipient(item),
                     document=etree.tostring(item, encoding="unicode").encode())
@@ -58,11 +68,10 @@ def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[li
         if kind not in dest.events:
             continue
         result = r.mapping(canonical).getroot()
-        for item in result if result is not None else ():
+        for item in _items(result):
             if item.tag != dest.item:
                 problems.append(Problem("mapping", f"mapping {dest.mapping} produced {item.tag}, expected {dest.item}"))
                 continue
-            item = standalone(item)
             for p in validate(r.schema, item):
                 problems.append(Problem("destination-schema", f"mapping {dest.mapping} produced an item "
                                         f"{dest.destination.upper()} would refuse: {p.message} at {p.element}"))
@@ -96,8 +105,7 @@ def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list
             if len(each) != 1:
                 items[i] = None
                 continue
-            for item in each[0]:
-                item = standalone(item)
+            for item in _items(each[0]):
                 if item.tag != dest.item or not r.schema.validate(item):
                     items[i] = None
                     break
