@@ -22,6 +22,17 @@ def pull_parser(events: tuple[str, ...], tag: str | None = None) -> etree.XMLPul
     return etree.XMLPullParser(events=events, tag=tag, **SAFE)
 
 
+class _Nothing:
+    def close(self) -> None:
+        return None
+
+
+def well_formedness_parser() -> etree.XMLParser:
+    """A parser that builds nothing: libxml2 checks well-formedness, about four times faster
+    than building (and dropping) the tree. It does not report namespace errors."""
+    return etree.XMLParser(target=_Nothing(), **SAFE)
+
+
 def parse_trusted(path) -> etree._ElementTree:
     """Parse one of the hub's own files (XSD, XSLT) with the same safe settings."""
     return etree.parse(str(path), parser())

@@ -1,6 +1,8 @@
 """Whole-payload rules: control count, marker, one bad event among good ones, flat memory."""
 import re
 
+import pytest
+
 from sqlalchemy import func, select
 
 from ketenhub.pipeline import ingest_source
@@ -201,3 +203,54 @@ def test_a_batch_with_prefixed_elements_keeps_its_lines_in_regions(hub, tmp_path
     bsn_line = data.splitlines().index(next(x for x in data.splitlines() if "123456789" in x)) + 1
     assert bericht_id == "OM-T-0000004"
     assert f"line {bsn_line}, element /ZaakgebeurtenissenBatch/Zaakgebeurtenis/Verdachte/Bsn" in reason
+
+
+def _scan_spying(hub, path, monkeypatch):
+    """The scan of ``path``, and whether it had to parse the events (``_parsed``) to get it."""
+    calls = []
+    parsed = reading._parsed
+    monkeypatch.setattr(reading, "_parsed", lambda *a: calls.append(1) or parsed(*a))
+    om = hub.registry.partner("om")
+    with open(path, "rb") as f:
+        return reading.scan(om, hub.settings.schemas_dir / om.schema, f), bool(calls)
+
+
+def test_a_plain_batch_is_cut_by_reading_its_bytes(hub, tmp_path, monkeypatch):
+    monkeypatch.setattr(reading, "CHUNK_EVENTS", 5)
+    data = om_batch([om_event(n) for n in range(1, 13)])
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", data)
+    scanned, parsed = _scan_spying(hub, path, monkeypatch)
+    assert not parsed and scanned.problems == [] and scanned.events == 12
+    event_ends = [m.end() for m in re.finditer(rb"</Zaakgebeurtenis>", data)]
+    assert len(scanned.cuts) >= 3 and scanned.cuts[-1].offset == event_ends[-1]
+    for cut in scanned.cuts[1:]:
+        assert cut.offset in event_ends and cut.events == event_ends.index(cut.offset) + 1
+        assert cut.line == data[:cut.offset].count(b"\n") + 1
+    (report,) = ingest(hub, "om", path)
+    assert (report.accepted, report.rejected) == (12, [])
+
+
+@pytest.mark.parametrize("change, outcome", [
+    # A namespace error: the parse that builds nothing does not report it, the events' parse does.
+    (lambda e: e[:2] + [e[2].replace("<Soort>", "<x:Soort>").replace("</Soort>", "</x:Soort>")] + e[3:],
+     "Namespace prefix x on Soort is not defined"),
+    (lambda e: e[:2] + ["<!-- a comment -->\n"] + e[2:], 4),
+    (lambda e: e[:2] + [e[2].replace("Jansen", "Zaakgebeurtenis")] + e[3:], 4),  # the name in a text
+    (lambda e: [e[0] + "\n"] + e[1:], 4),  # other white space between two events
+    (lambda e: e[:2] + [e[2].replace("</Slachtoffer>", "</Slachtoffer><Zaakgebeurtenis/>")] + e[3:], 4),  # nested
+    (lambda e: e[:2] + ["  <Zaakgebeurtenis/>\n"] + e[2:], 5),  # an empty event: quarantined, not lost
+    (lambda e: [e[0].replace("<Zaakgebeurtenis>", '<Zaakgebeurtenis xmlns="urn:keten:om:zaakgebeurtenissen:v1">')]
+     + e[1:], 4),
+], ids=["unbound-prefix", "comment", "name-in-text", "white-space", "nested", "empty-event", "declaration"])
+def test_what_the_plain_reading_cannot_vouch_for_is_parsed(hub, tmp_path, monkeypatch, change, outcome):
+    events = change([om_event(n) for n in range(1, 5)])
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch(events, count=outcome if isinstance(outcome, int) else None))
+    scanned, parsed = _scan_spying(hub, path, monkeypatch)
+    assert parsed
+    if isinstance(outcome, str):
+        assert [p.rule for p in scanned.problems] == ["well-formed"] and outcome in scanned.problems[0].message
+    else:
+        assert scanned.problems == [] and scanned.events == outcome
+        (report,) = ingest(hub, "om", path)
+        assert report.accepted + len(report.rejected) == outcome
