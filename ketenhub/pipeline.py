@@ -82,6 +82,7 @@ class EventProcessor:
     def __init__(self, hub: Hub, partner: Partner):
         s = hub.settings
         self.partner = partner
+        self.bericht_id = f"{{{partner.namespace}}}BerichtId"
         self.schema = compile_schema(str(s.schemas_dir / partner.schema))
         self.rules = Rules(partner.rules, partner.namespace)
         self.normalise = Normaliser(partner, s.mappings_dir, s.schemas_dir)
@@ -89,7 +90,7 @@ class EventProcessor:
 
     def process(self, el: etree._Element, line_offset: int = 0) -> inbound.AcceptedEvent | inbound.RejectedEvent:
         """``line_offset``: lines before the event in its file, when it was cut out of it."""
-        bericht_id = (el.findtext(f"{{{self.partner.namespace}}}BerichtId") or "").strip() or None
+        bericht_id = _text(next(el.iterchildren(self.bericht_id), None))
         problems = validate(self.schema, el) or check_bsns(el) + self.rules(el)
         if bericht_id and len(bericht_id) > MAX_BERICHT_ID:
             problems.append(Problem("bericht-id", f"the BerichtId is {len(bericht_id)} characters long; the hub "
@@ -120,8 +121,7 @@ class EventProcessor:
         events = list(root)
         if len(events) != region.events:  # the scan's cuts are wrong: stop rather than guess
             raise ValueError(f"a region holds {len(events)} events where the scan counted {region.events}")
-        tag = f"{{{self.partner.namespace}}}BerichtId"
-        ids = [(el.findtext(tag) or "").strip() or None for el in events]
+        ids = [_text(next(el.iterchildren(self.bericht_id), None)) for el in events]
         suspect = set(self.rules.failing_events(root)) | failing_bsns(root)
         again = {i for i, el in enumerate(events) if el in suspect or not self.schema.validate(el)
                  or (ids[i] and len(ids[i]) > MAX_BERICHT_ID)}
@@ -151,8 +151,16 @@ class EventProcessor:
         return self.process(el, line_offset=line - el.sourceline)
 
 
+def _text(el: etree._Element | None) -> str | None:
+    return (el.text or "").strip() or None if el is not None else None
+
+
+_SOORT = f"{{{CANONICAL}}}Soort"
+
+
 def _accepted(bericht_id: str, canonical: etree._Element, k: str, outbound: list) -> inbound.AcceptedEvent:
-    soort = canonical[-1].findtext(f"{{{CANONICAL}}}Soort")
+    # iterchildren, not findtext: twice as fast, at every event
+    soort = next(canonical[-1].iterchildren(_SOORT)).text
     return inbound.AcceptedEvent(bericht_id, k, soort, etree.tostring(canonical, encoding="UTF-8"), outbound)
 
 

@@ -1,8 +1,8 @@
 """Writing to and reading from the audit table. Rows are only ever inserted."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from sqlalchemy import Connection, or_, select
 
@@ -14,8 +14,7 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # a frozen dataclass costs ~1.5 µs to make; there are two per ingested event
     subject: str
     subject_id: int
     action: str
@@ -28,7 +27,7 @@ def record(conn: Connection, entries: list[Entry], actor: str = "ketenhub") -> N
         return
     at = value(conn, audit.c.at, now())
     insert_rows(conn, audit, ("at", "actor", "subject", "subject_id", "action", "bericht_id", "detail"),
-                [(at, actor, e.subject, e.subject_id, e.action, e.bericht_id, e.detail) for e in entries])
+                [(at, actor, *e) for e in entries])  # Entry's fields are in column order
 
 
 def trace(conn: Connection, bericht_id: str) -> list[dict]:
