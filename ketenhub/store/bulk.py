@@ -18,17 +18,23 @@ def value(conn: Connection, column: Column, v: Any) -> Any:
     return process(v) if process else v
 
 
-def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple]) -> range | None:
+    """Inserts ``rows``. On SQLite, returns their ids in order: SQLite gives a new row the
+    table's highest id plus one, and a transaction here holds the only write lock from its
+    start (see store.db), so the ids of one statement's rows follow each other. On PostgreSQL
+    returns None: a sequence is shared by concurrent writers, so look them up by key."""
     if not rows:
-        return
+        return range(0)
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
     cursor = conn.connection.dbapi_connection.cursor()  # in the connection's transaction
     try:
         if conn.dialect.name == "postgresql":
             from psycopg2.extras import execute_values  # one statement per page, not per row
             execute_values(cursor, sql + "%s", rows, page_size=1000)
-        else:
-            cursor.executemany(sql + f"({', '.join('?' * len(columns))})", rows)
+            return None
+        cursor.executemany(sql + f"({', '.join('?' * len(columns))})", rows)
+        (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()
+        return range(last - len(rows) + 1, last + 1)
     finally:
         cursor.close()
 

@@ -83,12 +83,13 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
         # Plain multi-row inserts, then the new ids read back by key: an INSERT ... RETURNING
         # that must keep the rows' order costs one statement per row on SQLite.
         at_event = value(conn, event.c.received_at, at)
-        insert_rows(conn, event, ("partner", "bericht_id", "payload_id", "kind", "soort", "state", "received_at",
-                                  "canonical"),
-                    [(partner, e.bericht_id, payload_id, e.kind, e.soort, "accepted", at_event, e.canonical)
-                     for e in fresh])
-        event_ids = dict(select_in(conn, "SELECT bericht_id, id FROM event WHERE partner = ? AND bericht_id IN",
-                                   (partner,), [e.bericht_id for e in fresh]))
+        ids = insert_rows(conn, event, ("partner", "bericht_id", "payload_id", "kind", "soort", "state",
+                                        "received_at", "canonical"),
+                          [(partner, e.bericht_id, payload_id, e.kind, e.soort, "accepted", at_event, e.canonical)
+                           for e in fresh])
+        event_ids = dict(zip([e.bericht_id for e in fresh], ids)) if ids is not None else dict(select_in(
+            conn, "SELECT bericht_id, id FROM event WHERE partner = ? AND bericht_id IN", (partner,),
+            [e.bericht_id for e in fresh]))
         at_delivery = value(conn, delivery.c.created_at, at)
         deliveries = []
         for e in fresh:
@@ -98,14 +99,15 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
             deliveries += [(event_id, o.destination, o.recipient, o.key, o.document, "pending", 0, at_delivery,
                             at_delivery, at_delivery) for o in e.outbound]
         if deliveries:
-            insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key", "document",
-                                         "state", "attempts", "next_attempt_at", "created_at", "updated_at"),
-                        deliveries)
-            delivery_ids = {(d, k): i for i, d, k in select_in(
-                conn, "SELECT id, destination, idempotency_key FROM delivery WHERE event_id IN", (),
-                list(event_ids.values()))}
-            entries += [Entry("delivery", delivery_ids[d[1], d[3]], "pending", detail=f"key {d[3]}")
-                        for d in deliveries]
+            ids = insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key",
+                                               "document", "state", "attempts", "next_attempt_at", "created_at",
+                                               "updated_at"), deliveries)
+            if ids is None:
+                by_key = {(d, k): i for i, d, k in select_in(
+                    conn, "SELECT id, destination, idempotency_key FROM delivery WHERE event_id IN", (),
+                    list(event_ids.values()))}
+                ids = [by_key[d[1], d[3]] for d in deliveries]
+            entries += [Entry("delivery", i, "pending", detail=f"key {d[3]}") for i, d in zip(ids, deliveries)]
     for e in duplicates:
         entries.append(Entry("payload", payload_id, "duplicate-event", e.bericht_id,
                              "BerichtId already received: nothing new created"))

@@ -97,3 +97,28 @@ def test_a_big_load_leaves_fresh_planner_statistics_on_postgresql(hub, tmp_path,
         planner = dict(conn.exec_driver_sql("SELECT relname, reltuples FROM pg_class WHERE relnamespace = "
                                             "current_schema()::regnamespace AND relkind = 'r'").all())
     assert 80 <= planner["event"] < 150 and planner["delivery"] == planner["event"]  # analysed after 16 chunks
+
+
+def test_audit_rows_name_the_rows_they_are_about(hub, tmp_path, monkeypatch):
+    """On SQLite the new rows' ids are worked out, not looked up (store.bulk): the audit trail
+    must still point at the right event and delivery, in every chunk, after other writes."""
+    from ketenhub.validate import payload as reading
+    monkeypatch.setattr(reading, "CHUNK_EVENTS", 3)
+    first = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                              om_batch([om_event(n, soort="UITSPRAAK", extra="<Beslissing><Uitkomst>VEROORDEELD"
+                                        "</Uitkomst><Datum>2026-11-20</Datum><Geldboete>250</Geldboete></Beslissing>")
+                                        for n in range(1, 8)]))
+    second = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_002.xml",
+                               om_batch([om_event(n) for n in range(5, 12)]))  # 5..7 are duplicates
+    ingest(hub, "om", first)
+    ingest(hub, "om", second)
+    with hub.engine.connect() as conn:
+        events = dict(conn.execute(select(event.c.id, event.c.bericht_id)).all())
+        keys = dict(conn.execute(select(delivery.c.id, delivery.c.idempotency_key)).all())
+        accepted = conn.execute(select(audit.c.subject_id, audit.c.bericht_id)
+                                .where(audit.c.subject == "event", audit.c.action == "accepted")).all()
+        pending = conn.execute(select(audit.c.subject_id, audit.c.detail)
+                               .where(audit.c.subject == "delivery", audit.c.action == "pending")).all()
+    assert len(events) == 11 and len(keys) == 7 * 2 + 4  # KbSP and a fine at CJIB each, then KbSP only
+    assert sorted(accepted) == sorted(events.items())
+    assert sorted(pending) == sorted((i, f"key {k}") for i, k in keys.items())
