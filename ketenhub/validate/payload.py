@@ -15,7 +15,7 @@ flat either way.
 from __future__ import annotations
 
 import hashlib
-import mmap
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,40 +270,54 @@ def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) \
     local = etree.QName(partner.event).localname.encode()
     start, end = b"<" + local + b">", b"</" + local + b">"
     root_end = b"</" + etree.QName(root).localname.encode() + b">"
-    with mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        first, last = data.find(start), data.rfind(end)
-        if first < 0 or last < first or data[last + len(end):].strip(_SPACE) != root_end:
+    source.seek(0)
+    head = source.read(CHUNK)
+    first = head.find(start)
+    after_first = head.find(end, first) + len(end)
+    if first < 0 or after_first < len(end):  # no event in the first CHUNK, or one longer than that
+        return None
+    size = source.seek(0, os.SEEK_END)
+    source.seek(max(0, size - CHUNK))
+    tail = source.read()
+    last = tail.rfind(end)
+    if last < 0 or tail[last + len(end):].strip(_SPACE) != root_end:
+        return None
+    body_end = size - len(tail) + last + len(end)
+    try:
+        envelope = etree.fromstring(head[:first] + root_end, parsing.parser())
+    except etree.XMLSyntaxError:
+        return None
+    if next(envelope.iter(f"{{*}}{local.decode()}"), None) is not None:  # an event written otherwise
+        return None
+    following = head.find(start, after_first)
+    sep = head[after_first:following] if after_first < body_end else b""
+    if after_first < body_end and (following < 0 or sep.strip(_SPACE)):
+        return None
+    sample = head[first:]
+    step = CHUNK_EVENTS * len(sample) // max(1, sample.count(end))  # bytes per region
+
+    cuts, lines, starts, names, between = [Cut(0, 1, 0)], 1, 0, 0, 0
+    source.seek(0)
+    data, data_at = b"", 0  # the file's bytes from data_at on, as far as read
+    while cuts[-1].offset < body_end:
+        prev = cuts[-1].offset
+        data, data_at = data[prev - data_at:], prev
+        look = max(prev, first) + step - data_at
+        while (i := data.find(end, max(0, look))) < 0 and data_at + len(data) < body_end:
+            data += source.read(CHUNK)
+        cut = data_at + i + len(end) if i >= 0 and data_at + i < body_end else body_end
+        piece = data[:cut - data_at]
+        body = piece[max(0, first - prev):]
+        if b"<!" in body or b"<?" in body or b"xmlns" in body or _PREFIXED.search(body):
             return None
-        if data.find(b"<!", first) >= 0 or data.find(b"<?", first) >= 0 or data.find(b"xmlns", first) >= 0 \
-                or _PREFIXED.search(data, first):
-            return None
-        try:
-            envelope = etree.fromstring(data[:first] + root_end, parsing.parser())
-        except etree.XMLSyntaxError:
-            return None
-        if next(envelope.iter(f"{{*}}{local.decode()}"), None) is not None:  # an event written otherwise
-            return None
-        body_end = last + len(end)
-        after_first = data.find(end, first) + len(end)
-        sep = data[after_first:data.find(start, after_first)] if after_first < body_end else b""
-        if sep.strip(_SPACE):
-            return None
-        sample = data[first:first + CHUNK]
-        step = CHUNK_EVENTS * len(sample) // max(1, sample.count(end))  # bytes per region
-        cuts, lines, starts, names, between = [Cut(0, 1, 0)], 1, 0, 0, 0
-        while cuts[-1].offset < body_end:
-            at = data.find(end, max(cuts[-1].offset, first) + step)
-            cut = body_end if at < 0 or at >= last else at + len(end)
-            piece = data[cuts[-1].offset:cut]
-            body = piece[max(0, first - cuts[-1].offset):]
-            starts += body.count(start)
-            names += body.count(local)
-            between += body.count(end + sep + start) + (data[cut:cut + len(sep + start)] == sep + start)
-            lines += piece.count(b"\n")
-            cuts.append(Cut(cut, lines, cuts[-1].events + body.count(end)))
-        events = cuts[-1].events
-        if not (starts == events and names == 2 * events and between == events - 1):
-            return None
+        starts += body.count(start)
+        names += body.count(local)
+        between += body.count(end + sep + start) + (prev > 0 and body.startswith(sep + start))
+        lines += piece.count(b"\n")
+        cuts.append(Cut(cut, lines, cuts[-1].events + body.count(end)))
+    events = cuts[-1].events
+    if not (starts == events and names == 2 * events and between == events - 1):
+        return None
     return events, cuts, envelope
 
 
