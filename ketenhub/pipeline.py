@@ -152,7 +152,10 @@ class EventProcessor:
 
 
 def _text(el: etree._Element | None) -> str | None:
-    return (el.text or "").strip() or None if el is not None else None
+    """An element's text, stripped; None if there is no element or no text."""
+    if el is None:
+        return None
+    return (el.text or "").strip() or None
 
 
 _SOORT = f"{{{CANONICAL}}}Soort"
@@ -169,7 +172,7 @@ def _keep(hub: Hub, partner: Partner, item: Incoming):
     store = hub.settings.payloads_dir
     store.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=store, suffix=".tmp")
-    with os.fdopen(fd, "wb") as copy, open(item.path, "rb") as source:
+    with os.fdopen(fd, "w+b") as copy, open(item.path, "rb") as source:
         result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy)
         copy.flush()
         os.fsync(copy.fileno())

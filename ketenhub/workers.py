@@ -93,6 +93,7 @@ def _to_wire(results: list) -> list[tuple]:
 
 
 def _from_wire(results: list[tuple]) -> list:
+    # An accepted event is a pair (its fields, its outbound items); a rejected one has four fields.
     return [AcceptedEvent(*r[0], [Outbound(*o) for o in r[1]]) if len(r) == 2 else RejectedEvent(*r)
             for r in results]
 

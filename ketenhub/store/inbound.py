@@ -80,8 +80,8 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
 
     entries: list[Entry] = []
     if fresh:
-        # Plain multi-row inserts, then the new ids read back by key: an INSERT ... RETURNING
-        # that must keep the rows' order costs one statement per row on SQLite.
+        # Plain multi-row inserts (see insert_rows for how the new ids are known): an INSERT ...
+        # RETURNING that must keep the rows' order costs one statement per row on SQLite.
         at_event = value(conn, event.c.received_at, at)
         ids = insert_rows(conn, event, ("partner", "bericht_id", "payload_id", "kind", "soort", "state",
                                         "received_at", "canonical"),

@@ -116,7 +116,8 @@ def _name(tag: str) -> str:
 
 
 def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[bytes] | None = None) -> Scan:
-    """``source`` must be a file (it is read again, and mapped, after the first read)."""
+    """``source``, or ``copy_to`` if given (opened for reading too), is read a second time: a
+    copy, so that the cuts are those of the bytes kept, even if the source changed meanwhile."""
     digest = hashlib.sha256()
     size = 0
     head = parsing.pull_parser(events=("start",))  # reports only the first element: the root
@@ -171,12 +172,15 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         if head is not None:
             head.close()  # a document too short to have reported its root: say why
         checker.close()
-        flat = _flat_batch(partner, source, root) if root is not None and root.tag == partner.batch_root else None
+        if copy_to is not None:
+            copy_to.flush()
+        again = copy_to if copy_to is not None else source
+        flat = _flat_batch(partner, again, root) if root is not None and root.tag == partner.batch_root else None
         if flat is not None:
             result.events, result.cuts, envelope = flat
         else:  # what the plain reading cannot vouch for, a parse that keeps the envelope can
-            source.seek(0)
-            result.events, result.cuts, envelope = _parsed(partner, source)
+            again.seek(0)
+            result.events, result.cuts, envelope = _parsed(partner, again)
     except etree.XMLSyntaxError as e:
         problems.append(parsing.syntax_problem(e))
         return result
@@ -304,7 +308,9 @@ def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) \
         data, data_at = data[prev - data_at:], prev
         look = max(prev, first) + step - data_at
         while (i := data.find(end, max(0, look))) < 0 and data_at + len(data) < body_end:
-            data += source.read(CHUNK)
+            if not (more := source.read(CHUNK)):
+                return None  # shorter than it was a moment ago
+            data += more
         cut = data_at + i + len(end) if i >= 0 and data_at + i < body_end else body_end
         piece = data[:cut - data_at]
         body = piece[max(0, first - prev):]
