@@ -254,3 +254,24 @@ def test_what_the_plain_reading_cannot_vouch_for_is_parsed(hub, tmp_path, monkey
         assert scanned.problems == [] and scanned.events == outcome
         (report,) = ingest(hub, "om", path)
         assert report.accepted + len(report.rejected) == outcome
+
+
+def test_the_cuts_are_those_of_the_kept_copy_even_if_the_source_changes(hub, monkeypatch):
+    """The second reading is of the copy in payloads/, not of the partner's file, which may be
+    rewritten meanwhile: regions are cut from the copy with these cuts."""
+    import io
+    monkeypatch.setattr(reading, "CHUNK_EVENTS", 2)
+    data = om_batch([om_event(n) for n in range(1, 6)])
+
+    class Rewritten(io.BytesIO):  # the partner rewrites the file once it has been read
+        def read(self, *a):
+            chunk = super().read(*a)
+            if not chunk:
+                self.__init__(data.replace(b"<Kop>", b"<Kop>" + b" " * 100))
+            return chunk
+
+    om, copy = hub.registry.partner("om"), io.BytesIO()
+    scanned = reading.scan(om, hub.settings.schemas_dir / om.schema, Rewritten(data), copy)
+    assert copy.getvalue() == data and scanned.events == 5
+    ends = {m.end() for m in re.finditer(rb"</Zaakgebeurtenis>", data)}
+    assert all(c.offset in ends for c in scanned.cuts[1:]) and scanned.cuts[-1].events == 5
