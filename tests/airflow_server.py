@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,7 +32,11 @@ class AirflowServer:
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(workdir / "passwords.json"),
             AIRFLOW__API_AUTH__JWT_SECRET="test-secret-" + "x" * 40, AIRFLOW__API__SECRET_KEY="test-" + "y" * 40,
             AIRFLOW__API__PORT=str(self.port), AIRFLOW__API__BASE_URL=self.url,
-            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/")
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
+            # the scheduler's and triggerer's log servers, not on their fixed ports: a hub
+            # started on this machine (./hub start) has those
+            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()))
         self.env.pop("KETENHUB_DATABASE_URL", None)
         self.env.update(extra_env or {})
         for cmd in (["db", "migrate"], ["dags", "reserialize"]):
@@ -40,7 +45,8 @@ class AirflowServer:
             assert r.returncode == 0, r.stderr[-3000:]
         self.processes = [subprocess.Popen(["airflow", c] + (["--port", str(self.port)] if c == "api-server" else []),
                                            env=self.env, cwd=PROJECT_DIR, stdout=open(workdir / f"{c}.log", "wb"),
-                                           stderr=subprocess.STDOUT) for c in components]
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+                          for c in components]
         for _ in range(240):
             try:
                 if requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).status_code == 200:
@@ -60,10 +66,21 @@ class AirflowServer:
         return s
 
     def stop(self):
+        """Each component with what it started (the scheduler's log server and executor
+        workers), by process group: they outlived the scheduler and held its ports."""
         for p in self.processes:
-            p.terminate()
+            _signal_group(p, signal.SIGTERM)
         for p in self.processes:
             try:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                p.kill()
+                pass
+            _signal_group(p, signal.SIGKILL)
+            p.wait()
+
+
+def _signal_group(p: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(p.pid, sig)
+    except ProcessLookupError:
+        pass
