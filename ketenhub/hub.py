@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from functools import cached_property
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from ketenhub import adapters, settings as settings_module
 from ketenhub.settings import Settings
-from ketenhub.store import db
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 class Hub:
@@ -20,4 +21,5 @@ class Hub:
 
     @cached_property
     def engine(self) -> Engine:
+        from ketenhub.store import db  # SQLAlchemy only where there is a database: not in a worker
         return db.engine(self.settings.database_url)

@@ -18,31 +18,25 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
-
-from lxml import etree
 
 from ketenhub.adapters import Partner
 from ketenhub.audit.trail import Entry, record
 from ketenhub.hub import Hub
-from ketenhub.normalise.canonical import NS as CANONICAL, Normaliser, kind
-from ketenhub.normalise.xslt import MappingError
+from ketenhub.processing import EventProcessor
 from ketenhub.receive.base import Incoming, Source
-from ketenhub.route.router import compile_routes, route, route_many
 from ketenhub.store import inbound
-from ketenhub.validate import parsing
-from ketenhub.validate.payload import Region, Scan, iter_events, regions, scan
+from ketenhub.validate.payload import Scan, iter_events, regions, scan
 from ketenhub.validate.problems import Problem, explain
-from ketenhub.validate.rules import Rules, check_bsns, failing_bsns
-from ketenhub.validate.schema import compile_schema, validate
 from ketenhub.workers import Workers
 
 log = logging.getLogger(__name__)
 CHUNK = 500
 PARALLEL_FROM = 5000  # events; for fewer, starting worker processes costs more than it saves
-MAX_BERICHT_ID = 200  # the store's key columns hold 255; outbound keys add a suffix
+EARLY_FROM = 4 << 20  # bytes: a payload this big is likely to have PARALLEL_FROM events
 
 
 @dataclass
@@ -75,98 +69,6 @@ class Report:
         return "\n".join(lines)
 
 
-class EventProcessor:
-    """Validate, normalise and route the events of one partner: one at a time (``process``,
-    which explains every problem), or a region of a batch at once (``process_region``)."""
-
-    def __init__(self, hub: Hub, partner: Partner):
-        s = hub.settings
-        self.partner = partner
-        self.bericht_id = f"{{{partner.namespace}}}BerichtId"
-        self.schema = compile_schema(str(s.schemas_dir / partner.schema))
-        self.rules = Rules(partner.rules, partner.namespace)
-        self.normalise = Normaliser(partner, s.mappings_dir, s.schemas_dir)
-        self.routes = compile_routes(list(hub.registry.destinations.values()), s.mappings_dir, s.schemas_dir)
-
-    def process(self, el: etree._Element, line_offset: int = 0) -> inbound.AcceptedEvent | inbound.RejectedEvent:
-        """``line_offset``: lines before the event in its file, when it was cut out of it."""
-        bericht_id = _text(next(el.iterchildren(self.bericht_id), None))
-        problems = validate(self.schema, el) or check_bsns(el) + self.rules(el)
-        if bericht_id and len(bericht_id) > MAX_BERICHT_ID:
-            problems.append(Problem("bericht-id", f"the BerichtId is {len(bericht_id)} characters long; the hub "
-                                    f"keeps at most {MAX_BERICHT_ID}", line=el.sourceline))
-        if not problems:
-            try:
-                canonical, problems = self.normalise(el)
-                if not problems:
-                    k = kind(canonical)
-                    outbound, problems = route(canonical, k, self.routes)
-            except MappingError as e:
-                problems = [Problem("mapping", str(e))]
-        if problems:
-            if line_offset:
-                problems = [replace(p, line=p.line + line_offset) if p.line else p for p in problems]
-            return inbound.RejectedEvent(bericht_id, el.sourceline + line_offset, explain(problems),
-                                         etree.tostring(el, encoding="unicode", with_tail=False).encode())
-        return _accepted(bericht_id, canonical, k, outbound)
-
-    def process_region(self, region: Region) -> list[inbound.AcceptedEvent | inbound.RejectedEvent]:
-        """The events of a region of a batch file, in file order: parsed, checked and mapped
-        together. An event that fails anything here is done again on its own, to say why."""
-        parser = parsing.parser()
-        root = etree.fromstring(region.head + region.data + region.tail, parser)
-        for el in list(root):
-            if el.tag != self.partner.event:
-                root.remove(el)  # the batch's header, comments
-        events = list(root)
-        if len(events) != region.events:  # the scan's cuts are wrong: stop rather than guess
-            raise ValueError(f"a region holds {len(events)} events where the scan counted {region.events}")
-        ids = [_text(next(el.iterchildren(self.bericht_id), None)) for el in events]
-        suspect = set(self.rules.failing_events(root)) | failing_bsns(root)
-        again = {i for i, el in enumerate(events) if el in suspect or not self.schema.validate(el)
-                 or (ids[i] and len(ids[i]) > MAX_BERICHT_ID)}
-        raws = {i: etree.tostring(events[i], with_tail=False) for i in again}  # as in the file
-        for i in again:
-            root.remove(events[i])
-        kept = [i for i in range(len(events)) if i not in again]
-        results: list = [None] * len(events)
-        if kept:
-            canonicals_root, canonicals = self.normalise.many(root)
-            kinds = [None if c is None else kind(c) for c in canonicals]
-            routed = route_many(canonicals_root, kinds, self.routes)
-            for i, canonical, k, outbound in zip(kept, canonicals, kinds, routed):
-                if outbound is None:
-                    raws[i] = etree.tostring(events[i], with_tail=False)
-                else:
-                    results[i] = _accepted(ids[i], canonical, k, outbound)  # see xslt.for_each
-        for i, raw in raws.items():
-            results[i] = self._alone(raw, region.line + events[i].sourceline - 1, parser)
-        return results
-
-    def _alone(self, raw: bytes, line: int, parser: etree.XMLParser):
-        """One event of a batch, put back under the batch root so that the element paths and
-        line numbers in its problems are those of the file."""
-        el = etree.fromstring(raw, parser)
-        etree.Element(self.partner.batch_root, nsmap=el.nsmap).append(el)
-        return self.process(el, line_offset=line - el.sourceline)
-
-
-def _text(el: etree._Element | None) -> str | None:
-    """An element's text, stripped; None if there is no element or no text."""
-    if el is None:
-        return None
-    return (el.text or "").strip() or None
-
-
-_SOORT = f"{{{CANONICAL}}}Soort"
-
-
-def _accepted(bericht_id: str, canonical: etree._Element, k: str, outbound: list) -> inbound.AcceptedEvent:
-    # iterchildren, not findtext: twice as fast, at every event
-    soort = next(canonical[-1].iterchildren(_SOORT)).text
-    return inbound.AcceptedEvent(bericht_id, k, soort, etree.tostring(canonical, encoding="UTF-8"), outbound)
-
-
 def _keep(hub: Hub, partner: Partner, item: Incoming):
     """Scan the payload while copying it to payloads/<sha256>.xml: its bytes are never lost."""
     store = hub.settings.payloads_dir
@@ -182,6 +84,23 @@ def _keep(hub: Hub, partner: Partner, item: Incoming):
 
 
 def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
+    with _workers_for(hub, partner, item) as pool:
+        return _ingest(hub, partner, item, pool)
+
+
+@contextmanager
+def _workers_for(hub: Hub, partner: Partner, item: Incoming) -> Iterator[Workers | None]:
+    """Worker processes for a payload big enough to need them, started before its first pass:
+    their start (imports, compiled schemas and mappings, ~0.8 s each) then runs on the core
+    that the first pass leaves idle. Closed unused if the payload turns out not to need them."""
+    if hub.settings.workers < 2 or os.path.getsize(item.path) < EARLY_FROM:
+        yield None
+        return
+    with Workers(hub.settings, partner.partner, hub.settings.workers) as pool:
+        yield pool
+
+
+def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) -> Report:
     result, kept = _keep(hub, partner, item)
     report = Report(partner.partner, item.name, "accepted", result.sha256, problems=list(result.problems))
     if item.expected_sha256 and item.expected_sha256 != result.sha256:
@@ -204,7 +123,7 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
                      ", ".join(p.rule for p in report.problems))
             return report
 
-    for n, chunk in enumerate(_processed(hub, partner, kept, result), 1):
+    for n, chunk in enumerate(_processed(hub, partner, kept, result, pool), 1):
         accepted = [r for r in chunk if isinstance(r, inbound.AcceptedEvent)]
         rejected = [r for r in chunk if isinstance(r, inbound.RejectedEvent)]
         with hub.engine.begin() as conn:
@@ -232,9 +151,11 @@ def _chunks(items: Iterator) -> Iterator[list]:
         yield chunk
 
 
-def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan) -> Iterator[list]:
+def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Workers | None = None) \
+        -> Iterator[list]:
     """The payload's events processed, in chunks, in file order: by worker processes for a
-    big batch, as that work is where the time goes and Python does it on one core."""
+    big batch (``pool``, or ones started here), as that work is where the time goes and
+    Python does it on one core."""
     if not scanned.batch or scanned.cuts is None:  # a single event, or a batch that cannot be cut
         processor = EventProcessor(hub, partner)
         yield from _chunks(processor.process(el) for el in iter_events(partner, path))
@@ -242,6 +163,9 @@ def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan) -> Iterato
     if hub.settings.workers < 2 or scanned.events < PARALLEL_FROM:
         processor = EventProcessor(hub, partner)
         yield from (processor.process_region(r) for r in regions(path, scanned))
+        return
+    if pool is not None:
+        yield from pool.map(regions(path, scanned))
         return
     with Workers(hub.settings, partner.partner, hub.settings.workers) as pool:
         yield from pool.map(regions(path, scanned))

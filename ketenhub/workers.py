@@ -17,9 +17,9 @@ from multiprocessing.connection import Connection
 from queue import Queue
 from typing import Iterator
 
+from ketenhub.processing import AcceptedEvent, RejectedEvent
 from ketenhub.route.router import Outbound
 from ketenhub.settings import Settings
-from ketenhub.store.inbound import AcceptedEvent, RejectedEvent
 
 
 class WorkerFailed(Exception):
@@ -100,7 +100,7 @@ def _from_wire(results: list[tuple]) -> list:
 
 def _serve(requests: Connection, results: Connection) -> None:
     from ketenhub.hub import Hub
-    from ketenhub.pipeline import EventProcessor
+    from ketenhub.processing import EventProcessor
 
     settings, partner = requests.recv()
     hub = Hub(settings)

@@ -3,29 +3,12 @@
 Every write also appends its audit rows, in the same transaction."""
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from sqlalchemy import Connection, insert, select, text, update
 
 from ketenhub.audit.trail import Entry, now, record
-from ketenhub.route.router import Outbound
+from ketenhub.processing import AcceptedEvent, RejectedEvent  # noqa: F401 (part of this module's interface)
 from ketenhub.store.bulk import insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
-
-
-class AcceptedEvent(NamedTuple):
-    bericht_id: str
-    kind: str
-    soort: str
-    canonical: bytes
-    outbound: list[Outbound]
-
-
-class RejectedEvent(NamedTuple):
-    bericht_id: str | None
-    line: int | None
-    reason: str
-    raw: bytes
 
 
 def find_payload(conn: Connection, partner: str, sha256: str):

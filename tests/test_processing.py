@@ -1,0 +1,58 @@
+"""Processing the events of one partner: a region at a time gives what one at a time gives."""
+from ketenhub.processing import EventProcessor, RejectedEvent
+from ketenhub.validate import payload
+from ketenhub.validate.payload import iter_events, regions, scan
+from tests.factories import om_batch, om_event, write_with_marker
+
+
+def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, monkeypatch):
+    """process_region runs each check and mapping once over many events; every result must be
+    the one ``process`` gives for that event alone, problems and their lines included."""
+    verdict = ("<Beslissing><Uitkomst>VEROORDEELD</Uitkomst><Datum>2026-11-20</Datum><Geldboete>250.5</Geldboete>"
+               "<Schadevergoedingsmaatregel slachtofferRef='S1'><Bedrag>+99.90</Bedrag></Schadevergoedingsmaatregel>"
+               "</Beslissing>")
+    second_victim = ("<Slachtoffer ref='S2'><Bsn>111222333</Bsn><Geslachtsnaam>Jansen</Geslachtsnaam>"
+                     "<Informatiewens>true</Informatiewens></Slachtoffer>")
+    events = [
+        om_event(1),
+        om_event(2, bsn="123456789"),  # elfproef
+        om_event(3, soort="ZITTING_GEPLAND"),  # rule: no Zitting
+        om_event(4, soort="ONBEKEND"),  # schema
+        om_event(5, soort="UITSPRAAK", extra=verdict),  # CJIB: a fine and a compensation order
+        om_event(6, informatiewens="false"),  # no KbSP item
+        om_event(7, extra=second_victim),  # the same victim twice: duplicate-recipient
+        om_event(8).replace("OM-T-0000008", "X" * 201),  # BerichtId too long to keep
+        om_event(9).replace("<Soort>", "<!-- a comment --><Soort>"),
+        om_event(10).replace("<Zaakgebeurtenis>", "<om:Zaakgebeurtenis xmlns:om='urn:keten:om:zaakgebeurtenissen:v1'"
+                             " xmlns='urn:keten:om:zaakgebeurtenissen:v1'>")
+                    .replace("</Zaakgebeurtenis>", "</om:Zaakgebeurtenis>"),
+        om_event(1),  # sent twice in one file
+        om_event(11, soort="SEPOT"),  # rule: no Beslissing
+    ]
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
+    om = hub.registry.partner("om")
+    processor = EventProcessor(hub, om)
+    alone = [processor.process(el) for el in iter_events(om, path)]
+
+    monkeypatch.setattr(payload, "CHUNK_EVENTS", 5)  # the first region has the header, the last the rest
+    monkeypatch.setattr(payload._Cutter, "PIECE", 64)
+    monkeypatch.setattr(payload._Cutter, "HOLD", 256)
+    with open(path, "rb") as f:
+        scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
+    assert len(scanned.cuts) >= 3 and scanned.cuts[-1].events == 12
+    one_by_one = []
+    monkeypatch.setattr(processor, "process", lambda el, **kw: one_by_one.append(el) or
+                        EventProcessor.process(processor, el, **kw))
+    chunked = [r for region in regions(path, scanned) for r in processor.process_region(region)]
+
+    assert chunked == alone
+    rejected = [r.bericht_id for r in alone if isinstance(r, RejectedEvent)]
+    assert rejected == ["OM-T-0000002", "OM-T-0000003", "OM-T-0000004", "OM-T-0000007", "X" * 201, "OM-T-0000011"]
+    assert len(one_by_one) == len(rejected)  # the others took the fast path
+    fine = next(r for r in chunked if r.bericht_id == "OM-T-0000005")
+    items = {o.key: o for o in fine.outbound}
+    assert sorted((o.destination, o.key) for o in fine.outbound) == [
+        ("cjib", "OM-T-0000005.GELDBOETE"), ("cjib", "OM-T-0000005.SCHADEVERGOEDING.1"),
+        ("kbsp", next(k for k in items if k.startswith("OM-T-0000005.KR-")))]
+    assert b"<Bedrag>99.90</Bedrag>" in items["OM-T-0000005.SCHADEVERGOEDING.1"].document
+    assert items["OM-T-0000005.GELDBOETE"].document.startswith(b'<Opdracht xmlns="urn:keten:cjib:opdrachten:v1">')
