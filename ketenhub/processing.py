@@ -23,7 +23,7 @@ from ketenhub.validate.schema import compile_schema, validate
 MAX_BERICHT_ID = 200  # the store's key columns hold 255; outbound keys add a suffix
 
 
-class AcceptedEvent(NamedTuple):
+class AcceptedEvent(NamedTuple):  # named tuples: cheap to make (and see workers._to_wire)
     bericht_id: str
     kind: str
     soort: str
@@ -36,7 +36,6 @@ class RejectedEvent(NamedTuple):
     line: int | None
     reason: str
     raw: bytes
-
 
 
 class EventProcessor:
