@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -36,7 +35,6 @@ from ketenhub.workers import Workers
 log = logging.getLogger(__name__)
 CHUNK = 500
 PARALLEL_FROM = 5000  # events; for fewer, starting worker processes costs more than it saves
-EARLY_FROM = 4 << 20  # bytes: a payload this big is likely to have PARALLEL_FROM events
 
 
 @dataclass
@@ -84,23 +82,6 @@ def _keep(hub: Hub, partner: Partner, item: Incoming):
 
 
 def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
-    with _workers_for(hub, partner, item) as pool:
-        return _ingest(hub, partner, item, pool)
-
-
-@contextmanager
-def _workers_for(hub: Hub, partner: Partner, item: Incoming) -> Iterator[Workers | None]:
-    """Worker processes for a payload big enough to need them, started before its first pass:
-    their start (imports, compiled schemas and mappings, ~0.8 s each) then runs on the core
-    that the first pass leaves idle. Closed unused if the payload turns out not to need them."""
-    if hub.settings.workers < 2 or os.path.getsize(item.path) < EARLY_FROM:
-        yield None
-        return
-    with Workers(hub.settings, partner.partner, hub.settings.workers) as pool:
-        yield pool
-
-
-def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) -> Report:
     result, kept = _keep(hub, partner, item)
     report = Report(partner.partner, item.name, "accepted", result.sha256, problems=list(result.problems))
     if item.expected_sha256 and item.expected_sha256 != result.sha256:
@@ -123,7 +104,7 @@ def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) ->
                      ", ".join(p.rule for p in report.problems))
             return report
 
-    for n, chunk in enumerate(_processed(hub, partner, kept, result, pool), 1):
+    for n, chunk in enumerate(_processed(hub, partner, kept, result), 1):
         accepted = [r for r in chunk if isinstance(r, inbound.AcceptedEvent)]
         rejected = [r for r in chunk if isinstance(r, inbound.RejectedEvent)]
         with hub.engine.begin() as conn:
@@ -151,11 +132,9 @@ def _chunks(items: Iterator) -> Iterator[list]:
         yield chunk
 
 
-def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Workers | None = None) \
-        -> Iterator[list]:
+def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan) -> Iterator[list]:
     """The payload's events processed, in chunks, in file order: by worker processes for a
-    big batch (``pool``, or ones started here), as that work is where the time goes and
-    Python does it on one core."""
+    big batch, as that work is where the time goes and Python does it on one core."""
     if not scanned.batch or scanned.cuts is None:  # a single event, or a batch that cannot be cut
         processor = EventProcessor(hub, partner)
         yield from _chunks(processor.process(el) for el in iter_events(partner, path))
@@ -163,9 +142,6 @@ def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Work
     if hub.settings.workers < 2 or scanned.events < PARALLEL_FROM:
         processor = EventProcessor(hub, partner)
         yield from (processor.process_region(r) for r in regions(path, scanned))
-        return
-    if pool is not None:
-        yield from pool.map(regions(path, scanned))
         return
     with Workers(hub.settings, partner.partner, hub.settings.workers) as pool:
         yield from pool.map(regions(path, scanned))

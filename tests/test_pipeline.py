@@ -1,4 +1,4 @@
-"""The inbound pipeline: a big payload's events worked on by worker processes, started early."""
+"""The inbound pipeline: a big payload's events worked on by worker processes."""
 import re
 from dataclasses import replace
 
@@ -61,28 +61,3 @@ def test_worker_processes_store_exactly_what_one_process_stores(hub, tmp_path, m
             assert "<Bsn>123456789</Bsn>" in lines[bsn_line - 1]
     alone.engine.dispose()
 
-
-def test_workers_for_a_big_payload_start_before_its_first_pass(hub, tmp_path, monkeypatch, sample):
-    """Started early when the file is big, used if the payload needs them, closed either way."""
-    pools, order = [], []
-
-    class Recorded(Workers):
-        def __init__(self, *a):
-            super().__init__(*a)
-            pools.append(self)
-            order.append("workers")
-
-    keep = pipeline._keep
-    monkeypatch.setattr(pipeline, "_keep", lambda *a: order.append("first pass") or keep(*a))
-    monkeypatch.setattr(pipeline, "Workers", Recorded)
-    monkeypatch.setattr(pipeline, "EARLY_FROM", 1)
-    monkeypatch.setattr(pipeline, "PARALLEL_FROM", 1)
-    parallel = Hub(replace(hub.settings, workers=2))
-    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
-                             om_batch([om_event(n) for n in range(1, 30)]))
-    (report,) = ingest(parallel, "om", path)
-    assert report.accepted == 29 and order == ["workers", "first pass"]  # one pool, the early one
-    (single,) = ingest(parallel, "cvom", sample("cvom/beroep-ontvangen.xml"))  # one event: not needed
-    assert single.accepted == 1 and order[2:] == ["workers", "first pass"]
-    for pool in pools:
-        assert all(p.poll() is not None for p in pool.processes)  # ended, not left behind
