@@ -122,7 +122,8 @@ def list_quarantine(hub: Hub, partner: str | None = None, state: str = "open", l
 def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool = False) -> dict:
     """Run quarantined items through the pipeline again, after a mapping or schema fix: an
     event from its kept raw bytes, a whole payload from its kept file. Returns counts."""
-    from ketenhub.pipeline import EventProcessor, ingest
+    from ketenhub.pipeline import ingest
+    from ketenhub.processing import AcceptedEvent, EventProcessor
     from ketenhub.receive.base import Incoming
     from ketenhub.store import inbound
     from ketenhub.store.tables import payload
@@ -144,7 +145,7 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
             ok = report.state != "rejected"
         else:
             result = EventProcessor(hub, partner).process(etree.fromstring(q["raw"], parser()))
-            ok = isinstance(result, inbound.AcceptedEvent)
+            ok = isinstance(result, AcceptedEvent)
             if ok:
                 with hub.engine.begin() as conn:
                     inbound.store_events(conn, partner.partner, q["payload_id"], [result], [])

@@ -25,7 +25,7 @@ from typing import Iterator
 from ketenhub.adapters import Partner
 from ketenhub.audit.trail import Entry, record
 from ketenhub.hub import Hub
-from ketenhub.processing import EventProcessor
+from ketenhub.processing import AcceptedEvent, EventProcessor, RejectedEvent
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.store import inbound
 from ketenhub.validate.payload import Scan, iter_events, regions, scan
@@ -105,8 +105,8 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
             return report
 
     for n, chunk in enumerate(_processed(hub, partner, kept, result), 1):
-        accepted = [r for r in chunk if isinstance(r, inbound.AcceptedEvent)]
-        rejected = [r for r in chunk if isinstance(r, inbound.RejectedEvent)]
+        accepted = [r for r in chunk if isinstance(r, AcceptedEvent)]
+        rejected = [r for r in chunk if isinstance(r, RejectedEvent)]
         with hub.engine.begin() as conn:
             new, dup = inbound.store_events(conn, partner.partner, payload_id, accepted, rejected)
             if n >= 16 and n & (n - 1) == 0:  # 16, 32, 64, ... chunks: whenever the load has doubled
@@ -171,7 +171,7 @@ def check(hub: Hub, partner: Partner, path: Path) -> Report:
     if not report.problems:
         for chunk in _processed(hub, partner, path, result):
             for r in chunk:
-                if isinstance(r, inbound.RejectedEvent):
+                if isinstance(r, RejectedEvent):
                     report.rejected.append((r.bericht_id, r.reason))
                 else:
                     report.accepted += 1

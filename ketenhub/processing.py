@@ -70,7 +70,7 @@ class EventProcessor:
             if line_offset:
                 problems = [replace(p, line=p.line + line_offset) if p.line else p for p in problems]
             return RejectedEvent(bericht_id, el.sourceline + line_offset, explain(problems),
-                                         etree.tostring(el, encoding="unicode", with_tail=False).encode())
+                                 etree.tostring(el, encoding="unicode", with_tail=False).encode())
         return _accepted(bericht_id, canonical, k, outbound)
 
     def process_region(self, region: Region) -> list[AcceptedEvent | RejectedEvent]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, insert, select, text, update
 
 from ketenhub.audit.trail import Entry, now, record
-from ketenhub.processing import AcceptedEvent, RejectedEvent  # noqa: F401 (part of this module's interface)
+from ketenhub.processing import AcceptedEvent, RejectedEvent
 from ketenhub.store.bulk import insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 

@@ -59,7 +59,7 @@ class Scan:
 
 
 class _Cutter:
-    """Feeds the first pass's parser, and keeps a cut about every CHUNK_EVENTS events: at a
+    """Feeds the parser of ``_parsed``, and keeps a cut about every CHUNK_EVENTS events: at a
     text that looks like an event's end tag, fed to the parser on its own, for which the
     parser then reported exactly one event's end. A look-alike in a comment, CDATA section
     or processing instruction is never a cut."""
@@ -191,8 +191,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         result.events, result.cuts = 1, None
     else:
         result.batch = True
-        start, end = _envelope_tags(envelope)
-        result.envelope = (start, end)
+        result.envelope = _envelope_tags(envelope)
         # The envelope (header without its events) must itself be valid.
         problems.extend(validate(compile_schema(str(schema_path)), envelope))
         if partner.batch_count and not problems:

@@ -87,8 +87,6 @@ def test_a_big_load_leaves_fresh_planner_statistics_on_postgresql(hub, tmp_path,
     """Without them PostgreSQL looks events up by partner alone, reading the whole table per chunk."""
     from ketenhub.validate import payload
     monkeypatch.setattr(payload, "CHUNK_EVENTS", 5)
-    monkeypatch.setattr(payload._Cutter, "PIECE", 256)
-    monkeypatch.setattr(payload._Cutter, "HOLD", 1024)
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                              om_batch([om_event(n) for n in range(1, 151)]))  # chunks of 5 to 7 events
     ingest(hub, "om", path)
