@@ -248,7 +248,9 @@ def _parsed(partner: Partner, source: IO[bytes]) -> tuple[int, list[Cut] | None,
     return events, (cuts if events == cutter.events else None), root
 
 
-_PREFIXED = re.compile(rb"<[^<>:]*:")  # a prefixed element or attribute name (or a colon in a value)
+# Every byte but these is deleted before looking for markup that could hide an end tag or bind
+# a name otherwise: one pass in C, where a regular expression took four times as long.
+_NOT_MARKUP = bytes(sorted(set(range(256)) - set(b"<>:!?")))
 _SPACE = b" \t\r\n"
 
 
@@ -313,7 +315,7 @@ def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) \
         cut = data_at + i + len(end) if i >= 0 and data_at + i < body_end else body_end
         piece = data[:cut - data_at]
         body = piece[max(0, first - prev):]
-        if b"<!" in body or b"<?" in body or b"xmlns" in body or _PREFIXED.search(body):
+        if _marked(body) or b"xmlns" in body:
             return None
         starts += body.count(start)
         names += body.count(local)
@@ -324,6 +326,17 @@ def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) \
     if not (starts == events and names == 2 * events and between == events - 1):
         return None
     return events, cuts, envelope
+
+
+def _marked(body: bytes) -> bool:
+    """Whether ``body`` may hold a comment, CDATA section, DTD or processing instruction (``<!``,
+    ``<?``), or a prefixed name (a ``:`` inside a tag). Erring towards yes is safe: it only
+    sends the file to the parsed path. Of each tag only ``<``, ``>`` and those characters are
+    left, so a colon after a tag's ``<`` and before its ``>`` shows as ``<:`` (a colon in an
+    attribute value does too), unless a ``>`` in an attribute value comes first: then, with
+    ``:!?`` gone too, there is a ``>>``, as there is for a ``>`` in text."""
+    marks = body.translate(None, _NOT_MARKUP)
+    return b"<:" in marks or b"<!" in marks or b"<?" in marks or b">>" in marks.translate(None, b":!?")
 
 
 def regions(path: Path, scanned: Scan) -> Iterator[Region]:

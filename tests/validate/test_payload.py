@@ -234,14 +234,18 @@ def test_a_plain_batch_is_cut_by_reading_its_bytes(hub, tmp_path, monkeypatch):
     # A namespace error: the parse that builds nothing does not report it, the events' parse does.
     (lambda e: e[:2] + [e[2].replace("<Soort>", "<x:Soort>").replace("</Soort>", "</x:Soort>")] + e[3:],
      "Namespace prefix x on Soort is not defined"),
+    # The same on an attribute, behind a value that holds a ">" and a "!".
+    (lambda e: e[:2] + [e[2].replace('<Slachtoffer ref="S1">', '<Slachtoffer a=">!" x:b="1" ref="S1">')] + e[3:],
+     "Namespace prefix x for b on Slachtoffer is not defined"),
     (lambda e: e[:2] + ["<!-- a comment -->\n"] + e[2:], 4),
+    (lambda e: e[:2] + [e[2].replace("Jansen", "Jansen > Janssen")] + e[3:], 4),  # a ">" in a text
     (lambda e: e[:2] + [e[2].replace("Jansen", "Zaakgebeurtenis")] + e[3:], 4),  # the name in a text
     (lambda e: [e[0] + "\n"] + e[1:], 4),  # other white space between two events
     (lambda e: e[:2] + [e[2].replace("</Slachtoffer>", "</Slachtoffer><Zaakgebeurtenis/>")] + e[3:], 4),  # nested
     (lambda e: e[:2] + ["  <Zaakgebeurtenis/>\n"] + e[2:], 5),  # an empty event: quarantined, not lost
     (lambda e: [e[0].replace("<Zaakgebeurtenis>", '<Zaakgebeurtenis xmlns="urn:keten:om:zaakgebeurtenissen:v1">')]
      + e[1:], 4),
-], ids=["unbound-prefix", "comment", "name-in-text", "white-space", "nested", "empty-event", "declaration"])
+], ids=["unbound-prefix", "unbound-prefix-after-gt", "comment", "gt-in-text", "name-in-text", "white-space", "nested", "empty-event", "declaration"])
 def test_what_the_plain_reading_cannot_vouch_for_is_parsed(hub, tmp_path, monkeypatch, change, outcome):
     events = change([om_event(n) for n in range(1, 5)])
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
