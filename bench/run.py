@@ -88,9 +88,11 @@ def phase_hub(path: Path) -> dict:
     endpoint("kbsp")  # Connection lookup (an Airflow task has it imported already)
     om = hub.registry.partner("om")
     workers = WorkerPeaks().start()
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     (report,) = ingest_source(hub, om, Files([path], om.receive))
     t1 = time.perf_counter()
+    cpu1 = _cpu_seconds()  # the workers have ended and been waited for: their time is counted
     ingest_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers.stop()
     kbsp = deliver(hub, hub.registry.destination("kbsp")).delivered  # SOAP, to the simulator
@@ -100,7 +102,14 @@ def phase_hub(path: Path) -> dict:
     return {"events": report.accepted + len(report.rejected), "accepted": report.accepted,
             "rejected": len(report.rejected), "ingest_seconds": t1 - t0, "seconds": t3 - t0,
             "kbsp_delivered": kbsp, "kbsp_seconds": t2 - t1, "cjib_delivered": cjib, "cjib_seconds": t3 - t2,
-            "workers": hub.settings.workers, "worker_peak_rss_mb": workers.peak_mb, "ingest_peak_rss_mb": ingest_peak}
+            "workers": hub.settings.workers, "worker_peak_rss_mb": workers.peak_mb, "ingest_peak_rss_mb": ingest_peak,
+            "ingest_cpu_seconds": {"hub": cpu1[0] - cpu0[0], "workers": cpu1[1] - cpu0[1]}}
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU time (user and system) of this process, and of its children that have ended."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
 
 
 def phase_kbsp_simulator(store: Path) -> None:
@@ -258,6 +267,10 @@ def main() -> None:
           f"{result['ratio_to_floor']:.0%}")
     for row in rows:
         print(f"{row[0]:32}{row[1]:>14}{row[2]:>10}{row[3]:>14}")
+    cpu = hub["ingest_cpu_seconds"]
+    print(f"Ingest CPU per event: hub process {cpu['hub'] / hub['events'] * 1e6:.0f} µs (first pass, storing), "
+          f"workers {cpu['workers'] / hub['events'] * 1e6:.0f} µs (validating, mapping, routing); "
+          f"{(cpu['hub'] + cpu['workers']) / hub['ingest_seconds']:.2f} of {os.cpu_count()} cores busy")
     print("DAG file parse: " + ", ".join(f"{k} {v:.2f} s" for k, v in dags["parse_seconds"].items()))
     if airflow:
         print(f"Airflow run of ketenhub_receive_om, {args.airflow_events:,} events ({airflow['state']}): "
