@@ -3,12 +3,16 @@
 Every write also appends its audit rows, in the same transaction."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Connection, insert, select, text, update
 
 from ketenhub.audit.trail import Entry, now, record
-from ketenhub.processing import AcceptedEvent, RejectedEvent
 from ketenhub.store.bulk import insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
+
+if TYPE_CHECKING:  # for annotations only: the store does not import the processing stage
+    from ketenhub.processing import AcceptedEvent, RejectedEvent
 
 
 def find_payload(conn: Connection, partner: str, sha256: str):

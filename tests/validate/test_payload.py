@@ -245,7 +245,8 @@ def test_a_plain_batch_is_cut_by_reading_its_bytes(hub, tmp_path, monkeypatch):
     (lambda e: e[:2] + ["  <Zaakgebeurtenis/>\n"] + e[2:], 5),  # an empty event: quarantined, not lost
     (lambda e: [e[0].replace("<Zaakgebeurtenis>", '<Zaakgebeurtenis xmlns="urn:keten:om:zaakgebeurtenissen:v1">')]
      + e[1:], 4),
-], ids=["unbound-prefix", "unbound-prefix-after-gt", "comment", "gt-in-text", "name-in-text", "white-space", "nested", "empty-event", "declaration"])
+], ids=["unbound-prefix", "unbound-prefix-after-gt", "comment", "gt-in-text", "name-in-text", "white-space",
+        "nested", "empty-event", "declaration"])
 def test_what_the_plain_reading_cannot_vouch_for_is_parsed(hub, tmp_path, monkeypatch, change, outcome):
     events = change([om_event(n) for n in range(1, 5)])
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
