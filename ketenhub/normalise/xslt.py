@@ -14,7 +14,6 @@ from lxml import etree
 from ketenhub.validate.parsing import parse_trusted
 
 NS = "urn:ketenhub:xslt"
-_functions = etree.FunctionNamespace(NS)
 
 
 def parketnummer(value: str) -> str:
@@ -52,12 +51,17 @@ def bedrag(value: str) -> str:
         return value
 
 
-for _f in (parketnummer, ketenreferentie, boolean, taal, bedrag):
-    _functions[_f.__name__] = (lambda f: lambda _context, *args: f(*args))(_f)
+def _extension(f):
+    return lambda _context, *args: f(*args)
+
+
+# Given to each mapping, not registered globally: lxml hands every global extension function
+# to every XPath evaluation, which made each key and recipient lookup a quarter slower.
+EXTENSIONS = {(NS, f.__name__): _extension(f) for f in (parketnummer, ketenreferentie, boolean, taal, bedrag)}
 
 
 def _compile(tree: etree._ElementTree) -> etree.XSLT:
-    return etree.XSLT(tree, access_control=etree.XSLTAccessControl.DENY_ALL)
+    return etree.XSLT(tree, extensions=EXTENSIONS, access_control=etree.XSLTAccessControl.DENY_ALL)
 
 
 def _mapping(path: str) -> etree._ElementTree:
