@@ -1,4 +1,5 @@
 """The inbound pipeline: a big payload's events worked on by worker processes."""
+import gc
 import re
 from dataclasses import replace
 
@@ -61,3 +62,29 @@ def test_worker_processes_store_exactly_what_one_process_stores(hub, tmp_path, m
             assert "<Bsn>123456789</Bsn>" in lines[bsn_line - 1]
     alone.engine.dispose()
 
+
+
+def test_storing_leaves_what_lived_before_out_of_garbage_collection_and_restores_it(hub, tmp_path, monkeypatch):
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch([om_event(n) for n in range(1, 4)]))
+    frozen_while_storing = []
+    store_events = pipeline.inbound.store_events
+    monkeypatch.setattr(pipeline.inbound, "store_events",
+                        lambda *a: frozen_while_storing.append(gc.get_freeze_count()) or store_events(*a))
+    assert gc.get_freeze_count() == 0
+
+    (report,) = ingest(hub, "om", path)
+
+    assert report.accepted == 3
+    assert frozen_while_storing and all(frozen_while_storing)
+    assert gc.get_freeze_count() == 0  # the process's heap is as it was
+
+
+def test_a_heap_someone_froze_stays_frozen(hub, tmp_path):
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch([om_event(1)]))
+    gc.freeze()
+    try:
+        (report,) = ingest(hub, "om", path)
+        assert report.accepted == 1 and gc.get_freeze_count() > 0  # not unfrozen
+    finally:
+        gc.unfreeze()
