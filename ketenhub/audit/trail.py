@@ -26,8 +26,12 @@ def record(conn: Connection, entries: list[Entry], actor: str = "ketenhub") -> N
     if not entries:
         return
     at = value(conn, audit.c.at, now())
-    insert_rows(conn, audit, ("at", "actor", "subject", "subject_id", "action", "bericht_id", "detail"),
-                [(at, actor, *e) for e in entries])  # Entry's fields are in column order
+    if any(e.bericht_id is not None for e in entries):
+        insert_rows(conn, audit, ("at", "actor", "subject", "subject_id", "action", "bericht_id", "detail"),
+                    [(at, actor, *e) for e in entries])  # Entry's fields are in column order
+    else:  # left out rather than bound as NULL, as a NULL costs what bytes do (see bulk.blob)
+        insert_rows(conn, audit, ("at", "actor", "subject", "subject_id", "action", "detail"),
+                    [(at, actor, e.subject, e.subject_id, e.action, e.detail) for e in entries])
 
 
 def trace(conn: Connection, bericht_id: str) -> list[dict]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, insert, select, text, update
 
 from ketenhub.audit.trail import Entry, now, record
-from ketenhub.store.bulk import insert_rows, select_in, value
+from ketenhub.store.bulk import blob, insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
 if TYPE_CHECKING:  # for annotations only: the store does not import the processing stage
@@ -65,26 +65,27 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
         (duplicates if e.bericht_id in seen else fresh).append(e)
         seen.add(e.bericht_id)
 
-    entries: list[Entry] = []
     if fresh:
         # Plain multi-row inserts (see insert_rows for how the new ids are known): an INSERT ...
         # RETURNING that must keep the rows' order costs one statement per row on SQLite.
         at_event = value(conn, event.c.received_at, at)
         ids = insert_rows(conn, event, ("partner", "bericht_id", "payload_id", "kind", "soort", "state",
                                         "received_at", "canonical"),
-                          [(partner, e.bericht_id, payload_id, e.kind, e.soort, "accepted", at_event, e.canonical)
+                          [(partner, e.bericht_id, payload_id, e.kind, e.soort, "accepted", at_event, blob(e.canonical))
                            for e in fresh])
         event_ids = dict(zip([e.bericht_id for e in fresh], ids)) if ids is not None else dict(select_in(
             conn, "SELECT bericht_id, id FROM event WHERE partner = ? AND bericht_id IN", (partner,),
             [e.bericht_id for e in fresh]))
         at_delivery = value(conn, delivery.c.created_at, at)
-        deliveries = []
+        deliveries, accepted_entries = [], []
         for e in fresh:
             event_id = event_ids[e.bericht_id]
             routed = ", ".join(f"{o.destination}:{o.recipient}" for o in e.outbound) or "no destination"
-            entries.append(Entry("event", event_id, "accepted", e.bericht_id, f"{e.soort}; routed to {routed}"))
-            deliveries += [(event_id, o.destination, o.recipient, o.key, o.document, "pending", 0, at_delivery,
-                            at_delivery, at_delivery) for o in e.outbound]
+            accepted_entries.append(Entry("event", event_id, "accepted", e.bericht_id,
+                                          f"{e.soort}; routed to {routed}"))
+            deliveries += [(event_id, o.destination, o.recipient, o.key, blob(o.document), "pending", 0,
+                            at_delivery, at_delivery, at_delivery) for o in e.outbound]
+        record(conn, accepted_entries)  # apart from the deliveries' rows, which name no BerichtId (see record)
         if deliveries:
             ids = insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key",
                                                "document", "state", "attempts", "next_attempt_at", "created_at",
@@ -94,10 +95,9 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
                     conn, "SELECT id, destination, idempotency_key FROM delivery WHERE event_id IN", (),
                     list(event_ids.values()))}
                 ids = [by_key[d[1], d[3]] for d in deliveries]
-            entries += [Entry("delivery", i, "pending", detail=f"key {d[3]}") for i, d in zip(ids, deliveries)]
-    for e in duplicates:
-        entries.append(Entry("payload", payload_id, "duplicate-event", e.bericht_id,
-                             "BerichtId already received: nothing new created"))
+            record(conn, [Entry("delivery", i, "pending", detail=f"key {d[3]}") for i, d in zip(ids, deliveries)])
+    entries = [Entry("payload", payload_id, "duplicate-event", e.bericht_id, "BerichtId already received: nothing new "
+                     "created") for e in duplicates]
     if rejected:
         qrows = conn.execute(insert(quarantine).returning(quarantine.c.id, sort_by_parameter_order=True), [
             dict(partner=partner, payload_id=payload_id, bericht_id=r.bericht_id, line=r.line, reason=r.reason,
