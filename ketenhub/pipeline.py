@@ -73,8 +73,10 @@ def _keep(hub: Hub, partner: Partner, item: Incoming):
     """Scan the payload while copying it to payloads/<sha256>.xml: its bytes are never lost."""
     store = hub.settings.payloads_dir
     store.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=store, suffix=".tmp")
-    with os.fdopen(fd, "w+b") as copy, open(item.path, "rb") as source:
+    # Opened by name, so that the scan can have libxml2 read the copy itself (see scan).
+    with tempfile.NamedTemporaryFile(dir=store, suffix=".tmp", delete=False) as copy, \
+            open(item.path, "rb") as source:
+        tmp = copy.name
         result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy)
         copy.flush()
         os.fsync(copy.fileno())

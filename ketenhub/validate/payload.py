@@ -1,8 +1,9 @@
 """Reading a partner's payload: one pass to check the whole file, one to stream its events.
 
-The first pass reads the file once, in chunks: it keeps a copy (the raw bytes are never lost),
-computes the SHA-256, and has libxml2 check that it is well-formed without building anything.
-Then it checks everything else that concerns the file as a whole (empty, no DTD, UTF-8, root
+The first pass reads the file once, in chunks: it keeps a copy (the raw bytes are never lost)
+and computes the SHA-256. Then libxml2 checks that the copy is well-formed without building
+anything, while the copy is read for where to cut it (see ``_check_well_formed``), and the
+first pass checks everything else that concerns the file as a whole (empty, no DTD, UTF-8, root
 element and namespace, the envelope against the XSD, the control count). Only a file that
 passes is read again, so that no event is stored from a file that turns out to be truncated.
 
@@ -17,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator, NamedTuple
+from typing import IO, Callable, Iterator, NamedTuple
 
 from lxml import etree
 
@@ -121,7 +123,6 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
     digest = hashlib.sha256()
     size = 0
     head = parsing.pull_parser(events=("start",))  # reports only the first element: the root
-    checker = parsing.well_formedness_parser()
     root = None
     problems: list[Problem] = []
     parsing_ok = True
@@ -153,12 +154,9 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         if size == len(chunk):
             problems.extend(parsing.check_encoding(chunk))
             parsing_ok = not problems
-        if parsing_ok:
+        if parsing_ok and head is not None:
             try:
-                if head is not None:
-                    find_root(chunk)
-                if parsing_ok:
-                    checker.feed(chunk)
+                find_root(chunk)
             except etree.XMLSyntaxError as e:
                 problems.append(parsing.syntax_problem(e))
                 parsing_ok = False
@@ -171,11 +169,12 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
     try:
         if head is not None:
             head.close()  # a document too short to have reported its root: say why
-        checker.close()
         if copy_to is not None:
             copy_to.flush()
         again = copy_to if copy_to is not None else source
+        well_formed = _check_well_formed(again)
         flat = _flat_batch(partner, again, root) if root is not None and root.tag == partner.batch_root else None
+        well_formed()
         if flat is not None:
             result.events, result.cuts, envelope = flat
         else:  # what the plain reading cannot vouch for, a parse that keeps the envelope can
@@ -208,6 +207,44 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
                                         f"{partner.name} is {partner.oin}", line=sender.sourceline,
                                         element=element_path(sender)))
     return result
+
+
+def _check_well_formed(f: IO[bytes]) -> Callable[[], None]:
+    """Has libxml2 check that the whole of ``f`` is well-formed, building nothing (a quarter of
+    the cost of building and dropping it); returns a call that waits for the check and raises
+    the error it found. A file on disk is checked on a thread of its own, beside the reading
+    that cuts it (``_flat_batch``): libxml2 then reads the file itself and lxml lets go of the
+    GIL meanwhile, where a parser fed from Python holds it. That check only says whether the
+    file is well-formed (its errors name no line, and some are not even syntax errors), so a
+    file it refuses is fed through again, which says where and why."""
+    path = getattr(f, "name", None)
+    if not (isinstance(path, str) and os.path.isfile(path)):
+        _feed_well_formedness(f)
+        return lambda: None
+    refused = []
+
+    def check() -> None:
+        try:
+            etree.parse(path, parsing.well_formedness_parser())
+        except Exception as e:  # an encoding error, say, is an OSError here
+            refused.append(e)
+
+    thread = threading.Thread(target=check, name="well-formedness", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if refused:
+            _feed_well_formedness(f)
+    return wait
+
+
+def _feed_well_formedness(f: IO[bytes]) -> None:
+    f.seek(0)
+    checker = parsing.well_formedness_parser()
+    while chunk := f.read(CHUNK):
+        checker.feed(chunk)
+    checker.close()
 
 
 def _envelope_tags(root: etree._Element) -> tuple[bytes, bytes]:

@@ -261,6 +261,26 @@ def test_what_the_plain_reading_cannot_vouch_for_is_parsed(hub, tmp_path, monkey
         assert report.accepted + len(report.rejected) == outcome
 
 
+@pytest.mark.parametrize("broken, line", [(b"</Geslachtsnaam>", b"</Geslachtsnaamm>"), (b"Jansen", b"Jans\xe9n")],
+                         ids=["mismatched-end-tag", "invalid-utf8"])
+def test_a_plain_batch_broken_deep_inside_is_rejected_whole(hub, tmp_path, monkeypatch, broken, line):
+    """The byte reading that cuts a plain batch cannot see this; the well-formedness check beside
+    it can, and the file is rejected with the line before anything is stored."""
+    events = [om_event(n) for n in range(1, 401)]
+    events[299] = events[299].encode().replace(broken, line, 1).decode("latin-1")
+    data = om_batch([]).replace(b"<AantalGebeurtenissen>0", b"<AantalGebeurtenissen>400").replace(
+        b"</ZaakgebeurtenissenBatch>", "".join(events).encode("latin-1") + b"</ZaakgebeurtenissenBatch>")
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", data)
+    scanned, parsed = _scan_spying(hub, path, monkeypatch)
+    bad_line = data[:data.index(line)].count(b"\n") + 1
+    assert not parsed and [p.rule for p in scanned.problems] == ["well-formed"]
+    assert scanned.problems[0].line == bad_line > 2000
+    (report,) = ingest(hub, "om", path)
+    assert report.state == "rejected"
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(event)) == 0
+
+
 def test_the_cuts_are_those_of_the_kept_copy_even_if_the_source_changes(hub, monkeypatch):
     """The second reading is of the copy in payloads/, not of the partner's file, which may be
     rewritten meanwhile: regions are cut from the copy with these cuts."""
