@@ -56,3 +56,43 @@ def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, mon
         ("kbsp", next(k for k in items if k.startswith("OM-T-0000005.KR-")))]
     assert b"<Bedrag>99.90</Bedrag>" in items["OM-T-0000005.SCHADEVERGOEDING.1"].document
     assert items["OM-T-0000005.GELDBOETE"].document.startswith(b'<Opdracht xmlns="urn:keten:cjib:opdrachten:v1">')
+
+
+def test_a_region_with_one_invalid_canonical_document_or_item_rejects_only_that_event(hub, tmp_path, monkeypatch):
+    """A region's results are validated at once (normalise.xslt.results_schema); when that fails,
+    one by one, so that only the event whose mapping went wrong is rejected, and with its reason."""
+    from dataclasses import replace
+
+    from ketenhub.normalise import xslt
+
+    def broken(mapping: str, tijdstip: str, when: str):
+        """The mapping, leaving out Tijdstip (which the target XSD requires) for one event."""
+        text = (hub.settings.mappings_dir / mapping).read_text()
+        assert tijdstip in text
+        path = tmp_path / mapping
+        path.write_text(text.replace(tijdstip, f'<xsl:if test="not({when})">{tijdstip}</xsl:if>'))
+        return xslt.stylesheet(str(path)), xslt.for_each(str(path))
+
+    events = [om_event(n, soort="UITSPRAAK", extra="<Beslissing><Uitkomst>VEROORDEELD</Uitkomst><Datum>2026-11-20"
+                       "</Datum><Geldboete>250</Geldboete></Beslissing>") for n in range(1, 9)]
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
+    om = hub.registry.partner("om")
+    processor = EventProcessor(hub, om)
+    processor.normalise.mapping, processor.normalise.each = broken(
+        "om-to-canonical.xsl", '<Tijdstip><xsl:value-of select="o:Tijdstip"/></Tijdstip>', "o:BerichtId = 'OM-T-0000003'")
+    kbsp = next(i for i, r in enumerate(processor.routes) if r.destination.destination == "kbsp")
+    mapping, each = broken("canonical-to-kbsp.xsl", '<Tijdstip><xsl:value-of select="../../k:Tijdstip"/></Tijdstip>',
+                           "../../k:BerichtId = 'OM-T-0000006'")
+    processor.routes[kbsp] = replace(processor.routes[kbsp], mapping=mapping, each=each)
+    alone = [processor.process(el) for el in iter_events(om, path)]
+
+    monkeypatch.setattr(payload, "CHUNK_EVENTS", 4)
+    with open(path, "rb") as f:
+        scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
+    chunked = [r for region in regions(path, scanned) for r in processor.process_region(region)]
+
+    assert chunked == alone
+    rejected = {r.bericht_id: r.reason for r in chunked if isinstance(r, RejectedEvent)}
+    assert sorted(rejected) == ["OM-T-0000003", "OM-T-0000006"]
+    assert "rule: canonical" in rejected["OM-T-0000003"] and "rule: destination-schema" in rejected["OM-T-0000006"]
+    assert sum(len(r.outbound) for r in chunked if not isinstance(r, RejectedEvent)) == 6 * 2  # KbSP and CJIB each

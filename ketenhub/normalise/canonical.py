@@ -6,7 +6,7 @@ from pathlib import Path
 from lxml import etree
 
 from ketenhub.adapters import Partner
-from ketenhub.normalise.xslt import MappingError, for_each, stylesheet
+from ketenhub.normalise.xslt import MappingError, for_each, results_schema, stylesheet
 from ketenhub.validate.problems import Problem
 from ketenhub.validate.schema import compile_schema, validate
 
@@ -22,6 +22,7 @@ class Normaliser:
         self.mapping = stylesheet(str(mappings / partner.mapping))
         self.each = for_each(str(mappings / partner.mapping))
         self.schema = compile_schema(str(schemas / SCHEMA))
+        self.results_schema = results_schema(str(schemas / SCHEMA), f"{{{NS}}}Gebeurtenis")
         self.params = dict(partner=etree.XSLT.strparam(partner.partner.upper()), oin=etree.XSLT.strparam(partner.oin))
 
     def __call__(self, event: etree._Element) -> tuple[etree._Element | None, list[Problem]]:
@@ -47,9 +48,10 @@ class Normaliser:
         except etree.XSLTApplyError:
             return None, [None] * len(events)
         canonicals = []
+        all_valid = self.results_schema.validate(result)
         for each in result:
             docs = list(each)
-            if len(docs) == 1 and self.schema.validate(docs[0]):
+            if len(docs) == 1 and (all_valid or self.schema.validate(docs[0])):
                 canonicals.append(docs[0])
             else:
                 each.clear()  # nothing to route

@@ -96,6 +96,28 @@ def for_each(path: str) -> etree.XSLT:
     return _compile(tree)
 
 
+@lru_cache(maxsize=None)
+def results_schema(schema: str, item: str, wrapper: str | None = None) -> etree.XMLSchema:
+    """A schema for what ``for_each`` gives: its ``each`` elements holding ``item`` elements
+    (Clark name) of the XSD at ``schema``, or ``wrapper`` elements (in no namespace) holding
+    them. One validation of a region's results instead of one per document: every call has a
+    fixed cost, and the results are nearly always valid (where not, validate one by one)."""
+    namespace, name = item[1:].split("}")
+    items = f'<xs:element ref="t:{name}" minOccurs="0" maxOccurs="unbounded"/>'
+    if wrapper:
+        items = (f'<xs:element name="{wrapper}" minOccurs="0" maxOccurs="unbounded"><xs:complexType>'
+                 f'<xs:sequence>{items}</xs:sequence></xs:complexType></xs:element>')
+    xsd = f"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:t="{namespace}">
+      <xs:import namespace="{namespace}" schemaLocation="{Path(schema).resolve().as_uri()}"/>
+      <xs:element name="chunk"><xs:complexType><xs:sequence>
+        <xs:element name="each" minOccurs="0" maxOccurs="unbounded"><xs:complexType><xs:sequence>
+          {items}
+        </xs:sequence></xs:complexType></xs:element>
+      </xs:sequence></xs:complexType></xs:element>
+    </xs:schema>"""
+    return etree.XMLSchema(etree.fromstring(xsd, etree.XMLParser(resolve_entities=False, no_network=True)))
+
+
 def standalone(element: etree._Element) -> etree._Element:
     """A copy of a result's element that declares only the namespaces it uses: in place, it
     would be serialised with every declaration of its ancestors."""

@@ -11,7 +11,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from ketenhub.adapters import Destination
-from ketenhub.normalise.xslt import for_each, standalone, stylesheet
+from ketenhub.normalise.xslt import for_each, results_schema, standalone, stylesheet
 from ketenhub.validate.problems import Problem
 from ketenhub.validate.schema import compile_schema, validate
 
@@ -35,13 +35,14 @@ class Route:
     mapping: etree.XSLT
     each: etree.XSLT  # the mapping over many events in one call
     schema: etree.XMLSchema
+    results_schema: etree.XMLSchema  # of ``each``'s results, items in <Uitgaand xmlns="">
     key: etree.XPath
     recipient: etree.XPath
 
 
 def compile_routes(destinations: list[Destination], mappings: Path, schemas: Path) -> list[Route]:
     return [Route(d, stylesheet(str(mappings / d.mapping)), for_each(str(mappings / d.mapping)),
-                  compile_schema(str(schemas / d.schema)),
+                  compile_schema(str(schemas / d.schema)), results_schema(str(schemas / d.schema), d.item, "Uitgaand"),
                   _xpath(d.key, d.namespace), _xpath(d.recipient, d.namespace)) for d in destinations]
 
 
@@ -99,6 +100,7 @@ def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list
         except etree.XSLTApplyError:
             items = [None if w else got for w, got in zip(wanted, items)]
             continue
+        all_valid = r.results_schema.validate(result)  # then every item is a dest.item, valid
         for i, each in enumerate(result):
             if not wanted[i]:
                 continue
@@ -106,7 +108,7 @@ def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list
                 items[i] = None
                 continue
             for item in _items(each[0]):
-                if item.tag != dest.item or not r.schema.validate(item):
+                if not all_valid and (item.tag != dest.item or not r.schema.validate(item)):
                     items[i] = None
                     break
                 items[i].append(_outbound(r, item))
