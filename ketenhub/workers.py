@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import gc
 import os
+import pickle
 import subprocess
 import sys
 import threading
 from collections import deque
 from multiprocessing.connection import Connection
-from queue import Queue
+from queue import Full, Queue
 from typing import Iterator
 
 from ketenhub.processing import AcceptedEvent, RejectedEvent
@@ -43,8 +44,43 @@ class Workers:
             self.results.append(Connection(result_r, writable=False))
             self.requests[-1].send((settings, partner))
 
-    def map(self, regions: Iterator, ahead: int = 2) -> Iterator[list]:
-        """At most ``ahead`` regions per worker in flight: memory stays flat."""
+    def map(self, regions: Iterator, ahead: int = 4, waiting: int = 32) -> Iterator[list]:
+        """At most ``ahead`` regions per worker in flight and ``waiting`` results not yet taken:
+        memory stays flat. A thread hands out the regions and takes the results, so that the
+        workers go on while the caller pauses: a WAL checkpoint took a second at a time, and
+        left both workers idle meanwhile."""
+        taken: Queue = Queue(maxsize=waiting)
+        stopped = threading.Event()
+
+        def offer(item) -> bool:
+            while not stopped.is_set():
+                try:
+                    taken.put(item, timeout=0.1)
+                    return True
+                except Full:
+                    pass
+            return False
+
+        def pump() -> None:
+            try:
+                for result in self._in_order(regions, ahead):
+                    if not offer((True, result)):
+                        return
+                offer((True, None))
+            except BaseException as e:  # raised where the results are taken
+                offer((False, e))
+
+        threading.Thread(target=pump, name="ketenhub-workers", daemon=True).start()
+        try:
+            while (item := taken.get()) != (True, None):
+                ok, result = item
+                if not ok:
+                    raise result
+                yield result
+        finally:
+            stopped.set()
+
+    def _in_order(self, regions: Iterator, ahead: int) -> Iterator[list]:
         pending: deque[int] = deque()
         for i, region in enumerate(regions):
             w = i % len(self.processes)
@@ -120,15 +156,27 @@ def _serve(requests: Connection, results: Connection) -> None:
             inbox.put(None)
 
     threading.Thread(target=read, daemon=True).start()
+    # Results are written by a thread of their own too, so that this one goes on with the next
+    # region while the parent has not yet read the last (it reads them in file order).
+    outbox: Queue = Queue()
+
+    def write() -> None:
+        while (answer := outbox.get()) is not None:
+            try:
+                results.send_bytes(answer)
+            except OSError:  # the parent is gone
+                os._exit(0)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
     while (region := inbox.get()) is not None:
         try:
             answer = (True, _to_wire(processor.process_region(region)))
         except Exception as e:  # reported to the parent, which stops the payload; by type only,
             answer = (False, type(e).__name__)  # as messages may quote personal data
-        try:
-            results.send(answer)
-        except OSError:  # the parent is gone
-            return
+        outbox.put(pickle.dumps(answer, pickle.HIGHEST_PROTOCOL))
+    outbox.put(None)
+    writer.join()
 
 
 if __name__ == "__main__":

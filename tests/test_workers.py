@@ -54,3 +54,35 @@ def test_a_worker_loads_no_database_layer(hub):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, KETENHUB_HOME=str(hub.settings.home)))
     assert out.stdout.strip() == "[]"
+
+
+def test_the_workers_go_on_while_the_caller_pauses_and_stop_when_it_stops(hub):
+    """A pause of the caller's (a WAL checkpoint) does not leave the workers idle: regions go
+    on being handed out and processed, up to ``waiting`` results not yet taken."""
+    import time
+    handed_out = []
+
+    def regions():
+        for i in range(1, 41):
+            handed_out.append(i)
+            yield region(i)
+
+    with Workers(hub.settings, "om", 2) as pool:
+        results = pool.map(regions(), ahead=1, waiting=10)
+        first = next(results)
+        for _ in range(100):  # the caller pauses; the workers fill what may wait
+            if len(handed_out) >= 2 + 10:
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert 2 + 10 <= len(handed_out) <= 2 + 10 + 2  # in flight, waiting, and one being offered
+        rest = list(results)
+    assert [r[0].bericht_id for r in [first, *rest]] == [f"OM-T-{n:07d}" for n in range(1, 41)]
+
+
+def test_a_caller_that_stops_taking_results_is_not_kept_waiting(hub):
+    with Workers(hub.settings, "om", 2) as pool:
+        results = pool.map(iter([region(i) for i in range(1, 21)]), ahead=1, waiting=2)
+        next(results)
+        results.close()  # e.g. storing failed: the pump stops, close() does not hang
+    assert all(p.returncode is not None for p in pool.processes)
