@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.simulators.om import publish
-from ketenhub.store.tables import delivery, event, payload
+from ketenhub.store.tables import audit, delivery, event, payload
 from tests.conftest import expire_leases
 
 KILLS = 5
@@ -28,14 +28,23 @@ def env_for(hub, **extra):
     return env
 
 
-def kill_at_random_moments(args, env, rng, window, after_each=lambda: None):
-    """Start the command KILLS times and SIGKILL it after a random moment inside ``window``."""
+def kill_at_random_moments(args, env, rng, window, after_each=lambda: None, progress=None):
+    """Start the command KILLS times and SIGKILL it after a random moment inside ``window``,
+    counted from its start, or, with ``progress`` (a count that grows as the work is done),
+    every other time (the first included) from when that count first grew: however fast the
+    work has become, those kills land in it."""
     finished = 0
-    for _ in range(KILLS):
+    for n in range(KILLS):
         after_each()
+        before = progress() if progress else None
         proc = subprocess.Popen([sys.executable, "-m", "ketenhub.cli", *args], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(*window))
+        if progress and n % 2 == 0:
+            while proc.poll() is None and progress() == before:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0, 0.2))
+        else:
+            time.sleep(rng.uniform(*window))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         else:
@@ -70,7 +79,8 @@ def test_ingest_killed_again_and_again_stores_every_event_once(hub, tmp_path):
     path = publish(tmp_path / "om", "20261120", 1, events)
     env = env_for(hub, KETENHUB_WORKERS="2")
     hub.engine  # migrate before the first kill, so kills fall in the work itself
-    finished = kill_at_random_moments(["ingest", "--partner", "om", str(path)], env, rng, (1.0, 4.0))
+    finished = kill_at_random_moments(["ingest", "--partner", "om", str(path)], env, rng, (1.0, 4.0),
+                                      progress=lambda: count(hub, audit))  # a chunk writes its audit rows
     assert finished < KILLS  # the kills did interrupt the work
     for _ in range(20):  # a worker ends when its pipe closes, i.e. as its parent dies
         if not orphaned_workers(hub):
