@@ -11,17 +11,23 @@ from sqlalchemy.exc import DBAPIError
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "ketenhub_alembic_version"
 HEAD = "0006"  # the newest migration; a test keeps this equal to Alembic's head
+PAGE_SIZE = 16384
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
     dbapi_connection.isolation_level = None  # transactions begin in _sqlite_begin, not in pysqlite
     cur = dbapi_connection.cursor()
+    # 16 KB pages, not 4 KB (for a new database; an existing one keeps its own): a checkpoint
+    # copies the WAL into the database a page at a time, and at a million events it copies
+    # gigabytes. With a quarter of the pages, a checkpoint takes about half the time.
+    cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
-    # A checkpoint every 256 MB of WAL, not SQLite's 4 MB: a big ingest rewrites the same
-    # index pages at every checkpoint, and at 4 MB that was a fifth of its storing time.
-    cur.execute("PRAGMA wal_autocheckpoint=65536")
+    # A checkpoint every 256 MB of WAL, not SQLite's 1,000 pages: a big ingest rewrites the
+    # same index pages at every checkpoint, and at 4 MB that was a fifth of its storing time.
+    (page_size,) = cur.execute("PRAGMA page_size").fetchone()
+    cur.execute(f"PRAGMA wal_autocheckpoint={(256 << 20) // page_size}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
