@@ -86,3 +86,11 @@ def test_a_caller_that_stops_taking_results_is_not_kept_waiting(hub):
         next(results)
         results.close()  # e.g. storing failed: the pump stops, close() does not hang
     assert all(p.returncode is not None for p in pool.processes)
+
+
+@pytest.mark.skipif(not __import__("ctypes.util").util.find_library("jemalloc"), reason="no jemalloc here")
+def test_a_worker_allocates_with_jemalloc_where_the_machine_has_it(hub):
+    with Workers(hub.settings, "om", 1) as pool:
+        assert list(pool.map(iter([region(1)])))  # it has started and works
+        with open(f"/proc/{pool.processes[0].pid}/maps") as maps:
+            assert "libjemalloc" in maps.read()
