@@ -33,12 +33,13 @@ class Workers:
 
     def __init__(self, settings: Settings, partner: str, n: int):
         self.processes, self.requests, self.results = [], [], []
+        env = _environment()
         for _ in range(n):
             request_r, request_w = os.pipe()
             result_r, result_w = os.pipe()
             self.processes.append(subprocess.Popen(
                 [sys.executable, "-m", "ketenhub.workers", str(request_r), str(result_w)],
-                pass_fds=(request_r, result_w), env=_environment()))
+                pass_fds=(request_r, result_w), env=env))
             os.close(request_r)
             os.close(result_w)
             self.requests.append(Connection(request_w, readable=False))

@@ -1,4 +1,5 @@
 """Worker processes: results in order, and a failing or dying worker stops the payload loudly."""
+import ctypes.util
 import os
 import signal
 import subprocess
@@ -88,7 +89,7 @@ def test_a_caller_that_stops_taking_results_is_not_kept_waiting(hub):
     assert all(p.returncode is not None for p in pool.processes)
 
 
-@pytest.mark.skipif(not __import__("ctypes.util").util.find_library("jemalloc"), reason="no jemalloc here")
+@pytest.mark.skipif(not ctypes.util.find_library("jemalloc"), reason="no jemalloc here")
 def test_a_worker_allocates_with_jemalloc_where_the_machine_has_it(hub):
     with Workers(hub.settings, "om", 1) as pool:
         assert list(pool.map(iter([region(1)])))  # it has started and works

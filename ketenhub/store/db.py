@@ -24,8 +24,9 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
-    # A checkpoint every 256 MB of WAL, not SQLite's 1,000 pages: a big ingest rewrites the
-    # same index pages at every checkpoint, and at 4 MB that was a fifth of its storing time.
+    # A checkpoint every 256 MB of WAL, not SQLite's 1,000 pages (4 MB at 4 KB pages): a big
+    # ingest rewrites the same index pages at every checkpoint, and at 4 MB that was a fifth
+    # of its storing time.
     (page_size,) = cur.execute("PRAGMA page_size").fetchone()
     cur.execute(f"PRAGMA wal_autocheckpoint={(256 << 20) // page_size}")
     cur.execute("PRAGMA foreign_keys=ON")
