@@ -109,9 +109,7 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
             return report
 
     with _heap_frozen():
-        for n, chunk in enumerate(_processed(hub, partner, kept, result), 1):
-            accepted = [r for r in chunk if isinstance(r, AcceptedEvent)]
-            rejected = [r for r in chunk if isinstance(r, RejectedEvent)]
+        for n, (accepted, rejected) in enumerate(_processed(hub, partner, kept, result), 1):
             with hub.engine.begin() as conn:
                 new, dup = inbound.store_events(conn, partner.partner, payload_id, accepted, rejected)
                 if n >= 16 and n & (n - 1) == 0:  # 16, 32, 64, ... chunks: whenever the load has doubled
@@ -142,27 +140,33 @@ def _heap_frozen():
         gc.unfreeze()
 
 
-def _chunks(items: Iterator) -> Iterator[list]:
+def _split(results: list) -> tuple[list[AcceptedEvent], list[RejectedEvent]]:
+    return ([r for r in results if isinstance(r, AcceptedEvent)],
+            [r for r in results if isinstance(r, RejectedEvent)])
+
+
+def _chunks(items: Iterator) -> Iterator[tuple[list, list]]:
     chunk = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= CHUNK:
-            yield chunk
+            yield _split(chunk)
             chunk = []
     if chunk:
-        yield chunk
+        yield _split(chunk)
 
 
-def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan) -> Iterator[list]:
-    """The payload's events processed, in chunks, in file order: by worker processes for a
-    big batch, as that work is where the time goes and Python does it on one core."""
+def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan) -> Iterator[tuple[list, list]]:
+    """The payload's events processed, in chunks of (accepted, rejected) events, in file order:
+    by worker processes for a big batch, as that work is where the time goes and Python does
+    it on one core."""
     if not scanned.batch or scanned.cuts is None:  # a single event, or a batch that cannot be cut
         processor = EventProcessor(hub, partner)
         yield from _chunks(processor.process(el) for el in iter_events(partner, path))
         return
     if hub.settings.workers < 2 or scanned.events < PARALLEL_FROM:
         processor = EventProcessor(hub, partner)
-        yield from (processor.process_region(r) for r in regions(path, scanned))
+        yield from (_split(processor.process_region(r)) for r in regions(path, scanned))
         return
     with Workers(hub.settings, partner.partner, hub.settings.workers) as pool:
         yield from pool.map(regions(path, scanned))
@@ -190,12 +194,9 @@ def check(hub: Hub, partner: Partner, path: Path) -> Report:
         result = scan(partner, hub.settings.schemas_dir / partner.schema, f)
     report = Report(partner.partner, path.name, "valid", result.sha256, problems=list(result.problems))
     if not report.problems:
-        for chunk in _processed(hub, partner, path, result):
-            for r in chunk:
-                if isinstance(r, RejectedEvent):
-                    report.rejected.append((r.bericht_id, r.reason))
-                else:
-                    report.accepted += 1
+        for accepted, rejected in _processed(hub, partner, path, result):
+            report.accepted += len(accepted)
+            report.rejected += [(r.bericht_id, r.reason) for r in rejected]
     if report.problems or report.rejected:
         report.state = "invalid"
     return report

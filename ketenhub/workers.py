@@ -20,7 +20,6 @@ from queue import Full, Queue
 from typing import Iterator
 
 from ketenhub.processing import AcceptedEvent, RejectedEvent
-from ketenhub.route.router import Outbound
 from ketenhub.settings import Settings
 
 
@@ -46,8 +45,8 @@ class Workers:
             self.results.append(Connection(result_r, writable=False))
             self.requests[-1].send((settings, partner))
 
-    def map(self, regions: Iterator, ahead: int = 4, waiting: int = 32) -> Iterator[list]:
-        """At most ``ahead`` regions per worker in flight and ``waiting`` results not yet taken:
+    def map(self, regions: Iterator, ahead: int = 4, waiting: int = 32) -> Iterator[tuple[list, list]]:
+        """Per region its (accepted, rejected) events, as ``_to_wire`` gives them. At most ``ahead`` regions per worker in flight and ``waiting`` results not yet taken:
         memory stays flat. A thread hands out the regions and takes the results, so that the
         workers go on while the caller pauses: a WAL checkpoint took a second at a time, and
         left both workers idle meanwhile."""
@@ -82,7 +81,7 @@ class Workers:
         finally:
             stopped.set()
 
-    def _in_order(self, regions: Iterator, ahead: int) -> Iterator[list]:
+    def _in_order(self, regions: Iterator, ahead: int) -> Iterator[tuple[list, list]]:
         pending: deque[int] = deque()
         for i, region in enumerate(regions):
             w = i % len(self.processes)
@@ -96,14 +95,15 @@ class Workers:
         while pending:
             yield self._result(pending.popleft())
 
-    def _result(self, w: int) -> list:
+    def _result(self, w: int) -> tuple[list, list]:
         try:
             ok, value = self.results[w].recv()
         except EOFError:
             raise self._ended(w) from None
         if not ok:
             raise WorkerFailed(f"worker process {self.processes[w].pid} failed: {value}")
-        return _from_wire(value)
+        accepted, rejected = value
+        return accepted, [RejectedEvent(*r) for r in rejected]  # few: named again, for the reports
 
     def _ended(self, w: int) -> WorkerFailed:
         return WorkerFailed(f"worker process {self.processes[w].pid} ended unexpectedly")
@@ -135,16 +135,18 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _to_wire(results: list) -> list[tuple]:
-    """Results as plain tuples: pickling named tuples or dataclasses costs several times as
-    much, at every event (profiled: 15 µs of them per event, both ends together)."""
-    return [(r[:4], [tuple(o) for o in r.outbound]) if isinstance(r, AcceptedEvent) else tuple(r) for r in results]
-
-
-def _from_wire(results: list[tuple]) -> list:
-    # An accepted event is a pair (its fields, its outbound items); a rejected one has four fields.
-    return [AcceptedEvent(*r[0], [Outbound(*o) for o in r[1]]) if len(r) == 2 else RejectedEvent(*r)
-            for r in results]
+def _to_wire(results: list) -> tuple[list[tuple], list[tuple]]:
+    """A region's results as (accepted, rejected) events, each a plain tuple in its named
+    tuple's field order, and so are an accepted event's outbound items: pickling named tuples
+    costs several times as much, and making them again in the parent cost it 2 µs an event.
+    The store takes either form (see store.inbound.store_events)."""
+    accepted, rejected = [], []
+    for r in results:
+        if isinstance(r, AcceptedEvent):
+            accepted.append((*r[:4], [tuple(o) for o in r.outbound]))
+        else:
+            rejected.append(tuple(r))
+    return accepted, rejected
 
 
 def _serve(requests: Connection, results: Connection) -> None:

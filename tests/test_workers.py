@@ -22,7 +22,7 @@ def test_results_come_back_in_the_order_the_regions_went_out(hub):
     regions = [region(*range(i, i + 3)) for i in range(1, 30, 3)]
     with Workers(hub.settings, "om", 3) as pool:
         results = list(pool.map(iter(regions), ahead=2))
-    assert [[r.bericht_id for r in events] for events in results] == \
+    assert [[bericht_id for bericht_id, *_ in accepted] for accepted, _ in results] == \
         [[f"OM-T-{n:07d}" for n in range(i, i + 3)] for i in range(1, 30, 3)]
 
 
@@ -78,7 +78,7 @@ def test_the_workers_go_on_while_the_caller_pauses_and_stop_when_it_stops(hub):
         time.sleep(0.2)
         assert 2 + 10 <= len(handed_out) <= 2 + 10 + 2  # in flight, waiting, and one being offered
         rest = list(results)
-    assert [r[0].bericht_id for r in [first, *rest]] == [f"OM-T-{n:07d}" for n in range(1, 41)]
+    assert [accepted[0][0] for accepted, _ in [first, *rest]] == [f"OM-T-{n:07d}" for n in range(1, 41)]
 
 
 def test_a_caller_that_stops_taking_results_is_not_kept_waiting(hub):

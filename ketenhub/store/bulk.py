@@ -48,7 +48,8 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
 
 def select_in(conn: Connection, sql: str, params: tuple, values: Sequence) -> list[tuple]:
     """Rows of ``sql``, which ends in ``IN`` and has its other parameters as ``?``, for
-    ``values``: the key lookups that follow a bulk insert."""
+    ``values``: the key lookups that follow a bulk insert. ``sql`` may also be an INSERT ...
+    SELECT, which returns no rows."""
     mark = "%s" if conn.dialect.name == "postgresql" else "?"
     cursor = conn.connection.dbapi_connection.cursor()
     try:
@@ -56,7 +57,8 @@ def select_in(conn: Connection, sql: str, params: tuple, values: Sequence) -> li
         for i in range(0, len(values), 500):
             part = values[i:i + 500]
             cursor.execute(sql.replace("?", mark) + f" ({', '.join([mark] * len(part))})", (*params, *part))
-            rows += cursor.fetchall()
+            if cursor.description:
+                rows += cursor.fetchall()
         return rows
     finally:
         cursor.close()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from ketenhub.audit.trail import Entry, now, record
+from ketenhub.audit.trail import Entry, now, record, record_pending_deliveries
 from ketenhub.store.bulk import blob, insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
@@ -52,18 +52,19 @@ def reject_payload(conn: Connection, partner: str, payload_id: int, reason: str)
 def store_events(conn: Connection, partner: str, payload_id: int, accepted: list[AcceptedEvent],
                  rejected: list[RejectedEvent]) -> tuple[int, int]:
     """Store one chunk of a payload's events. Returns (new, duplicate) counts of accepted events.
+    An accepted event and its outbound items may also be plain tuples in their fields' order,
+    as worker processes send them: they are read here by position.
 
     An event whose BerichtId this partner already sent is a duplicate: it creates nothing new,
     only an audit row. That is what makes re-ingesting a file, or a melding handed out twice,
     harmless."""
     at = now()
-    ids = list({e.bericht_id for e in accepted})
     known = {b for (b,) in select_in(conn, "SELECT bericht_id FROM event WHERE partner = ? AND bericht_id IN",
-                                     (partner,), ids)}
+                                     (partner,), list({e[0] for e in accepted}))}
     fresh, duplicates, seen = [], [], set(known)
     for e in accepted:
-        (duplicates if e.bericht_id in seen else fresh).append(e)
-        seen.add(e.bericht_id)
+        (duplicates if e[0] in seen else fresh).append(e)
+        seen.add(e[0])
 
     if fresh:
         # Plain multi-row inserts (see insert_rows for how the new ids are known): an INSERT ...
@@ -71,32 +72,27 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
         at_event = value(conn, event.c.received_at, at)
         ids = insert_rows(conn, event, ("partner", "bericht_id", "payload_id", "kind", "soort", "state",
                                         "received_at", "canonical"),
-                          [(partner, e.bericht_id, payload_id, e.kind, e.soort, "accepted", at_event, blob(e.canonical))
-                           for e in fresh])
-        event_ids = dict(zip([e.bericht_id for e in fresh], ids)) if ids is not None else dict(select_in(
-            conn, "SELECT bericht_id, id FROM event WHERE partner = ? AND bericht_id IN", (partner,),
-            [e.bericht_id for e in fresh]))
+                          [(partner, bericht_id, payload_id, kind, soort, "accepted", at_event, blob(canonical))
+                           for bericht_id, kind, soort, canonical, _ in fresh])
+        if ids is None:
+            by_bericht_id = dict(select_in(conn, "SELECT bericht_id, id FROM event WHERE partner = ? AND bericht_id IN",
+                                           (partner,), [e[0] for e in fresh]))
+            ids = [by_bericht_id[e[0]] for e in fresh]
         at_delivery = value(conn, delivery.c.created_at, at)
         deliveries, accepted_entries = [], []
-        for e in fresh:
-            event_id = event_ids[e.bericht_id]
-            routed = ", ".join(f"{o.destination}:{o.recipient}" for o in e.outbound) or "no destination"
-            accepted_entries.append(Entry("event", event_id, "accepted", e.bericht_id,
-                                          f"{e.soort}; routed to {routed}"))
-            deliveries += [(event_id, o.destination, o.recipient, o.key, blob(o.document), "pending", 0,
-                            at_delivery, at_delivery, at_delivery) for o in e.outbound]
-        record(conn, accepted_entries)  # apart from the deliveries' rows, which name no BerichtId (see record)
+        for event_id, (bericht_id, _, soort, _, outbound) in zip(ids, fresh):
+            routed = ", ".join(f"{destination}:{recipient}" for destination, _, recipient, _ in outbound)
+            accepted_entries.append(Entry("event", event_id, "accepted", bericht_id,
+                                          f"{soort}; routed to {routed or 'no destination'}"))
+            deliveries += [(event_id, destination, recipient, key, blob(document), "pending", 0,
+                            at_delivery, at_delivery, at_delivery) for destination, key, recipient, document in outbound]
+        record(conn, accepted_entries)
         if deliveries:
-            ids = insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key",
-                                               "document", "state", "attempts", "next_attempt_at", "created_at",
-                                               "updated_at"), deliveries)
-            if ids is None:
-                by_key = {(d, k): i for i, d, k in select_in(
-                    conn, "SELECT id, destination, idempotency_key FROM delivery WHERE event_id IN", (),
-                    list(event_ids.values()))}
-                ids = [by_key[d[1], d[3]] for d in deliveries]
-            record(conn, [Entry("delivery", i, "pending", detail=f"key {d[3]}") for i, d in zip(ids, deliveries)])
-    entries = [Entry("payload", payload_id, "duplicate-event", e.bericht_id, "BerichtId already received: nothing new "
+            insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key", "document",
+                                         "state", "attempts", "next_attempt_at", "created_at", "updated_at"),
+                        deliveries)
+            record_pending_deliveries(conn, list(ids))
+    entries = [Entry("payload", payload_id, "duplicate-event", e[0], "BerichtId already received: nothing new "
                      "created") for e in duplicates]
     if rejected:
         qrows = conn.execute(insert(quarantine).returning(quarantine.c.id, sort_by_parameter_order=True), [
