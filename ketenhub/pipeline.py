@@ -19,7 +19,7 @@ import gc
 import logging
 import os
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -37,6 +37,7 @@ from ketenhub.workers import Workers
 log = logging.getLogger(__name__)
 CHUNK = 500
 PARALLEL_FROM = 5000  # events; for fewer, starting worker processes costs more than it saves
+LIKELY_PARALLEL_FROM = 3 << 20  # bytes: about PARALLEL_FROM OM events
 
 
 @dataclass
@@ -86,6 +87,14 @@ def _keep(hub: Hub, partner: Partner, item: Incoming):
 
 
 def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
+    # Worker processes take about 0.15 s each to start: for a payload that will likely need
+    # them, they start now and get ready while this process reads it the first time.
+    likely = hub.settings.workers >= 2 and os.path.getsize(item.path) >= LIKELY_PARALLEL_FROM
+    with Workers(hub.settings, partner.partner, hub.settings.workers) if likely else nullcontext() as pool:
+        return _ingest(hub, partner, item, pool)
+
+
+def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) -> Report:
     result, kept = _keep(hub, partner, item)
     report = Report(partner.partner, item.name, "accepted", result.sha256, problems=list(result.problems))
     if item.expected_sha256 and item.expected_sha256 != result.sha256:
@@ -109,7 +118,7 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
             return report
 
     with _heap_frozen():
-        for n, (accepted, rejected) in enumerate(_processed(hub, partner, kept, result), 1):
+        for n, (accepted, rejected) in enumerate(_processed(hub, partner, kept, result, pool), 1):
             with hub.engine.begin() as conn:
                 new, dup = inbound.store_events(conn, partner.partner, payload_id, accepted, rejected)
                 if n >= 16 and n & (n - 1) == 0:  # 16, 32, 64, ... chunks: whenever the load has doubled
@@ -156,10 +165,11 @@ def _chunks(items: Iterator) -> Iterator[tuple[list, list]]:
         yield _split(chunk)
 
 
-def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan) -> Iterator[tuple[list, list]]:
+def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Workers | None = None) \
+        -> Iterator[tuple[list, list]]:
     """The payload's events processed, in chunks of (accepted, rejected) events, in file order:
-    by worker processes for a big batch, as that work is where the time goes and Python does
-    it on one core."""
+    by worker processes for a big batch (``pool``'s, if started already), as that work is where
+    the time goes and Python does it on one core."""
     if not scanned.batch or scanned.cuts is None:  # a single event, or a batch that cannot be cut
         processor = EventProcessor(hub, partner)
         yield from _chunks(processor.process(el) for el in iter_events(partner, path))
@@ -167,6 +177,9 @@ def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan) -> Iterato
     if hub.settings.workers < 2 or scanned.events < PARALLEL_FROM:
         processor = EventProcessor(hub, partner)
         yield from (_split(processor.process_region(r)) for r in regions(path, scanned))
+        return
+    if pool is not None:
+        yield from pool.map(regions(path, scanned))
         return
     with Workers(hub.settings, partner.partner, hub.settings.workers) as pool:
         yield from pool.map(regions(path, scanned))

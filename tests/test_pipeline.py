@@ -88,3 +88,31 @@ def test_a_heap_someone_froze_stays_frozen(hub, tmp_path):
         assert report.accepted == 1 and gc.get_freeze_count() > 0  # not unfrozen
     finally:
         gc.unfreeze()
+
+
+def test_a_big_payloads_workers_start_before_its_first_pass_and_end_with_it(hub, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "LIKELY_PARALLEL_FROM", 1)
+    monkeypatch.setattr(pipeline, "PARALLEL_FROM", 1)
+    hub = Hub(replace(hub.settings, workers=2))
+    started, during_first_pass = [], []
+
+    class Recorded(Workers):
+        def __init__(self, *args):
+            super().__init__(*args)
+            started.append(self)
+
+    keep = pipeline._keep
+    monkeypatch.setattr(pipeline, "Workers", Recorded)
+    monkeypatch.setattr(pipeline, "_keep", lambda *a: during_first_pass.append(len(started)) or keep(*a))
+    good = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch([om_event(n) for n in range(1, 4)]))
+    miscounted = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_002.xml",
+                                   om_batch([om_event(n) for n in range(4, 7)], count=4))
+
+    (accepted,) = ingest(hub, "om", good)
+    (rejected,) = ingest(hub, "om", miscounted)
+
+    assert accepted.accepted == 3 and rejected.state == "rejected"
+    assert during_first_pass == [1, 2]  # each payload's workers had been started when it was first read
+    assert len(started) == 2  # the accepted payload was processed by the workers started early
+    assert all(p.returncode is not None for pool in started for p in pool.processes)  # and all have ended
