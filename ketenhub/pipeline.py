@@ -27,7 +27,7 @@ from typing import Iterator
 from ketenhub.adapters import Partner
 from ketenhub.audit.trail import Entry, record
 from ketenhub.hub import Hub
-from ketenhub.processing import AcceptedEvent, EventProcessor, RejectedEvent
+from ketenhub.processing import EventProcessor, split
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.store import inbound
 from ketenhub.validate.payload import Scan, iter_events, regions, scan
@@ -149,20 +149,15 @@ def _heap_frozen():
         gc.unfreeze()
 
 
-def _split(results: list) -> tuple[list[AcceptedEvent], list[RejectedEvent]]:
-    return ([r for r in results if isinstance(r, AcceptedEvent)],
-            [r for r in results if isinstance(r, RejectedEvent)])
-
-
 def _chunks(items: Iterator) -> Iterator[tuple[list, list]]:
     chunk = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= CHUNK:
-            yield _split(chunk)
+            yield split(chunk)
             chunk = []
     if chunk:
-        yield _split(chunk)
+        yield split(chunk)
 
 
 def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Workers | None = None) \
@@ -176,7 +171,7 @@ def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Work
         return
     if hub.settings.workers < 2 or scanned.events < PARALLEL_FROM:
         processor = EventProcessor(hub, partner)
-        yield from (_split(processor.process_region(r)) for r in regions(path, scanned))
+        yield from (split(processor.process_region(r)) for r in regions(path, scanned))
         return
     if pool is not None:
         yield from pool.map(regions(path, scanned))

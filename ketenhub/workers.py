@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from queue import Full, Queue
 from typing import Iterator
 
-from ketenhub.processing import AcceptedEvent, RejectedEvent
+from ketenhub.processing import split
 from ketenhub.settings import Settings
 
 
@@ -46,7 +46,7 @@ class Workers:
             self.requests[-1].send((settings, partner))
 
     def map(self, regions: Iterator, ahead: int = 4, waiting: int = 32) -> Iterator[tuple[list, list]]:
-        """Per region its (accepted, rejected) events, as ``_to_wire`` gives them. At most ``ahead`` regions per worker in flight and ``waiting`` results not yet taken:
+        """Per region its (accepted, rejected) events, as ``processing.split`` gives them. At most ``ahead`` regions per worker in flight and ``waiting`` results not yet taken:
         memory stays flat. A thread hands out the regions and takes the results, so that the
         workers go on while the caller pauses: a WAL checkpoint took a second at a time, and
         left both workers idle meanwhile."""
@@ -102,8 +102,7 @@ class Workers:
             raise self._ended(w) from None
         if not ok:
             raise WorkerFailed(f"worker process {self.processes[w].pid} failed: {value}")
-        accepted, rejected = value
-        return accepted, [RejectedEvent(*r) for r in rejected]  # few: named again, for the reports
+        return value
 
     def _ended(self, w: int) -> WorkerFailed:
         return WorkerFailed(f"worker process {self.processes[w].pid} ended unexpectedly")
@@ -133,20 +132,6 @@ def _environment() -> dict[str, str]:
     if jemalloc:
         env["LD_PRELOAD"] = " ".join(filter(None, (jemalloc, env.get("LD_PRELOAD"))))
     return env
-
-
-def _to_wire(results: list) -> tuple[list[tuple], list[tuple]]:
-    """A region's results as (accepted, rejected) events, each a plain tuple in its named
-    tuple's field order, and so are an accepted event's outbound items: pickling named tuples
-    costs several times as much, and making them again in the parent cost it 2 µs an event.
-    The store takes either form (see store.inbound.store_events)."""
-    accepted, rejected = [], []
-    for r in results:
-        if isinstance(r, AcceptedEvent):
-            accepted.append((*r[:4], [tuple(o) for o in r.outbound]))
-        else:
-            rejected.append(tuple(r))
-    return accepted, rejected
 
 
 def _serve(requests: Connection, results: Connection) -> None:
@@ -186,7 +171,7 @@ def _serve(requests: Connection, results: Connection) -> None:
     writer.start()
     while (region := inbox.get()) is not None:
         try:
-            answer = (True, _to_wire(processor.process_region(region)))
+            answer = (True, split(processor.process_region(region)))
         except Exception as e:  # reported to the parent, which stops the payload; by type only,
             answer = (False, type(e).__name__)  # as messages may quote personal data
         outbox.put(pickle.dumps(answer, pickle.HIGHEST_PROTOCOL))

@@ -61,4 +61,4 @@ class Normaliser:
 
 def kind(canonical: etree._Element) -> str:
     """Zaakgebeurtenis or Beroepgebeurtenis."""
-    return etree.QName(canonical[-1]).localname
+    return canonical[-1].tag.rpartition("}")[2]

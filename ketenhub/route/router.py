@@ -56,9 +56,9 @@ def _items(wrapper: etree._Element | None) -> list[etree._Element]:
     return list(wrapper) if in_place else [standalone(item) for item in wrapper]
 
 
-def _outbound(r: Route, item: etree._Element) -> Outbound:
-    return Outbound(destination=r.destination.destination, key=r.key(item), recipient=r.recipient(item),
-                    document=etree.tostring(item, encoding="unicode").encode())
+def _outbound(r: Route, item: etree._Element) -> tuple:
+    """Outbound's fields."""
+    return r.destination.destination, r.key(item), r.recipient(item), etree.tostring(item, encoding="unicode").encode()
 
 
 def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[list[Outbound], list[Problem]]:
@@ -76,7 +76,7 @@ def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[li
             for p in validate(r.schema, item):
                 problems.append(Problem("destination-schema", f"mapping {dest.mapping} produced an item "
                                         f"{dest.destination.upper()} would refuse: {p.message} at {p.element}"))
-            items.append(_outbound(r, item))
+            items.append(Outbound(*_outbound(r, item)))
     keys = [(o.destination, o.key) for o in items]
     for destination, key in sorted({k for k in keys if keys.count(k) > 1}):
         # E.g. the same victim listed twice in one event: two messages with one key cannot both arrive.
@@ -85,11 +85,12 @@ def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[li
     return items, problems
 
 
-def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list[Route]) -> list[list[Outbound] | None]:
+def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list[Route]) -> list[list[tuple] | None]:
     """``route`` for many events in one run of each mapping: ``canonicals`` is the result of
     ``Normaliser.many`` (one child per event), ``kinds`` says which events to route. Per
-    event its items, or None where ``route`` must say what is wrong."""
-    items: list[list[Outbound] | None] = [[] if k else None for k in kinds]
+    event its items (plain tuples in Outbound's field order), or None where ``route`` must say
+    what is wrong."""
+    items: list[list[tuple] | None] = [[] if k else None for k in kinds]
     for r in routes:
         dest = r.destination
         wanted = [k in dest.events and items[i] is not None for i, k in enumerate(kinds)]
@@ -113,6 +114,6 @@ def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list
                     break
                 items[i].append(_outbound(r, item))
     for i, outbound in enumerate(items):
-        if outbound and len({(o.destination, o.key) for o in outbound}) < len(outbound):
+        if outbound and len({(destination, key) for destination, key, *_ in outbound}) < len(outbound):
             items[i] = None  # duplicate-recipient
     return items

@@ -53,7 +53,7 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
                  rejected: list[RejectedEvent]) -> tuple[int, int]:
     """Store one chunk of a payload's events. Returns (new, duplicate) counts of accepted events.
     An accepted event and its outbound items may also be plain tuples in their fields' order,
-    as worker processes send them: they are read here by position.
+    as ``EventProcessor.process_region`` makes them: they are read here by position.
 
     An event whose BerichtId this partner already sent is a duplicate: it creates nothing new,
     only an audit row. That is what makes re-ingesting a file, or a melding handed out twice,
