@@ -46,7 +46,8 @@ class Workers:
             self.requests[-1].send((settings, partner))
 
     def map(self, regions: Iterator, ahead: int = 4, waiting: int = 32) -> Iterator[tuple[list, list]]:
-        """Per region its (accepted, rejected) events, as ``processing.split`` gives them. At most ``ahead`` regions per worker in flight and ``waiting`` results not yet taken:
+        """Per region its (accepted, rejected) events, as ``processing.split`` gives them. At
+        most ``ahead`` regions per worker in flight and ``waiting`` results not yet taken:
         memory stays flat. A thread hands out the regions and takes the results, so that the
         workers go on while the caller pauses: a WAL checkpoint took a second at a time, and
         left both workers idle meanwhile."""

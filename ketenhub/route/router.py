@@ -58,7 +58,8 @@ def _items(wrapper: etree._Element | None) -> list[etree._Element]:
 
 def _outbound(r: Route, item: etree._Element) -> tuple:
     """Outbound's fields."""
-    return r.destination.destination, r.key(item), r.recipient(item), etree.tostring(item, encoding="unicode").encode()
+    document = etree.tostring(item, encoding="unicode").encode()
+    return r.destination.destination, r.key(item), r.recipient(item), document
 
 
 def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[list[Outbound], list[Problem]]:
