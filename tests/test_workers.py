@@ -95,3 +95,15 @@ def test_a_worker_allocates_with_jemalloc_where_the_machine_has_it(hub):
         assert list(pool.map(iter([region(1)])))  # it has started and works
         with open(f"/proc/{pool.processes[0].pid}/maps") as maps:
             assert "libjemalloc" in maps.read()
+
+
+def test_workers_run_this_ketenhub_whatever_the_working_directory(hub, tmp_path, monkeypatch):
+    """``python -m`` puts the working directory first on the path: a folder there named
+    ketenhub (another checkout, say) must not be what the workers run."""
+    other = tmp_path / "elsewhere" / "ketenhub"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("raise SystemExit('the wrong ketenhub')\n")
+    monkeypatch.chdir(other.parent)
+    with Workers(hub.settings, "om", 2) as pool:
+        ((accepted, rejected),) = list(pool.map(iter([region(1)])))
+    assert [bericht_id for bericht_id, *_ in accepted] == ["OM-T-0000001"] and rejected == []
