@@ -173,11 +173,9 @@ def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Work
         processor = EventProcessor(hub, partner)
         yield from (split(processor.process_region(r)) for r in regions(path, scanned))
         return
-    if pool is not None:
-        yield from pool.map(regions(path, scanned))
-        return
-    with Workers(hub.settings, partner.partner, hub.settings.workers) as pool:
-        yield from pool.map(regions(path, scanned))
+    with nullcontext(pool) if pool is not None else Workers(hub.settings, partner.partner,
+                                                            hub.settings.workers) as workers:
+        yield from workers.map(regions(path, scanned))
 
 
 def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:

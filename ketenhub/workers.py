@@ -15,8 +15,8 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from pathlib import Path
 from multiprocessing.connection import Connection
+from pathlib import Path
 from queue import Full, Queue
 from typing import Iterator
 
