@@ -65,6 +65,16 @@ class AirflowServer:
         s.cookies.set("_token", r.json()["access_token"])
         return s
 
+    def unpause(self, dag_id: str) -> None:
+        """For a server started with DAGs paused at creation, as soon as the dag processor has
+        parsed ``dag_id``. The scheduler then starts the run of its latest interval."""
+        api = self.session("admin")
+        for _ in range(120):
+            if api.patch(f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": False}).status_code == 200:
+                return
+            time.sleep(1)
+        raise RuntimeError(f"{dag_id} was not parsed within 120 s")
+
     def stop(self):
         """Each component with what it started (the scheduler's log server and executor
         workers), by process group: they outlived the scheduler and held its ports."""
