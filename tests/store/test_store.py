@@ -122,6 +122,34 @@ def test_audit_rows_name_the_rows_they_are_about(hub, tmp_path, monkeypatch):
     assert sorted(pending) == sorted((i, f"key {k}") for i, k in keys.items())
 
 
+def test_bulk_inserts_keep_every_character_and_byte_as_given(hub):
+    """On PostgreSQL rows go in as COPY text (store.bulk), where a backslash, tab or line break
+    in a value would otherwise split or change it, and NULL has its own spelling."""
+    from datetime import datetime, timezone
+
+    from ketenhub.store.bulk import blob, insert_rows, value
+    at = datetime(2026, 12, 3, 9, 30, 15, 123456, tzinfo=timezone.utc)  # the hub writes UTC only
+    details = ["tab\there", "lines\nand\r\nreturns", "back\\slash \\N \\x00", "\\N", "Zoë ’s-Hertogenbosch €", None, ""]
+    document = bytes(range(256)) + b"\\x"
+    with hub.engine.begin() as conn:
+        insert_rows(conn, audit, ("at", "actor", "subject", "subject_id", "action", "bericht_id", "detail"),
+                    [(value(conn, audit.c.at, at), "test", "payload", n, "checked", d and f"B{d}", d)
+                     for n, d in enumerate(details)])
+        pid = conn.execute(payload.insert().values(partner="om", name="x", sha256="0" * 64, size=0, received_at=at,
+                                                   state="accepted")).inserted_primary_key[0]
+        insert_rows(conn, event, ("partner", "bericht_id", "payload_id", "kind", "soort", "state", "received_at",
+                                  "canonical"),
+                    [("om", "B\t1", pid, "zaak", "REGISTRATIE", "accepted", value(conn, event.c.received_at, at),
+                      blob(document))])
+    with hub.engine.connect() as conn:
+        rows = conn.execute(select(audit.c.subject_id, audit.c.bericht_id, audit.c.detail, audit.c.at)
+                            .where(audit.c.actor == "test").order_by(audit.c.subject_id)).all()
+        stored = conn.execute(select(event.c.bericht_id, event.c.canonical, event.c.received_at)).one()
+    assert [(r.bericht_id, r.detail) for r in rows] == [(d and f"B{d}", d) for d in details]
+    assert all(r.at.replace(tzinfo=r.at.tzinfo or timezone.utc) == at for r in rows)
+    assert (stored.bericht_id, bytes(stored.canonical)) == ("B\t1", document)
+
+
 def test_the_partial_indexes_leave_out_nulls_and_still_serve_lookups(hub, sample):
     """ix_delivery_batch and ix_audit_bericht leave out NULLs (most rows at ingest), yet claims by
     batch and traces by BerichtId still read them rather than the whole table."""
