@@ -8,6 +8,7 @@ with ``value``, and reused for every row.
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from typing import Any, Sequence
 
 from sqlalchemy import Column, Connection, Table
@@ -36,7 +37,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     cursor = conn.connection.dbapi_connection.cursor()  # in the connection's transaction
     try:
         if conn.dialect.name == "postgresql":
-            data = "".join(["\t".join([_copy_field(v) for v in row]) + "\n" for row in rows])
+            data = _copy_text(rows)
             cursor.copy_expert(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", io.StringIO(data), len(data))
             return None
         cursor.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
@@ -47,21 +48,29 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         cursor.close()
 
 
-_COPY_TEXT = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+def _copy_text(rows: Sequence[tuple]) -> str:
+    """``rows`` in COPY's text format. COPY rather than multi-row INSERTs: the server parses no
+    statement per page of rows, and neither side handles parameters. Measured at 100,000
+    events, five runs in turns: ingest 20 % faster, the server's CPU per event 23 % lower and
+    the hub process's 19 %."""
+    stamps: dict = {}  # a call's rows share their timestamps, and str() of one costs ~1.7 µs
 
+    def field(v: Any) -> str:
+        if isinstance(v, str):  # replace() hands back the string itself where there is nothing
+            # to escape; escaping with str.translate took seven times as long
+            return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        if v is None:
+            return "\\N"
+        if isinstance(v, (bytes, bytearray)):
+            return "\\\\x" + v.hex()  # bytea's hex form, its backslash escaped for COPY
+        if isinstance(v, datetime):
+            text = stamps.get(v)
+            if text is None:
+                text = stamps[v] = str(v)  # with its offset, as PostgreSQL reads it
+            return text
+        return str(v)  # int
 
-def _copy_field(v: Any) -> str:
-    """``v`` as a field of COPY's text format. COPY rather than multi-row INSERTs: the server
-    parses no statement per page of rows, and neither side handles parameters. Measured at
-    100,000 events, five runs in turns: ingest 20 % faster, the server's CPU per event 23 %
-    lower and the hub process's 19 %."""
-    if v is None:
-        return "\\N"
-    if isinstance(v, str):
-        return v.translate(_COPY_TEXT)
-    if isinstance(v, (bytes, bytearray)):
-        return "\\\\x" + v.hex()  # bytea's hex form, its backslash escaped for COPY
-    return str(v)  # int; a datetime with its offset, as PostgreSQL reads it
+    return "".join(["\t".join([field(v) for v in row]) + "\n" for row in rows])
 
 
 def select_in(conn: Connection, sql: str, params: tuple, values: Sequence) -> list[tuple]:
