@@ -150,8 +150,7 @@ def phase_airflow(path: Path) -> dict:
         shutil.copy(f, inbox / f.name)
     (home.parent / "airflow").mkdir(parents=True, exist_ok=True)
     om = json.dumps({"conn_type": "fs", "extra": json.dumps({"path": str(inbox)})})
-    server = AirflowServer(home.parent / "airflow", {"KETENHUB_HOME": str(home), "AIRFLOW_CONN_KETENHUB_OM": om,
-                                                     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"},
+    server = AirflowServer(home.parent / "airflow", {"KETENHUB_HOME": str(home), "AIRFLOW_CONN_KETENHUB_OM": om},
                            components=("api-server", "scheduler", "dag-processor"))
     try:
         server.unpause("ketenhub_receive_om")  # the run of the latest nightly interval: time that one

@@ -19,6 +19,11 @@ USERS = {"admin": "admin", "operator": "user", "viewer": "viewer"}  # name: role
 
 
 class AirflowServer:
+    """Its DAGs start paused: a scheduler runs only what a test unpauses (``unpause``). With
+    every DAG's latest interval starting at once, a task's call to the execution API once
+    timed out on a cold machine, and a triggered run queued behind that run's retry delay
+    (max_active_runs=1)."""
+
     def __init__(self, workdir: Path, extra_env: dict | None = None, components=("api-server",)):
         self.workdir = workdir
         self.port = free_port()
@@ -31,6 +36,7 @@ class AirflowServer:
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=",".join(f"{u}:{r}" for u, r in USERS.items()),
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(workdir / "passwords.json"),
             AIRFLOW__API_AUTH__JWT_SECRET="test-secret-" + "x" * 40, AIRFLOW__API__SECRET_KEY="test-" + "y" * 40,
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
             AIRFLOW__API__PORT=str(self.port), AIRFLOW__API__BASE_URL=self.url,
             AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
             # the scheduler's and triggerer's log servers, not on their fixed ports: a hub
@@ -66,8 +72,8 @@ class AirflowServer:
         return s
 
     def unpause(self, dag_id: str) -> None:
-        """For a server started with DAGs paused at creation, as soon as the dag processor has
-        parsed ``dag_id``. The scheduler then starts the run of its latest interval."""
+        """As soon as the dag processor has parsed ``dag_id``. The scheduler then starts the run
+        of its latest interval."""
         api = self.session("admin")
         for _ in range(120):
             if api.patch(f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": False}).status_code == 200:

@@ -32,11 +32,7 @@ def test_operator_replays_a_dead_delivery_in_the_browser(hub, sample, tmp_path):
     portal = KbspSimulator(store=tmp_path / "portal").start()
     server = AirflowServer(tmp_path / "airflow", {
         "KETENHUB_HOME": str(hub.settings.home), "KETENHUB_DATABASE_URL": hub.settings.database_url,
-        "AIRFLOW_CONN_KETENHUB_KBSP": json.dumps({"conn_type": "http", "host": portal.address}),
-        # Only the DAG under test runs: with every DAG's latest interval starting at once, a
-        # task's call to the execution API once timed out, and the replay's run queued behind
-        # that run's retry delay (max_active_runs=1).
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"},
+        "AIRFLOW_CONN_KETENHUB_KBSP": json.dumps({"conn_type": "http", "host": portal.address})},
         components=("api-server", "scheduler", "dag-processor"))
     try:
         server.unpause("ketenhub_deliver_kbsp")
