@@ -28,6 +28,7 @@ def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, mon
                     .replace("</Zaakgebeurtenis>", "</om:Zaakgebeurtenis>"),
         om_event(1),  # sent twice in one file
         om_event(11, soort="SEPOT"),  # rule: no Beslissing
+        om_event(12).replace("<Geslachtsnaam>Jansen<", "<Geslachtsnaam>Şahin-Ünal &amp; Zoon<"),
     ]
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
     om = hub.registry.partner("om")
@@ -39,7 +40,7 @@ def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, mon
     monkeypatch.setattr(payload._Cutter, "HOLD", 256)
     with open(path, "rb") as f:
         scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
-    assert len(scanned.cuts) >= 3 and scanned.cuts[-1].events == 12
+    assert len(scanned.cuts) >= 3 and scanned.cuts[-1].events == 13
     one_by_one = []
     monkeypatch.setattr(processor, "process", lambda el, **kw: one_by_one.append(el) or
                         EventProcessor.process(processor, el, **kw))
@@ -56,6 +57,9 @@ def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, mon
         ("kbsp", next(k for k in items if k.startswith("OM-T-0000005.KR-")))]
     assert b"<Bedrag>99.90</Bedrag>" in items["OM-T-0000005.SCHADEVERGOEDING.1"].document
     assert items["OM-T-0000005.GELDBOETE"].document.startswith(b'<Opdracht xmlns="urn:keten:cjib:opdrachten:v1">')
+    # stored as UTF-8, as received: not as character references, the markup escaped
+    named = next(r for r in alone if r.bericht_id == "OM-T-0000012")
+    assert "<Geslachtsnaam>Şahin-Ünal &amp; Zoon</Geslachtsnaam>".encode() in named.canonical
 
 
 def test_a_region_with_one_invalid_canonical_document_or_item_rejects_only_that_event(hub, tmp_path, monkeypatch):
