@@ -12,7 +12,7 @@ from lxml import etree
 from ketenhub.adapters import Partner
 from ketenhub.hub import Hub
 from ketenhub.normalise.canonical import NS as CANONICAL, Normaliser, kind
-from ketenhub.normalise.xslt import MappingError
+from ketenhub.normalise.xslt import MappingError, serialised
 from ketenhub.route.router import Outbound, compile_routes, route, route_many
 from ketenhub.validate import parsing
 from ketenhub.validate.payload import Region
@@ -132,9 +132,7 @@ def _accepted(bericht_id: str, canonical: etree._Element, k: str, outbound: list
     """AcceptedEvent's fields."""
     # iterchildren, not findtext: twice as fast, at every event
     soort = next(canonical[-1].iterchildren(_SOORT)).text
-    # Serialised as text, then encoded: the same bytes as encoding="UTF-8", in two thirds of
-    # the time (5.1 against 7.6 µs per canonical document)
-    return bericht_id, k, soort, etree.tostring(canonical, encoding="unicode").encode(), outbound
+    return bericht_id, k, soort, serialised(canonical), outbound
 
 
 def split(results: list) -> tuple[list, list[RejectedEvent]]:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from ketenhub.adapters import Destination
-from ketenhub.normalise.xslt import for_each, results_schema, standalone, stylesheet
+from ketenhub.normalise.xslt import for_each, results_schema, serialised, standalone, stylesheet
 from ketenhub.validate.problems import Problem
 from ketenhub.validate.schema import compile_schema, validate
 
@@ -58,8 +58,7 @@ def _items(wrapper: etree._Element | None) -> list[etree._Element]:
 
 def _outbound(r: Route, item: etree._Element) -> tuple:
     """Outbound's fields."""
-    document = etree.tostring(item, encoding="unicode").encode()
-    return r.destination.destination, r.key(item), r.recipient(item), document
+    return r.destination.destination, r.key(item), r.recipient(item), serialised(item)
 
 
 def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[list[Outbound], list[Problem]]:
