@@ -286,7 +286,7 @@ def _parsed(partner: Partner, source: IO[bytes]) -> tuple[int, list[Cut] | None,
 
 
 # Every byte but these is deleted before looking for markup that could hide an end tag or bind
-# a name otherwise: one pass in C, where a regular expression took four times as long.
+# a name otherwise (see _marked).
 _NOT_MARKUP = bytes(sorted(set(range(256)) - set(b"<>:!?")))
 _SPACE = b" \t\r\n"
 
@@ -367,13 +367,14 @@ def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) \
 
 def _marked(body: bytes) -> bool:
     """Whether ``body`` may hold a comment, CDATA section, DTD or processing instruction (``<!``,
-    ``<?``), or a prefixed name (a ``:`` inside a tag). Erring towards yes is safe: it only
-    sends the file to the parsed path. Of each tag only ``<``, ``>`` and those characters are
-    left, so a colon after a tag's ``<`` and before its ``>`` shows as ``<:`` (a colon in an
-    attribute value does too), unless a ``>`` in an attribute value comes first: then, with
-    ``:!?`` gone too, there is a ``>>``, as there is for a ``>`` in text."""
-    marks = body.translate(None, _NOT_MARKUP)
-    return b"<:" in marks or b"<!" in marks or b"<?" in marks or b">>" in marks.translate(None, b":!?")
+    ``<?``), a prefixed name (a ``:`` inside a tag) or a ``>`` in a text or an attribute value.
+    Erring towards yes is safe: it only sends the file to the parsed path. Of each tag only its
+    ``<`` and ``>`` and those characters are left, so a plain tag leaves ``<>``; with those pairs
+    gone, a plain body leaves only the ``:!?`` of its texts. A body where anything else is left
+    is marked: a ``<`` not followed by its ``>`` (``<:``, ``<!``, ``<?``), or a ``>`` that
+    closes no tag. 0.9 ns a byte, where looking for ``<:``, ``<!`` and ``<?`` one by one in
+    what the first step leaves took 1.3, and a regular expression over the body ten."""
+    return bool(body.translate(None, _NOT_MARKUP).replace(b"<>", b"").translate(None, b":!?"))
 
 
 def regions(path: Path, scanned: Scan) -> Iterator[Region]:

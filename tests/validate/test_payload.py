@@ -261,6 +261,17 @@ def test_what_the_plain_reading_cannot_vouch_for_is_parsed(hub, tmp_path, monkey
         assert report.accepted + len(report.rejected) == outcome
 
 
+@pytest.mark.parametrize("body, marked", [
+    (b"<a>x</a>\n  <b/>", False),
+    (b"<T>09:00:00+01:00</T><U>Let op! Wie?</U>", False),  # ":!?" in texts are no markup
+    (b"<o:a>x</o:a>", True), (b"<a x:b='1'/>", True), (b"<a x='urn:x'/>", True),  # a colon in a tag
+    (b"<!-- c -->", True), (b"<![CDATA[x]]>", True), (b"<?pi x?>", True),
+    (b"<a>x > y</a>", True), (b"<a x='>'/>", True), (b'<a x=">!" y="1"/>', True),  # a ">" that closes no tag
+])
+def test_markup_that_could_hide_an_end_tag_is_seen_in_the_bytes(body, marked):
+    assert reading._marked(body) is marked
+
+
 @pytest.mark.parametrize("broken, line", [(b"</Geslachtsnaam>", b"</Geslachtsnaamm>"), (b"Jansen", b"Jans\xe9n")],
                          ids=["mismatched-end-tag", "invalid-utf8"])
 def test_a_plain_batch_broken_deep_inside_is_rejected_whole(hub, tmp_path, monkeypatch, broken, line):
