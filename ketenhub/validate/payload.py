@@ -372,8 +372,7 @@ def _marked(body: bytes) -> bool:
     ``<`` and ``>`` and those characters are left, so a plain tag leaves ``<>``; with those pairs
     gone, a plain body leaves only the ``:!?`` of its texts. A body where anything else is left
     is marked: a ``<`` not followed by its ``>`` (``<:``, ``<!``, ``<?``), or a ``>`` that
-    closes no tag. 0.9 ns a byte, where looking for ``<:``, ``<!`` and ``<?`` one by one in
-    what the first step leaves took 1.3, and a regular expression over the body ten."""
+    closes no tag. 0.9 ns a byte, where looking for ``<:``, ``<!`` and ``<?`` one by one took 1.3."""
     return bool(body.translate(None, _NOT_MARKUP).replace(b"<>", b"").translate(None, b":!?"))
 
 
