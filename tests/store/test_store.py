@@ -174,11 +174,16 @@ def test_the_partial_indexes_leave_out_nulls_and_still_serve_lookups(hub, sample
 def test_a_new_sqlite_store_has_16_kb_pages_and_an_existing_one_keeps_its_own(tmp_path):
     import sqlite3
     old = tmp_path / "old.db"
-    with sqlite3.connect(old) as made_before:  # as the hub made its databases until 16 KB pages
-        made_before.execute("PRAGMA page_size=4096")
-        made_before.execute("PRAGMA journal_mode=WAL")
+    made_before = sqlite3.connect(old)  # as the hub made its databases until 16 KB pages
+    made_before.execute("PRAGMA page_size=4096")
+    made_before.execute("PRAGMA journal_mode=WAL")
+    made_before.close()
     for path, page_size in ((tmp_path / "new.db", 16384), (old, 4096)):
-        with db.engine(f"sqlite:///{path}").connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == page_size
-            # either way a checkpoint comes after 256 MB of WAL
-            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() * page_size == 256 << 20
+        engine = db.engine(f"sqlite:///{path}")
+        try:
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA page_size").scalar() == page_size
+                # either way a checkpoint comes after 256 MB of WAL
+                assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() * page_size == 256 << 20
+        finally:
+            engine.dispose()  # its pooled connections would hold the file open after the test
