@@ -49,7 +49,9 @@ def phase_floor(path: Path) -> dict:
 
 class WorkerPeaks(threading.Thread):
     """The highest peak RSS (VmHWM) of this process's worker processes, read while they run:
-    a child's own rusage would count the parent's pages it had between fork and exec."""
+    a child's own rusage would count the parent's pages it had between fork and exec. For the
+    same reason a child counts only once it runs the worker (a run of 20,000 events reported
+    126 MB, against 54 in the runs before and after it)."""
 
     def __init__(self):
         super().__init__(daemon=True)
@@ -59,7 +61,9 @@ class WorkerPeaks(threading.Thread):
         me = str(os.getpid())
         while self.running:
             for pid in filter(str.isdigit, os.listdir("/proc")):
-                try:
+                try:  # the command line first: once it is the worker's, so is the status
+                    if b"ketenhub.workers" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        continue
                     status = Path(f"/proc/{pid}/status").read_text()
                 except OSError:
                     continue
