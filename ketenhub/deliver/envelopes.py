@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -78,6 +78,14 @@ class Envelope:
 
     def name(self, created: datetime, sequence: int) -> str:
         return f"{self.prefix}_{created.astimezone(AMSTERDAM):%Y%m%d}_{sequence:03d}.xml"
+
+    @staticmethod
+    def day(created: datetime) -> tuple[datetime, datetime]:
+        """The day whose date a name made at ``created`` carries, from and to midnight in
+        Amsterdam, in UTC."""
+        date = created.astimezone(AMSTERDAM).date()
+        return tuple(datetime.combine(d, time(), AMSTERDAM).astimezone(timezone.utc)
+                     for d in (date, date + timedelta(days=1)))
 
 
 ENVELOPES = {

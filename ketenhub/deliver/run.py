@@ -54,10 +54,13 @@ def backoff(attempts: int) -> timedelta:
 
 
 def _sequence(conn: Connection, dest: Destination, envelope: Envelope, created: datetime) -> int:
-    prefix = envelope.name(created, 0).rsplit("_", 1)[0] + "_"
-    count = conn.scalar(select(func.count()).select_from(outbound_batch).where(
-        outbound_batch.c.destination == dest.destination, outbound_batch.c.name.like(prefix + "%")))
-    return count + 1
+    """One more than the batches made for this destination on the day the name carries. Counted
+    by ix_batch_created: by name (LIKE 'prefix%') it read every batch the destination ever had,
+    68 ms a claim after a year of DLV's one batch per item, and more every day."""
+    start, end = envelope.day(created)
+    return 1 + conn.scalar(select(func.count()).select_from(outbound_batch).where(
+        outbound_batch.c.destination == dest.destination, outbound_batch.c.created_at >= start,
+        outbound_batch.c.created_at < end))
 
 
 def _lock_destination(conn: Connection, dest: Destination) -> None:

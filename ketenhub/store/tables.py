@@ -66,6 +66,7 @@ outbound_batch = Table(
     Column("worker", String(128)),  # who is sending it
     Column("lease_until", DateTime(timezone=True)),  # after this, another worker may take it over
     UniqueConstraint("destination", "name", name="uq_batch_destination_name"),
+    Index("ix_batch_created", "destination", "created_at"),  # a day's batches, for the next one's number
 )
 
 # One outbound message: event × destination × recipient, keyed for idempotency.

@@ -1,11 +1,14 @@
 """Delivery through the file-folder transport: envelopes, limits, states, crash recovery."""
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from lxml import etree
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
+from ketenhub.audit.trail import now
+from ketenhub.deliver.envelopes import AMSTERDAM, ENVELOPES, Envelope
 from ketenhub.deliver.run import deliver
 from ketenhub.deliver.transports import FolderTransport
 from ketenhub.store.tables import delivery, outbound_batch
@@ -89,6 +92,36 @@ def test_cjib_file_names_follow_the_contract(hub, sample):
     assert len(names) == 2
     xml, marker = names
     assert re.fullmatch(r"KETENHUB_CJIB_\d{8}_001\.xml", xml) and marker == xml + ".sha256"
+
+
+def test_a_batch_is_numbered_after_that_days_batches_of_its_destination_alone(hub, sample):
+    """Other days' batches and other destinations' do not count, and the count reads that day's
+    batches by ix_batch_created rather than every batch the destination ever had."""
+    ingest(hub, "cvom", sample("cvom/beroep-ontvangen.xml"))  # one DLV status: one batch
+    start, end = Envelope.day(now())
+    made = [("dlv", start - timedelta(seconds=1), 1), ("dlv", start, 1), ("dlv", start + timedelta(hours=1), 2),
+            ("kbsp", start, 1), ("dlv", end, 1)]
+    with hub.engine.begin() as conn:
+        conn.execute(outbound_batch.insert(), [
+            dict(destination=d, name=ENVELOPES[hub.registry.destination(d).envelope].name(at, n), state="sent",
+                 item_count=1, created_at=at) for d, at, n in made])
+    counts = []
+    listen = lambda conn, cursor, statement, parameters, context, many: counts.append(  # noqa: E731
+        (statement, parameters)) if "count(*)" in statement and "outbound_batch" in statement else None
+    event.listen(hub.engine, "before_cursor_execute", listen)
+    try:
+        deliver(hub, hub.registry.destination("dlv"))
+    finally:
+        event.remove(hub.engine, "before_cursor_execute", listen)
+    (name,) = [p.name for p in Path(hub.settings.path("outbox/dlv")).iterdir()]
+    assert name == f"KETENHUB_DLV_{start.astimezone(AMSTERDAM):%Y%m%d}_003.xml"
+    ((statement, parameters),) = counts
+    with hub.engine.connect() as conn:
+        if hub.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: a scan would win anyway
+        explain = "EXPLAIN QUERY PLAN" if hub.engine.dialect.name == "sqlite" else "EXPLAIN"
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"{explain} {statement}", parameters).all())
+    assert "ix_batch_created" in plan and re.search(r"created_at ?[<>]", plan)  # a range of it, not all of dlv's
 
 
 def test_cjib_batches_split_before_the_control_total_passes_its_maximum(hub, tmp_path):
