@@ -1,14 +1,17 @@
-"""Benchmark: the OM's nightly file through the whole hub, against the floor of what the XML
+"""Benchmark: a night's traffic through the whole hub, against the floor of what the XML
 machinery itself allows (lxml streaming parse plus XSD validation of every event).
 
-    .venv/bin/python bench/run.py                       # 1,000,000 events, SQLite
+    .venv/bin/python bench/run.py                       # 1,000,000 OM events, SQLite
     .venv/bin/python bench/run.py --events 50000 --database-url postgresql+psycopg2://postgres@127.0.0.1/test
 
-Each phase runs in its own process, so its peak memory (max RSS) is its own; the hub's
-worker processes are reported beside it. KbSP is delivered over SOAP to the KbSP simulator,
-running in a process of its own on loopback; CJIB's OpdrachtenBatch files go to a folder.
-Also reports how long Airflow takes to parse each DAG file. Prints a table and writes the
-same figures as JSON (--json, default bench/result.json). Not part of the tests.
+The OM's nightly file of N events, and beside it CVOM's appeal events (one file each in the
+drop folder) and Politie's meldingen (paged over SOAP from the Politie simulator), by default
+N/200 of each. Each phase runs in its own process, so its peak memory (max RSS) is its own;
+the hub's worker processes are reported beside it. KbSP is delivered over SOAP and DLV over
+HTTP to their simulators, each running in a process of its own on loopback; CJIB's
+OpdrachtenBatch files go to a folder. Also reports how long Airflow takes to parse each DAG
+file. Prints a table and writes the same figures as JSON (--json, default bench/result.json).
+Not part of the tests.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,23 +31,27 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def phase_floor(path: Path) -> dict:
+def phase_floor(path: Path, partner: str = "om") -> dict:
+    """The partner's events in ``path`` (a file, or a folder of files) parsed and validated."""
     from lxml import etree
 
     from ketenhub import adapters, settings
     from ketenhub.validate.parsing import SAFE
     from ketenhub.validate.schema import compile_schema
     s = settings.load()
-    om = adapters.load(s).partner("om")
-    schema = compile_schema(str(s.schemas_dir / om.schema))
+    p = adapters.load(s).partner(partner)
+    schema = compile_schema(str(s.schemas_dir / p.schema))
     start, n = time.perf_counter(), 0
-    for _, el in etree.iterparse(str(path), events=("end",), tag=om.event, **SAFE):
-        schema.validate(el)
-        n += 1
-        parent = el.getparent()
-        while el.getprevious() is not None:
-            del parent[0]
-        parent.remove(el)
+    for f in sorted(path.glob("*.xml")) if path.is_dir() else [path]:
+        for _, el in etree.iterparse(str(f), events=("end",), tag=p.event, **SAFE):
+            schema.validate(el)
+            n += 1
+            parent = el.getparent()
+            if parent is None:  # a file of one event
+                continue
+            while el.getprevious() is not None:
+                del parent[0]
+            parent.remove(el)
     return {"events": n, "seconds": time.perf_counter() - start}
 
 
@@ -87,6 +95,7 @@ def phase_hub(path: Path) -> dict:
     from ketenhub.hub import Hub
     from ketenhub.pipeline import ingest_source
     from ketenhub.receive.folder import Files
+    from ketenhub.wiring import receive
     hub = Hub()
     hub.engine  # per-process costs are not part of the work: migrations, and importing Airflow's
     endpoint("kbsp")  # Connection lookup (an Airflow task has it imported already)
@@ -99,13 +108,21 @@ def phase_hub(path: Path) -> dict:
     cpu1 = _cpu_seconds()  # the workers have ended and been waited for: their time is counted
     ingest_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers.stop()
-    kbsp = deliver(hub, hub.registry.destination("kbsp")).delivered  # SOAP, to the simulator
-    t2 = time.perf_counter()
-    cjib = deliver(hub, hub.registry.destination("cjib")).delivered  # OpdrachtenBatch files
-    t3 = time.perf_counter()
+    others = {}
+    for name in ("cvom", "politie"):  # as their DAGs take them in: drop folder, SOAP pages
+        start = time.perf_counter()
+        reports = receive(hub, hub.registry.partner(name))
+        others[name] = {"events": sum(r.accepted + r.duplicates + len(r.rejected) for r in reports),
+                        "accepted": sum(r.accepted for r in reports), "payloads": len(reports),
+                        "seconds": time.perf_counter() - start}
+    sent = {}
+    for name in ("kbsp", "cjib", "dlv"):  # SOAP to the simulator, OpdrachtenBatch files, HTTP to the simulator
+        start = time.perf_counter()
+        sent[f"{name}_delivered"] = deliver(hub, hub.registry.destination(name)).delivered
+        sent[f"{name}_seconds"] = time.perf_counter() - start
     return {"events": report.accepted + len(report.rejected), "accepted": report.accepted,
-            "rejected": len(report.rejected), "ingest_seconds": t1 - t0, "seconds": t3 - t0,
-            "kbsp_delivered": kbsp, "kbsp_seconds": t2 - t1, "cjib_delivered": cjib, "cjib_seconds": t3 - t2,
+            "rejected": len(report.rejected), "ingest_seconds": t1 - t0, "seconds": time.perf_counter() - t0,
+            **others, **sent,
             "workers": hub.settings.workers, "worker_peak_rss_mb": workers.peak_mb, "ingest_peak_rss_mb": ingest_peak,
             "ingest_cpu_seconds": {"hub": cpu1[0] - cpu0[0], "workers": cpu1[1] - cpu0[1]}}
 
@@ -116,13 +133,36 @@ def _cpu_seconds() -> tuple[float, float]:
     return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
 
 
-def phase_kbsp_simulator(store: Path) -> None:
-    """The KbSP simulator in a process of its own, so that it does not share the hub's."""
+def phase_simulator(store: Path, name: str, meldingen: int = 0) -> None:
+    """A destination's or partner's simulator in a process of its own, so that it does not
+    share the hub's; until the benchmark closes its stdin."""
+    from ketenhub.simulators.dlv import DlvSimulator
     from ketenhub.simulators.kbsp import KbspSimulator
-    sim = KbspSimulator(store=store, keep_files=False).start()
-    print(json.dumps({"address": sim.address}), flush=True)
-    sys.stdin.read()  # until the benchmark closes our stdin
-    print(json.dumps(sim.state() | {"items_per_call": None}), flush=True)
+    from ketenhub.simulators.politie import PolitieSimulator
+    if name == "politie":
+        sim = PolitieSimulator()
+        sim.add(meldingen)  # the same meldingen as politie_page's, from the same seed
+    else:
+        sim = KbspSimulator(store=store, keep_files=False) if name == "kbsp" else DlvSimulator(store=store)
+    sim.start()
+    print(json.dumps({"address": sim.url if name == "dlv" else sim.address}), flush=True)
+    sys.stdin.read()
+    state = sim.state()
+    state.pop("items_per_call", None)
+    print(json.dumps(state), flush=True)
+
+
+def politie_page(path: Path, meldingen: int) -> Path:
+    """For the floor: the meldingen that the Politie simulator hands out, as one answer."""
+    from ketenhub.simulators.generate import Generator
+    from ketenhub.simulators.politie import NS
+    generator = Generator(1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f'<HaalMeldingenAntwoord xmlns="{NS}">')
+        f.writelines(generator.melding(n) for n in range(1, meldingen + 1))
+        f.write("<MeerBeschikbaar>false</MeerBeschikbaar></HaalMeldingenAntwoord>")
+    return path
 
 
 def phase_dags(_: Path) -> dict:
@@ -141,7 +181,6 @@ def phase_dags(_: Path) -> dict:
 def phase_airflow(path: Path) -> dict:
     """A nightly OM run under Airflow's own scheduler and LocalExecutor: the run's duration
     beside its task's, the difference being what Airflow itself costs."""
-    import shutil
     from datetime import datetime
 
     sys.path.insert(0, str(HERE.parent))
@@ -190,92 +229,135 @@ def store(url: str | None):
         admin.dispose()
 
 
-def run_phase(name: str, path: Path, env: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--phase", name, "--file", str(path)], env=env,
+def run_phase(name: str, path: Path, env: dict, *options: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--phase", name, "--file", str(path), *options], env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def start_simulator(name: str, store: Path, *options: str) -> tuple[subprocess.Popen, str]:
+    sim = subprocess.Popen([sys.executable, __file__, "--phase", "simulator", "--partner", name, "--file", str(store),
+                            *options], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return sim, json.loads(sim.stdout.readline())["address"]
+
+
+def stop_simulator(sim: subprocess.Popen) -> dict:
+    return json.loads(sim.communicate("")[0].strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--invalid-share", type=float, default=0.005)
+    ap.add_argument("--events", type=int, default=1_000_000, help="events in the OM's nightly file")
+    ap.add_argument("--cvom-events", type=int, help="CVOM appeal events, a file each (default: N/200)")
+    ap.add_argument("--politie-meldingen", type=int, help="meldingen at the Politie simulator (default: N/200)")
+    ap.add_argument("--invalid-share", type=float, default=0.005, help="of the OM's and CVOM's events")
     ap.add_argument("--database-url", help="default: a fresh SQLite file")
     ap.add_argument("--airflow-events", type=int, default=100_000,
                     help="events in the OM file of the run under Airflow's scheduler (0: no such run)")
     ap.add_argument("--json", default=str(HERE / "result.json"))
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
+    ap.add_argument("--partner", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
-        if args.phase == "kbsp-simulator":
-            return phase_kbsp_simulator(Path(args.file))
-        phases = {"floor": phase_floor, "hub": phase_hub, "dags": phase_dags, "airflow": phase_airflow}
-        result = phases[args.phase](Path(args.file))
+        if args.phase == "simulator":
+            return phase_simulator(Path(args.file), args.partner, args.politie_meldingen or 0)
+        if args.phase == "floor":
+            result = phase_floor(Path(args.file), args.partner)
+        else:
+            result = {"hub": phase_hub, "dags": phase_dags, "airflow": phase_airflow}[args.phase](Path(args.file))
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
 
-    from ketenhub.simulators.om import publish
+    from ketenhub.simulators import cvom, om
+    n_cvom = args.events // 200 if args.cvom_events is None else args.cvom_events
+    n_politie = args.events // 200 if args.politie_meldingen is None else args.politie_meldingen
     with tempfile.TemporaryDirectory(prefix="ketenhub-bench-") as tmp, store(args.database_url) as url:
         work = Path(tmp)
-        path = publish(work / "om", "20261120", 1, args.events, invalid_share=args.invalid_share)
+        path = om.publish(work / "om", "20261120", 1, args.events, invalid_share=args.invalid_share)
+        cvom.publish(work / "cvom", n_cvom, invalid_share=args.invalid_share)
+        inputs = {"om": path, "cvom": work / "cvom", "politie": politie_page(work / "politie.xml", n_politie)}
         env = dict(os.environ, KETENHUB_HOME=str(work / "hub"), AIRFLOW_HOME=str(HERE.parent))
         env.pop("KETENHUB_DATABASE_URL", None)
         if url:
             env["KETENHUB_DATABASE_URL"] = url
         size_mb = round(path.stat().st_size / 2**20, 1)
-        # The floor is measured before and after the hub, and their mean is the floor: a host
+        # Floors are measured before and after the hub, and their mean is the floor: a host
         # whose speed drifts (seen here: the same floor a third apart, minutes apart) then
         # moves both sides of the ratio alike.
-        floors = [run_phase("floor", path, env)]
-        kbsp = subprocess.Popen([sys.executable, __file__, "--phase", "kbsp-simulator", "--file", str(work / "kbsp")],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        address = json.loads(kbsp.stdout.readline())["address"]
-        env["AIRFLOW_CONN_KETENHUB_KBSP"] = json.dumps({"conn_type": "http", "host": address})
+        floors = {name: [run_phase("floor", f, env, "--partner", name)] for name, f in inputs.items()}
+        shutil.copytree(work / "cvom", work / "hub" / "inbox" / "cvom")  # CVOM's drop folder
+        sims = {"kbsp": start_simulator("kbsp", work / "kbsp"), "dlv": start_simulator("dlv", work / "dlv"),
+                "politie": start_simulator("politie", work / "politie", "--politie-meldingen", str(n_politie))}
+        env |= {f"AIRFLOW_CONN_KETENHUB_{name.upper()}": json.dumps({"conn_type": "http", "host": address})
+                for name, (_, address) in sims.items()}
         hub = run_phase("hub", path, env)
-        received = json.loads(kbsp.communicate("")[0].strip().splitlines()[-1])
+        received = {name: stop_simulator(sim) for name, (sim, _) in sims.items()}
         dags = run_phase("dags", path, env)
-        floors.append(run_phase("floor", path, env))
+        for name, f in inputs.items():
+            floors[name].append(run_phase("floor", f, env, "--partner", name))
         airflow = None
         if args.airflow_events:
-            small = publish(work / "om-airflow", "20261121", 1, args.airflow_events, invalid_share=args.invalid_share)
+            small = om.publish(work / "om-airflow", "20261121", 1, args.airflow_events,
+                               invalid_share=args.invalid_share)
             airflow = run_phase("airflow", small, dict(env, KETENHUB_HOME=str(work / "airflow-hub" / "hub")))
-    assert received["accepted"] == hub["kbsp_delivered"], (received, hub)  # each status update once
-    floor = {"events": floors[0]["events"], "seconds": sum(f["seconds"] for f in floors) / len(floors),
-             "runs_seconds": [f["seconds"] for f in floors], "peak_rss_mb": max(f["peak_rss_mb"] for f in floors)}
-    rate = lambda r: r["events"] / r["seconds"]  # noqa: E731
+    for name in ("kbsp", "dlv"):  # each item once
+        assert received[name]["accepted"] == hub[f"{name}_delivered"], (name, received[name], hub)
+    assert received["politie"]["waiting"] == 0, received["politie"]  # every melding taken in and confirmed
+
+    def floor_of(runs: list[dict]) -> dict:
+        seconds = sum(f["seconds"] for f in runs) / len(runs)
+        return {"events": runs[0]["events"], "seconds": seconds, "runs_seconds": [f["seconds"] for f in runs],
+                "events_per_second": round(runs[0]["events"] / seconds), "peak_rss_mb": max(f["peak_rss_mb"] for f in runs)}
+
+    floor = {name: floor_of(runs) for name, runs in floors.items()}
+    events = hub["events"] + hub["cvom"]["events"] + hub["politie"]["events"]
+    for name in ("cvom", "politie"):
+        h = hub[name]
+        h["events_per_second"] = round(h["events"] / h["seconds"]) if h["seconds"] else 0
+        h["ratio_to_floor"] = round(h["events_per_second"] / floor[name]["events_per_second"], 3)
+    per_second = {k: round(hub[f"{k}_delivered"] / hub[f"{k}_seconds"]) if hub[f"{k}_seconds"] else 0
+                  for k in ("kbsp", "cjib", "dlv")}
     result = {
         "events": args.events, "file_mb": size_mb,
         "store": "postgresql" if args.database_url else "sqlite",
-        "floor": {**floor, "events_per_second": round(rate(floor))},
-        "hub": {**hub, "events_per_second": round(rate(hub)),
+        "floor": floor["om"], "floor_cvom": floor["cvom"], "floor_politie": floor["politie"],
+        "hub": {**hub, "all_events": events, "events_per_second": round(events / hub["seconds"]),
                 "ingest_events_per_second": round(hub["events"] / hub["ingest_seconds"]),
-                "kbsp_per_second": round(hub["kbsp_delivered"] / hub["kbsp_seconds"]),
-                "cjib_per_second": round(hub["cjib_delivered"] / hub["cjib_seconds"])},
-        "ratio_to_floor": round(rate(hub) / rate(floor), 3),
-        "ingest_ratio_to_floor": round(hub["events"] / hub["ingest_seconds"] / rate(floor), 3),
+                **{f"{k}_per_second": v for k, v in per_second.items()}},
+        "ingest_ratio_to_floor": round(hub["events"] / hub["ingest_seconds"] / floor["om"]["events_per_second"], 3),
         "dag_parse_seconds": dags["parse_seconds"],
         "airflow_run": airflow and {**airflow, "events": args.airflow_events},
     }
     h = result["hub"]
+    ev = lambda f: f"{f['events_per_second']:,} ev"  # noqa: E731
     rows = [("", "per second", "seconds", "peak MB"),
-            ("floor: lxml parse + XSD", f"{rate(floor):,.0f} ev", f"{floor['seconds']:.1f}", f"{floor['peak_rss_mb']:.0f}"),
-            ("hub: ingest + deliver", f"{rate(hub):,.0f} ev", f"{hub['seconds']:.1f}",
+            ("hub: all ingest and delivery", f"{h['events_per_second']:,} ev", f"{hub['seconds']:.1f}",
              f"{hub['peak_rss_mb']:.0f}"),
-            ("  ingest", f"{h['ingest_events_per_second']:,} ev", f"{hub['ingest_seconds']:.1f}",
+            (f"  OM ingest, {hub['events']:,} events", f"{h['ingest_events_per_second']:,} ev",
+             f"{hub['ingest_seconds']:.1f}",
              f"{hub['ingest_peak_rss_mb']:.0f} + {hub['workers']} x {hub['worker_peak_rss_mb']:.0f}"),
-            ("  KbSP over SOAP (simulator)", f"{h['kbsp_per_second']:,} items", f"{hub['kbsp_seconds']:.1f}", ""),
-            ("  CJIB OpdrachtenBatch files", f"{h['cjib_per_second']:,} items", f"{hub['cjib_seconds']:.1f}", "")]
-    print(f"{args.events:,} OM events, {size_mb} MB ({result['store']}, {hub['workers']} workers); "
-          f"ingest at {result['ingest_ratio_to_floor']:.0%} of the floor, ingest and delivery at "
-          f"{result['ratio_to_floor']:.0%}")
+            ("    floor: lxml parse + XSD", ev(floor["om"]), f"{floor['om']['seconds']:.1f}",
+             f"{floor['om']['peak_rss_mb']:.0f}"),
+            (f"  CVOM ingest, {hub['cvom']['payloads']:,} files", ev(hub["cvom"]), f"{hub['cvom']['seconds']:.1f}", ""),
+            ("    floor: lxml parse + XSD", ev(floor["cvom"]), f"{floor['cvom']['seconds']:.1f}", ""),
+            (f"  Politie ingest, {hub['politie']['payloads']} SOAP page(s)", ev(hub["politie"]),
+             f"{hub['politie']['seconds']:.1f}", ""),
+            ("    floor: lxml parse + XSD", ev(floor["politie"]), f"{floor['politie']['seconds']:.1f}", ""),
+            ("  KbSP over SOAP (simulator)", f"{per_second['kbsp']:,} items", f"{hub['kbsp_seconds']:.1f}", ""),
+            ("  CJIB OpdrachtenBatch files", f"{per_second['cjib']:,} items", f"{hub['cjib_seconds']:.1f}", ""),
+            ("  DLV over HTTP (simulator)", f"{per_second['dlv']:,} items", f"{hub['dlv_seconds']:.1f}", "")]
+    print(f"{args.events:,} OM events, {size_mb} MB ({result['store']}, {hub['workers']} workers); OM ingest at "
+          f"{result['ingest_ratio_to_floor']:.1%} of its floor; CVOM at {hub['cvom']['ratio_to_floor']:.1%} and Politie "
+          f"at {hub['politie']['ratio_to_floor']:.1%} of theirs; {events:,} events in {hub['seconds']:.0f} s "
+          f"in all, delivery included")
     for row in rows:
-        print(f"{row[0]:32}{row[1]:>14}{row[2]:>10}{row[3]:>14}")
-    print("Floor before and after the hub: " + ", ".join(f"{floor['events'] / t:,.0f}" for t in floor["runs_seconds"])
-          + " events per second")
+        print(f"{row[0]:36}{row[1]:>14}{row[2]:>10}{row[3]:>14}")
+    print("OM floor before and after the hub: "
+          + ", ".join(f"{floor['om']['events'] / t:,.0f}" for t in floor["om"]["runs_seconds"]) + " events per second")
     cpu = hub["ingest_cpu_seconds"]
-    print(f"Ingest CPU per event: hub process {cpu['hub'] / hub['events'] * 1e6:.0f} µs (first pass, storing), "
+    print(f"OM ingest CPU per event: hub process {cpu['hub'] / hub['events'] * 1e6:.0f} µs (first pass, storing), "
           f"workers {cpu['workers'] / hub['events'] * 1e6:.0f} µs (validating, mapping, routing); "
           f"{(cpu['hub'] + cpu['workers']) / hub['ingest_seconds']:.2f} of {os.cpu_count()} cores busy")
     print("DAG file parse: " + ", ".join(f"{k} {v:.2f} s" for k, v in dags["parse_seconds"].items()))

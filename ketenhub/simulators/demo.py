@@ -16,6 +16,7 @@ from pathlib import Path
 import paramiko
 
 from ketenhub.simulators.cjib import CjibInbox
+from ketenhub.simulators.cvom import drop
 from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.simulators.generate import Generator
 from ketenhub.simulators.kbsp import KbspSimulator
@@ -31,16 +32,6 @@ def _key_pem(key: paramiko.PKey) -> str:
     out = io.StringIO()
     key.write_private_key(out)
     return out.getvalue()
-
-
-def write_cvom(folder: Path, generator: Generator, n: int) -> Path:
-    """As CVOM does: write under <name>.part, rename when complete."""
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"CVOM_{n:09d}.xml"
-    part = final.with_name(final.name + ".part")
-    part.write_text(generator.beroep(n), encoding="utf-8")
-    part.rename(final)
-    return final
 
 
 def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | None = None,
@@ -77,7 +68,7 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     publish(workdir / "om" / "outbox", time.strftime("%Y%m%d"), 1, 500, start=int(time.time()) % 10**6 * 1000,
             invalid_share=0.01, seed=int(time.time()))
     for n in range(5):
-        write_cvom(cvom_folder, generator, int(time.time()) % 10**6 * 100 + n)
+        drop(cvom_folder, generator, int(time.time()) % 10**6 * 100 + n)
     if stop is not None:
         sims["cjib_inbox"] = cjib
         return sims
@@ -86,5 +77,5 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
         time.sleep(interval)
         tick += 1
         sims["politie"].add(generator.r.randint(1, 5))
-        write_cvom(cvom_folder, generator, int(time.time()) % 10**6 * 100 + tick % 100)
+        drop(cvom_folder, generator, int(time.time()) % 10**6 * 100 + tick % 100)
         cjib.process()

@@ -91,7 +91,7 @@ class Generator:
             yield self.om_event(n, invalid=self.r.random() < invalid_share).encode()
         yield b"</ZaakgebeurtenissenBatch>\n"
 
-    def beroep(self, n: int) -> str:
+    def beroep(self, n: int, invalid: bool = False) -> str:
         soort = self.r.choice(["BEROEP_ONTVANGEN", "BESLISSING", "DOORGEZONDEN_KANTONRECHTER"])
         beslissing = ""
         if soort == "BESLISSING":
@@ -100,9 +100,10 @@ class Generator:
             beslissing = (f"<Beslissing><Uitkomst>{uitkomst}</Uitkomst><Beslisdatum>{self.day()}</Beslisdatum>"
                           f"{nieuw}<Motivering>Zie de beslissing.</Motivering></Beslissing>")
         first, last = self.name()
+        bsn = ("1" if invalid else "") + self.bsn()  # ten digits: against the pattern
         return (f'<?xml version="1.0" encoding="UTF-8"?>\n<BeroepGebeurtenis xmlns="urn:keten:cvom:wahvberoep:v1">'
                 f"<BerichtId>CVOM-{n:09d}</BerichtId><Soort>{soort}</Soort><Tijdstip>2026-11-21T14:00:00+01:00"
-                f"</Tijdstip><DlvZaaknummer>DLV-2026-{n % 10**7:07d}</DlvZaaknummer><Indiener><Bsn>{self.bsn()}</Bsn>"
+                f"</Tijdstip><DlvZaaknummer>DLV-2026-{n % 10**7:07d}</DlvZaaknummer><Indiener><Bsn>{bsn}</Bsn>"
                 f"<Naam>{first} {escape(last)}</Naam><Rol>BETROKKENE</Rol></Indiener><Beschikking><CjibNummer>"
                 f"{n % 10**9:09d}</CjibNummer><Kenteken>12-ABC-3</Kenteken><Feitcode>VA039</Feitcode><Pleegdatum>"
                 f"{self.day()}</Pleegdatum><Sanctiebedrag>239.00</Sanctiebedrag></Beschikking>{beslissing}"
