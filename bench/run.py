@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -165,6 +166,53 @@ def politie_page(path: Path, meldingen: int) -> Path:
     return path
 
 
+def phase_zeep(path: Path) -> dict:
+    """What zeep costs, in-process (no network): a client built from the KbSP WSDL (the hub
+    builds one per process and keeps it), and a PubliceerZaakstatus of 500 items built as zeep
+    objects, per item, beside the hub's own way: the items' XML in the envelope as it is."""
+    from lxml import etree
+    from zeep import Client, Settings
+
+    from ketenhub.deliver.envelopes import ENVELOPES
+    from ketenhub.hub import Hub
+    from ketenhub.processing import EventProcessor
+    from ketenhub.protocols.soap import SoapClient
+    from ketenhub.validate.parsing import parser
+    from ketenhub.validate.payload import iter_events
+    hub = Hub()
+    om, kbsp = hub.registry.partner("om"), hub.registry.destination("kbsp")
+    processor, docs = EventProcessor(hub, om), []
+    for el in iter_events(om, path):
+        docs += [o.document for o in getattr(processor.process(el), "outbound", []) if o.destination == "kbsp"]
+        if len(docs) >= 500:
+            break
+    docs = docs[:500]
+    wsdl = str(hub.settings.schemas_dir / kbsp.wsdl)
+    start = time.perf_counter()
+    client = Client(wsdl, settings=Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True))
+    build = time.perf_counter() - start
+    zaakstatus = client.get_element(etree.QName(kbsp.item).text)
+
+    def timed(work, rounds: int = 5) -> float:  # the best of a few rounds, per item
+        best = float("inf")
+        for _ in range(rounds):
+            start = time.perf_counter()
+            work()
+            best = min(best, time.perf_counter() - start)
+        return best / len(docs)
+
+    objects = [zaakstatus.parse(etree.fromstring(d, parser()), client.wsdl.types) for d in docs]
+    to_objects = timed(lambda: [zaakstatus.parse(etree.fromstring(d, parser()), client.wsdl.types) for d in docs])
+    via_zeep = timed(lambda: etree.tostring(client.create_message(client.service, "PubliceerZaakstatus",
+                                                                 Zaakstatus=objects)))
+    ours = SoapClient(wsdl, "http://127.0.0.1/kbsp", kbsp.oin)
+    envelope = ENVELOPES[kbsp.envelope]
+    direct = timed(lambda: ours.envelope("PubliceerZaakstatus", etree.fromstring(
+        envelope.build(docs, "KETENHUB_KBSP_20261120_001.xml", datetime.now(timezone.utc)), parser()), "urn:uuid:x"))
+    return {"items": len(docs), "client_build_seconds": build, "zeep_objects_us_per_item": to_objects * 1e6,
+            "zeep_message_us_per_item": via_zeep * 1e6, "hub_message_us_per_item": direct * 1e6}
+
+
 def phase_dags(_: Path) -> dict:
     """Airflow's own parse of each DAG file (the figure the dag processor reports)."""
     from airflow.dag_processing.dagbag import DagBag
@@ -181,8 +229,6 @@ def phase_dags(_: Path) -> dict:
 def phase_airflow(path: Path) -> dict:
     """A nightly OM run under Airflow's own scheduler and LocalExecutor: the run's duration
     beside its task's, the difference being what Airflow itself costs."""
-    from datetime import datetime
-
     sys.path.insert(0, str(HERE.parent))
     from tests.airflow_server import AirflowServer
     from ketenhub import settings
@@ -265,7 +311,8 @@ def main() -> None:
         if args.phase == "floor":
             result = phase_floor(Path(args.file), args.partner)
         else:
-            result = {"hub": phase_hub, "dags": phase_dags, "airflow": phase_airflow}[args.phase](Path(args.file))
+            result = {"hub": phase_hub, "dags": phase_dags, "zeep": phase_zeep,
+                      "airflow": phase_airflow}[args.phase](Path(args.file))
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
@@ -295,6 +342,7 @@ def main() -> None:
         hub = run_phase("hub", path, env)
         received = {name: stop_simulator(sim) for name, (sim, _) in sims.items()}
         dags = run_phase("dags", path, env)
+        zeep = run_phase("zeep", path, env)
         for name, f in inputs.items():
             floors[name].append(run_phase("floor", f, env, "--partner", name))
         airflow = None
@@ -327,7 +375,7 @@ def main() -> None:
                 "ingest_events_per_second": round(hub["events"] / hub["ingest_seconds"]),
                 **{f"{k}_per_second": v for k, v in per_second.items()}},
         "ingest_ratio_to_floor": round(hub["events"] / hub["ingest_seconds"] / floor["om"]["events_per_second"], 3),
-        "dag_parse_seconds": dags["parse_seconds"],
+        "dag_parse_seconds": dags["parse_seconds"], "zeep": zeep,
         "airflow_run": airflow and {**airflow, "events": args.airflow_events},
     }
     h = result["hub"]
@@ -360,6 +408,10 @@ def main() -> None:
     print(f"OM ingest CPU per event: hub process {cpu['hub'] / hub['events'] * 1e6:.0f} µs (first pass, storing), "
           f"workers {cpu['workers'] / hub['events'] * 1e6:.0f} µs (validating, mapping, routing); "
           f"{(cpu['hub'] + cpu['workers']) / hub['ingest_seconds']:.2f} of {os.cpu_count()} cores busy")
+    print(f"zeep: a client from the KbSP WSDL in {zeep['client_build_seconds'] * 1000:.0f} ms (once per process); "
+          f"a call of {zeep['items']} Zaakstatus as zeep objects {zeep['zeep_message_us_per_item']:.0f} µs an item to "
+          f"write (and {zeep['zeep_objects_us_per_item']:.0f} to make the objects), the hub's own body "
+          f"{zeep['hub_message_us_per_item']:.0f} µs an item")
     print("DAG file parse: " + ", ".join(f"{k} {v:.2f} s" for k, v in dags["parse_seconds"].items()))
     if airflow:
         print(f"Airflow run of ketenhub_receive_om, {args.airflow_events:,} events ({airflow['state']}): "
