@@ -364,7 +364,7 @@ def main() -> None:
     for name in ("cvom", "politie"):
         h = hub[name]
         h["events_per_second"] = round(h["events"] / h["seconds"]) if h["seconds"] else 0
-        h["ratio_to_floor"] = round(h["events_per_second"] / floor[name]["events_per_second"], 3)
+        h["ratio_to_floor"] = round(h["events_per_second"] / (floor[name]["events_per_second"] or 1), 3)
     per_second = {k: round(hub[f"{k}_delivered"] / hub[f"{k}_seconds"]) if hub[f"{k}_seconds"] else 0
                   for k in ("kbsp", "cjib", "dlv")}
     result = {

@@ -19,4 +19,5 @@ def drop(folder: Path, generator: Generator, n: int, invalid: bool = False) -> P
 def publish(folder: Path, events: int, start: int = 1, invalid_share: float = 0.0, seed: int = 1) -> list[Path]:
     """A day's appeal events at once (deterministic for a seed): CVOM_<n>.xml for each n."""
     generator = Generator(seed)
+    folder.mkdir(parents=True, exist_ok=True)
     return [drop(folder, generator, n, generator.r.random() < invalid_share) for n in range(start, start + events)]
