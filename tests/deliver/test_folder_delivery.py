@@ -106,13 +106,15 @@ def test_a_batch_is_numbered_after_that_days_batches_of_its_destination_alone(hu
             dict(destination=d, name=ENVELOPES[hub.registry.destination(d).envelope].name(at, n), state="sent",
                  item_count=1, created_at=at) for d, at, n in made])
     counts = []
-    listen = lambda conn, cursor, statement, parameters, context, many: counts.append(  # noqa: E731
-        (statement, parameters)) if "count(*)" in statement and "outbound_batch" in statement else None
-    event.listen(hub.engine, "before_cursor_execute", listen)
+
+    def counting(conn, cursor, statement, parameters, context, many):
+        if "count(*)" in statement and "outbound_batch" in statement:
+            counts.append((statement, parameters))
+    event.listen(hub.engine, "before_cursor_execute", counting)
     try:
         deliver(hub, hub.registry.destination("dlv"))
     finally:
-        event.remove(hub.engine, "before_cursor_execute", listen)
+        event.remove(hub.engine, "before_cursor_execute", counting)
     (name,) = [p.name for p in Path(hub.settings.path("outbox/dlv")).iterdir()]
     assert name == f"KETENHUB_DLV_{start.astimezone(AMSTERDAM):%Y%m%d}_003.xml"
     ((statement, parameters),) = counts
