@@ -385,7 +385,8 @@ def main() -> None:
              f"{hub['peak_rss_mb']:.0f}"),
             (f"  OM ingest, {hub['events']:,} events", f"{h['ingest_events_per_second']:,} ev",
              f"{hub['ingest_seconds']:.1f}",
-             f"{hub['ingest_peak_rss_mb']:.0f} + {hub['workers']} x {hub['worker_peak_rss_mb']:.0f}"),
+             f"{hub['ingest_peak_rss_mb']:.0f}" + (f" + {hub['workers']} x {hub['worker_peak_rss_mb']:.0f}"
+                                                   if hub["worker_peak_rss_mb"] else "")),  # none below PARALLEL_FROM
             ("    floor: lxml parse + XSD", ev(floor["om"]), f"{floor['om']['seconds']:.1f}",
              f"{floor['om']['peak_rss_mb']:.0f}"),
             (f"  CVOM ingest, {hub['cvom']['payloads']:,} files", ev(hub["cvom"]), f"{hub['cvom']['seconds']:.1f}", ""),
