@@ -118,16 +118,26 @@ def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) ->
             return report
 
     with _heap_frozen(result.events > CHUNK):
-        for n, (accepted, rejected) in enumerate(_processed(hub, partner, kept, result, pool), 1):
+        # The payload is finished in its last chunk's transaction: one commit less a payload,
+        # which is a third of them for a file of one event (on PostgreSQL, a WAL flush).
+        chunks = _processed(hub, partner, kept, result, pool)
+        chunk, n = next(chunks, None), 0
+        while chunk is not None:
+            following, n = next(chunks, None), n + 1
+            accepted, rejected = chunk
             with hub.engine.begin() as conn:
                 new, dup = inbound.store_events(conn, partner.partner, payload_id, accepted, rejected)
                 if n >= 16 and n & (n - 1) == 0:  # 16, 32, 64, ... chunks: whenever the load has doubled
                     inbound.refresh_statistics(conn)
+                if following is None:
+                    inbound.finish_payload(conn, payload_id, "accepted")
             report.accepted += new
             report.duplicates += dup
             report.rejected += [(r.bericht_id, r.reason) for r in rejected]
-    with hub.engine.begin() as conn:
-        inbound.finish_payload(conn, payload_id, "accepted")
+            chunk = following
+        if n == 0:  # no events at all
+            with hub.engine.begin() as conn:
+                inbound.finish_payload(conn, payload_id, "accepted")
     log.info("payload %s of %s: %d events accepted, %d already received, %d rejected", item.name,
              partner.partner, report.accepted, report.duplicates, len(report.rejected))
     return report

@@ -3,11 +3,14 @@ import gc
 import re
 from dataclasses import replace
 
-from sqlalchemy import select
+import pytest
+import sqlalchemy
+from sqlalchemy import func, select
 
 from ketenhub import pipeline
 from ketenhub.hub import Hub
 from ketenhub.simulators.cvom import publish
+from ketenhub.store import tables
 from ketenhub.store.tables import delivery, event, quarantine
 from ketenhub.validate import payload
 from ketenhub.workers import Workers
@@ -92,6 +95,32 @@ def test_payloads_of_one_chunk_leave_no_garbage_waiting_for_a_full_collection(hu
     ingest(hub, "cvom", *files[5:])
     gc.collect(1)
     assert gc.collect() < 100  # before: ~115 objects a file
+
+
+def test_a_payload_is_finished_in_the_transaction_of_its_last_chunk(hub, sample, monkeypatch):
+    """One commit less a payload: for a file of one event, two instead of three (on PostgreSQL,
+    each a WAL flush). Finishing is part of storing the last chunk: if it fails, that chunk is
+    not stored either, and the file taken in again is stored whole, once."""
+    path = sample("cvom/beroep-ontvangen.xml")
+    finish = pipeline.inbound.finish_payload
+    monkeypatch.setattr(pipeline.inbound, "finish_payload", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        ingest(hub, "cvom", path)
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(event)) == 0
+        assert conn.scalar(select(tables.payload.c.state)) == "received"
+    monkeypatch.setattr(pipeline.inbound, "finish_payload", finish)
+    commits = []
+    count = commits.append
+    sqlalchemy.event.listen(hub.engine, "commit", count)
+    try:
+        (report,) = ingest(hub, "cvom", path)
+    finally:
+        sqlalchemy.event.remove(hub.engine, "commit", count)
+    assert report.accepted == 1 and len(commits) == 2  # the payload's row; its event with the finish
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(event)) == 1
+        assert conn.scalar(select(tables.payload.c.state)) == "accepted"
 
 
 def test_a_heap_someone_froze_stays_frozen(hub, tmp_path):
