@@ -118,29 +118,39 @@ def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) ->
             return report
 
     with _heap_frozen(result.events > CHUNK):
-        # The payload is finished in its last chunk's transaction: one commit less a payload,
-        # which is a third of them for a file of one event (on PostgreSQL, a WAL flush).
-        chunks = _processed(hub, partner, kept, result, pool)
-        chunk, n = next(chunks, None), 0
-        while chunk is not None:
-            following, n = next(chunks, None), n + 1
-            accepted, rejected = chunk
+        chunks = 0
+        for (accepted, rejected), last in _with_last(_processed(hub, partner, kept, result, pool)):
+            chunks += 1
             with hub.engine.begin() as conn:
                 new, dup = inbound.store_events(conn, partner.partner, payload_id, accepted, rejected)
-                if n >= 16 and n & (n - 1) == 0:  # 16, 32, 64, ... chunks: whenever the load has doubled
+                if chunks >= 16 and chunks & (chunks - 1) == 0:  # 16, 32, 64, ...: whenever the load has doubled
                     inbound.refresh_statistics(conn)
-                if following is None:
+                if last:  # in the same transaction: one commit less a payload (see _with_last)
                     inbound.finish_payload(conn, payload_id, "accepted")
             report.accepted += new
             report.duplicates += dup
             report.rejected += [(r.bericht_id, r.reason) for r in rejected]
-            chunk = following
-        if n == 0:  # no events at all
+        if not chunks:  # no events at all
             with hub.engine.begin() as conn:
                 inbound.finish_payload(conn, payload_id, "accepted")
     log.info("payload %s of %s: %d events accepted, %d already received, %d rejected", item.name,
              partner.partner, report.accepted, report.duplicates, len(report.rejected))
     return report
+
+
+_END = object()
+
+
+def _with_last(items: Iterator) -> Iterator[tuple[object, bool]]:
+    """Each item with whether it is the last, known by reading one ahead: a payload is finished
+    in its last chunk's transaction, which for a file of one event is one commit in three less
+    (on PostgreSQL, each a WAL flush)."""
+    items = iter(items)
+    current = next(items, _END)
+    while current is not _END:
+        following = next(items, _END)
+        yield current, following is _END
+        current = following
 
 
 @contextmanager
