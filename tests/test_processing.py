@@ -100,3 +100,56 @@ def test_a_region_with_one_invalid_canonical_document_or_item_rejects_only_that_
     assert sorted(rejected) == ["OM-T-0000003", "OM-T-0000006"]
     assert "rule: canonical" in rejected["OM-T-0000003"] and "rule: destination-schema" in rejected["OM-T-0000006"]
     assert sum(len(r.outbound) for r in alone if not isinstance(r, RejectedEvent)) == 6 * 2  # KbSP and CJIB each
+
+
+class CountingSchema:
+    """A partner's XSD that counts what it validates: whole regions, or events on their own."""
+
+    def __init__(self, schema):
+        self.schema, self.regions, self.events = schema, 0, 0
+
+    def validate(self, el) -> bool:
+        if el.getparent() is None:
+            self.regions += 1
+        else:
+            self.events += 1
+        return self.schema.validate(el)
+
+    @property
+    def error_log(self):
+        return self.schema.error_log
+
+
+def test_a_region_is_validated_at_once_and_each_error_found_on_its_event(hub, tmp_path, monkeypatch):
+    """Each error's path leads to its event, also where a region is one line; an error on an event
+    itself (here an attribute it may not have) may be about its place in the batch, so then its
+    region's events are validated one by one."""
+    inside = [om_event(n) for n in range(1, 13)]
+    inside[2] = om_event(3, bsn="1234567820")  # pattern, deep inside
+    inside[4] = om_event(5, soort="ONBEKEND")  # enumeration
+    inside[9] = om_event(10).replace("<Voornamen>", "<Roepnaam>Kees</Roepnaam><Voornamen>")  # not allowed there
+    inside[10] = om_event(11).replace("<Soort>INSCHRIJVING</Soort>", "")  # missing, in the same region
+    on_event = [om_event(n) for n in range(13, 17)]
+    on_event[1] = on_event[1].replace("<Zaakgebeurtenis>", '<Zaakgebeurtenis status="x">')
+    om = hub.registry.partner("om")
+    monkeypatch.setattr(payload, "CHUNK_EVENTS", 4)
+    monkeypatch.setattr(payload._Cutter, "PIECE", 64)  # the attribute sends the file to the parsed path
+    monkeypatch.setattr(payload._Cutter, "HOLD", 256)
+    for one_line in (False, True):
+        batch = om_batch(inside + on_event)
+        path = write_with_marker(tmp_path / f"{one_line}.xml", batch.replace(b"\n", b"") if one_line else batch)
+        processor = EventProcessor(hub, om)
+        alone = [processor.process(el) for el in iter_events(om, path)]
+        with open(path, "rb") as f:
+            scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
+        processor.schema = counting = CountingSchema(processor.schema)
+        chunked = [r for region in regions(path, scanned) for r in processor.process_region(region)]
+
+        assert chunked == alone
+        rejected = [r.bericht_id for r in chunked if isinstance(r, RejectedEvent)]
+        assert rejected == ["OM-T-0000003", "OM-T-0000005", "OM-T-0000010", "OM-T-0000011", "OM-T-0000014"]
+        assert counting.regions == len(scanned.cuts) - 1 >= 3
+        # Each rejected event once more on its own to say why, and the events of event 14's region
+        # one by one.
+        (around_14,) = [b.events - a.events for a, b in zip(scanned.cuts, scanned.cuts[1:]) if a.events < 14 <= b.events]
+        assert counting.events == len(rejected) + around_14

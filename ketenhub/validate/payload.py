@@ -15,6 +15,7 @@ flat either way.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
@@ -45,7 +46,7 @@ class Region(NamedTuple):
     data: bytes
     line: int  # in the file, of data's first byte
     events: int
-    head: bytes  # the root's start tag to parse data under (empty for the file's start, which has it)
+    head: bytes  # the root and header to parse data under (empty for the file's start, which has them)
     tail: bytes  # the root's end tag
 
 
@@ -57,7 +58,7 @@ class Scan:
     problems: list[Problem] = field(default_factory=list)
     batch: bool = False  # the root is the batch root, not a single event
     cuts: list[Cut] | None = None  # where to cut a batch into regions; None: not possible
-    envelope: tuple[bytes, bytes] = (b"", b"")  # the root's start and end tag
+    envelope: tuple[bytes, bytes] = (b"", b"")  # to parse a region between: see _envelope_parts
 
 
 class _Cutter:
@@ -190,7 +191,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         result.events, result.cuts = 1, None
     else:
         result.batch = True
-        result.envelope = _envelope_tags(envelope)
+        result.envelope = _envelope_parts(envelope)
         # The envelope (header without its events) must itself be valid.
         problems.extend(validate(compile_schema(str(schema_path)), envelope))
         if partner.batch_count and not problems:
@@ -247,12 +248,14 @@ def _feed_well_formedness(f: IO[bytes]) -> None:
     checker.close()
 
 
-def _envelope_tags(root: etree._Element) -> tuple[bytes, bytes]:
-    """The root's start and end tag, to parse a region of events under."""
-    envelope = etree.Element(root.tag, nsmap=root.nsmap)
-    envelope.text = ""  # serialised as a start and an end tag
-    start, end = etree.tostring(envelope).split(b"><", 1)
-    return start + b">", b"<" + end
+def _envelope_parts(envelope: etree._Element) -> tuple[bytes, bytes]:
+    """What to parse a region of events between: the batch's root with its header (the envelope
+    without its events), and the root's end tag. A region so parsed is a batch of its own,
+    validated against the partner's XSD at once (see processing)."""
+    marked = copy.deepcopy(envelope)
+    marked.append(etree.Comment(" events "))  # where the events go
+    head, tail = etree.tostring(marked).rsplit(b"<!-- events -->", 1)
+    return head, tail
 
 
 def _parsed(partner: Partner, source: IO[bytes]) -> tuple[int, list[Cut] | None, etree._Element | None]:
