@@ -230,6 +230,26 @@ def test_a_plain_batch_is_cut_by_reading_its_bytes(hub, tmp_path, monkeypatch):
     assert (report.accepted, report.rejected) == (12, [])
 
 
+def test_the_kept_copy_leaves_the_page_cache_behind_its_reading(hub, tmp_path, monkeypatch):
+    """Read once for its events, the copy need not take memory that the store's pages can use."""
+    monkeypatch.setattr(reading, "CHUNK_EVENTS", 5)
+    monkeypatch.setattr(reading, "DROP_BEHIND", 3000)
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch([om_event(n) for n in range(1, 31)]))
+    with open(path, "rb") as f:
+        scanned = reading.scan(hub.registry.partner("om"), hub.settings.schemas_dir / "om/zaakgebeurtenissen-v1.xsd", f)
+    read, dropped = [], []
+    monkeypatch.setattr(reading.os, "posix_fadvise", lambda fd, offset, length, advice: dropped.append(
+        (offset, length, advice, sum(len(r.data) for r in read))))
+    for region in reading.regions(path, scanned):
+        read.append(region)
+    assert len(dropped) >= 2 and all(advice == reading.os.POSIX_FADV_DONTNEED for _, _, advice, _ in dropped)
+    # From the start up to what was read: never beyond it, and each time at least DROP_BEHIND more.
+    assert all(offset == 0 and length == read_so_far for offset, length, _, read_so_far in dropped)
+    assert all(b[1] - a[1] >= 3000 for a, b in zip(dropped, dropped[1:]))
+    assert b"".join(r.data for r in read) == path.read_bytes()[:scanned.cuts[-1].offset]
+
+
 @pytest.mark.parametrize("change, outcome", [
     # A namespace error: the parse that builds nothing does not report it, the events' parse does.
     (lambda e: e[:2] + [e[2].replace("<Soort>", "<x:Soort>").replace("</Soort>", "</x:Soort>")] + e[3:],
