@@ -35,7 +35,9 @@ from ketenhub.validate.problems import Problem, explain
 from ketenhub.workers import Workers
 
 log = logging.getLogger(__name__)
-CHUNK = 500
+CHUNK = 500  # events processed together
+TRANSACTION = 2000  # events stored together (see _transactions)
+ANALYSE_FROM = 8000  # events stored; see inbound.refresh_statistics
 PARALLEL_FROM = 5000  # events; for fewer, starting worker processes costs more than it saves
 LIKELY_PARALLEL_FROM = 3 << 20  # bytes: about PARALLEL_FROM OM events
 
@@ -118,19 +120,20 @@ def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) ->
             return report
 
     with _heap_frozen(result.events > CHUNK):
-        chunks = 0
-        for (accepted, rejected), last in _with_last(_processed(hub, partner, kept, result, pool)):
-            chunks += 1
+        stored, analyse_at = 0, ANALYSE_FROM
+        for (accepted, rejected), last in _with_last(_transactions(_processed(hub, partner, kept, result, pool))):
             with hub.engine.begin() as conn:
                 new, dup = inbound.store_events(conn, partner.partner, payload_id, accepted, rejected)
-                if chunks >= 16 and chunks & (chunks - 1) == 0:  # 16, 32, 64, ...: whenever the load has doubled
+                stored += len(accepted) + len(rejected)
+                if stored >= analyse_at:  # whenever the load has doubled
                     inbound.refresh_statistics(conn)
+                    analyse_at *= 2
                 if last:  # in the same transaction: one commit less a payload (see _with_last)
                     inbound.finish_payload(conn, payload_id, "accepted")
             report.accepted += new
             report.duplicates += dup
             report.rejected += [(r.bericht_id, r.reason) for r in rejected]
-        if not chunks:  # no events at all
+        if not stored:  # no events at all
             with hub.engine.begin() as conn:
                 inbound.finish_payload(conn, payload_id, "accepted")
     log.info("payload %s of %s: %d events accepted, %d already received, %d rejected", item.name,
@@ -173,6 +176,22 @@ def _heap_frozen(many_chunks: bool):
         yield
     finally:
         gc.unfreeze()
+
+
+def _transactions(chunks: Iterator[tuple[list, list]]) -> Iterator[tuple[list, list]]:
+    """Chunks of (accepted, rejected) events joined into one of about TRANSACTION events, to be
+    stored in one transaction. A commit writes each page it changed in full, and the last page
+    of every table and index written to changes at every commit: with 2,000 events a commit and
+    not 500, the hub process wrote 5 % less and needed 10 % less CPU per event."""
+    accepted, rejected = [], []
+    for a, r in chunks:
+        accepted += a
+        rejected += r
+        if len(accepted) + len(rejected) >= TRANSACTION:
+            yield accepted, rejected
+            accepted, rejected = [], []
+    if accepted or rejected:
+        yield accepted, rejected
 
 
 def _chunks(items: Iterator) -> Iterator[tuple[list, list]]:

@@ -159,3 +159,26 @@ def test_a_big_payloads_workers_start_before_its_first_pass_and_end_with_it(hub,
     assert during_first_pass == [1, 2]  # each payload's workers had been started when it was first read
     assert len(started) == 2  # the accepted payload was processed by the workers started early
     assert all(p.returncode is not None for pool in started for p in pool.processes)  # and all have ended
+
+
+def test_regions_are_stored_a_transaction_of_several_at_a_time(hub, tmp_path, monkeypatch):
+    """A commit rewrites the last page of every table and index it wrote to: fewer, bigger ones."""
+    monkeypatch.setattr(payload, "CHUNK_EVENTS", 5)
+    monkeypatch.setattr(pipeline, "TRANSACTION", 12)
+    events = [om_event(n, bsn="123456789" if n == 14 else "123456782") for n in range(1, 31)]
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
+    regions, stores = [], []
+    read = pipeline.regions
+    monkeypatch.setattr(pipeline, "regions", lambda *a: (regions.append(r.events) or r for r in read(*a)))
+    store_events = pipeline.inbound.store_events
+    monkeypatch.setattr(pipeline.inbound, "store_events", lambda conn, partner, payload_id, accepted, rejected: (
+        stores.append(([e[0] for e in accepted], [r.bericht_id for r in rejected]))
+        or store_events(conn, partner, payload_id, accepted, rejected)))
+    (report,) = ingest(hub, "om", path)
+    # Whole regions, joined until a transaction holds 12 events or more; the last takes the rest.
+    sizes = [len(a) + len(r) for a, r in stores]
+    assert len(regions) > len(stores) > 1 and sum(sizes) == sum(regions) == 30
+    assert all(12 <= size < 12 + max(regions) for size in sizes[:-1]) and sizes[-1] < 12 + max(regions)
+    assert [b for a, _ in stores for b in a] == [f"OM-T-{n:07d}" for n in range(1, 31) if n != 14]
+    assert [b for _, r in stores for b in r] == ["OM-T-0000014"]
+    assert report.accepted == 29 and len(report.rejected) == 1

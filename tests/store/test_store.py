@@ -85,16 +85,19 @@ def test_audit_trail_records_every_state_change(hub, sample):
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_big_load_leaves_fresh_planner_statistics_on_postgresql(hub, tmp_path, monkeypatch):
     """Without them PostgreSQL looks events up by partner alone, reading the whole table per chunk."""
+    from ketenhub import pipeline
     from ketenhub.validate import payload
     monkeypatch.setattr(payload, "CHUNK_EVENTS", 5)
+    monkeypatch.setattr(pipeline, "TRANSACTION", 5)
+    monkeypatch.setattr(pipeline, "ANALYSE_FROM", 80)
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
-                             om_batch([om_event(n) for n in range(1, 151)]))  # chunks of 5 to 7 events
+                             om_batch([om_event(n) for n in range(1, 151)]))  # transactions of 5 to 7 events
     ingest(hub, "om", path)
     with hub.engine.connect() as conn:
         # What the planner believes each table holds, as the last ANALYZE counted (-1: never).
         planner = dict(conn.exec_driver_sql("SELECT relname, reltuples FROM pg_class WHERE relnamespace = "
                                             "current_schema()::regnamespace AND relkind = 'r'").all())
-    assert 80 <= planner["event"] < 150 and planner["delivery"] == planner["event"]  # analysed after 16 chunks
+    assert 80 <= planner["event"] < 150 and planner["delivery"] == planner["event"]  # analysed once 80 were stored
 
 
 def test_audit_rows_name_the_rows_they_are_about(hub, tmp_path, monkeypatch):
