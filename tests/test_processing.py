@@ -1,4 +1,6 @@
 """Processing the events of one partner: a region at a time gives what one at a time gives."""
+import re
+
 from ketenhub.processing import EventProcessor, RejectedEvent
 from ketenhub.validate import payload
 from ketenhub.validate.payload import iter_events, regions, scan
@@ -121,9 +123,9 @@ class CountingSchema:
 
 
 def test_a_region_is_validated_at_once_and_each_error_found_on_its_event(hub, tmp_path, monkeypatch):
-    """Each error's path leads to its event, also where a region is one line; an error on an event
-    itself (here an attribute it may not have) may be about its place in the batch, so then its
-    region's events are validated one by one."""
+    """Each error's path leads to its event, also where a region is one line or its elements have
+    a prefix; an error on an event itself (here an attribute it may not have) may be about its
+    place in the batch, so then its region's events are validated one by one."""
     inside = [om_event(n) for n in range(1, 13)]
     inside[2] = om_event(3, bsn="1234567820")  # pattern, deep inside
     inside[4] = om_event(5, soort="ONBEKEND")  # enumeration
@@ -135,9 +137,10 @@ def test_a_region_is_validated_at_once_and_each_error_found_on_its_event(hub, tm
     monkeypatch.setattr(payload, "CHUNK_EVENTS", 4)
     monkeypatch.setattr(payload._Cutter, "PIECE", 64)  # the attribute sends the file to the parsed path
     monkeypatch.setattr(payload._Cutter, "HOLD", 256)
-    for one_line in (False, True):
-        batch = om_batch(inside + on_event)
-        path = write_with_marker(tmp_path / f"{one_line}.xml", batch.replace(b"\n", b"") if one_line else batch)
+    plain = om_batch(inside + on_event)
+    prefixed = re.sub(rb"<(/?)(?=[A-Z])", rb"<\1om:", plain).replace(b"xmlns=", b"xmlns:om=")
+    for name, batch in [("plain", plain), ("one-line", plain.replace(b"\n", b"")), ("prefixed", prefixed)]:
+        path = write_with_marker(tmp_path / f"{name}.xml", batch)
         processor = EventProcessor(hub, om)
         alone = [processor.process(el) for el in iter_events(om, path)]
         with open(path, "rb") as f:
