@@ -175,15 +175,20 @@ def phase_zeep(path: Path) -> dict:
 
     from ketenhub.deliver.envelopes import ENVELOPES
     from ketenhub.hub import Hub
-    from ketenhub.processing import EventProcessor
+    from ketenhub.processing import EventProcessor, RejectedEvent
+    from ketenhub.route.router import Outbound
     from ketenhub.protocols.soap import SoapClient
     from ketenhub.validate.parsing import parser
-    from ketenhub.validate.payload import iter_events
+    from ketenhub.validate.payload import regions, scan
     hub = Hub()
     om, kbsp = hub.registry.partner("om"), hub.registry.destination("kbsp")
     processor, docs = EventProcessor(hub, om), []
-    for el in iter_events(om, path):
-        docs += [o.document for o in getattr(processor.process(el), "outbound", []) if o.destination == "kbsp"]
+    with open(path, "rb") as f:
+        scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
+    for region in regions(path, scanned):
+        for result in processor.process_region(region):
+            if not isinstance(result, RejectedEvent):  # a plain tuple: outbound items are its last field
+                docs += [Outbound(*o).document for o in result[-1] if o[0] == "kbsp"]
         if len(docs) >= 500:
             break
     docs = docs[:500]

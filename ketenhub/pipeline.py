@@ -30,12 +30,11 @@ from ketenhub.hub import Hub
 from ketenhub.processing import EventProcessor, split
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.store import inbound
-from ketenhub.validate.payload import Scan, iter_events, regions, scan
+from ketenhub.validate.payload import CHUNK_EVENTS, Scan, regions, scan
 from ketenhub.validate.problems import Problem, explain
 from ketenhub.workers import Workers
 
 log = logging.getLogger(__name__)
-CHUNK = 500  # events processed together
 TRANSACTION = 2000  # events stored together (see _transactions)
 ANALYSE_FROM = 8000  # events stored; see inbound.refresh_statistics
 PARALLEL_FROM = 5000  # events; for fewer, starting worker processes costs more than it saves
@@ -119,7 +118,7 @@ def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) ->
                      ", ".join(p.rule for p in report.problems))
             return report
 
-    with _heap_frozen(result.events > CHUNK):
+    with _heap_frozen(result.events > CHUNK_EVENTS):
         stored, analyse_at = 0, ANALYSE_FROM
         for (accepted, rejected), last in _with_last(_transactions(_processed(hub, partner, kept, result, pool))):
             with hub.engine.begin() as conn:
@@ -194,26 +193,11 @@ def _transactions(chunks: Iterator[tuple[list, list]]) -> Iterator[tuple[list, l
         yield accepted, rejected
 
 
-def _chunks(items: Iterator) -> Iterator[tuple[list, list]]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= CHUNK:
-            yield split(chunk)
-            chunk = []
-    if chunk:
-        yield split(chunk)
-
-
 def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Workers | None = None) \
         -> Iterator[tuple[list, list]]:
     """The payload's events processed, in chunks of (accepted, rejected) events, in file order:
     by worker processes for a big batch (``pool``'s, if started already), as that work is where
     the time goes and Python does it on one core."""
-    if not scanned.batch or scanned.cuts is None:  # a single event, or a batch that cannot be cut
-        processor = EventProcessor(hub, partner)
-        yield from _chunks(processor.process(el) for el in iter_events(partner, path))
-        return
     if hub.settings.workers < 2 or scanned.events < PARALLEL_FROM:
         processor = EventProcessor(hub, partner)
         yield from (split(processor.process_region(r)) for r in regions(path, scanned))

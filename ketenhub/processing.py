@@ -15,7 +15,7 @@ from ketenhub.normalise.canonical import NS as CANONICAL, Normaliser, kind
 from ketenhub.normalise.xslt import MappingError, serialised
 from ketenhub.route.router import Outbound, compile_routes, route, route_many
 from ketenhub.validate import parsing
-from ketenhub.validate.payload import Region
+from ketenhub.validate.payload import Region, event_spans, under_root
 from ketenhub.validate.problems import Problem, explain
 from ketenhub.validate.rules import Rules, check_bsns, failing_bsns
 from ketenhub.validate.schema import compile_schema, validate
@@ -74,14 +74,20 @@ class EventProcessor:
         return AcceptedEvent(*_accepted(bericht_id, canonical, k, outbound))
 
     def process_region(self, region: Region) -> list[tuple | AcceptedEvent | RejectedEvent]:
-        """The events of a region of a batch file, in file order: parsed, checked and mapped
-        together. An event that fails anything here is done again on its own, to say why.
+        """The events of a region of a payload, in file order: parsed, checked and mapped
+        together. An event that fails anything here is done again on its own, to say why, and
+        is kept with its bytes exactly as they are in the file.
 
         An event accepted here is a plain tuple in AcceptedEvent's field order, and so are its
-        outbound items (Outbound's): named tuples, made and then turned into plain ones for the
-        pipe to the parent (see workers), cost a worker 2 % of its instructions."""
+        outbound items (Outbound's): named tuples cost a worker a share of its instructions on
+        the pipe to the parent (see workers)."""
         parser = parsing.parser()
         root = etree.fromstring(region.head + region.data + region.tail, parser)
+        if not region.tail:  # a document of one event (the scan made sure the root is the event)
+            result = self.process(root)
+            if isinstance(result, RejectedEvent):
+                result = result._replace(raw=region.data[slice(*self._spans(region)[0])])
+            return [result]
         events = [el for el in root if el.tag == self.partner.event]
         if len(events) != region.events:  # the scan's cuts are wrong: stop rather than guess
             raise ValueError(f"a region holds {len(events)} events where the scan counted {region.events}")
@@ -92,7 +98,7 @@ class EventProcessor:
         ids = [_text(next(el.iterchildren(self.bericht_id), None)) for el in events]
         suspect = set(self.rules.failing_events(root)) | failing_bsns(root) | invalid
         again = {i for i, el in enumerate(events) if el in suspect or (ids[i] and len(ids[i]) > MAX_BERICHT_ID)}
-        raws = {i: etree.tostring(events[i], with_tail=False) for i in again}  # as in the file
+        raws = set(again)
         for i in again:
             root.remove(events[i])
         kept = [i for i in range(len(events)) if i not in again]
@@ -103,13 +109,26 @@ class EventProcessor:
             routed = route_many(canonicals_root, kinds, self.routes)
             for i, canonical, k, outbound in zip(kept, canonicals, kinds, routed):
                 if outbound is None:
-                    raws[i] = etree.tostring(events[i], with_tail=False)
+                    raws.add(i)
                 else:
                     results[i] = _accepted(ids[i], canonical, k, outbound)  # see xslt.for_each
+        if not raws:
+            return results
+        spans = self._spans(region)
         first_line = region.line - region.head.count(b"\n")  # of the parsed text, in the file
-        for i, raw in raws.items():
-            results[i] = self._alone(raw, first_line + events[i].sourceline - 1, parser)
+        for i in raws:
+            sent = region.data[slice(*spans[i])]
+            # Parsed again from the bytes as sent, which keep the lines of the file, under the root's
+            # namespace declarations: the element paths and lines in its problems are the file's.
+            result = self.process(under_root(sent, root), line_offset=first_line + events[i].sourceline - 2)
+            results[i] = result._replace(raw=sent) if isinstance(result, RejectedEvent) else result
         return results
+
+    def _spans(self, region: Region) -> list[tuple[int, int]]:
+        spans = event_spans(region, self.partner.event)
+        if len(spans) != region.events:
+            raise ValueError(f"a region holds {len(spans)} events where the scan counted {region.events}")
+        return spans
 
     def _invalid(self, root: etree._Element, events: list[etree._Element]) -> set[etree._Element]:
         """The events of a region that break the partner's XSD. A region is parsed as a batch of
@@ -129,13 +148,6 @@ class EventProcessor:
                 return {el for el in events if not self.schema.validate(el)}
             found.add(el)
         return found
-
-    def _alone(self, raw: bytes, line: int, parser: etree.XMLParser):
-        """One event of a batch, put back under the batch root so that the element paths and
-        line numbers in its problems are those of the file."""
-        el = etree.fromstring(raw, parser)
-        etree.Element(self.partner.batch_root, nsmap=el.nsmap).append(el)
-        return self.process(el, line_offset=line - el.sourceline)
 
 
 def _child(path: str, children: list[etree._Element]) -> etree._Element | None:

@@ -69,7 +69,7 @@ def test_worker_processes_store_exactly_what_one_process_stores(hub, tmp_path, m
 
 
 def test_storing_leaves_what_lived_before_out_of_garbage_collection_and_restores_it(hub, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "CHUNK", 2)  # three events: a payload of more than one chunk
+    monkeypatch.setattr(pipeline, "CHUNK_EVENTS", 2)  # three events: a payload of more than one chunk
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                              om_batch([om_event(n) for n in range(1, 4)]))
     frozen_while_storing = []

@@ -3,7 +3,8 @@ import re
 
 from ketenhub.processing import EventProcessor, RejectedEvent
 from ketenhub.validate import payload
-from ketenhub.validate.payload import iter_events, regions, scan
+from ketenhub.validate.payload import regions, scan
+from tests.support.reference import processed, without_raw
 from tests.factories import om_batch, om_event, write_with_marker
 
 
@@ -35,18 +36,16 @@ def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, mon
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
     om = hub.registry.partner("om")
     processor = EventProcessor(hub, om)
-    alone = [processor.process(el) for el in iter_events(om, path)]
+    alone = processed(processor, path)
 
     monkeypatch.setattr(payload, "CHUNK_EVENTS", 5)  # the first region has the header, the last the rest
-    monkeypatch.setattr(payload._Cutter, "PIECE", 64)
-    monkeypatch.setattr(payload._Cutter, "HOLD", 256)
     with open(path, "rb") as f:
         scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
     assert len(scanned.cuts) >= 3 and scanned.cuts[-1].events == 13
     one_by_one = []
     monkeypatch.setattr(processor, "process", lambda el, **kw: one_by_one.append(el) or
                         EventProcessor.process(processor, el, **kw))
-    chunked = [r for region in regions(path, scanned) for r in processor.process_region(region)]
+    chunked = [without_raw(r) for region in regions(path, scanned) for r in processor.process_region(region)]
 
     assert chunked == alone
     rejected = [r.bericht_id for r in alone if isinstance(r, RejectedEvent)]
@@ -90,12 +89,12 @@ def test_a_region_with_one_invalid_canonical_document_or_item_rejects_only_that_
     mapping, each = broken("canonical-to-kbsp.xsl", '<Tijdstip><xsl:value-of select="../../k:Tijdstip"/></Tijdstip>',
                            "../../k:BerichtId = 'OM-T-0000006'")
     processor.routes[kbsp] = replace(processor.routes[kbsp], mapping=mapping, each=each)
-    alone = [processor.process(el) for el in iter_events(om, path)]
+    alone = processed(processor, path)
 
     monkeypatch.setattr(payload, "CHUNK_EVENTS", 4)
     with open(path, "rb") as f:
         scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
-    chunked = [r for region in regions(path, scanned) for r in processor.process_region(region)]
+    chunked = [without_raw(r) for region in regions(path, scanned) for r in processor.process_region(region)]
 
     assert chunked == alone
     rejected = {r.bericht_id: r.reason for r in chunked if isinstance(r, RejectedEvent)}
@@ -135,18 +134,16 @@ def test_a_region_is_validated_at_once_and_each_error_found_on_its_event(hub, tm
     on_event[1] = on_event[1].replace("<Zaakgebeurtenis>", '<Zaakgebeurtenis status="x">')
     om = hub.registry.partner("om")
     monkeypatch.setattr(payload, "CHUNK_EVENTS", 4)
-    monkeypatch.setattr(payload._Cutter, "PIECE", 64)  # the attribute sends the file to the parsed path
-    monkeypatch.setattr(payload._Cutter, "HOLD", 256)
     plain = om_batch(inside + on_event)
     prefixed = re.sub(rb"<(/?)(?=[A-Z])", rb"<\1om:", plain).replace(b"xmlns=", b"xmlns:om=")
     for name, batch in [("plain", plain), ("one-line", plain.replace(b"\n", b"")), ("prefixed", prefixed)]:
         path = write_with_marker(tmp_path / f"{name}.xml", batch)
         processor = EventProcessor(hub, om)
-        alone = [processor.process(el) for el in iter_events(om, path)]
+        alone = processed(processor, path)
         with open(path, "rb") as f:
             scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
         processor.schema = counting = CountingSchema(processor.schema)
-        chunked = [r for region in regions(path, scanned) for r in processor.process_region(region)]
+        chunked = [without_raw(r) for region in regions(path, scanned) for r in processor.process_region(region)]
 
         assert chunked == alone
         rejected = [r.bericht_id for r in chunked if isinstance(r, RejectedEvent)]

@@ -54,7 +54,13 @@ def check_encoding(start: bytes) -> list[Problem]:
     if start.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
         return [Problem("encoding", "the document is UTF-16 or UTF-32 (byte order mark); the contract "
                         "requires UTF-8", line=1)]
-    m = _DECLARATION.match(start.removeprefix(b"\xef\xbb\xbf"))
+    text = start.removeprefix(b"\xef\xbb\xbf")
+    # A document starts with "<" or white space; in UTF-16 or UTF-32 without a byte order mark,
+    # or in EBCDIC, it does not (libxml2 would read those too, guessing from the first bytes).
+    if text[:1] not in (b"<", b" ", b"\t", b"\r", b"\n") or b"\x00" in text[:4]:
+        return [Problem("encoding", "the document is not in UTF-8 (it looks like UTF-16, UTF-32 or EBCDIC "
+                        "without a byte order mark); the contract requires UTF-8", line=1)]
+    m = _DECLARATION.match(text)
     if m and m[1].decode().upper().replace("_", "-") not in ("UTF-8", "UTF8"):
         return [Problem("encoding", f"the document declares encoding {m[1].decode()}; the contract "
                         "requires UTF-8", line=1)]

@@ -7,16 +7,20 @@ first pass checks everything else that concerns the file as a whole (empty, no D
 element and namespace, the envelope against the XSD, the control count). Only a file that
 passes is read again, so that no event is stored from a file that turns out to be truncated.
 
-A batch is read again as regions of about CHUNK_EVENTS events: byte ranges that end right
+A payload is read again as regions of about CHUNK_EVENTS events: byte ranges that end right
 after an event's end tag, so that they need no parsing to be cut and can be parsed where they
-are worked on (see pipeline). A plain batch (see ``_flat_batch``) is cut by reading its bytes;
-any other is parsed once more, an event at a time, to find where its events end. Memory stays
-flat either way.
+are worked on (see pipeline). The events are only the elements at the contract's event
+position: the batch root's children of the event's name, or the root itself where it is the
+event; an element of that name anywhere else is part of the event it is in. A plain batch (see
+``_flat_batch``) is cut by reading its bytes; any other is read by expat (``_layout``), which
+tells at which byte each element starts and ends. Memory stays flat either way.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
+import io
+import mmap
 import os
 import re
 import threading
@@ -25,14 +29,17 @@ from pathlib import Path
 from typing import IO, Callable, Iterator, NamedTuple
 
 from lxml import etree
+from xml.parsers import expat
+from xml.sax.saxutils import quoteattr
 
 from ketenhub.adapters import Partner
 from ketenhub.validate import parsing
 from ketenhub.validate.problems import Problem, element_path
-from ketenhub.validate.schema import compile_schema, validate
+from ketenhub.validate.schema import compile_schema, problems_of
 
 CHUNK = 1 << 20
 CHUNK_EVENTS = 500  # events per region
+MAX_ENVELOPE = CHUNK  # bytes of a batch besides its events: a header is small
 DROP_BEHIND = 64 << 20  # bytes of a payload read for its regions, then left out of the page cache
 
 
@@ -43,12 +50,14 @@ class Cut(NamedTuple):
 
 
 class Region(NamedTuple):
-    """Events of a batch as they are in the file, with the whole of each event."""
+    """Events of a payload as they are in the file, with the whole of each event: a document of
+    one event is a region of one."""
     data: bytes
     line: int  # in the file, of data's first byte
     events: int
     head: bytes  # the root and header to parse data under (empty for the file's start, which has them)
-    tail: bytes  # the root's end tag
+    tail: bytes  # what follows the events in the batch, and the root's end tag
+    plain: bool = False  # see Scan.plain
 
 
 @dataclass
@@ -58,61 +67,9 @@ class Scan:
     events: int = 0
     problems: list[Problem] = field(default_factory=list)
     batch: bool = False  # the root is the batch root, not a single event
-    cuts: list[Cut] | None = None  # where to cut a batch into regions; None: not possible
+    cuts: list[Cut] = field(default_factory=list)  # where to cut the payload into regions
     envelope: tuple[bytes, bytes] = (b"", b"")  # to parse a region between: see _envelope_parts
-
-
-class _Cutter:
-    """Feeds the parser of ``_parsed``, and keeps a cut about every CHUNK_EVENTS events: at a
-    text that looks like an event's end tag, fed to the parser on its own, for which the
-    parser then reported exactly one event's end. A look-alike in a comment, CDATA section
-    or processing instruction is never a cut."""
-
-    PIECE = 1 << 16  # fed at a time: a cut comes at most this much after CHUNK_EVENTS events
-    HOLD = 1 << 16  # kept back, to find the last event's end in when the file ends
-
-    def __init__(self, partner: Partner, feed):
-        local = re.escape(etree.QName(partner.event).localname.encode())
-        self.end_tag = re.compile(rb"</(?:[^\s<>/:]+:)?" + local + rb"\s*>")
-        self.parse = feed  # bytes -> number of events that ended
-        self.held = b""
-        self.offset, self.lines, self.events = 0, 0, 0
-        self.cuts = [Cut(0, 1, 0)]
-
-    def feed(self, data: bytes) -> None:
-        data = self.held + data
-        self.held = data[-self.HOLD:]
-        data = data[:-self.HOLD]
-        for i in range(0, len(data), self.PIECE):
-            piece, pos = data[i:i + self.PIECE], 0
-            while self.events - self.cuts[-1].events >= CHUNK_EVENTS and (m := self.end_tag.search(piece, pos)):
-                pos = self._try(piece, pos, m)
-            self._piece(piece[pos:])
-
-    def close(self) -> list[Cut] | None:
-        """Feeds the rest; the cuts, the last one right after the last event, or None if
-        that end cannot be found so (a batch that ends in look-alikes)."""
-        last = None
-        for last in self.end_tag.finditer(self.held):
-            pass
-        pos = self._try(self.held, 0, last) if last else 0
-        self._piece(self.held[pos:])
-        if self.cuts[-1].events != self.events or len(self.cuts) < 2:
-            return None
-        return self.cuts
-
-    def _try(self, data: bytes, pos: int, m: re.Match) -> int:
-        self._piece(data[pos:m.start()])
-        if self._piece(data[m.start():m.end()]) == 1:
-            self.cuts.append(Cut(self.offset, self.lines + 1, self.events))
-        return m.end()
-
-    def _piece(self, piece: bytes) -> int:
-        ended = self.parse(piece)
-        self.events += ended
-        self.offset += len(piece)
-        self.lines += piece.count(b"\n")
-        return ended
+    plain: bool = False  # read by _flat_batch: each event is <Event>...</Event>, nothing else has its name
 
 
 def _name(tag: str) -> str:
@@ -175,40 +132,78 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
             copy_to.flush()
         again = copy_to if copy_to is not None else source
         well_formed = _check_well_formed(again)
-        flat = _flat_batch(partner, again, root) if root is not None and root.tag == partner.batch_root else None
+        layout = _flat_batch(partner, again, root) if root.tag == partner.batch_root else None
         well_formed()
-        if flat is not None:
-            result.events, result.cuts, envelope = flat
-        else:  # what the plain reading cannot vouch for, a parse that keeps the envelope can
-            again.seek(0)
-            result.events, result.cuts, envelope = _parsed(partner, again)
+        result.plain = layout is not None
+        if layout is None:  # what the plain reading cannot vouch for, the event reader can
+            layout = _layout(partner, again, root.tag == partner.event)
     except etree.XMLSyntaxError as e:
         problems.append(parsing.syntax_problem(e))
         return result
-    if envelope is None:
-        problems.append(Problem("well-formed", "the file holds no XML element"))
+    result.events, result.cuts = layout.events, layout.cuts
+    if layout.envelope is None:  # the root is the event
         return result
-    if envelope.tag == partner.event:
-        result.events, result.cuts = 1, None
-    else:
-        result.batch = True
-        result.envelope = _envelope_parts(envelope)
-        # The envelope (header without its events) must itself be valid.
-        problems.extend(validate(compile_schema(str(schema_path)), envelope))
-        if partner.batch_count and not problems:
-            counter = envelope.find(f".//{partner.batch_count}")
-            declared = int(counter.text)
-            if declared != result.events:
-                problems.append(Problem("control-count", f"the header says {declared} events but the file "
-                                        f"holds {result.events}", line=counter.sourceline,
-                                        element=element_path(counter)))
-        if partner.batch_sender and not problems:
-            sender = envelope.find(f".//{partner.batch_sender}")
-            if sender.text.strip() != partner.oin:
-                problems.append(Problem("sender", f"the header names sender OIN {sender.text.strip()}; "
-                                        f"{partner.name} is {partner.oin}", line=sender.sourceline,
-                                        element=element_path(sender)))
+    result.batch = True
+    if layout.problems:
+        problems.extend(layout.problems)
+        return result
+    envelope = etree.fromstring(layout.envelope, parsing.parser())
+    result.envelope = _envelope_parts(envelope, layout.before)
+    problems.extend(_envelope_problems(partner, schema_path, envelope, layout))
+    if partner.batch_count and not problems:
+        counter = envelope.find(f".//{partner.batch_count}")
+        declared = int(counter.text)
+        if declared != result.events:
+            problems.append(Problem("control-count", f"the header says {declared} events but the file "
+                                    f"holds {result.events}", line=counter.sourceline,
+                                    element=element_path(counter)))
+    if partner.batch_sender and not problems:
+        sender = envelope.find(f".//{partner.batch_sender}")
+        if sender.text.strip() != partner.oin:
+            problems.append(Problem("sender", f"the header names sender OIN {sender.text.strip()}; "
+                                    f"{partner.name} is {partner.oin}", line=sender.sourceline,
+                                    element=element_path(sender)))
     return result
+
+
+class Layout(NamedTuple):
+    """Where a payload's events are, found without parsing them into trees."""
+    events: int
+    cuts: list[Cut]
+    envelope: bytes | None  # the batch without its events; None where the root is the event
+    before: int = 0  # elements of the envelope that come before the events
+    problems: list[Problem] = []  # about where the events stand
+
+
+def _envelope_problems(partner: Partner, schema_path: Path, envelope: etree._Element, layout: Layout) \
+        -> list[Problem]:
+    """The envelope must be valid with its events in their place: an empty stand-in event is put
+    where the events stood, so that the XSD also says whether they may stand there. What it
+    finds inside the stand-in is not the envelope's (the events are each validated on their own)."""
+    skeleton = copy.deepcopy(envelope)
+    if layout.events:
+        _insert(skeleton, layout.before, etree.Element(partner.event))  # line 0: it was never in the file
+    schema = compile_schema(str(schema_path))
+    if schema.validate(skeleton):
+        return []
+    local = etree.QName(partner.event).localname
+    problems = []
+    for entry in schema.error_log:
+        if entry.line:
+            problems += problems_of(skeleton, [entry])  # the envelope's own
+        elif "This element is not expected" in entry.message:
+            problems.append(Problem("structure", f"the events ({local}) stand where the contract does not "
+                                    "allow them", element=element_path(skeleton)))
+    return problems
+
+
+def _insert(root: etree._Element, before: int, node) -> None:
+    """Put ``node`` in front of the ``before``-th element child of ``root`` (or last)."""
+    elements = [el for el in root if isinstance(el.tag, str)]
+    if before < len(elements):
+        elements[before].addprevious(node)
+    else:
+        root.append(node)
 
 
 def _check_well_formed(f: IO[bytes]) -> Callable[[], None]:
@@ -249,44 +244,16 @@ def _feed_well_formedness(f: IO[bytes]) -> None:
     checker.close()
 
 
-def _envelope_parts(envelope: etree._Element) -> tuple[bytes, bytes]:
-    """What to parse a region of events between: the batch's root with its header (the envelope
-    without its events), and the root's end tag. A region so parsed is a batch of its own,
-    validated against the partner's XSD at once (see processing)."""
+def _envelope_parts(envelope: etree._Element, before: int) -> tuple[bytes, bytes]:
+    """What to parse a region of events between: the batch's root with what comes before its
+    events, and what comes after them with the root's end tag. A region so parsed is a batch of
+    its own, validated against the partner's XSD at once (see processing)."""
     marked = copy.deepcopy(envelope)
-    marked.append(etree.Comment(" events "))  # where the events go
+    for node in marked.xpath("comment() | processing-instruction()"):
+        marked.remove(node)
+    _insert(marked, before, etree.Comment(" events "))  # where the events go
     head, tail = etree.tostring(marked).rsplit(b"<!-- events -->", 1)
     return head, tail
-
-
-def _parsed(partner: Partner, source: IO[bytes]) -> tuple[int, list[Cut] | None, etree._Element | None]:
-    """Events, cuts and envelope by a parse that builds each event and drops it again: for
-    any file that ``_flat_batch`` cannot vouch for. It also finds namespace errors, which a
-    parse that builds nothing does not report."""
-    # Only the ends of events are reported, so that Python sees one event per event and not
-    # one per element.
-    parser = parsing.pull_parser(events=("end",), tag=partner.event)
-
-    def consume() -> int:
-        ended = 0
-        for _, el in parser.read_events():
-            parent = el.getparent()
-            if parent is not None and parent.getparent() is None:
-                ended += 1
-                parent.remove(el)  # keep only the envelope in memory
-        return ended
-
-    def feed(piece: bytes) -> int:
-        parser.feed(piece)
-        return consume()
-
-    cutter = _Cutter(partner, feed)
-    while chunk := source.read(CHUNK):
-        cutter.feed(chunk)
-    cuts = cutter.close()
-    root = parser.close()
-    events = cutter.events + consume()
-    return events, (cuts if events == cutter.events else None), root
 
 
 # Every byte but these is deleted before looking for markup that could hide an end tag or bind
@@ -295,9 +262,8 @@ _NOT_MARKUP = bytes(sorted(set(range(256)) - set(b"<>:!?")))
 _SPACE = b" \t\r\n"
 
 
-def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) \
-        -> tuple[int, list[Cut], etree._Element] | None:
-    """Events, cuts and envelope of a batch read as bytes, without parsing its events again;
+def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) -> Layout | None:
+    """Where the events of a batch are, read from its bytes without parsing them again;
     None unless the file is plainly a flat list of events. That is what partners send, and it
     is four times cheaper than a parse that builds the events (which a parse that builds nothing,
     done by then, has shown to be well-formed). Plainly flat means:
@@ -366,7 +332,8 @@ def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) \
     events = cuts[-1].events
     if not (starts == events and names == 2 * events and between == events - 1):
         return None
-    return events, cuts, envelope
+    before = sum(1 for el in envelope if isinstance(el.tag, str))
+    return Layout(events, cuts, head[:first] + tail[last + len(end):], before)
 
 
 def _marked(body: bytes) -> bool:
@@ -380,6 +347,95 @@ def _marked(body: bytes) -> bool:
     return bool(body.translate(None, _NOT_MARKUP).replace(b"<>", b"").translate(None, b":!?"))
 
 
+# A start tag, to find where an empty-element event ends: attribute values may hold ">" and "/".
+_START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+
+
+def _end_of(data, start: int, end_index: int) -> int:
+    """Where the element whose start tag is at ``start`` ends, from the byte index expat gives
+    at its end: that of its end tag, or, for an empty-element tag, right after it."""
+    tag = _START_TAG.match(data, start)
+    if tag[1]:
+        return tag.end()
+    return data.find(b">", end_index) + 1
+
+
+def _layout(partner: Partner, source: IO[bytes], single: bool) -> Layout:
+    """Where the events are, by expat, which tells the byte at which each element starts and
+    ends: the events are the root's children of the event's name (or the root, ``single``), and
+    an element of that name at any other depth is part of the event it is in."""
+    data = _contents(source)
+    if single:
+        return Layout(1, [Cut(0, 1, 0), Cut(len(data), _line_at(data, len(data)), 1)], None)
+    ns, _, local = partner.event[1:].partition("}")
+    event_name = f"{ns} {local}"  # as expat names it
+    p = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
+    p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    cuts = [Cut(0, 1, 0)]
+    depth, events, before, first, last, opened = 0, 0, 0, None, None, None
+    between: list[Problem] = []  # an element other than an event between two events
+    other = None  # such an element since the last event
+
+    def start(name, attributes):
+        nonlocal depth, opened, before, other
+        depth += 1
+        if depth != 2:
+            return
+        if name == event_name:
+            opened = p.CurrentByteIndex
+            if other is not None and not between:
+                between.append(other)
+        elif first is None:
+            before += 1
+        elif other is None:
+            other = Problem("structure", f"the element {name.rpartition(' ')[2]} stands between the events; "
+                            "the contract has them together", line=p.CurrentLineNumber)
+
+    def end(name):
+        nonlocal depth, events, first, last, opened
+        depth -= 1
+        if depth != 1 or opened is None:
+            return
+        at, line = _end_of(data, opened, p.CurrentByteIndex), p.CurrentLineNumber
+        if first is None:
+            first = opened
+        events, last, opened = events + 1, at, None
+        if events - cuts[-1].events >= CHUNK_EVENTS:
+            cuts.append(Cut(at, line + data[p.CurrentByteIndex:at].count(b"\n"), events))
+
+    p.StartElementHandler, p.EndElementHandler = start, end
+    try:
+        for i in range(0, len(data), CHUNK):
+            p.Parse(data[i:i + CHUNK], False)
+        p.Parse(b"", True)
+    except expat.ExpatError as e:  # libxml2's words are clearer (a namespace error, say): have them
+        source.seek(0)
+        for _, el in etree.iterparse(source, events=("end",), **parsing.SAFE):
+            el.clear()
+        raise etree.XMLSyntaxError(expat.errors.messages[e.code], e.code, e.lineno, e.offset + 1) from None
+    if events > cuts[-1].events:
+        cuts.append(Cut(last, _line_at(data, last), events))
+    size = len(data) - (last - first if events else 0)
+    if size > MAX_ENVELOPE:
+        return Layout(events, cuts, b"", before, [Problem(
+            "size", f"the batch holds {size} bytes besides its events; the hub takes at most {MAX_ENVELOPE}")])
+    envelope = data[:first] + data[last:] if events else data[:]
+    return Layout(events, cuts, envelope, before, between)
+
+
+def _line_at(data, offset: int) -> int:
+    return 1 + sum(data[i:min(i + CHUNK, offset)].count(b"\n") for i in range(0, offset, CHUNK))
+
+
+def _contents(source: IO[bytes]):
+    """The whole of ``source`` to read at random: mapped where it is a file."""
+    try:
+        return mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        source.seek(0)
+        return source.read()
+
+
 def regions(path: Path, scanned: Scan) -> Iterator[Region]:
     """The batch's events as regions (``scanned.cuts`` must be set): read, not parsed. What has
     been read is dropped from the page cache as the reading goes on: read once, the kept copy
@@ -390,24 +446,69 @@ def regions(path: Path, scanned: Scan) -> Iterator[Region]:
         dropped = 0
         for a, b in zip(scanned.cuts, scanned.cuts[1:]):
             f.seek(a.offset)
-            yield Region(f.read(b.offset - a.offset), a.line, b.events - a.events, head if a.offset else b"", tail)
+            yield Region(f.read(b.offset - a.offset), a.line, b.events - a.events, head if a.offset else b"", tail,
+                         scanned.plain)
             if b.offset - dropped >= DROP_BEHIND and hasattr(os, "posix_fadvise"):  # not on macOS
                 os.posix_fadvise(f.fileno(), 0, b.offset, os.POSIX_FADV_DONTNEED)
                 dropped = b.offset
 
 
-def iter_events(partner: Partner, path: Path) -> Iterator[etree._Element]:
-    """Stream the events of a file that passed ``scan``; each is discarded after use."""
-    with open(path, "rb") as f:
-        context = etree.iterparse(f, events=("end",), tag=partner.event, **parsing.SAFE)
-        for _, el in context:
-            yield el
-            parent = el.getparent()
-            if parent is not None:
-                while el.getprevious() is not None:  # the envelope's header
-                    del parent[0]
-                parent.remove(el)
-        del context
+def event_spans(region: Region, event: str) -> list[tuple[int, int]]:
+    """Where each event of ``region`` starts and ends in ``region.data``: to keep a rejected
+    event's bytes exactly as the partner sent them."""
+    if region.plain:  # each event is <Event>...</Event>, and nothing else has its name
+        local = etree.QName(event).localname.encode()
+        start, end = b"<" + local + b">", b"</" + local + b">"
+        spans, at = [], 0
+        for _ in range(region.events):
+            a = region.data.index(start, at)
+            at = region.data.index(end, a) + len(end)
+            spans.append((a, at))
+        return spans
+    text = region.head + region.data + region.tail
+    ns, _, local = event[1:].partition("}")
+    event_name, at_depth = f"{ns} {local}", 2 if region.tail else 1  # a batch's tail has the root's end
+    p = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
+    p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    depth, spans, opened = 0, [], None
+
+    def start(name, attributes):
+        nonlocal depth, opened
+        depth += 1
+        if depth == at_depth and name == event_name:
+            opened = p.CurrentByteIndex
+
+    def end(name):
+        nonlocal depth, opened
+        if depth == at_depth and opened is not None:
+            spans.append((opened - len(region.head), _end_of(text, opened, p.CurrentByteIndex) - len(region.head)))
+            opened = None
+        depth -= 1
+
+    p.StartElementHandler, p.EndElementHandler = start, end
+    p.Parse(text, True)
+    return spans
+
+
+def kept_event(raw: bytes, payload: Path) -> etree._Element:
+    """A quarantined event parsed from its bytes as sent, under the namespace declarations of
+    its batch's root, the only element around it (a prefix may be declared only there)."""
+    root = None
+    with open(payload, "rb") as f:
+        head = parsing.pull_parser(events=("start",))
+        while root is None and (chunk := f.read(4096)):
+            head.feed(chunk)
+            root = next((el for _, el in head.read_events()), None)
+    return under_root(raw, root if root is not None else etree.Element("kept"))
+
+
+def under_root(sent: bytes, root: etree._Element) -> etree._Element:
+    """An event's bytes as sent parsed on the first line of a copy of ``root`` (without its
+    children), so that the prefixes it declares hold and element paths start at the root."""
+    declarations = "".join(f" xmlns{':' + k if k else ''}={quoteattr(v)}" for k, v in root.nsmap.items())
+    wrapper = etree.fromstring(f"<root{declarations}>".encode() + sent + b"</root>", parsing.parser())
+    wrapper.tag = root.tag
+    return wrapper[0]
 
 
 def read_marker(text: str) -> str | None:

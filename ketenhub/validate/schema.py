@@ -62,7 +62,7 @@ def plain(message: str) -> tuple[str, str]:
 
 
 def _locate(root: etree._Element, line: int, name: str | None) -> etree._Element | None:
-    for el in root.iter():
+    for el in root.iter(etree.Element):  # not its comments and processing instructions
         if el.sourceline == line and (name is None or etree.QName(el).localname == name):
             return el
     return None
@@ -72,8 +72,13 @@ def validate(schema: etree.XMLSchema, element: etree._Element) -> list[Problem]:
     """Validate an element (a document root or an event cut from a batch)."""
     if schema.validate(element):
         return []
+    return problems_of(element, schema.error_log)
+
+
+def problems_of(element: etree._Element, entries) -> list[Problem]:
+    """libxml2's schema errors about ``element`` or what it holds, in plain words."""
     problems = []
-    for entry in schema.error_log:
+    for entry in entries:
         rule, words = plain(entry.message)
         m = _ELEMENT.match(_NS.sub("", entry.message))
         name = m[1] if m else None
