@@ -40,6 +40,18 @@ class Receive:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one payload of a partner may cost; past a limit the hub refuses with the reason,
+    and keeps the bytes. Set per partner under ``limits:`` in its adapter."""
+    # A nightly file of a million events is some hundreds of MB.
+    payload_bytes: int = 4 << 30
+    # An event larger than this is refused without being parsed: partners' events are a few KB.
+    event_bytes: int = 1 << 20
+    # Problems named in one event's reason; the rest are counted.
+    errors_per_event: int = 20
+
+
+@dataclass(frozen=True)
 class Partner:
     partner: str
     name: str
@@ -52,6 +64,7 @@ class Partner:
     batch_count: str | None = None  # Clark name of the header element with the control count
     batch_sender: str | None = None  # Clark name of the header element with the sender's OIN
     rules: tuple[Rule, ...] = ()
+    limits: Limits = Limits()
 
     @property
     def namespace(self) -> str:
@@ -110,6 +123,7 @@ def _partner(d: dict) -> Partner:
         event=d["event"], mapping=d["mapping"], receive=Receive(**d["receive"]),
         batch_root=batch.get("root"), batch_count=batch.get("count"), batch_sender=batch.get("sender"),
         rules=tuple(Rule(r["assert"], r["message"]) for r in d.get("rules", ())),
+        limits=Limits(**{k: int(v) for k, v in (d.get("limits") or {}).items()}),
     )
 
 

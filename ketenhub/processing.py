@@ -4,6 +4,7 @@ between receiving and storing it. Nothing here touches the store, so that a work
 the time."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -35,7 +36,7 @@ class RejectedEvent(NamedTuple):
     bericht_id: str | None
     line: int | None
     reason: str
-    raw: bytes
+    raw: bytes | None  # None: too large to keep apart (it is in the kept payload)
 
 
 class EventProcessor:
@@ -54,7 +55,8 @@ class EventProcessor:
     def process(self, el: etree._Element, line_offset: int = 0) -> AcceptedEvent | RejectedEvent:
         """``line_offset``: lines before the event in its file, when it was cut out of it."""
         bericht_id = _text(next(el.iterchildren(self.bericht_id), None))
-        problems = validate(self.schema, el) or check_bsns(el) + self.rules(el)
+        most = self.partner.limits.errors_per_event
+        problems = validate(self.schema, el, most) or check_bsns(el) + self.rules(el)
         if bericht_id and len(bericht_id) > MAX_BERICHT_ID:
             problems.append(Problem("bericht-id", f"the BerichtId is {len(bericht_id)} characters long; the hub "
                                     f"keeps at most {MAX_BERICHT_ID}", line=el.sourceline))
@@ -81,6 +83,8 @@ class EventProcessor:
         An event accepted here is a plain tuple in AcceptedEvent's field order, and so are its
         outbound items (Outbound's): named tuples cost a worker a share of its instructions on
         the pipe to the parent (see workers)."""
+        if region.oversize:
+            return [self._too_large(region)]
         parser = parsing.parser()
         root = etree.fromstring(region.head + region.data + region.tail, parser)
         if not region.tail:  # a document of one event (the scan made sure the root is the event)
@@ -124,6 +128,17 @@ class EventProcessor:
             results[i] = result._replace(raw=sent) if isinstance(result, RejectedEvent) else result
         return results
 
+    def _too_large(self, region: Region) -> RejectedEvent:
+        """An event larger than the partner's limit, refused without being parsed; its bytes stay
+        in the kept payload, from which re-processing takes it."""
+        found = _BERICHT_ID.search(region.data)  # only to name it: nothing else is read from it
+        bericht_id = found[1].decode(errors="replace").strip() if found else None
+        limit = self.partner.limits.event_bytes
+        problem = Problem("size", f"the event is {len(region.data)} bytes long; the hub takes at most {limit} "
+                          f"bytes per event from {self.partner.name} (adapter setting limits.event_bytes)",
+                          line=region.line)
+        return RejectedEvent(bericht_id, problem.line, str(problem), None)
+
     def _spans(self, region: Region) -> list[tuple[int, int]]:
         spans = event_spans(region, self.partner.event)
         if len(spans) != region.events:
@@ -148,6 +163,9 @@ class EventProcessor:
                 return {el for el in events if not self.schema.validate(el)}
             found.add(el)
         return found
+
+
+_BERICHT_ID = re.compile(rb"<(?:[\w.-]+:)?BerichtId>([^<]{1,%d})</" % MAX_BERICHT_ID)
 
 
 def _child(path: str, children: list[etree._Element]) -> etree._Element | None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
-import mmap
 import os
 import re
 import threading
@@ -40,6 +38,7 @@ from ketenhub.validate.schema import compile_schema, problems_of
 CHUNK = 1 << 20
 CHUNK_EVENTS = 500  # events per region
 MAX_ENVELOPE = CHUNK  # bytes of a batch besides its events: a header is small
+REGION_BYTES = 8 << 20  # at most, besides one event: what a worker parses at once stays small
 DROP_BEHIND = 64 << 20  # bytes of a payload read for its regions, then left out of the page cache
 
 
@@ -58,6 +57,7 @@ class Region(NamedTuple):
     head: bytes  # the root and header to parse data under (empty for the file's start, which has them)
     tail: bytes  # what follows the events in the batch, and the root's end tag
     plain: bool = False  # see Scan.plain
+    oversize: bool = False  # data is one event, larger than the partner takes: not to be parsed
 
 
 @dataclass
@@ -70,6 +70,7 @@ class Scan:
     cuts: list[Cut] = field(default_factory=list)  # where to cut the payload into regions
     envelope: tuple[bytes, bytes] = (b"", b"")  # to parse a region between: see _envelope_parts
     plain: bool = False  # read by _flat_batch: each event is <Event>...</Event>, nothing else has its name
+    oversize: frozenset[int] = frozenset()  # see Layout
 
 
 def _name(tag: str) -> str:
@@ -123,6 +124,11 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
     if size == 0:
         problems.append(Problem("empty", "the file is empty"))
         return result
+    if size > partner.limits.payload_bytes:
+        problems.append(Problem("size", f"the file is {size} bytes long; the hub takes at most "
+                                f"{partner.limits.payload_bytes} from {partner.name} (adapter setting "
+                                "limits.payload_bytes)"))
+        return result
     if not parsing_ok:
         return result
     try:
@@ -140,7 +146,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
     except etree.XMLSyntaxError as e:
         problems.append(parsing.syntax_problem(e))
         return result
-    result.events, result.cuts = layout.events, layout.cuts
+    result.events, result.cuts, result.oversize = layout.events, layout.cuts, layout.oversize
     if layout.envelope is None:  # the root is the event
         return result
     result.batch = True
@@ -173,6 +179,7 @@ class Layout(NamedTuple):
     envelope: bytes | None  # the batch without its events; None where the root is the event
     before: int = 0  # elements of the envelope that come before the events
     problems: list[Problem] = []  # about where the events stand
+    oversize: frozenset[int] = frozenset()  # events (by number) larger than the partner takes, each a region
 
 
 def _envelope_problems(partner: Partner, schema_path: Path, envelope: etree._Element, layout: Layout) \
@@ -306,7 +313,7 @@ def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) -> La
     if after_first < body_end and (following < 0 or sep.strip(_SPACE)):
         return None
     sample = head[first:]
-    step = CHUNK_EVENTS * len(sample) // max(1, sample.count(end))  # bytes per region
+    step = min(REGION_BYTES, CHUNK_EVENTS * len(sample) // max(1, sample.count(end)))  # bytes per region
 
     cuts, lines, starts, names, between = [Cut(0, 1, 0)], 1, 0, 0, 0
     source.seek(0)
@@ -324,6 +331,8 @@ def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) -> La
         body = piece[max(0, first - prev):]
         if _marked(body) or b"xmlns" in body:
             return None
+        if len(body) > partner.limits.event_bytes and max(map(len, body.split(end))) > partner.limits.event_bytes:
+            return None  # an event too large to parse: the event reader gives it a region of its own
         starts += body.count(start)
         names += body.count(local)
         between += body.count(end + sep + start) + (prev > 0 and body.startswith(sep + start))
@@ -347,42 +356,54 @@ def _marked(body: bytes) -> bool:
     return bool(body.translate(None, _NOT_MARKUP).replace(b"<>", b"").translate(None, b":!?"))
 
 
-# A start tag, to find where an empty-element event ends: attribute values may hold ">" and "/".
-_START_TAG = re.compile(rb"""<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+def _end_tag(event: str) -> re.Pattern:
+    """The event's end tag; its group is None where its ">" is not (yet) in the bytes."""
+    local = re.escape(etree.QName(event).localname.encode())
+    return re.compile(rb"</(?:[^\s<>/:]+:)?" + local + rb"(?=[\s>])(\s*>)?")
 
 
-def _end_of(data, start: int, end_index: int) -> int:
-    """Where the element whose start tag is at ``start`` ends, from the byte index expat gives
-    at its end: that of its end tag, or, for an empty-element tag, right after it."""
-    tag = _START_TAG.match(data, start)
-    if tag[1]:
-        return tag.end()
-    return data.find(b">", end_index) + 1
+def _end_of(data: bytes, end_index: int, end_tag: re.Pattern) -> int:
+    """Where an event ends, from the byte index expat gives at its end: that of its end tag, or,
+    for an empty-element tag, the byte right after it (then the root's end tag or a sibling's
+    start follows, not the event's end tag)."""
+    m = end_tag.match(data, end_index)
+    if m is None:
+        return end_index
+    if m[1] is None:  # white space of a megabyte inside it
+        raise etree.XMLSyntaxError("an end tag longer than the hub reads at once", 0, 0, 0)
+    return m.end()
 
 
 def _layout(partner: Partner, source: IO[bytes], single: bool) -> Layout:
     """Where the events are, by expat, which tells the byte at which each element starts and
     ends: the events are the root's children of the event's name (or the root, ``single``), and
-    an element of that name at any other depth is part of the event it is in."""
-    data = _contents(source)
+    an element of that name at any other depth is part of the event it is in. The file is fed to
+    expat a chunk at a time, so memory stays flat whatever its events' sizes."""
+    source.seek(0)
     if single:
-        return Layout(1, [Cut(0, 1, 0), Cut(len(data), _line_at(data, len(data)), 1)], None)
+        size, lines = 0, 1
+        while chunk := source.read(CHUNK):
+            size, lines = size + len(chunk), lines + chunk.count(b"\n")
+        too_big = frozenset({1}) if size > partner.limits.event_bytes else frozenset()
+        return Layout(1, [Cut(0, 1, 0), Cut(size, lines, 1)], None, oversize=too_big)
     ns, _, local = partner.event[1:].partition("}")
     event_name = f"{ns} {local}"  # as expat names it
     p = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
     p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    cuts = [Cut(0, 1, 0)]
-    depth, events, before, first, last, opened = 0, 0, 0, None, None, None
+    p.ordered_attributes = True  # a list is cheaper than a dict, and they are not read
+    cuts, oversize, limit, end_tag = [Cut(0, 1, 0)], set(), partner.limits.event_bytes, _end_tag(partner.event)
+    depth, events, before, first, last, last_line, opened, opened_line = 0, 0, 0, None, None, 1, None, 1
     between: list[Problem] = []  # an element other than an event between two events
     other = None  # such an element since the last event
+    window, window_at = b"", 0  # the bytes fed last and before, from offset window_at: an end tag is in them
 
     def start(name, attributes):
-        nonlocal depth, opened, before, other
+        nonlocal depth, opened, opened_line, before, other
         depth += 1
         if depth != 2:
             return
         if name == event_name:
-            opened = p.CurrentByteIndex
+            opened, opened_line = p.CurrentByteIndex, p.CurrentLineNumber
             if other is not None and not between:
                 between.append(other)
         elif first is None:
@@ -392,21 +413,32 @@ def _layout(partner: Partner, source: IO[bytes], single: bool) -> Layout:
                             "the contract has them together", line=p.CurrentLineNumber)
 
     def end(name):
-        nonlocal depth, events, first, last, opened
+        nonlocal depth, events, first, last, last_line, opened
         depth -= 1
         if depth != 1 or opened is None:
             return
-        at, line = _end_of(data, opened, p.CurrentByteIndex), p.CurrentLineNumber
+        here = p.CurrentByteIndex - window_at
+        at = _end_of(window, here, end_tag)
+        line = p.CurrentLineNumber + window[here:at].count(b"\n")
+        at += window_at
         if first is None:
             first = opened
-        events, last, opened = events + 1, at, None
-        if events - cuts[-1].events >= CHUNK_EVENTS:
-            cuts.append(Cut(at, line + data[p.CurrentByteIndex:at].count(b"\n"), events))
+        if at - opened > limit:  # a region of its own, from its first byte to its last, never parsed
+            if cuts[-1].offset < opened:
+                cuts.append(Cut(opened, opened_line, events))
+            oversize.add(events + 1)
+        events, last, last_line, opened = events + 1, at, line, None
+        if (events - cuts[-1].events >= CHUNK_EVENTS or at - cuts[-1].offset >= REGION_BYTES
+                or events in oversize):
+            cuts.append(Cut(at, line, events))
 
     p.StartElementHandler, p.EndElementHandler = start, end
     try:
-        for i in range(0, len(data), CHUNK):
-            p.Parse(data[i:i + CHUNK], False)
+        size = 0
+        while chunk := source.read(CHUNK):
+            window, window_at = window[-CHUNK:] + chunk, size - len(window[-CHUNK:])
+            p.Parse(chunk, False)
+            size += len(chunk)
         p.Parse(b"", True)
     except expat.ExpatError as e:  # libxml2's words are clearer (a namespace error, say): have them
         source.seek(0)
@@ -414,26 +446,17 @@ def _layout(partner: Partner, source: IO[bytes], single: bool) -> Layout:
             el.clear()
         raise etree.XMLSyntaxError(expat.errors.messages[e.code], e.code, e.lineno, e.offset + 1) from None
     if events > cuts[-1].events:
-        cuts.append(Cut(last, _line_at(data, last), events))
-    size = len(data) - (last - first if events else 0)
-    if size > MAX_ENVELOPE:
+        cuts.append(Cut(last, last_line, events))
+    rest = size - (last - first if events else 0)
+    if rest > MAX_ENVELOPE:
         return Layout(events, cuts, b"", before, [Problem(
-            "size", f"the batch holds {size} bytes besides its events; the hub takes at most {MAX_ENVELOPE}")])
-    envelope = data[:first] + data[last:] if events else data[:]
-    return Layout(events, cuts, envelope, before, between)
-
-
-def _line_at(data, offset: int) -> int:
-    return 1 + sum(data[i:min(i + CHUNK, offset)].count(b"\n") for i in range(0, offset, CHUNK))
-
-
-def _contents(source: IO[bytes]):
-    """The whole of ``source`` to read at random: mapped where it is a file."""
-    try:
-        return mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        source.seek(0)
-        return source.read()
+            "size", f"the batch holds {rest} bytes besides its events; the hub takes at most {MAX_ENVELOPE}")])
+    source.seek(0)
+    envelope = source.read(first if events else size)
+    if events:
+        source.seek(last)
+        envelope += source.read()
+    return Layout(events, cuts, envelope, before, between, frozenset(oversize))
 
 
 def regions(path: Path, scanned: Scan) -> Iterator[Region]:
@@ -447,7 +470,7 @@ def regions(path: Path, scanned: Scan) -> Iterator[Region]:
         for a, b in zip(scanned.cuts, scanned.cuts[1:]):
             f.seek(a.offset)
             yield Region(f.read(b.offset - a.offset), a.line, b.events - a.events, head if a.offset else b"", tail,
-                         scanned.plain)
+                         scanned.plain, b.events - a.events == 1 and b.events in scanned.oversize)
             if b.offset - dropped >= DROP_BEHIND and hasattr(os, "posix_fadvise"):  # not on macOS
                 os.posix_fadvise(f.fileno(), 0, b.offset, os.POSIX_FADV_DONTNEED)
                 dropped = b.offset
@@ -470,7 +493,8 @@ def event_spans(region: Region, event: str) -> list[tuple[int, int]]:
     event_name, at_depth = f"{ns} {local}", 2 if region.tail else 1  # a batch's tail has the root's end
     p = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
     p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    depth, spans, opened = 0, [], None
+    depth, spans, opened, end_tag = 0, [], None, _end_tag(event)
+    p.ordered_attributes = True
 
     def start(name, attributes):
         nonlocal depth, opened
@@ -481,7 +505,7 @@ def event_spans(region: Region, event: str) -> list[tuple[int, int]]:
     def end(name):
         nonlocal depth, opened
         if depth == at_depth and opened is not None:
-            spans.append((opened - len(region.head), _end_of(text, opened, p.CurrentByteIndex) - len(region.head)))
+            spans.append((opened - len(region.head), _end_of(text, p.CurrentByteIndex, end_tag) - len(region.head)))
             opened = None
         depth -= 1
 

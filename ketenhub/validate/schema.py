@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from itertools import islice
 from functools import lru_cache
 from pathlib import Path
 
@@ -68,17 +69,22 @@ def _locate(root: etree._Element, line: int, name: str | None) -> etree._Element
     return None
 
 
-def validate(schema: etree.XMLSchema, element: etree._Element) -> list[Problem]:
+MAX_PROBLEMS = 20
+
+
+def validate(schema: etree.XMLSchema, element: etree._Element, most: int = MAX_PROBLEMS) -> list[Problem]:
     """Validate an element (a document root or an event cut from a batch)."""
     if schema.validate(element):
         return []
-    return problems_of(element, schema.error_log)
+    return problems_of(element, schema.error_log, most)
 
 
-def problems_of(element: etree._Element, entries) -> list[Problem]:
-    """libxml2's schema errors about ``element`` or what it holds, in plain words."""
+def problems_of(element: etree._Element, entries, most: int = MAX_PROBLEMS) -> list[Problem]:
+    """libxml2's schema errors about ``element`` or what it holds, in plain words: the first
+    ``most`` of them, and how many more there are (an event with 200,000 attributes it may not
+    have would otherwise give a reason of megabytes)."""
     problems = []
-    for entry in entries:
+    for entry in islice(entries, most):
         rule, words = plain(entry.message)
         m = _ELEMENT.match(_NS.sub("", entry.message))
         name = m[1] if m else None
@@ -87,4 +93,6 @@ def problems_of(element: etree._Element, entries) -> list[Problem]:
         if m and m[2]:
             path = f"{path}/@{m[2]}"
         problems.append(Problem(rule, words, line=entry.line or None, element=path))
+    if len(entries) > most:
+        problems.append(Problem("schema", f"and {len(entries) - most} more problems, not listed"))
     return problems
