@@ -30,15 +30,11 @@ from ketenhub.hub import Hub
 from ketenhub.processing import EventProcessor, split
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.store import inbound
-from ketenhub.validate.payload import CHUNK_EVENTS, Scan, regions, scan
+from ketenhub.validate.payload import Scan, regions, scan
 from ketenhub.validate.problems import Problem, explain
 from ketenhub.workers import Workers
 
 log = logging.getLogger(__name__)
-TRANSACTION = 2000  # events stored together (see _transactions)
-ANALYSE_FROM = 8000  # events stored; see inbound.refresh_statistics
-PARALLEL_FROM = 5000  # events; for fewer, starting worker processes costs more than it saves
-LIKELY_PARALLEL_FROM = 3 << 20  # bytes: about PARALLEL_FROM OM events
 
 
 @dataclass
@@ -79,7 +75,7 @@ def _keep(hub: Hub, partner: Partner, item: Incoming):
     with tempfile.NamedTemporaryFile(dir=store, suffix=".tmp", delete=False) as copy, \
             open(item.path, "rb") as source:
         tmp = copy.name
-        result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy)
+        result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy, hub.settings.tuning)
         copy.flush()
         os.fsync(copy.fileno())
     kept = store / f"{result.sha256}.xml"
@@ -90,7 +86,7 @@ def _keep(hub: Hub, partner: Partner, item: Incoming):
 def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
     # Worker processes take about 0.15 s each to start: for a payload that will likely need
     # them, they start now and get ready while this process reads it the first time.
-    likely = hub.settings.workers >= 2 and os.path.getsize(item.path) >= LIKELY_PARALLEL_FROM
+    likely = hub.settings.workers >= 2 and os.path.getsize(item.path) >= hub.settings.tuning.start_workers_from_bytes
     with Workers(hub.settings, partner.partner, hub.settings.workers) if likely else nullcontext() as pool:
         return _ingest(hub, partner, item, pool)
 
@@ -118,9 +114,11 @@ def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) ->
                      ", ".join(p.rule for p in report.problems))
             return report
 
-    with _heap_frozen(result.events > CHUNK_EVENTS):
-        stored, analyse_at = 0, ANALYSE_FROM
-        for (accepted, rejected), last in _with_last(_transactions(_processed(hub, partner, kept, result, pool))):
+    tuning = hub.settings.tuning
+    with _heap_frozen(result.events > tuning.region_events):
+        stored, analyse_at = 0, tuning.analyse_from
+        chunks = _transactions(_processed(hub, partner, kept, result, pool), tuning.transaction_events)
+        for (accepted, rejected), last in _with_last(chunks):
             with hub.engine.begin() as conn:
                 new, dup = inbound.store_events(conn, partner.partner, payload_id, accepted, rejected)
                 stored += len(accepted) + len(rejected)
@@ -177,16 +175,14 @@ def _heap_frozen(many_chunks: bool):
         gc.unfreeze()
 
 
-def _transactions(chunks: Iterator[tuple[list, list]]) -> Iterator[tuple[list, list]]:
-    """Chunks of (accepted, rejected) events joined into one of about TRANSACTION events, to be
-    stored in one transaction. A commit writes each page it changed in full, and the last page
-    of every table and index written to changes at every commit: with 2,000 events a commit and
-    not 500, the hub process wrote 5 % less and needed 6–10 % less CPU per event."""
+def _transactions(chunks: Iterator[tuple[list, list]], size: int) -> Iterator[tuple[list, list]]:
+    """Chunks of (accepted, rejected) events joined into one of about ``size`` events, to be
+    stored in one transaction (see ``Tuning.transaction_events``)."""
     accepted, rejected = [], []
     for a, r in chunks:
         accepted += a
         rejected += r
-        if len(accepted) + len(rejected) >= TRANSACTION:
+        if len(accepted) + len(rejected) >= size:
             yield accepted, rejected
             accepted, rejected = [], []
     if accepted or rejected:
@@ -198,13 +194,14 @@ def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Work
     """The payload's events processed, in chunks of (accepted, rejected) events, in file order:
     by worker processes for a big batch (``pool``'s, if started already), as that work is where
     the time goes and Python does it on one core."""
-    if hub.settings.workers < 2 or scanned.events < PARALLEL_FROM:
+    tuning = hub.settings.tuning
+    if hub.settings.workers < 2 or scanned.events < tuning.parallel_from:
         processor = EventProcessor(hub, partner)
-        yield from (split(processor.process_region(r)) for r in regions(path, scanned))
+        yield from (split(processor.process_region(r)) for r in regions(path, scanned, tuning))
         return
     with nullcontext(pool) if pool is not None else Workers(hub.settings, partner.partner,
                                                             hub.settings.workers) as workers:
-        yield from workers.map(regions(path, scanned))
+        yield from workers.map(regions(path, scanned, tuning), tuning.regions_ahead, tuning.results_waiting)
 
 
 def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
@@ -226,7 +223,7 @@ def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
 def check(hub: Hub, partner: Partner, path: Path) -> Report:
     """Everything ingest checks, without storing anything (``ketenhub validate``)."""
     with open(path, "rb") as f:
-        result = scan(partner, hub.settings.schemas_dir / partner.schema, f)
+        result = scan(partner, hub.settings.schemas_dir / partner.schema, f, tuning=hub.settings.tuning)
     report = Report(partner.partner, path.name, "valid", result.sha256, problems=list(result.problems))
     if not report.problems:
         for accepted, rejected in _processed(hub, partner, path, result):

@@ -51,8 +51,7 @@ class Workers:
         """Per region its (accepted, rejected) events, as ``processing.split`` gives them. At
         most ``ahead`` regions per worker in flight and ``waiting`` results not yet taken:
         memory stays flat. A thread hands out the regions and takes the results, so that the
-        workers go on while the caller pauses: a WAL checkpoint took a second at a time, and
-        left both workers idle meanwhile."""
+        workers go on while the caller pauses (a WAL checkpoint, say)."""
         taken: Queue = Queue(maxsize=waiting)
         stopped = threading.Event()
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -97,6 +98,11 @@ def expire_leases(hub: Hub) -> None:
     with hub.engine.begin() as conn:
         conn.execute(update(outbound_batch).where(outbound_batch.c.state == "sending")
                      .values(lease_until=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+
+
+def tune(hub: Hub, **knobs) -> None:
+    """Other knobs of the fast path (settings.Tuning), as KETENHUB_<NAME> would set them."""
+    hub.settings = replace(hub.settings, tuning=replace(hub.settings.tuning, **knobs))
 
 
 def ingest(hub: Hub, partner: str, *paths: Path):

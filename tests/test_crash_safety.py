@@ -75,7 +75,7 @@ def orphaned_workers(hub) -> list[int]:
 @pytest.mark.timeout(600)
 def test_ingest_killed_again_and_again_stores_every_event_once(hub, tmp_path):
     rng = random.Random(7)
-    events = 20000  # big enough for worker processes (pipeline.PARALLEL_FROM) to take part
+    events = 20000  # big enough for worker processes (Tuning.parallel_from) to take part
     path = publish(tmp_path / "om", "20261120", 1, events)
     env = env_for(hub, KETENHUB_WORKERS="2")
     hub.engine  # migrate before the first kill, so kills fall in the work itself

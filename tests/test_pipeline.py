@@ -12,9 +12,8 @@ from ketenhub.hub import Hub
 from ketenhub.simulators.cvom import publish
 from ketenhub.store import tables
 from ketenhub.store.tables import delivery, event, quarantine
-from ketenhub.validate import payload
 from ketenhub.workers import Workers
-from tests.conftest import ingest
+from tests.conftest import ingest, tune
 from tests.factories import om_batch, om_event, write_with_marker
 
 
@@ -38,12 +37,11 @@ def test_worker_processes_store_exactly_what_one_process_stores(hub, tmp_path, m
     submitted = []
 
     class Counting(Workers):
-        def map(self, regions, ahead=2):
-            return super().map((submitted.append(r.events) or r for r in regions), ahead)
+        def map(self, regions, ahead, waiting):
+            return super().map((submitted.append(r.events) or r for r in regions), ahead, waiting)
 
     monkeypatch.setattr(pipeline, "Workers", Counting)
-    monkeypatch.setattr(pipeline, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(payload, "CHUNK_EVENTS", 37)  # many regions in flight, returned in file order
+    tune(hub, parallel_from=1, region_events=37, regions_ahead=2)  # many regions in flight, in file order
     alone = Hub(replace(hub.settings, home=tmp_path / "alone", database_url=f"sqlite:///{tmp_path}/alone.db",
                         workers=1))
     parallel = Hub(replace(hub.settings, workers=2))
@@ -69,7 +67,7 @@ def test_worker_processes_store_exactly_what_one_process_stores(hub, tmp_path, m
 
 
 def test_storing_leaves_what_lived_before_out_of_garbage_collection_and_restores_it(hub, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "CHUNK_EVENTS", 2)  # three events: a payload of more than one chunk
+    tune(hub, region_events=2)  # three events: a payload of more than one region
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                              om_batch([om_event(n) for n in range(1, 4)]))
     frozen_while_storing = []
@@ -134,8 +132,7 @@ def test_a_heap_someone_froze_stays_frozen(hub, tmp_path):
 
 
 def test_a_big_payloads_workers_start_before_its_first_pass_and_end_with_it(hub, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "LIKELY_PARALLEL_FROM", 1)
-    monkeypatch.setattr(pipeline, "PARALLEL_FROM", 1)
+    tune(hub, start_workers_from_bytes=1, parallel_from=1)
     hub = Hub(replace(hub.settings, workers=2))
     started, during_first_pass = [], []
 
@@ -163,8 +160,7 @@ def test_a_big_payloads_workers_start_before_its_first_pass_and_end_with_it(hub,
 
 def test_regions_are_stored_a_transaction_of_several_at_a_time(hub, tmp_path, monkeypatch):
     """A commit rewrites the last page of every table and index it wrote to: fewer, bigger ones."""
-    monkeypatch.setattr(payload, "CHUNK_EVENTS", 5)
-    monkeypatch.setattr(pipeline, "TRANSACTION", 12)
+    tune(hub, region_events=5, transaction_events=12)
     events = [om_event(n, bsn="123456789" if n == 14 else "123456782") for n in range(1, 31)]
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
     regions, stores = [], []

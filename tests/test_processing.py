@@ -2,7 +2,7 @@
 import re
 
 from ketenhub.processing import EventProcessor, RejectedEvent
-from ketenhub.validate import payload
+from ketenhub.settings import Tuning
 from ketenhub.validate.payload import regions, scan
 from tests.support.reference import processed, without_raw
 from tests.factories import om_batch, om_event, write_with_marker
@@ -38,14 +38,14 @@ def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, mon
     processor = EventProcessor(hub, om)
     alone = processed(processor, path)
 
-    monkeypatch.setattr(payload, "CHUNK_EVENTS", 5)  # the first region has the header, the last the rest
+    tuning = Tuning(region_events=5)  # the first region has the header, the last the rest
     with open(path, "rb") as f:
-        scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
+        scanned = scan(om, hub.settings.schemas_dir / om.schema, f, tuning=tuning)
     assert len(scanned.cuts) >= 3 and scanned.cuts[-1].events == 13
     one_by_one = []
     monkeypatch.setattr(processor, "process", lambda el, **kw: one_by_one.append(el) or
                         EventProcessor.process(processor, el, **kw))
-    chunked = [without_raw(r) for region in regions(path, scanned) for r in processor.process_region(region)]
+    chunked = [without_raw(r) for region in regions(path, scanned, tuning) for r in processor.process_region(region)]
 
     assert chunked == alone
     rejected = [r.bericht_id for r in alone if isinstance(r, RejectedEvent)]
@@ -91,10 +91,10 @@ def test_a_region_with_one_invalid_canonical_document_or_item_rejects_only_that_
     processor.routes[kbsp] = replace(processor.routes[kbsp], mapping=mapping, each=each)
     alone = processed(processor, path)
 
-    monkeypatch.setattr(payload, "CHUNK_EVENTS", 4)
+    tuning = Tuning(region_events=4)
     with open(path, "rb") as f:
-        scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
-    chunked = [without_raw(r) for region in regions(path, scanned) for r in processor.process_region(region)]
+        scanned = scan(om, hub.settings.schemas_dir / om.schema, f, tuning=tuning)
+    chunked = [without_raw(r) for region in regions(path, scanned, tuning) for r in processor.process_region(region)]
 
     assert chunked == alone
     rejected = {r.bericht_id: r.reason for r in chunked if isinstance(r, RejectedEvent)}
@@ -133,7 +133,7 @@ def test_a_region_is_validated_at_once_and_each_error_found_on_its_event(hub, tm
     on_event = [om_event(n) for n in range(13, 17)]
     on_event[1] = on_event[1].replace("<Zaakgebeurtenis>", '<Zaakgebeurtenis status="x">')
     om = hub.registry.partner("om")
-    monkeypatch.setattr(payload, "CHUNK_EVENTS", 4)
+    tuning = Tuning(region_events=4)
     plain = om_batch(inside + on_event)
     prefixed = re.sub(rb"<(/?)(?=[A-Z])", rb"<\1om:", plain).replace(b"xmlns=", b"xmlns:om=")
     for name, batch in [("plain", plain), ("one-line", plain.replace(b"\n", b"")), ("prefixed", prefixed)]:
@@ -141,9 +141,9 @@ def test_a_region_is_validated_at_once_and_each_error_found_on_its_event(hub, tm
         processor = EventProcessor(hub, om)
         alone = processed(processor, path)
         with open(path, "rb") as f:
-            scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
+            scanned = scan(om, hub.settings.schemas_dir / om.schema, f, tuning=tuning)
         processor.schema = counting = CountingSchema(processor.schema)
-        chunked = [without_raw(r) for region in regions(path, scanned) for r in processor.process_region(region)]
+        chunked = [without_raw(r) for region in regions(path, scanned, tuning) for r in processor.process_region(region)]
 
         assert chunked == alone
         rejected = [r.bericht_id for r in chunked if isinstance(r, RejectedEvent)]

@@ -7,7 +7,7 @@ first pass checks everything else that concerns the file as a whole (empty, no D
 element and namespace, the envelope against the XSD, the control count). Only a file that
 passes is read again, so that no event is stored from a file that turns out to be truncated.
 
-A payload is read again as regions of about CHUNK_EVENTS events: byte ranges that end right
+A payload is read again as regions of about ``Tuning.region_events`` events: byte ranges that end right
 after an event's end tag, so that they need no parsing to be cut and can be parsed where they
 are worked on (see pipeline). The events are only the elements at the contract's event
 position: the batch root's children of the event's name, or the root itself where it is the
@@ -31,15 +31,13 @@ from xml.parsers import expat
 from xml.sax.saxutils import quoteattr
 
 from ketenhub.adapters import Partner
+from ketenhub.settings import Tuning
 from ketenhub.validate import parsing
 from ketenhub.validate.problems import Problem, element_path
 from ketenhub.validate.schema import compile_schema, problems_of
 
 CHUNK = 1 << 20
-CHUNK_EVENTS = 500  # events per region
 MAX_ENVELOPE = CHUNK  # bytes of a batch besides its events: a header is small
-REGION_BYTES = 8 << 20  # at most, besides one event: what a worker parses at once stays small
-DROP_BEHIND = 64 << 20  # bytes of a payload read for its regions, then left out of the page cache
 
 
 class Cut(NamedTuple):
@@ -77,7 +75,8 @@ def _name(tag: str) -> str:
     return etree.QName(tag).localname + f" (namespace {etree.QName(tag).namespace or 'none'})"
 
 
-def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[bytes] | None = None) -> Scan:
+def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[bytes] | None = None,
+         tuning: Tuning = Tuning()) -> Scan:
     """``source``, or ``copy_to`` if given (opened for reading too), is read a second time: a
     copy, so that the cuts are those of the bytes kept, even if the source changed meanwhile."""
     digest = hashlib.sha256()
@@ -138,11 +137,11 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
             copy_to.flush()
         again = copy_to if copy_to is not None else source
         well_formed = _check_well_formed(again)
-        layout = _flat_batch(partner, again, root) if root.tag == partner.batch_root else None
+        layout = _flat_batch(partner, again, root, tuning) if root.tag == partner.batch_root else None
         well_formed()
         result.plain = layout is not None
         if layout is None:  # what the plain reading cannot vouch for, the event reader can
-            layout = _layout(partner, again, root.tag == partner.event)
+            layout = _layout(partner, again, root.tag == partner.event, tuning)
     except etree.XMLSyntaxError as e:
         problems.append(parsing.syntax_problem(e))
         return result
@@ -269,7 +268,7 @@ _NOT_MARKUP = bytes(sorted(set(range(256)) - set(b"<>:!?")))
 _SPACE = b" \t\r\n"
 
 
-def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) -> Layout | None:
+def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element, tuning: Tuning) -> Layout | None:
     """Where the events of a batch are, read from its bytes without parsing them again;
     None unless the file is plainly a flat list of events. That is what partners send, and it
     is four times cheaper than a parse that builds the events (which a parse that builds nothing,
@@ -313,7 +312,7 @@ def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element) -> La
     if after_first < body_end and (following < 0 or sep.strip(_SPACE)):
         return None
     sample = head[first:]
-    step = min(REGION_BYTES, CHUNK_EVENTS * len(sample) // max(1, sample.count(end)))  # bytes per region
+    step = min(tuning.region_bytes, tuning.region_events * len(sample) // max(1, sample.count(end)))
 
     cuts, lines, starts, names, between = [Cut(0, 1, 0)], 1, 0, 0, 0
     source.seek(0)
@@ -374,7 +373,7 @@ def _end_of(data: bytes, end_index: int, end_tag: re.Pattern) -> int:
     return m.end()
 
 
-def _layout(partner: Partner, source: IO[bytes], single: bool) -> Layout:
+def _layout(partner: Partner, source: IO[bytes], single: bool, tuning: Tuning) -> Layout:
     """Where the events are, by expat, which tells the byte at which each element starts and
     ends: the events are the root's children of the event's name (or the root, ``single``), and
     an element of that name at any other depth is part of the event it is in. The file is fed to
@@ -428,7 +427,7 @@ def _layout(partner: Partner, source: IO[bytes], single: bool) -> Layout:
                 cuts.append(Cut(opened, opened_line, events))
             oversize.add(events + 1)
         events, last, last_line, opened = events + 1, at, line, None
-        if (events - cuts[-1].events >= CHUNK_EVENTS or at - cuts[-1].offset >= REGION_BYTES
+        if (events - cuts[-1].events >= tuning.region_events or at - cuts[-1].offset >= tuning.region_bytes
                 or events in oversize):
             cuts.append(Cut(at, line, events))
 
@@ -459,7 +458,7 @@ def _layout(partner: Partner, source: IO[bytes], single: bool) -> Layout:
     return Layout(events, cuts, envelope, before, between, frozenset(oversize))
 
 
-def regions(path: Path, scanned: Scan) -> Iterator[Region]:
+def regions(path: Path, scanned: Scan, tuning: Tuning = Tuning()) -> Iterator[Region]:
     """The batch's events as regions (``scanned.cuts`` must be set): read, not parsed. What has
     been read is dropped from the page cache as the reading goes on: read once, the kept copy
     need not hold memory that the store's pages can use (on a new VM a page never used before
@@ -471,7 +470,7 @@ def regions(path: Path, scanned: Scan) -> Iterator[Region]:
             f.seek(a.offset)
             yield Region(f.read(b.offset - a.offset), a.line, b.events - a.events, head if a.offset else b"", tail,
                          scanned.plain, b.events - a.events == 1 and b.events in scanned.oversize)
-            if b.offset - dropped >= DROP_BEHIND and hasattr(os, "posix_fadvise"):  # not on macOS
+            if b.offset - dropped >= tuning.drop_behind_bytes and hasattr(os, "posix_fadvise"):  # not on macOS
                 os.posix_fadvise(f.fileno(), 0, b.offset, os.POSIX_FADV_DONTNEED)
                 dropped = b.offset
 

@@ -5,7 +5,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ketenhub.store import db
 from ketenhub.store.tables import audit, delivery, event, metadata, payload
-from tests.conftest import ingest
+from tests.conftest import ingest, tune
 from tests.factories import om_batch, om_event, write_with_marker
 
 
@@ -85,11 +85,7 @@ def test_audit_trail_records_every_state_change(hub, sample):
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_big_load_leaves_fresh_planner_statistics_on_postgresql(hub, tmp_path, monkeypatch):
     """Without them PostgreSQL looks events up by partner alone, reading the whole table per chunk."""
-    from ketenhub import pipeline
-    from ketenhub.validate import payload
-    monkeypatch.setattr(payload, "CHUNK_EVENTS", 5)
-    monkeypatch.setattr(pipeline, "TRANSACTION", 5)
-    monkeypatch.setattr(pipeline, "ANALYSE_FROM", 80)
+    tune(hub, region_events=5, transaction_events=5, analyse_from=80)
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                              om_batch([om_event(n) for n in range(1, 151)]))  # transactions of 5 to 7 events
     ingest(hub, "om", path)
@@ -103,8 +99,7 @@ def test_a_big_load_leaves_fresh_planner_statistics_on_postgresql(hub, tmp_path,
 def test_audit_rows_name_the_rows_they_are_about(hub, tmp_path, monkeypatch):
     """On SQLite the new rows' ids are worked out, not looked up (store.bulk): the audit trail
     must still point at the right event and delivery, in every chunk, after other writes."""
-    from ketenhub.validate import payload as reading
-    monkeypatch.setattr(reading, "CHUNK_EVENTS", 3)
+    tune(hub, region_events=3)
     first = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                               om_batch([om_event(n, soort="UITSPRAAK", extra="<Beslissing><Uitkomst>VEROORDEELD"
                                         "</Uitkomst><Datum>2026-11-20</Datum><Geldboete>250</Geldboete></Beslissing>")

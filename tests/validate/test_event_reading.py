@@ -29,7 +29,7 @@ from ketenhub.store.tables import event, quarantine
 from ketenhub.validate import payload as reading
 from ketenhub.validate.parsing import parser
 from ketenhub.validate.schema import compile_schema
-from tests.conftest import DATA, ingest
+from tests.conftest import DATA, ingest, tune
 from tests.factories import OM_NS, om_batch, om_event, write_with_marker
 from tests.support.reference import events as reference_events
 
@@ -232,10 +232,11 @@ def by_the_hub(hub: Hub, processor: EventProcessor, path, kept) -> tuple[list | 
     """The same, read as the pipeline reads it: scanned while kept, then a region at a time."""
     om = processor.partner
     with open(path, "rb") as source, open(kept, "w+b") as copy_to:
-        scanned = reading.scan(om, hub.settings.schemas_dir / om.schema, source, copy_to)
+        scanned = reading.scan(om, hub.settings.schemas_dir / om.schema, source, copy_to, hub.settings.tuning)
     if scanned.problems:
         return None, []
-    results = [r for region in reading.regions(kept, scanned) for r in processor.process_region(region)]
+    results = [r for region in reading.regions(kept, scanned, hub.settings.tuning)
+               for r in processor.process_region(region)]
     return ([(r.bericht_id, False, r.reason) if isinstance(r, RejectedEvent) else (r[0], True, None)
              for r in results], [r.raw for r in results if isinstance(r, RejectedEvent)])
 
@@ -246,8 +247,8 @@ def om_hub(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KETENHUB_HOME", str(home))
         mp.setenv("KETENHUB_DATABASE_URL", f"sqlite:///{home / 'hub.db'}")
-        mp.setattr(reading, "CHUNK_EVENTS", 3)  # several regions in a batch of a few events
         hub = Hub()
+        tune(hub, region_events=3)  # several regions in a batch of a few events
         yield hub, EventProcessor(hub, hub.registry.partner("om")), home
 
 

@@ -9,7 +9,7 @@ from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import DropFolder
 from ketenhub.store.tables import event, payload, quarantine
 from ketenhub.validate import payload as reading
-from tests.conftest import ingest
+from tests.conftest import ingest, tune
 from tests.factories import om_batch, om_event, write_with_marker
 
 
@@ -94,14 +94,14 @@ def test_drop_folder_rules_for_cvom(hub, tmp_path, sample):
 
 
 def test_big_batch_is_streamed_not_loaded_whole(hub, tmp_path):
-    """A batch is read again a region of at most CHUNK_EVENTS events at a time, never whole."""
+    """A batch is read again a region of at most Tuning.region_events events at a time, never whole."""
     n = 1500
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                              om_batch([om_event(i) for i in range(n)]))
     om = hub.registry.partner("om")
     with open(path, "rb") as f:
-        scanned = reading.scan(om, hub.settings.schemas_dir / om.schema, f)
-    sizes = [len(r.data) for r in reading.regions(path, scanned)]
+        scanned = reading.scan(om, hub.settings.schemas_dir / om.schema, f, tuning=hub.settings.tuning)
+    sizes = [len(r.data) for r in reading.regions(path, scanned, hub.settings.tuning)]
     assert len(sizes) == 3 and max(sizes) < path.stat().st_size / 2
     (report,) = ingest(hub, "om", path)
     assert report.accepted == n
@@ -160,7 +160,7 @@ def test_a_single_event_file_whose_event_is_invalid_goes_to_rejected(hub, tmp_pa
 def test_a_batch_is_cut_into_regions_only_right_after_an_event(hub, tmp_path, monkeypatch):
     """Regions are cut where the first pass saw an event end, never at a look-alike end tag
     in a comment, a CDATA section or a processing instruction."""
-    monkeypatch.setattr(reading, "CHUNK_EVENTS", 1)
+    tune(hub, region_events=1)
     events = [om_event(n) for n in range(1, 7)]
     events[1] = events[1].replace("<Soort>", "<!-- </Zaakgebeurtenis> --><Soort>")
     events[2] = events[2].replace("<Geslachtsnaam>Jansen", "<Geslachtsnaam><![CDATA[</Zaakgebeurtenis >]]>Jansen")
@@ -169,14 +169,14 @@ def test_a_batch_is_cut_into_regions_only_right_after_an_event(hub, tmp_path, mo
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", data)
     om = hub.registry.partner("om")
     with open(path, "rb") as f:
-        scanned = reading.scan(om, hub.settings.schemas_dir / om.schema, f)
+        scanned = reading.scan(om, hub.settings.schemas_dir / om.schema, f, tuning=hub.settings.tuning)
     event_ends = {m.end() for m in re.finditer(rb"</Zaakgebeurtenis>(?=\n)", data)}  # the look-alikes are not
     assert len(event_ends) == 6
     assert len(scanned.cuts) >= 4 and scanned.cuts[-1].events == 6
     for cut in scanned.cuts[1:]:
         assert cut.offset in event_ends
         assert cut.line == data[:cut.offset].count(b"\n") + 1
-    pieces = list(reading.regions(path, scanned))
+    pieces = list(reading.regions(path, scanned, hub.settings.tuning))
     assert b"".join(r.data for r in pieces) == data[:scanned.cuts[-1].offset]
     assert sum(r.events for r in pieces) == 6
     (report,) = ingest(hub, "om", path)
@@ -184,7 +184,7 @@ def test_a_batch_is_cut_into_regions_only_right_after_an_event(hub, tmp_path, mo
 
 
 def test_a_batch_with_prefixed_elements_keeps_its_lines_in_regions(hub, tmp_path, monkeypatch):
-    monkeypatch.setattr(reading, "CHUNK_EVENTS", 2)
+    tune(hub, region_events=2)
     events = [om_event(n, bsn="123456789" if n == 4 else "123456782") for n in range(1, 6)]
     data = om_batch(events).decode()
     data = re.sub(r"<(/?)(\w+)", r"<\1om:\2", data).replace('<om:ZaakgebeurtenissenBatch xmlns=',
@@ -205,11 +205,11 @@ def _scan_spying(hub, path, monkeypatch):
     monkeypatch.setattr(reading, "_layout", lambda *a: calls.append(1) or parsed(*a))
     om = hub.registry.partner("om")
     with open(path, "rb") as f:
-        return reading.scan(om, hub.settings.schemas_dir / om.schema, f), bool(calls)
+        return reading.scan(om, hub.settings.schemas_dir / om.schema, f, tuning=hub.settings.tuning), bool(calls)
 
 
 def test_a_plain_batch_is_cut_by_reading_its_bytes(hub, tmp_path, monkeypatch):
-    monkeypatch.setattr(reading, "CHUNK_EVENTS", 5)
+    tune(hub, region_events=5)
     data = om_batch([om_event(n) for n in range(1, 13)])
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", data)
     scanned, parsed = _scan_spying(hub, path, monkeypatch)
@@ -225,19 +225,19 @@ def test_a_plain_batch_is_cut_by_reading_its_bytes(hub, tmp_path, monkeypatch):
 
 def test_the_kept_copy_leaves_the_page_cache_behind_its_reading(hub, tmp_path, monkeypatch):
     """Read once for its events, the copy need not take memory that the store's pages can use."""
-    monkeypatch.setattr(reading, "CHUNK_EVENTS", 5)
-    monkeypatch.setattr(reading, "DROP_BEHIND", 3000)
+    tune(hub, region_events=5, drop_behind_bytes=3000)
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                              om_batch([om_event(n) for n in range(1, 31)]))
     with open(path, "rb") as f:
-        scanned = reading.scan(hub.registry.partner("om"), hub.settings.schemas_dir / "om/zaakgebeurtenissen-v1.xsd", f)
+        scanned = reading.scan(hub.registry.partner("om"), hub.settings.schemas_dir / "om/zaakgebeurtenissen-v1.xsd", f,
+                               tuning=hub.settings.tuning)
     read, dropped = [], []
     monkeypatch.setattr(reading.os, "posix_fadvise", lambda fd, offset, length, advice: dropped.append(
         (offset, length, advice, sum(len(r.data) for r in read))))
-    for region in reading.regions(path, scanned):
+    for region in reading.regions(path, scanned, hub.settings.tuning):
         read.append(region)
     assert len(dropped) >= 2 and all(advice == reading.os.POSIX_FADV_DONTNEED for _, _, advice, _ in dropped)
-    # From the start up to what was read: never beyond it, and each time at least DROP_BEHIND more.
+    # From the start up to what was read: never beyond it, and each time at least drop_behind_bytes more.
     assert all(offset == 0 and length == read_so_far for offset, length, _, read_so_far in dropped)
     assert all(b[1] - a[1] >= 3000 for a, b in zip(dropped, dropped[1:]))
     assert b"".join(r.data for r in read) == path.read_bytes()[:scanned.cuts[-1].offset]
@@ -309,7 +309,7 @@ def test_the_cuts_are_those_of_the_kept_copy_even_if_the_source_changes(hub, mon
     """The second reading is of the copy in payloads/, not of the partner's file, which may be
     rewritten meanwhile: regions are cut from the copy with these cuts."""
     import io
-    monkeypatch.setattr(reading, "CHUNK_EVENTS", 2)
+    tune(hub, region_events=2)
     data = om_batch([om_event(n) for n in range(1, 6)])
 
     class Rewritten(io.BytesIO):  # the partner rewrites the file once it has been read
@@ -320,7 +320,7 @@ def test_the_cuts_are_those_of_the_kept_copy_even_if_the_source_changes(hub, mon
             return chunk
 
     om, copy = hub.registry.partner("om"), io.BytesIO()
-    scanned = reading.scan(om, hub.settings.schemas_dir / om.schema, Rewritten(data), copy)
+    scanned = reading.scan(om, hub.settings.schemas_dir / om.schema, Rewritten(data), copy, hub.settings.tuning)
     assert copy.getvalue() == data and scanned.events == 5
     ends = {m.end() for m in re.finditer(rb"</Zaakgebeurtenis>", data)}
     assert all(c.offset in ends for c in scanned.cuts[1:]) and scanned.cuts[-1].events == 5
