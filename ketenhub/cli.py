@@ -9,6 +9,7 @@
     ketenhub deliveries list|show|replay      failed and dead deliveries (replay needs --reason)
     ketenhub quarantine list|reprocess        quarantined events, again through the pipeline after a fix
     ketenhub simulate                         every partner and destination simulator, with demo traffic
+    ketenhub keys init                        create the Ketenreferentie's secret key (Airflow Variable) if absent
 
 All state lives under KETENHUB_HOME (default: var/hub in the project).
 """
@@ -28,6 +29,7 @@ from ketenhub.adapters import AdapterError
 from ketenhub.audit.trail import payload_names, trace
 from ketenhub.deliver.run import deliver
 from ketenhub.hub import Hub
+from ketenhub.keys import MissingKey
 from ketenhub.receive.folder import DropFolder, Files
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
@@ -174,6 +176,13 @@ def cmd_simulate(hub: Hub, args) -> int:
     return 0
 
 
+def cmd_keys(hub: Hub, args) -> int:
+    from ketenhub import keys
+    created = keys.init()
+    print(f"Airflow Variable {keys.VARIABLE}: " + ("created" if created else "exists, left as it is"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ketenhub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (never personal data)")
@@ -220,11 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="default: $KETENHUB_HOME/simulators")
     p.add_argument("--interval", type=float, default=30.0, help="seconds between new demo events")
     p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("keys", help="init: create the Ketenreferentie's key (Airflow Variable) unless it exists")
+    p.add_argument("action", choices=["init"])
+    p.set_defaults(func=cmd_keys)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(Hub(), args)
-    except (AdapterError, ValueError) as e:
+    except (AdapterError, ValueError, MissingKey) as e:
         print(f"ketenhub: {e}", file=sys.stderr)
         return 2
 

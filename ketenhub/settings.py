@@ -9,7 +9,7 @@ work on a big payload's events.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -22,6 +22,9 @@ class Settings:
     project: Path
     database_url: str
     workers: int = 1  # processes that validate, normalise and route a big payload's events
+    # The Ketenreferentie's secret (keys.read): read by Hub, once per process; handed to workers
+    # with the rest, as they cannot ask Airflow.
+    ketenreferentie_key: str | None = field(default=None, repr=False)
 
     @property
     def adapters_dir(self) -> Path:
