@@ -9,6 +9,7 @@
     ketenhub deliveries list|show|replay      failed and dead deliveries (replay needs --reason)
     ketenhub quarantine list|reprocess        quarantined events, again through the pipeline after a fix
     ketenhub simulate                         every partner and destination simulator, with demo traffic
+    ketenhub keys init                        create the Ketenreferentie's secret key (Airflow Variable) if absent
 
 All state lives under KETENHUB_HOME (default: var/hub in the project).
 """
@@ -28,6 +29,7 @@ from ketenhub.adapters import AdapterError
 from ketenhub.audit.trail import payload_names, trace
 from ketenhub.deliver.run import deliver
 from ketenhub.hub import Hub
+from ketenhub.keys import MissingKey
 from ketenhub.receive.folder import DropFolder, Files
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
@@ -88,8 +90,9 @@ def cmd_status(hub: Hub, args) -> int:
 
 
 def cmd_trace(hub: Hub, args) -> int:
+    from ketenhub.operations import shown_trace
     with hub.engine.connect() as conn:
-        rows = trace(conn, args.bericht_id)
+        rows = shown_trace(trace(conn, args.bericht_id), args.personal_data)
         names = payload_names(conn, {r["subject_id"] for r in rows if r["subject"] == "payload"})
     if not rows:
         print(f"nothing known about BerichtId {args.bericht_id}")
@@ -115,13 +118,14 @@ def _filter(args):
     parse = lambda v: datetime.fromisoformat(v) if v else None  # noqa: E731
     return Filter(ids=tuple(args.ids or ()), destination=args.destination, partner=args.partner,
                   error=args.error, since=parse(args.since), until=parse(args.until),
+                  personal_data=args.personal_data,
                   states=tuple(args.state.split(",")) if args.state else ("failed", "dead"))
 
 
 def cmd_deliveries(hub: Hub, args) -> int:
     from ketenhub import operations as ops
     if args.action == "list":
-        rows = ops.list_deliveries(hub, _filter(args))
+        rows = ops.list_deliveries(hub, _filter(args), personal_data=args.personal_data)
         for r in rows:
             print(f"{r['id']:>7} {r['destination']:5} {r['partner']:8} {r['bericht_id']:30} {r['state']:6} "
                   f"attempts={r['attempts']:<3} age={str(ops.age(r['created_at'])).split('.')[0]:>10}  "
@@ -174,6 +178,13 @@ def cmd_simulate(hub: Hub, args) -> int:
     return 0
 
 
+def cmd_keys(hub: Hub, args) -> int:
+    from ketenhub import keys
+    created = keys.init()
+    print(f"Airflow Variable {keys.VARIABLE}: " + ("created" if created else "exists, left as it is"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ketenhub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (never personal data)")
@@ -191,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="counts per state").set_defaults(func=cmd_status)
     p = sub.add_parser("trace", help="everything that happened to one event")
     p.add_argument("bericht_id")
+    p.add_argument("--personal-data", action="store_true", help="show what destinations wrote back in full")
     p.set_defaults(func=cmd_trace)
     p = sub.add_parser("validate", help="check a file without storing it")
     p.add_argument("--partner", required=True)
@@ -207,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state", help="comma-separated (default failed,dead)")
     p.add_argument("--reason", help="replay: why (written to the audit trail)")
     p.add_argument("--dry-run", action="store_true", help="replay: only count")
-    p.add_argument("--personal-data", action="store_true", help="show: do not mask personal data")
+    p.add_argument("--personal-data", action="store_true",
+                   help="do not mask personal data (documents, what destinations wrote back; --error searches it)")
     p.set_defaults(func=cmd_deliveries)
     p = sub.add_parser("quarantine", help="quarantined events: list, reprocess after a fix")
     p.add_argument("action", choices=["list", "reprocess"])
@@ -220,11 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="default: $KETENHUB_HOME/simulators")
     p.add_argument("--interval", type=float, default=30.0, help="seconds between new demo events")
     p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("keys", help="init: create the Ketenreferentie's key (Airflow Variable) unless it exists")
+    p.add_argument("action", choices=["init"])
+    p.set_defaults(func=cmd_keys)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(Hub(), args)
-    except (AdapterError, ValueError) as e:
+    except (AdapterError, ValueError, MissingKey) as e:
         print(f"ketenhub: {e}", file=sys.stderr)
         return 2
 

@@ -1,6 +1,7 @@
 """The hub's context: settings, adapter definitions and the database, created lazily."""
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,12 @@ if TYPE_CHECKING:
 class Hub:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or settings_module.load()
+        if self.settings.ketenreferentie_key is None:
+            from ketenhub import keys
+            self.settings = replace(self.settings, ketenreferentie_key=keys.read())
+        if self.settings.ketenreferentie_key is not None:
+            from ketenhub.normalise import xslt
+            xslt.use_key(self.settings.ketenreferentie_key)
 
     @cached_property
     def registry(self) -> adapters.Registry:

@@ -9,14 +9,20 @@ from datetime import datetime, timedelta
 from lxml import etree
 from sqlalchemy import and_, func, select, update
 
+from ketenhub import peertext
 from ketenhub.audit.trail import Entry, now, record, trace
 from ketenhub.hub import Hub
 from ketenhub.store.tables import delivery, event, quarantine
 from ketenhub.validate.parsing import parser
 
 REPLAYABLE = ("failed", "dead")
-PERSONAL = {"Bsn", "Voornamen", "Voorvoegsel", "Geslachtsnaam", "Naam", "Geboortedatum", "Straat", "Huisnummer",
-            "Postcode", "Woonplaats", "Emailadres", "Skn"}
+# What a masked document still shows: identifiers of the case and the message, codes, dates and
+# amounts. Everything else is masked, so a field added to a contract is hidden until it is added
+# here. The Ketenreferentie is a keyed hash (see normalise.xslt), not reversible without the key.
+VISIBLE = {"BerichtId", "Ketenreferentie", "Taal", "Registratienummer", "Parketnummer", "Status", "Tijdstip",
+           "Datumtijd", "Instantie", "Uitkomst", "Bedrag", "TeBetalen", "Beslisdatum", "DlvZaaknummer",
+           "CjibNummer", "OpdrachtId", "Soort", "Oin", "BatchId", "Aanmaaktijdstip", "AantalOpdrachten",
+           "TotaalBedrag", "Afzender", "Code"}
 MASK = "•••"
 
 
@@ -30,9 +36,15 @@ class Filter:
     error: str | None = None  # part of the last error
     since: datetime | None = None
     until: datetime | None = None
+    destinations: tuple[str, ...] | None = None  # only these (the ones a user may replay), also with ids
+    # Whether ``error`` may match what a destination wrote back (personal data), or only the hub's
+    # own words: else a search would tell a viewer, letter by letter, what a hidden text says.
+    personal_data: bool = False
 
     def where(self):
         conditions = [delivery.c.state.in_(self.states)]
+        if self.destinations is not None:
+            conditions.append(delivery.c.destination.in_(self.destinations))
         if self.ids:
             return and_(delivery.c.id.in_(self.ids), *conditions)
         if self.destination:
@@ -40,7 +52,8 @@ class Filter:
         if self.partner:
             conditions.append(event.c.partner == self.partner)
         if self.error:
-            conditions.append(delivery.c.last_error.contains(self.error))
+            column = delivery.c.last_error if self.personal_data else delivery.c.error_summary
+            conditions.append(column.contains(self.error, autoescape=True))
         if self.since:
             conditions.append(delivery.c.updated_at >= self.since)
         if self.until:
@@ -52,13 +65,28 @@ def _joined(*columns):
     return select(*columns).select_from(delivery.join(event, delivery.c.event_id == event.c.id))
 
 
-def list_deliveries(hub: Hub, f: Filter, limit: int = 500) -> list[dict]:
+def _error(row, personal_data: bool) -> str:
+    if personal_data:
+        return row["last_error"] or ""
+    return peertext.public(row["error_summary"], row["last_error"], row["destination"])
+
+
+def shown_trace(rows: list[dict], personal_data: bool) -> list[dict]:
+    """Audit rows with what destinations wrote back hidden, unless the reader may see personal data."""
+    show = peertext.full_detail if personal_data else None
+    return [dict(r, detail=show(r["detail"]) if show else peertext.public_detail(r["subject"], r["action"], r["detail"]))
+            for r in rows]
+
+
+def list_deliveries(hub: Hub, f: Filter, limit: int = 500, personal_data: bool = False) -> list[dict]:
+    """``last_error`` as the reader may see it: the hub's own words, and what the destination
+    wrote back only for who may see personal data."""
     with hub.engine.connect() as conn:
         rows = conn.execute(_joined(delivery.c.id, delivery.c.destination, delivery.c.recipient, delivery.c.state,
-                                    delivery.c.attempts, delivery.c.last_error, delivery.c.created_at,
-                                    delivery.c.updated_at, event.c.partner, event.c.bericht_id)
+                                    delivery.c.attempts, delivery.c.last_error, delivery.c.error_summary,
+                                    delivery.c.created_at, delivery.c.updated_at, event.c.partner, event.c.bericht_id)
                             .where(f.where()).order_by(delivery.c.id).limit(limit)).mappings().all()
-    return [dict(r) for r in rows]
+    return [dict(r, last_error=_error(r, personal_data)) for r in rows]
 
 
 def count_deliveries(hub: Hub, f: Filter) -> int:
@@ -66,12 +94,27 @@ def count_deliveries(hub: Hub, f: Filter) -> int:
         return conn.scalar(_joined(func.count()).where(f.where()))
 
 
+def destinations_matching(hub: Hub, f: Filter) -> list[str]:
+    """Every destination the filter's deliveries go to, however many deliveries match: what a
+    replay would touch, for the permission check."""
+    with hub.engine.connect() as conn:
+        return sorted(conn.scalars(_joined(delivery.c.destination).where(f.where()).distinct()))
+
+
 def mask(document: bytes) -> bytes:
-    """The document with every personal value replaced: for eyes that may not see them."""
+    """The document with every value not known to be harmless replaced (texts, tails and
+    attributes): for eyes that may not see personal data."""
     root = etree.fromstring(document, parser())
     for el in root.iter():
-        if isinstance(el.tag, str) and etree.QName(el).localname in PERSONAL and el.text:
+        if not isinstance(el.tag, str):  # a comment or processing instruction: none is ours
+            if el.text:
+                el.text = MASK
+        elif el.text and el.text.strip() and etree.QName(el).localname not in VISIBLE:
             el.text = MASK
+        if el.tail and el.tail.strip():
+            el.tail = MASK
+        for name in list(el.attrib) if isinstance(el.tag, str) else ():
+            el.attrib[name] = MASK
     return etree.tostring(root, encoding="UTF-8")
 
 
@@ -84,7 +127,8 @@ def show_delivery(hub: Hub, delivery_id: int, personal_data: bool = False) -> di
         history = trace(conn, row["bericht_id"])
     d = dict(row)
     d["document"] = (d["document"] if personal_data else mask(d["document"])).decode()
-    d["trace"] = history
+    d["last_error"] = _error(row, personal_data)
+    d["trace"] = shown_trace(history, personal_data)
     return d
 
 
@@ -108,6 +152,17 @@ def replay(hub: Hub, f: Filter, actor: str, reason: str, dry_run: bool = False) 
 def destinations_of(hub: Hub, ids: list[int]) -> list[str]:
     with hub.engine.connect() as conn:
         return sorted(set(conn.scalars(select(delivery.c.destination).where(delivery.c.id.in_(ids)))))
+
+
+def quarantine_partners(hub: Hub, ids: list[int]) -> list[str]:
+    """The partners of these quarantined items, whatever their number or state: for the
+    permission check of a re-process."""
+    partners: set[str] = set()
+    with hub.engine.connect() as conn:
+        for i in range(0, len(ids), 500):
+            partners.update(conn.scalars(select(quarantine.c.partner).where(quarantine.c.id.in_(ids[i:i + 500]))
+                                         .distinct()))
+    return sorted(partners)
 
 
 def list_quarantine(hub: Hub, partner: str | None = None, state: str = "open", limit: int = 500) -> list[dict]:

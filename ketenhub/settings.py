@@ -72,6 +72,9 @@ class Settings:
     database_url: str
     workers: int = 1  # processes that validate, normalise and route a big payload's events
     tuning: Tuning = field(default_factory=Tuning)
+    # The Ketenreferentie's secret (keys.read): read by Hub, once per process; handed to workers
+    # with the rest, as they cannot ask Airflow.
+    ketenreferentie_key: str | None = field(default=None, repr=False)
 
     @property
     def adapters_dir(self) -> Path:

@@ -2,6 +2,7 @@
 its state in a scratch folder, users of each Simple auth manager role."""
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import signal
@@ -15,7 +16,10 @@ import requests
 from ketenhub.settings import PROJECT_DIR
 from tests.sshd import free_port
 
-USERS = {"admin": "admin", "operator": "user", "viewer": "viewer"}  # name: role
+_CFG = configparser.ConfigParser(interpolation=None)
+_CFG.read(PROJECT_DIR / "airflow.cfg")
+# name: role, as the project's airflow.cfg gives them: the tests check the demo's own accounts
+USERS = dict(u.split(":") for u in _CFG.get("core", "simple_auth_manager_users").split(","))
 
 
 class AirflowServer:
@@ -33,7 +37,6 @@ class AirflowServer:
             PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{workdir / 'airflow.db'}",
             AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(workdir / "logs"),
-            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=",".join(f"{u}:{r}" for u, r in USERS.items()),
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(workdir / "passwords.json"),
             AIRFLOW__API_AUTH__JWT_SECRET="test-secret-" + "x" * 40, AIRFLOW__API__SECRET_KEY="test-" + "y" * 40,
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",

@@ -15,11 +15,19 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ketenhub.hub import Hub
+from ketenhub.keys import VARIABLE
+from ketenhub.normalise import xslt
 from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import Files
 from ketenhub.store import db
 
+from tests import TEST_KEY
+
 DATA = Path(__file__).parent / "data"
+# The test key, as an Airflow Variable from the environment (so also in the hub's subprocesses),
+# and for the tests that run mappings without a Hub.
+os.environ[f"AIRFLOW_VAR_{VARIABLE.upper()}"] = TEST_KEY
+xslt.use_key(TEST_KEY)
 PG_URL = os.environ.get("KETENHUB_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 

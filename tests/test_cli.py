@@ -12,8 +12,9 @@ from tests.factories import om_batch, om_event, write_with_marker
 
 @pytest.fixture
 def run(tmp_path, database_url):
-    def ketenhub(*args, home=tmp_path / "home", db=database_url):
-        env = dict(os.environ, KETENHUB_HOME=str(home))
+    def ketenhub(*args, home=tmp_path / "home", db=database_url, **extra_env):
+        env = dict(os.environ, KETENHUB_HOME=str(home), **extra_env)
+        env = {k: v for k, v in env.items() if v is not None}
         env.pop("KETENHUB_DATABASE_URL", None)
         if db:  # else the default: a SQLite file under KETENHUB_HOME
             env["KETENHUB_DATABASE_URL"] = db
@@ -78,3 +79,35 @@ def test_ingest_a_folder_follows_the_drop_folder_rules(run, tmp_path):
 def test_unknown_partner_is_a_clear_usage_error(run, tmp_path):
     r = run("validate", "--partner", "rdw", DATA / "cvom/beroep-ontvangen.xml")
     assert r.returncode == 2 and "unknown partner 'rdw'" in r.stderr and "cvom" in r.stderr
+
+
+KEY_VARIABLE = "AIRFLOW_VAR_KETENHUB_KETENREFERENTIE_KEY"
+
+
+@pytest.mark.parametrize("key", [None, "", "too-short-to-be-a-key"])
+def test_without_a_usable_key_the_hub_refuses_to_ingest(run, tmp_path, key):
+    r = run("ingest", "--partner", "politie", DATA / "politie/melding-aangifte.xml", AIRFLOW_HOME=None,
+            **{KEY_VARIABLE: key})
+    assert r.returncode == 2 and "ketenhub_ketenreferentie_key" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    status = run("status").stdout
+    assert "accepted" not in status and "open" not in status  # nothing stored, nothing quarantined
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_keys_init_creates_the_variable_once_and_the_hub_uses_it(run, tmp_path):
+    airflow = dict(AIRFLOW_HOME=str(tmp_path / "airflow"), **{KEY_VARIABLE: None},
+                   AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{tmp_path / 'airflow.db'}")
+    migrate = subprocess.run([os.path.join(os.path.dirname(sys.executable), "airflow"), "db", "migrate"],
+                             env={k: v for k, v in dict(os.environ, **airflow).items() if v is not None},
+                             capture_output=True, text=True, timeout=240)
+    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    assert run("ingest", "--partner", "politie", DATA / "politie/melding-aangifte.xml", **airflow).returncode == 2
+    first = run("keys", "init", **airflow)
+    assert first.returncode == 0 and "created" in first.stdout
+    again = run("keys", "init", **airflow)
+    assert again.returncode == 0 and "exists" in again.stdout
+    r = run("ingest", "--partner", "politie", DATA / "politie/melding-aangifte.xml", **airflow)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "politie  accepted" in run("status").stdout

@@ -2,15 +2,20 @@
 import dataclasses
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
-from sqlalchemy import func, select
+from lxml import etree
+from sqlalchemy import func, insert, select
 
 from ketenhub import operations as ops
 from ketenhub.adapters import Rule
+from ketenhub.audit.trail import Entry, now, record
 from ketenhub.deliver.run import deliver
+from ketenhub.deliver.transports import FolderTransport
 from ketenhub.simulators.dlv import DlvSimulator
-from ketenhub.store.tables import audit, delivery, quarantine
+from ketenhub.simulators.kbsp import NS as KBSP, KbspSimulator
+from ketenhub.store.tables import audit, delivery, payload, quarantine
 from tests.conftest import DATA, ingest
 
 
@@ -31,7 +36,11 @@ def test_list_filters_and_replay_with_dry_run_and_audit(hub, refused_at_dlv):
     assert sorted((r["bericht_id"], r["state"], r["partner"]) for r in failed) == [
         ("CVOM-2002", "failed", "cvom"), ("CVOM-2003", "failed", "cvom")]
     first = next(r for r in failed if r["bericht_id"] == "CVOM-2002")
-    assert ops.count_deliveries(hub, ops.Filter(error="beroep is closed")) == 2
+    assert ops.count_deliveries(hub, ops.Filter(error="beroep is closed", personal_data=True)) == 2
+    # Without the right to see personal data a search finds only the hub's own words: DLV's body
+    # is not searchable, else matches would spell it out.
+    assert ops.count_deliveries(hub, ops.Filter(error="beroep is closed")) == 0
+    assert ops.count_deliveries(hub, ops.Filter(error="HTTP 422")) == 2
     assert ops.count_deliveries(hub, ops.Filter(destination="kbsp")) == 0
     assert ops.replay(hub, ops.Filter(destination="dlv"), "tester", "DLV reopened them", dry_run=True) == 2
     assert ops.count_deliveries(hub, ops.Filter(destination="dlv")) == 2  # a dry run changes nothing
@@ -93,3 +102,164 @@ def test_cli_replay_needs_a_reason(hub, tmp_path):
     r = subprocess.run([sys.executable, "-m", "ketenhub.cli", "deliveries", "replay", "--destination", "dlv",
                         "--dry-run", "--reason", "check"], env=env, capture_output=True, text=True)
     assert r.returncode == 0 and "0 deliveries would be replayed" in r.stdout
+
+
+# Personal data in the sample events a destination could quote back: BSNs and names.
+PERSONAL = ["111222333", "100000009", "123456782", "Anna", "Jansen", "Pietersen", "Karel", "Boef", "100000046"]
+ECHO = " ".join(PERSONAL)
+
+
+class EchoingPortal(KbspSimulator):
+    """A portal that answers every item with ``code`` and quotes the victim's data back in its
+    Reden, or (``fault``) fails the call with a faultstring that does."""
+    code, fault_all = "AFGEWEZEN", False
+
+    def handle(self, h, method, body):
+        if method == "POST" and self.fault_all:
+            return self.fault("soap:Server", "cannot process " + " ".join(etree.fromstring(body).itertext()) + ECHO)
+        return super().handle(h, method, body)
+
+    def operation(self, name, request):
+        answer = etree.Element(f"{{{KBSP}}}PubliceerZaakstatusAntwoord", nsmap={None: KBSP})
+        for item in request:
+            result = etree.SubElement(answer, f"{{{KBSP}}}Resultaat")
+            etree.SubElement(result, f"{{{KBSP}}}BerichtId").text = item.findtext(f"{{{KBSP}}}BerichtId")
+            etree.SubElement(result, f"{{{KBSP}}}Code").text = self.code
+            etree.SubElement(result, f"{{{KBSP}}}Reden").text = "unknown: " + " ".join(item.itertext()) + ECHO
+        return answer
+
+
+class EchoingDlv(DlvSimulator):
+    """DLV answering ``status`` with the request and the appellant's data in its body."""
+    status = 422
+
+    def handle(self, h, method, body):
+        return self.status, {}, body + f" bsn {ECHO}".encode()
+
+
+class RefusingCjib(FolderTransport):
+    """CJIB moving every file to rejected/ afterwards, with a reason that quotes the person."""
+
+    def refused(self):
+        return {name.name: f"{name.name} moved to rejected/ by CJIB: {ECHO}" for name in self.folder.glob("*.xml")}
+
+
+def what_a_viewer_sees(hub) -> str:
+    """Everything the Deliveries page and the CLI show who may not see personal data."""
+    seen = []
+    for states in (("failed", "dead"), ("pending",)):
+        for r in ops.list_deliveries(hub, ops.Filter(states=states)):
+            d = ops.show_delivery(hub, r["id"])
+            seen += [repr(r), d["document"], repr(d["trace"])]
+            seen += [str(d[k]) for k in ("destination", "recipient", "partner", "bericht_id", "idempotency_key",
+                                         "state", "attempts", "last_error", "created_at", "updated_at")]
+    return "\n".join(seen)
+
+
+def assert_nothing_personal(hub, seen: str) -> None:
+    assert seen.strip(), "nothing was shown at all"
+    leaked = [v for v in PERSONAL if v in seen]
+    assert not leaked, leaked
+    for value in PERSONAL[:3]:  # nor can a search tell whether a hidden text holds it
+        assert ops.count_deliveries(hub, ops.Filter(states=("failed", "dead", "pending"), error=value)) == 0
+
+
+@pytest.mark.parametrize("code,fault", [("AFGEWEZEN", False), ("TIJDELIJK_NIET_VERWERKT", False),
+                                        ("111222333", False), ("Jansen", False), (None, True)])
+def test_what_the_portal_writes_back_is_hidden_from_viewers(hub, sample, connection, no_wait, code, fault):
+    portal = EchoingPortal().start()
+    portal.code, portal.fault_all = code, fault
+    try:
+        connection("kbsp", "http", host=portal.address)
+        ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
+        ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+        deliver(hub, replace(hub.registry.destination("kbsp"), max_attempts=1 if code == "111222333" else 5))
+    finally:
+        portal.stop()
+    seen = what_a_viewer_sees(hub)
+    assert_nothing_personal(hub, seen)
+    # The hub's own words stay: the code it knows, or the type of the error, and how much is hidden.
+    expected = {"AFGEWEZEN": "KbSP: AFGEWEZEN [text from KbSP hidden: ", "TIJDELIJK_NIET_VERWERKT":
+                "KbSP: TIJDELIJK_NIET_VERWERKT [text from KbSP hidden: ", None: "SoapFault [text from KbSP hidden: "}
+    assert expected.get(code, "KbSP [text from KbSP hidden: ") in seen
+    # Who may see personal data sees it all, on the list, the delivery and its trace.
+    row = ops.list_deliveries(hub, ops.Filter(states=("failed", "dead", "pending")), personal_data=True)[0]
+    full = ops.show_delivery(hub, row["id"], personal_data=True)
+    assert "111222333" in row["last_error"] and "111222333" in full["last_error"]
+    assert any("111222333" in (r["detail"] or "") for r in full["trace"])
+    assert ops.count_deliveries(hub, ops.Filter(states=("failed", "dead", "pending"), error="111222333",
+                                                personal_data=True)) > 0
+
+
+@pytest.mark.parametrize("status", [422, 503, 500])
+def test_what_dlv_writes_back_is_hidden_from_viewers(hub, sample, connection, no_wait, status):
+    dlv = EchoingDlv().start()
+    dlv.status = status
+    try:
+        connection("dlv", "http", host=dlv.url)
+        for name in ("beroep-ontvangen.xml", "beslissing-gegrond.xml"):
+            ingest(hub, "cvom", sample(f"cvom/{name}"))
+        deliver(hub, hub.registry.destination("dlv"))
+    finally:
+        dlv.stop()
+    seen = what_a_viewer_sees(hub)
+    assert_nothing_personal(hub, seen)
+    assert f"DLV: HTTP {status} [text from DLV hidden: " in seen
+
+
+def test_what_cjib_writes_back_about_a_refused_file_is_hidden_from_viewers(hub, sample, tmp_path):
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    cjib = RefusingCjib(tmp_path / "cjib")
+    deliver(hub, hub.registry.destination("cjib"), cjib)
+    report = deliver(hub, hub.registry.destination("cjib"), cjib)
+    assert report.failed == 5
+    seen = what_a_viewer_sees(hub)
+    assert_nothing_personal(hub, seen)
+    assert "CJIB: refused after delivery [text from CJIB hidden: " in seen
+
+
+def test_an_error_text_from_before_the_split_is_hidden_whole(hub, sample):
+    """Rows written before the hub kept its own words apart: nothing to tell them by, so all hidden."""
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    with hub.engine.begin() as conn:
+        conn.execute(delivery.update().where(delivery.c.destination == "cjib").values(
+            state="failed", last_error=f"KbSP: AFGEWEZEN: {ECHO}"))
+        ids = conn.scalars(select(delivery.c.id).where(delivery.c.destination == "cjib")).all()
+        record(conn, [Entry("delivery", i, "failed", detail=f"X.xml: KbSP: AFGEWEZEN: {ECHO}") for i in ids])
+    seen = what_a_viewer_sees(hub)
+    assert_nothing_personal(hub, seen)
+    assert "[text from CJIB hidden: " in seen and "[text hidden: " in seen
+
+
+def test_a_masked_document_shows_no_value_it_does_not_know_to_be_harmless(hub, sample):
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    with hub.engine.connect() as conn:
+        doc = conn.scalar(select(delivery.c.document).where(delivery.c.idempotency_key == "OM-1003.SCHADEVERGOEDING.1"))
+    hostile = doc.replace(b"<Bedrag>", b"<!-- 111222333 --><?pi 111222333?><Bedrag extra='111222333'>").replace(
+        b"</Bedrag>", b"</Bedrag>111222333 Jansen")
+    masked = ops.mask(hostile).decode()
+    assert "111222333" not in masked and "Jansen" not in masked and "1985-05-05" not in masked
+    assert "<OpdrachtId>OM-1003.SCHADEVERGOEDING.1</OpdrachtId>" in masked and "1250.00" in masked
+
+
+def test_permission_to_reprocess_is_checked_for_every_id_asked_whatever_their_number(hub, sample):
+    """An item far beyond any listing limit is found by the check of the ids asked."""
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    with hub.engine.begin() as conn:
+        pid = conn.scalar(select(payload.c.id))
+        conn.execute(insert(quarantine), [dict(id=100_006, partner="politie", payload_id=pid, reason="r",
+                                               state="open", created_at=now())])
+    ids = list(range(1, 100_006)) + [100_006]
+    assert ops.quarantine_partners(hub, ids) == ["politie"]
+    assert ops.quarantine_partners(hub, [100_006]) == ["politie"]
+    assert ops.quarantine_partners(hub, [5]) == []
+
+
+def test_a_replay_touches_only_the_destinations_that_were_checked(hub, sample):
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    with hub.engine.begin() as conn:
+        conn.execute(delivery.update().values(state="failed"))
+    f = ops.Filter()
+    assert ops.destinations_matching(hub, f) == ["cjib", "kbsp"]
+    assert ops.replay(hub, replace(f, destinations=("cjib",)), "tester", "only CJIB") == 5
+    assert ops.count_deliveries(hub, ops.Filter(destination="kbsp")) == 6

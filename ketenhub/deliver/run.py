@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from lxml import etree
 from sqlalchemy import Connection, func, insert, or_, select, text, update
 
+from ketenhub import peertext
 from ketenhub.adapters import Destination
 from ketenhub.audit.trail import Entry, now, record
 from ketenhub.deliver.envelopes import ENVELOPES, Envelope
@@ -151,7 +152,11 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
                 report.delivered += 1
                 entries.append(Entry("delivery", item.id, "delivered", detail=name))
                 continue
-            values = dict(updated_at=at, attempts=item.attempts + 1, last_error=result.reason, batch_id=None)
+            # The destination's text (personal data) apart from the hub's own words: see peertext.
+            reason = peertext.clean(result.reason or "")
+            summary, rest = peertext.split(reason)
+            values = dict(updated_at=at, attempts=item.attempts + 1, last_error=reason, error_summary=summary,
+                          batch_id=None)
             if state == "retry":
                 if item.attempts + 1 >= dest.max_attempts:
                     state = "dead"
@@ -160,14 +165,16 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
                         else timedelta(seconds=result.retry_after)  # the destination said when
                     state, values["next_attempt_at"] = "pending", at + wait
             conn.execute(update(delivery).where(delivery.c.id == item.id).values(state=state, **values))
-            entries.append(Entry("delivery", item.id, state, detail=f"{name}: {result.reason}"))
+            entries.append(Entry("delivery", item.id, state,
+                                 detail=peertext.detail(f"{name}: {summary}", dest.destination, rest)))
             if state == "pending":
                 report.retry += 1
             else:
                 report.failed += 1
         for i in range(0, len(delivered), 500):
             conn.execute(update(delivery).where(delivery.c.id.in_(delivered[i:i + 500])).values(
-                state="delivered", attempts=delivery.c.attempts + 1, last_error=None, updated_at=at))
+                state="delivered", attempts=delivery.c.attempts + 1, last_error=None, error_summary=None,
+                updated_at=at))
         batch_state = "sent" if delivered else "failed"
         conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state=batch_state, sent_at=at))
         entries.append(Entry("batch", batch_id, batch_state, detail=name))
@@ -185,11 +192,13 @@ def _reopen_refused(hub: Hub, dest: Destination, refused: dict[str, str], report
         for batch_id, name in batches:
             ids = conn.scalars(select(delivery.c.id).where(delivery.c.batch_id == batch_id,
                                                            delivery.c.state == "delivered")).all()
+            summary = f"{peertext.label(dest.destination)}: refused after delivery"  # the reason is CJIB's text
+            detail = peertext.detail(f"{name}: {summary}", dest.destination, f": {refused[name]}")
             conn.execute(update(delivery).where(delivery.c.id.in_(ids)).values(
-                state="failed", last_error=refused[name], updated_at=now()))
+                state="failed", last_error=peertext.clean(refused[name]), error_summary=summary, updated_at=now()))
             conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state="refused"))
-            record(conn, [Entry("batch", batch_id, "refused", detail=f"{name}: {refused[name]}")]
-                   + [Entry("delivery", i, "failed", detail=f"{name}: {refused[name]}") for i in ids])
+            record(conn, [Entry("batch", batch_id, "refused", detail=detail)]
+                   + [Entry("delivery", i, "failed", detail=detail) for i in ids])
             report.failed += len(ids)
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 
 from lxml import etree
 
+from ketenhub.keys import check
 from ketenhub.validate.parsing import parse_trusted
 
 NS = "urn:ketenhub:xslt"
@@ -24,16 +26,31 @@ def parketnummer(value: str) -> str:
     return value
 
 
+_mac = None  # HMAC-SHA256 with the process's key, copied per reference (see use_key)
+
+
+def use_key(key: str | None) -> None:
+    """The key of this process's Ketenreferenties (keys.read, handed on in Settings). Without
+    one, no mapping that makes references compiles or runs: never an unkeyed reference."""
+    global _mac
+    _mac = hmac.new(check(key), digestmod=hashlib.sha256) if key else None
+
+
 def ketenreferentie(registratienummer: str, parket: str, bsn: str, ref: str) -> str:
     """Stable reference of one victim in one case, whichever partner sent the event.
 
     The case is the police registration number when the event has one (every Politie melding,
     and OM events about a reported crime), else the parketnummer. The victim is their BSN when
-    known, else the partner's victim ref. Hashed, so it reveals neither.
+    known, else the partner's victim ref. A keyed hash (HMAC-SHA256), so that whoever sees a
+    reference but not the key cannot try every BSN to find whose it is.
     """
+    if _mac is None:
+        check(None)  # raises MissingKey
     case = registratienummer.strip() or parketnummer(parket)
     victim = f"bsn:{bsn.strip()}" if bsn.strip() else f"ref:{ref.strip()}"
-    return "KR-" + hashlib.sha256(f"{case}|{victim}".encode()).hexdigest()[:32]
+    mac = _mac.copy()  # the key's inner and outer pads are hashed once per process, not per call
+    mac.update(f"{case}|{victim}".encode())
+    return "KR-" + mac.hexdigest()[:32]
 
 
 def boolean(value: str) -> str:
@@ -61,6 +78,8 @@ EXTENSIONS = {(NS, f.__name__): _extension(f) for f in (parketnummer, ketenrefer
 
 
 def _compile(tree: etree._ElementTree) -> etree.XSLT:
+    if _mac is None and b"ketenreferentie(" in etree.tostring(tree):
+        check(None)  # refuse before the first event rather than on it
     return etree.XSLT(tree, extensions=EXTENSIONS, access_control=etree.XSLTAccessControl.DENY_ALL)
 
 

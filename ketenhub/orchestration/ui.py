@@ -3,14 +3,18 @@
 Airflow does not protect plugin apps: every route here resolves the user from Airflow's own
 session token and asks Airflow's auth manager. Reading needs read access to the delivery DAGs;
 replaying needs the right to trigger the delivery DAG of every destination involved;
-re-processing quarantine needs the right to trigger the partner's receiving DAG; personal data
-is shown unmasked only to users who may read Connections (operators and admins)."""
+re-processing quarantine needs the right to trigger the partner's receiving DAG, checked for
+every item asked; personal data (documents, and whatever a destination wrote back in an error)
+is shown unmasked only to users who may read Connections (operators and admins). A POST must
+come from a page of this server (Origin, else Referer): another site cannot make a logged-in
+user's browser replay or re-process."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime
 from html import escape
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -47,6 +51,19 @@ def _personal_data(user) -> bool:
     return get_auth_manager().is_authorized_connection(method="GET", user=user)
 
 
+def _same_origin(request: Request) -> None:
+    """Browsers send Origin with every form POST (an old one sends at least Referer); a POST
+    with neither, or from another host, is refused: the session cookie alone proves nothing."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    hosts = {request.headers.get("host", "").lower()}
+    from airflow.configuration import conf
+    base_url = conf.get("api", "base_url", fallback=None)
+    if base_url:
+        hosts.add(urlsplit(base_url).netloc.lower())
+    if not source or urlsplit(source).netloc.lower() not in hosts - {""}:
+        raise HTTPException(403, "refused: this form may only be sent from the Deliveries page of this server")
+
+
 STYLE = """<style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;
 width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}
 th{background:#f3f4f6}form.filters input,form.filters select{margin-right:.6rem}pre{background:#f6f8fa;padding:.8rem;
@@ -59,19 +76,20 @@ def page(title: str, body: str) -> HTMLResponse:
                         f"</head><body><h2>{escape(title)}</h2>{body}</body></html>")
 
 
-def _filter(destination, partner, state, error, since, until, ids=()) -> ops.Filter:
+def _filter(destination, partner, state, error, since, until, ids=(), personal=False) -> ops.Filter:
     parse = lambda v: datetime.fromisoformat(v) if v else None  # noqa: E731
     states = tuple(s for s in (state or "failed,dead").split(",") if s in ops.REPLAYABLE) or ops.REPLAYABLE
     return ops.Filter(ids=tuple(ids), destination=destination or None, partner=partner or None, states=states,
-                      error=error or None, since=parse(since), until=parse(until))
+                      error=error or None, since=parse(since), until=parse(until), personal_data=personal)
 
 
 @app.get("/deliveries", response_class=HTMLResponse)
 async def deliveries(request: Request, user=Depends(get_user), destination: str = "", partner: str = "",
                      state: str = "failed,dead", error: str = "", since: str = "", until: str = ""):
     _may_read(user)
-    f = _filter(destination, partner, state, error, since, until)
-    rows = await asyncio.to_thread(ops.list_deliveries, hub(), f)
+    personal = _personal_data(user)
+    f = _filter(destination, partner, state, error, since, until, personal=personal)
+    rows = await asyncio.to_thread(ops.list_deliveries, hub(), f, 500, personal)
     h = hub().registry
 
     def options(name, values, current):
@@ -124,17 +142,21 @@ async def delivery_detail(delivery_id: int, user=Depends(get_user)):
 
 
 @app.post("/deliveries/replay", response_class=HTMLResponse)
-async def replay(user=Depends(get_user), action: str = Form(...), reason: str = Form(""),
+async def replay(request: Request, user=Depends(get_user), action: str = Form(...), reason: str = Form(""),
                  ids: list[int] = Form(default=[]), destination: str = Form(""), partner: str = Form(""),
                  state: str = Form("failed,dead"), error: str = Form(""), since: str = Form(""), until: str = Form("")):
+    _same_origin(request)
     _may_read(user)
-    f = _filter(destination, partner, state, error, since, until, ids if action != "replay-filter" else ())
+    f = _filter(destination, partner, state, error, since, until, ids if action != "replay-filter" else (),
+                _personal_data(user))
     if action == "replay-selected" and not ids:
         return page("Replay", "<p class='note warn'>Select at least one delivery.</p><a href='../deliveries'>back</a>")
-    affected = await asyncio.to_thread(lambda: sorted({r["destination"] for r in ops.list_deliveries(hub(), f, 100000)}))
+    # Every destination the request touches, however many deliveries: no listing limit decides.
+    affected = await asyncio.to_thread(ops.destinations_matching, hub(), f)
     refused = [d for d in affected if not _may(user, "POST", f"ketenhub_deliver_{d}")]
     if refused:
         raise HTTPException(403, f"you may not trigger the delivery DAG of {', '.join(refused)}")
+    f = replace(f, destinations=tuple(affected))  # what matches later, for another destination, stays
     if not reason.strip():
         return page("Replay", "<p class='note warn'>A replay needs a reason.</p><a href='../deliveries'>back</a>")
     actor = f"airflow:{user.get_name()}"
@@ -170,11 +192,13 @@ async def quarantine(user=Depends(get_user), partner: str = ""):
 
 
 @app.post("/quarantine/reprocess", response_class=HTMLResponse)
-async def reprocess(user=Depends(get_user), action: str = Form(...), reason: str = Form(""),
+async def reprocess(request: Request, user=Depends(get_user), action: str = Form(...), reason: str = Form(""),
                     ids: list[int] = Form(default=[])):
+    _same_origin(request)
     _may_read(user)
-    rows = [r for r in await asyncio.to_thread(ops.list_quarantine, hub(), None, "open", 100000) if r["id"] in ids]
-    refused = sorted({r["partner"] for r in rows if not _may(user, "POST", f"ketenhub_receive_{r['partner']}")})
+    # The partners of exactly the items asked, whatever their number: no listing limit decides.
+    partners = await asyncio.to_thread(ops.quarantine_partners, hub(), ids)
+    refused = [p for p in partners if not _may(user, "POST", f"ketenhub_receive_{p}")]
     if refused:
         raise HTTPException(403, f"you may not trigger the receiving DAG of {', '.join(refused)}")
     if not reason.strip():

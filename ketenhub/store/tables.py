@@ -81,7 +81,8 @@ delivery = Table(
     Column("state", String(16), nullable=False),  # pending, sending, delivered, failed, dead
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
-    Column("last_error", Text),
+    Column("last_error", Text),  # may quote what the destination wrote back: personal data
+    Column("error_summary", Text),  # the hub's own words about last_error, for who may not see it
     Column("batch_id", ForeignKey("outbound_batch.id")),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

@@ -8,17 +8,20 @@ the golden files are the reviewed expectation, not a copy of whatever the code d
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 
 from lxml import etree
 
 from ketenhub import adapters, settings
-from ketenhub.normalise.xslt import transform
+from ketenhub.normalise.xslt import transform, use_key
 from ketenhub.validate.parsing import parser
 
 HERE = Path(__file__).parent
 DATA = HERE.parent / "data"
 GOLDEN = HERE / "golden"
+sys.path.insert(0, str(HERE.parent.parent))
+from tests import TEST_KEY  # noqa: E402  the golden files' Ketenreferenties are made with the test key
 
 
 def partner_events(registry):
@@ -40,6 +43,7 @@ def pretty(tree) -> bytes:
 
 def main():
     s = settings.load()
+    use_key(TEST_KEY)
     registry = adapters.load(s)
     for case, partner, el in partner_events(registry):
         folder = GOLDEN / partner.mapping.removesuffix(".xsl")

@@ -1,0 +1,64 @@
+"""The secret key of the Ketenreferentie (a keyed hash of case and victim, see
+normalise.xslt.ketenreferentie). It lives outside the code and the hub's database: in the Airflow
+Variable ``ketenhub_ketenreferentie_key``, so in Airflow's metadata database (encrypted with its
+Fernet key), or wherever the secrets backend keeps Variables (``AIRFLOW_VAR_...`` included).
+A process reads it once (Hub); worker processes get it with the settings they are handed."""
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+
+VARIABLE = "ketenhub_ketenreferentie_key"
+MIN_LENGTH = 32  # characters; ``init`` makes 43 (32 random bytes, URL-safe base64)
+
+
+class MissingKey(Exception):
+    """The hub may not make Ketenreferenties: without the key they could be reversed."""
+
+
+def _in_task() -> bool:
+    return getattr(sys.modules.get("airflow.sdk.execution_time.task_runner"), "SUPERVISOR_COMMS", None) is not None
+
+
+def read() -> str | None:
+    """The key, or None where no Variable backend has one: AIRFLOW_VAR_KETENHUB_KETENREFERENTIE_KEY
+    first; then in a task Airflow's API server, elsewhere the secrets backend and, where
+    AIRFLOW_HOME says which Airflow this is (the command line beside the demo), its metadata
+    database."""
+    value = os.environ.get(f"AIRFLOW_VAR_{VARIABLE.upper()}")  # Airflow's own convention, read without
+    if value:  # importing Airflow: a process that needs nothing else of it starts faster
+        return value
+    from airflow.sdk import Variable
+
+    value = Variable.get(VARIABLE, default=None)
+    if value is None and not _in_task() and os.environ.get("AIRFLOW_HOME"):
+        try:
+            from airflow.models import Variable as Stored
+            value = Stored.get(VARIABLE, default_var=None)
+        except Exception:  # no metadata database (yet): as if the Variable were absent
+            value = None
+    return value or None
+
+
+def check(value: str | None) -> bytes:
+    if not value:
+        raise MissingKey(f"no key for the Ketenreferentie: the Airflow Variable {VARIABLE} is not set. Create "
+                         "it with `ketenhub keys init` (./hub start does this at its first start), or set it in "
+                         "the secrets backend; the hub does not make references without it")
+    if len(value) < MIN_LENGTH:
+        raise MissingKey(f"the Airflow Variable {VARIABLE} is too short ({len(value)} characters, at least "
+                         f"{MIN_LENGTH}): a short key can be guessed")
+    return value.encode()
+
+
+def init() -> bool:
+    """Create the key in Airflow's metadata database unless one exists. True when created."""
+    if read() is not None:
+        return False
+    from airflow.models import Variable as Stored
+
+    Stored.set(VARIABLE, secrets.token_urlsafe(32),
+               description="Ketenhub: secret of the Ketenreferentie (HMAC-SHA256). Never change it "
+                           "without reading docs/security-privacy.md: every reference would change.")
+    return True
