@@ -58,13 +58,11 @@ def retry_wait(retry_after, attempts: int, cap_seconds: float) -> timedelta:
     """How long a delivery waits before its next attempt: what the destination said (Retry-After),
     never more than the adapter's cap, or the backoff when it said nothing usable. Never raises:
     a value that overflowed here once left a whole batch 'sending' for ever."""
-    try:
-        seconds = float(retry_after)
-    except (TypeError, ValueError, OverflowError):
+    try:  # compared before any conversion: float(10 ** 400) overflows
+        seconds = float(min(max(retry_after, 0), cap_seconds))
+    except TypeError:
         return backoff(attempts)
-    if math.isnan(seconds):
-        return backoff(attempts)
-    return timedelta(seconds=min(max(seconds, 0.0), cap_seconds))
+    return backoff(attempts) if math.isnan(seconds) else timedelta(seconds=seconds)
 
 
 def _sequence(conn: Connection, dest: Destination, envelope: Envelope, created: datetime) -> int:

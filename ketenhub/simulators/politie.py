@@ -24,7 +24,7 @@ class PolitieSimulator(SoapSimulator):
         self.handed_out: list[int] = []
         self.last_page: list[bytes] = []
         self.repeat_page = 0  # misbehaviour: hand out the last page again, N times, saying there is more
-        self.endless = False  # misbehaviour: there is always more, new meldingen made as they are asked for
+        self.endless = 0  # misbehaviour: N more pages, each made up as it is asked for, saying there is more
 
     def add(self, count: int) -> list[str]:
         """Queue new meldingen; returns their BerichtIds."""
@@ -46,6 +46,7 @@ class PolitieSimulator(SoapSimulator):
                     etree.SubElement(answer, f"{{{NS}}}MeerBeschikbaar").text = "true"
                     return answer
                 if self.endless and len([n for n in self.queue if n > vanaf]) <= maximum:
+                    self.endless -= 1
                     self.add(maximum + 1)
                 numbers = sorted(n for n in self.queue if n > vanaf)
                 page = numbers[:maximum]

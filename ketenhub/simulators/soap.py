@@ -82,10 +82,11 @@ class SoapSimulator(Simulator):
         """The answer as sent, with the noise or DTD the misbehaviour asks for."""
         if self.misbehaviour.noise:
             for el in list(env.iter()):
-                if len(el) == 0 and el.text and len(el.text) > 1:  # a comment inside every value
-                    comment = etree.Comment(" noise ")
-                    comment.tail, el.text = el.text[1:], el.text[:1]
-                    el.append(comment)
+                if len(el) == 0:
+                    if el.text and len(el.text) > 1:  # a comment inside every value
+                        comment = etree.Comment(" noise ")
+                        comment.tail, el.text = el.text[1:], el.text[:1]
+                        el.append(comment)
                 else:  # and a comment, a processing instruction and whitespace first in every container
                     el.text = "\n  "
                     el.insert(0, etree.PI("noise", "first"))
