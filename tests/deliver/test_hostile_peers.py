@@ -267,3 +267,38 @@ def test_requests_itself_would_have_followed_the_redirect(tmp_path):
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_compressed_answer_is_held_to_the_limit_once_inflated():
+    """200 MB of spaces in 200 KB of gzip, sent although the hub asked for no compression."""
+    import gzip
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from ketenhub.protocols.http import AnswerTooLarge, HttpClient
+    bomb = gzip.compress(b" " * (200 << 20), 9)
+
+    class Bomb(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(422)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(bomb)))
+            self.end_headers()
+            self.wfile.write(bomb)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Bomb)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tracemalloc.start()
+    try:
+        with pytest.raises(AnswerTooLarge, match=r"HTTP 422\) is larger than 1048576 bytes"):
+            HttpClient(max_bytes=1 << 20).post(f"http://127.0.0.1:{server.server_address[1]}/", b"<x/>", {}, "DLV")
+        assert tracemalloc.get_traced_memory()[1] < 12 << 20
+    finally:
+        tracemalloc.stop()
+        server.shutdown()
+        server.server_close()
