@@ -37,6 +37,9 @@ class Receive:
     wsdl: str | None = None  # soap: the partner's WSDL under schemas/
     schedule: str | None = None
     deadline: str | None = None  # "HH:MM" Amsterdam time: by then the nightly exchange must have arrived
+    max_pages: int = 100  # soap: pages asked for in one run at most; the next run goes on from the cursor
+    answer_max_bytes: int = 16 * 1024 * 1024  # soap: a larger answer is refused, never read whole
+    call_deadline_seconds: float = 120  # soap: a call that takes longer as a whole is abandoned
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,10 @@ class Destination:
     max_attempts: int = 10  # a delivery still failing transiently after this many is dead
     alert_above: int = 0  # the delivery DAG fails when more deliveries than this are failed or dead
     schedule: str | None = None
+    retry_after_max_seconds: float = 3600.0  # a destination's Retry-After is honoured up to this
+    alert_waiting_above_seconds: float = 7200.0  # a delivery due later than this from now is an alert
+    answer_max_bytes: int = 16 * 1024 * 1024  # soap/http: a larger answer is refused, never read whole
+    call_deadline_seconds: float = 120.0  # soap/http: a call that takes longer as a whole is abandoned
 
     @property
     def namespace(self) -> str:
@@ -136,7 +143,11 @@ def _destination(d: dict) -> Destination:
         transport=deliver.get("transport", "folder"), marker=deliver.get("marker"), remote=deliver.get("remote"),
         wsdl=deliver.get("wsdl"), max_attempts=int(deliver.get("max_attempts", 10)),
         alert_above=int(deliver.get("alert_above", 0)), schedule=deliver.get("schedule"),
+        **{k: type(getattr(Destination, k))(deliver[k]) for k in _LIMITS if k in deliver},
     )
+
+
+_LIMITS = ("retry_after_max_seconds", "alert_waiting_above_seconds", "answer_max_bytes", "call_deadline_seconds")
 
 
 def load(settings: Settings) -> Registry:

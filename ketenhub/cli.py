@@ -86,6 +86,9 @@ def cmd_status(hub: Hub, args) -> int:
                                 .order_by(by, table.c.state))
             for name, state, n in rows:
                 print(f"  {name:8} {state:18} {n}")
+    from ketenhub.monitoring import troubles
+    for problem in troubles(hub):  # what the delivery DAGs' alerts would fail with now
+        print(f"in trouble: {problem}")
     return 0
 
 

@@ -51,8 +51,9 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
         from ketenhub.protocols.soap import SoapClient
         from ketenhub.receive.soap import MeldingenPoller
 
-        client = SoapClient(str(hub.settings.schemas_dir / r.wsdl), ep.base_url, partner.oin, _timeout(ep))
-        return MeldingenPoller(hub, client).poll().reports
+        client = SoapClient(str(hub.settings.schemas_dir / r.wsdl), ep.base_url, partner.oin, _timeout(ep),
+                            r.call_deadline_seconds, r.answer_max_bytes)
+        return MeldingenPoller(hub, client, max_pages=r.max_pages).poll().reports
     raise ValueError(f"{partner.partner}: unknown transport {r.transport!r}")
 
 
@@ -60,14 +61,17 @@ def transport(hub: Hub, dest: Destination, embedded: bool = True) -> Transport:
     ep = _endpoint(dest.destination, embedded)
     if ep is None or ep.conn_type == "fs" or dest.transport == "folder":
         return FolderTransport(_folder(hub, ep, dest.folder), dest.marker)
+    from ketenhub.deliver.run import LEASE
+    deadline = min(dest.call_deadline_seconds, LEASE.total_seconds() / 4)  # well inside the batch's lease
     if dest.transport == "soap":
         from ketenhub.deliver.soap import KbspTransport
         from ketenhub.protocols.soap import SoapClient
         return KbspTransport(SoapClient(str(hub.settings.schemas_dir / dest.wsdl), ep.base_url, dest.oin,
-                                        _timeout(ep)))
+                                        _timeout(ep), deadline, dest.answer_max_bytes))
     if dest.transport == "http":
         from ketenhub.deliver.http import DlvTransport
-        return DlvTransport(ep.base_url, _timeout(ep), auth=(ep.login, ep.password) if ep.login else None)
+        return DlvTransport(ep.base_url, _timeout(ep), auth=(ep.login, ep.password) if ep.login else None,
+                            deadline=deadline, max_bytes=dest.answer_max_bytes)
     if dest.transport == "sftp":
         from ketenhub.deliver.sftp import SftpTransport
         return SftpTransport(ep, dest.remote or "inbox")

@@ -2,8 +2,12 @@
 import dataclasses
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import update
+
 from ketenhub.deliver.run import deliver
+from ketenhub.deliver.transports import ItemResult, Transport
 from ketenhub.monitoring import check_arrival, check_backlog
+from ketenhub.store.tables import delivery
 from tests.conftest import ingest
 from tests.factories import Unreachable
 
@@ -26,3 +30,43 @@ def test_a_nightly_exchange_missing_at_its_deadline_is_an_alert(hub, sample):
     assert check_arrival(hub, om, deadline + timedelta(minutes=1)) is None
     late = check_arrival(hub, om, deadline + timedelta(days=2))
     assert "no payload from Openbaar Ministerie arrived by its deadline" in late and "last one arrived" in late
+
+
+class ComeBackLater(Transport):
+    """A destination saying when to come back, as DLV's Retry-After does."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def send(self, name, document, keys):
+        return {k: ItemResult("retry", "busy", self.seconds) for k in keys}
+
+
+def test_deliveries_parked_beyond_the_threshold_are_an_alert_and_in_the_status(hub, sample, capsys):
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    cjib = hub.registry.destination("cjib")
+    deliver(hub, cjib, ComeBackLater(999999999))  # capped at the adapter's default hour: no alert
+    assert check_backlog(hub, cjib) is None
+    assert "in trouble" not in status(capsys)
+    with hub.engine.begin() as conn:  # parked as the old code did, or with a cap set far too high
+        conn.execute(update(delivery).where(delivery.c.destination == "cjib").values(
+            next_attempt_at=datetime(2058, 1, 1, tzinfo=timezone.utc)))
+    message = check_backlog(hub, cjib)
+    assert message.startswith("5 pending deliveries to Centraal Justitieel Incassobureau wait longer than "
+                              "7200 s for their next attempt (the latest until 2058-01-01 00:00 UTC)")
+    assert f"in trouble: {message}" in status(capsys)
+    assert check_backlog(hub, dataclasses.replace(cjib, alert_waiting_above_seconds=10 ** 10)) is None
+
+
+def test_a_cap_above_the_threshold_makes_every_long_wait_visible(hub, sample):
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    cjib = dataclasses.replace(hub.registry.destination("cjib"), retry_after_max_seconds=86400 * 30)
+    deliver(hub, cjib, ComeBackLater(86400 * 10))
+    assert "5 pending deliveries to Centraal Justitieel Incassobureau wait longer than 7200 s" in check_backlog(hub, cjib)
+
+
+def status(capsys) -> str:
+    from ketenhub.cli import main
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    return capsys.readouterr().out

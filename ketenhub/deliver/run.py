@@ -10,6 +10,7 @@ treats as the same message (same file name, BerichtId, OpdrachtId): no second ef
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import socket
@@ -33,7 +34,7 @@ from ketenhub.validate.schema import compile_schema, validate
 
 log = logging.getLogger(__name__)
 RETRY_BASE_SECONDS = 30
-LEASE = timedelta(minutes=10)  # far longer than a send may take (calls time out after 30 s)
+LEASE = timedelta(minutes=10)  # far longer than a send may take (call_deadline_seconds, at most a quarter of it)
 
 
 @dataclass
@@ -52,6 +53,17 @@ def as_utc(dt: datetime) -> datetime:
 def backoff(attempts: int) -> timedelta:
     """Exponential, capped at an hour, with jitter so that retries do not arrive in step."""
     return timedelta(seconds=min(RETRY_BASE_SECONDS * 2 ** attempts, 3600) * random.uniform(0.8, 1.2))
+
+
+def retry_wait(retry_after, attempts: int, cap_seconds: float) -> timedelta:
+    """How long a delivery waits before its next attempt: what the destination said (Retry-After),
+    never more than the adapter's cap, or the backoff when it said nothing usable. Never raises:
+    a value that overflowed here once left a whole batch 'sending' for ever."""
+    try:  # compared before any conversion: float(10 ** 400) overflows
+        seconds = float(min(max(retry_after, 0), cap_seconds))
+    except TypeError:
+        return backoff(attempts)
+    return backoff(attempts) if math.isnan(seconds) else timedelta(seconds=seconds)
 
 
 def _sequence(conn: Connection, dest: Destination, envelope: Envelope, created: datetime) -> int:
@@ -161,8 +173,7 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
                 if item.attempts + 1 >= dest.max_attempts:
                     state = "dead"
                 else:
-                    wait = backoff(item.attempts + 1) if result.retry_after is None \
-                        else timedelta(seconds=result.retry_after)  # the destination said when
+                    wait = retry_wait(result.retry_after, item.attempts + 1, dest.retry_after_max_seconds)
                     state, values["next_attempt_at"] = "pending", at + wait
             conn.execute(update(delivery).where(delivery.c.id == item.id).values(state=state, **values))
             entries.append(Entry("delivery", item.id, state,

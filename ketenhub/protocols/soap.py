@@ -7,6 +7,11 @@ as it is, and the answer is read with lxml: no per-item objects on the hot path.
 WS-Addressing 1.0: wsa:Action (= the SOAPAction), wsa:MessageID, wsa:To (endpoint with the
 receiver's OIN as query string) and wsa:From (anonymous address with the hub's OIN); the
 answer must carry wsa:RelatesTo with our MessageID.
+
+The calls go through ketenhub.protocols.http: no redirect followed, an overall deadline per
+call, the answer read up to a limit. An answer is parsed without comments and processing
+instructions (they may stand anywhere, also first in the Body or inside a value), and one that
+declares a DTD is refused, as every document from outside is.
 """
 from __future__ import annotations
 
@@ -19,10 +24,12 @@ from lxml import etree
 from zeep import Client, Settings
 from zeep.transports import Transport
 
+from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, AnswerTooLarge,
+                                     DeadlineExceeded, HttpClient, NoRedirectSession, Redirected)
 from ketenhub.settings import HUB_OIN
 
 logging.getLogger("zeep").setLevel(logging.WARNING)  # at DEBUG zeep logs whole bodies: personal data
-from ketenhub.validate.parsing import parser
+from ketenhub.validate.parsing import SAFE, check_dtd
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 WSA = "http://www.w3.org/2005/08/addressing"
@@ -42,22 +49,35 @@ class ServiceUnavailable(Exception):
 
 
 class ProtocolError(Exception):
-    """An answer that breaks the contract (no RelatesTo, not SOAP): do not trust it."""
+    """An answer that breaks the contract (no RelatesTo, not SOAP, a DTD, too large, a redirect):
+    do not trust it."""
+
+
+class RedirectRefused(ProtocolError):
+    """The service answered with a redirect, which is never followed."""
+
+
+def _answer_parser() -> etree.XMLParser:
+    return etree.XMLParser(remove_comments=True, remove_pis=True, **SAFE)
 
 
 @lru_cache(maxsize=None)
-def _wsdl(path: str, timeout: float) -> Client:
+def _wsdl(path: str) -> Client:
+    # Said explicitly, though zeep's defaults agree today: no DTD, no entity, nothing external.
     settings = Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
                         xml_huge_tree=False)
-    # One kept-alive session for all calls of this process to this service.
-    return Client(path, settings=settings, transport=Transport(session=requests.Session(), operation_timeout=timeout))
+    # A WSDL is a local file; should it ever import over HTTP, that session follows no redirect.
+    return Client(path, settings=settings, transport=Transport(session=NoRedirectSession()))
 
 
 class SoapClient:
-    def __init__(self, wsdl: str, address: str, receiver_oin: str, timeout: float = 30):
-        self.client = _wsdl(wsdl, timeout)
+    def __init__(self, wsdl: str, address: str, receiver_oin: str, timeout: float = 30,
+                 deadline: float = DEFAULT_DEADLINE_SECONDS, max_bytes: int = DEFAULT_ANSWER_MAX_BYTES):
+        self.client = _wsdl(wsdl)
         self.address = address
         self.receiver_oin = receiver_oin
+        # One kept-alive session for all calls of this client to this service.
+        self.http = HttpClient(timeout, deadline, max_bytes)
         binding = next(iter(self.client.wsdl.bindings.values()))
         self.actions = {name: op.soapaction for name, op in binding._operations.items()}
 
@@ -78,24 +98,33 @@ class SoapClient:
         data = self.envelope(operation, body, message_id)
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{self.actions[operation]}"'}
         try:
-            response = self.client.transport.post(self.address, data, headers)
-        except requests.RequestException as e:
-            raise ServiceUnavailable(f"{type(e).__name__} calling {operation}") from e
+            response = self.http.post(self.address, data, headers, operation)
+        except Redirected as e:
+            raise RedirectRefused(str(e)) from None
+        except AnswerTooLarge as e:
+            raise ProtocolError(str(e)) from None
+        except (requests.RequestException, DeadlineExceeded) as e:
+            raise ServiceUnavailable(str(e) if isinstance(e, DeadlineExceeded)
+                                     else f"{type(e).__name__} calling {operation}") from e
         try:
-            answer = etree.fromstring(response.content, parser())
+            answer = etree.fromstring(response.content, _answer_parser())
         except etree.XMLSyntaxError:
-            if response.status_code >= 500:
-                raise ServiceUnavailable(f"HTTP {response.status_code} from {operation}") from None
-            raise ProtocolError(f"{operation}: HTTP {response.status_code}, answer is not XML") from None
+            if response.status >= 500:
+                raise ServiceUnavailable(f"HTTP {response.status} from {operation}") from None
+            raise ProtocolError(f"{operation}: HTTP {response.status}, answer is not XML") from None
+        if check_dtd(answer):
+            raise ProtocolError(f"{operation}: the answer declares a DTD (<!DOCTYPE>); refused")
+        if answer.tag != f"{{{SOAP}}}Envelope":
+            raise ProtocolError(f"{operation}: the answer is not a SOAP 1.1 Envelope")
         body_el = answer.find(f"{{{SOAP}}}Body")
-        if body_el is None or len(body_el) == 0:
+        first = next(body_el.iterchildren(etree.Element), None) if body_el is not None else None
+        if first is None:
             raise ProtocolError(f"{operation}: the answer has no SOAP Body")
-        first = body_el[0]
         if first.tag == f"{{{SOAP}}}Fault":
-            raise SoapFault(first.findtext("faultcode") or "", first.findtext("faultstring") or "")
-        if response.status_code >= 400:
-            raise ServiceUnavailable(f"HTTP {response.status_code} from {operation}")
-        relates = answer.findtext(f"{{{SOAP}}}Header/{{{WSA}}}RelatesTo")
+            raise SoapFault((first.findtext("faultcode") or "").strip(), (first.findtext("faultstring") or "").strip())
+        if response.status >= 400:
+            raise ServiceUnavailable(f"HTTP {response.status} from {operation}")
+        relates = (answer.findtext(f"{{{SOAP}}}Header/{{{WSA}}}RelatesTo") or "").strip()
         if relates != message_id:
             raise ProtocolError(f"{operation}: the answer's wsa:RelatesTo does not match our MessageID")
         return first

@@ -5,6 +5,10 @@ Each page goes through the ordinary pipeline as one payload (root HaalMeldingenA
 melding handed out again after a crash is recognised by its BerichtId and creates nothing.
 Faults, HTTP 5xx and dropped connections are retried with backoff; a failure on one page
 leaves the pages before it stored, confirmed and not asked for again.
+
+Every page must move the cursor on: one whose highest Volgnummer is not above it (the same page
+again, or an older one) stops the run with an error, as it would otherwise be asked for again
+for ever. A run asks for at most ``max_pages`` pages; the next run goes on from the cursor.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from ketenhub.audit.trail import now
-from ketenhub.protocols.soap import ServiceUnavailable, SoapClient, SoapFault
+from ketenhub.protocols.soap import ProtocolError, ServiceUnavailable, SoapClient, SoapFault
 from ketenhub.receive.base import Incoming
 
 log = logging.getLogger(__name__)
@@ -44,10 +48,26 @@ def with_retries(call, attempts: int, backoff: float):
             sleep(backoff * 2 ** (attempt - 1))
 
 
+class PageDoesNotAdvance(ProtocolError):
+    """The service handed out a page that does not move the cursor on."""
+
+
+def _volgnummers(page: etree._Element, cursor: int) -> list[int]:
+    numbers = []
+    for v in page.iterfind(f"{{{NS}}}Melding/{{{NS}}}Volgnummer"):
+        text = (v.text or "").strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise ProtocolError(f"HaalMeldingen from Volgnummer {cursor}: a Melding without a readable Volgnummer")
+        numbers.append(int(text))
+    return numbers
+
+
 class MeldingenPoller:
-    def __init__(self, hub, client: SoapClient, page_size: int = 1000, attempts: int = 5, backoff: float = 1.0):
+    def __init__(self, hub, client: SoapClient, page_size: int = 1000, attempts: int = 5, backoff: float = 1.0,
+                 max_pages: int = 100):
         self.hub, self.client = hub, client
         self.page_size, self.attempts, self.backoff = page_size, attempts, backoff
+        self.max_pages = max_pages
         self.partner = hub.registry.partner("politie")
 
     def _cursor(self) -> int:
@@ -77,11 +97,19 @@ class MeldingenPoller:
         report = PollReport()
         cursor = self._cursor()
         while True:
+            if report.pages >= self.max_pages:
+                log.warning("Politie: %d pages read, the most for one run (adapter max_pages); "
+                            "the next run goes on after Volgnummer %d", report.pages, cursor)
+                break
             page = with_retries(lambda: self.client.call("HaalMeldingen", self._request(
                 "HaalMeldingenVerzoek", VanafVolgnummer=cursor, MaxAantal=self.page_size)), self.attempts, self.backoff)
-            numbers = [int(v.text) for v in page.findall(f"{{{NS}}}Melding/{{{NS}}}Volgnummer")]
+            numbers = _volgnummers(page, cursor)
             if not numbers:
                 break
+            if max(numbers) <= cursor:
+                raise PageDoesNotAdvance(
+                    f"HaalMeldingen from Volgnummer {cursor} answered a page up to Volgnummer {max(numbers)}, "
+                    "which does not move the cursor on; stopped (the service handed out an old page)")
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / f"HaalMeldingen_{cursor + 1}-{max(numbers)}.xml"
                 path.write_bytes(etree.tostring(page, xml_declaration=True, encoding="UTF-8"))

@@ -18,6 +18,14 @@ class Misbehaviour:
     drop_next: int = 0  # close the connection without an answer, N times
     refuse: list[str] = field(default_factory=list)  # keys refused permanently (AFGEWEZEN / 422)
     busy_next: int = 0  # items answered 'not now' (TIJDELIJK_NIET_VERWERKT)
+    redirect_next: int = 0  # answer the next N calls with a redirect to redirect_to
+    redirect_to: str = ""
+    redirect_status: int = 307
+    trickle: float = 0.0  # send every answer one byte at a time, this many seconds apart
+    pad_answer: int = 0  # bytes of whitespace after every answer's body (an oversized answer)
+    no_length: bool = False  # no Content-Length: the answer ends when the connection closes
+    noise: bool = False  # SOAP: comments and processing instructions all through the answer
+    doctype: bool = False  # SOAP: the answer declares a DTD
 
 
 class Simulator:
@@ -85,7 +93,13 @@ class Simulator:
             h.close_connection = True
             h.connection.shutdown(2)  # the client sees the connection drop, no answer
             return
+        if method == "POST" and self.take("redirect_next"):
+            m = self.misbehaviour
+            return self.reply(h, m.redirect_status, b"moved", {"Location": m.redirect_to})
         status, headers, payload = self.handle(h, method, body)
+        if method == "POST" and (self.misbehaviour.trickle or self.misbehaviour.pad_answer
+                                 or self.misbehaviour.no_length):
+            return self._misreply(h, status, payload, headers)
         self.reply(h, status, payload, headers)
 
     @staticmethod
@@ -96,6 +110,31 @@ class Simulator:
         h.send_header("Content-Length", str(len(payload)))
         h.end_headers()
         h.wfile.write(payload)
+
+    def _misreply(self, h: BaseHTTPRequestHandler, status: int, payload: bytes, headers: dict) -> None:
+        """An answer as a misbehaving peer sends it: trickled, padded, or without a length."""
+        m = self.misbehaviour
+        head = f"HTTP/1.1 {status} Whatever\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        if m.no_length:
+            head += "Connection: close\r\n"
+            h.close_connection = True
+        else:
+            head += f"Content-Length: {len(payload) + m.pad_answer}\r\n"
+        data = head.encode() + b"\r\n" + payload
+        pad = m.pad_answer
+        try:
+            if m.trickle:
+                for byte in data:
+                    h.wfile.write(bytes([byte]))
+                    h.wfile.flush()
+                    time.sleep(m.trickle)
+                return
+            h.wfile.write(data)
+            while pad > 0:  # in pieces: a padded answer may be far larger than memory should hold
+                h.wfile.write(b" " * min(pad, 1 << 20))
+                pad -= 1 << 20
+        except OSError:  # the client gave up on us: what a misbehaving peer deserves
+            h.close_connection = True
 
     def _control(self, h: BaseHTTPRequestHandler, method: str) -> None:
         if method == "POST":

@@ -22,6 +22,9 @@ class PolitieSimulator(SoapSimulator):
         self.queue: dict[int, bytes] = {}  # Volgnummer -> Melding
         self.confirmed = 0
         self.handed_out: list[int] = []
+        self.last_page: list[bytes] = []
+        self.repeat_page = 0  # misbehaviour: hand out the last page again, N times, saying there is more
+        self.endless = 0  # misbehaviour: N more pages, each made up as it is asked for, saying there is more
 
     def add(self, count: int) -> list[str]:
         """Queue new meldingen; returns their BerichtIds."""
@@ -36,10 +39,19 @@ class PolitieSimulator(SoapSimulator):
             if name == "HaalMeldingen":
                 vanaf = int(request.findtext(f"{{{NS}}}VanafVolgnummer"))
                 maximum = int(request.findtext(f"{{{NS}}}MaxAantal"))
+                answer = etree.Element(f"{{{NS}}}HaalMeldingenAntwoord", nsmap={None: NS})
+                if self.repeat_page and self.last_page:
+                    self.repeat_page -= 1
+                    answer.extend(etree.fromstring(m, parser()) for m in self.last_page)
+                    etree.SubElement(answer, f"{{{NS}}}MeerBeschikbaar").text = "true"
+                    return answer
+                if self.endless and len([n for n in self.queue if n > vanaf]) <= maximum:
+                    self.endless -= 1
+                    self.add(maximum + 1)
                 numbers = sorted(n for n in self.queue if n > vanaf)
                 page = numbers[:maximum]
                 self.handed_out += page
-                answer = etree.Element(f"{{{NS}}}HaalMeldingenAntwoord", nsmap={None: NS})
+                self.last_page = [self.queue[n] for n in page]
                 answer.extend(etree.fromstring(self.queue[n], parser()) for n in page)
                 etree.SubElement(answer, f"{{{NS}}}MeerBeschikbaar").text = \
                     "true" if len(numbers) > maximum else "false"
@@ -51,6 +63,13 @@ class PolitieSimulator(SoapSimulator):
             answer = etree.Element(f"{{{NS}}}BevestigOntvangstAntwoord", nsmap={None: NS})
             etree.SubElement(answer, f"{{{NS}}}Bevestigd").text = "true"
             return answer
+
+    def misbehave(self, **kw) -> None:
+        for k in ("repeat_page", "endless"):
+            if k in kw:
+                with self.lock:
+                    setattr(self, k, kw.pop(k))
+        super().misbehave(**kw)
 
     def state(self):
         return {"waiting": len(self.queue), "confirmed_up_to": self.confirmed,

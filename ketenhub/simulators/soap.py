@@ -76,15 +76,31 @@ class SoapSimulator(Simulator):
                            ("RelatesTo", relates_to)):
             etree.SubElement(header, f"{{{WSA}}}{tag}").text = value
         etree.SubElement(env, f"{{{SOAP}}}Body").append(answer)
-        return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+        return self._misshape(env)
+
+    def _misshape(self, env: etree._Element) -> bytes:
+        """The answer as sent, with the noise or DTD the misbehaviour asks for."""
+        if self.misbehaviour.noise:
+            for el in list(env.iter()):
+                if len(el) == 0:
+                    if el.text and len(el.text) > 1:  # a comment inside every value
+                        comment = etree.Comment(" noise ")
+                        comment.tail, el.text = el.text[1:], el.text[:1]
+                        el.append(comment)
+                else:  # and a comment, a processing instruction and whitespace first in every container
+                    el.text = "\n  "
+                    el.insert(0, etree.PI("noise", "first"))
+                    el.insert(0, etree.Comment(" first child "))
+        xml = etree.tostring(env, encoding="UTF-8")
+        doctype = b'<!DOCTYPE soap:Envelope [<!ENTITY e "x">]>\n' if self.misbehaviour.doctype else b""
+        return b'<?xml version="1.0" encoding="UTF-8"?>\n' + doctype + xml
 
     def fault(self, code: str, reason: str):
         env = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP})
         fault = etree.SubElement(etree.SubElement(env, f"{{{SOAP}}}Body"), f"{{{SOAP}}}Fault")
         etree.SubElement(fault, "faultcode").text = code
         etree.SubElement(fault, "faultstring").text = reason
-        return 500, {"Content-Type": "text/xml; charset=utf-8"}, etree.tostring(env, xml_declaration=True,
-                                                                               encoding="UTF-8")
+        return 500, {"Content-Type": "text/xml; charset=utf-8"}, self._misshape(env)
 
     def serve_contract(self, path: str):
         if path.endswith("?wsdl") or path.endswith("?WSDL"):

@@ -136,3 +136,118 @@ def test_an_answer_without_matching_relatesto_is_not_trusted(hub, politie, monke
     with pytest.raises(ProtocolError):
         receive(hub)
     assert stored(hub) == 0
+
+
+# -- a service that does not advance, or never ends -----------------------------------------
+def with_receive(hub, **kw):
+    """The Politie adapter with other receive settings, as its YAML would give them."""
+    import dataclasses
+    p = hub.registry.partners["politie"]
+    hub.registry.partners["politie"] = dataclasses.replace(p, receive=dataclasses.replace(p.receive, **kw))
+
+
+def test_the_same_page_again_stops_the_receive_with_a_clear_error(hub, politie):
+    from ketenhub.receive.soap import PageDoesNotAdvance
+    politie.add(1500)
+    politie.misbehave(repeat_page=50)  # the page just confirmed, again and again, "more available"
+    with pytest.raises(PageDoesNotAdvance, match="from Volgnummer 1000 answered a page up to Volgnummer 1000"):
+        receive(hub)
+    assert stored(hub) == 1000 and politie.state()["confirmed_up_to"] == 1000
+    assert politie.repeat_page == 49  # asked once more, not fifty times
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(receive_cursor.c.position)) == 1000
+
+
+@pytest.mark.timeout(120)
+def test_pages_per_run_are_bounded_and_the_next_run_goes_on(hub, politie):
+    with_receive(hub, max_pages=3)
+    politie.add(10)
+    politie.misbehave(endless=8)  # keeps making up more and saying so
+    assert len(receive(hub)) == 3
+    assert politie.state()["confirmed_up_to"] == 3000 and stored(hub) == 3000
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(receive_cursor.c.position)) == 3000
+    assert len(receive(hub)) == 3  # the next run: from the cursor on
+    assert stored(hub) == 6000 and politie.state()["handed_out"] == 6000  # nothing asked for twice
+
+
+class Pages:
+    """A service stand-in handing out fixed pages: the rule is about the numbers on a page."""
+
+    def __init__(self, *pages):
+        self.pages = list(pages)
+
+    def call(self, operation, body):
+        from lxml import etree
+        ns = "urn:keten:politie:slachtoffermelding:v1"
+        numbers, more = self.pages.pop(0)
+        page = etree.Element(f"{{{ns}}}HaalMeldingenAntwoord", nsmap={None: ns})
+        for n in numbers:
+            etree.SubElement(etree.SubElement(page, f"{{{ns}}}Melding"), f"{{{ns}}}Volgnummer").text = n
+        etree.SubElement(page, f"{{{ns}}}MeerBeschikbaar").text = more
+        return page
+
+
+@pytest.mark.parametrize("numbers", [["7"], ["3", "7", "1"], ["0"], ["x"], [""], ["³"], ["-8"], ["1" * 40]])
+def test_a_page_that_does_not_move_the_cursor_on_or_is_unreadable_stops(hub, numbers):
+    from ketenhub.protocols.soap import ProtocolError
+    from ketenhub.receive.soap import MeldingenPoller
+    from ketenhub.store.tables import receive_cursor as cursor
+    from ketenhub.audit.trail import now
+    with hub.engine.begin() as conn:
+        conn.execute(cursor.insert().values(partner="politie", position=7, updated_at=now()))
+    with pytest.raises(ProtocolError, match="Volgnummer 7"):
+        MeldingenPoller(hub, Pages((numbers, "true"))).poll()
+    assert stored(hub) == 0
+
+
+# -- answers as a broken or hostile service sends them --------------------------------------
+def test_comments_and_processing_instructions_in_the_answers_are_read_through(hub, politie):
+    politie.add(1500)
+    politie.misbehave(noise=True)
+    assert [r.accepted for r in receive(hub)] == [1000, 500]
+    assert politie.state()["confirmed_up_to"] == 1500
+
+
+def test_an_answer_with_a_doctype_is_refused(hub, politie):
+    politie.add(3)
+    politie.misbehave(doctype=True)
+    with pytest.raises(ProtocolError, match="declares a DTD"):
+        receive(hub)
+    assert stored(hub) == 0 and politie.state()["confirmed_up_to"] == 0
+
+
+def test_a_redirect_is_not_followed(hub, politie, connection):
+    from ketenhub.simulators.politie import PolitieSimulator
+    other = PolitieSimulator().start()
+    try:
+        politie.add(3)
+        politie.misbehave(redirect_next=5, redirect_to=other.address + "?VanafVolgnummer=0")
+        with pytest.raises(ProtocolError, match=f"HTTP 307 redirect to {other.url};"):
+            receive(hub)
+        assert other.calls == 0 and stored(hub) == 0
+    finally:
+        other.stop()
+
+
+@pytest.mark.timeout(60)
+def test_a_trickling_answer_is_cut_off_at_the_deadline(hub, politie):
+    import time
+    from ketenhub.protocols import soap as protocol
+    politie.add(3)
+    client = protocol.SoapClient(str(hub.settings.schemas_dir / "politie/MeldingenService-v1.wsdl"),
+                                 politie.address, politie.oin, timeout=5, deadline=1)
+    politie.misbehave(trickle=0.2)  # each byte well within the per-read timeout
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable, match="deadline of 1 s"):
+        client.call("HaalMeldingen", protocol_request())
+    assert time.monotonic() - started < 3
+
+
+def test_an_oversized_answer_is_refused(hub, politie):
+    with_receive(hub, answer_max_bytes=1 << 20)
+    politie.add(3)
+    politie.misbehave(pad_answer=40 << 20, no_length=True)
+    with pytest.raises(ProtocolError, match="larger than 1048576 bytes"):
+        receive(hub)
+    assert stored(hub) == 0
