@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import resource
+import secrets
 import shutil
 import subprocess
 import sys
@@ -296,6 +297,9 @@ def stop_simulator(sim: subprocess.Popen) -> dict:
 
 
 def main() -> None:
+    # A key of the bench's own for the Ketenreferentie (see ketenhub.keys), unless one is set;
+    # every phase's process inherits it.
+    os.environ.setdefault("AIRFLOW_VAR_KETENHUB_KETENREFERENTIE_KEY", secrets.token_urlsafe(32))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000, help="events in the OM's nightly file")
     ap.add_argument("--cvom-events", type=int, help="CVOM appeal events, a file each (default: N/200)")
