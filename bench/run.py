@@ -174,7 +174,7 @@ def phase_zeep(path: Path) -> dict:
     objects, per item, beside the hub's own way: the items' XML in the envelope as it is."""
     from lxml import etree
 
-    from ketenhub.deliver.envelopes import ENVELOPES
+    from ketenhub.deliver.envelopes import envelope as envelope_of
     from ketenhub.hub import Hub
     from ketenhub.processing import EventProcessor, RejectedEvent
     from ketenhub.route.router import Outbound
@@ -211,7 +211,7 @@ def phase_zeep(path: Path) -> dict:
     to_objects = timed(lambda: [zaakstatus.parse(etree.fromstring(d, parser()), client.wsdl.types) for d in docs])
     via_zeep = timed(lambda: etree.tostring(client.create_message(client.service, "PubliceerZaakstatus",
                                                                  Zaakstatus=objects)))
-    envelope = ENVELOPES[kbsp.envelope]
+    envelope = envelope_of(kbsp)
     direct = timed(lambda: ours.envelope("PubliceerZaakstatus", etree.fromstring(
         envelope.build(docs, "KETENHUB_KBSP_20261120_001.xml", datetime.now(timezone.utc)), parser()), "urn:uuid:x"))
     return {"items": len(docs), "client_build_seconds": build, "zeep_objects_us_per_item": to_objects * 1e6,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 import yaml
 
@@ -85,7 +86,7 @@ class Destination:
     item: str  # Clark name of one outbound item
     key: str  # XPath (prefix d:) to the item's idempotency key
     recipient: str  # XPath (prefix d:) naming whom the item is for
-    envelope: str
+    envelope: Mapping[str, Any]  # its kind and settings: see deliver.envelopes
     folder: str  # the embedded default: an outbox folder under KETENHUB_HOME
     transport: str = "folder"  # the contract's transport, used when a Connection names an endpoint
     marker: str | None = None  # "sha256": write <name>.sha256 after the file
@@ -98,6 +99,12 @@ class Destination:
     alert_waiting_above_seconds: float = 7200.0  # a delivery due later than this from now is an alert
     answer_max_bytes: int = 16 * 1024 * 1024  # soap/http: a larger answer is refused, never read whole
     call_deadline_seconds: float = 120.0  # soap/http: a call that takes longer as a whole is abandoned
+    label: str = ""  # how errors name the destination ("KbSP: AFGEWEZEN: ..."); default its name in capitals
+    options: Mapping[str, Any] = field(default_factory=dict)  # the rest of deliver:, for its transport
+
+    def __post_init__(self):
+        if not self.label:
+            object.__setattr__(self, "label", self.destination.upper())
 
     @property
     def namespace(self) -> str:
@@ -135,19 +142,22 @@ def _partner(d: dict) -> Partner:
 
 
 def _destination(d: dict) -> Destination:
-    deliver = d.get("deliver") or {}
+    deliver = dict(d.get("deliver") or {})
+    common = {k: deliver.pop(k) for k in _COMMON if k in deliver}
+    typed = {k: type(getattr(Destination, k))(common.pop(k)) for k in _LIMITS if k in common}
     return Destination(
         destination=d["destination"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],
         mapping=d["mapping"], events=tuple(d["events"]), item=d["item"], key=d["key"],
-        recipient=d["recipient"], envelope=d["envelope"], folder=deliver["folder"],
-        transport=deliver.get("transport", "folder"), marker=deliver.get("marker"), remote=deliver.get("remote"),
-        wsdl=deliver.get("wsdl"), max_attempts=int(deliver.get("max_attempts", 10)),
-        alert_above=int(deliver.get("alert_above", 0)), schedule=deliver.get("schedule"),
-        **{k: type(getattr(Destination, k))(deliver[k]) for k in _LIMITS if k in deliver},
+        recipient=d["recipient"], envelope=dict(d["envelope"]), folder=common.pop("folder"),
+        max_attempts=int(common.pop("max_attempts", 10)), alert_above=int(common.pop("alert_above", 0)),
+        **common, **typed, options=deliver,
     )
 
 
 _LIMITS = ("retry_after_max_seconds", "alert_waiting_above_seconds", "answer_max_bytes", "call_deadline_seconds")
+# What every destination's deliver: section may hold; the rest configures its transport.
+_COMMON = ("transport", "folder", "marker", "remote", "wsdl", "max_attempts", "alert_above", "schedule", "label",
+           *_LIMITS)
 
 
 def load(settings: Settings) -> Registry:

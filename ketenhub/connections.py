@@ -17,6 +17,10 @@ class Endpoint:
     extra: dict = field(default_factory=dict, repr=False)
 
     @property
+    def timeout(self) -> float:
+        return float(self.extra.get("timeout", 30))  # seconds per read
+
+    @property
     def base_url(self) -> str:
         """For http: the Connection's host may hold a full URL, or host and port and schema."""
         host = self.host or "localhost"

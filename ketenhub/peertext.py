@@ -14,10 +14,11 @@ import re
 import requests
 
 SEP = "\x1e"  # ASCII record separator: never in the hub's own words
-LABELS = {"kbsp": "KbSP", "dlv": "DLV", "cjib": "CJIB"}
-CODES = {"GEACCEPTEERD", "DUPLICAAT", "AFGEWEZEN", "TIJDELIJK_NIET_VERWERKT"}  # KbSP's Code (its XSD)
-# How transports begin a reason: "KbSP: AFGEWEZEN: <Reden>", "DLV: HTTP 422: <body>", "DLV: ReadTimeout".
-_HEAD = re.compile(r"(KbSP|DLV|CJIB): (HTTP [1-5][0-9][0-9]|[A-Za-z_]+)(?=: |$)")
+LABELS = {"kbsp": "KbSP", "dlv": "DLV", "cjib": "CJIB"}  # where only a destination's name is at hand
+# How transports begin a reason: "<label>: <code>: <text>", with the destination's label (its
+# adapter's) and a code its contract knows (the adapter's outcomes), an HTTP status or an error type:
+# "KbSP: AFGEWEZEN: <Reden>", "DLV: HTTP 422: <body>", "DLV: ReadTimeout".
+_CODE = r": (HTTP [1-5][0-9][0-9]|[A-Za-z_]+)(?=: |$)"
 # How deliver.run writes an error raised while sending: "<type of the error>: <its message>". Only the
 # hub writes the start of a reason; a peer's text comes after it.
 _ERROR = re.compile(r"([A-Z][A-Za-z0-9]*)(?=: |$)")
@@ -31,10 +32,10 @@ def label(destination: str) -> str:
     return LABELS.get(destination, destination.upper())
 
 
-def _known(word: str) -> bool:
+def _known(word: str, codes) -> bool:
     """A code from the destination's contract, an HTTP status, or the name of an error type: never
     free text, so never a name or a number a peer chose."""
-    if word.startswith("HTTP ") or word in CODES:
+    if word.startswith("HTTP ") or word in codes:
         return True
     kind = getattr(requests.exceptions, word, None) or getattr(builtins, word, None)
     return isinstance(kind, type) and issubclass(kind, BaseException)
@@ -44,13 +45,13 @@ def clean(text: str) -> str:
     return text.replace("\x00", "\ufffd")  # PostgreSQL refuses NUL in text; a peer may send one
 
 
-def split(reason: str) -> tuple[str, str]:
-    """A transport's reason as (the hub's words at its start, the rest). Nothing recognised:
-    all of it is the rest."""
+def split(reason: str, label: str, codes=()) -> tuple[str, str]:
+    """A transport's reason as (the hub's words at its start, the rest), for a destination with
+    this label and these result codes. Nothing recognised: all of it is the rest."""
     if reason.startswith(HUB_REASONS):
         return reason, ""
-    m = _HEAD.match(reason)
-    if m and _known(m.group(2)):
+    m = re.compile(re.escape(label) + _CODE).match(reason)
+    if m and _known(m.group(1), codes):
         return m.group(0), reason[m.end():]
     m = _ERROR.match(reason)  # a SoapFault's message holds the faultstring, a ConnectionError's the status line
     if m:
@@ -72,9 +73,9 @@ def public(summary: str | None, full: str | None, destination: str) -> str:
     return " ".join(filter(None, (summary, hidden(label(destination), rest))))
 
 
-def detail(hub_words: str, destination: str, rest: str) -> str:
+def detail(hub_words: str, label: str, rest: str) -> str:
     """An audit detail that keeps the peer's text apart from the hub's words."""
-    return f"{hub_words}{SEP}{label(destination)}{SEP}{clean(rest)}"
+    return f"{hub_words}{SEP}{label}{SEP}{clean(rest)}"
 
 
 def public_detail(subject: str, action: str, text: str | None) -> str | None:

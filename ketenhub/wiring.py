@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ketenhub.adapters import Destination, Partner
 from ketenhub.connections import Endpoint, endpoint
+from ketenhub.deliver import transports as kinds
 from ketenhub.deliver.transports import FolderTransport, Transport
 from ketenhub.hub import Hub
 
@@ -29,8 +30,6 @@ def _folder(hub: Hub, ep: Endpoint | None, default: str) -> Path:
     return Path(ep.extra.get("path")) if ep and ep.extra.get("path") else hub.settings.path(default)
 
 
-def _timeout(ep: Endpoint) -> float:
-    return float(ep.extra.get("timeout", 30))  # seconds per call
 
 
 def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
@@ -51,7 +50,7 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
         from ketenhub.protocols.soap import SoapClient
         from ketenhub.receive.soap import MeldingenPoller
 
-        client = SoapClient(str(hub.settings.schemas_dir / r.wsdl), ep.base_url, partner.oin, _timeout(ep),
+        client = SoapClient(str(hub.settings.schemas_dir / r.wsdl), ep.base_url, partner.oin, ep.timeout,
                             r.call_deadline_seconds, r.answer_max_bytes)
         return MeldingenPoller(hub, client, max_pages=r.max_pages).poll().reports
     raise ValueError(f"{partner.partner}: unknown transport {r.transport!r}")
@@ -63,16 +62,4 @@ def transport(hub: Hub, dest: Destination, embedded: bool = True) -> Transport:
         return FolderTransport(_folder(hub, ep, dest.folder), dest.marker)
     from ketenhub.deliver.run import LEASE
     deadline = min(dest.call_deadline_seconds, LEASE.total_seconds() / 4)  # well inside the batch's lease
-    if dest.transport == "soap":
-        from ketenhub.deliver.soap import KbspTransport
-        from ketenhub.protocols.soap import SoapClient
-        return KbspTransport(SoapClient(str(hub.settings.schemas_dir / dest.wsdl), ep.base_url, dest.oin,
-                                        _timeout(ep), deadline, dest.answer_max_bytes))
-    if dest.transport == "http":
-        from ketenhub.deliver.http import DlvTransport
-        return DlvTransport(ep.base_url, _timeout(ep), auth=(ep.login, ep.password) if ep.login else None,
-                            deadline=deadline, max_bytes=dest.answer_max_bytes)
-    if dest.transport == "sftp":
-        from ketenhub.deliver.sftp import SftpTransport
-        return SftpTransport(ep, dest.remote or "inbox")
-    raise ValueError(f"{dest.destination}: unknown transport {dest.transport!r}")
+    return kinds.kind(dest.transport)(hub, dest, ep, deadline)

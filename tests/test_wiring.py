@@ -2,9 +2,9 @@
 import pytest
 
 from ketenhub import wiring
-from ketenhub.deliver.http import DlvTransport
+from ketenhub.deliver.http import HttpDestination
 from ketenhub.deliver.sftp import SftpTransport
-from ketenhub.deliver.soap import KbspTransport
+from ketenhub.deliver.soap import SoapDestination
 from ketenhub.deliver.transports import FolderTransport
 
 
@@ -26,5 +26,5 @@ def test_each_connection_type_selects_the_contracts_transport(hub, connection, t
     connection("cjib", "sftp", host="127.0.0.1", port=9, login="x", extra={"host_key": "ssh-ed25519 AAAA"})
     connection("om", "fs", extra={"path": str(tmp_path / "om")})
     kinds = {d: type(wiring.transport(hub, hub.registry.destination(d), embedded=False)) for d in ("kbsp", "dlv", "cjib")}
-    assert kinds == {"kbsp": KbspTransport, "dlv": DlvTransport, "cjib": SftpTransport}
+    assert kinds == {"kbsp": SoapDestination, "dlv": HttpDestination, "cjib": SftpTransport}
     assert wiring.receive(hub, hub.registry.partner("om"), embedded=False) == []  # an empty local folder

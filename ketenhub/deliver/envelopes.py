@@ -1,10 +1,30 @@
-"""How a destination wants its items packed: the outbound document around a batch of items."""
+"""How a destination wants its items packed: the outbound document around a batch of items.
+
+Envelopes are registered by kind (``KINDS``), and an adapter's ``envelope:`` names one with its
+settings:
+
+    envelope: {kind: wrap, root: "{urn:...}PubliceerZaakstatusVerzoek", max_items: 500, name: KETENHUB_KBSP}
+    envelope: {kind: single, name: KETENHUB_DLV}            # the item is the document
+    envelope:                                               # a batch with a header of control totals
+      kind: control-totals
+      root: "{urn:keten:cjib:opdrachten:v1}OpdrachtenBatch"
+      header: Kop                 # in the root's namespace, as the fields and the amount
+      fields: {BatchId: name, Afzender: sender, Aanmaaktijdstip: created, AantalOpdrachten: count,
+               TotaalBedrag: total}
+      amount: Bedrag              # in each item; total is their sum
+      max_total: "99999999.99"    # a batch whose total would pass it holds fewer items
+      max_items: 10000
+      name: KETENHUB_CJIB
+
+``name`` is the prefix of a batch's name: ``<name>_<YYYYMMDD>_<NNN>.xml``, the date in
+Amsterdam time.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Callable
+from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -14,59 +34,6 @@ from ketenhub.validate.parsing import parser
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 _PARSER = parser()
-
-
-def _items(documents: list[bytes]) -> list[etree._Element]:
-    return [etree.fromstring(d, _PARSER) for d in documents]
-
-
-def _document(root: etree._Element) -> bytes:
-    etree.indent(root, space="  ")
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8") + b"\n"
-
-
-def publiceer_zaakstatus(documents: list[bytes], name: str, created: datetime) -> bytes:
-    root = etree.Element("{urn:keten:kbsp:zaakstatus:v1}PubliceerZaakstatusVerzoek",
-                         nsmap={None: "urn:keten:kbsp:zaakstatus:v1"})
-    root.extend(_items(documents))
-    return _document(root)
-
-
-def beroepstatus(documents: list[bytes], name: str, created: datetime) -> bytes:
-    (item,) = _items(documents)
-    return _document(item)
-
-
-CJIB = "urn:keten:cjib:opdrachten:v1"
-MAX_TOTAAL = Decimal("99999999.99")  # the contract's maximum for Kop/TotaalBedrag
-
-
-def _bedrag(item: etree._Element) -> Decimal:
-    return Decimal(item.findtext(f"{{{CJIB}}}Bedrag"))
-
-
-def opdrachten_fit(documents: list[bytes]) -> int:
-    """How many opdrachten fit in one batch without TotaalBedrag passing its maximum."""
-    total = Decimal(0)
-    for n, item in enumerate(_items(documents)):
-        total += _bedrag(item)
-        if total > MAX_TOTAAL:
-            return max(n, 1)
-    return len(documents)
-
-
-def opdrachten_batch(documents: list[bytes], name: str, created: datetime) -> bytes:
-    ns = CJIB
-    items = _items(documents)
-    total = sum((_bedrag(i) for i in items), Decimal("0.00"))
-    root = etree.Element(f"{{{ns}}}OpdrachtenBatch", nsmap={None: ns})
-    kop = etree.SubElement(root, f"{{{ns}}}Kop")
-    for tag, value in (("BatchId", name.removesuffix(".xml")), ("Afzender", HUB_OIN),
-                       ("Aanmaaktijdstip", created.astimezone(AMSTERDAM).isoformat(timespec="seconds")),
-                       ("AantalOpdrachten", str(len(items))), ("TotaalBedrag", f"{total:.2f}")):
-        etree.SubElement(kop, f"{{{ns}}}{tag}").text = value
-    root.extend(items)
-    return _document(root)
 
 
 @dataclass(frozen=True)
@@ -88,8 +55,74 @@ class Envelope:
                      for d in (date, date + timedelta(days=1)))
 
 
-ENVELOPES = {
-    "publiceer-zaakstatus": Envelope(500, "KETENHUB_KBSP", publiceer_zaakstatus),  # contract: at most 500
-    "beroepstatus": Envelope(1, "KETENHUB_DLV", beroepstatus),
-    "opdrachten-batch": Envelope(10_000, "KETENHUB_CJIB", opdrachten_batch, opdrachten_fit),  # contract's name
-}
+def _items(documents: list[bytes]) -> list[etree._Element]:
+    return [etree.fromstring(d, _PARSER) for d in documents]
+
+
+def _document(root: etree._Element) -> bytes:
+    etree.indent(root, space="  ")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8") + b"\n"
+
+
+def _root(clark: str) -> etree._Element:
+    return etree.Element(clark, nsmap={None: etree.QName(clark).namespace})
+
+
+def wrap(o: Mapping) -> Envelope:
+    """The items in one root element."""
+    def build(documents: list[bytes], name: str, created: datetime) -> bytes:
+        root = _root(o["root"])
+        root.extend(_items(documents))
+        return _document(root)
+    return Envelope(int(o["max_items"]), o["name"], build)
+
+
+def single(o: Mapping) -> Envelope:
+    """One item, which is the document."""
+    def build(documents: list[bytes], name: str, created: datetime) -> bytes:
+        (item,) = _items(documents)
+        return _document(item)
+    return Envelope(1, o["name"], build)
+
+
+def control_totals(o: Mapping) -> Envelope:
+    """The items under a header that counts them and sums their amounts."""
+    ns = etree.QName(o["root"]).namespace
+    amount, max_total = f"{{{ns}}}{o['amount']}", Decimal(str(o["max_total"]))
+
+    def total(items: list[etree._Element]) -> Decimal:
+        return sum((Decimal(i.findtext(amount)) for i in items), Decimal("0.00"))
+
+    def fit(documents: list[bytes]) -> int:
+        """How many items fit in one batch without the total passing its maximum."""
+        running = Decimal(0)
+        for n, item in enumerate(_items(documents)):
+            running += Decimal(item.findtext(amount))
+            if running > max_total:
+                return max(n, 1)
+        return len(documents)
+
+    def build(documents: list[bytes], name: str, created: datetime) -> bytes:
+        items = _items(documents)
+        values = {"name": name.removesuffix(".xml"), "sender": HUB_OIN, "count": str(len(items)),
+                  "created": created.astimezone(AMSTERDAM).isoformat(timespec="seconds"),
+                  "total": f"{total(items):.2f}"}
+        root = _root(o["root"])
+        header = etree.SubElement(root, f"{{{ns}}}{o['header']}")
+        for tag, value in o["fields"].items():
+            etree.SubElement(header, f"{{{ns}}}{tag}").text = values[value]
+        root.extend(items)
+        return _document(root)
+    return Envelope(int(o["max_items"]), o["name"], build, fit)
+
+
+KINDS: dict[str, Callable[[Mapping], Envelope]] = {"wrap": wrap, "single": single, "control-totals": control_totals}
+
+
+def envelope(dest) -> Envelope:
+    """The destination's envelope, as its adapter configures it."""
+    o = dest.envelope
+    try:
+        return KINDS[o["kind"]](o)
+    except KeyError as e:
+        raise ValueError(f"{dest.destination}: envelope: {e} missing or unknown (kinds: {', '.join(KINDS)})") from None

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, func, insert, or_, select, text, update
 from ketenhub import peertext
 from ketenhub.adapters import Destination
 from ketenhub.audit.trail import Entry, now, record
-from ketenhub.deliver.envelopes import ENVELOPES, Envelope
+from ketenhub.deliver.envelopes import Envelope, envelope as envelope_of
 from ketenhub.deliver.transports import ItemResult, Transport
 from ketenhub.hub import Hub
 from ketenhub.store.tables import delivery, outbound_batch
@@ -166,7 +166,7 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
                 continue
             # The destination's text (personal data) apart from the hub's own words: see peertext.
             reason = peertext.clean(result.reason or "")
-            summary, rest = peertext.split(reason)
+            summary, rest = peertext.split(reason, dest.label, dest.options.get("outcomes", ()))
             values = dict(updated_at=at, attempts=item.attempts + 1, last_error=reason, error_summary=summary,
                           batch_id=None)
             if state == "retry":
@@ -177,7 +177,7 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
                     state, values["next_attempt_at"] = "pending", at + wait
             conn.execute(update(delivery).where(delivery.c.id == item.id).values(state=state, **values))
             entries.append(Entry("delivery", item.id, state,
-                                 detail=peertext.detail(f"{name}: {summary}", dest.destination, rest)))
+                                 detail=peertext.detail(f"{name}: {summary}", dest.label, rest)))
             if state == "pending":
                 report.retry += 1
             else:
@@ -203,8 +203,8 @@ def _reopen_refused(hub: Hub, dest: Destination, refused: dict[str, str], report
         for batch_id, name in batches:
             ids = conn.scalars(select(delivery.c.id).where(delivery.c.batch_id == batch_id,
                                                            delivery.c.state == "delivered")).all()
-            summary = f"{peertext.label(dest.destination)}: refused after delivery"  # the reason is CJIB's text
-            detail = peertext.detail(f"{name}: {summary}", dest.destination, f": {refused[name]}")
+            summary = f"{dest.label}: refused after delivery"  # the reason is the destination's text
+            detail = peertext.detail(f"{name}: {summary}", dest.label, f": {refused[name]}")
             conn.execute(update(delivery).where(delivery.c.id.in_(ids)).values(
                 state="failed", last_error=peertext.clean(refused[name]), error_summary=summary, updated_at=now()))
             conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state="refused"))
@@ -214,7 +214,7 @@ def _reopen_refused(hub: Hub, dest: Destination, refused: dict[str, str], report
 
 
 def deliver(hub: Hub, dest: Destination, transport: Transport | None = None) -> DeliveryReport:
-    envelope = ENVELOPES[dest.envelope]
+    envelope = envelope_of(dest)
     if transport is None:
         from ketenhub.wiring import transport as configured
         transport = configured(hub, dest)

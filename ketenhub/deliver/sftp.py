@@ -43,3 +43,7 @@ class SftpTransport(Transport):
                         reason += ": " + f.read(2000).decode("utf-8", "replace").strip()
                 refused[name] = reason
             return refused
+
+
+def configured(hub, dest, ep, deadline: float) -> SftpTransport:
+    return SftpTransport(ep, dest.remote or "inbox")

@@ -1,12 +1,51 @@
 """Destination transports. A transport sends one outbound document and says, per item key,
-what became of it. It knows nothing of mappings or of the database."""
+what became of it. It knows nothing of mappings or of the database.
+
+Transports are registered by name (``KINDS``), one module each, and an adapter names its own
+in ``deliver: transport:``; the rest of its ``deliver:`` section configures it (``options``).
+A new destination of a kind the hub has needs no Python."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+OUTCOMES = ("delivered", "retry", "failed")
+
+# name -> "module:function" making the transport from (hub, destination, endpoint, deadline);
+# imported when first used, so that reading adapters imports no transport.
+KINDS = {
+    "soap": "ketenhub.deliver.soap:configured",
+    "http": "ketenhub.deliver.http:configured",
+    "sftp": "ketenhub.deliver.sftp:configured",
+}
+
+
+def kind(name: str) -> Callable:
+    try:
+        module, function = KINDS[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown transport {name!r}; known: folder, {', '.join(sorted(KINDS))}") from None
+    return getattr(importlib.import_module(module), function)
+
+
+def options(spec: type, dest) -> object:
+    """A transport's configuration from its destination's ``deliver:`` section, in a dataclass
+    of its own: an unknown or missing setting is an error naming it."""
+    names = {f.name for f in dataclasses.fields(spec)}
+    unknown = set(dest.options) - names
+    if unknown:
+        raise ValueError(f"{dest.destination}: deliver: {', '.join(sorted(unknown))} not known to transport "
+                         f"{dest.transport} (it takes {', '.join(sorted(names))})")
+    try:
+        return spec(**dest.options)
+    except TypeError as e:
+        raise ValueError(f"{dest.destination}: deliver: {e}") from None
 
 
 @dataclass(frozen=True)

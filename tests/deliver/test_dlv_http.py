@@ -41,9 +41,11 @@ def test_each_status_is_posted_once_with_its_idempotency_key(hub, dlv, appeals):
 
 def test_200_for_a_key_dlv_already_has_counts_as_delivered(hub, dlv, appeals):
     send(hub)
-    from ketenhub.deliver.http import DlvTransport
+    from ketenhub.deliver import http
+    dest = hub.registry.destination("dlv")
+    again = http.HttpDestination(dlv.url, http.HttpRequests(**dest.options), dest.label, dest.namespace)
     doc = rows(hub)["CVOM-2001"].document
-    assert DlvTransport(dlv.url).send("again", doc, ["CVOM-2001"])["CVOM-2001"].outcome == "delivered"
+    assert again.send("again", doc, ["CVOM-2001"])["CVOM-2001"].outcome == "delivered"
     assert dlv.replays == 1 and len(dlv.accepted) == 6
 
 

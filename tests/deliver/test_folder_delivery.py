@@ -8,7 +8,7 @@ from lxml import etree
 from sqlalchemy import event, func, select, update
 
 from ketenhub.audit.trail import now
-from ketenhub.deliver.envelopes import AMSTERDAM, ENVELOPES, Envelope
+from ketenhub.deliver.envelopes import AMSTERDAM, Envelope, envelope
 from ketenhub.deliver.run import deliver
 from ketenhub.deliver.transports import FolderTransport
 from ketenhub.store.tables import delivery, outbound_batch
@@ -103,7 +103,7 @@ def test_a_batch_is_numbered_after_that_days_batches_of_its_destination_alone(hu
             ("kbsp", start, 1), ("dlv", end, 1)]
     with hub.engine.begin() as conn:
         conn.execute(outbound_batch.insert(), [
-            dict(destination=d, name=ENVELOPES[hub.registry.destination(d).envelope].name(at, n), state="sent",
+            dict(destination=d, name=envelope(hub.registry.destination(d)).name(at, n), state="sent",
                  item_count=1, created_at=at) for d, at, n in made])
     counts = []
 

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import os
 import subprocess
-import sys
 
 import pytest
 from lxml import etree
