@@ -28,6 +28,7 @@ from ketenhub.adapters import AdapterError
 from ketenhub.audit.trail import payload_names, trace
 from ketenhub.deliver.run import deliver
 from ketenhub.hub import Hub
+from ketenhub.receive.base import receive_all
 from ketenhub.receive.folder import DropFolder, Files
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
@@ -51,7 +52,7 @@ def cmd_ingest(hub: Hub, args) -> int:
         else:
             print(f"{path}: no such file or folder", file=sys.stderr)
             return 2
-        reports += pipeline.ingest_source(hub, partner, source)
+        reports += receive_all(hub, partner, source)
     return _reported(reports, "nothing to ingest (no complete files found)")
 
 
