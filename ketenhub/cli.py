@@ -57,10 +57,19 @@ def cmd_ingest(hub: Hub, args) -> int:
 
 
 def cmd_receive(hub: Hub, args) -> int:
+    from ketenhub.protocols.sftp import HostKeyError
+    from ketenhub.receive.sftp import DownloadFailed
+
     names = [args.partner] if args.partner else sorted(hub.registry.partners)
     reports = []
-    for name in names:
-        reports += wiring.receive(hub, hub.registry.partner(name))
+    try:
+        for name in names:
+            reports += wiring.receive(hub, hub.registry.partner(name))
+    except (HostKeyError, DownloadFailed) as e:  # one clear line, not a traceback
+        for r in reports:  # the partners received before
+            print(r.text())
+        print(f"ketenhub: {e}", file=sys.stderr)
+        return 1
     return _reported(reports, "nothing ready")
 
 
