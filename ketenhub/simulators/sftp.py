@@ -21,7 +21,7 @@ class SftpSimulator:
     def __init__(self, root: Path, user: str = "ketenhub", password: str | None = None,
                  authorized_key: paramiko.PKey | None = None, port: int = 0):
         self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # a partner's files: personal data
         self.user, self.password, self.authorized_key = user, password, authorized_key
         self.host_key = paramiko.ECDSAKey.generate()
         self.drop_after_bytes: int | None = None  # drop the next transfer after this many bytes
