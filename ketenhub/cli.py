@@ -28,7 +28,7 @@ from ketenhub.adapters import AdapterError
 from ketenhub.audit.trail import payload_names, trace
 from ketenhub.deliver.run import deliver
 from ketenhub.hub import Hub
-from ketenhub.receive.base import receive_all
+from ketenhub.receive.base import receive_all, shown
 from ketenhub.receive.folder import DropFolder, Files
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
@@ -50,7 +50,7 @@ def cmd_ingest(hub: Hub, args) -> int:
         elif path.is_file():
             source = Files([path], partner.receive)
         else:
-            print(f"{path}: no such file or folder", file=sys.stderr)
+            print(f"{shown(str(path))}: no such file or folder", file=sys.stderr)
             return 2
         reports += receive_all(hub, partner, source)
     return _reported(reports, "nothing to ingest (no complete files found)")
@@ -107,7 +107,7 @@ def cmd_trace(hub: Hub, args) -> int:
     for r in rows:
         subject = f"{r['subject']} {r['subject_id']}"
         if r["subject"] == "payload":
-            subject += f" ({names.get(r['subject_id'])})"
+            subject += f" ({shown(names.get(r['subject_id']) or '')})"  # stored before names were checked
         detail = f": {r['detail']}" if r["detail"] else ""
         print(f"{r['at']:%Y-%m-%d %H:%M:%S}  {subject:40} {r['action']}{detail}")
     return 0

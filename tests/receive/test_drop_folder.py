@@ -172,3 +172,16 @@ def test_what_the_hub_moves_out_of_the_folder_is_private(hub, cvom):
         assert stat.S_IMODE(path.stat().st_mode) == 0o700
     for path in (folder / "processed/good.xml", folder / "rejected/bad.xml", folder / "rejected/bad.xml.error.txt"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_trace_shows_a_name_stored_before_names_were_checked_escaped(hub, cvom):
+    from tests.conftest import ingest
+    partner, folder = cvom
+    (folder / "x.xml").write_bytes(VALID)
+    ingest(hub, "cvom", folder / "x.xml")
+    with hub.engine.begin() as conn:
+        conn.execute(payload.update().values(name="old\x1b]0;owned\x07\x1b[2J.xml"))
+    env = dict(os.environ, KETENHUB_HOME=str(hub.settings.home), KETENHUB_DATABASE_URL=hub.settings.database_url)
+    r = subprocess.run([sys.executable, "-m", "ketenhub.cli", "trace", "CVOM-2001"], env=env,
+                       capture_output=True, timeout=120)
+    assert b"old\\x1b]0;owned\\x07\\x1b[2J.xml" in r.stdout and b"\x1b" not in r.stdout and b"\x07" not in r.stdout
