@@ -116,6 +116,7 @@ def cmd_trace(hub: Hub, args) -> int:
 def cmd_validate(hub: Hub, args) -> int:
     partner = hub.registry.partner(args.partner)
     report = pipeline.check(hub, partner, Path(args.file))
+    report.name = shown(report.name)
     print(report.text())
     return 0 if report.state == "valid" else 1
 

@@ -185,3 +185,12 @@ def test_trace_shows_a_name_stored_before_names_were_checked_escaped(hub, cvom):
     r = subprocess.run([sys.executable, "-m", "ketenhub.cli", "trace", "CVOM-2001"], env=env,
                        capture_output=True, timeout=120)
     assert b"old\\x1b]0;owned\\x07\\x1b[2J.xml" in r.stdout and b"\x1b" not in r.stdout and b"\x07" not in r.stdout
+
+
+def test_validate_shows_the_file_name_escaped(hub, tmp_path):
+    path = tmp_path / "v\x1b[31m\u202e.xml"
+    path.write_bytes(VALID)
+    env = dict(os.environ, KETENHUB_HOME=str(hub.settings.home), KETENHUB_DATABASE_URL=hub.settings.database_url)
+    r = subprocess.run([sys.executable, "-m", "ketenhub.cli", "validate", "--partner", "cvom", str(path)], env=env,
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0 and b"v\\x1b[31m\\u202e.xml" in r.stdout and b"\x1b" not in r.stdout
