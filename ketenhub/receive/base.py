@@ -39,8 +39,8 @@ def name_problem(name: str) -> str | None:
 @dataclass(frozen=True)
 class Incoming:
     """One payload, readable on local disk."""
-    name: str
-    path: Path
+    name: str  # the partner's name for it: use this, not path.name
+    path: Path  # where to read it; from a drop folder, its open descriptor (/proc/self/fd/N)
     expected_sha256: str | None = None  # from the transport's completion marker, if it has one
 
 
