@@ -30,6 +30,7 @@ from ketenhub.audit.trail import payload_names, trace
 from ketenhub.deliver.run import deliver
 from ketenhub.hub import Hub
 from ketenhub.keys import MissingKey
+from ketenhub.receive.base import receive_all, shown
 from ketenhub.receive.folder import DropFolder, Files
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
@@ -51,17 +52,26 @@ def cmd_ingest(hub: Hub, args) -> int:
         elif path.is_file():
             source = Files([path], partner.receive)
         else:
-            print(f"{path}: no such file or folder", file=sys.stderr)
+            print(f"{shown(str(path))}: no such file or folder", file=sys.stderr)
             return 2
-        reports += pipeline.ingest_source(hub, partner, source)
+        reports += receive_all(hub, partner, source)
     return _reported(reports, "nothing to ingest (no complete files found)")
 
 
 def cmd_receive(hub: Hub, args) -> int:
+    from ketenhub.protocols.sftp import HostKeyError
+    from ketenhub.receive.sftp import DownloadFailed
+
     names = [args.partner] if args.partner else sorted(hub.registry.partners)
     reports = []
-    for name in names:
-        reports += wiring.receive(hub, hub.registry.partner(name))
+    try:
+        for name in names:
+            reports += wiring.receive(hub, hub.registry.partner(name))
+    except (HostKeyError, DownloadFailed) as e:  # one clear line, not a traceback
+        for r in reports:  # the partners received before
+            print(r.text())
+        print(f"ketenhub: {e}", file=sys.stderr)
+        return 1
     return _reported(reports, "nothing ready")
 
 
@@ -103,7 +113,7 @@ def cmd_trace(hub: Hub, args) -> int:
     for r in rows:
         subject = f"{r['subject']} {r['subject_id']}"
         if r["subject"] == "payload":
-            subject += f" ({names.get(r['subject_id'])})"
+            subject += f" ({shown(names.get(r['subject_id']) or '')})"  # stored before names were checked
         detail = f": {r['detail']}" if r["detail"] else ""
         print(f"{r['at']:%Y-%m-%d %H:%M:%S}  {subject:40} {r['action']}{detail}")
     return 0
@@ -112,6 +122,7 @@ def cmd_trace(hub: Hub, args) -> int:
 def cmd_validate(hub: Hub, args) -> int:
     partner = hub.registry.partner(args.partner)
     report = pipeline.check(hub, partner, Path(args.file))
+    report.name = shown(report.name)
     print(report.text())
     return 0 if report.state == "valid" else 1
 

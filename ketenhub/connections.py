@@ -15,6 +15,7 @@ class Endpoint:
     password: str | None = field(default=None, repr=False)
     schema: str | None = None
     extra: dict = field(default_factory=dict, repr=False)
+    conn_id: str | None = None  # the Airflow Connection it came from, for messages
 
     @property
     def timeout(self) -> float:
@@ -43,4 +44,4 @@ def endpoint(name: str) -> Endpoint | None:
     except AirflowNotFoundException:
         return None
     return Endpoint(conn_type=c.conn_type, host=c.host, port=c.port, login=c.login, password=c.password,
-                    schema=c.schema, extra=c.extra_dejson)
+                    schema=c.schema, extra=c.extra_dejson, conn_id=connection_id(name))

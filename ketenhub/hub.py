@@ -1,6 +1,7 @@
 """The hub's context: settings, adapter definitions and the database, created lazily."""
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
 class Hub:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or settings_module.load()
+        # What the hub's processes write (database, kept payloads, drop and work folders) holds
+        # personal data or secrets: readable by the hub's own user only, whichever code writes it.
+        os.umask(0o077)
         if self.settings.ketenreferentie_key is None:
             from ketenhub import keys
             self.settings = replace(self.settings, ketenreferentie_key=keys.read())

@@ -34,18 +34,18 @@ def _folder(hub: Hub, ep: Endpoint | None, default: str) -> Path:
 
 def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
     """Receive everything that is ready from one partner; returns the pipeline's reports."""
-    from ketenhub.pipeline import ingest_source
+    from ketenhub.receive.base import receive_all
     from ketenhub.receive.folder import DropFolder
 
     ep = _endpoint(partner.partner, embedded)
     r = partner.receive
     if ep is None or ep.conn_type == "fs" or r.transport == "folder":
-        return ingest_source(hub, partner, DropFolder(_folder(hub, ep, r.folder), r))
+        return receive_all(hub, partner, DropFolder(_folder(hub, ep, r.folder), r))
     if r.transport == "sftp":
         from ketenhub.receive.sftp import SftpInbox
 
         inbox = SftpInbox(ep, r, hub.settings.path("work") / partner.partner)
-        return ingest_source(hub, partner, inbox)
+        return receive_all(hub, partner, inbox)
     if r.transport == "soap":
         from ketenhub.protocols.soap import SoapClient
         from ketenhub.receive.soap import MeldingenPoller

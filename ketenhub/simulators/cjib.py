@@ -22,7 +22,7 @@ class CjibInbox:
     def __init__(self, root: Path):
         self.inbox = Path(root) / "inbox"
         for sub in ("", "processed", "rejected"):
-            (self.inbox / sub).mkdir(parents=True, exist_ok=True)
+            (self.inbox / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.schema = compile_schema(str(SCHEMAS / "cjib/opdrachten-v1.xsd"))
         self.executed: dict[str, str] = {}  # OpdrachtId -> file it was executed from
         self.repeats = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -39,7 +40,8 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     """Start everything; with ``stop`` given, return the simulators at once (for tests),
     else produce traffic until interrupted."""
     ports = {**PORTS, **(ports or {})}
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(workdir, 0o700)  # what the destinations received holds personal data
     client_key = paramiko.ECDSAKey.generate()
     sims = {
         "politie": PolitieSimulator(ports["politie"]).start(),
@@ -62,7 +64,11 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
                                 "extra": json.dumps({"host_key": sims[name].host_key_line, "private_key": pem})}
            for name in ("om", "cjib")},
     }
-    (workdir / "connections.json").write_text(json.dumps(connections, indent=2))
+    # It holds the login key of the SFTP servers: readable by this user only.
+    fd = os.open(workdir / "connections.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(connections, indent=2))
     generator = Generator(int(time.time()))
     sims["politie"].add(25)
     publish(workdir / "om" / "outbox", time.strftime("%Y%m%d"), 1, 500, start=int(time.time()) % 10**6 * 1000,

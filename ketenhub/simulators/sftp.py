@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import stat
 import threading
 from pathlib import Path
 
@@ -20,11 +21,12 @@ class SftpSimulator:
     def __init__(self, root: Path, user: str = "ketenhub", password: str | None = None,
                  authorized_key: paramiko.PKey | None = None, port: int = 0):
         self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # a partner's files: personal data
         self.user, self.password, self.authorized_key = user, password, authorized_key
         self.host_key = paramiko.ECDSAKey.generate()
         self.drop_after_bytes: int | None = None  # drop the next transfer after this many bytes
         self.fail_logins = 0
+        self.list_also: list[str] = []  # names a broken or hostile server lists besides its files
         self.transferred = 0
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -151,8 +153,12 @@ class _Folder(SFTPServerInterface):
             folder = self._path(path)
             out = []
             for name in os.listdir(folder):
-                attr = SFTPAttributes.from_stat(os.stat(folder / name))
-                attr.filename = name
+                attr = SFTPAttributes.from_stat(os.lstat(folder / name))  # as OpenSSH: a link shows as one
+                attr.filename = os.fsencode(name)  # as the file system has it, UTF-8 or not
+                out.append(attr)
+            for name in self.sim.list_also:
+                attr = SFTPAttributes()
+                attr.filename, attr.st_mode, attr.st_size = os.fsencode(name), stat.S_IFREG | 0o644, 0
                 out.append(attr)
             return out
         except OSError as e:

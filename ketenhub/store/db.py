@@ -2,6 +2,7 @@
 through KETENHUB_DATABASE_URL is the production store."""
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "ketenhub_alembic_version"
-HEAD = "0008p"  # the newest migration; a test keeps this equal to Alembic's head
+HEAD = "0009"  # the newest migration; a test keeps this equal to Alembic's head
 PAGE_SIZE = 16384
 
 
@@ -39,13 +40,25 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _private_database(path: Path) -> None:
+    """The SQLite file made (or left) readable by the hub's user only: it holds personal data.
+    SQLite gives its -wal and -shm files the database file's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            os.chmod(p, 0o600)
+        except (FileNotFoundError, PermissionError):  # another user's file keeps its mode
+            pass
+
+
 @lru_cache(maxsize=None)
 def engine(url: str) -> Engine:
     """One engine per database per process, migrated to head on first use."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_database(Path(path))
         eng = create_engine(url, connect_args={"timeout": 30})
         event.listen(eng, "connect", _sqlite_pragmas)
         event.listen(eng, "begin", _sqlite_begin)

@@ -3,6 +3,7 @@
 Every write also appends its audit rows, in the same transaction."""
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, insert, select, text, update
@@ -40,12 +41,20 @@ def finish_payload(conn: Connection, payload_id: int, state: str, reason: str | 
     record(conn, [Entry("payload", payload_id, state, detail=reason)])
 
 
+def fingerprint(*parts: bytes) -> str:
+    """What a quarantine row holds, as its key within its payload."""
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()
+
+
 def reject_payload(conn: Connection, partner: str, payload_id: int, reason: str) -> None:
-    """The whole payload is unusable: it goes to quarantine as one item."""
-    qid = conn.execute(insert(quarantine).values(
-        partner=partner, payload_id=payload_id, bericht_id=None, line=None, reason=reason, raw=None,
-        state="open", created_at=now())).inserted_primary_key[0]
-    record(conn, [Entry("quarantine", qid, "quarantined", detail=reason)])
+    """The whole payload is unusable: it goes to quarantine as one item, once per reason."""
+    key = fingerprint(b"payload", reason.encode())
+    if conn.scalar(select(quarantine.c.id).where(quarantine.c.payload_id == payload_id,
+                                                 quarantine.c.fingerprint == key)) is None:
+        qid = conn.execute(insert(quarantine).values(
+            partner=partner, payload_id=payload_id, bericht_id=None, line=None, reason=reason, raw=None,
+            state="open", created_at=now(), fingerprint=key)).inserted_primary_key[0]
+        record(conn, [Entry("quarantine", qid, "quarantined", detail=reason)])
     finish_payload(conn, payload_id, "rejected", reason)
 
 
@@ -57,13 +66,28 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
 
     An event whose BerichtId this partner already sent is a duplicate: it creates nothing new,
     only an audit row. That is what makes re-ingesting a file, or a melding handed out twice,
-    harmless."""
+    harmless.
+
+    A payload is processed again from its start after a crash. What it stored before is found
+    and neither stored nor counted again: an event stored from this payload (returned as a
+    duplicate, as it is no news to the caller), a duplicate it counted already (its audit row
+    says so), a quarantined event (its fingerprint: line and raw bytes). So the payload's
+    counters and quarantine rows are those of one uninterrupted run. The one case this cannot
+    tell apart: a BerichtId repeated in the payload itself, in another transaction than its
+    first occurrence, is taken as stored before and not counted as a duplicate."""
     at = now()
-    known = {b for (b,) in select_in(conn, "SELECT bericht_id FROM event WHERE partner = ? AND bericht_id IN",
-                                     (partner,), list({e[0] for e in accepted}))}
-    fresh, duplicates, seen = [], [], set(known)
+    stored = dict(select_in(conn, "SELECT bericht_id, payload_id FROM event WHERE partner = ? AND bericht_id IN",
+                            (partner,), list({e[0] for e in accepted})))
+    elsewhere = [b for b, p in stored.items() if p != payload_id]
+    counted = {b for (b,) in select_in(
+        conn, "SELECT bericht_id FROM audit WHERE subject = 'payload' AND subject_id = ? AND action = 'duplicate-event' "
+              "AND bericht_id IN", (payload_id,), elsewhere)} if elsewhere else set()
+    fresh, duplicates, again, seen = [], [], 0, set()
     for e in accepted:
-        (duplicates if e[0] in seen else fresh).append(e)
+        if stored.get(e[0]) == payload_id or e[0] in counted:
+            again += 1  # this payload's own, from a run that did not finish
+        else:
+            (duplicates if e[0] in stored or e[0] in seen else fresh).append(e)
         seen.add(e[0])
 
     if fresh:
@@ -94,15 +118,30 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
             record_pending_deliveries(conn, list(ids))
     entries = [Entry("payload", payload_id, "duplicate-event", e[0], "BerichtId already received: nothing new "
                      "created") for e in duplicates]
-    if rejected:
+    quarantined = _new_in_quarantine(conn, payload_id, rejected)
+    if quarantined:
         qrows = conn.execute(insert(quarantine).returning(quarantine.c.id, sort_by_parameter_order=True), [
             dict(partner=partner, payload_id=payload_id, bericht_id=r.bericht_id, line=r.line, reason=r.reason,
-                 raw=r.raw, state="open", created_at=at) for r in rejected
+                 raw=r.raw, state="open", created_at=at, fingerprint=key) for r, key in quarantined
         ]).scalars().all()
-        entries += [Entry("quarantine", qid, "quarantined", r.bericht_id, r.reason) for qid, r in zip(qrows, rejected)]
+        entries += [Entry("quarantine", qid, "quarantined", r.bericht_id, r.reason)
+                    for qid, (r, _) in zip(qrows, quarantined)]
     conn.execute(update(payload).where(payload.c.id == payload_id).values(
         events_accepted=payload.c.events_accepted + len(fresh),
         events_duplicate=payload.c.events_duplicate + len(duplicates),
-        events_rejected=payload.c.events_rejected + len(rejected)))
+        events_rejected=payload.c.events_rejected + len(quarantined)))
     record(conn, entries)
-    return len(fresh), len(duplicates)
+    return len(fresh), len(duplicates) + again
+
+
+def _new_in_quarantine(conn: Connection, payload_id: int, rejected: list[RejectedEvent]) -> list[tuple]:
+    """The rejected events with their fingerprints, less those this payload quarantined already."""
+    keyed = [(r, fingerprint(str(r.line).encode(), r.raw or b"")) for r in rejected]
+    have = {k for (k,) in select_in(conn, "SELECT fingerprint FROM quarantine WHERE payload_id = ? AND fingerprint IN",
+                                    (payload_id,), list({k for _, k in keyed}))} if keyed else set()
+    new = []
+    for r, key in keyed:
+        if key not in have:
+            new.append((r, key))
+            have.add(key)  # the same bytes on the same line twice in one file: one row
+    return new

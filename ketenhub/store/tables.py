@@ -49,7 +49,11 @@ quarantine = Table(
     Column("raw", LargeBinary),  # NULL for a whole payload: its bytes are under payloads/ by sha256
     Column("state", String(16), nullable=False),  # open, reprocessed
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # SHA-256 of what the row holds (line and raw bytes, or the payload's reason): a payload
+    # processed again after a crash adds no second row for an event it quarantined already.
+    Column("fingerprint", String(64)),
     Index("ix_quarantine_bericht", "bericht_id"),
+    Index("uq_quarantine_payload_fingerprint", "payload_id", "fingerprint", unique=True),
 )
 
 # A group of deliveries sent together (a KbSP call, a CJIB file); kept so that a batch

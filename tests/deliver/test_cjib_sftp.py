@@ -1,10 +1,16 @@
 """CJIB over SFTP: .part, rename, marker; CJIB checks totals and executes each OpdrachtId once."""
+import os
+import socket
+import threading
+import time
+
 import pytest
 from sqlalchemy import func, select
 
 from ketenhub.deliver.run import deliver
 from ketenhub.deliver.transports import Transport
 from ketenhub.simulators.cjib import CjibInbox
+from ketenhub.simulators.om import publish
 from ketenhub.store.tables import delivery
 from tests import sftp_servers
 from tests.conftest import expire_leases, ingest
@@ -104,3 +110,92 @@ def test_cjib_down_leaves_its_deliveries_pending_to_retry(hub, tmp_path, connect
     with hub.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(delivery).where(
             delivery.c.state == "pending", delivery.c.attempts == 1)) == 5
+
+
+class DroppingRelay:
+    """A TCP relay to a real server that cuts the first connection in which the client sends
+    more than ``after`` bytes: a connection dropped mid-upload, for a server without such a switch."""
+
+    def __init__(self, port: int, after: int):
+        self.upstream, self.after, self.dropped = port, after, False
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src, dst, upload):
+        sent = 0
+        try:
+            while data := src.recv(65536):
+                sent += len(data)
+                if upload and sent > self.after and not self.dropped:
+                    self.dropped = True
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+def leftovers(folder):
+    return sorted(p.name for p in (folder / "inbox").iterdir() if p.is_file())
+
+
+@pytest.mark.parametrize("kind", ["simulator", "openssh"])
+def test_an_upload_dropped_midway_leaves_no_part_file_in_cjibs_inbox(request, hub, tmp_path, connection, no_wait, kind):
+    ingest(hub, "om", publish(tmp_path / "om", "20261120", 1, 400))
+    if kind == "simulator":
+        s = sftp_servers.simulator(tmp_path)
+        s.simulator.drop_after_bytes = 5_000
+        fields = s.fields
+    else:
+        s = sftp_servers.openssh(request.getfixturevalue("openssh"), tmp_path)
+        relay = DroppingRelay(s.fields["port"], after=12_000)
+        fields = {**s.fields, "port": relay.port}
+    (s.folder / "inbox").mkdir()
+    connection("cjib", "sftp", **fields)
+    inbox = CjibInbox(s.folder)
+    report = deliver(hub, hub.registry.destination("cjib"))
+    assert report.delivered == 0 and report.retry > 0
+    assert leftovers(s.folder) == []  # no .part, and no file without its marker
+    assert deliver(hub, hub.registry.destination("cjib")).delivered == report.retry
+    assert [n for n in leftovers(s.folder) if n.endswith(".part")] == []
+    inbox.process()
+    assert inbox.state()["repeats"] == 0 and inbox.state()["rejected"] == {}
+    if s.simulator:
+        s.simulator.stop()
+    else:
+        relay.close()
+
+
+def test_a_part_file_that_could_not_be_removed_is_swept_by_a_later_send(hub, cjib, sample):
+    """What a failed upload left when the server was gone right after: the hub's own old .part files."""
+    inbox = cjib.folder / "inbox"
+    inbox.mkdir(exist_ok=True)
+    left = inbox / "KETENHUB_CJIB_20261119_001.xml.part"
+    fresh = inbox / "KETENHUB_CJIB_20261120_099.xml.part"  # another worker's upload, still running
+    foreign = inbox / "SOMEONE_ELSE.xml.part"
+    for p in (left, fresh, foreign):
+        p.write_bytes(b"<half")
+    two_hours_ago = time.time() - 2 * 3600
+    for p in (left, foreign):
+        os.utime(p, (two_hours_ago, two_hours_ago))
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    assert deliver(hub, hub.registry.destination("cjib")).delivered == 5
+    assert not left.exists() and fresh.exists() and foreign.exists()

@@ -1,13 +1,13 @@
 """delivery.error_summary: the hub's own words about a delivery's last error (state, code, HTTP
 status), apart from last_error, which may quote what the destination wrote back (personal data)
 
-Revision ID: 0008p
+Revision ID: 0008
 Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008p"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
