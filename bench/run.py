@@ -39,8 +39,8 @@ def phase_floor(path: Path, partner: str = "om") -> dict:
     from lxml import etree
 
     from ketenhub import adapters, settings
-    from ketenhub.validate.parsing import SAFE
-    from ketenhub.validate.schema import compile_schema
+    from ketenhub.xml.parsing import SAFE
+    from ketenhub.xml.schema import compile_schema
     s = settings.load()
     p = adapters.load(s).partner(partner)
     schema = compile_schema(str(s.schemas_dir / p.schema))
@@ -94,7 +94,7 @@ class WorkerPeaks(threading.Thread):
 
 def phase_hub(path: Path) -> dict:
     from ketenhub.connections import endpoint
-    from ketenhub.deliver.run import deliver
+    from ketenhub.wiring import deliver
     from ketenhub.hub import Hub
     from ketenhub.pipeline import ingest_source
     from ketenhub.receive.folder import Files
@@ -179,7 +179,7 @@ def phase_zeep(path: Path) -> dict:
     from ketenhub.processing import EventProcessor, RejectedEvent
     from ketenhub.route.router import Outbound
     from ketenhub.protocols.soap import SoapClient
-    from ketenhub.validate.parsing import parser
+    from ketenhub.xml.parsing import parser
     from ketenhub.validate.payload import regions, scan
     hub = Hub()
     om, kbsp = hub.registry.partner("om"), hub.registry.destination("kbsp")

@@ -27,10 +27,11 @@ from sqlalchemy import func, select
 from ketenhub import pipeline, wiring
 from ketenhub.adapters import AdapterError
 from ketenhub.audit.trail import payload_names, trace
-from ketenhub.deliver.run import deliver
+from ketenhub.wiring import deliver
 from ketenhub.hub import Hub
 from ketenhub.keys import MissingKey
-from ketenhub.receive.base import receive_all, shown
+from ketenhub.names import shown
+from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import DropFolder, Files
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
@@ -54,7 +55,7 @@ def cmd_ingest(hub: Hub, args) -> int:
         else:
             print(f"{shown(str(path))}: no such file or folder", file=sys.stderr)
             return 2
-        reports += receive_all(hub, partner, source)
+        reports += ingest_source(hub, partner, source)
     return _reported(reports, "nothing to ingest (no complete files found)")
 
 

@@ -23,7 +23,7 @@ class Hub:
             from ketenhub import keys
             self.settings = replace(self.settings, ketenreferentie_key=keys.read())
         if self.settings.ketenreferentie_key is not None:
-            from ketenhub.normalise import xslt
+            from ketenhub.xml import xslt
             xslt.use_key(self.settings.ketenreferentie_key)
 
     @cached_property

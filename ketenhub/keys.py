@@ -1,5 +1,5 @@
 """The secret key of the Ketenreferentie (a keyed hash of case and victim, see
-normalise.xslt.ketenreferentie). It lives outside the code and the hub's database: in the Airflow
+xml.xslt.ketenreferentie). It lives outside the code and the hub's database: in the Airflow
 Variable ``ketenhub_ketenreferentie_key``, so in Airflow's metadata database (encrypted with its
 Fernet key), or wherever the secrets backend keeps Variables (``AIRFLOW_VAR_...`` included).
 A process reads it once (Hub); worker processes get it with the settings they are handed."""

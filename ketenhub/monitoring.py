@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from ketenhub.adapters import Destination, Partner
-from ketenhub.deliver.run import as_utc
+from ketenhub.clock import as_utc
 from ketenhub.hub import Hub
 from ketenhub.store.tables import delivery, payload
 

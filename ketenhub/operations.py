@@ -10,15 +10,16 @@ from lxml import etree
 from sqlalchemy import and_, func, select, update
 
 from ketenhub import peertext
-from ketenhub.audit.trail import Entry, now, record, trace
+from ketenhub.audit.trail import Entry, record, trace
+from ketenhub.clock import as_utc, now
 from ketenhub.hub import Hub
 from ketenhub.store.tables import delivery, event, quarantine
-from ketenhub.validate.parsing import parser
+from ketenhub.xml.parsing import parser
 
 REPLAYABLE = ("failed", "dead")
 # What a masked document still shows: identifiers of the case and the message, codes, dates and
 # amounts. Everything else is masked, so a field added to a contract is hidden until it is added
-# here. The Ketenreferentie is a keyed hash (see normalise.xslt), not reversible without the key.
+# here. The Ketenreferentie is a keyed hash (see xml.xslt), not reversible without the key.
 VISIBLE = {"BerichtId", "Ketenreferentie", "Taal", "Registratienummer", "Parketnummer", "Status", "Tijdstip",
            "Datumtijd", "Instantie", "Uitkomst", "Bedrag", "TeBetalen", "Beslisdatum", "DlvZaaknummer",
            "CjibNummer", "OpdrachtId", "Soort", "Oin", "BatchId", "Aanmaaktijdstip", "AantalOpdrachten",
@@ -216,5 +217,4 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
 
 
 def age(created: datetime) -> timedelta:
-    from ketenhub.deliver.run import as_utc
     return now() - as_utc(created)

@@ -31,7 +31,7 @@ from ketenhub.processing import EventProcessor, split
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.store import inbound
 from ketenhub.validate.payload import Scan, regions, scan
-from ketenhub.validate.problems import Problem, explain
+from ketenhub.xml.problems import Problem, explain
 from ketenhub.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,9 @@ def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Work
 
 
 def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
-    """Every ready payload; one that fails does not keep the others from being read."""
+    """Every ready payload, then a rejected report for everything the source refused to hand on
+    (a link, a name that is not plain), so that it counts and shows like any other refused file.
+    One payload that fails does not keep the others from being read."""
     reports, failures = [], []
     for item in source.ready():
         try:
@@ -215,6 +217,8 @@ def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
         except Exception as e:
             log.error("payload %s of %s could not be processed: %s", item.name, partner.partner, type(e).__name__)
             failures.append(e)
+    reports += [Report(partner.partner, r.name, "rejected", problems=[Problem(r.rule, r.reason)])
+                for r in getattr(source, "refused", ())]
     if failures:
         raise failures[0]
     return reports

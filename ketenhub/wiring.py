@@ -30,29 +30,30 @@ def _folder(hub: Hub, ep: Endpoint | None, default: str) -> Path:
     return Path(ep.extra.get("path")) if ep and ep.extra.get("path") else hub.settings.path(default)
 
 
-
-
 def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
     """Receive everything that is ready from one partner; returns the pipeline's reports."""
-    from ketenhub.receive.base import receive_all
+    from ketenhub.pipeline import ingest_source
     from ketenhub.receive.folder import DropFolder
 
     ep = _endpoint(partner.partner, embedded)
     r = partner.receive
     if ep is None or ep.conn_type == "fs" or r.transport == "folder":
-        return receive_all(hub, partner, DropFolder(_folder(hub, ep, r.folder), r))
+        return ingest_source(hub, partner, DropFolder(_folder(hub, ep, r.folder), r))
     if r.transport == "sftp":
         from ketenhub.receive.sftp import SftpInbox
 
         inbox = SftpInbox(ep, r, hub.settings.path("work") / partner.partner)
-        return receive_all(hub, partner, inbox)
+        return ingest_source(hub, partner, inbox)
     if r.transport == "soap":
         from ketenhub.protocols.soap import SoapClient
-        from ketenhub.receive.soap import MeldingenPoller
+        from ketenhub.receive.soap import MeldingenInbox
+        from ketenhub.store.cursor import ReceiveCursor
 
         client = SoapClient(str(hub.settings.schemas_dir / r.wsdl), ep.base_url, partner.oin, ep.timeout,
                             r.call_deadline_seconds, r.answer_max_bytes)
-        return MeldingenPoller(hub, client, max_pages=r.max_pages).poll().reports
+        inbox = MeldingenInbox(client, ReceiveCursor(hub.engine, partner.partner),
+                               hub.settings.path("work") / partner.partner, max_pages=r.max_pages)
+        return ingest_source(hub, partner, inbox)
     raise ValueError(f"{partner.partner}: unknown transport {r.transport!r}")
 
 
@@ -63,3 +64,9 @@ def transport(hub: Hub, dest: Destination, embedded: bool = True) -> Transport:
     from ketenhub.deliver.run import LEASE
     deadline = min(dest.call_deadline_seconds, LEASE.total_seconds() / 4)  # well inside the batch's lease
     return kinds.kind(dest.transport)(hub, dest, ep, deadline)
+
+
+def deliver(hub: Hub, dest: Destination, via: Transport | None = None, embedded: bool = True):
+    """Deliver what is due to ``dest`` over ``via``, by default its configured transport."""
+    from ketenhub.deliver.run import deliver as run
+    return run(hub, dest, via or transport(hub, dest, embedded))

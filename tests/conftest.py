@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from ketenhub.hub import Hub
 from ketenhub.keys import VARIABLE
-from ketenhub.normalise import xslt
+from ketenhub.xml import xslt
 from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import Files
 from ketenhub.store import db

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import update
 
-from ketenhub.deliver.run import deliver
+from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import ItemResult, Transport
 from ketenhub.monitoring import check_arrival, check_backlog
 from ketenhub.store.tables import delivery

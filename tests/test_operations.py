@@ -10,8 +10,9 @@ from sqlalchemy import func, insert, select
 
 from ketenhub import operations as ops
 from ketenhub.adapters import Rule
-from ketenhub.audit.trail import Entry, now, record
-from ketenhub.deliver.run import deliver
+from ketenhub.audit.trail import Entry, record
+from ketenhub.clock import now
+from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import FolderTransport
 from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.simulators.kbsp import NS as KBSP, KbspSimulator

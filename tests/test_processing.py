@@ -64,11 +64,11 @@ def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, mon
 
 
 def test_a_region_with_one_invalid_canonical_document_or_item_rejects_only_that_event(hub, tmp_path, monkeypatch):
-    """A region's results are validated at once (normalise.xslt.results_schema); when that fails,
+    """A region's results are validated at once (xml.xslt.results_schema); when that fails,
     one by one, so that only the event whose mapping went wrong is rejected, and with its reason."""
     from dataclasses import replace
 
-    from ketenhub.normalise import xslt
+    from ketenhub.xml import xslt
 
     def broken(mapping: str, tijdstip: str, when: str):
         """The mapping, leaving out Tijdstip (which the target XSD requires) for one event."""

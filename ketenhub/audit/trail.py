@@ -1,17 +1,13 @@
 """Writing to and reading from the audit table. Rows are only ever inserted."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import NamedTuple
 
 from sqlalchemy import Connection, or_, select
 
+from ketenhub.clock import now
 from ketenhub.store.bulk import insert_rows, select_in, value
 from ketenhub.store.tables import audit, delivery, event, payload, quarantine
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Entry(NamedTuple):  # a frozen dataclass costs ~1.5 µs to make; there are two per ingested event

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from ketenhub.settings import HUB_OIN
-from ketenhub.validate.parsing import parser
+from ketenhub.xml.parsing import parser
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 _PARSER = parser()

@@ -27,7 +27,7 @@ from lxml import etree
 from ketenhub.deliver.transports import OUTCOMES, ItemResult, Transport, options
 from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, AnswerTooLarge,
                                      DeadlineExceeded, HttpClient, Redirected, retry_after_seconds)
-from ketenhub.validate.parsing import parser
+from ketenhub.xml.parsing import parser
 
 MAX_REASON = 500  # characters of an error body kept: the destination's words, not its whole answer
 _PLACE = re.compile(r"\{([^{}]+)\}")

@@ -17,20 +17,21 @@ import socket
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from lxml import etree
 from sqlalchemy import Connection, func, insert, or_, select, text, update
 
 from ketenhub import peertext
 from ketenhub.adapters import Destination
-from ketenhub.audit.trail import Entry, now, record
+from ketenhub.audit.trail import Entry, record
+from ketenhub.clock import as_utc, now
 from ketenhub.deliver.envelopes import Envelope, envelope as envelope_of
 from ketenhub.deliver.transports import ItemResult, Transport
 from ketenhub.hub import Hub
 from ketenhub.store.tables import delivery, outbound_batch
-from ketenhub.validate.parsing import parser
-from ketenhub.validate.schema import compile_schema, validate
+from ketenhub.xml.parsing import parser
+from ketenhub.xml.schema import compile_schema, validate
 
 log = logging.getLogger(__name__)
 RETRY_BASE_SECONDS = 30
@@ -44,10 +45,6 @@ class DeliveryReport:
     delivered: int = 0
     retry: int = 0
     failed: int = 0
-
-
-def as_utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)  # SQLite keeps no zone
 
 
 def backoff(attempts: int) -> timedelta:
@@ -213,11 +210,9 @@ def _reopen_refused(hub: Hub, dest: Destination, refused: dict[str, str], report
             report.failed += len(ids)
 
 
-def deliver(hub: Hub, dest: Destination, transport: Transport | None = None) -> DeliveryReport:
+def deliver(hub: Hub, dest: Destination, transport: Transport) -> DeliveryReport:
+    """Every due delivery to ``dest`` over ``transport`` (see wiring.deliver for the configured one)."""
     envelope = envelope_of(dest)
-    if transport is None:
-        from ketenhub.wiring import transport as configured
-        transport = configured(hub, dest)
     report = DeliveryReport(dest.destination)
     try:
         refused = transport.refused()

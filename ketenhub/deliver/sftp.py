@@ -7,7 +7,6 @@ dropped. A failed batch is retried under a new name, so a .part that could not b
 then (the server was gone) is swept at a later send, once it is older than any upload takes."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import posixpath
 import stat
@@ -15,8 +14,9 @@ import time
 
 from ketenhub.connections import Endpoint
 from ketenhub.deliver.transports import ItemResult, Transport
+from ketenhub.markers import marker_text
 from ketenhub.protocols.sftp import HostKeyError, listdir, session
-from ketenhub.receive.base import name_problem, shown
+from ketenhub.names import name_problem, shown
 
 log = logging.getLogger(__name__)
 STALE_SECONDS = 3600  # an upload left this long is abandoned: the lease of a batch is 10 minutes
@@ -41,7 +41,7 @@ class SftpTransport(Transport):
                 left = [final + ".sha256", final, final + ".part"]  # a file without its marker CJIB never takes
                 sftp.posix_rename(final + ".part", final)
                 with sftp.open(final + ".sha256", "w") as f:
-                    f.write(f"{hashlib.sha256(document).hexdigest()}  {name}\n")
+                    f.write(marker_text(document, name))
         except HostKeyError:
             raise  # nothing was written: the server was not trusted
         except Exception:

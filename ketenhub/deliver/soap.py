@@ -23,7 +23,7 @@ from lxml import etree
 
 from ketenhub.deliver.transports import OUTCOMES, ItemResult, Transport, options
 from ketenhub.protocols.soap import RedirectRefused, SoapClient
-from ketenhub.validate.parsing import parser
+from ketenhub.xml.parsing import parser
 
 MAX_REASON = 500  # characters of a result's reason kept: the destination's words, not its whole answer
 

@@ -7,13 +7,14 @@ A new destination of a kind the hub has needs no Python."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from ketenhub.markers import marker_text
 
 OUTCOMES = ("delivered", "retry", "failed")
 
@@ -87,5 +88,5 @@ class FolderTransport(Transport):
         os.replace(part, final)
         if self.marker == "sha256":
             marker = final.with_name(name + ".sha256")
-            marker.write_text(f"{hashlib.sha256(document).hexdigest()}  {name}\n", encoding="ascii")
+            marker.write_text(marker_text(document, name), encoding="ascii")
         return {k: ItemResult("delivered") for k in keys}

@@ -58,12 +58,10 @@ def deliver_dag(d: Destination):
         @task
         def send() -> dict:
             from ketenhub import wiring
-            from ketenhub.deliver.run import deliver as run
             from ketenhub.hub import Hub
 
             hub = Hub()
-            dest = hub.registry.destination(d.destination)
-            report = run(hub, dest, wiring.transport(hub, dest, embedded=False))
+            report = wiring.deliver(hub, hub.registry.destination(d.destination), embedded=False)
             return {"delivered": report.delivered, "retry": report.retry, "failed": report.failed,
                     "documents": len(report.batches)}
 

@@ -29,7 +29,7 @@ from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_
 from ketenhub.settings import HUB_OIN
 
 logging.getLogger("zeep").setLevel(logging.WARNING)  # at DEBUG zeep logs whole bodies: personal data
-from ketenhub.validate.parsing import SAFE, check_dtd
+from ketenhub.xml.parsing import SAFE, check_dtd
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 WSA = "http://www.w3.org/2005/08/addressing"

@@ -1,40 +1,9 @@
 from __future__ import annotations
 
-import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
-
-if TYPE_CHECKING:
-    from ketenhub.adapters import Partner
-    from ketenhub.hub import Hub
-
-MAX_NAME_BYTES = 240  # a file system's 255 less room for the .error.txt or .sha256 beside it
-# Control characters (terminal escape sequences), format characters (bidi overrides), lone
-# surrogates (bytes that are not UTF-8), line separators and unassigned code points.
-_UNSAFE = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp", "Cn"))
-
-
-def shown(name: str) -> str:
-    """A partner's file name as it may be printed, logged or written: every character that a
-    terminal or log reader would act on is escaped as Python writes it (``\\x1b``, ``\\u202e``);
-    a backslash is doubled, so the escaped form is unambiguous."""
-    return "".join(c.encode("unicode_escape").decode("ascii")
-                   if c == "\\" or unicodedata.category(c) in _UNSAFE else c for c in name)
-
-
-def name_problem(name: str) -> str | None:
-    """Why a name given by a partner is not a plain file name, or None. The hub uses a name as
-    one path component only: no separators, no '..', nothing a terminal would act on."""
-    if not name or "/" in name or "\\" in name or ".." in name or "\0" in name:
-        return "is not a plain file name (it holds a path separator or '..')"
-    if shown(name) != name:
-        return "holds control or invisible characters, or bytes that are not UTF-8"
-    if len(name.encode()) > MAX_NAME_BYTES:
-        return f"is longer than {MAX_NAME_BYTES} bytes"
-    return None
-
+from typing import Iterator, Protocol
 
 @dataclass(frozen=True)
 class Incoming:
@@ -47,7 +16,7 @@ class Incoming:
 @dataclass(frozen=True)
 class Refused:
     """Something a source found but will not hand on (a link, a name that is not plain), with why."""
-    name: str  # already escaped with ``shown``
+    name: str  # already escaped with ``names.shown``
     rule: str  # file-name, file-type
     reason: str
 
@@ -66,12 +35,9 @@ class Source(ABC):
         """Called after the payload is stored (accepted) or refused (with the reason)."""
 
 
-def receive_all(hub: Hub, partner: Partner, source: Source) -> list:
-    """The pipeline's report for every ready payload, then a rejected one for everything the
-    source refused to hand on, so that it counts and shows like any other refused file."""
-    from ketenhub.pipeline import Report, ingest_source
-    from ketenhub.validate.problems import Problem
+class Cursor(Protocol):
+    """How far a polled partner has been read (the store keeps it: see store.cursor)."""
 
-    reports = ingest_source(hub, partner, source)
-    return reports + [Report(partner.partner, r.name, "rejected", problems=[Problem(r.rule, r.reason)])
-                      for r in getattr(source, "refused", ())]
+    def position(self) -> int: ...
+
+    def advance(self, position: int) -> None: ...

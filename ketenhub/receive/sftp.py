@@ -23,9 +23,10 @@ from typing import Iterator
 from ketenhub.adapters import Receive
 from ketenhub.connections import Endpoint
 from ketenhub.protocols.sftp import HostKeyError, listdir, session
-from ketenhub.receive.base import Incoming, Refused, Source, name_problem, shown
+from ketenhub.names import name_problem, shown
+from ketenhub.receive.base import Incoming, Refused, Source
 from ketenhub.receive.folder import SKIP_SUFFIXES
-from ketenhub.validate.payload import read_marker
+from ketenhub.markers import read_marker
 
 log = logging.getLogger(__name__)
 

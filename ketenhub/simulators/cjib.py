@@ -11,9 +11,9 @@ from pathlib import Path
 from lxml import etree
 
 from ketenhub.simulators.soap import SCHEMAS
-from ketenhub.validate.parsing import parser
-from ketenhub.validate.payload import read_marker
-from ketenhub.validate.schema import compile_schema
+from ketenhub.xml.parsing import parser
+from ketenhub.markers import read_marker
+from ketenhub.xml.schema import compile_schema
 
 NS = "urn:keten:cjib:opdrachten:v1"
 

@@ -13,8 +13,8 @@ from lxml import etree
 
 from ketenhub.simulators.base import Simulator
 from ketenhub.simulators.soap import SCHEMAS
-from ketenhub.validate.parsing import parser
-from ketenhub.validate.schema import compile_schema
+from ketenhub.xml.parsing import parser
+from ketenhub.xml.schema import compile_schema
 
 NS = "urn:keten:dlv:beroepstatus:v1"
 PATH = re.compile(r"^/dlv/v1/beroepen/(DLV-20\d{2}-\d{7})/status$")

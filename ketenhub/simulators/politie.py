@@ -6,7 +6,7 @@ from lxml import etree
 
 from ketenhub.simulators.generate import Generator
 from ketenhub.simulators.soap import SoapSimulator
-from ketenhub.validate.parsing import parser
+from ketenhub.xml.parsing import parser
 
 NS = "urn:keten:politie:slachtoffermelding:v1"
 

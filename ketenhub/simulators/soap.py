@@ -11,8 +11,8 @@ from lxml import etree
 from ketenhub.protocols.soap import SOAP, WSA
 from ketenhub.settings import PROJECT_DIR
 from ketenhub.simulators.base import Simulator
-from ketenhub.validate.parsing import parser
-from ketenhub.validate.schema import compile_schema
+from ketenhub.xml.parsing import parser
+from ketenhub.xml.schema import compile_schema
 
 SCHEMAS = PROJECT_DIR / "schemas"
 

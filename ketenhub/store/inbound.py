@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from ketenhub.audit.trail import Entry, now, record, record_pending_deliveries
+from ketenhub.audit.trail import Entry, record, record_pending_deliveries
+from ketenhub.clock import now
 from ketenhub.store.bulk import blob, insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 

@@ -32,9 +32,9 @@ from xml.sax.saxutils import quoteattr
 
 from ketenhub.adapters import Partner
 from ketenhub.settings import Tuning
-from ketenhub.validate import parsing
-from ketenhub.validate.problems import Problem, element_path
-from ketenhub.validate.schema import compile_schema, problems_of
+from ketenhub.xml import parsing
+from ketenhub.xml.problems import Problem, element_path
+from ketenhub.xml.schema import compile_schema, problems_of
 
 CHUNK = 1 << 20
 MAX_ENVELOPE = CHUNK  # bytes of a batch besides its events: a header is small
@@ -532,11 +532,3 @@ def under_root(sent: bytes, root: etree._Element) -> etree._Element:
     wrapper = etree.fromstring(f"<root{declarations}>".encode() + sent + b"</root>", parsing.parser())
     wrapper.tag = root.tag
     return wrapper[0]
-
-
-def read_marker(text: str) -> str | None:
-    """The hex digest from a .sha256 marker ('<hex>' or '<hex>  <name>' as sha256sum writes)."""
-    parts = text.strip().split()
-    if parts and len(parts[0]) == 64 and all(c in "0123456789abcdefABCDEF" for c in parts[0]):
-        return parts[0].lower()
-    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from lxml import etree
 
 from ketenhub.adapters import Rule
-from ketenhub.validate.problems import Problem, element_path
+from ketenhub.xml.problems import Problem, element_path
 
 
 def elfproef(bsn: str) -> bool:

@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from ketenhub.deliver.run import deliver
+from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import Transport
 from ketenhub.simulators.cjib import CjibInbox
 from ketenhub.simulators.om import publish

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from ketenhub.deliver.run import deliver
+from ketenhub.wiring import deliver
 from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.store.tables import delivery
 from tests.conftest import DATA, ingest

@@ -7,9 +7,9 @@ import pytest
 from lxml import etree
 from sqlalchemy import event, func, select, update
 
-from ketenhub.audit.trail import now
+from ketenhub.clock import now
 from ketenhub.deliver.envelopes import AMSTERDAM, Envelope, envelope
-from ketenhub.deliver.run import deliver
+from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import FolderTransport
 from ketenhub.store.tables import delivery, outbound_batch
 from tests.conftest import expire_leases, ingest

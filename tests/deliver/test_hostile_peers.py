@@ -10,7 +10,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from ketenhub.deliver.run import deliver
+from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import ItemResult, Transport
 from ketenhub.protocols.http import NoRedirectSession
 from ketenhub.simulators.dlv import DlvSimulator

@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import func, select
 
-from ketenhub.deliver.run import deliver
+from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import Transport
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery

@@ -14,8 +14,8 @@ from pathlib import Path
 from lxml import etree
 
 from ketenhub import adapters, settings
-from ketenhub.normalise.xslt import transform, use_key
-from ketenhub.validate.parsing import parser
+from ketenhub.xml.xslt import transform, use_key
+from ketenhub.xml.parsing import parser
 
 HERE = Path(__file__).parent
 DATA = HERE.parent / "data"

@@ -7,8 +7,8 @@ from lxml import etree
 
 from ketenhub import adapters, settings
 from ketenhub.normalise.canonical import SCHEMA as CANONICAL
-from ketenhub.normalise.xslt import transform
-from ketenhub.validate.schema import compile_schema, validate
+from ketenhub.xml.xslt import transform
+from ketenhub.xml.schema import compile_schema, validate
 
 GOLDEN = Path(__file__).parent / "golden"
 SETTINGS = settings.load()

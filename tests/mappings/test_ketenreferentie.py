@@ -12,7 +12,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from ketenhub import keys
-from ketenhub.normalise import xslt
+from ketenhub.xml import xslt
 from ketenhub.store.tables import delivery, event
 from tests import TEST_KEY
 from tests.conftest import DATA, ingest

@@ -5,8 +5,8 @@ import pytest
 from lxml import etree
 
 from ketenhub import adapters, settings
-from ketenhub.normalise import xslt
-from ketenhub.validate.schema import compile_schema, validate
+from ketenhub.xml import xslt
+from ketenhub.xml.schema import compile_schema, validate
 
 SETTINGS = settings.load()
 OM = adapters.load(SETTINGS).partner("om")

@@ -55,8 +55,8 @@ def test_dag_file_import_touches_no_database_schema_or_mapping(tmp_path):
 import runpy
 runpy.run_path({str(PROJECT_DIR / 'dags/ketenhub_dags.py')!r})
 from ketenhub.store import db
-from ketenhub.validate.schema import compile_schema
-from ketenhub.normalise.xslt import stylesheet
+from ketenhub.xml.schema import compile_schema
+from ketenhub.xml.xslt import stylesheet
 print(db.engine.cache_info().currsize, compile_schema.cache_info().currsize, stylesheet.cache_info().currsize)
 """, airflow_env(tmp_path))
     assert r.returncode == 0, r.stderr[-3000:]

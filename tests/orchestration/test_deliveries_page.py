@@ -3,7 +3,7 @@ may read, replay and see personal data; every replay is audited and starts a del
 import pytest
 from sqlalchemy import select
 
-from ketenhub.deliver.run import deliver
+from ketenhub.wiring import deliver
 from ketenhub.store.tables import audit, delivery
 from tests.airflow_server import AirflowServer
 from tests.conftest import ingest
@@ -83,7 +83,7 @@ def test_a_viewer_may_not_reprocess_an_item_beyond_any_listing_limit(server, hub
     """The permission check reads the items asked, not the first 100,000 open ones."""
     from sqlalchemy import insert
 
-    from ketenhub.audit.trail import now
+    from ketenhub.clock import now
     from ketenhub.store.tables import payload, quarantine
     ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
     with hub.engine.begin() as conn:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from ketenhub.deliver.run import deliver
+from ketenhub.wiring import deliver
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery
 from tests.airflow_server import AirflowServer

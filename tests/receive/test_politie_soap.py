@@ -191,13 +191,16 @@ class Pages:
 @pytest.mark.parametrize("numbers", [["7"], ["3", "7", "1"], ["0"], ["x"], [""], ["³"], ["-8"], ["1" * 40]])
 def test_a_page_that_does_not_move_the_cursor_on_or_is_unreadable_stops(hub, numbers):
     from ketenhub.protocols.soap import ProtocolError
-    from ketenhub.receive.soap import MeldingenPoller
+    from ketenhub.pipeline import ingest_source
+    from ketenhub.receive.soap import MeldingenInbox
+    from ketenhub.store.cursor import ReceiveCursor
     from ketenhub.store.tables import receive_cursor as cursor
-    from ketenhub.audit.trail import now
+    from ketenhub.clock import now
     with hub.engine.begin() as conn:
         conn.execute(cursor.insert().values(partner="politie", position=7, updated_at=now()))
     with pytest.raises(ProtocolError, match="Volgnummer 7"):
-        MeldingenPoller(hub, Pages((numbers, "true"))).poll()
+        ingest_source(hub, hub.registry.partner("politie"),
+                      MeldingenInbox(Pages((numbers, "true")), ReceiveCursor(hub.engine, "politie"), hub.settings.home))
     assert stored(hub) == 0
 
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from ketenhub.deliver.run import deliver
-from ketenhub.validate.schema import compile_schema, validate
+from ketenhub.wiring import deliver
+from ketenhub.xml.schema import compile_schema, validate
 from tests.conftest import all_samples, ingest
 
 KBSP = "urn:keten:kbsp:zaakstatus:v1"

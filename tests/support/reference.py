@@ -8,7 +8,7 @@ from pathlib import Path
 from lxml import etree
 
 from ketenhub.processing import EventProcessor, RejectedEvent
-from ketenhub.validate.parsing import parser
+from ketenhub.xml.parsing import parser
 
 
 def events(event: str, path: Path) -> list[etree._Element]:

@@ -27,8 +27,8 @@ from ketenhub.hub import Hub
 from ketenhub.processing import EventProcessor, RejectedEvent
 from ketenhub.store.tables import event, quarantine
 from ketenhub.validate import payload as reading
-from ketenhub.validate.parsing import parser
-from ketenhub.validate.schema import compile_schema
+from ketenhub.xml.parsing import parser
+from ketenhub.xml.schema import compile_schema
 from tests.conftest import DATA, ingest, tune
 from tests.factories import OM_NS, om_batch, om_event, write_with_marker
 from tests.support.reference import events as reference_events

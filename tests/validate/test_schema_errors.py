@@ -2,7 +2,7 @@
 from lxml import etree
 
 from ketenhub.settings import PROJECT_DIR
-from ketenhub.validate.schema import compile_schema, plain, validate
+from ketenhub.xml.schema import compile_schema, plain, validate
 
 OM = compile_schema(str(PROJECT_DIR / "schemas/om/zaakgebeurtenissen-v1.xsd"))
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from ketenhub.validate.parsing import parse_trusted
-from ketenhub.validate.problems import Problem, element_path
+from ketenhub.xml.parsing import parse_trusted
+from ketenhub.xml.problems import Problem, element_path
 
 
 @lru_cache(maxsize=None)

@@ -9,7 +9,7 @@ import re
 
 from lxml import etree
 
-from ketenhub.validate.problems import Problem
+from ketenhub.xml.problems import Problem
 
 SAFE = dict(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from lxml import etree
 
 from ketenhub.keys import check
-from ketenhub.validate.parsing import parse_trusted
+from ketenhub.xml.parsing import parse_trusted
 
 NS = "urn:ketenhub:xslt"
 
