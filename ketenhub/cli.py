@@ -27,13 +27,14 @@ from sqlalchemy import func, select
 from ketenhub import pipeline, wiring
 from ketenhub.adapters import AdapterError
 from ketenhub.audit.trail import payload_names, trace
-from ketenhub.wiring import deliver
 from ketenhub.hub import Hub
 from ketenhub.keys import MissingKey
 from ketenhub.names import shown
 from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import DropFolder, Files
+from ketenhub.states import IN_TROUBLE, PayloadState
 from ketenhub.store.tables import delivery, event, payload, quarantine
+from ketenhub.wiring import deliver
 
 
 def _reported(reports: list, nothing: str) -> int:
@@ -41,7 +42,7 @@ def _reported(reports: list, nothing: str) -> int:
         print(r.text())
     if not reports:
         print(nothing)
-    return 1 if any(r.state == "rejected" or r.rejected for r in reports) else 0
+    return 1 if any(r.state == PayloadState.REJECTED or r.rejected for r in reports) else 0
 
 
 def cmd_ingest(hub: Hub, args) -> int:
@@ -134,7 +135,7 @@ def _filter(args):
     return Filter(ids=tuple(args.ids or ()), destination=args.destination, partner=args.partner,
                   error=args.error, since=parse(args.since), until=parse(args.until),
                   personal_data=args.personal_data,
-                  states=tuple(args.state.split(",")) if args.state else ("failed", "dead"))
+                  states=tuple(args.state.split(",")) if args.state else IN_TROUBLE)
 
 
 def cmd_deliveries(hub: Hub, args) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from ketenhub.adapters import Destination, Partner
 from ketenhub.clock import as_utc
 from ketenhub.hub import Hub
+from ketenhub.states import IN_TROUBLE, DeliveryState
 from ketenhub.store.tables import delivery, payload
 
 
@@ -23,7 +24,7 @@ def check_backlog(hub: Hub, dest: Destination) -> str | None:
 def check_failed(hub: Hub, dest: Destination) -> str | None:
     with hub.engine.connect() as conn:
         n = conn.scalar(select(func.count()).select_from(delivery).where(
-            delivery.c.destination == dest.destination, delivery.c.state.in_(("failed", "dead"))))
+            delivery.c.destination == dest.destination, delivery.c.state.in_(IN_TROUBLE)))
     if n > dest.alert_above:
         return (f"{n} deliveries to {dest.name} are failed or dead (alert above {dest.alert_above}): "
                 "see Deliveries in the Airflow UI, or `ketenhub deliveries list`")
@@ -35,7 +36,7 @@ def check_waiting(hub: Hub, dest: Destination) -> str | None:
     limit = datetime.now(timezone.utc) + timedelta(seconds=dest.alert_waiting_above_seconds)
     with hub.engine.connect() as conn:
         n, latest = conn.execute(select(func.count(), func.max(delivery.c.next_attempt_at)).where(
-            delivery.c.destination == dest.destination, delivery.c.state == "pending",
+            delivery.c.destination == dest.destination, delivery.c.state == DeliveryState.PENDING,
             delivery.c.next_attempt_at > limit)).one()
     if n:
         return (f"{n} pending deliveries to {dest.name} wait longer than "

@@ -13,10 +13,11 @@ from ketenhub import peertext
 from ketenhub.audit.trail import Entry, record, trace
 from ketenhub.clock import as_utc, now
 from ketenhub.hub import Hub
+from ketenhub.states import IN_TROUBLE, DeliveryState, PayloadState, QuarantineState
 from ketenhub.store.tables import delivery, event, quarantine
 from ketenhub.xml.parsing import parser
 
-REPLAYABLE = ("failed", "dead")
+REPLAYABLE = IN_TROUBLE
 # What a masked document still shows: identifiers of the case and the message, codes, dates and
 # amounts. Everything else is masked, so a field added to a contract is hidden until it is added
 # here. The Ketenreferentie is a keyed hash (see xml.xslt), not reversible without the key.
@@ -145,7 +146,7 @@ def replay(hub: Hub, f: Filter, actor: str, reason: str, dry_run: bool = False) 
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             conn.execute(update(delivery).where(delivery.c.id.in_(chunk), delivery.c.state.in_(REPLAYABLE)).values(
-                state="pending", attempts=0, next_attempt_at=at, batch_id=None, updated_at=at))
+                state=DeliveryState.PENDING, attempts=0, next_attempt_at=at, batch_id=None, updated_at=at))
         record(conn, [Entry("delivery", i, "replayed", detail=f"by {actor}: {reason}") for i in ids], actor=actor)
     return len(ids)
 
@@ -166,7 +167,7 @@ def quarantine_partners(hub: Hub, ids: list[int]) -> list[str]:
     return sorted(partners)
 
 
-def list_quarantine(hub: Hub, partner: str | None = None, state: str = "open", limit: int = 500) -> list[dict]:
+def list_quarantine(hub: Hub, partner: str | None = None, state: str = QuarantineState.OPEN, limit: int = 500) -> list[dict]:
     with hub.engine.connect() as conn:
         q = select(quarantine.c.id, quarantine.c.partner, quarantine.c.bericht_id, quarantine.c.line,
                    quarantine.c.reason, quarantine.c.created_at, quarantine.c.payload_id).where(quarantine.c.state == state)
@@ -190,7 +191,7 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
     with hub.engine.connect() as conn:
         items = conn.execute(select(quarantine, payload.c.sha256, payload.c.name).join(
             payload, payload.c.id == quarantine.c.payload_id).where(
-            quarantine.c.id.in_(ids), quarantine.c.state == "open")).mappings().all()
+            quarantine.c.id.in_(ids), quarantine.c.state == QuarantineState.OPEN)).mappings().all()
     outcome = {"accepted": 0, "still_rejected": 0, "selected": len(items)}
     if dry_run:
         return outcome
@@ -199,7 +200,7 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
         if q["raw"] is None:  # the whole payload was refused: read its kept file again
             path = hub.settings.payloads_dir / f"{q['sha256']}.xml"
             report = ingest(hub, partner, Incoming(q["name"], path))
-            ok = report.state != "rejected"
+            ok = report.state != PayloadState.REJECTED
         else:
             event = kept_event(q["raw"], hub.settings.payloads_dir / f"{q['sha256']}.xml")
             result = EventProcessor(hub, partner).process(event)
@@ -210,8 +211,8 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
         outcome["accepted" if ok else "still_rejected"] += 1
         with hub.engine.begin() as conn:
             if ok:
-                conn.execute(update(quarantine).where(quarantine.c.id == q["id"]).values(state="reprocessed"))
-            record(conn, [Entry("quarantine", q["id"], "reprocessed" if ok else "reprocess-failed", q["bericht_id"],
+                conn.execute(update(quarantine).where(quarantine.c.id == q["id"]).values(state=QuarantineState.REPROCESSED))
+            record(conn, [Entry("quarantine", q["id"], QuarantineState.REPROCESSED if ok else "reprocess-failed", q["bericht_id"],
                                 f"by {actor}: {reason}")], actor=actor)
     return outcome
 

@@ -29,10 +29,11 @@ from ketenhub.audit.trail import Entry, record
 from ketenhub.hub import Hub
 from ketenhub.processing import EventProcessor, split
 from ketenhub.receive.base import Incoming, Source
+from ketenhub.states import PayloadState
 from ketenhub.store import inbound
 from ketenhub.validate.payload import Scan, regions, scan
-from ketenhub.xml.problems import Problem, explain
 from ketenhub.workers import Workers
+from ketenhub.xml.problems import Problem, explain
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,14 @@ class Report:
     @property
     def refused(self) -> bool:
         """Nothing in it could be used: the partner must hear of it (rejected/ with the reason)."""
-        return self.state == "rejected" or (bool(self.rejected) and not self.accepted and not self.duplicates)
+        return self.state == PayloadState.REJECTED or (bool(self.rejected) and not self.accepted and not self.duplicates)
 
     def text(self) -> str:
         """Plain words for the partner and the operator (it may be written to .error.txt)."""
         lines = [f"{self.partner} {self.name}: {self.state}"]
         if self.problems:
             lines += [f"  {p}" for p in self.problems]
-        if self.state != "rejected":
+        if self.state != PayloadState.REJECTED:
             lines.append(f"  events: {self.accepted} accepted, {self.duplicates} already received, "
                          f"{len(self.rejected)} rejected")
         for bericht_id, reason in self.rejected:
@@ -93,22 +94,22 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
 
 def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) -> Report:
     result, kept = _keep(hub, partner, item)
-    report = Report(partner.partner, item.name, "accepted", result.sha256, problems=list(result.problems))
+    report = Report(partner.partner, item.name, PayloadState.ACCEPTED, result.sha256, problems=list(result.problems))
     if item.expected_sha256 and item.expected_sha256 != result.sha256:
         report.problems.append(Problem("marker", f"the .sha256 marker ({item.expected_sha256}) does not match "
                                        f"the file's SHA-256 ({result.sha256}); the file may be incomplete"))
     with hub.engine.begin() as conn:
         previous = inbound.find_payload(conn, partner.partner, result.sha256)
-        if previous is not None and previous.state == "accepted":
+        if previous is not None and previous.state == PayloadState.ACCEPTED:
             record(conn, [Entry("payload", previous.id, "received-again", detail=item.name)])
-            report.state = "already-received"
+            report.state = PayloadState.ALREADY_RECEIVED
             return report
         # A payload seen before but not finished (crash, or rejected for its marker) is processed
         # again under its existing row: per-event deduplication makes that safe.
         payload_id = previous.id if previous is not None else inbound.add_payload(
             conn, partner.partner, item.name, result.sha256, result.size)
         if report.problems:
-            report.state = "rejected"
+            report.state = PayloadState.REJECTED
             inbound.reject_payload(conn, partner.partner, payload_id, explain(report.problems))
             log.info("payload %s of %s rejected: %s", item.name, partner.partner,
                      ", ".join(p.rule for p in report.problems))
@@ -126,13 +127,13 @@ def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) ->
                     inbound.refresh_statistics(conn)
                     analyse_at *= 2
                 if last:  # in the same transaction: one commit less a payload (see _with_last)
-                    inbound.finish_payload(conn, payload_id, "accepted")
+                    inbound.finish_payload(conn, payload_id, PayloadState.ACCEPTED)
             report.accepted += new
             report.duplicates += dup
             report.rejected += [(r.bericht_id, r.reason) for r in rejected]
         if not stored:  # no events at all
             with hub.engine.begin() as conn:
-                inbound.finish_payload(conn, payload_id, "accepted")
+                inbound.finish_payload(conn, payload_id, PayloadState.ACCEPTED)
     log.info("payload %s of %s: %d events accepted, %d already received, %d rejected", item.name,
              partner.partner, report.accepted, report.duplicates, len(report.rejected))
     return report
@@ -217,7 +218,7 @@ def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
         except Exception as e:
             log.error("payload %s of %s could not be processed: %s", item.name, partner.partner, type(e).__name__)
             failures.append(e)
-    reports += [Report(partner.partner, r.name, "rejected", problems=[Problem(r.rule, r.reason)])
+    reports += [Report(partner.partner, r.name, PayloadState.REJECTED, problems=[Problem(r.rule, r.reason)])
                 for r in getattr(source, "refused", ())]
     if failures:
         raise failures[0]

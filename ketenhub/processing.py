@@ -13,13 +13,13 @@ from lxml import etree
 from ketenhub.adapters import Partner
 from ketenhub.hub import Hub
 from ketenhub.normalise.canonical import NS as CANONICAL, Normaliser, kind
-from ketenhub.xml.xslt import MappingError, serialised
 from ketenhub.route.router import Outbound, compile_routes, route, route_many
-from ketenhub.xml import parsing
 from ketenhub.validate.payload import Region, event_spans, under_root
-from ketenhub.xml.problems import Problem, explain
 from ketenhub.validate.rules import Rules, check_bsns, failing_bsns
+from ketenhub.xml import parsing
+from ketenhub.xml.problems import Problem, explain
 from ketenhub.xml.schema import compile_schema, validate
+from ketenhub.xml.xslt import MappingError, serialised
 
 MAX_BERICHT_ID = 200  # the store's key columns hold 255; outbound keys add a suffix
 

@@ -24,9 +24,10 @@ from urllib.parse import quote
 import requests
 from lxml import etree
 
-from ketenhub.deliver.transports import OUTCOMES, ItemResult, Transport, options
+from ketenhub.deliver.transports import ItemResult, Transport, options
 from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, AnswerTooLarge,
                                      DeadlineExceeded, HttpClient, Redirected, retry_after_seconds)
+from ketenhub.states import Outcome
 from ketenhub.xml.parsing import parser
 
 MAX_REASON = 500  # characters of an error body kept: the destination's words, not its whole answer
@@ -42,12 +43,12 @@ class HttpRequests:
 
     def __post_init__(self):
         object.__setattr__(self, "statuses", {int(k): v for k, v in self.statuses.items()})
-        wrong = {code: o for code, o in self.statuses.items() if o not in OUTCOMES}
+        wrong = {code: o for code, o in self.statuses.items() if o not in set(Outcome)}
         if wrong:
-            raise ValueError(f"statuses {wrong}: each must be one of {', '.join(OUTCOMES)}")
+            raise ValueError(f"statuses {wrong}: each must be one of {', '.join(Outcome)}")
 
     def outcome(self, status: int) -> str:
-        return self.statuses.get(status) or ("retry" if status == 429 or status >= 500 else "failed")
+        return Outcome(self.statuses.get(status) or (Outcome.RETRY if status == 429 or status >= 500 else Outcome.FAILED))
 
 
 class HttpDestination(Transport):
@@ -74,20 +75,20 @@ class HttpDestination(Transport):
         try:
             r = self.http.post(url, document, headers, self.label)
         except Redirected as e:  # sending again goes to the same redirect: an operator must look
-            return {key: ItemResult("failed", str(e))}
+            return {key: ItemResult(Outcome.FAILED, str(e))}
         except AnswerTooLarge as e:  # the status code still says what became of the item
             outcome = self.spec.outcome(e.status)
-            return {key: ItemResult(outcome, None if outcome == "delivered" else str(e))}
+            return {key: ItemResult(outcome, None if outcome == Outcome.DELIVERED else str(e))}
         except DeadlineExceeded as e:
-            return {key: ItemResult("retry", str(e))}
+            return {key: ItemResult(Outcome.RETRY, str(e))}
         except requests.RequestException as e:
-            return {key: ItemResult("retry", f"{self.label}: {type(e).__name__}")}
+            return {key: ItemResult(Outcome.RETRY, f"{self.label}: {type(e).__name__}")}
         outcome = self.spec.outcome(r.status)
-        if outcome == "delivered":
-            return {key: ItemResult("delivered")}
+        if outcome == Outcome.DELIVERED:
+            return {key: ItemResult(Outcome.DELIVERED)}
         body = r.content[:4 * MAX_REASON].decode("utf-8", "replace").strip()[:MAX_REASON]
         reason = f"{self.label}: HTTP {r.status}: {body}"
-        retry_after = retry_after_seconds(r.headers.get("Retry-After")) if outcome == "retry" else None
+        retry_after = retry_after_seconds(r.headers.get("Retry-After")) if outcome == Outcome.RETRY else None
         return {key: ItemResult(outcome, reason, retry_after)}
 
 

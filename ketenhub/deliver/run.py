@@ -29,6 +29,7 @@ from ketenhub.clock import as_utc, now
 from ketenhub.deliver.envelopes import Envelope, envelope as envelope_of
 from ketenhub.deliver.transports import ItemResult, Transport
 from ketenhub.hub import Hub
+from ketenhub.states import BatchState, DeliveryState, Outcome
 from ketenhub.store.tables import delivery, outbound_batch
 from ketenhub.xml.parsing import parser
 from ketenhub.xml.schema import compile_schema, validate
@@ -83,7 +84,7 @@ def _claim(conn: Connection, dest: Destination, envelope: Envelope, due: datetim
     _lock_destination(conn, dest)
     ids = conn.scalars(
         select(delivery.c.id)
-        .where(delivery.c.destination == dest.destination, delivery.c.state == "pending",
+        .where(delivery.c.destination == dest.destination, delivery.c.state == DeliveryState.PENDING,
                delivery.c.next_attempt_at <= due)
         .order_by(delivery.c.next_attempt_at, delivery.c.id).limit(envelope.max_items)  # as ix_delivery_due
         .with_for_update(skip_locked=True)).all()
@@ -92,12 +93,12 @@ def _claim(conn: Connection, dest: Destination, envelope: Envelope, due: datetim
     at = now()
     name = envelope.name(at, _sequence(conn, dest, envelope, at))
     batch_id = conn.execute(insert(outbound_batch).values(
-        destination=dest.destination, name=name, state="sending", item_count=len(ids), created_at=at,
+        destination=dest.destination, name=name, state=BatchState.SENDING, item_count=len(ids), created_at=at,
         worker=worker, lease_until=at + LEASE)).inserted_primary_key[0]
-    conn.execute(update(delivery).where(delivery.c.id.in_(ids), delivery.c.state == "pending").values(
-        state="sending", batch_id=batch_id, updated_at=at))
-    record(conn, [Entry("batch", batch_id, "sending", detail=f"{dest.destination} {name}: {len(ids)} items")]
-           + [Entry("delivery", i, "sending", detail=name) for i in ids])
+    conn.execute(update(delivery).where(delivery.c.id.in_(ids), delivery.c.state == DeliveryState.PENDING).values(
+        state=DeliveryState.SENDING, batch_id=batch_id, updated_at=at))
+    record(conn, [Entry("batch", batch_id, BatchState.SENDING, detail=f"{dest.destination} {name}: {len(ids)} items")]
+           + [Entry("delivery", i, DeliveryState.SENDING, detail=name) for i in ids])
     return batch_id
 
 
@@ -106,7 +107,7 @@ def _take_over(hub: Hub, batch_id: int, worker: str) -> bool:
     at = now()
     with hub.engine.begin() as conn:
         return conn.execute(update(outbound_batch).where(
-            outbound_batch.c.id == batch_id, outbound_batch.c.state == "sending",
+            outbound_batch.c.id == batch_id, outbound_batch.c.state == BatchState.SENDING,
             or_(outbound_batch.c.lease_until.is_(None), outbound_batch.c.lease_until < at))
             .values(worker=worker, lease_until=at + LEASE)).rowcount == 1
 
@@ -119,7 +120,7 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
                              .where(delivery.c.batch_id == batch_id).order_by(delivery.c.id)).all()
     if not items:
         with hub.engine.begin() as conn:
-            conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state="empty"))
+            conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state=BatchState.EMPTY))
         return
     fit = envelope.fit([i.document for i in items])
     if fit < len(items):  # e.g. a CJIB control total that would pass its maximum: the rest waits
@@ -130,22 +131,22 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
     keys = [i.idempotency_key for i in items]
     if problems:
         reason = "the outbound document is invalid against the destination's XSD: " + "; ".join(map(str, problems))
-        results = {k: ItemResult("failed", reason) for k in keys}
+        results = {k: ItemResult(Outcome.FAILED, reason) for k in keys}
     else:
         try:
             results = transport.send(batch.name, document, keys)
         except Exception as e:  # the transport could not tell what arrived: all of it is retried
             log.warning("sending %s to %s failed: %s", batch.name, dest.destination, type(e).__name__)
-            results = {k: ItemResult("retry", f"{type(e).__name__}: {e}") for k in keys}
+            results = {k: ItemResult(Outcome.RETRY, f"{type(e).__name__}: {e}") for k in keys}
     _settle(hub, dest, batch_id, batch.name, items, results, report)
 
 
 def _release(hub: Hub, batch_id: int, ids: list[int], keep: int) -> None:
     with hub.engine.begin() as conn:
-        conn.execute(update(delivery).where(delivery.c.id.in_(ids)).values(state="pending", batch_id=None,
+        conn.execute(update(delivery).where(delivery.c.id.in_(ids)).values(state=DeliveryState.PENDING, batch_id=None,
                                                                            updated_at=now()))
         conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(item_count=keep))
-        record(conn, [Entry("delivery", i, "pending", detail="did not fit in the batch; next batch") for i in ids])
+        record(conn, [Entry("delivery", i, DeliveryState.PENDING, detail="did not fit in the batch; next batch") for i in ids])
 
 
 def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, results: dict[str, ItemResult],
@@ -154,36 +155,36 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
     entries, delivered = [], []
     with hub.engine.begin() as conn:
         for item in items:
-            result = results.get(item.idempotency_key, ItemResult("retry", "no result for this item"))
+            result = results.get(item.idempotency_key, ItemResult(Outcome.RETRY, "no result for this item"))
             state = result.outcome
-            if state == "delivered":
+            if state == Outcome.DELIVERED:
                 delivered.append(item.id)  # the common case: settled together below
                 report.delivered += 1
-                entries.append(Entry("delivery", item.id, "delivered", detail=name))
+                entries.append(Entry("delivery", item.id, DeliveryState.DELIVERED, detail=name))
                 continue
             # The destination's text (personal data) apart from the hub's own words: see peertext.
             reason = peertext.clean(result.reason or "")
             summary, rest = peertext.split(reason, dest.label, dest.options.get("outcomes", ()))
             values = dict(updated_at=at, attempts=item.attempts + 1, last_error=reason, error_summary=summary,
                           batch_id=None)
-            if state == "retry":
+            if state == Outcome.RETRY:
                 if item.attempts + 1 >= dest.max_attempts:
-                    state = "dead"
+                    state = DeliveryState.DEAD
                 else:
                     wait = retry_wait(result.retry_after, item.attempts + 1, dest.retry_after_max_seconds)
-                    state, values["next_attempt_at"] = "pending", at + wait
+                    state, values["next_attempt_at"] = DeliveryState.PENDING, at + wait
             conn.execute(update(delivery).where(delivery.c.id == item.id).values(state=state, **values))
             entries.append(Entry("delivery", item.id, state,
                                  detail=peertext.detail(f"{name}: {summary}", dest.label, rest)))
-            if state == "pending":
+            if state == DeliveryState.PENDING:
                 report.retry += 1
             else:
                 report.failed += 1
         for i in range(0, len(delivered), 500):
             conn.execute(update(delivery).where(delivery.c.id.in_(delivered[i:i + 500])).values(
-                state="delivered", attempts=delivery.c.attempts + 1, last_error=None, error_summary=None,
+                state=DeliveryState.DELIVERED, attempts=delivery.c.attempts + 1, last_error=None, error_summary=None,
                 updated_at=at))
-        batch_state = "sent" if delivered else "failed"
+        batch_state = BatchState.SENT if delivered else BatchState.FAILED
         conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state=batch_state, sent_at=at))
         entries.append(Entry("batch", batch_id, batch_state, detail=name))
         record(conn, entries)
@@ -195,18 +196,18 @@ def _reopen_refused(hub: Hub, dest: Destination, refused: dict[str, str], report
     become failed, with the destination's reason, for an operator to replay."""
     with hub.engine.begin() as conn:
         batches = conn.execute(select(outbound_batch.c.id, outbound_batch.c.name).where(
-            outbound_batch.c.destination == dest.destination, outbound_batch.c.state == "sent",
+            outbound_batch.c.destination == dest.destination, outbound_batch.c.state == BatchState.SENT,
             outbound_batch.c.name.in_(list(refused)))).all()
         for batch_id, name in batches:
             ids = conn.scalars(select(delivery.c.id).where(delivery.c.batch_id == batch_id,
-                                                           delivery.c.state == "delivered")).all()
+                                                           delivery.c.state == DeliveryState.DELIVERED)).all()
             summary = f"{dest.label}: refused after delivery"  # the reason is the destination's text
             detail = peertext.detail(f"{name}: {summary}", dest.label, f": {refused[name]}")
             conn.execute(update(delivery).where(delivery.c.id.in_(ids)).values(
-                state="failed", last_error=peertext.clean(refused[name]), error_summary=summary, updated_at=now()))
-            conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state="refused"))
-            record(conn, [Entry("batch", batch_id, "refused", detail=detail)]
-                   + [Entry("delivery", i, "failed", detail=detail) for i in ids])
+                state=DeliveryState.FAILED, last_error=peertext.clean(refused[name]), error_summary=summary, updated_at=now()))
+            conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state=BatchState.REFUSED))
+            record(conn, [Entry("batch", batch_id, BatchState.REFUSED, detail=detail)]
+                   + [Entry("delivery", i, DeliveryState.FAILED, detail=detail) for i in ids])
             report.failed += len(ids)
 
 
@@ -224,7 +225,7 @@ def deliver(hub: Hub, dest: Destination, transport: Transport) -> DeliveryReport
     worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with hub.engine.connect() as conn:
         abandoned = conn.scalars(select(outbound_batch.c.id).where(
-            outbound_batch.c.destination == dest.destination, outbound_batch.c.state == "sending",
+            outbound_batch.c.destination == dest.destination, outbound_batch.c.state == BatchState.SENDING,
             or_(outbound_batch.c.lease_until.is_(None), outbound_batch.c.lease_until < now()))
             .order_by(outbound_batch.c.id)).all()
     for batch_id in abandoned:

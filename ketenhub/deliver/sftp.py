@@ -15,8 +15,9 @@ import time
 from ketenhub.connections import Endpoint
 from ketenhub.deliver.transports import ItemResult, Transport
 from ketenhub.markers import marker_text
-from ketenhub.protocols.sftp import HostKeyError, listdir, session
 from ketenhub.names import name_problem, shown
+from ketenhub.protocols.sftp import HostKeyError, listdir, session
+from ketenhub.states import Outcome
 
 log = logging.getLogger(__name__)
 STALE_SECONDS = 3600  # an upload left this long is abandoned: the lease of a batch is 10 minutes
@@ -47,7 +48,7 @@ class SftpTransport(Transport):
         except Exception:
             self._remove(left)
             raise
-        return {k: ItemResult("delivered") for k in keys}
+        return {k: ItemResult(Outcome.DELIVERED) for k in keys}
 
     def _remove(self, paths: list[str]) -> None:
         """Best effort, on a connection of its own: the one that failed may be gone."""

@@ -21,8 +21,9 @@ from typing import Mapping
 
 from lxml import etree
 
-from ketenhub.deliver.transports import OUTCOMES, ItemResult, Transport, options
+from ketenhub.deliver.transports import ItemResult, Transport, options
 from ketenhub.protocols.soap import RedirectRefused, SoapClient
+from ketenhub.states import Outcome
 from ketenhub.xml.parsing import parser
 
 MAX_REASON = 500  # characters of a result's reason kept: the destination's words, not its whole answer
@@ -38,9 +39,9 @@ class SoapResults:
     result_reason: str | None = None
 
     def __post_init__(self):
-        wrong = {code: o for code, o in self.outcomes.items() if o not in OUTCOMES}
+        wrong = {code: o for code, o in self.outcomes.items() if o not in set(Outcome)}
         if wrong:
-            raise ValueError(f"outcomes {wrong}: each must be one of {', '.join(OUTCOMES)}")
+            raise ValueError(f"outcomes {wrong}: each must be one of {', '.join(Outcome)}")
 
 
 class SoapDestination(Transport):
@@ -59,14 +60,14 @@ class SoapDestination(Transport):
         try:
             answer = self.client.call(r.operation, etree.fromstring(document, parser()))
         except RedirectRefused as e:  # sending again goes to the same redirect: an operator must look
-            return {k: ItemResult("failed", f"{self.label}: {e}") for k in keys}
+            return {k: ItemResult(Outcome.FAILED, f"{self.label}: {e}") for k in keys}
         results = {}
         for result in answer.iterfind(r.result):
             code = self._text(result, r.result_code)
-            outcome = r.outcomes.get(code, "retry")
+            outcome = Outcome(r.outcomes.get(code, Outcome.RETRY))
             reason = (self._text(result, r.result_reason) or "")[:MAX_REASON]
             results[self._text(result, r.result_key)] = ItemResult(
-                outcome, None if outcome == "delivered" else f"{self.label}: {code}" + (f": {reason}" if reason else ""))
+                outcome, None if outcome == Outcome.DELIVERED else f"{self.label}: {code}" + (f": {reason}" if reason else ""))
         return results
 
 

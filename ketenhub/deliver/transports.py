@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 from ketenhub.markers import marker_text
+from ketenhub.states import Outcome
 
-OUTCOMES = ("delivered", "retry", "failed")
 
 # name -> "module:function" making the transport from (hub, destination, endpoint, deadline);
 # imported when first used, so that reading adapters imports no transport.
@@ -89,4 +89,4 @@ class FolderTransport(Transport):
         if self.marker == "sha256":
             marker = final.with_name(name + ".sha256")
             marker.write_text(marker_text(document, name), encoding="ascii")
-        return {k: ItemResult("delivered") for k in keys}
+        return {k: ItemResult(Outcome.DELIVERED) for k in keys}

@@ -6,9 +6,9 @@ from pathlib import Path
 from lxml import etree
 
 from ketenhub.adapters import Partner
-from ketenhub.xml.xslt import MappingError, for_each, results_schema, stylesheet
 from ketenhub.xml.problems import Problem
 from ketenhub.xml.schema import compile_schema, validate
+from ketenhub.xml.xslt import MappingError, for_each, results_schema, stylesheet
 
 NS = "urn:ketenhub:canoniek:v1"
 SCHEMA = "canonical/gebeurtenis-v1.xsd"

@@ -15,10 +15,17 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from ketenhub import adapters, settings
 from ketenhub.adapters import Destination, Partner
+from ketenhub.states import PayloadState
 
 TIMEZONE = "Europe/Amsterdam"
 START = pendulum.datetime(2026, 1, 1, tz=TIMEZONE)
 TASK_DEFAULTS = dict(retries=3, retry_delay=timedelta(minutes=2), retry_exponential_backoff=True)
+
+
+def dag_id(kind: str, name: str) -> str:
+    """The DAG that receives a partner's payloads (receive), delivers to a destination (deliver)
+    or watches a partner's deadline (deadline); the Deliveries page names them the same way."""
+    return f"ketenhub_{kind}_{name}"
 
 
 def _dag(dag_id: str, cron: str | None, tags: list[str], doc: str):
@@ -28,7 +35,7 @@ def _dag(dag_id: str, cron: str | None, tags: list[str], doc: str):
 
 
 def receive_dag(p: Partner):
-    @_dag(f"ketenhub_receive_{p.partner}", p.receive.schedule, ["receive", p.partner],
+    @_dag(dag_id("receive", p.partner), p.receive.schedule, ["receive", p.partner],
           f"Receives {p.name} payloads, validates, normalises, routes and stores their events.")
     def receive():
         @task
@@ -40,7 +47,7 @@ def receive_dag(p: Partner):
             reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False)
             return {
                 "payloads": len(reports),
-                "payloads_rejected": sum(r.state == "rejected" for r in reports),
+                "payloads_rejected": sum(r.state == PayloadState.REJECTED for r in reports),
                 "events_accepted": sum(r.accepted for r in reports),
                 "events_duplicate": sum(r.duplicates for r in reports),
                 "events_rejected": sum(len(r.rejected) for r in reports),
@@ -52,7 +59,7 @@ def receive_dag(p: Partner):
 
 
 def deliver_dag(d: Destination):
-    @_dag(f"ketenhub_deliver_{d.destination}", d.schedule, ["deliver", d.destination],
+    @_dag(dag_id("deliver", d.destination), d.schedule, ["deliver", d.destination],
           f"Delivers pending {d.name} deliveries.")
     def deliver():
         @task
@@ -83,7 +90,7 @@ def deliver_dag(d: Destination):
 def deadline_dag(p: Partner):
     hour, minute = (int(x) for x in p.receive.deadline.split(":"))
 
-    @_dag(f"ketenhub_deadline_{p.partner}", f"{minute} {hour} * * *", ["deadline", p.partner],
+    @_dag(dag_id("deadline", p.partner), f"{minute} {hour} * * *", ["deadline", p.partner],
           f"Fails when nothing from {p.name} arrived in the 24 hours before {p.receive.deadline} Amsterdam time.")
     def deadline():
         @task

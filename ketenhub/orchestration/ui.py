@@ -25,6 +25,7 @@ from airflow.api_fastapi.core_api.security import get_user
 
 from ketenhub import operations as ops
 from ketenhub.hub import Hub
+from ketenhub.orchestration.dags import dag_id
 
 app = FastAPI(title="Ketenhub deliveries", docs_url=None, redoc_url=None, openapi_url=None)
 _hub: Hub | None = None
@@ -43,7 +44,7 @@ def _may(user, method: str, dag_id: str) -> bool:
 
 
 def _may_read(user) -> None:
-    if not any(_may(user, "GET", f"ketenhub_deliver_{d}") for d in hub().registry.destinations):
+    if not any(_may(user, "GET", dag_id("deliver", d)) for d in hub().registry.destinations):
         raise HTTPException(403, "you may not read the delivery DAGs")
 
 
@@ -153,7 +154,7 @@ async def replay(request: Request, user=Depends(get_user), action: str = Form(..
         return page("Replay", "<p class='note warn'>Select at least one delivery.</p><a href='../deliveries'>back</a>")
     # Every destination the request touches, however many deliveries: no listing limit decides.
     affected = await asyncio.to_thread(ops.destinations_matching, hub(), f)
-    refused = [d for d in affected if not _may(user, "POST", f"ketenhub_deliver_{d}")]
+    refused = [d for d in affected if not _may(user, "POST", dag_id("deliver", d))]
     if refused:
         raise HTTPException(403, f"you may not trigger the delivery DAG of {', '.join(refused)}")
     f = replace(f, destinations=tuple(affected))  # what matches later, for another destination, stays
@@ -164,7 +165,7 @@ async def replay(request: Request, user=Depends(get_user), action: str = Form(..
     if action == "dry-run":
         return page("Replay: dry run", f"<p class='note'>{n} deliveries would be replayed.</p>"
                     f"<a href='../deliveries?{urlencode(dict(destination=destination, partner=partner, state=state, error=error))}'>back</a>")
-    runs = [await asyncio.to_thread(_trigger, f"ketenhub_deliver_{d}", user.get_name(), reason) for d in affected]
+    runs = [await asyncio.to_thread(_trigger, dag_id("deliver", d), user.get_name(), reason) for d in affected]
     return page("Replay", f"<p class='note'>{n} deliveries replayed; delivery runs started: "
                 f"{escape(', '.join(runs))}.</p><a href='../deliveries'>back to Deliveries</a>")
 
@@ -198,7 +199,7 @@ async def reprocess(request: Request, user=Depends(get_user), action: str = Form
     _may_read(user)
     # The partners of exactly the items asked, whatever their number: no listing limit decides.
     partners = await asyncio.to_thread(ops.quarantine_partners, hub(), ids)
-    refused = [p for p in partners if not _may(user, "POST", f"ketenhub_receive_{p}")]
+    refused = [p for p in partners if not _may(user, "POST", dag_id("receive", p))]
     if refused:
         raise HTTPException(403, f"you may not trigger the receiving DAG of {', '.join(refused)}")
     if not reason.strip():

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ketenhub.adapters import Receive
+from ketenhub.markers import read_marker
 from ketenhub.names import name_problem, shown
 from ketenhub.receive.base import Incoming, Refused, Source
-from ketenhub.markers import read_marker
 
 log = logging.getLogger(__name__)
 SKIP_SUFFIXES = (".part", ".sha256", ".error.txt")

@@ -22,11 +22,11 @@ from typing import Iterator
 
 from ketenhub.adapters import Receive
 from ketenhub.connections import Endpoint
-from ketenhub.protocols.sftp import HostKeyError, listdir, session
+from ketenhub.markers import read_marker
 from ketenhub.names import name_problem, shown
+from ketenhub.protocols.sftp import HostKeyError, listdir, session
 from ketenhub.receive.base import Incoming, Refused, Source
 from ketenhub.receive.folder import SKIP_SUFFIXES
-from ketenhub.markers import read_marker
 
 log = logging.getLogger(__name__)
 

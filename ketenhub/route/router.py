@@ -11,9 +11,9 @@ from typing import NamedTuple
 from lxml import etree
 
 from ketenhub.adapters import Destination
-from ketenhub.xml.xslt import for_each, results_schema, serialised, standalone, stylesheet
 from ketenhub.xml.problems import Problem
 from ketenhub.xml.schema import compile_schema, validate
+from ketenhub.xml.xslt import for_each, results_schema, serialised, standalone, stylesheet
 
 
 class Outbound(NamedTuple):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from lxml import etree
 
+from ketenhub.markers import read_marker
 from ketenhub.simulators.soap import SCHEMAS
 from ketenhub.xml.parsing import parser
-from ketenhub.markers import read_marker
 from ketenhub.xml.schema import compile_schema
 
 NS = "urn:keten:cjib:opdrachten:v1"

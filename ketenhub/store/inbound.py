@@ -10,6 +10,7 @@ from sqlalchemy import Connection, insert, select, text, update
 
 from ketenhub.audit.trail import Entry, record, record_pending_deliveries
 from ketenhub.clock import now
+from ketenhub.states import DeliveryState, EventState, PayloadState, QuarantineState
 from ketenhub.store.bulk import blob, insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
@@ -23,9 +24,9 @@ def find_payload(conn: Connection, partner: str, sha256: str):
 
 def add_payload(conn: Connection, partner: str, name: str, sha256: str, size: int) -> int:
     pid = conn.execute(insert(payload).values(
-        partner=partner, name=name, sha256=sha256, size=size, received_at=now(), state="received",
+        partner=partner, name=name, sha256=sha256, size=size, received_at=now(), state=PayloadState.RECEIVED,
         events_accepted=0, events_rejected=0, events_duplicate=0)).inserted_primary_key[0]
-    record(conn, [Entry("payload", pid, "received", detail=f"{partner} {name} sha256={sha256} size={size}")])
+    record(conn, [Entry("payload", pid, PayloadState.RECEIVED, detail=f"{partner} {name} sha256={sha256} size={size}")])
     return pid
 
 
@@ -54,9 +55,9 @@ def reject_payload(conn: Connection, partner: str, payload_id: int, reason: str)
                                                  quarantine.c.fingerprint == key)) is None:
         qid = conn.execute(insert(quarantine).values(
             partner=partner, payload_id=payload_id, bericht_id=None, line=None, reason=reason, raw=None,
-            state="open", created_at=now(), fingerprint=key)).inserted_primary_key[0]
+            state=QuarantineState.OPEN, created_at=now(), fingerprint=key)).inserted_primary_key[0]
         record(conn, [Entry("quarantine", qid, "quarantined", detail=reason)])
-    finish_payload(conn, payload_id, "rejected", reason)
+    finish_payload(conn, payload_id, PayloadState.REJECTED, reason)
 
 
 def store_events(conn: Connection, partner: str, payload_id: int, accepted: list[AcceptedEvent],
@@ -97,7 +98,7 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
         at_event = value(conn, event.c.received_at, at)
         ids = insert_rows(conn, event, ("partner", "bericht_id", "payload_id", "kind", "soort", "state",
                                         "received_at", "canonical"),
-                          [(partner, bericht_id, payload_id, kind, soort, "accepted", at_event, blob(canonical))
+                          [(partner, bericht_id, payload_id, kind, soort, EventState.ACCEPTED, at_event, blob(canonical))
                            for bericht_id, kind, soort, canonical, _ in fresh])
         if ids is None:
             by_bericht_id = dict(select_in(conn, "SELECT bericht_id, id FROM event WHERE partner = ? AND bericht_id IN",
@@ -107,9 +108,9 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
         deliveries, accepted_entries = [], []
         for event_id, (bericht_id, _, soort, _, outbound) in zip(ids, fresh):
             routed = ", ".join(f"{destination}:{recipient}" for destination, _, recipient, _ in outbound)
-            accepted_entries.append(Entry("event", event_id, "accepted", bericht_id,
+            accepted_entries.append(Entry("event", event_id, EventState.ACCEPTED, bericht_id,
                                           f"{soort}; routed to {routed or 'no destination'}"))
-            deliveries += [(event_id, destination, recipient, key, blob(document), "pending", 0,
+            deliveries += [(event_id, destination, recipient, key, blob(document), DeliveryState.PENDING, 0,
                             at_delivery, at_delivery, at_delivery) for destination, key, recipient, document in outbound]
         record(conn, accepted_entries)
         if deliveries:
@@ -123,7 +124,7 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
     if quarantined:
         qrows = conn.execute(insert(quarantine).returning(quarantine.c.id, sort_by_parameter_order=True), [
             dict(partner=partner, payload_id=payload_id, bericht_id=r.bericht_id, line=r.line, reason=r.reason,
-                 raw=r.raw, state="open", created_at=at, fingerprint=key) for r, key in quarantined
+                 raw=r.raw, state=QuarantineState.OPEN, created_at=at, fingerprint=key) for r, key in quarantined
         ]).scalars().all()
         entries += [Entry("quarantine", qid, "quarantined", r.bericht_id, r.reason)
                     for qid, (r, _) in zip(qrows, quarantined)]

@@ -1,0 +1,47 @@
+"""The states things are in, as the store keeps them and the audit trail names them. StrEnums:
+a member is its string, so the store and the trail hold plain words."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PayloadState(StrEnum):
+    RECEIVED = "received"  # kept, being stored
+    ACCEPTED = "accepted"  # its events stored (each accepted or quarantined)
+    REJECTED = "rejected"  # refused whole, quarantined with its reason
+    ALREADY_RECEIVED = "already-received"  # the same bytes came before: nothing new (reports only)
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # due at its next attempt
+    SENDING = "sending"  # in a batch claimed under a lease
+    DELIVERED = "delivered"
+    FAILED = "failed"  # refused for good: an operator may replay it
+    DEAD = "dead"  # still failing after the destination's max_attempts
+
+
+class BatchState(StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # nothing in it was delivered
+    EMPTY = "empty"  # its items were replayed or settled elsewhere before it was sent
+    REFUSED = "refused"  # the destination refused it after taking it (CJIB's rejected/)
+
+
+class EventState(StrEnum):
+    ACCEPTED = "accepted"
+
+
+class QuarantineState(StrEnum):
+    OPEN = "open"
+    REPROCESSED = "reprocessed"
+
+
+class Outcome(StrEnum):
+    """What a transport says became of an item."""
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+IN_TROUBLE = (DeliveryState.FAILED, DeliveryState.DEAD)  # what an operator may replay
