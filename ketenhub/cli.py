@@ -9,6 +9,7 @@
     ketenhub deliveries list|show|replay      failed and dead deliveries (replay needs --reason)
     ketenhub quarantine list|reprocess        quarantined events, again through the pipeline after a fix
     ketenhub simulate                         every partner and destination simulator, with demo traffic
+    ketenhub audit verify [--head ID:SHA256]  walk the audit trail's hash chain; exit code 1 when broken
 
 All state lives under KETENHUB_HOME (default: var/hub in the project).
 """
@@ -174,6 +175,20 @@ def cmd_simulate(hub: Hub, args) -> int:
     return 0
 
 
+def cmd_audit(hub: Hub, args) -> int:
+    from ketenhub.audit.chain import Head, verify
+    logged = None
+    if args.head:
+        last_id, _, digest = args.head.partition(":")
+        try:
+            logged = Head(int(last_id), bytes.fromhex(digest), "on the command line")
+        except ValueError:
+            raise ValueError(f"--head: expected ID:SHA256 as the nightly DAG logs it, got {args.head!r}") from None
+    verdict = verify(hub.engine, logged)
+    print(verdict.text())
+    return 0 if verdict.intact else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ketenhub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (never personal data)")
@@ -220,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="default: $KETENHUB_HOME/simulators")
     p.add_argument("--interval", type=float, default=30.0, help="seconds between new demo events")
     p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("audit", help="check that the audit trail was not changed")
+    p.add_argument("action", choices=["verify"])
+    p.add_argument("--head", help="also compare with a head logged earlier by ketenhub_audit_verify (ID:SHA256)")
+    p.set_defaults(func=cmd_audit)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
