@@ -8,7 +8,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, or_, select
 from sqlalchemy.event import contains, listen
 
-from ketenhub.audit.chain import content, micros, text
+from ketenhub.audit.chain import micros, text
 from ketenhub.store.bulk import blob, insert_rows, select_in, value
 from ketenhub.store.tables import audit, delivery, event, payload, quarantine
 
@@ -43,7 +43,7 @@ def record(conn: Connection, entries: list[Entry], actor: str = "ketenhub") -> N
 def record_pending_deliveries(conn: Connection, event_ids: list[int], actor: str = "ketenhub") -> None:
     """A "pending" row for each delivery of these events."""
     rows = select_in(conn, "SELECT id, idempotency_key FROM delivery WHERE event_id IN", (), event_ids)
-    record(conn, [Entry("delivery", i, "pending", None, "key " + key) for i, key in rows], actor)
+    record(conn, [("delivery", i, "pending", None, "key " + key) for i, key in rows], actor)  # as Entry, made faster
 
 
 _PENDING = "ketenhub.audit.pending"
@@ -75,11 +75,16 @@ def _append(conn: Connection) -> None:
             rows = []
             for subject, subject_id, action, bericht_id, detail in entries:
                 last_id += 1
-                h = sha256(prev + content(last_id, at_actor, subject, subject_id, bericht_id, action, detail)).digest()
+                # chain.content, written out: the call cost a third of the time a row takes here
+                i, s = str(last_id), str(subject_id)
+                h = sha256(prev + f"{len(i)}:{i}{at_actor}{len(subject)}:{subject}{len(s)}:{s}"
+                                  f"{'~' if bericht_id is None else f'{len(bericht_id)}:{bericht_id}'}"
+                                  f"{len(action)}:{action}{'~' if detail is None else f'{len(detail)}:{detail}'}"
+                           .encode()).digest()
                 rows.append((last_id, at_value, actor, subject, subject_id, bericht_id, action, detail, blob(prev),
                              blob(h)))
                 prev = h
-            if any(e.bericht_id is not None for e in entries):
+            if any(e[3] is not None for e in entries):  # e.bericht_id
                 insert_rows(conn, audit, COLUMNS, rows)
             else:  # left out rather than bound as NULL, as a NULL costs what bytes do (see bulk.blob)
                 insert_rows(conn, audit, COLUMNS[:5] + COLUMNS[6:], [r[:5] + r[6:] for r in rows])
