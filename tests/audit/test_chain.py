@@ -213,10 +213,13 @@ def test_a_trail_rewritten_from_a_row_on_shows_against_the_logged_head(trail, ca
 
 
 def test_the_cli_is_a_process_with_exit_codes(trail, tmp_path):
-    env = dict(os.environ, KETENHUB_HOME=str(tmp_path / "home"), KETENHUB_DATABASE_URL=str(trail.engine.url
-               .render_as_string(hide_password=False)))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "ketenhub.cli", "audit", "verify", *a], env=env,  # noqa: E731
-                                    capture_output=True, text=True, timeout=120)
+    env = dict(os.environ, KETENHUB_HOME=str(tmp_path / "home"),
+               KETENHUB_DATABASE_URL=trail.engine.url.render_as_string(hide_password=False))
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "ketenhub.cli", "audit", "verify", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
     assert run().returncode == 0
     tamper(trail, "UPDATE audit SET detail = 'x' WHERE id = 2")
     r = run()

@@ -111,13 +111,15 @@ from airflow.models import Variable  # read from Airflow's metadata database, as
 bag = DagBag(dag_folder="dags")
 print("RESULT", bag.dags["ketenhub_audit_verify"].test().state)
 """
+    sample = PROJECT_DIR / "tests/data/om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"
     first = python(f"""
+from pathlib import Path
 from ketenhub.hub import Hub
 from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import Files
 hub = Hub()
 om = hub.registry.partner("om")
-ingest_source(hub, om, Files([__import__("pathlib").Path({str(PROJECT_DIR / "tests/data/om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml")!r})], om.receive))
+ingest_source(hub, om, Files([Path({str(sample)!r})], om.receive))
 {night}
 import json
 print("HEAD", json.dumps(Variable.get("ketenhub_audit_head", deserialize_json=True)))
