@@ -127,6 +127,8 @@ def audit_verify_dag():
             if not verdict.intact:
                 raise AirflowFailException(verdict.text())
             log.info("%s", verdict.text())  # the task log: the copy of the head no database user can change
+            if logged:
+                log.info("the head logged for %s (row %d) is unchanged in it", before["night"], logged.last_id)
             night = str(logical_date or pendulum.now(TIMEZONE))
             head = {"last_id": verdict.head.last_id, "hash": verdict.head.hash.hex(), "rows": verdict.rows,
                     "night": night}
