@@ -13,6 +13,9 @@ from ketenhub.store.bulk import blob, insert_rows, select_in, value
 from ketenhub.store.tables import audit, delivery, event, payload, quarantine
 
 
+_PENDING = "ketenhub.audit.pending"  # in Connection.info: (transaction, [(at, actor, entries)])
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -26,7 +29,8 @@ class Entry(NamedTuple):  # a frozen dataclass costs ~1.5 µs to make; there are
 
 
 def record(conn: Connection, entries: list[Entry], actor: str = "ketenhub") -> None:
-    """Adds ``entries`` to the trail when the transaction commits (see ``_append``)."""
+    """Adds ``entries`` to the trail when the transaction commits (see ``_append``); until then
+    the transaction itself does not see them either."""
     if not entries:
         return
     if conn.get_transaction() is None:
@@ -44,9 +48,6 @@ def record_pending_deliveries(conn: Connection, event_ids: list[int], actor: str
     """A "pending" row for each delivery of these events."""
     rows = select_in(conn, "SELECT id, idempotency_key FROM delivery WHERE event_id IN", (), event_ids)
     record(conn, [("delivery", i, "pending", None, "key " + key) for i, key in rows], actor)  # as Entry, made faster
-
-
-_PENDING = "ketenhub.audit.pending"
 
 
 def _forget(conn: Connection) -> None:
@@ -72,7 +73,9 @@ def _append(conn: Connection) -> None:
         last_id, prev = head[0], bytes(head[1])
         for at, actor, entries in pending[1]:
             at_actor, at_value = text(str(micros(at))) + text(actor), value(conn, audit.c.at, at)
-            rows = []
+            # bericht_id is left out rather than bound as NULL where no row has one, as a NULL costs
+            # what bytes do (see bulk.blob)
+            with_bericht_id, rows = any(e[3] is not None for e in entries), []
             for subject, subject_id, action, bericht_id, detail in entries:
                 last_id += 1
                 # chain.content, written out: the call cost a third of the time a row takes here
@@ -82,12 +85,10 @@ def _append(conn: Connection) -> None:
                                   f"{len(action)}:{action}{'~' if detail is None else f'{len(detail)}:{detail}'}"
                            .encode()).digest()
                 rows.append((last_id, at_value, actor, subject, subject_id, bericht_id, action, detail, blob(prev),
-                             blob(h)))
+                             blob(h)) if with_bericht_id else
+                            (last_id, at_value, actor, subject, subject_id, action, detail, blob(prev), blob(h)))
                 prev = h
-            if any(e[3] is not None for e in entries):  # e.bericht_id
-                insert_rows(conn, audit, COLUMNS, rows)
-            else:  # left out rather than bound as NULL, as a NULL costs what bytes do (see bulk.blob)
-                insert_rows(conn, audit, COLUMNS[:5] + COLUMNS[6:], [r[:5] + r[6:] for r in rows])
+            insert_rows(conn, audit, COLUMNS if with_bericht_id else COLUMNS[:5] + COLUMNS[6:], rows)
         cursor.execute(f"UPDATE audit_head SET last_id = {mark}, hash = {mark} WHERE id = 1", (last_id, blob(prev)))
     finally:
         cursor.close()
