@@ -25,6 +25,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MICROSECOND = timedelta(microseconds=1)
 _CHUNK = 20_000  # rows read per transaction while walking: writers are not held up for long
 _RECENT = 10_000  # hashes remembered while walking, to tell rows inserted from rows deleted
+_RENUMBERED = 1_000  # how far a row's id is looked for when the trail was renumbered
 
 FIELDS = (audit.c.id, audit.c.at, audit.c.actor, audit.c.subject, audit.c.subject_id, audit.c.bericht_id,
           audit.c.action, audit.c.detail, audit.c.prev_hash, audit.c.hash)
@@ -116,6 +117,13 @@ class _Walk:
             if content_ok:
                 return self.last_id, (f"row {self.last_id} was replaced: its hash is not the one row {row_id} "
                                       f"was chained to")
+            written = self._written_as(r, prev, h)
+            if written is not None and written > row_id:
+                return row_id, (_rows("deleted", row_id, written - 1) + f" and the rows after renumbered: row "
+                                f"{row_id} was written as row {written}")
+            if written is not None:
+                return written, (_rows("inserted", written, row_id - 1) + f" and the rows after renumbered: row "
+                                 f"{row_id} was written as row {written}")
             return row_id, (f"row {row_id} was replaced or inserted: neither its content nor its link to "
                             f"row {self.last_id} match")
         if not content_ok:
@@ -127,6 +135,16 @@ class _Walk:
             del self.recent[self.order.popleft()]
         if row_id in self.watch:
             self.seen[row_id] = h
+        return None
+
+
+    @staticmethod
+    def _written_as(r, prev: bytes, h: bytes) -> int | None:
+        """The id a renumbered row was written under, if it is near its present one."""
+        row_id, *fields = r[:8]
+        for other in range(max(1, row_id - _RENUMBERED), row_id + _RENUMBERED + 1):
+            if other != row_id and row_hash(prev, other, *fields) == h:
+                return other
         return None
 
 

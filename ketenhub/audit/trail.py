@@ -71,6 +71,7 @@ def _append(conn: Connection) -> None:
         if head is None:
             raise RuntimeError("the audit chain's head (table audit_head) is missing: see `ketenhub audit verify`")
         last_id, prev = head[0], bytes(head[1])
+        prev_blob = blob(prev)  # each hash is made a blob once, for its row and as the next row's prev_hash
         for at, actor, entries in pending[1]:
             at_actor, at_value = text(str(micros(at))) + text(actor), value(conn, audit.c.at, at)
             # bericht_id is left out rather than bound as NULL where no row has one, as a NULL costs
@@ -84,12 +85,13 @@ def _append(conn: Connection) -> None:
                                   f"{'~' if bericht_id is None else f'{len(bericht_id)}:{bericht_id}'}"
                                   f"{len(action)}:{action}{'~' if detail is None else f'{len(detail)}:{detail}'}"
                            .encode()).digest()
-                rows.append((last_id, at_value, actor, subject, subject_id, bericht_id, action, detail, blob(prev),
-                             blob(h)) if with_bericht_id else
-                            (last_id, at_value, actor, subject, subject_id, action, detail, blob(prev), blob(h)))
-                prev = h
+                h_blob = bytearray(h)  # bulk.blob, without the call
+                rows.append((last_id, at_value, actor, subject, subject_id, bericht_id, action, detail, prev_blob,
+                             h_blob) if with_bericht_id else
+                            (last_id, at_value, actor, subject, subject_id, action, detail, prev_blob, h_blob))
+                prev, prev_blob = h, h_blob
             insert_rows(conn, audit, COLUMNS if with_bericht_id else COLUMNS[:5] + COLUMNS[6:], rows)
-        cursor.execute(f"UPDATE audit_head SET last_id = {mark}, hash = {mark} WHERE id = 1", (last_id, blob(prev)))
+        cursor.execute(f"UPDATE audit_head SET last_id = {mark}, hash = {mark} WHERE id = 1", (last_id, prev_blob))
     finally:
         cursor.close()
 

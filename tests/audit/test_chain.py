@@ -134,9 +134,20 @@ def test_deleted_rows_are_reported(trail, capsys, ids, expected):
 
 
 def test_deleted_rows_are_reported_also_when_the_rest_is_renumbered(trail, capsys):
-    tamper(trail, "DELETE FROM audit WHERE id = 7", "UPDATE audit SET id = id - 1 WHERE id > 7")
-    code, out = audit_verify(capsys)
-    assert code == 1 and out.startswith("audit trail BROKEN at row 7: row 7 was replaced or inserted")
+    tamper(trail, "DELETE FROM audit WHERE id IN (7, 8)",
+           *[f"UPDATE audit SET id = {i - 2} WHERE id = {i}" for i in range(9, 19)])
+    assert audit_verify(capsys) == (1, "audit trail BROKEN at row 7: rows 7 to 8 were deleted and the rows after "
+                                       "renumbered: row 7 was written as row 9")
+
+
+def test_a_row_inserted_in_the_middle_without_a_fitting_hash_is_reported(trail, capsys):
+    stamp = "2026-11-20 10:00:00" + ("+00" if trail.engine.dialect.name == "postgresql" else ".000000")
+    tamper(trail, *[f"UPDATE audit SET id = {i + 1} WHERE id = {i}" for i in range(18, 10, -1)],
+           "INSERT INTO audit (id, at, actor, subject, subject_id, action, detail, prev_hash, hash) VALUES "
+           f"(11, '{stamp}', 'ketenhub', 'delivery', 3, 'delivered', 'KBSP_1', {hexed(trail, b'1' * 32)}, "
+           f"{hexed(trail, b'2' * 32)})")
+    assert audit_verify(capsys) == (1, "audit trail BROKEN at row 11: row 11 was replaced or inserted: neither its "
+                                       "content nor its link to row 10 match")
 
 
 def test_a_row_inserted_without_a_hash_is_reported(trail, capsys):
