@@ -137,7 +137,6 @@ class _Walk:
             self.seen[row_id] = h
         return None
 
-
     @staticmethod
     def _written_as(r, prev: bytes, h: bytes) -> int | None:
         """The id a renumbered row was written under, if it is near its present one."""
@@ -168,14 +167,16 @@ def verify(engine: Engine, logged: Head | None = None) -> Verdict:
                 return broken
         return None
 
+    read_to = 0
+
     def chunk(conn: Connection, limit: int | None):
-        q = select(*FIELDS).where(audit.c.id > walk_from[0]).order_by(audit.c.id)
+        nonlocal read_to
+        q = select(*FIELDS).where(audit.c.id > read_to).order_by(audit.c.id)
         rows = conn.execute(q.limit(limit) if limit else q).all()
         if rows:
-            walk_from[0] = rows[-1][0]
+            read_to = rows[-1][0]
         return rows
 
-    walk_from = [0]
     while True:
         with engine.begin() as conn:
             rows = chunk(conn, _CHUNK)
