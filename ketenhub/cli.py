@@ -10,6 +10,7 @@
     ketenhub quarantine list|reprocess        quarantined events, again through the pipeline after a fix
     ketenhub simulate                         every partner and destination simulator, with demo traffic
     ketenhub keys init                        create the Ketenreferentie's secret key (Airflow Variable) if absent
+    ketenhub audit verify [--head ID:SHA256]  walk the audit trail's hash chain; exit code 1 when broken
 
 All state lives under KETENHUB_HOME (default: var/hub in the project).
 """
@@ -199,6 +200,18 @@ def cmd_keys(hub: Hub, args) -> int:
     created = keys.init()
     print(f"Airflow Variable {keys.VARIABLE}: " + ("created" if created else "exists, left as it is"))
     return 0
+def cmd_audit(hub: Hub, args) -> int:
+    from ketenhub.audit.chain import Head, verify
+    logged = None
+    if args.head:
+        last_id, _, digest = args.head.partition(":")
+        try:
+            logged = Head(int(last_id), bytes.fromhex(digest), "on the command line")
+        except ValueError:
+            raise ValueError(f"--head: expected ID:SHA256 as the nightly DAG logs it, got {args.head!r}") from None
+    verdict = verify(hub.engine, logged)
+    print(verdict.text())
+    return 0 if verdict.intact else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("keys", help="init: create the Ketenreferentie's key (Airflow Variable) unless it exists")
     p.add_argument("action", choices=["init"])
     p.set_defaults(func=cmd_keys)
+    p = sub.add_parser("audit", help="check that the audit trail was not changed")
+    p.add_argument("action", choices=["verify"])
+    p.add_argument("--head", help="also compare with a head logged earlier by ketenhub_audit_verify (ID:SHA256)")
+    p.set_defaults(func=cmd_audit)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:

@@ -7,6 +7,7 @@ crashed task; individual messages are retried by the hub itself.
 """
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pendulum
@@ -20,6 +21,9 @@ from ketenhub.states import PayloadState
 TIMEZONE = "Europe/Amsterdam"
 START = pendulum.datetime(2026, 1, 1, tz=TIMEZONE)
 TASK_DEFAULTS = dict(retries=3, retry_delay=timedelta(minutes=2), retry_exponential_backoff=True)
+AUDIT_HEAD = "ketenhub_audit_head"  # the Airflow Variable with the audit chain's head as last verified
+
+log = logging.getLogger(__name__)
 
 
 def dag_id(kind: str, name: str) -> str:
@@ -108,9 +112,44 @@ def deadline_dag(p: Partner):
     return deadline()
 
 
+def audit_verify_dag():
+    @_dag("ketenhub_audit_verify", "30 5 * * *", ["audit"],
+          "Verifies the audit trail's hash chain, logs its head and compares it with the head of the night "
+          "before (Variable ketenhub_audit_head); fails when the trail was changed.")
+    def audit_verify():
+        @task  # a broken chain fails at once (AirflowFailException); retries are for an unreachable database
+        def verify_chain(logical_date=None) -> dict:
+            from airflow.sdk import Variable
+
+            from ketenhub.audit.chain import Head, verify
+            from ketenhub.hub import Hub
+
+            # Kept in Airflow's metadata database: another database, which the hub's role cannot write.
+            before = Variable.get(AUDIT_HEAD, default=None, deserialize_json=True)
+            logged = before and Head(before["last_id"], bytes.fromhex(before["hash"]),
+                                     f"by ketenhub_audit_verify for {before['night']}")
+            verdict = verify(Hub().engine, logged)
+            if not verdict.intact:
+                raise AirflowFailException(verdict.text())
+            log.info("%s", verdict.text())  # the task log: the copy of the head no database user can change
+            if logged:
+                log.info("the head logged for %s (row %d) is unchanged in it", before["night"], logged.last_id)
+            night = str(logical_date or pendulum.now(TIMEZONE))
+            head = {"last_id": verdict.head.last_id, "hash": verdict.head.hash.hex(), "rows": verdict.rows,
+                    "night": night}
+            Variable.set(AUDIT_HEAD, head, description="the audit chain's head as last verified by "
+                                                       "ketenhub_audit_verify", serialize_json=True)
+            return head
+
+        verify_chain()
+
+    return audit_verify()
+
+
 def build() -> dict:
     registry = adapters.load(settings.load())
     dags = [receive_dag(p) for p in registry.partners.values()]
     dags += [deadline_dag(p) for p in registry.partners.values() if p.receive.deadline]
     dags += [deliver_dag(d) for d in registry.destinations.values()]
+    dags.append(audit_verify_dag())
     return {d.dag_id: d for d in dags}

@@ -109,10 +109,20 @@ audit = Table(
     Column("bericht_id", String(255)),
     Column("action", String(32), nullable=False),
     Column("detail", Text),
+    Column("prev_hash", LargeBinary),  # the hash chain (see audit.chain); NULL only in a row not written by the hub
+    Column("hash", LargeBinary),
     Index("ix_audit_subject", "subject", "subject_id"),
     # Partial: rows about deliveries and batches name no BerichtId.
     Index("ix_audit_bericht", "bericht_id", sqlite_where=text("bericht_id IS NOT NULL"),
           postgresql_where=text("bericht_id IS NOT NULL")),
+)
+
+# The audit chain's last row (id and hash), one row, locked by every transaction that appends.
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("last_id", Integer, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
 )
 
 # How far a polled partner has been read: the highest Politie Volgnummer durably stored.

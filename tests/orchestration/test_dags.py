@@ -41,12 +41,13 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["errors"] == {}
     expected = ({f"ketenhub_receive_{p}" for p in REGISTRY.partners} | {f"ketenhub_deliver_{d}" for d in REGISTRY.destinations}
-                | {"ketenhub_deadline_om"})
+                | {"ketenhub_deadline_om", "ketenhub_audit_verify"})
     assert set(out["dags"]) == expected
     kind, tz, cron, tasks = out["dags"]["ketenhub_receive_om"]
     assert (kind, tz, cron, tasks) == ("CronTriggerTimetable", "Europe/Amsterdam", "30 2 * * *", ["ingest"])
     assert out["dags"]["ketenhub_deliver_cjib"][1:] == ["Europe/Amsterdam", "0 4 * * *", ["send", "check_backlog"]]
     assert out["dags"]["ketenhub_deadline_om"][1:] == ["Europe/Amsterdam", "0 6 * * *", ["check_arrival"]]
+    assert out["dags"]["ketenhub_audit_verify"][1:] == ["Europe/Amsterdam", "30 5 * * *", ["verify_chain"]]
 
 
 def test_dag_file_import_touches_no_database_schema_or_mapping(tmp_path):
@@ -91,3 +92,51 @@ for dag_id in ("ketenhub_receive_cvom", "ketenhub_deliver_dlv"):
     assert len(list((drop / "processed").glob("*.xml"))) == 6
     assert len(list(outbox.glob("KETENHUB_DLV_*.xml"))) == 6
     assert not (tmp_path / "hub" / "inbox").exists()  # the Connection's folders were used, not the defaults
+
+
+@pytest.mark.timeout(300)
+def test_audit_verify_dag_logs_the_head_and_fails_when_the_trail_lost_its_tail(tmp_path):
+    """Two nights of ketenhub_audit_verify (dag.test): the first logs the head and keeps it in
+    the Variable ketenhub_audit_head; then the trail's tail is cut off and audit_head moved back
+    to match, which the database alone cannot show, and the second night fails on the head kept."""
+    import sqlite3
+
+    env = airflow_env(tmp_path)
+    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, cwd=PROJECT_DIR,
+                             capture_output=True, text=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    night = """
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models import Variable  # read from Airflow's metadata database, as the UI shows it
+bag = DagBag(dag_folder="dags")
+print("RESULT", bag.dags["ketenhub_audit_verify"].test().state)
+"""
+    sample = PROJECT_DIR / "tests/data/om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"
+    first = python(f"""
+from pathlib import Path
+from ketenhub.hub import Hub
+from ketenhub.pipeline import ingest_source
+from ketenhub.receive.folder import Files
+hub = Hub()
+om = hub.registry.partner("om")
+ingest_source(hub, om, Files([Path({str(sample)!r})], om.receive))
+{night}
+import json
+print("HEAD", json.dumps(Variable.get("ketenhub_audit_head", deserialize_json=True)))
+""", env)
+    assert "RESULT success" in first.stdout, first.stdout[-3000:] + first.stderr[-3000:]
+    head = json.loads(next(line for line in first.stdout.splitlines() if line.startswith("HEAD"))[5:])
+    assert (head["last_id"], head["rows"]) == (18, 18)
+    logged = f"audit trail intact: 18 rows; its head (last row:sha256) is 18:{head['hash']}"
+    assert logged in first.stdout + first.stderr  # the task's log
+
+    db = sqlite3.connect(tmp_path / "hub" / "ketenhub.db")
+    db.execute("DROP TRIGGER audit_no_delete")
+    db.execute("DELETE FROM audit WHERE id > 15")
+    db.execute("UPDATE audit_head SET last_id = 15, hash = (SELECT hash FROM audit WHERE id = 15)")
+    db.commit()
+    db.close()
+    second = python(night, env)
+    assert "RESULT failed" in second.stdout, second.stdout[-3000:] + second.stderr[-3000:]
+    assert ("audit trail BROKEN at row 16: the chain was truncated: the head logged by ketenhub_audit_verify for "
+            f"{head['night']} is row 18, but the trail ends at row 15") in second.stdout + second.stderr
