@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from ketenhub import pipeline, wiring
 from ketenhub.adapters import AdapterError
-from ketenhub.audit.trail import payload_names, trace
+from ketenhub.store.audit import payload_names, trace
 from ketenhub.hub import Hub
 from ketenhub.keys import MissingKey
 from ketenhub.names import shown
@@ -201,7 +201,7 @@ def cmd_keys(hub: Hub, args) -> int:
     print(f"Airflow Variable {keys.VARIABLE}: " + ("created" if created else "exists, left as it is"))
     return 0
 def cmd_audit(hub: Hub, args) -> int:
-    from ketenhub.audit.chain import Head, verify
+    from ketenhub.store.audit_chain import Head, verify
     logged = None
     if args.head:
         last_id, _, digest = args.head.partition(":")

@@ -10,7 +10,7 @@ from lxml import etree
 from sqlalchemy import and_, func, select, update
 
 from ketenhub import peertext
-from ketenhub.audit.trail import Entry, record, trace
+from ketenhub.store.audit import Entry, record, trace
 from ketenhub.clock import as_utc, now
 from ketenhub.hub import Hub
 from ketenhub.states import IN_TROUBLE, DeliveryState, PayloadState, QuarantineState

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ketenhub.adapters import Partner
-from ketenhub.audit.trail import Entry, record
+from ketenhub.store.audit import Entry, record
 from ketenhub.hub import Hub
 from ketenhub.processing import EventProcessor, split
 from ketenhub.receive.base import Incoming, Source

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 
 from ketenhub import operations as ops
 from ketenhub.adapters import Rule
-from ketenhub.audit.trail import Entry, record
+from ketenhub.store.audit import Entry, record
 from ketenhub.clock import now
 from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import FolderTransport

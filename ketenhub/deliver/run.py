@@ -24,7 +24,7 @@ from sqlalchemy import Connection, func, insert, or_, select, text, update
 
 from ketenhub import peertext
 from ketenhub.adapters import Destination
-from ketenhub.audit.trail import Entry, record
+from ketenhub.store.audit import Entry, record
 from ketenhub.clock import as_utc, now
 from ketenhub.deliver.envelopes import Envelope, envelope as envelope_of
 from ketenhub.deliver.transports import ItemResult, Transport

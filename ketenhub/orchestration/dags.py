@@ -121,7 +121,7 @@ def audit_verify_dag():
         def verify_chain(logical_date=None) -> dict:
             from airflow.sdk import Variable
 
-            from ketenhub.audit.chain import Head, verify
+            from ketenhub.store.audit_chain import Head, verify
             from ketenhub.hub import Hub
 
             # Kept in Airflow's metadata database: another database, which the hub's role cannot write.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from ketenhub.audit.trail import Entry, record, record_pending_deliveries
+from ketenhub.store.audit import Entry, record, record_pending_deliveries
 from ketenhub.clock import now
 from ketenhub.states import DeliveryState, EventState, PayloadState, QuarantineState
 from ketenhub.store.bulk import blob, insert_rows, select_in, value

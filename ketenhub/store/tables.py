@@ -109,7 +109,7 @@ audit = Table(
     Column("bericht_id", String(255)),
     Column("action", String(32), nullable=False),
     Column("detail", Text),
-    Column("prev_hash", LargeBinary),  # the hash chain (see audit.chain); NULL only in a row not written by the hub
+    Column("prev_hash", LargeBinary),  # the hash chain (see store.audit_chain); NULL only in a row not written by the hub
     Column("hash", LargeBinary),
     Index("ix_audit_subject", "subject", "subject_id"),
     # Partial: rows about deliveries and batches name no BerichtId.

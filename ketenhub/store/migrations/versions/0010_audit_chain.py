@@ -19,7 +19,7 @@ ROWS = sa.table("audit", *(sa.column(name) for name in (
 
 
 def upgrade() -> None:
-    from ketenhub.audit.chain import GENESIS, row_hash
+    from ketenhub.store.audit_chain import GENESIS, row_hash
 
     op.add_column("audit", sa.Column("prev_hash", sa.LargeBinary()))
     op.add_column("audit", sa.Column("hash", sa.LargeBinary()))

@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ketenhub import cli
-from ketenhub.audit.chain import GENESIS, row_hash, verify
-from ketenhub.audit.trail import Entry, record
+from ketenhub.store.audit_chain import GENESIS, row_hash, verify
+from ketenhub.store.audit import Entry, record
 from ketenhub.store import db
 from ketenhub.store.tables import audit, audit_head
 from tests.conftest import ingest

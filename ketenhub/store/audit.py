@@ -7,13 +7,13 @@ from typing import NamedTuple
 from sqlalchemy import Connection, or_, select
 from sqlalchemy.event import contains, listen
 
-from ketenhub.audit.chain import micros, text
+from ketenhub.store.audit_chain import micros, text
 from ketenhub.clock import now
 from ketenhub.store.bulk import blob, insert_rows, select_in, value
 from ketenhub.store.tables import audit, delivery, event, payload, quarantine
 
 
-_PENDING = "ketenhub.audit.pending"  # in Connection.info: (transaction, [(at, actor, entries)])
+_PENDING = "ketenhub.store.audit.pending"  # in Connection.info: (transaction, [(at, actor, entries)])
 
 
 class Entry(NamedTuple):  # a frozen dataclass costs ~1.5 µs to make; there are two per ingested event

@@ -1,13 +1,13 @@
 """On PostgreSQL the hub runs as a role that may only add and read audit rows: the layout of
-ketenhub.audit.roles, made in the test database with roles of the test's own."""
+ketenhub.store.roles, made in the test database with roles of the test's own."""
 import uuid
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import ProgrammingError
 
-from ketenhub.audit.chain import verify
-from ketenhub.audit.roles import hub_grants
+from ketenhub.store.audit_chain import verify
+from ketenhub.store.roles import hub_grants
 from ketenhub.deliver.run import deliver
 from ketenhub.hub import Hub
 from ketenhub.store import db

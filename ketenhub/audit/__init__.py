@@ -1,1 +1,0 @@
-"""Audit: the append-only trail of every state change, and the trace of one event."""
