@@ -52,7 +52,7 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
         from ketenhub.receive.soap import MeldingenPoller
 
         client = SoapClient(str(hub.settings.schemas_dir / r.wsdl), ep.base_url, partner.oin, _timeout(ep),
-                            r.call_deadline_seconds, r.answer_max_bytes)
+                            r.call_deadline_seconds, r.answer_max_bytes, tls=ep.tls(partner.oin))
         return MeldingenPoller(hub, client, max_pages=r.max_pages).poll().reports
     raise ValueError(f"{partner.partner}: unknown transport {r.transport!r}")
 
@@ -67,11 +67,11 @@ def transport(hub: Hub, dest: Destination, embedded: bool = True) -> Transport:
         from ketenhub.deliver.soap import KbspTransport
         from ketenhub.protocols.soap import SoapClient
         return KbspTransport(SoapClient(str(hub.settings.schemas_dir / dest.wsdl), ep.base_url, dest.oin,
-                                        _timeout(ep), deadline, dest.answer_max_bytes))
+                                        _timeout(ep), deadline, dest.answer_max_bytes, tls=ep.tls(dest.oin)))
     if dest.transport == "http":
         from ketenhub.deliver.http import DlvTransport
         return DlvTransport(ep.base_url, _timeout(ep), auth=(ep.login, ep.password) if ep.login else None,
-                            deadline=deadline, max_bytes=dest.answer_max_bytes)
+                            deadline=deadline, max_bytes=dest.answer_max_bytes, tls=ep.tls(dest.oin))
     if dest.transport == "sftp":
         from ketenhub.deliver.sftp import SftpTransport
         return SftpTransport(ep, dest.remote or "inbox")

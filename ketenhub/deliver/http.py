@@ -12,7 +12,7 @@ from lxml import etree
 
 from ketenhub.deliver.transports import ItemResult, Transport
 from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, AnswerTooLarge,
-                                     DeadlineExceeded, HttpClient, Redirected, retry_after_seconds)
+                                     DeadlineExceeded, HttpClient, Redirected, Tls, retry_after_seconds)
 from ketenhub.validate.parsing import parser
 
 NS = "urn:keten:dlv:beroepstatus:v1"
@@ -25,9 +25,10 @@ def _outcome(status: int) -> str:
 
 class DlvTransport(Transport):
     def __init__(self, base_url: str, timeout: float = 30, auth: tuple[str, str] | None = None,
-                 deadline: float = DEFAULT_DEADLINE_SECONDS, max_bytes: int = DEFAULT_ANSWER_MAX_BYTES):
+                 deadline: float = DEFAULT_DEADLINE_SECONDS, max_bytes: int = DEFAULT_ANSWER_MAX_BYTES,
+                 tls: Tls | None = None):
         self.base_url = base_url.rstrip("/")
-        self.http = HttpClient(timeout, deadline, max_bytes, auth)  # kept alive across documents
+        self.http = HttpClient(timeout, deadline, max_bytes, auth, tls=tls)  # kept alive across documents
 
     def send(self, name: str, document: bytes, keys: list[str]) -> dict[str, ItemResult]:
         (key,) = keys

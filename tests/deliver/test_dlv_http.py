@@ -13,7 +13,7 @@ from tests.conftest import DATA, ingest
 @pytest.fixture
 def dlv(connection, tmp_path):
     sim = DlvSimulator(store=tmp_path / "dlv-accepted").start()
-    connection("dlv", "http", host=sim.url)
+    connection("dlv", **sim.connection())
     yield sim
     sim.stop()
 
@@ -43,7 +43,7 @@ def test_200_for_a_key_dlv_already_has_counts_as_delivered(hub, dlv, appeals):
     send(hub)
     from ketenhub.deliver.http import DlvTransport
     doc = rows(hub)["CVOM-2001"].document
-    assert DlvTransport(dlv.url).send("again", doc, ["CVOM-2001"])["CVOM-2001"].outcome == "delivered"
+    assert DlvTransport(dlv.url, tls=dlv.client_tls()).send("again", doc, ["CVOM-2001"])["CVOM-2001"].outcome == "delivered"
     assert dlv.replays == 1 and len(dlv.accepted) == 6
 
 
