@@ -25,9 +25,11 @@ class _TlsServer(ThreadingHTTPServer):
     holds up no other."""
     daemon_threads = True
     context: ssl.SSLContext | None = None
+    connections = 0  # connections accepted (with TLS: handshakes completed)
 
     def finish_request(self, request, client_address):
         if self.context is None:
+            self.connections += 1
             return super().finish_request(request, client_address)
         request.settimeout(HANDSHAKE_SECONDS)
         try:
@@ -35,6 +37,7 @@ class _TlsServer(ThreadingHTTPServer):
         except (ssl.SSLError, OSError):  # no, or an unknown, client certificate: refused
             return
         tls.settimeout(None)
+        self.connections += 1
         try:
             super().finish_request(tls, client_address)
         finally:

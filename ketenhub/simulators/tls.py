@@ -41,7 +41,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def _write_secret(path: Path, data: bytes) -> None:
+def write_secret(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
@@ -70,7 +70,7 @@ class Pki:
                                    critical=True)
                     .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
                     .sign(key, hashes.SHA256()))
-            _write_secret(ca_key, _key_pem(key))
+            write_secret(ca_key, _key_pem(key))
             self.ca_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         self.ca_key = serialization.load_pem_private_key(ca_key.read_bytes(), None)
         self.ca_cert = x509.load_pem_x509_certificate(self.ca_file.read_bytes())
@@ -100,7 +100,7 @@ class Pki:
                 builder = builder.add_extension(x509.SubjectAlternativeName(
                     [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
             cert = builder.sign(self.ca_key, hashes.SHA256())
-            _write_secret(key_file, _key_pem(key))
+            write_secret(key_file, _key_pem(key))
             cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
             return cert_file, key_file
 
