@@ -285,6 +285,7 @@ class _Adapter(HTTPAdapter):
         conn.cert_reqs, conn.ca_certs, conn.ca_cert_dir = "CERT_REQUIRED", None, None
 
     def proxy_manager_for(self, proxy, **kwargs):
+        kwargs.setdefault("ssl_context", self.ssl_context)  # through a proxy's tunnel the same TLS
         manager = super().proxy_manager_for(proxy, **kwargs)
         if not proxy.lower().startswith("socks"):
             manager.pool_classes_by_scheme = self.POOLS

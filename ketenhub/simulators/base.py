@@ -32,10 +32,11 @@ class _TlsServer(ThreadingHTTPServer):
             self.connections += 1
             return super().finish_request(request, client_address)
         request.settimeout(HANDSHAKE_SECONDS)
+        tls = self.context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
         try:
-            tls = self.context.wrap_socket(request, server_side=True)
+            tls.do_handshake()
         except (ssl.SSLError, OSError):  # no, or an unknown, client certificate: refused
-            return
+            return self._refused(tls)
         tls.settimeout(None)
         self.connections += 1
         try:
@@ -45,6 +46,20 @@ class _TlsServer(ThreadingHTTPServer):
                 tls.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            tls.close()
+
+    @staticmethod
+    def _refused(tls: ssl.SSLSocket) -> None:
+        """Closed after the client has read the alert: closing at once, with the client's first
+        request unread, resets the connection, and the reset can overtake the alert."""
+        try:
+            tls.shutdown(socket.SHUT_WR)  # from here on a plain socket
+            tls.settimeout(2)
+            while tls.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
             tls.close()
 
     def handle_error(self, request, client_address):

@@ -213,3 +213,49 @@ def test_the_demos_connections_reach_its_simulators_over_tls(hub, connection, sa
         for name, sim in sims.items():
             if hasattr(sim, "stop"):
                 sim.stop()
+
+
+def test_through_a_proxy_the_same_two_way_tls(dlv, monkeypatch):
+    """An HTTPS_PROXY from the environment tunnels the call; the Connection's CA and client
+    certificate still apply end to end."""
+    import select as selector
+    import socket
+    import socketserver
+
+    tunnels = []
+
+    class Connect(socketserver.StreamRequestHandler):
+        def handle(self):
+            target = self.rfile.readline().split()[1].decode()
+            while self.rfile.readline() not in (b"\r\n", b""):
+                pass
+            tunnels.append(target)
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            sockets = [self.connection, upstream]
+            while True:
+                for s in selector.select(sockets, [], [], 5)[0]:
+                    try:
+                        data = s.recv(65536)
+                    except OSError:  # the simulator refused the handshake
+                        return upstream.close()
+                    if not data:
+                        return upstream.close()
+                    (upstream if s is self.connection else self.connection).sendall(data)
+
+    proxy = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Connect)
+    proxy.daemon_threads = True
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        assert call(dlv.client_tls(), dlv) == 200
+        assert tunnels == [f"127.0.0.1:{dlv.server.server_address[1]}"]
+        with pytest.raises(requests.RequestException):  # how it ends depends on the tunnel's timing
+            call(dlv.client_tls(cert_pem=None, key_pem=None), dlv)
+        assert dlv.server.connections == 1  # the second handshake was refused
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
