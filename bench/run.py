@@ -148,7 +148,7 @@ def phase_simulator(store: Path, name: str, meldingen: int = 0) -> None:
     else:
         sim = KbspSimulator(store=store, keep_files=False) if name == "kbsp" else DlvSimulator(store=store)
     sim.start()
-    print(json.dumps({"address": sim.url if name == "dlv" else sim.address}), flush=True)
+    print(json.dumps({"connection": sim.connection()}), flush=True)  # over TLS, as the hub meets them
     sys.stdin.read()
     state = sim.state()
     state.pop("items_per_call", None)
@@ -286,10 +286,10 @@ def run_phase(name: str, path: Path, env: dict, *options: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def start_simulator(name: str, store: Path, *options: str) -> tuple[subprocess.Popen, str]:
+def start_simulator(name: str, store: Path, *options: str) -> tuple[subprocess.Popen, dict]:
     sim = subprocess.Popen([sys.executable, __file__, "--phase", "simulator", "--partner", name, "--file", str(store),
                             *options], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    return sim, json.loads(sim.stdout.readline())["address"]
+    return sim, json.loads(sim.stdout.readline())["connection"]
 
 
 def stop_simulator(sim: subprocess.Popen) -> dict:
@@ -345,8 +345,8 @@ def main() -> None:
         shutil.copytree(work / "cvom", work / "hub" / "inbox" / "cvom")  # CVOM's drop folder
         sims = {"kbsp": start_simulator("kbsp", work / "kbsp"), "dlv": start_simulator("dlv", work / "dlv"),
                 "politie": start_simulator("politie", work / "politie", "--politie-meldingen", str(n_politie))}
-        env |= {f"AIRFLOW_CONN_KETENHUB_{name.upper()}": json.dumps({"conn_type": "http", "host": address})
-                for name, (_, address) in sims.items()}
+        env |= {f"AIRFLOW_CONN_KETENHUB_{name.upper()}": json.dumps(connection)
+                for name, (_, connection) in sims.items()}
         hub = run_phase("hub", path, env)
         received = {name: stop_simulator(sim) for name, (sim, _) in sims.items()}
         dags = run_phase("dags", path, env)

@@ -50,7 +50,7 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
         from ketenhub.store.cursor import ReceiveCursor
 
         client = SoapClient(str(hub.settings.schemas_dir / r.wsdl), ep.base_url, partner.oin, ep.timeout,
-                            r.call_deadline_seconds, r.answer_max_bytes)
+                            r.call_deadline_seconds, r.answer_max_bytes, tls=ep.tls(partner.oin))
         inbox = MeldingenInbox(client, ReceiveCursor(hub.engine, partner.partner),
                                hub.settings.path("work") / partner.partner, max_pages=r.max_pages)
         return ingest_source(hub, partner, inbox)

@@ -90,6 +90,13 @@ def connection(monkeypatch):
     return set_connection
 
 
+def requests_tls(sim) -> dict:
+    """requests' own arguments that reach a simulator over two-way TLS: its CA, the hub's client
+    certificate."""
+    cert, key = sim.pki.client()
+    return {"verify": str(sim.pki.ca_file), "cert": (str(cert), str(key))}
+
+
 @pytest.fixture(scope="session")
 def openssh(tmp_path_factory):
     from tests.sshd import OpenSSH

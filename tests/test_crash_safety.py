@@ -108,7 +108,7 @@ def test_delivery_killed_again_and_again_reaches_the_portal_once_each(hub, tmp_p
     expected = count(hub, delivery, delivery.c.destination == "kbsp")
     portal = KbspSimulator(store=tmp_path / "portal").start()
     portal.misbehave(delay=0.05)  # each call takes a moment, so kills land inside calls too
-    env = env_for(hub, AIRFLOW_CONN_KETENHUB_KBSP=json.dumps({"conn_type": "http", "host": portal.address}))
+    env = env_for(hub, AIRFLOW_CONN_KETENHUB_KBSP=json.dumps(portal.connection()))
     # Each time, the killed worker's lease runs out before the next one starts.
     kill_at_random_moments(["deliver", "--destination", "kbsp"], env, rng, (2.5, 5.0), lambda: expire_leases(hub))
     expire_leases(hub)

@@ -23,7 +23,7 @@ from tests.conftest import DATA, ingest
 @pytest.fixture
 def refused_at_dlv(hub, connection, sample, tmp_path):
     sim = DlvSimulator(store=tmp_path / "dlv").start()
-    connection("dlv", "http", host=sim.url)
+    connection("dlv", **sim.connection())
     for f in sorted((DATA / "cvom").glob("*.xml")):
         ingest(hub, "cvom", sample(f"cvom/{f.name}"))
     sim.misbehave(refuse=["CVOM-2002", "CVOM-2003"])
@@ -171,7 +171,7 @@ def test_what_the_portal_writes_back_is_hidden_from_viewers(hub, sample, connect
     portal = EchoingPortal().start()
     portal.code, portal.fault_all = code, fault
     try:
-        connection("kbsp", "http", host=portal.address)
+        connection("kbsp", **portal.connection())
         ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
         ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
         deliver(hub, replace(hub.registry.destination("kbsp"), max_attempts=1 if code == "111222333" else 5))
@@ -197,7 +197,7 @@ def test_what_dlv_writes_back_is_hidden_from_viewers(hub, sample, connection, no
     dlv = EchoingDlv().start()
     dlv.status = status
     try:
-        connection("dlv", "http", host=dlv.url)
+        connection("dlv", **dlv.connection())
         for name in ("beroep-ontvangen.xml", "beslissing-gegrond.xml"):
             ingest(hub, "cvom", sample(f"cvom/{name}"))
         deliver(hub, hub.registry.destination("dlv"))

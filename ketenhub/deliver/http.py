@@ -26,7 +26,7 @@ from lxml import etree
 
 from ketenhub.deliver.transports import ItemResult, Transport, options
 from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, AnswerTooLarge,
-                                     DeadlineExceeded, HttpClient, Redirected, retry_after_seconds)
+                                     DeadlineExceeded, HttpClient, Redirected, Tls, retry_after_seconds)
 from ketenhub.states import Outcome
 from ketenhub.xml.parsing import parser
 
@@ -54,11 +54,11 @@ class HttpRequests:
 class HttpDestination(Transport):
     def __init__(self, base_url: str, spec: HttpRequests, label: str, namespace: str, timeout: float = 30,
                  auth: tuple[str, str] | None = None, deadline: float = DEFAULT_DEADLINE_SECONDS,
-                 max_bytes: int = DEFAULT_ANSWER_MAX_BYTES):
+                 max_bytes: int = DEFAULT_ANSWER_MAX_BYTES, tls: Tls | None = None):
         self.base_url, self.spec, self.label = base_url.rstrip("/"), spec, label
         self.places = [(m.group(0), etree.XPath(f"string({m.group(1)})", namespaces={"d": namespace}))
                        for m in _PLACE.finditer(spec.url)]
-        self.http = HttpClient(timeout, deadline, max_bytes, auth)  # kept alive across documents
+        self.http = HttpClient(timeout, deadline, max_bytes, auth, tls=tls)  # kept alive across documents
 
     def url(self, item: etree._Element) -> str:
         path = self.spec.url
@@ -95,4 +95,4 @@ class HttpDestination(Transport):
 def configured(hub, dest, ep, deadline: float) -> HttpDestination:
     return HttpDestination(ep.base_url, options(HttpRequests, dest), dest.label, dest.namespace, ep.timeout,
                            auth=(ep.login, ep.password) if ep.login else None, deadline=deadline,
-                           max_bytes=dest.answer_max_bytes)
+                           max_bytes=dest.answer_max_bytes, tls=ep.tls(dest.oin))

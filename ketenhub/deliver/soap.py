@@ -73,5 +73,5 @@ class SoapDestination(Transport):
 
 def configured(hub, dest, ep, deadline: float) -> SoapDestination:
     client = SoapClient(str(hub.settings.schemas_dir / dest.wsdl), ep.base_url, dest.oin, ep.timeout, deadline,
-                        dest.answer_max_bytes)
+                        dest.answer_max_bytes, tls=ep.tls(dest.oin))
     return SoapDestination(client, options(SoapResults, dest), dest.label)

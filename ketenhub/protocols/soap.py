@@ -9,7 +9,8 @@ receiver's OIN as query string) and wsa:From (anonymous address with the hub's O
 answer must carry wsa:RelatesTo with our MessageID.
 
 The calls go through ketenhub.protocols.http: no redirect followed, an overall deadline per
-call, the answer read up to a limit. An answer is parsed without comments and processing
+call, the answer read up to a limit, two-way TLS as the Connection says (also where zeep loads a
+WSDL over the network). An answer is parsed without comments and processing
 instructions (they may stand anywhere, also first in the Body or inside a value), and one that
 declares a DTD is refused, as every document from outside is.
 """
@@ -25,7 +26,8 @@ from zeep import Client, Settings
 from zeep.transports import Transport
 
 from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, AnswerTooLarge,
-                                     DeadlineExceeded, HttpClient, NoRedirectSession, Redirected)
+                                     DeadlineExceeded, HttpClient, NoRedirectSession, PlainHttpRefused, Redirected,
+                                     Tls, TlsRefused)
 from ketenhub.settings import HUB_OIN
 
 logging.getLogger("zeep").setLevel(logging.WARNING)  # at DEBUG zeep logs whole bodies: personal data
@@ -62,22 +64,24 @@ def _answer_parser() -> etree.XMLParser:
 
 
 @lru_cache(maxsize=None)
-def _wsdl(path: str) -> Client:
+def _wsdl(path: str, tls: Tls | None = None) -> Client:
     # Said explicitly, though zeep's defaults agree today: no DTD, no entity, nothing external.
     settings = Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
                         xml_huge_tree=False)
-    # A WSDL is a local file; should it ever import over HTTP, that session follows no redirect.
-    return Client(path, settings=settings, transport=Transport(session=NoRedirectSession()))
+    # A WSDL is a local file; should it ever come over HTTP, that session follows no redirect and
+    # speaks the Connection's TLS.
+    return Client(path, settings=settings, transport=Transport(session=NoRedirectSession(tls)))
 
 
 class SoapClient:
     def __init__(self, wsdl: str, address: str, receiver_oin: str, timeout: float = 30,
-                 deadline: float = DEFAULT_DEADLINE_SECONDS, max_bytes: int = DEFAULT_ANSWER_MAX_BYTES):
-        self.client = _wsdl(wsdl)
+                 deadline: float = DEFAULT_DEADLINE_SECONDS, max_bytes: int = DEFAULT_ANSWER_MAX_BYTES,
+                 tls: Tls | None = None):
+        self.client = _wsdl(wsdl, tls)
         self.address = address
         self.receiver_oin = receiver_oin
         # One kept-alive session for all calls of this client to this service.
-        self.http = HttpClient(timeout, deadline, max_bytes)
+        self.http = HttpClient(timeout, deadline, max_bytes, tls=tls)
         binding = next(iter(self.client.wsdl.bindings.values()))
         self.actions = {name: op.soapaction for name, op in binding._operations.items()}
 
@@ -104,7 +108,7 @@ class SoapClient:
         except AnswerTooLarge as e:
             raise ProtocolError(str(e)) from None
         except (requests.RequestException, DeadlineExceeded) as e:
-            raise ServiceUnavailable(str(e) if isinstance(e, DeadlineExceeded)
+            raise ServiceUnavailable(str(e) if isinstance(e, (DeadlineExceeded, TlsRefused, PlainHttpRefused))
                                      else f"{type(e).__name__} calling {operation}") from e
         try:
             answer = etree.fromstring(response.content, _answer_parser())

@@ -1,12 +1,69 @@
 """What every HTTP simulator shares: a threaded server on a free loopback port, misbehaviour
-on request, and a small control API (GET/POST /_sim) for tests and people."""
+on request, and a small control API (GET/POST /_sim) for tests and people.
+
+It serves two-way TLS, as a Digikoppeling service does: a server certificate from the test CA
+(``ketenhub.simulators.tls``) with the service's OIN, and a client certificate signed by that CA
+required on every connection. ``plain=True`` serves plain HTTP instead (for the tests showing
+that the hub refuses it)."""
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from ketenhub.simulators.tls import Pki, default_pki
+
+HANDSHAKE_SECONDS = 10.0
+
+
+class _TlsServer(ThreadingHTTPServer):
+    """Each connection's handshake in its own thread, so that a client that never completes one
+    holds up no other."""
+    daemon_threads = True
+    context: ssl.SSLContext | None = None
+    connections = 0  # connections accepted (with TLS: handshakes completed)
+
+    def finish_request(self, request, client_address):
+        if self.context is None:
+            self.connections += 1
+            return super().finish_request(request, client_address)
+        request.settimeout(HANDSHAKE_SECONDS)
+        tls = self.context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        try:
+            tls.do_handshake()
+        except (ssl.SSLError, OSError):  # no, or an unknown, client certificate: refused
+            return self._refused(tls)
+        tls.settimeout(None)
+        self.connections += 1
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            try:
+                tls.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            tls.close()
+
+    @staticmethod
+    def _refused(tls: ssl.SSLSocket) -> None:
+        """Closed after the client has read the alert: closing at once, with the client's first
+        request unread, resets the connection, and the reset can overtake the alert."""
+        try:
+            tls.shutdown(socket.SHUT_WR)  # from here on a plain socket
+            tls.settimeout(2)
+            while tls.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            tls.close()
+
+    def handle_error(self, request, client_address):
+        pass  # a client that went away; nothing of a request is printed (bodies hold personal data)
 
 
 @dataclass
@@ -30,8 +87,10 @@ class Misbehaviour:
 
 class Simulator:
     """Subclasses implement ``handle(handler, method)`` and ``state()``."""
+    oin: str | None = None  # the service's own OIN, in its server certificate
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1"):
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", pki: Pki | None = None, plain: bool = False):
+        self.pki = None if plain else pki or default_pki()
         self.misbehaviour = Misbehaviour()
         self.lock = threading.RLock()
         self.calls = 0
@@ -49,14 +108,33 @@ class Simulator:
             def do_POST(self):
                 sim._dispatch(self, "POST")
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = _TlsServer((host, port), Handler)
+        self.server.context = self.pki.server_context(self.oin) if self.pki else None
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.pki else 'http'}://{host}:{port}"
+
+    @property
+    def service_url(self) -> str:
+        """The address a hub's Connection names."""
+        return self.url
+
+    def connection(self, **extra) -> dict:
+        """An Airflow Connection (as AIRFLOW_CONN_* JSON or for ``connections import``) that
+        reaches this simulator: its address, the test CA and the hub's client certificate."""
+        tls = self.pki.connection_extra() if self.pki else {"insecure_plain_http": True}
+        return {"conn_type": "http", "host": self.service_url, "extra": json.dumps({**tls, **extra})}
+
+    def client_tls(self, **changes):
+        """The hub's TLS settings for this simulator (``Endpoint.tls``), for tests that build a
+        client themselves."""
+        from ketenhub.connections import Endpoint
+
+        c = self.connection()
+        return Endpoint("http", c["host"], extra={**json.loads(c["extra"]), **changes}).tls(self.oin)
 
     def start(self) -> "Simulator":
         self.thread.start()

@@ -2,8 +2,10 @@
 
 Starts the Politie and KbSP SOAP services, the DLV HTTP service, the OM and CJIB SFTP servers
 and a CVOM drop-folder writer, keeps demo traffic flowing, and writes the Airflow Connections
-that reach them (host keys and login keys included) to <workdir>/connections.json, for
-``airflow connections import``. What the destinations accepted stays under <workdir>."""
+that reach them (host keys and login keys, the test CA and the hub's client certificate
+included) to <workdir>/connections.json (0600), for ``airflow connections import``. The SOAP and
+HTTP services serve two-way TLS with a test CA made at the first start under <workdir>/tls/.
+What the destinations accepted stays under <workdir>."""
 from __future__ import annotations
 
 import io
@@ -24,6 +26,7 @@ from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.simulators.om import publish
 from ketenhub.simulators.politie import PolitieSimulator
 from ketenhub.simulators.sftp import SftpSimulator
+from ketenhub.simulators.tls import Pki, write_secret
 
 log = logging.getLogger(__name__)
 PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "om": 2221, "cjib": 2222}  # the WSDLs name 8001 and 8002
@@ -43,10 +46,11 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(workdir, 0o700)  # what the destinations received holds personal data
     client_key = paramiko.ECDSAKey.generate()
+    pki = Pki(workdir / "tls")
     sims = {
-        "politie": PolitieSimulator(ports["politie"]).start(),
-        "kbsp": KbspSimulator(ports["kbsp"], store=workdir / "kbsp" / "ontvangen").start(),
-        "dlv": DlvSimulator(ports["dlv"], store=workdir / "dlv" / "ontvangen").start(),
+        "politie": PolitieSimulator(ports["politie"], pki=pki).start(),
+        "kbsp": KbspSimulator(ports["kbsp"], store=workdir / "kbsp" / "ontvangen", pki=pki).start(),
+        "dlv": DlvSimulator(ports["dlv"], store=workdir / "dlv" / "ontvangen", pki=pki).start(),
         "om": SftpSimulator(workdir / "om", authorized_key=client_key, port=ports["om"]).start(),
         "cjib": SftpSimulator(workdir / "cjib", authorized_key=client_key, port=ports["cjib"]).start(),
     }
@@ -55,20 +59,15 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     cjib = CjibInbox(workdir / "cjib")
     pem = _key_pem(client_key)
     connections = {
-        "ketenhub_politie": {"conn_type": "http", "host": sims["politie"].address},
-        "ketenhub_kbsp": {"conn_type": "http", "host": sims["kbsp"].address},
-        "ketenhub_dlv": {"conn_type": "http", "host": sims["dlv"].url},
+        **{f"ketenhub_{name}": sims[name].connection() for name in ("politie", "kbsp", "dlv")},
         "ketenhub_cvom": {"conn_type": "fs", "extra": json.dumps({"path": str(cvom_folder)})},
         **{f"ketenhub_{name}": {"conn_type": "sftp", "host": "127.0.0.1", "port": sims[name].port,
                                 "login": "ketenhub",
                                 "extra": json.dumps({"host_key": sims[name].host_key_line, "private_key": pem})}
            for name in ("om", "cjib")},
     }
-    # It holds the login key of the SFTP servers: readable by this user only.
-    fd = os.open(workdir / "connections.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(connections, indent=2))
+    # It holds the login key of the SFTP servers and the TLS client key: readable by this user only.
+    write_secret(workdir / "connections.json", json.dumps(connections, indent=2).encode())
     generator = Generator(int(time.time()))
     sims["politie"].add(25)
     publish(workdir / "om" / "outbox", time.strftime("%Y%m%d"), 1, 500, start=int(time.time()) % 10**6 * 1000,

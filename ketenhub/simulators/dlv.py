@@ -21,8 +21,10 @@ PATH = re.compile(r"^/dlv/v1/beroepen/(DLV-20\d{2}-\d{7})/status$")
 
 
 class DlvSimulator(Simulator):
-    def __init__(self, port: int = 0, store: Path | None = None):
-        super().__init__(port)
+    oin = "00000099000000031000"
+
+    def __init__(self, port: int = 0, store: Path | None = None, **tls):
+        super().__init__(port, **tls)
         self.schema = compile_schema(str(SCHEMAS / "dlv/beroepstatus-v1.xsd"))
         self.store = Path(store or tempfile.mkdtemp(prefix="dlv-"))
         self.store.mkdir(parents=True, exist_ok=True)

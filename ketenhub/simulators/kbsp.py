@@ -18,8 +18,8 @@ class KbspSimulator(SoapSimulator):
     path = "/kbsp/slachtofferinformatie/v1"
     oin = "00000099000000040000"
 
-    def __init__(self, port: int = 0, store: Path | None = None, keep_files: bool = True):
-        super().__init__(port)
+    def __init__(self, port: int = 0, store: Path | None = None, keep_files: bool = True, **tls):
+        super().__init__(port, **tls)
         self.keep_files = keep_files  # off for the benchmark: a million small files
         self.store = Path(store or tempfile.mkdtemp(prefix="kbsp-"))
         self.store.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,8 @@ class PolitieSimulator(SoapSimulator):
     path = "/politie/meldingen/v1"
     oin = "00000099000000010000"
 
-    def __init__(self, port: int = 0, seed: int = 1):
-        super().__init__(port)
+    def __init__(self, port: int = 0, seed: int = 1, **tls):
+        super().__init__(port, **tls)
         self.generator = Generator(seed)
         self.queue: dict[int, bytes] = {}  # Volgnummer -> Melding
         self.confirmed = 0

@@ -24,8 +24,8 @@ class SoapSimulator(Simulator):
     path: str  # the service path, as in the WSDL's soap:address
     oin: str  # the service's own OIN, expected in wsa:To
 
-    def __init__(self, port: int = 0):
-        super().__init__(port)
+    def __init__(self, port: int = 0, **tls):
+        super().__init__(port, **tls)
         self.schema = compile_schema(str(SCHEMAS / self.contract / self.xsd))
         wsdl = etree.parse(str(SCHEMAS / self.contract / self.wsdl), parser())
         self.actions = {op.get("soapAction"): op.getparent().get("name")
@@ -34,6 +34,10 @@ class SoapSimulator(Simulator):
     @property
     def address(self) -> str:
         return self.url + self.path
+
+    @property
+    def service_url(self) -> str:
+        return self.address
 
     def handle(self, h, method, body):
         if method == "GET":

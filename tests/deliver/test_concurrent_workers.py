@@ -23,7 +23,7 @@ def test_two_workers_share_the_work_and_send_nothing_twice(hub, tmp_path):
     # takes to start (with 0.2 s, a quick first worker sometimes sent everything on its own).
     portal.misbehave(delay=1.5)
     env = dict(os.environ, KETENHUB_HOME=str(hub.settings.home), KETENHUB_DATABASE_URL=hub.settings.database_url,
-               AIRFLOW_CONN_KETENHUB_KBSP=json.dumps({"conn_type": "http", "host": portal.address}))
+               AIRFLOW_CONN_KETENHUB_KBSP=json.dumps(portal.connection()))
     workers = [subprocess.Popen([sys.executable, "-m", "ketenhub.cli", "deliver", "--destination", "kbsp"], env=env,
                                 stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [w.communicate(timeout=240)[0] for w in workers]

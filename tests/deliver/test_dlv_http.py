@@ -13,7 +13,7 @@ from tests.conftest import DATA, ingest
 @pytest.fixture
 def dlv(connection, tmp_path):
     sim = DlvSimulator(store=tmp_path / "dlv-accepted").start()
-    connection("dlv", "http", host=sim.url)
+    connection("dlv", **sim.connection())
     yield sim
     sim.stop()
 
@@ -43,8 +43,9 @@ def test_200_for_a_key_dlv_already_has_counts_as_delivered(hub, dlv, appeals):
     send(hub)
     from ketenhub.deliver import http
     dest = hub.registry.destination("dlv")
-    again = http.HttpDestination(dlv.url, http.HttpRequests(**dest.options), dest.label, dest.namespace)
     doc = rows(hub)["CVOM-2001"].document
+    again = http.HttpDestination(dlv.url, http.HttpRequests(**dest.options), dest.label, dest.namespace,
+                                 tls=dlv.client_tls())
     assert again.send("again", doc, ["CVOM-2001"])["CVOM-2001"].outcome == "delivered"
     assert dlv.replays == 1 and len(dlv.accepted) == 6
 

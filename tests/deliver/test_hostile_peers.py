@@ -16,7 +16,7 @@ from ketenhub.protocols.http import NoRedirectSession
 from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery
-from tests.conftest import DATA, ingest
+from tests.conftest import DATA, ingest, requests_tls
 from tests.factories import om_batch, om_event, write_with_marker
 
 SIMULATORS = {"kbsp": KbspSimulator, "dlv": DlvSimulator}
@@ -30,7 +30,7 @@ def peer(request, hub, connection, tmp_path, sample):
     first = SIMULATORS[name](store=tmp_path / "first").start()
     second = SIMULATORS[name](store=tmp_path / "second").start()
     address = (lambda s: s.address) if name == "kbsp" else (lambda s: s.url)
-    connection(name, "http", host=address(first))
+    connection(name, **first.connection())
     if name == "kbsp":
         path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                                  om_batch([om_event(i) for i in range(EXPECTED["kbsp"])]))
@@ -87,7 +87,7 @@ def test_no_session_of_the_hub_follows_a_redirect_even_when_asked_to(tmp_path):
     first, second = DlvSimulator(store=tmp_path / "a").start(), DlvSimulator(store=tmp_path / "b").start()
     try:
         first.misbehave(redirect_next=1, redirect_to=second.url + "/dlv/v1/beroepen/DLV-2026-0000001/status")
-        r = NoRedirectSession().post(first.url + "/x", data=b"<x/>", allow_redirects=True)
+        r = NoRedirectSession(first.client_tls()).post(first.url + "/x", data=b"<x/>", allow_redirects=True)
         assert r.status_code == 307 and second.calls == 0
     finally:
         first.stop()
@@ -98,7 +98,7 @@ def test_no_session_of_the_hub_follows_a_redirect_even_when_asked_to(tmp_path):
 @pytest.mark.timeout(120)
 def test_a_peer_trickling_its_answer_is_cut_off_at_the_calls_deadline(hub, peer, connection, no_wait):
     name, first, second, address = peer
-    connection(name, "http", host=address(first), extra={"timeout": 5})  # each read is quick enough
+    connection(name, **first.connection(timeout=5))  # each read is quick enough
     first.misbehave(trickle=0.2)  # a byte every 0.2 s, status line and headers included
     started = time.monotonic()
     report = deliver(hub, limits(hub, name, call_deadline_seconds=1.5))
@@ -143,7 +143,7 @@ def test_an_oversized_answer_is_refused_without_reading_it_whole(hub, peer, no_l
 def test_an_oversized_dlv_error_body_fails_the_item_with_its_status(hub, connection, tmp_path, sample):
     sim = DlvSimulator(store=tmp_path / "dlv").start()
     try:
-        connection("dlv", "http", host=sim.url)
+        connection("dlv", **sim.connection())
         ingest(hub, "cvom", sample("cvom/beslissing-gegrond.xml"))
         sim.misbehave(fail_next=1, fail_with="422", pad_answer=60 << 20, no_length=True)
         assert deliver(hub, limits(hub, "dlv", answer_max_bytes=1 << 20)).failed == 1
@@ -182,7 +182,7 @@ def test_retry_after_is_parsed_capped_and_never_leaves_a_delivery_sending(hub, c
                                                                           low, high):
     sim = DlvSimulator(store=tmp_path / "dlv").start()
     try:
-        connection("dlv", "http", host=sim.url)
+        connection("dlv", **sim.connection())
         ingest(hub, "cvom", sample("cvom/beslissing-gegrond.xml"))
         sim.misbehave(fail_next=1, fail_with="503", retry_after=value() if callable(value) else value)
         report = deliver(hub, hub.registry.destination("dlv"))
@@ -196,7 +196,7 @@ def test_retry_after_is_parsed_capped_and_never_leaves_a_delivery_sending(hub, c
 def test_the_cap_is_the_adapters(hub, connection, tmp_path, sample):
     sim = DlvSimulator(store=tmp_path / "dlv").start()
     try:
-        connection("dlv", "http", host=sim.url)
+        connection("dlv", **sim.connection())
         ingest(hub, "cvom", sample("cvom/beslissing-gegrond.xml"))
         sim.misbehave(fail_next=1, fail_with="429", retry_after="999999999")
         deliver(hub, limits(hub, "dlv", retry_after_max_seconds=600))
@@ -224,7 +224,7 @@ def test_whatever_a_transport_says_to_wait_the_batch_is_settled(hub, sample, ret
 @pytest.fixture
 def kbsp(hub, connection, tmp_path):
     sim = KbspSimulator(store=tmp_path / "kbsp").start()
-    connection("kbsp", "http", host=sim.address)
+    connection("kbsp", **sim.connection())
     ingest(hub, "om", write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                                         om_batch([om_event(i) for i in range(5)])))
     yield sim
@@ -262,7 +262,7 @@ def test_requests_itself_would_have_followed_the_redirect(tmp_path):
     first, second = DlvSimulator(store=tmp_path / "a").start(), DlvSimulator(store=tmp_path / "b").start()
     try:
         first.misbehave(redirect_next=1, redirect_to=second.url + "/nowhere")
-        requests.post(first.url + "/x", data=b"<x/>", headers={"Content-Type": "application/xml"})
+        requests.post(first.url + "/x", data=b"<x/>", headers={"Content-Type": "application/xml"}, **requests_tls(first))
         assert second.calls == 1
     finally:
         first.stop()
@@ -275,7 +275,7 @@ def test_a_compressed_answer_is_held_to_the_limit_once_inflated():
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from ketenhub.protocols.http import AnswerTooLarge, HttpClient
+    from ketenhub.protocols.http import AnswerTooLarge, HttpClient, Tls
     bomb = gzip.compress(b" " * (200 << 20), 9)
 
     class Bomb(BaseHTTPRequestHandler):
@@ -296,7 +296,8 @@ def test_a_compressed_answer_is_held_to_the_limit_once_inflated():
     tracemalloc.start()
     try:
         with pytest.raises(AnswerTooLarge, match=r"HTTP 422\) is larger than 1048576 bytes"):
-            HttpClient(max_bytes=1 << 20).post(f"http://127.0.0.1:{server.server_address[1]}/", b"<x/>", {}, "DLV")
+            HttpClient(max_bytes=1 << 20, tls=Tls(plain_http=True)).post(
+                f"http://127.0.0.1:{server.server_address[1]}/", b"<x/>", {}, "DLV")
         assert tracemalloc.get_traced_memory()[1] < 12 << 20
     finally:
         tracemalloc.stop()

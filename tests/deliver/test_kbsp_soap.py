@@ -13,7 +13,7 @@ from tests.factories import om_batch, om_event, write_with_marker
 @pytest.fixture
 def kbsp(connection, tmp_path):
     sim = KbspSimulator(store=tmp_path / "kbsp-accepted").start()
-    connection("kbsp", "http", host=sim.address)
+    connection("kbsp", **sim.connection())
     yield sim
     sim.stop()
 
@@ -91,7 +91,7 @@ def test_an_answer_too_slow_for_the_timeout_is_sent_again_and_counted_once(hub, 
     """The portal processed the call but the answer came after our timeout: we cannot know,
     so we send again; the portal says DUPLICAAT; one effect."""
     sim = KbspSimulator(store=tmp_path / "kbsp-slow").start()
-    connection("kbsp", "http", host=sim.address, extra={"timeout": 0.5})
+    connection("kbsp", **sim.connection(timeout=0.5))
     events(hub, tmp_path, 4)
     sim.misbehave(delay=1.0)
     assert send(hub).retry == 4
@@ -108,9 +108,16 @@ def test_an_independent_zeep_client_can_use_the_simulated_service(kbsp):
     served ?wsdl, sends a request with WS-Addressing headers and reads the typed answer."""
     import uuid
 
+    import requests
     import zeep
     from lxml import etree
-    client = zeep.Client(kbsp.address + "?wsdl")
+    from zeep.transports import Transport
+
+    from tests.conftest import requests_tls
+    session = requests.Session()
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE, where set, beats the session's verify
+    session.verify, session.cert = requests_tls(kbsp)["verify"], requests_tls(kbsp)["cert"]
+    client = zeep.Client(kbsp.address + "?wsdl", transport=Transport(session=session))
     wsa = "http://www.w3.org/2005/08/addressing"
     headers = []
     for tag, value in (("Action", "urn:keten:kbsp:slachtofferinformatieservice:v1:PubliceerZaakstatus"),

@@ -6,12 +6,13 @@ from ketenhub import wiring
 from ketenhub.protocols.soap import ProtocolError, ServiceUnavailable, SoapFault
 from ketenhub.simulators.politie import PolitieSimulator
 from ketenhub.store.tables import event, receive_cursor
+from tests.conftest import requests_tls
 
 
 @pytest.fixture
 def politie(connection):
     sim = PolitieSimulator().start()
-    connection("politie", "http", host=sim.address)
+    connection("politie", **sim.connection())
     yield sim
     sim.stop()
 
@@ -99,7 +100,7 @@ def test_a_slow_answer_beyond_the_timeout_is_retried(hub, politie, no_wait, monk
     from ketenhub.protocols import soap as protocol
     politie.add(3)
     client = protocol.SoapClient(str(hub.settings.schemas_dir / "politie/MeldingenService-v1.wsdl"),
-                                 politie.address, politie.oin, timeout=0.3)
+                                 politie.address, politie.oin, timeout=0.3, tls=politie.client_tls())
     politie.misbehave(delay=0.6)
     with pytest.raises(ServiceUnavailable):
         client.call("HaalMeldingen", protocol_request())
@@ -123,7 +124,8 @@ def test_the_service_refuses_calls_without_ws_addressing(politie):
             b'<HaalMeldingenVerzoek xmlns="urn:keten:politie:slachtoffermelding:v1"><VanafVolgnummer>0'
             b'</VanafVolgnummer><MaxAantal>1</MaxAantal></HaalMeldingenVerzoek></soap:Body></soap:Envelope>')
     r = requests.post(politie.address, data=body, headers={
-        "SOAPAction": '"urn:keten:politie:meldingenservice:v1:HaalMeldingen"', "Content-Type": "text/xml"})
+        "SOAPAction": '"urn:keten:politie:meldingenservice:v1:HaalMeldingen"', "Content-Type": "text/xml"},
+        **requests_tls(politie))
     assert r.status_code == 500 and b"wsa:Action" in r.content
 
 
@@ -239,7 +241,7 @@ def test_a_trickling_answer_is_cut_off_at_the_deadline(hub, politie):
     from ketenhub.protocols import soap as protocol
     politie.add(3)
     client = protocol.SoapClient(str(hub.settings.schemas_dir / "politie/MeldingenService-v1.wsdl"),
-                                 politie.address, politie.oin, timeout=5, deadline=1)
+                                 politie.address, politie.oin, timeout=5, deadline=1, tls=politie.client_tls())
     politie.misbehave(trickle=0.2)  # each byte well within the per-read timeout
     started = time.monotonic()
     with pytest.raises(ServiceUnavailable, match="deadline of 1 s"):

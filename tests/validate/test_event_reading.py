@@ -92,7 +92,7 @@ def test_a_politie_page_with_a_melding_inside_a_melding_gives_one_rejected_event
 
     sim = PolitieSimulator().start()
     try:
-        connection("politie", "http", host=sim.address)
+        connection("politie", **sim.connection())
         first, second = sim.add(2)
         melding = sim.queue[2].decode()
         inner = sim.queue[1].decode().replace(first, "POL-NESTED")
