@@ -177,7 +177,6 @@ def phase_zeep(path: Path) -> dict:
     from ketenhub.deliver.envelopes import envelope as envelope_of
     from ketenhub.hub import Hub
     from ketenhub.processing import EventProcessor, RejectedEvent
-    from ketenhub.route.router import Outbound
     from ketenhub.protocols.soap import SoapClient
     from ketenhub.xml.parsing import parser
     from ketenhub.validate.payload import regions, scan
@@ -188,8 +187,8 @@ def phase_zeep(path: Path) -> dict:
         scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
     for region in regions(path, scanned):
         for result in processor.process_region(region):
-            if not isinstance(result, RejectedEvent):  # a plain tuple: outbound items are its last field
-                docs += [Outbound(*o).document for o in result[-1] if o[0] == "kbsp"]
+            if not isinstance(result, RejectedEvent):
+                docs += [o.document for o in result.outbound if o.destination == "kbsp"]
         if len(docs) >= 500:
             break
     docs = docs[:500]
@@ -235,7 +234,7 @@ def phase_airflow(path: Path) -> dict:
     """A nightly OM run under Airflow's own scheduler and LocalExecutor: the run's duration
     beside its task's, the difference being what Airflow itself costs."""
     sys.path.insert(0, str(HERE.parent))
-    from tests.airflow_server import AirflowServer
+    from tests.support.airflow_server import AirflowServer
     from ketenhub import settings
     home = settings.load().home
     inbox = home / "inbox" / "om"

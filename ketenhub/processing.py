@@ -73,16 +73,14 @@ class EventProcessor:
                 problems = [replace(p, line=p.line + line_offset) if p.line else p for p in problems]
             return RejectedEvent(bericht_id, el.sourceline + line_offset, explain(problems),
                                  etree.tostring(el, encoding="unicode", with_tail=False).encode())
-        return AcceptedEvent(*_accepted(bericht_id, canonical, k, outbound))
+        return _accepted(bericht_id, canonical, k, outbound)
 
     def process_region(self, region: Region) -> list[tuple | AcceptedEvent | RejectedEvent]:
         """The events of a region of a payload, in file order: parsed, checked and mapped
         together. An event that fails anything here is done again on its own, to say why, and
         is kept with its bytes exactly as they are in the file.
 
-        An event accepted here is a plain tuple in AcceptedEvent's field order, and so are its
-        outbound items (Outbound's): named tuples cost a worker a share of its instructions on
-        the pipe to the parent (see workers)."""
+        """
         if region.oversize:
             return [self._too_large(region)]
         parser = parsing.parser()
@@ -196,11 +194,23 @@ def _text(el: etree._Element | None) -> str | None:
 _SOORT = f"{{{CANONICAL}}}Soort"
 
 
-def _accepted(bericht_id: str, canonical: etree._Element, k: str, outbound: list) -> tuple:
-    """AcceptedEvent's fields."""
+def _accepted(bericht_id: str, canonical: etree._Element, k: str, outbound: list) -> AcceptedEvent:
     # iterchildren, not findtext: twice as fast, at every event
     soort = next(canonical[-1].iterchildren(_SOORT)).text
-    return bericht_id, k, soort, serialised(canonical), outbound
+    return AcceptedEvent(bericht_id, k, soort, serialised(canonical), outbound)
+
+
+def to_pipe(results: tuple[list[AcceptedEvent], list[RejectedEvent]]) -> tuple[list, list]:
+    """A region's results as plain tuples, for the pipe from a worker: pickling named tuples
+    costs at both ends. ``from_pipe`` names them again."""
+    accepted, rejected = results
+    return [(*a[:4], [tuple(o) for o in a.outbound]) for a in accepted], [tuple(r) for r in rejected]
+
+
+def from_pipe(results: tuple[list, list]) -> tuple[list[AcceptedEvent], list[RejectedEvent]]:
+    accepted, rejected = results
+    return ([AcceptedEvent(b, k, s, c, [Outbound._make(o) for o in out]) for b, k, s, c, out in accepted],
+            [RejectedEvent._make(r) for r in rejected])
 
 
 def split(results: list) -> tuple[list, list[RejectedEvent]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from queue import Full, Queue
 from typing import Iterator
 
-from ketenhub.processing import split
+from ketenhub.processing import from_pipe, split, to_pipe
 from ketenhub.settings import Settings
 
 
@@ -104,7 +104,7 @@ class Workers:
             raise self._ended(w) from None
         if not ok:
             raise WorkerFailed(f"worker process {self.processes[w].pid} failed: {value}")
-        return value
+        return from_pipe(value)
 
     def _ended(self, w: int) -> WorkerFailed:
         return WorkerFailed(f"worker process {self.processes[w].pid} ended unexpectedly")
@@ -177,7 +177,7 @@ def _serve(requests: Connection, results: Connection) -> None:
     writer.start()
     while (region := inbox.get()) is not None:
         try:
-            answer = (True, split(processor.process_region(region)))
+            answer = (True, to_pipe(split(processor.process_region(region))))
         except Exception as e:  # reported to the parent, which stops the payload; by type only,
             answer = (False, type(e).__name__)  # as messages may quote personal data
         outbox.put(pickle.dumps(answer, pickle.HIGHEST_PROTOCOL))

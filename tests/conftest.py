@@ -99,7 +99,7 @@ def requests_tls(sim) -> dict:
 
 @pytest.fixture(scope="session")
 def openssh(tmp_path_factory):
-    from tests.sshd import OpenSSH
+    from tests.support.sshd import OpenSSH
     server = OpenSSH(tmp_path_factory.mktemp("openssh"))
     yield server
     server.stop()

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tests.conftest import DATA
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 
 @pytest.fixture

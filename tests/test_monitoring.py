@@ -9,7 +9,7 @@ from ketenhub.deliver.transports import ItemResult, Transport
 from ketenhub.monitoring import check_arrival, check_backlog
 from ketenhub.store.tables import delivery
 from tests.conftest import ingest
-from tests.factories import Unreachable
+from tests.support.factories import Unreachable
 
 
 def test_backlog_above_the_threshold_is_an_alert(hub, sample):

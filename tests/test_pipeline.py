@@ -14,7 +14,7 @@ from ketenhub.store import tables
 from ketenhub.store.tables import delivery, event, quarantine
 from ketenhub.workers import Workers
 from tests.conftest import ingest, tune
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 
 def stored(hub: Hub) -> dict:

@@ -5,7 +5,7 @@ from ketenhub.processing import EventProcessor, RejectedEvent
 from ketenhub.settings import Tuning
 from ketenhub.validate.payload import regions, scan
 from tests.support.reference import processed, without_raw
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 
 def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 
 from ketenhub.validate.payload import Region
 from ketenhub.workers import WorkerFailed, Workers
-from tests.factories import om_event
+from tests.support.factories import om_event
 
 HEAD, TAIL = b'<ZaakgebeurtenissenBatch xmlns="urn:keten:om:zaakgebeurtenissen:v1">', b"</ZaakgebeurtenissenBatch>"
 

@@ -56,9 +56,8 @@ def _items(wrapper: etree._Element | None) -> list[etree._Element]:
     return list(wrapper) if in_place else [standalone(item) for item in wrapper]
 
 
-def _outbound(r: Route, item: etree._Element) -> tuple:
-    """Outbound's fields."""
-    return r.destination.destination, r.key(item), r.recipient(item), serialised(item)
+def _outbound(r: Route, item: etree._Element) -> Outbound:
+    return Outbound(r.destination.destination, r.key(item), r.recipient(item), serialised(item))
 
 
 def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[list[Outbound], list[Problem]]:
@@ -85,12 +84,12 @@ def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[li
     return items, problems
 
 
-def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list[Route]) -> list[list[tuple] | None]:
+def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list[Route]) \
+        -> list[list[Outbound] | None]:
     """``route`` for many events in one run of each mapping: ``canonicals`` is the result of
     ``Normaliser.many`` (one child per event), ``kinds`` says which events to route. Per
-    event its items (plain tuples in Outbound's field order), or None where ``route`` must say
-    what is wrong."""
-    items: list[list[tuple] | None] = [[] if k else None for k in kinds]
+    event its items, or None where ``route`` must say what is wrong."""
+    items: list[list[Outbound] | None] = [[] if k else None for k in kinds]
     for r in routes:
         dest = r.destination
         wanted = [k in dest.events and items[i] is not None for i, k in enumerate(kinds)]

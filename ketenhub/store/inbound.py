@@ -63,8 +63,6 @@ def reject_payload(conn: Connection, partner: str, payload_id: int, reason: str)
 def store_events(conn: Connection, partner: str, payload_id: int, accepted: list[AcceptedEvent],
                  rejected: list[RejectedEvent]) -> tuple[int, int]:
     """Store one chunk of a payload's events. Returns (new, duplicate) counts of accepted events.
-    An accepted event and its outbound items may also be plain tuples in their fields' order,
-    as ``EventProcessor.process_region`` makes them: they are read here by position.
 
     An event whose BerichtId this partner already sent is a duplicate: it creates nothing new,
     only an audit row. That is what makes re-ingesting a file, or a melding handed out twice,
@@ -79,18 +77,18 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
     first occurrence, is taken as stored before and not counted as a duplicate."""
     at = now()
     stored = dict(select_in(conn, "SELECT bericht_id, payload_id FROM event WHERE partner = ? AND bericht_id IN",
-                            (partner,), list({e[0] for e in accepted})))
+                            (partner,), list({e.bericht_id for e in accepted})))
     elsewhere = [b for b, p in stored.items() if p != payload_id]
     counted = {b for (b,) in select_in(
         conn, "SELECT bericht_id FROM audit WHERE subject = 'payload' AND subject_id = ? AND action = 'duplicate-event' "
               "AND bericht_id IN", (payload_id,), elsewhere)} if elsewhere else set()
     fresh, duplicates, again, seen = [], [], 0, set()
     for e in accepted:
-        if stored.get(e[0]) == payload_id or e[0] in counted:
+        if stored.get(e.bericht_id) == payload_id or e.bericht_id in counted:
             again += 1  # this payload's own, from a run that did not finish
         else:
-            (duplicates if e[0] in stored or e[0] in seen else fresh).append(e)
-        seen.add(e[0])
+            (duplicates if e.bericht_id in stored or e.bericht_id in seen else fresh).append(e)
+        seen.add(e.bericht_id)
 
     if fresh:
         # Plain multi-row inserts (see insert_rows for how the new ids are known): an INSERT ...
@@ -98,27 +96,27 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
         at_event = value(conn, event.c.received_at, at)
         ids = insert_rows(conn, event, ("partner", "bericht_id", "payload_id", "kind", "soort", "state",
                                         "received_at", "canonical"),
-                          [(partner, bericht_id, payload_id, kind, soort, EventState.ACCEPTED, at_event, blob(canonical))
-                           for bericht_id, kind, soort, canonical, _ in fresh])
+                          [(partner, e.bericht_id, payload_id, e.kind, e.soort, EventState.ACCEPTED, at_event,
+                            blob(e.canonical)) for e in fresh])
         if ids is None:
             by_bericht_id = dict(select_in(conn, "SELECT bericht_id, id FROM event WHERE partner = ? AND bericht_id IN",
-                                           (partner,), [e[0] for e in fresh]))
-            ids = [by_bericht_id[e[0]] for e in fresh]
+                                           (partner,), [e.bericht_id for e in fresh]))
+            ids = [by_bericht_id[e.bericht_id] for e in fresh]
         at_delivery = value(conn, delivery.c.created_at, at)
         deliveries, accepted_entries = [], []
-        for event_id, (bericht_id, _, soort, _, outbound) in zip(ids, fresh):
-            routed = ", ".join(f"{destination}:{recipient}" for destination, _, recipient, _ in outbound)
-            accepted_entries.append(Entry("event", event_id, EventState.ACCEPTED, bericht_id,
-                                          f"{soort}; routed to {routed or 'no destination'}"))
-            deliveries += [(event_id, destination, recipient, key, blob(document), DeliveryState.PENDING, 0,
-                            at_delivery, at_delivery, at_delivery) for destination, key, recipient, document in outbound]
+        for event_id, e in zip(ids, fresh):
+            routed = ", ".join(f"{o.destination}:{o.recipient}" for o in e.outbound)
+            accepted_entries.append(Entry("event", event_id, EventState.ACCEPTED, e.bericht_id,
+                                          f"{e.soort}; routed to {routed or 'no destination'}"))
+            deliveries += [(event_id, o.destination, o.recipient, o.key, blob(o.document), DeliveryState.PENDING, 0,
+                            at_delivery, at_delivery, at_delivery) for o in e.outbound]
         record(conn, accepted_entries)
         if deliveries:
             insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key", "document",
                                          "state", "attempts", "next_attempt_at", "created_at", "updated_at"),
                         deliveries)
             record_pending_deliveries(conn, list(ids))
-    entries = [Entry("payload", payload_id, "duplicate-event", e[0], "BerichtId already received: nothing new "
+    entries = [Entry("payload", payload_id, "duplicate-event", e.bericht_id, "BerichtId already received: nothing new "
                      "created") for e in duplicates]
     quarantined = _new_in_quarantine(conn, payload_id, rejected)
     if quarantined:

@@ -14,7 +14,7 @@ from ketenhub.simulators.om import publish
 from ketenhub.store.tables import delivery
 from tests import sftp_servers
 from tests.conftest import expire_leases, ingest
-from tests.sshd import free_port
+from tests.support.sshd import free_port
 
 
 @pytest.fixture(params=["simulator", "openssh"])

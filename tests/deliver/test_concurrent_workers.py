@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery
 from tests.conftest import ingest
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 
 @pytest.mark.timeout(300)

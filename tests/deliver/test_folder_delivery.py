@@ -13,7 +13,7 @@ from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import FolderTransport
 from ketenhub.store.tables import delivery, outbound_batch
 from tests.conftest import expire_leases, ingest
-from tests.factories import Unreachable, om_batch, om_event, write_with_marker
+from tests.support.factories import Unreachable, om_batch, om_event, write_with_marker
 
 KBSP = "{urn:keten:kbsp:zaakstatus:v1}"
 

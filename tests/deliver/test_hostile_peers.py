@@ -17,7 +17,7 @@ from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery
 from tests.conftest import DATA, ingest, requests_tls
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 SIMULATORS = {"kbsp": KbspSimulator, "dlv": DlvSimulator}
 EXPECTED = {"kbsp": 4, "dlv": 6}

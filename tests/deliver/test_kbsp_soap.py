@@ -7,7 +7,7 @@ from ketenhub.deliver.transports import Transport
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery
 from tests.conftest import expire_leases, ingest
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 
 @pytest.fixture

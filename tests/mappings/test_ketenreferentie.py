@@ -16,7 +16,7 @@ from ketenhub.xml import xslt
 from ketenhub.store.tables import delivery, event
 from tests import TEST_KEY
 from tests.conftest import DATA, ingest
-from tests.factories import om_batch, om_event
+from tests.support.factories import om_batch, om_event
 
 CASE, BSN = "PL07B3 2026123456-1", "111222333"  # Anna Jansen in the Politie melding and the OM's events
 KBSP = "{urn:keten:kbsp:zaakstatus:v1}"

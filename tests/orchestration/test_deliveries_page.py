@@ -5,9 +5,9 @@ from sqlalchemy import select
 
 from ketenhub.wiring import deliver
 from ketenhub.store.tables import audit, delivery
-from tests.airflow_server import AirflowServer
+from tests.support.airflow_server import AirflowServer
 from tests.conftest import ingest
-from tests.factories import Unreachable
+from tests.support.factories import Unreachable
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from ketenhub.wiring import deliver
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery
-from tests.airflow_server import AirflowServer
+from tests.support.airflow_server import AirflowServer
 from tests.conftest import ingest
-from tests.factories import Unreachable
+from tests.support.factories import Unreachable
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -13,7 +13,7 @@ from ketenhub.receive.folder import DropFolder, DropFolderError
 from ketenhub.store.tables import event, payload
 from ketenhub.wiring import receive
 from tests.conftest import DATA
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 VALID = (DATA / "cvom/beroep-ontvangen.xml").read_bytes()
 SECRET = b"-----BEGIN OPENSSH PRIVATE KEY----- secret\n"

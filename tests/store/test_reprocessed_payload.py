@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from ketenhub.simulators.om import publish
 from ketenhub.store.tables import audit, event, payload, quarantine
 from tests.conftest import ingest
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 
 def count(hub, table, *where):

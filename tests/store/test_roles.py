@@ -13,7 +13,7 @@ from ketenhub.hub import Hub
 from ketenhub.store import db
 from ketenhub.store.tables import audit
 from tests.conftest import PG_URL, ingest
-from tests.factories import Unreachable
+from tests.support.factories import Unreachable
 
 
 @pytest.fixture

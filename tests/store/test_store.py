@@ -6,7 +6,7 @@ from sqlalchemy.exc import DBAPIError
 from ketenhub.store import db
 from ketenhub.store.tables import audit, delivery, event, metadata, payload
 from tests.conftest import ingest, tune
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 
 def count(hub, table, *where):

@@ -30,7 +30,7 @@ from ketenhub.validate import payload as reading
 from ketenhub.xml.parsing import parser
 from ketenhub.xml.schema import compile_schema
 from tests.conftest import DATA, ingest, tune
-from tests.factories import OM_NS, om_batch, om_event, write_with_marker
+from tests.support.factories import OM_NS, om_batch, om_event, write_with_marker
 from tests.support.reference import events as reference_events
 
 NESTED = "</Slachtoffer>" + om_event(99).strip().replace("OM-T-0000099", "OM-T-NESTED")

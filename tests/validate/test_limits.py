@@ -14,7 +14,7 @@ import pytest
 from ketenhub.adapters import Limits
 from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import Files
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 # Run in a process of its own, which reports its peak memory (in MB) and the report.
 INGEST = """

@@ -10,7 +10,7 @@ from ketenhub.receive.folder import DropFolder
 from ketenhub.store.tables import event, payload, quarantine
 from ketenhub.validate import payload as reading
 from tests.conftest import ingest, tune
-from tests.factories import om_batch, om_event, write_with_marker
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 
 def test_control_count_mismatch_rejects_the_file_and_stores_no_event(hub, tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from ketenhub.settings import PROJECT_DIR
-from tests.sshd import free_port
+from tests.support.sshd import free_port
 
 _CFG = configparser.ConfigParser(interpolation=None)
 _CFG.read(PROJECT_DIR / "airflow.cfg")
