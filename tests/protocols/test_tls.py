@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import select
 
 from ketenhub import wiring
-from ketenhub.deliver.run import deliver
+from ketenhub.wiring import deliver
 from ketenhub.protocols.http import HttpClient, NoRedirectSession, PlainHttpRefused, Tls, TlsRefused
 from ketenhub.protocols.soap import ServiceUnavailable, SoapClient
 from ketenhub.settings import HUB_OIN
