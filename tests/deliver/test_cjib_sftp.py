@@ -12,7 +12,7 @@ from ketenhub.deliver.transports import Transport
 from ketenhub.simulators.cjib import CjibInbox
 from ketenhub.simulators.om import publish
 from ketenhub.store.tables import delivery
-from tests import sftp_servers
+from tests.support import sftp_servers
 from tests.conftest import expire_leases, ingest
 from tests.support.sshd import free_port
 

@@ -14,7 +14,7 @@ from ketenhub.protocols.sftp import HostKeyError, fingerprint
 from ketenhub.receive.sftp import DownloadFailed
 from ketenhub.simulators.om import publish
 from ketenhub.store.tables import event, payload
-from tests import sftp_servers
+from tests.support import sftp_servers
 
 
 @pytest.fixture(params=["simulator", "openssh"])

@@ -12,7 +12,7 @@ import pytest
 
 from ketenhub.simulators import demo
 from ketenhub.simulators.om import publish
-from tests import sftp_servers
+from tests.support import sftp_servers
 from tests.conftest import DATA
 
 VALID = (DATA / "cvom/beroep-ontvangen.xml").read_bytes()
