@@ -14,6 +14,7 @@ from ketenhub.store.tables import audit, delivery, event, payload, quarantine
 from ketenhub.wiring import deliver
 from tests.conftest import ingest
 from tests.store.test_audit_chain import audit_verify, hexed, tamper
+from tests.store.test_roles import hub_role  # noqa: F401 (a fixture)
 from tests.support.factories import om_batch, om_event
 
 BSN = "123456782"  # a suspect in the OM sample and a victim in the Politie melding
@@ -192,3 +193,25 @@ def test_privacy_report_after_retention_names_what_is_left(held, capsys):
 
 def e_canonical(conn, event_id: int) -> bytes:
     return bytes(conn.scalar(select(event.c.canonical).where(event.c.id == event_id)))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_hubs_insert_only_role_purges_but_leaves_the_trail_to_the_owner(hub_role, sample, database_url, capsys,
+                                                                           monkeypatch):
+    hub, _ = hub_role
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    later = now() + timedelta(days=200)
+    with hub.engine.begin() as conn:  # CJIB's deliveries settled too, so that every event may go
+        conn.execute(update(delivery).values(state="dead"))
+    report = retention.run(hub, at=later)
+    assert counts(report, "events") == 5 and report.audit_rows == 0
+    assert "only the tables' owner may" in report.audit_skipped
+    assert "not pseudonymised: the database role may not change audit rows" in "\n".join(report.lines())
+    assert verify(hub.engine).intact
+    # The owner's run (the nightly DAG's Connection) pseudonymises what the hub's role could not.
+    monkeypatch.setenv("KETENHUB_DATABASE_URL", database_url)
+    from ketenhub.hub import Hub
+    owner = Hub()
+    report = retention.run(owner, at=later)
+    assert report.total() == 0 and report.audit_rows > 0 and report.audit_skipped is None
+    assert verify(owner.engine).intact
