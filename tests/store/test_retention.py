@@ -215,3 +215,51 @@ def test_the_hubs_insert_only_role_purges_but_leaves_the_trail_to_the_owner(hub_
     report = retention.run(owner, at=later)
     assert report.total() == 0 and report.audit_rows > 0 and report.audit_skipped is None
     assert verify(owner.engine).intact
+
+
+def test_rows_chained_before_0011_are_left_and_keep_verifying(database_url, capsys, monkeypatch, tmp_path):
+    """A trail written at 0007 and chained by 0010 keeps its encoding: retention leaves its rows
+    (changing them would break the chain) and pseudonymises only rows written since 0011."""
+    from datetime import datetime, timezone
+
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from ketenhub.hub import Hub
+    from ketenhub.store import db
+    from ketenhub.store.audit import Entry, record
+    eng = create_engine(database_url)
+    cfg = db.alembic_config()
+    at = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+        conn.execute(text("INSERT INTO payload (id, partner, name, sha256, size, received_at, state, events_accepted, "
+                          "events_rejected, events_duplicate) VALUES (1, 'om', 'f.xml', 'abc', 1, :at, 'accepted', "
+                          "2, 0, 0)"), {"at": at})
+        for i in (1, 2):
+            conn.execute(text("INSERT INTO event (id, partner, bericht_id, payload_id, kind, soort, state, "
+                              "received_at, canonical) VALUES (:i, 'om', :b, 1, 'Zaakgebeurtenis', 'INSCHRIJVING', "
+                              "'accepted', :at, :c)"), {"i": i, "b": f"OM-OLD-{i}", "at": at, "c": b"<x/>"})
+        conn.execute(text("INSERT INTO audit (at, actor, subject, subject_id, bericht_id, action, detail) VALUES "
+                          "(:at, 'ketenhub', 'event', 1, 'OM-OLD-1', 'accepted', 'old detail')"), {"at": at})
+    eng.dispose()
+    monkeypatch.setenv("KETENHUB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KETENHUB_DATABASE_URL", database_url)
+    hub = Hub()
+    try:
+        with hub.engine.begin() as conn:  # migrated to head on first use; a row in the new encoding
+            record(conn, [Entry("event", 2, "accepted", "OM-OLD-2", "new detail")])
+        report = retention.run(hub, at=now() + timedelta(days=200))
+        assert report.counts[("om", "events")] == 2 and report.audit_rows == 1
+        with hub.engine.connect() as conn:
+            rows = conn.execute(select(audit.c.id, audit.c.bericht_id, audit.c.detail).order_by(audit.c.id)).all()
+        assert rows[0][1:] == ("OM-OLD-1", "old detail")  # before 0011: as it was
+        assert rows[1][1].startswith("PS-") and rows[1][2] is None
+        code, out = audit_verify(capsys)
+        assert code == 0 and out.startswith("audit trail intact: 3 rows")  # and the retention run's row
+        tamper(hub, "UPDATE audit SET detail = 'changed' WHERE id = 1")
+        assert audit_verify(capsys)[1].startswith("audit trail BROKEN at row 1: row 1 was changed")
+    finally:
+        hub.engine.dispose()
+        db.engine.cache_clear()
