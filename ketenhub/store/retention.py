@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
 
-from sqlalchemy import Connection, and_, exists, func, literal, null, or_, select, text, update
+from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from ketenhub import keys
@@ -108,10 +108,13 @@ def run(hub, dry_run: bool = False, at: datetime | None = None, actor: str = "ke
             report.counts[(name, "events")] = _apply(conn, event, _events(name, _cutoff(at, r.events)), dry_run,
                                                      canonical=EMPTY)
             q = _quarantine(name, _cutoff(at, r.quarantine))
+            # An open item can no longer be re-processed: it leaves the operators' list.
+            purged = dict(reason=PURGED, state=case((quarantine.c.state == QuarantineState.OPEN,
+                                                     QuarantineState.PURGED.value), else_=quarantine.c.state))
             # A whole payload's item has no bytes of its own (raw NULL: they are its payload file).
-            n = _apply(conn, quarantine, and_(q, quarantine.c.raw.is_not(None)), dry_run, raw=EMPTY, reason=PURGED)
+            n = _apply(conn, quarantine, and_(q, quarantine.c.raw.is_not(None)), dry_run, raw=EMPTY, **purged)
             report.counts[(name, "quarantine")] = n + _apply(conn, quarantine, and_(q, quarantine.c.raw.is_(None)),
-                                                             dry_run, reason=PURGED)
+                                                             dry_run, **purged)
         for name, n in _payload_files(conn, hub.settings.payloads_dir, partners, at, dry_run).items():
             report.counts[(name, "payloads")] = n
         if not dry_run and report.total():

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from ketenhub import cli
+from ketenhub import operations as ops
 from ketenhub.clock import now
 from ketenhub.store import retention
 from ketenhub.store.audit_chain import verify
@@ -69,6 +70,11 @@ def test_dry_run_counts_what_the_run_purges_and_changes_nothing(held, capsys):
         total = conn.scalar(select(func.count()).select_from(event))
     assert after["events"] == due > 0 and counts(real, "events") == total - due
     assert counts(real, "quarantine") == before["quarantine"] > 0 and after["quarantine"] == 0
+    # A purged item has nothing left to re-process: it leaves the operators' list, and is not re-processed.
+    with hub.engine.connect() as conn:
+        items = list(conn.scalars(select(quarantine.c.id)))
+    assert ops.list_quarantine(hub) == []
+    assert ops.reprocess(hub, items, "tester", "after the fix") == {"accepted": 0, "still_rejected": 0, "selected": 0}
     assert counts(real, "payloads") == before["files"] - after["files"] > 0
     with hub.engine.connect() as conn:  # the quarantined bytes are gone, the OM sample's file is not
         assert conn.scalar(select(func.count()).where(quarantine.c.raw.is_not(None), quarantine.c.raw != b"")) == 0
