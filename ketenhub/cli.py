@@ -225,7 +225,8 @@ def cmd_retention(hub: Hub, args) -> int:
 
 def cmd_privacy(hub: Hub, args) -> int:
     from ketenhub.store.retention import privacy_report
-    marker, held = privacy_report(hub, args.bsn, getpass.getuser()[:64])
+    bsn = sys.stdin.readline().strip() if args.bsn == "-" else args.bsn  # "-": kept out of shell history
+    marker, held = privacy_report(hub, bsn, getpass.getuser()[:64])
     print(f"privacy report for BSN pseudonym {marker}: {len(held)} items (this request is in the audit trail)")
     for h in held:
         at = h.at.strftime("%Y-%m-%d %H:%M") if h.at else "-"
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_retention)
     p = sub.add_parser("privacy", help="report: what the hub holds about one person, for an inzageverzoek")
     p.add_argument("action", choices=["report"])
-    p.add_argument("--bsn", required=True)
+    p.add_argument("--bsn", required=True, help="the person's BSN; - reads it from standard input")
     p.set_defaults(func=cmd_privacy)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")

@@ -1,6 +1,7 @@
 """Retention and the privacy officer (issue 23 item 15): what is past its period is purged, what
 is younger or still due is not, the audit trail is pseudonymised and its chain still verifies;
 the privacy report finds one person's data across partners and is audited without the BSN."""
+import io
 from datetime import timedelta
 
 import pytest
@@ -156,7 +157,7 @@ def test_the_cli_counts_per_partner_and_kind_and_prints_nothing_personal(held, c
     assert audit_verify(capsys)[0] == 0
 
 
-def test_privacy_report_finds_a_person_across_partners_and_is_audited_without_the_bsn(held, capsys):
+def test_privacy_report_finds_a_person_across_partners_and_is_audited_without_the_bsn(held, capsys, monkeypatch):
     hub = held
     assert cli.main(["privacy", "report", "--bsn", BSN]) == 0
     out = capsys.readouterr().out
@@ -182,6 +183,9 @@ def test_privacy_report_finds_a_person_across_partners_and_is_audited_without_th
     assert cli.main(["privacy", "report", "--bsn", "999999990"]) == 0
     assert "0 items" in capsys.readouterr().out
     assert cli.main(["privacy", "report", "--bsn", "12345"]) == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO(BSN + "\n"))  # out of the shell's history
+    assert cli.main(["privacy", "report", "--bsn", "-"]) == 0
+    assert capsys.readouterr().out == out
 
 
 def test_privacy_report_after_retention_names_what_is_left(held, capsys):
