@@ -56,6 +56,16 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How many days personal data is kept (docs/security-retention.md says why these defaults).
+    A partner's ``retention:`` sets payloads, events and quarantine; a destination's sets deliveries."""
+    payloads: int = 30  # kept payload files, once all their events are settled
+    events: int = 90  # an event's canonical document, once none of its deliveries is still due
+    quarantine: int = 180  # a quarantined event's bytes as sent, and its reason
+    deliveries: int = 90  # a delivered, failed or dead delivery's document and what the destination wrote back
+
+
+@dataclass(frozen=True)
 class Partner:
     partner: str
     name: str
@@ -69,6 +79,7 @@ class Partner:
     batch_sender: str | None = None  # Clark name of the header element with the sender's OIN
     rules: tuple[Rule, ...] = ()
     limits: Limits = Limits()
+    retention: Retention = Retention()
 
     @property
     def namespace(self) -> str:
@@ -100,6 +111,7 @@ class Destination:
     answer_max_bytes: int = 16 * 1024 * 1024  # soap/http: a larger answer is refused, never read whole
     call_deadline_seconds: float = 120.0  # soap/http: a call that takes longer as a whole is abandoned
     label: str = ""  # how errors name the destination ("KbSP: AFGEWEZEN: ..."); default its name in capitals
+    retention: Retention = Retention()
     options: Mapping[str, Any] = field(default_factory=dict)  # the rest of deliver:, for its transport
 
     def __post_init__(self):
@@ -138,7 +150,19 @@ def _partner(d: dict) -> Partner:
         batch_root=batch.get("root"), batch_count=batch.get("count"), batch_sender=batch.get("sender"),
         rules=tuple(Rule(r["assert"], r["message"]) for r in d.get("rules", ())),
         limits=Limits(**{k: int(v) for k, v in (d.get("limits") or {}).items()}),
+        retention=_retention(d, ("payloads", "events", "quarantine")),
     )
+
+
+def _retention(d: dict, kinds: tuple[str, ...]) -> Retention:
+    given = d.get("retention") or {}
+    unknown = set(given) - set(kinds)
+    if unknown:
+        raise KeyError(f"retention: {', '.join(sorted(unknown))} (may hold {', '.join(kinds)})")
+    days = {k: int(v) for k, v in given.items()}
+    if any(v < 1 for v in days.values()):
+        raise TypeError("retention: days must be at least 1")
+    return Retention(**days)
 
 
 def _destination(d: dict) -> Destination:
@@ -150,7 +174,7 @@ def _destination(d: dict) -> Destination:
         mapping=d["mapping"], events=tuple(d["events"]), item=d["item"], key=d["key"],
         recipient=d["recipient"], envelope=dict(d["envelope"]), folder=common.pop("folder"),
         max_attempts=int(common.pop("max_attempts", 10)), alert_above=int(common.pop("alert_above", 0)),
-        **common, **typed, options=deliver,
+        **common, **typed, options=deliver, retention=_retention(d, ("deliveries",)),
     )
 
 

@@ -11,6 +11,8 @@
     ketenhub simulate                         every partner and destination simulator, with demo traffic
     ketenhub keys init                        create the Ketenreferentie's secret key (Airflow Variable) if absent
     ketenhub audit verify [--head ID:SHA256]  walk the audit trail's hash chain; exit code 1 when broken
+    ketenhub retention run [--dry-run]        purge personal data past each adapter's retention period
+    ketenhub privacy report --bsn N           what the hub holds about one person (audited)
 
 All state lives under KETENHUB_HOME (default: var/hub in the project).
 """
@@ -214,6 +216,24 @@ def cmd_audit(hub: Hub, args) -> int:
     return 0 if verdict.intact else 1
 
 
+def cmd_retention(hub: Hub, args) -> int:
+    from ketenhub.store.retention import run
+    report = run(hub, dry_run=args.dry_run, actor=f"retention by {getpass.getuser()}"[:64])
+    print("\n".join(report.lines()))  # counts only: nothing personal
+    return 0
+
+
+def cmd_privacy(hub: Hub, args) -> int:
+    from ketenhub.store.retention import privacy_report
+    bsn = sys.stdin.readline().strip() if args.bsn == "-" else args.bsn  # "-": kept out of shell history
+    marker, held = privacy_report(hub, bsn, getpass.getuser()[:64])
+    print(f"privacy report for BSN pseudonym {marker}: {len(held)} items (this request is in the audit trail)")
+    for h in held:
+        at = h.at.strftime("%Y-%m-%d %H:%M") if h.at else "-"
+        print(f"  {h.kind:<10} {h.id:>8}  {h.who:<8}  {at}  {h.state:<10}  {h.note}".rstrip())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ketenhub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (never personal data)")
@@ -269,6 +289,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["verify"])
     p.add_argument("--head", help="also compare with a head logged earlier by ketenhub_audit_verify (ID:SHA256)")
     p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("retention", help="purge personal data past each adapter's retention period")
+    p.add_argument("action", choices=["run"])
+    p.add_argument("--dry-run", action="store_true", help="only count what would be purged")
+    p.set_defaults(func=cmd_retention)
+    p = sub.add_parser("privacy", help="report: what the hub holds about one person, for an inzageverzoek")
+    p.add_argument("action", choices=["report"])
+    p.add_argument("--bsn", required=True, help="the person's BSN; - reads it from standard input")
+    p.set_defaults(func=cmd_privacy)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:

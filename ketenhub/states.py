@@ -35,6 +35,7 @@ class EventState(StrEnum):
 class QuarantineState(StrEnum):
     OPEN = "open"
     REPROCESSED = "reprocessed"
+    PURGED = "purged"  # its bytes were past their retention period: nothing left to re-process
 
 
 class Outcome(StrEnum):

@@ -22,14 +22,15 @@ TIMEZONE = "Europe/Amsterdam"
 START = pendulum.datetime(2026, 1, 1, tz=TIMEZONE)
 TASK_DEFAULTS = dict(retries=3, retry_delay=timedelta(minutes=2), retry_exponential_backoff=True)
 AUDIT_HEAD = "ketenhub_audit_head"  # the Airflow Variable with the audit chain's head as last verified
+STORE_OWNER = "ketenhub_store_owner"  # the Connection of the tables' owner: retention's audit step needs it
 
 log = logging.getLogger(__name__)
 
 
-def dag_id(kind: str, name: str) -> str:
+def dag_id(kind: str, name: str = "") -> str:
     """The DAG that receives a partner's payloads (receive), delivers to a destination (deliver)
     or watches a partner's deadline (deadline); the Deliveries page names them the same way."""
-    return f"ketenhub_{kind}_{name}"
+    return f"ketenhub_{kind}_{name}" if name else f"ketenhub_{kind}"
 
 
 def _dag(dag_id: str, cron: str | None, tags: list[str], doc: str):
@@ -146,10 +147,44 @@ def audit_verify_dag():
     return audit_verify()
 
 
+def retention_dag():
+    @_dag(dag_id("retention"), "45 4 * * *", ["retention"],
+          "Purges personal data past each adapter's retention period and pseudonymises the audit rows about it "
+          "(docs/security-retention.md); logs counts only.")
+    def retention():
+        @task
+        def purge() -> dict:
+            from dataclasses import replace
+
+            from airflow.sdk import BaseHook
+            from airflow.sdk.exceptions import AirflowNotFoundException
+
+            from ketenhub.hub import Hub
+            from ketenhub.store.retention import run
+
+            hub = Hub()
+            try:  # the owner may lift the audit table's append-only trigger; the hub's own role may not
+                owner = BaseHook.get_connection(STORE_OWNER).get_uri()
+            except AirflowNotFoundException:  # not configured: purge as the hub, audit rows are left and logged
+                owner = None
+            if owner:
+                hub.settings = replace(hub.settings, database_url=owner.replace("postgres://", "postgresql://", 1))
+            report = run(hub, actor="ketenhub_retention")
+            for line in report.lines():
+                log.info("%s", line)
+            return {"counts": {f"{who} {kind}": n for (who, kind), n in sorted(report.counts.items())},
+                    "audit_rows": report.audit_rows, "audit_skipped": report.audit_skipped}
+
+        purge()
+
+    return retention()
+
+
 def build() -> dict:
     registry = adapters.load(settings.load())
     dags = [receive_dag(p) for p in registry.partners.values()]
     dags += [deadline_dag(p) for p in registry.partners.values() if p.receive.deadline]
     dags += [deliver_dag(d) for d in registry.destinations.values()]
     dags.append(audit_verify_dag())
+    dags.append(retention_dag())
     return {d.dag_id: d for d in dags}

@@ -4,8 +4,11 @@ Each audit row carries ``prev_hash``, the hash of the row before it (32 zero byt
 first), and ``hash``: SHA-256 over ``prev_hash`` followed by the row's fields in column order
 (id, at, actor, subject, subject_id, bericht_id, action, detail), each written as
 ``<number of characters>:<text>`` (NULL as ``~``), with ``at`` as microseconds since
-1970-01-01 UTC, all encoded as UTF-8. The one row of ``audit_head`` holds the last row's id
-and hash. A changed, deleted or inserted row then breaks a link, and cutting off the tail
+1970-01-01 UTC, all encoded as UTF-8. From row ``audit_head.digests_from`` on (migration
+0011), the personal fields bericht_id and detail are hashed as the hex SHA-256 of their text
+(written the same way): retention can then pseudonymise them and keep that digest in
+``bericht_digest``/``detail_digest``, and the chain still verifies. The one row of
+``audit_head`` holds the last row's id and hash. A changed, deleted or inserted row then breaks a link, and cutting off the tail
 shows against a head kept outside the database (see docs/security-audit.md).
 """
 from __future__ import annotations
@@ -28,7 +31,8 @@ _RECENT = 10_000  # hashes remembered while walking, to tell rows inserted from 
 _RENUMBERED = 1_000  # how far a row's id is looked for when the trail was renumbered
 
 FIELDS = (audit.c.id, audit.c.at, audit.c.actor, audit.c.subject, audit.c.subject_id, audit.c.bericht_id,
-          audit.c.action, audit.c.detail, audit.c.prev_hash, audit.c.hash)
+          audit.c.action, audit.c.detail, audit.c.bericht_digest, audit.c.detail_digest, audit.c.prev_hash,
+          audit.c.hash)
 
 
 def micros(at: datetime) -> int:
@@ -41,10 +45,24 @@ def text(v: str) -> str:
     return f"{len(v)}:{v}"
 
 
+def digest(value: str) -> bytes:
+    """What the chain holds of a personal field (from ``digests_from`` on), and what a
+    pseudonymised row keeps of it."""
+    return hashlib.sha256(value.encode()).digest()
+
+
+def personal(value: str | None, kept: bytes | None) -> str | None:
+    """A personal field as the digest encoding hashes it: its digest's hex, or NULL."""
+    if kept is not None:
+        return bytes(kept).hex()
+    return None if value is None else hashlib.sha256(value.encode()).hexdigest()
+
+
 def content(row_id: int, at_actor: str, subject: str, subject_id: int, bericht_id: str | None, action: str,
             detail: str | None) -> bytes:
     """The row's fields as hashed; ``at_actor`` is ``text(str(micros(at))) + text(actor)``, the
-    same for every row of a ``record`` call, so it is made once."""
+    same for every row of a ``record`` call, so it is made once. In the digest encoding the
+    caller passes ``personal(...)`` of bericht_id and detail."""
     i, s = str(row_id), str(subject_id)
     return (f"{len(i)}:{i}{at_actor}{len(subject)}:{subject}{len(s)}:{s}"
             f"{'~' if bericht_id is None else f'{len(bericht_id)}:{bericht_id}'}{len(action)}:{action}"
@@ -52,7 +70,11 @@ def content(row_id: int, at_actor: str, subject: str, subject_id: int, bericht_i
 
 
 def row_hash(prev: bytes, row_id: int, at: datetime, actor: str, subject: str, subject_id: int,
-             bericht_id: str | None, action: str, detail: str | None) -> bytes:
+             bericht_id: str | None, action: str, detail: str | None, bericht_digest: bytes | None = None,
+             detail_digest: bytes | None = None, digests: bool = True) -> bytes:
+    """``digests``: the encoding of rows from migration 0011 on; False for rows chained before."""
+    if digests:
+        bericht_id, detail = personal(bericht_id, bericht_digest), personal(detail, detail_digest)
     return hashlib.sha256(prev + content(row_id, text(str(micros(at))) + text(actor), subject, subject_id,
                                          bericht_id, action, detail)).digest()
 
@@ -92,18 +114,19 @@ def _rows(ids: str, first: int, last: int) -> str:
 class _Walk:
     """Follows the chain row by row; ``step`` returns (row, problem) at the first broken link."""
 
-    def __init__(self):
+    def __init__(self, digests_from: int = 1):
+        self.digests_from = digests_from
         self.rows, self.last_id, self.last_hash = 0, 0, GENESIS
         self.recent, self.order = {GENESIS: 0}, deque()
         self.seen: dict[int, bytes] = {}  # hashes of rows asked for (the logged head)
         self.watch: set[int] = set()
 
     def step(self, r) -> tuple[int, str] | None:
-        row_id, at, actor, subject, subject_id, bericht_id, action, detail, prev, h = r
+        row_id, prev, h = r[0], r[10], r[11]
         if prev is None or h is None:
             return row_id, f"row {row_id} carries no hash: it was inserted, or its hash wiped, outside the hub"
         prev, h = bytes(prev), bytes(h)
-        content_ok = row_hash(prev, row_id, at, actor, subject, subject_id, bericht_id, action, detail) == h
+        content_ok = row_hash(prev, *r[:10], digests=row_id >= self.digests_from) == h
         if prev != self.last_hash:
             earlier = self.recent.get(prev)
             if earlier is not None and earlier < self.last_id:
@@ -137,12 +160,11 @@ class _Walk:
             self.seen[row_id] = h
         return None
 
-    @staticmethod
-    def _written_as(r, prev: bytes, h: bytes) -> int | None:
+    def _written_as(self, r, prev: bytes, h: bytes) -> int | None:
         """The id a renumbered row was written under, if it is near its present one."""
-        row_id, *fields = r[:8]
+        row_id, *fields = r[:10]
         for other in range(max(1, row_id - _RENUMBERED), row_id + _RENUMBERED + 1):
-            if other != row_id and row_hash(prev, other, *fields) == h:
+            if other != row_id and row_hash(prev, other, *fields, digests=other >= self.digests_from) == h:
                 return other
         return None
 
@@ -156,7 +178,9 @@ def verify(engine: Engine, logged: Head | None = None) -> Verdict:
     """Walks the whole chain and compares its end with ``audit_head`` and with ``logged``, a
     head written down earlier outside the database. Rows are read a chunk per transaction; the
     last chunk and the head are read in one transaction, so they agree with each other."""
-    walk = _Walk()
+    with engine.connect() as conn:  # set once by migration 0011: rows before it are hashed as written
+        digests_from = conn.scalar(select(audit_head.c.digests_from).where(audit_head.c.id == 1))
+    walk = _Walk(1 if digests_from is None else digests_from)
     if logged is not None:
         walk.watch.add(logged.last_id)
 

@@ -111,6 +111,10 @@ audit = Table(
     Column("detail", Text),
     Column("prev_hash", LargeBinary),  # the hash chain (see store.audit_chain); NULL only in a row not written by the hub
     Column("hash", LargeBinary),
+    # Set by retention when it pseudonymises bericht_id or blanks detail: the SHA-256 the chain holds of the
+    # field as written (see store.audit_chain)
+    Column("bericht_digest", LargeBinary),
+    Column("detail_digest", LargeBinary),
     Index("ix_audit_subject", "subject", "subject_id"),
     # Partial: rows about deliveries and batches name no BerichtId.
     Index("ix_audit_bericht", "bericht_id", sqlite_where=text("bericht_id IS NOT NULL"),
@@ -123,6 +127,7 @@ audit_head = Table(
     Column("id", Integer, primary_key=True),  # always 1
     Column("last_id", Integer, nullable=False),
     Column("hash", LargeBinary, nullable=False),
+    Column("digests_from", Integer),  # the first row chained with digests of its personal fields (0011)
 )
 
 # How far a polled partner has been read: the highest Politie Volgnummer durably stored.

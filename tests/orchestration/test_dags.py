@@ -41,13 +41,14 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["errors"] == {}
     expected = ({f"ketenhub_receive_{p}" for p in REGISTRY.partners} | {f"ketenhub_deliver_{d}" for d in REGISTRY.destinations}
-                | {"ketenhub_deadline_om", "ketenhub_audit_verify"})
+                | {"ketenhub_deadline_om", "ketenhub_audit_verify", "ketenhub_retention"})
     assert set(out["dags"]) == expected
     kind, tz, cron, tasks = out["dags"]["ketenhub_receive_om"]
     assert (kind, tz, cron, tasks) == ("CronTriggerTimetable", "Europe/Amsterdam", "30 2 * * *", ["ingest"])
     assert out["dags"]["ketenhub_deliver_cjib"][1:] == ["Europe/Amsterdam", "0 4 * * *", ["send", "check_backlog"]]
     assert out["dags"]["ketenhub_deadline_om"][1:] == ["Europe/Amsterdam", "0 6 * * *", ["check_arrival"]]
     assert out["dags"]["ketenhub_audit_verify"][1:] == ["Europe/Amsterdam", "30 5 * * *", ["verify_chain"]]
+    assert out["dags"]["ketenhub_retention"][1:] == ["Europe/Amsterdam", "45 4 * * *", ["purge"]]
 
 
 def test_dag_file_import_touches_no_database_schema_or_mapping(tmp_path):
@@ -140,3 +141,42 @@ print("HEAD", json.dumps(Variable.get("ketenhub_audit_head", deserialize_json=Tr
     assert "RESULT failed" in second.stdout, second.stdout[-3000:] + second.stderr[-3000:]
     assert ("audit trail BROKEN at row 16: the chain was truncated: the head logged by ketenhub_audit_verify for "
             f"{head['night']} is row 18, but the trail ends at row 15") in second.stdout + second.stderr
+
+
+def test_retention_dag_purges_and_pseudonymises_with_the_chain_intact(tmp_path):
+    """A night of ketenhub_retention (dag.test) on a hub whose deliveries were settled 200 days
+    ago: the events are purged, the audit rows about them pseudonymised, the chain still intact;
+    the task log holds counts only."""
+    env = airflow_env(tmp_path)
+    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, cwd=PROJECT_DIR,
+                             capture_output=True, text=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    sample = PROJECT_DIR / "tests/data/om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"
+    r = python(f"""
+from pathlib import Path
+from sqlalchemy import text
+from ketenhub.hub import Hub
+from ketenhub.pipeline import ingest_source
+from ketenhub.receive.folder import Files
+from ketenhub.store.audit_chain import verify
+hub = Hub()
+om = hub.registry.partner("om")
+ingest_source(hub, om, Files([Path({str(sample)!r})], om.receive))
+with hub.engine.begin() as conn:
+    conn.execute(text("UPDATE delivery SET state = 'delivered', updated_at = '2020-01-01 00:00:00'"))
+    conn.execute(text("UPDATE event SET received_at = '2020-01-01 00:00:00'"))
+    conn.execute(text("UPDATE payload SET received_at = '2020-01-01 00:00:00'"))
+from airflow.dag_processing.dagbag import DagBag
+print("RESULT", DagBag(dag_folder="dags").dags["ketenhub_retention"].test().state)
+with hub.engine.connect() as conn:
+    print("LEFT", conn.scalar(text("SELECT count(*) FROM event WHERE length(canonical) > 0")),
+          conn.scalar(text("SELECT count(*) FROM audit WHERE bericht_digest IS NOT NULL")))
+print("VERIFY", verify(hub.engine).text())
+""", env)
+    out = r.stdout + r.stderr
+    assert "RESULT success" in r.stdout, out[-3000:]
+    assert "om: events 5" in out and "om: payloads 1" in out and "kbsp: deliveries" in out
+    left, pseudonymised = next(line for line in r.stdout.splitlines() if line.startswith("LEFT")).split()[1:]
+    assert left == "0" and int(pseudonymised) >= 5
+    assert "VERIFY audit trail intact" in r.stdout
+    assert "123456782" not in out and "OM-1001" not in out

@@ -42,7 +42,7 @@ def upgrade() -> None:
             break
         chained = []
         for r in rows:
-            h = row_hash(prev, *r)
+            h = row_hash(prev, *r, digests=False)  # the encoding before 0011
             chained.append((prev, h, r.id))
             prev = h
         last_id = rows[-1].id

@@ -1,0 +1,284 @@
+"""Retention: personal data kept no longer than each adapter's ``retention:`` says, and the
+privacy officer's report of what the hub holds about one person (docs/security-retention.md).
+
+Purging blanks documents in place (rows stay, so counts, traces and the audit trail keep their
+references) and deletes kept payload files. Audit rows about what was purged keep their place
+in the hash chain: their personal fields are replaced by a keyed pseudonym (bericht_id) or
+blanked (detail), and the digest the chain holds of each is kept beside it (store.audit_chain).
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from hashlib import sha256
+from pathlib import Path
+
+from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from ketenhub import keys
+from ketenhub.clock import now as clock_now
+from ketenhub.states import DeliveryState, PayloadState, QuarantineState
+from ketenhub.store.audit import Entry, record
+from ketenhub.store.tables import audit, audit_head, delivery, event, payload, quarantine
+
+log = logging.getLogger(__name__)
+
+PURGED = "[purged by retention]"  # a quarantined item's reason once its bytes are gone
+EMPTY = b""  # a purged document: the columns stay NOT NULL, and an empty document is never a real one
+SETTLED = (DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.DEAD)
+DUE = (DeliveryState.PENDING, DeliveryState.SENDING)
+KINDS = ("payloads", "events", "deliveries", "quarantine", "audit")
+_SQLITE_TRIGGER = """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END"""
+
+
+def pseudonym(key: str, label: str, value: str) -> str:
+    """A keyed hash of an identifier (the Ketenreferentie's key, another label): the same value
+    gives the same pseudonym, so rows stay linkable, and without the key it cannot be reversed."""
+    return "PS-" + hmac.new(keys.check(key), f"{label}|{value}".encode(), sha256).hexdigest()[:32]
+
+
+@dataclass
+class Report:
+    dry_run: bool
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (partner or destination, kind) -> n
+    audit_rows: int = 0
+    audit_skipped: str | None = None  # why the audit rows were not pseudonymised
+
+    def lines(self) -> list[str]:
+        verb = "would purge" if self.dry_run else "purged"
+        out = [f"{who}: {kind} {n}" for (who, kind), n in sorted(self.counts.items())]
+        out.append(f"audit: {self.audit_rows} rows {'to pseudonymise' if self.dry_run else 'pseudonymised'}")
+        if self.audit_skipped:
+            out.append(f"audit: not pseudonymised: {self.audit_skipped}")
+        return [f"retention ({verb}):", *(f"  {line}" for line in out)]
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _cutoff(at: datetime, days: int) -> datetime:
+    return at - timedelta(days=days)
+
+
+def _due_deliveries():
+    return exists().where(delivery.c.event_id == event.c.id, delivery.c.state.in_(DUE))
+
+
+def _events(partner: str, cutoff: datetime):
+    return and_(event.c.partner == partner, event.c.received_at < cutoff, event.c.canonical != EMPTY,
+                ~_due_deliveries())
+
+
+def _deliveries(destination: str, cutoff: datetime):
+    return and_(delivery.c.destination == destination, delivery.c.state.in_(SETTLED),
+                delivery.c.updated_at < cutoff, delivery.c.document != EMPTY)
+
+
+def _quarantine(partner: str, cutoff: datetime):
+    return and_(quarantine.c.partner == partner, quarantine.c.created_at < cutoff, quarantine.c.reason != PURGED)
+
+
+def _settled_payloads(partner: str, r, at: datetime):
+    """Payload rows whose file may go: old enough, stored, no event of it still to be delivered,
+    and no open quarantined item of it that is kept still (a whole payload's item needs the file)."""
+    due = (select(literal(1)).select_from(event.join(delivery, delivery.c.event_id == event.c.id))
+           .where(event.c.payload_id == payload.c.id, delivery.c.state.in_(DUE)).exists())
+    open_item = exists().where(quarantine.c.payload_id == payload.c.id, quarantine.c.state == QuarantineState.OPEN,
+                               quarantine.c.reason != PURGED, quarantine.c.created_at >= _cutoff(at, r.quarantine))
+    return and_(payload.c.partner == partner, payload.c.received_at < _cutoff(at, r.payloads),
+                payload.c.state != PayloadState.RECEIVED, ~due, ~open_item)
+
+
+def run(hub, dry_run: bool = False, at: datetime | None = None, actor: str = "ketenhub-retention") -> Report:
+    """Purges what is past its period; ``dry_run`` only counts. Each kind is one transaction."""
+    at = at or clock_now()
+    registry, report = hub.registry, Report(dry_run)
+    partners = {p.partner: p.retention for p in registry.partners.values()}
+    destinations = {d.destination: d.retention for d in registry.destinations.values()}
+    with hub.engine.begin() as conn:
+        for name, r in destinations.items():
+            where = _deliveries(name, _cutoff(at, r.deliveries))
+            report.counts[(name, "deliveries")] = _apply(conn, delivery, where, dry_run,
+                                                         document=EMPTY, last_error=None)
+        for name, r in partners.items():
+            report.counts[(name, "events")] = _apply(conn, event, _events(name, _cutoff(at, r.events)), dry_run,
+                                                     canonical=EMPTY)
+            q = _quarantine(name, _cutoff(at, r.quarantine))
+            # An open item can no longer be re-processed: it leaves the operators' list.
+            purged = dict(reason=PURGED, state=case((quarantine.c.state == QuarantineState.OPEN,
+                                                     QuarantineState.PURGED.value), else_=quarantine.c.state))
+            # A whole payload's item has no bytes of its own (raw NULL: they are its payload file).
+            n = _apply(conn, quarantine, and_(q, quarantine.c.raw.is_not(None)), dry_run, raw=EMPTY, **purged)
+            report.counts[(name, "quarantine")] = n + _apply(conn, quarantine, and_(q, quarantine.c.raw.is_(None)),
+                                                             dry_run, **purged)
+        for name, n in _payload_files(conn, hub.settings.payloads_dir, partners, at, dry_run).items():
+            report.counts[(name, "payloads")] = n
+        if not dry_run and report.total():
+            summary = ", ".join(f"{who} {kind} {n}" for (who, kind), n in sorted(report.counts.items()) if n)
+            record(conn, [Entry("retention", 0, "purged", detail=summary)], actor=actor)
+    _pseudonymise_audit(hub, report, dry_run, at, partners, destinations)
+    return report
+
+
+def _apply(conn: Connection, table, where, dry_run: bool, **values) -> int:
+    if dry_run:
+        return conn.scalar(select(func.count()).select_from(table).where(where))
+    return conn.execute(update(table).where(where).values(**values)).rowcount
+
+
+def _payload_files(conn: Connection, folder: Path, partners: dict, at: datetime, dry_run: bool) -> dict[str, int]:
+    """Deletes payloads/<sha256>.xml where every payload row with those bytes (the same file can
+    come from two partners) may go. Counted per partner whose row it was."""
+    settled = or_(*(_settled_payloads(name, r, at) for name, r in partners.items()))
+    rows = conn.execute(select(payload.c.partner, payload.c.sha256).where(settled)).all()
+    candidates = {sha for _, sha in rows}
+    blocked = set()
+    if candidates:
+        blocked = set(conn.scalars(select(payload.c.sha256).distinct()
+                                   .where(payload.c.sha256.in_(candidates), ~settled)))
+    counts = {name: 0 for name in partners}
+    gone = set()
+    for partner, sha in rows:
+        path = folder / f"{sha}.xml"
+        if sha in blocked or not (sha in gone or path.exists()):
+            continue
+        if not dry_run and sha not in gone:
+            path.unlink()
+        gone.add(sha)
+        counts[partner] += 1
+    return counts
+
+
+def _audit_candidates(at: datetime, partners: dict, destinations: dict):
+    """Audit rows about events, deliveries and quarantined items that are purged (or about to
+    be), not pseudonymised yet, and chained with digests (rows before migration 0011 are not)."""
+    events = select(event.c.id).where(or_(event.c.canonical == EMPTY,
+                                          *(_events(n, _cutoff(at, r.events)) for n, r in partners.items())))
+    deliveries = select(delivery.c.id).where(or_(delivery.c.document == EMPTY, *(
+        _deliveries(n, _cutoff(at, r.deliveries)) for n, r in destinations.items())))
+    items = select(quarantine.c.id).where(or_(quarantine.c.reason == PURGED, *(
+        _quarantine(n, _cutoff(at, r.quarantine)) for n, r in partners.items())))
+    digests_from = select(audit_head.c.digests_from).where(audit_head.c.id == 1).scalar_subquery()
+    return and_(
+        audit.c.id >= func.coalesce(digests_from, 1),
+        or_(and_(audit.c.bericht_id.is_not(None), audit.c.bericht_digest.is_(None)),
+            and_(audit.c.detail.is_not(None), audit.c.detail_digest.is_(None))),
+        or_(and_(audit.c.subject == "event", audit.c.subject_id.in_(events)),
+            and_(audit.c.subject == "delivery", audit.c.subject_id.in_(deliveries)),
+            and_(audit.c.subject == "quarantine", audit.c.subject_id.in_(items))))
+
+
+def _pseudonymise_audit(hub, report: Report, dry_run: bool, at: datetime, partners: dict, destinations: dict):
+    where = _audit_candidates(at, partners, destinations)
+    if dry_run:
+        with hub.engine.connect() as conn:
+            report.audit_rows = conn.scalar(select(func.count()).select_from(audit).where(where))
+        return
+    key = hub.settings.ketenreferentie_key
+    if not key:
+        report.audit_skipped = (f"no key (Airflow Variable {keys.VARIABLE}) to make pseudonyms with; the rows "
+                                "stay as they are until a run with the key")
+        return
+    try:
+        with hub.engine.begin() as conn:
+            rows = conn.execute(select(audit.c.id, audit.c.bericht_id, audit.c.detail).where(where)).all()
+            if not rows:
+                return
+            _lift_append_only(conn)
+            for row_id, bericht_id, detail in rows:
+                values = {}
+                if bericht_id is not None:
+                    values.update(bericht_id=pseudonym(key, "audit-bericht-id", bericht_id),
+                                  bericht_digest=sha256(bericht_id.encode()).digest())
+                if detail is not None:  # free text: may quote a peer, a name, a BSN; nothing of it is kept
+                    values.update(detail=None, detail_digest=sha256(detail.encode()).digest())
+                conn.execute(update(audit).where(audit.c.id == row_id).values(**values))
+            _restore_append_only(conn)
+            report.audit_rows = len(rows)
+    except DBAPIError as e:
+        if hub.engine.dialect.name != "postgresql" or getattr(e.orig, "pgcode", None) != "42501":
+            raise
+        # Only the tables' owner may disable the trigger: the hub's insert-only role may not.
+        report.audit_skipped = ("the database role may not change audit rows (only the tables' owner may); "
+                                "run retention with the owner's KETENHUB_DATABASE_URL, see "
+                                "docs/security-retention.md")
+        log.warning("retention: audit rows not pseudonymised: %s", report.audit_skipped)
+
+
+def _lift_append_only(conn: Connection) -> None:
+    """The one place the hub changes audit rows, in the same transaction as the change: on
+    PostgreSQL ALTER TABLE also locks the table against every other writer until the commit."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("DROP TRIGGER audit_no_update"))
+    else:
+        conn.execute(text("ALTER TABLE audit DISABLE TRIGGER audit_append_only"))
+
+
+def _restore_append_only(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.execute(text(_SQLITE_TRIGGER))
+    else:
+        conn.execute(text("ALTER TABLE audit ENABLE TRIGGER audit_append_only"))
+
+
+# -- the privacy officer's report -------------------------------------------------------------
+
+@dataclass
+class Held:
+    kind: str  # event, delivery, quarantine, payload
+    id: int
+    who: str  # partner or destination
+    at: datetime
+    state: str
+    note: str = ""
+
+
+def _contains(conn: Connection, column, needle: bytes):
+    if conn.dialect.name == "postgresql":
+        return func.position(literal(needle).op("IN")(column)) > 0
+    return func.instr(column, literal(needle)) > 0
+
+
+def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
+    """Everything the hub holds that mentions this BSN (an element holding exactly it), and an
+    audit row that names who asked and the BSN's pseudonym only. Returns the pseudonym and rows."""
+    if not (bsn.isascii() and bsn.isdigit() and len(bsn) == 9):
+        raise ValueError("--bsn: a BSN has 9 digits")
+    key = hub.settings.ketenreferentie_key
+    marker = pseudonym(key, "bsn", bsn)  # checks the key first: no report without an audit row
+    needle = f">{bsn}<".encode()
+    held: list[Held] = []
+    with hub.engine.begin() as conn:
+        events = conn.execute(select(event.c.id, event.c.partner, event.c.received_at, event.c.state,
+                                     event.c.payload_id, event.c.bericht_id)
+                              .where(_contains(conn, event.c.canonical, needle)).order_by(event.c.id)).all()
+        held += [Held("event", e.id, e.partner, e.received_at, e.state, f"BerichtId {e.bericht_id}") for e in events]
+        event_ids = [e.id for e in events]
+        found = conn.execute(select(delivery.c.id, delivery.c.destination, delivery.c.updated_at, delivery.c.state,
+                                    delivery.c.event_id)
+                             .where(or_(delivery.c.event_id.in_(event_ids),
+                                        _contains(conn, delivery.c.document, needle)))
+                             .order_by(delivery.c.id)).all()
+        held += [Held("delivery", d.id, d.destination, d.updated_at, d.state, f"of event {d.event_id}")
+                 for d in found]
+        items = conn.execute(select(quarantine.c.id, quarantine.c.partner, quarantine.c.created_at,
+                                    quarantine.c.state, quarantine.c.payload_id, quarantine.c.bericht_id)
+                             .where(_contains(conn, quarantine.c.raw, needle)).order_by(quarantine.c.id)).all()
+        held += [Held("quarantine", q.id, q.partner, q.created_at, q.state,
+                      f"BerichtId {q.bericht_id}" if q.bericht_id else "") for q in items]
+        payload_ids = {e.payload_id for e in events} | {q.payload_id for q in items}
+        for p in conn.execute(select(payload.c.id, payload.c.partner, payload.c.received_at, payload.c.state,
+                                     payload.c.sha256).where(payload.c.id.in_(payload_ids))
+                              .order_by(payload.c.id)).all():
+            kept = (hub.settings.payloads_dir / f"{p.sha256}.xml").exists()
+            held.append(Held("payload", p.id, p.partner, p.received_at, p.state,
+                             "file kept" if kept else "file deleted"))
+        counts = ", ".join(f"{sum(h.kind == k for h in held)} {k}" for k in ("event", "delivery", "quarantine",
+                                                                             "payload"))
+        record(conn, [Entry("privacy", 0, "report", detail=f"inzageverzoek for bsn {marker} by {actor}: {counts}")],
+               actor=actor)
+    return marker, held
