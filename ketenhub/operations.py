@@ -10,10 +10,11 @@ from lxml import etree
 from sqlalchemy import and_, func, select, update
 
 from ketenhub import peertext
-from ketenhub.store.audit import Entry, record, trace
 from ketenhub.clock import as_utc, now
 from ketenhub.hub import Hub
 from ketenhub.states import IN_TROUBLE, DeliveryState, PayloadState, QuarantineState
+from ketenhub.store.audit import Entry, record, trace
+from ketenhub.store.retention import EMPTY as PURGED
 from ketenhub.store.tables import delivery, event, quarantine
 from ketenhub.xml.parsing import parser
 
@@ -135,11 +136,12 @@ def show_delivery(hub: Hub, delivery_id: int, personal_data: bool = False) -> di
 
 
 def replay(hub: Hub, f: Filter, actor: str, reason: str, dry_run: bool = False) -> int:
-    """Make failed or dead deliveries pending again (attempts start over). Returns how many."""
+    """Make failed or dead deliveries pending again (attempts start over). Returns how many.
+    One whose document retention purged is left: there is nothing left to send."""
     if not reason.strip():
         raise ValueError("a replay needs a reason, for the audit trail")
     with hub.engine.begin() as conn:
-        ids = conn.scalars(_joined(delivery.c.id).where(f.where())).all()
+        ids = conn.scalars(_joined(delivery.c.id).where(f.where(), delivery.c.document != PURGED)).all()
         if dry_run or not ids:
             return len(ids)
         at = now()
