@@ -76,10 +76,9 @@ def sample(tmp_path):
 def no_wait(monkeypatch):
     """Retries due at once, so a test can run the next attempt straight away."""
     from ketenhub.deliver import run
-    from ketenhub.receive import soap, sftp
+    from ketenhub import retry
     monkeypatch.setattr(run, "RETRY_BASE_SECONDS", 0)
-    monkeypatch.setattr(soap, "sleep", lambda s: None)
-    monkeypatch.setattr(sftp, "sleep", lambda s: None)
+    monkeypatch.setattr(retry, "sleep", lambda s: None)
 
 
 @pytest.fixture

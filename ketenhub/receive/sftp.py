@@ -16,7 +16,6 @@ import logging
 import os
 import posixpath
 import stat
-from time import sleep
 from pathlib import Path
 from typing import Iterator
 
@@ -27,8 +26,13 @@ from ketenhub.names import name_problem, shown
 from ketenhub.protocols.sftp import HostKeyError, listdir, session
 from ketenhub.receive.base import Incoming, Refused, Source
 from ketenhub.receive.folder import SKIP_SUFFIXES
+from ketenhub.retry import with_retries
 
 log = logging.getLogger(__name__)
+
+
+class _Broken(Exception):
+    """A download that broke off, or whose content does not match its marker: tried again."""
 
 
 class DownloadFailed(Exception):
@@ -84,9 +88,10 @@ class SftpInbox(Source):
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.workdir, 0o700)  # the partner's files hold personal data
         local, part = self.workdir / name, self.workdir / f"{name}.part"
-        for attempt in range(1, self.attempts + 1):
+
+        def attempt(last: bool) -> Path:
+            digest = hashlib.sha256()
             try:
-                digest = hashlib.sha256()
                 with session(self.endpoint) as sftp, _private(part) as f, \
                         sftp.open(posixpath.join(self.remote, name), "rb") as remote:
                     remote.prefetch()
@@ -97,18 +102,18 @@ class SftpInbox(Source):
                 raise
             except Exception as e:  # paramiko raises SSHException, EOFError, socket errors
                 part.unlink(missing_ok=True)
-                reason = type(e).__name__
-            else:
-                if digest.hexdigest() == expected or attempt == self.attempts:
-                    # Whole and still not matching after every attempt: the file itself is wrong;
-                    # the pipeline rejects it for its marker and keeps the bytes.
-                    part.replace(local)
-                    return local
-                reason = "content does not match its marker"
-            log.warning("download of %s failed (%s), attempt %d of %d", name, reason, attempt, self.attempts)
-            if attempt < self.attempts:
-                sleep(self.backoff * attempt)
-        raise DownloadFailed(f"{name}: download failed {self.attempts} times ({reason})")
+                raise _Broken(type(e).__name__) from None
+            if digest.hexdigest() != expected and not last:
+                raise _Broken("content does not match its marker")
+            # Whole (and, after every attempt, still not matching: the file itself is wrong; the
+            # pipeline rejects it for its marker and keeps the bytes).
+            part.replace(local)
+            return local
+
+        try:
+            return with_retries(attempt, (_Broken,), self.attempts, self.backoff, f"download of {shown(name)}")
+        except _Broken as e:
+            raise DownloadFailed(f"{shown(name)}: download failed {self.attempts} times ({e})") from None
 
     def ready(self) -> Iterator[Incoming]:
         self.refused = []

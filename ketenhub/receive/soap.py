@@ -15,27 +15,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from time import sleep
 from typing import Iterator
 
 from lxml import etree
 
 from ketenhub.protocols.soap import ProtocolError, ServiceUnavailable, SoapClient, SoapFault
 from ketenhub.receive.base import Cursor, Incoming, Source
+from ketenhub.retry import with_retries
 
 log = logging.getLogger(__name__)
 NS = "urn:keten:politie:slachtoffermelding:v1"
-
-
-def with_retries(call, attempts: int, backoff: float):
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except (SoapFault, ServiceUnavailable) as e:
-            if attempt == attempts:
-                raise
-            log.warning("Politie service: %s; attempt %d of %d", type(e).__name__, attempt, attempts)
-            sleep(backoff * 2 ** (attempt - 1))
 
 
 class PageDoesNotAdvance(ProtocolError):
@@ -68,7 +57,8 @@ class MeldingenInbox(Source):
         request = etree.Element(f"{{{NS}}}{tag}", nsmap={None: NS})
         for k, v in values.items():
             etree.SubElement(request, f"{{{NS}}}{k}").text = str(v)
-        return with_retries(lambda: self.client.call(operation, request), self.attempts, self.backoff)
+        return with_retries(lambda last: self.client.call(operation, request), (SoapFault, ServiceUnavailable),
+                            self.attempts, self.backoff, f"Politie {operation}")
 
     def ready(self) -> Iterator[Incoming]:
         position = self.cursor.position()
