@@ -158,7 +158,7 @@ def _with_last(items: Iterator) -> Iterator[tuple[object, bool]]:
 def _heap_frozen(many_chunks: bool):
     """What is alive before the events are stored (in an Airflow task: Airflow, SQLAlchemy and
     all they hold) is left out of garbage collection meanwhile: the collector walked it all
-    again and again while chunks passed (callgrind: 18,000 instructions per event). Unless
+    again and again while chunks passed. Unless
     someone froze the heap already, whose choice is kept.
 
     Only for a payload of more than one chunk, and with the young generations collected first:

@@ -146,7 +146,7 @@ class EventProcessor:
     def _invalid(self, root: etree._Element, events: list[etree._Element]) -> set[etree._Element]:
         """The events of a region that break the partner's XSD. A region is parsed as a batch of
         its own (with the batch's header, see validate.payload), validated at once, and each error
-        put on the event its element is in: validating each event on its own cost 30–40 % more.
+        put on the event its element is in, which costs less than validating each on its own.
         Every error names its element by path (``/*/*[3]/*[6]/*[1]``), whose second step is the
         root's child. An error on an event itself may be about its place in the batch, after which
         libxml2 skips the rest of it: then, or where a path names no event, each event is

@@ -147,7 +147,7 @@ def standalone(element: etree._Element) -> etree._Element:
 
 def serialised(element: etree._Element) -> bytes:
     """A result element as UTF-8 bytes. Serialised as text, then encoded: the same bytes as
-    ``encoding="UTF-8"``, in two thirds of the time (5.1 against 7.6 µs per canonical document)."""
+    ``encoding="UTF-8"``, in less time."""
     return etree.tostring(element, encoding="unicode").encode()
 
 
