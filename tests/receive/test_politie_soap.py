@@ -256,3 +256,20 @@ def test_an_oversized_answer_is_refused(hub, politie):
     with pytest.raises(ProtocolError, match="larger than 1048576 bytes"):
         receive(hub)
     assert stored(hub) == 0
+
+
+def test_a_page_rejected_whole_is_not_confirmed_and_the_run_stops(hub, politie):
+    """Confirming would let the police forget meldingen the hub could not read."""
+    from dataclasses import replace
+
+    from ketenhub.adapters import Limits
+    from ketenhub.receive.soap import PageRejected
+    from ketenhub.store.tables import quarantine
+    politie.add(1500)
+    hub.registry.partners["politie"] = replace(hub.registry.partner("politie"), limits=Limits(payload_bytes=1000))
+    with pytest.raises(PageRejected):
+        receive(hub)
+    assert politie.state() == {"waiting": 1500, "confirmed_up_to": 0, "handed_out": 1000}  # one page, no second
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(receive_cursor.c.position)) is None
+        assert "limits.payload_bytes" in conn.scalar(select(quarantine.c.reason))
