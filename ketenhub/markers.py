@@ -23,4 +23,8 @@ def read_marker(text: str) -> str | None:
 
 def marker_text(data: bytes, name: str) -> str:
     """The marker for ``data`` saved as ``name``."""
-    return f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+    return marker_line(hashlib.sha256(data).hexdigest(), name)
+
+
+def marker_line(hexdigest: str, name: str) -> str:
+    return f"{hexdigest}  {name}\n"

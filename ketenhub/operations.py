@@ -68,10 +68,16 @@ def _joined(*columns):
     return select(*columns).select_from(delivery.join(event, delivery.c.event_id == event.c.id))
 
 
-def _error(row, personal_data: bool) -> str:
+def _error(hub: Hub, row, personal_data: bool) -> str:
     if personal_data:
         return row["last_error"] or ""
-    return peertext.public(row["error_summary"], row["last_error"], row["destination"])
+    return peertext.public(row["error_summary"], row["last_error"], _label(hub, row["destination"]))
+
+
+def _label(hub: Hub, destination: str) -> str:
+    """How the destination's adapter names it in errors; its name, for one no longer configured."""
+    known = hub.registry.destinations.get(destination)
+    return known.label if known else destination.upper()
 
 
 def shown_trace(rows: list[dict], personal_data: bool) -> list[dict]:
@@ -89,7 +95,7 @@ def list_deliveries(hub: Hub, f: Filter, limit: int = 500, personal_data: bool =
                                     delivery.c.attempts, delivery.c.last_error, delivery.c.error_summary,
                                     delivery.c.created_at, delivery.c.updated_at, event.c.partner, event.c.bericht_id)
                             .where(f.where()).order_by(delivery.c.id).limit(limit)).mappings().all()
-    return [dict(r, last_error=_error(r, personal_data)) for r in rows]
+    return [dict(r, last_error=_error(hub, r, personal_data)) for r in rows]
 
 
 def count_deliveries(hub: Hub, f: Filter) -> int:
@@ -130,7 +136,7 @@ def show_delivery(hub: Hub, delivery_id: int, personal_data: bool = False) -> di
         history = trace(conn, row["bericht_id"])
     d = dict(row)
     d["document"] = (d["document"] if personal_data else mask(d["document"])).decode()
-    d["last_error"] = _error(row, personal_data)
+    d["last_error"] = _error(hub, row, personal_data)
     d["trace"] = shown_trace(history, personal_data)
     return d
 

@@ -14,7 +14,6 @@ import re
 import requests
 
 SEP = "\x1e"  # ASCII record separator: never in the hub's own words
-LABELS = {"kbsp": "KbSP", "dlv": "DLV", "cjib": "CJIB"}  # where only a destination's name is at hand
 # How transports begin a reason: "<label>: <code>: <text>", with the destination's label (its
 # adapter's) and a code its contract knows (the adapter's outcomes), an HTTP status or an error type:
 # "KbSP: AFGEWEZEN: <Reden>", "DLV: HTTP 422: <body>", "DLV: ReadTimeout".
@@ -26,10 +25,6 @@ _ERROR = re.compile(r"([A-Z][A-Za-z0-9]*)(?=: |$)")
 HUB_REASONS = ("the outbound document is invalid against the destination's XSD", "no result for this item")
 OUTCOMES = ("failed", "dead", "refused", "pending")  # delivery and batch actions whose detail may quote a peer
 _HUB_PENDING = ("key ", "did not fit in the batch")  # pending details the hub writes itself
-
-
-def label(destination: str) -> str:
-    return LABELS.get(destination, destination.upper())
 
 
 def _known(word: str, codes) -> bool:
@@ -63,14 +58,14 @@ def hidden(destination_label: str, rest: str) -> str:
     return f"[text from {destination_label} hidden: {len(rest)} characters]" if rest else ""
 
 
-def public(summary: str | None, full: str | None, destination: str) -> str:
-    """A delivery's last error for who may not see personal data."""
+def public(summary: str | None, full: str | None, label: str) -> str:
+    """A delivery's last error for who may not see personal data; ``label`` names its destination."""
     if not full:
         return ""
     if summary is None:  # no summary: written before the split, or by code that did not split
-        return hidden(label(destination), full)
+        return hidden(label, full)
     rest = full[len(summary):] if full.startswith(summary) else full
-    return " ".join(filter(None, (summary, hidden(label(destination), rest))))
+    return " ".join(filter(None, (summary, hidden(label, rest))))
 
 
 def detail(hub_words: str, label: str, rest: str) -> str:

@@ -219,7 +219,7 @@ def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
             log.error("payload %s of %s could not be processed: %s", item.name, partner.partner, type(e).__name__)
             failures.append(e)
     reports += [Report(partner.partner, r.name, PayloadState.REJECTED, problems=[Problem(r.rule, r.reason)])
-                for r in getattr(source, "refused", ())]
+                for r in source.refused]
     if failures:
         raise failures[0]
     return reports

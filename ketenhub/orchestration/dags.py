@@ -1,4 +1,5 @@
-"""One receiving DAG per partner and one delivering DAG per destination, built from adapters/.
+"""One receiving DAG per partner and one delivering DAG per destination, built from adapters/,
+and the hub's own: the OM's deadline, the nightly audit check and retention.
 
 Building reads only the adapter YAML files: no database, no schema or mapping is compiled,
 nothing is fetched. The tasks do the work in batches (a task handles every ready payload,

@@ -24,7 +24,7 @@ class Refused:
 class Source(ABC):
     """Where a partner's payloads come from: a folder now; SFTP and SOAP polling slot in here."""
 
-    refused: list[Refused]  # filled while ``ready`` runs
+    refused: list[Refused] | tuple = ()  # what ``ready`` found and will not hand on
 
     @abstractmethod
     def ready(self) -> Iterator[Incoming]:

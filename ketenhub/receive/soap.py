@@ -50,7 +50,6 @@ class MeldingenInbox(Source):
                  attempts: int = 5, backoff: float = 1.0, max_pages: int = 100):
         self.client, self.cursor, self.workdir = client, cursor, Path(workdir)
         self.page_size, self.attempts, self.backoff, self.max_pages = page_size, attempts, backoff, max_pages
-        self.refused = []
         self._stopped = False
 
     def _call(self, operation: str, tag: str, **values) -> etree._Element:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ketenhub.markers import marker_line, marker_name
 from ketenhub.simulators.generate import Generator
 
 
@@ -18,5 +19,5 @@ def publish(outbox: Path, date: str, sequence: int, events: int, start: int = 1,
             f.write(chunk)
             digest.update(chunk)
     if marker:
-        path.with_name(path.name + ".sha256").write_text(f"{digest.hexdigest()}  {path.name}\n")
+        path.with_name(marker_name(path.name)).write_text(marker_line(digest.hexdigest(), path.name))
     return path

@@ -140,12 +140,27 @@ def test_deleted_rows_are_reported_also_when_the_rest_is_renumbered(trail, capsy
                                        "renumbered: row 7 was written as row 9")
 
 
+AT = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)  # of the rows put in by hand
+
+
+def insert(hub, row_id: int, prev: bytes, h: bytes) -> str:
+    """An INSERT of a delivered row with these links, as someone with the database might write it."""
+    stamp = "2026-11-20 10:00:00" + ("+00" if hub.engine.dialect.name == "postgresql" else ".000000")
+    return ("INSERT INTO audit (id, at, actor, subject, subject_id, action, detail, prev_hash, hash) VALUES "
+            f"({row_id}, '{stamp}', 'ketenhub', 'delivery', 3, 'delivered', 'KBSP_1', {hexed(hub, prev)}, "
+            f"{hexed(hub, h)})")
+
+
+def chained_after(hub, previous: int, row_id: int) -> tuple[bytes, bytes]:
+    """(prev_hash, hash) of such a row chained to row ``previous`` as the hub would chain it."""
+    with hub.engine.connect() as conn:
+        prev = bytes(conn.scalar(select(audit.c.hash).where(audit.c.id == previous)))
+    return prev, row_hash(prev, row_id, AT, "ketenhub", "delivery", 3, None, "delivered", "KBSP_1")
+
+
 def test_a_row_inserted_in_the_middle_without_a_fitting_hash_is_reported(trail, capsys):
-    stamp = "2026-11-20 10:00:00" + ("+00" if trail.engine.dialect.name == "postgresql" else ".000000")
     tamper(trail, *[f"UPDATE audit SET id = {i + 1} WHERE id = {i}" for i in range(18, 10, -1)],
-           "INSERT INTO audit (id, at, actor, subject, subject_id, action, detail, prev_hash, hash) VALUES "
-           f"(11, '{stamp}', 'ketenhub', 'delivery', 3, 'delivered', 'KBSP_1', {hexed(trail, b'1' * 32)}, "
-           f"{hexed(trail, b'2' * 32)})")
+           insert(trail, 11, b"1" * 32, b"2" * 32))
     assert audit_verify(capsys) == (1, "audit trail BROKEN at row 11: row 11 was replaced or inserted: neither its "
                                        "content nor its link to row 10 match")
 
@@ -159,27 +174,15 @@ def test_a_row_inserted_without_a_hash_is_reported(trail, capsys):
 
 def test_a_row_inserted_in_the_middle_with_a_fitting_hash_is_reported(trail, capsys):
     """Rows 11 on moved up one, and a new row 11 chained to row 10 as the hub would have done."""
-    with trail.engine.connect() as conn:
-        prev = bytes(conn.scalar(select(audit.c.hash).where(audit.c.id == 10)))
-    at = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
-    h = row_hash(prev, 11, at, "ketenhub", "delivery", 3, None, "delivered", "KBSP_1")
+    prev, h = chained_after(trail, 10, 11)
     tamper(trail, *[f"UPDATE audit SET id = {i + 1} WHERE id = {i}" for i in range(18, 10, -1)],
-           "INSERT INTO audit (id, at, actor, subject, subject_id, action, detail, prev_hash, hash) VALUES "
-           f"(11, '2026-11-20 10:00:00{'+00' if trail.engine.dialect.name == 'postgresql' else '.000000'}', "
-           f"'ketenhub', 'delivery', 3, 'delivered', 'KBSP_1', {hexed(trail, prev)}, {hexed(trail, h)})")
+           insert(trail, 11, prev, h))
     assert audit_verify(capsys) == (1, "audit trail BROKEN at row 11: row 11 was inserted: row 12 is chained to "
                                        "row 10, the row before them")
 
 
 def test_rows_appended_with_fitting_hashes_but_past_the_head_are_reported(trail, capsys):
-    with trail.engine.connect() as conn:
-        prev = bytes(conn.scalar(select(audit.c.hash).where(audit.c.id == 18)))
-    at = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
-    h = row_hash(prev, 19, at, "ketenhub", "delivery", 3, None, "delivered", "KBSP_1")
-    stamp = "2026-11-20 10:00:00" + ("+00" if trail.engine.dialect.name == "postgresql" else ".000000")
-    tamper(trail, "INSERT INTO audit (id, at, actor, subject, subject_id, action, detail, prev_hash, hash) VALUES "
-                  f"(19, '{stamp}', 'ketenhub', 'delivery', 3, 'delivered', 'KBSP_1', {hexed(trail, prev)}, "
-                  f"{hexed(trail, h)})")
+    tamper(trail, insert(trail, 19, *chained_after(trail, 18, 19)))
     assert audit_verify(capsys) == (1, "audit trail BROKEN at row 19: row 19 was added after the chain's head "
                                        "(table audit_head) (row 18), outside the hub")
 

@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 
 from ketenhub.deliver.transports import Transport
+from ketenhub.markers import marker_line, marker_name
 
 OM_NS = "urn:keten:om:zaakgebeurtenissen:v1"
 
@@ -38,7 +39,7 @@ def om_batch(events: list[str], count: int | None = None) -> bytes:
 def write_with_marker(path: Path, data: bytes, marker: str | None = None) -> Path:
     path.write_bytes(data)
     digest = marker if marker is not None else hashlib.sha256(data).hexdigest()
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    path.with_name(marker_name(path.name)).write_text(marker_line(digest, path.name))
     return path
 
 
