@@ -10,7 +10,8 @@ from pathlib import Path
 from ketenhub.adapters import Destination, Partner
 from ketenhub.connections import Endpoint, endpoint
 from ketenhub.deliver import transports as kinds
-from ketenhub.deliver.transports import FolderTransport, Transport
+from ketenhub.clock import now
+from ketenhub.deliver.transports import FolderTransport, Transport, VersionedTransport
 from ketenhub.hub import Hub
 
 
@@ -58,7 +59,10 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
 
 
 def transport(hub: Hub, dest: Destination, embedded: bool = True) -> Transport:
-    ep = _endpoint(dest.destination, embedded)
+    if dest.versions:  # each version in use now at its own Connection: one missing fails the run before any send
+        return VersionedTransport({v.version: transport(hub, v.destination, embedded)
+                                   for v in dest.versions if v.in_use(now())})
+    ep = _endpoint(dest.connection or dest.destination, embedded)
     if ep is None or ep.conn_type == "fs" or dest.transport == "folder":
         return FolderTransport(_folder(hub, ep, dest.folder), dest.marker)
     from ketenhub.deliver.run import LEASE

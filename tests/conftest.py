@@ -125,4 +125,4 @@ def ingest(hub: Hub, partner: str, *paths: Path):
 
 
 def all_samples() -> dict[str, list[Path]]:
-    return {p: sorted((DATA / p).glob("*.xml")) for p in ("politie", "om", "cvom")}
+    return {p: sorted((DATA / p).glob("*.xml")) for p in ("politie", "om", "cvom", "schadefonds")}

@@ -1,8 +1,8 @@
 """Every partner and destination at once, wired for the hub: ``ketenhub simulate``.
 
-Starts the Politie and KbSP SOAP services, the DLV HTTP service, the OM and CJIB SFTP servers
-and a CVOM drop-folder writer, keeps demo traffic flowing, and writes the Airflow Connections
-that reach them (host keys and login keys, the test CA and the hub's client certificate
+Starts the Politie and KbSP SOAP services (KbSP in versions 1 and 2), the DLV HTTP service, the
+OM, Schadefonds and CJIB SFTP servers and a CVOM drop-folder writer, keeps demo traffic flowing,
+and writes the Airflow Connections that reach them (host keys and login keys, the test CA and the hub's client certificate
 included) to <workdir>/connections.json (0600), for ``airflow connections import``. The SOAP and
 HTTP services serve two-way TLS with a test CA made at the first start under <workdir>/tls/.
 What the destinations accepted stays under <workdir>."""
@@ -23,13 +23,14 @@ from ketenhub.simulators.cvom import drop
 from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.simulators.generate import Generator
 from ketenhub.simulators.kbsp import KbspSimulator
-from ketenhub.simulators.om import publish
+from ketenhub.simulators.om import publish, publish_schadefonds
 from ketenhub.simulators.politie import PolitieSimulator
 from ketenhub.simulators.sftp import SftpSimulator
 from ketenhub.simulators.tls import Pki, write_secret
 
 log = logging.getLogger(__name__)
-PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "om": 2221, "cjib": 2222}  # the WSDLs name 8001 and 8002
+# The WSDLs name 8001 and 8002.
+PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "om": 2221, "cjib": 2222, "schadefonds": 2223}
 
 
 def _key_pem(key: paramiko.PKey) -> str:
@@ -53,18 +54,22 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
         "dlv": DlvSimulator(ports["dlv"], store=workdir / "dlv" / "ontvangen", pki=pki).start(),
         "om": SftpSimulator(workdir / "om", authorized_key=client_key, port=ports["om"]).start(),
         "cjib": SftpSimulator(workdir / "cjib", authorized_key=client_key, port=ports["cjib"]).start(),
+        "schadefonds": SftpSimulator(workdir / "schadefonds", authorized_key=client_key,
+                                     port=ports["schadefonds"]).start(),
     }
-    for folder in ("outbox", "archive", "rejected"):
-        (workdir / "om" / folder).mkdir(parents=True, exist_ok=True)
+    for partner in ("om", "schadefonds"):
+        for folder in ("outbox", "archive", "rejected"):
+            (workdir / partner / folder).mkdir(parents=True, exist_ok=True)
     cjib = CjibInbox(workdir / "cjib")
     pem = _key_pem(client_key)
     connections = {
-        **{f"ketenhub_{name}": sims[name].connection() for name in ("politie", "kbsp", "dlv")},
+        **{f"ketenhub_{name}": sims[name].connection() for name in ("politie", "dlv")},
+        **{f"ketenhub_{name}": c for name, c in sims["kbsp"].connections().items()},  # v1 and v2
         "ketenhub_cvom": {"conn_type": "fs", "extra": json.dumps({"path": str(cvom_folder)})},
         **{f"ketenhub_{name}": {"conn_type": "sftp", "host": "127.0.0.1", "port": sims[name].port,
                                 "login": "ketenhub",
                                 "extra": json.dumps({"host_key": sims[name].host_key_line, "private_key": pem})}
-           for name in ("om", "cjib")},
+           for name in ("om", "cjib", "schadefonds")},
     }
     # It holds the login key of the SFTP servers and the TLS client key: readable by this user only.
     write_secret(workdir / "connections.json", json.dumps(connections, indent=2).encode())
@@ -72,6 +77,8 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     sims["politie"].add(25)
     publish(workdir / "om" / "outbox", time.strftime("%Y%m%d"), 1, 500, start=int(time.time()) % 10**6 * 1000,
             invalid_share=0.01, seed=int(time.time()))
+    publish_schadefonds(workdir / "schadefonds" / "outbox", time.strftime("%Y%m%d"), 1, 40,
+                        start=int(time.time()) % 10**6 * 100, invalid_share=0.05, seed=int(time.time()))
     for n in range(5):
         drop(cvom_folder, generator, int(time.time()) % 10**6 * 100 + n)
     if stop is not None:

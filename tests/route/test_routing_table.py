@@ -1,11 +1,15 @@
 """The routing table of the contracts' README, row by row, through the whole pipeline:
-sample events ingested, deliveries delivered to the folder outboxes, documents read back."""
+sample events ingested, deliveries delivered to the folder outboxes, documents read back.
+Before KbSP's switch to version 2: the Politie and OM statuses go through v1
+(tests/route/test_schadefonds_routing.py and tests/deliver/test_kbsp_versions.py: v2)."""
 import hashlib
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 from lxml import etree
 
+from ketenhub import clock
 from ketenhub.wiring import deliver
 from ketenhub.xml.schema import compile_schema, validate
 from tests.conftest import all_samples, ingest
@@ -13,6 +17,12 @@ from tests.conftest import all_samples, ingest
 KBSP = "urn:keten:kbsp:zaakstatus:v1"
 DLV = "urn:keten:dlv:beroepstatus:v1"
 CJIB = "urn:keten:cjib:opdrachten:v1"
+
+
+@pytest.fixture(autouse=True)
+def before_the_switch():
+    with clock.at(datetime(2027, 2, 1, 12, tzinfo=timezone.utc)):
+        yield
 
 
 @pytest.fixture
@@ -24,14 +34,14 @@ def delivered(hub, tmp_path, sample):
     for dest in hub.registry.destinations.values():
         deliver(hub, dest)
     out = {}
-    for dest in hub.registry.destinations.values():
-        schema = compile_schema(str(hub.settings.schemas_dir / dest.schema))
-        docs = []
-        for f in sorted(hub.settings.path(dest.folder).glob("*.xml")):
-            doc = etree.parse(str(f)).getroot()
-            assert validate(schema, doc) == [], f.name
-            docs.append(doc)
-        out[dest.destination] = docs
+    for whole in hub.registry.destinations.values():
+        docs = out.setdefault(whole.destination, [])
+        for dest in [v.destination for v in whole.versions] or [whole]:
+            schema = compile_schema(str(hub.settings.schemas_dir / dest.schema))
+            for f in sorted(hub.settings.path(dest.folder).glob("*.xml")):
+                doc = etree.parse(str(f)).getroot()
+                assert validate(schema, doc) == [], f.name
+                docs.append(doc)
     return out
 
 
