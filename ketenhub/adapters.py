@@ -144,11 +144,15 @@ class Destination:
         return chosen
 
     def in_version(self, name: str) -> "Destination":
-        """The destination as one of its versions has it."""
+        """The destination as one of its versions has it: that version's contract, this one's
+        common settings (limits, retries, alerts)."""
         for v in self.versions:
             if v.version == name:
-                return v.destination
+                return replace(self, versions=(), **{f: getattr(v.destination, f) for f in _VERSIONED})
         raise AdapterError(f"{self.destination} has no version {name!r}")
+
+    def each_version(self) -> list["Destination"]:
+        return [self.in_version(v.version) for v in self.versions]
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,9 @@ def moment(value) -> datetime | None:
     return at if at.tzinfo else at.replace(tzinfo=AMSTERDAM)
 
 
+# What a version of a destination has of its own; the rest is common to all its versions.
+_VERSIONED = ("schema", "mapping", "events", "item", "key", "recipient", "envelope", "folder", "transport", "marker",
+              "remote", "wsdl", "options", "connection", "version")
 # What a version may set; envelope: and deliver: are merged into the destination's.
 _VERSION_FIELDS = ("schema", "mapping", "events", "item", "key", "recipient", "envelope", "deliver")
 

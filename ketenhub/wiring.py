@@ -60,7 +60,7 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
 
 def transport(hub: Hub, dest: Destination, embedded: bool = True) -> Transport:
     if dest.versions:  # each version in use now at its own Connection: one missing fails the run before any send
-        return VersionedTransport({v.version: transport(hub, v.destination, embedded)
+        return VersionedTransport({v.version: transport(hub, dest.in_version(v.version), embedded)
                                    for v in dest.versions if v.in_use(now())})
     ep = _endpoint(dest.connection or dest.destination, embedded)
     if ep is None or ep.conn_type == "fs" or dest.transport == "folder":

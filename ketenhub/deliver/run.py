@@ -194,8 +194,8 @@ def _by_version(hub: Hub, dest: Destination, items: list[Item], results: dict[st
         while why is None and not v.in_use(at):
             following = versions[versions.index(v) + 1:]
             if not following or not v.upgrade:
-                why = (f"{dest.label} takes version {v.version} no longer (since {v.until:%Y-%m-%d %H:%M %Z}), "
-                       "and the adapter names no later version with an upgrade to it")
+                why = (f"{dest.label} does not take version {v.version} now, and the adapter names no later "
+                       "version with an upgrade to it")
                 break
             document = serialised(stylesheet(str(hub.settings.mappings_dir / v.upgrade))(
                 etree.fromstring(document, parser())).getroot())
@@ -212,7 +212,7 @@ def _by_version(hub: Hub, dest: Destination, items: list[Item], results: dict[st
                                                                                            updated_at=at))
             record(conn, [Entry("delivery", i, "converted", detail=f"{dest.label} {old} to {new}: {old} is no "
                                 "longer in use") for i, old, new, _ in converted])
-    return [(v.destination, envelope_of(v.destination), groups[v.version]) for v in versions if v.version in groups]
+    return [(d, envelope_of(d), groups[d.version]) for d in dest.each_version() if d.version in groups]
 
 
 def _release(hub: Hub, batch_id: int, ids: list[int], keep: int) -> None:

@@ -47,8 +47,7 @@ class Route:
 
 
 def compile_routes(destinations: list[Destination], mappings: Path, schemas: Path) -> list[Route]:
-    each = [(v.destination, d) for d in destinations for v in d.versions] + [(d, d) for d in destinations
-                                                                              if not d.versions]
+    each = [(v, d) for d in destinations for v in d.each_version()] + [(d, d) for d in destinations if not d.versions]
     return [Route(d, stylesheet(str(mappings / d.mapping)), for_each(str(mappings / d.mapping)),
                   compile_schema(str(schemas / d.schema)), results_schema(str(schemas / d.schema), d.item, "Uitgaand"),
                   _xpath(d.key, d.namespace), _xpath(d.recipient, d.namespace), whole) for d, whole in each]

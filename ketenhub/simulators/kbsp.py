@@ -57,8 +57,13 @@ class KbspSimulator(SoapSimulator):
         v2["host"] = self.url + V2
         return {"kbsp": self.connection(**extra), "kbsp_v2": v2}
 
+    def operation(self, name, request):
+        return self._publish(NS, request)
+
     def operation_at(self, path, name, request):
-        ns = NS2 if path == V2 else NS
+        return self._publish(NS2, request) if path == V2 else self.operation(name, request)
+
+    def _publish(self, ns: str, request: etree._Element) -> etree._Element:
         answer = etree.Element(f"{{{ns}}}PubliceerZaakstatusAntwoord", nsmap={None: ns})
         retired = ns == NS and clock.now() >= self.switch
         with self.lock:

@@ -41,12 +41,15 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["errors"] == {}
     expected = ({f"ketenhub_receive_{p}" for p in REGISTRY.partners} | {f"ketenhub_deliver_{d}" for d in REGISTRY.destinations}
-                | {"ketenhub_deadline_om", "ketenhub_audit_verify", "ketenhub_retention"})
+                | {f"ketenhub_deadline_{p.partner}" for p in REGISTRY.partners.values() if p.receive.deadline}
+                | {"ketenhub_audit_verify", "ketenhub_retention"})
+    assert {"ketenhub_deadline_om", "ketenhub_deadline_schadefonds"} <= expected
     assert set(out["dags"]) == expected
     kind, tz, cron, tasks = out["dags"]["ketenhub_receive_om"]
     assert (kind, tz, cron, tasks) == ("CronTriggerTimetable", "Europe/Amsterdam", "30 2 * * *", ["ingest"])
     assert out["dags"]["ketenhub_deliver_cjib"][1:] == ["Europe/Amsterdam", "0 4 * * *", ["send", "check_backlog"]]
     assert out["dags"]["ketenhub_deadline_om"][1:] == ["Europe/Amsterdam", "0 6 * * *", ["check_arrival"]]
+    assert out["dags"]["ketenhub_receive_schadefonds"][1:] == ["Europe/Amsterdam", "0 3 * * *", ["ingest"]]
     assert out["dags"]["ketenhub_audit_verify"][1:] == ["Europe/Amsterdam", "30 5 * * *", ["verify_chain"]]
     assert out["dags"]["ketenhub_retention"][1:] == ["Europe/Amsterdam", "45 4 * * *", ["purge"]]
 
