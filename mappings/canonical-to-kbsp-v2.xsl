@@ -4,9 +4,10 @@
   the routing table names, in an Uitgaand list; each item becomes one delivery, keyed by its
   BerichtId.
 
-  Each source's statuses are in a file of their own under kbsp-v2/, included below: it holds a
-  template for its canonical kind in mode "kbsp-v2" (match="k:Aanvraaggebeurtenis" mode="kbsp-v2")
-  and uses the named templates of this file for what every Zaakstatus has. A source adds its
+  Each source's statuses are in a file of their own, canonical-to-kbsp-v2-<source>.xsl, included
+  below: it holds a template for its canonical kind in mode "kbsp-v2"
+  (match="k:Aanvraaggebeurtenis" mode="kbsp-v2") and may use the named templates of this file for
+  what every Zaakstatus has. A source adds its
   file and its include line, and its kind to the v2 events in adapters/kbsp.yaml
   (docs/adapters.md, "KbSP v2: adding a source's statuses").
   Privacy: nothing about suspects or convicted persons is read here; each victim gets only their
@@ -21,15 +22,15 @@
 
   <!-- ==== Sources: one file each ============================================== -->
   <!-- Politie and OM: the six v1 statuses, with Bron POLITIE or OM -->
-  <xsl:include href="kbsp-v2/politie-om.xsl"/>
+  <xsl:include href="canonical-to-kbsp-v2-politie-om.xsl"/>
 
   <!-- Schadefonds Geweldsmisdrijven -->
-  <xsl:include href="kbsp-v2/schadefonds.xsl"/>
+  <xsl:include href="canonical-to-kbsp-v2-schadefonds.xsl"/>
 
-  <!-- CJIB: include kbsp-v2/cjib.xsl here -->
+  <!-- CJIB: include canonical-to-kbsp-v2-cjib.xsl here -->
 
 
-  <!-- SHN: include kbsp-v2/shn.xsl here -->
+  <!-- SHN: include canonical-to-kbsp-v2-shn.xsl here -->
 
 
   <!-- ==== What every source's Zaakstatus shares ================================ -->

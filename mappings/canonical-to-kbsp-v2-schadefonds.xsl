@@ -1,6 +1,6 @@
 <?xml version="1.0" encoding="UTF-8"?>
 <!--
-  KbSP v2, source Schadefonds Geweldsmisdrijven (included by canonical-to-kbsp-v2.xsl):
+  KbSP v2, source Schadefonds Geweldsmisdrijven (xsl:included by canonical-to-kbsp-v2.xsl, not run on its own):
   AANVRAAG_ONTVANGEN → SCHADEFONDS_AANVRAAG_ONTVANGEN, BESLISSING → SCHADEFONDS_BESLISSING with
   Schadefondsbeslissing (Toegekend; Bedrag only when granted) and Datum = Beslisdatum; only when
   the Aanvrager's own Informatiewens is true. Bron SCHADEFONDS.

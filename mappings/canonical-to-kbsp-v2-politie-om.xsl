@@ -1,6 +1,6 @@
 <?xml version="1.0" encoding="UTF-8"?>
 <!--
-  KbSP v2, source Politie and OM (included by canonical-to-kbsp-v2.xsl): the six v1 statuses,
+  KbSP v2, source Politie and OM (xsl:included by canonical-to-kbsp-v2.xsl, not run on its own): the six v1 statuses,
   one per victim with Informatiewens true, exactly as canonical-to-kbsp.xsl makes them for v1
   with Bron added (POLITIE for AANGIFTE_ONTVANGEN, OM for the others), the same BerichtId
   included: the portal has one register of BerichtIds for both versions.
