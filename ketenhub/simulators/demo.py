@@ -29,8 +29,9 @@ from ketenhub.simulators.sftp import SftpSimulator
 from ketenhub.simulators.tls import Pki, write_secret
 
 log = logging.getLogger(__name__)
-# The WSDLs name 8001 and 8002.
-PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "om": 2221, "cjib": 2222, "schadefonds": 2223}
+PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "om": 2221, "cjib": 2222}  # the WSDLs name 8001 and 8002
+
+PORTS["schadefonds"] = 2223  # its SFTP server
 
 
 def _key_pem(key: paramiko.PKey) -> str:
