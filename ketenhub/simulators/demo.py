@@ -1,8 +1,8 @@
 """Every partner and destination at once, wired for the hub: ``ketenhub simulate``.
 
-Starts the Politie and KbSP SOAP services (KbSP in versions 1 and 2), the DLV HTTP service, the
-OM, Schadefonds and CJIB SFTP servers and a CVOM drop-folder writer, keeps demo traffic flowing,
-and writes the Airflow Connections that reach them (host keys and login keys, the test CA and the hub's client certificate
+Starts the Politie and KbSP SOAP services, the DLV HTTP service, the OM and CJIB SFTP servers
+and a CVOM drop-folder writer, keeps demo traffic flowing, and writes the Airflow Connections
+that reach them (host keys and login keys, the test CA and the hub's client certificate
 included) to <workdir>/connections.json (0600), for ``airflow connections import``. The SOAP and
 HTTP services serve two-way TLS with a test CA made at the first start under <workdir>/tls/.
 What the destinations accepted stays under <workdir>."""
@@ -64,14 +64,14 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     cjib = CjibInbox(workdir / "cjib")
     pem = _key_pem(client_key)
     connections = {
-        **{f"ketenhub_{name}": sims[name].connection() for name in ("politie", "dlv")},
-        **{f"ketenhub_{name}": c for name, c in sims["kbsp"].connections().items()},  # v1 and v2
+        **{f"ketenhub_{name}": sims[name].connection() for name in ("politie", "kbsp", "dlv")},
         "ketenhub_cvom": {"conn_type": "fs", "extra": json.dumps({"path": str(cvom_folder)})},
         **{f"ketenhub_{name}": {"conn_type": "sftp", "host": "127.0.0.1", "port": sims[name].port,
                                 "login": "ketenhub",
                                 "extra": json.dumps({"host_key": sims[name].host_key_line, "private_key": pem})}
            for name in ("om", "cjib", "schadefonds")},
     }
+    connections["ketenhub_kbsp_v2"] = sims["kbsp"].connections()["kbsp_v2"]  # KbSP's version 2, at its own path
     # It holds the login key of the SFTP servers and the TLS client key: readable by this user only.
     write_secret(workdir / "connections.json", json.dumps(connections, indent=2).encode())
     generator = Generator(int(time.time()))
