@@ -197,8 +197,12 @@ def _by_version(hub: Hub, dest: Destination, items: list[Item], results: dict[st
                 why = (f"{dest.label} does not take version {v.version} now, and the adapter names no later "
                        "version with an upgrade to it")
                 break
-            document = serialised(stylesheet(str(hub.settings.mappings_dir / v.upgrade))(
-                etree.fromstring(document, parser())).getroot())
+            try:
+                document = serialised(stylesheet(str(hub.settings.mappings_dir / v.upgrade))(
+                    etree.fromstring(document, parser())).getroot())
+            except (etree.XSLTError, etree.XMLSyntaxError, TypeError) as e:  # TypeError: it made no document
+                why = f"the upgrade of version {v.version} ({v.upgrade}) failed: {type(e).__name__}"
+                break
             converted.append((item.id, v.version, following[0].version, document))
             v = following[0]
         if why:

@@ -162,3 +162,20 @@ def test_the_portal_refuses_v1_after_the_switch_as_the_contract_says(kbsp):
     with clock.at(BEFORE):
         answer = client.call("PubliceerZaakstatus", status)
     assert [r.findtext(f"{{{V1}}}Code") for r in answer] == ["GEACCEPTEERD"]
+
+
+def test_a_v1_delivery_that_cannot_be_converted_fails_with_the_reason(hub, tmp_path, no_wait):
+    from dataclasses import replace
+
+    kbsp = hub.registry.destination("kbsp")
+    v1, v2 = kbsp.versions
+    without_upgrade = replace(kbsp, versions=(replace(v1, upgrade=None), v2))
+    with clock.at(BEFORE):
+        om(hub, tmp_path, range(2))
+    with clock.at(AFTER):
+        report = wiring.deliver(hub, without_upgrade)  # no Connection: the folders
+    assert (report.delivered, report.failed) == (0, 2)
+    assert {d.state for d in deliveries(hub).values()} == {"failed"}
+    assert {d.last_error for d in deliveries(hub).values()} == {
+        "KbSP does not take version v1 now, and the adapter names no later version with an upgrade to it"}
+    assert not list(hub.settings.path("outbox/kbsp").glob("*.xml"))
