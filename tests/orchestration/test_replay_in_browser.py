@@ -32,7 +32,7 @@ def test_operator_replays_a_dead_delivery_in_the_browser(hub, sample, tmp_path):
     portal = KbspSimulator(store=tmp_path / "portal").start()
     server = AirflowServer(tmp_path / "airflow", {
         "KETENHUB_HOME": str(hub.settings.home), "KETENHUB_DATABASE_URL": hub.settings.database_url,
-        "AIRFLOW_CONN_KETENHUB_KBSP": json.dumps(portal.connection())},
+        **{f"AIRFLOW_CONN_KETENHUB_{name.upper()}": json.dumps(c) for name, c in portal.connections().items()}},
         components=("api-server", "scheduler", "dag-processor"))
     try:
         server.unpause("ketenhub_deliver_kbsp")
