@@ -4,6 +4,7 @@ was refused, its bytes as sent and why. Personal data is masked unless the reade
 as on the Deliveries page (operations.mask, operations.shown_trace)."""
 from __future__ import annotations
 
+from lxml import etree
 from sqlalchemy import select
 
 from ketenhub import operations as ops
@@ -12,6 +13,7 @@ from ketenhub.store import search
 from ketenhub.store.audit import trace
 from ketenhub.store.retention import EMPTY
 from ketenhub.store.tables import audit, delivery, event, outbound_batch, payload, quarantine
+from ketenhub.xml.parsing import parser
 
 PAYLOAD_SHOWN_BYTES = 1 << 20  # a kept payload is shown up to this size; a bigger one is named only
 
@@ -27,7 +29,14 @@ def find(hub: Hub, text: str, personal_data: bool, limit: int = 100) -> list[sea
 def _document(blob: bytes | None, personal_data: bool) -> str | None:
     if blob is None or bytes(blob) == EMPTY:
         return None  # purged by retention, or never kept apart
-    return (bytes(blob) if personal_data else ops.mask(bytes(blob))).decode("utf-8", "replace")
+    return _indented(bytes(blob) if personal_data else ops.mask(bytes(blob)))
+
+
+def _indented(document: bytes) -> str:
+    """The hub's own documents are written on one line; shown, one element a line."""
+    root = etree.fromstring(document, parser())
+    etree.indent(root, space="  ")
+    return etree.tostring(root, encoding="unicode")
 
 
 def of_event(hub: Hub, event_id: int, personal_data: bool) -> dict | None:

@@ -83,6 +83,7 @@ padding:.3rem .5rem}button{cursor:pointer;background:var(--panel)}
 .state-pending,.state-sending{color:var(--warn)}
 .flow{display:flex;align-items:flex-start;gap:.4rem;flex-wrap:wrap;margin:.5rem 0 1rem}
 .flow .col{display:flex;flex-direction:column;gap:.4rem}.flow .arrow{align-self:center;color:var(--muted);font-size:1.3rem}
+a.box{text-decoration:none;color:var(--fg)}a.box:hover{border-color:var(--link)}
 .box{border:1px solid var(--border);border-left:4px solid var(--info);border-radius:6px;padding:.4rem .6rem;
 background:var(--panel);min-width:11rem}.box small{display:block;color:var(--muted)}
 .box.delivered{border-left-color:var(--ok)}.box.failed,.box.dead,.box.rejected{border-left-color:var(--bad)}
@@ -133,6 +134,10 @@ def _trail(rows) -> str:
         f"{escape(r['action'])}</td><td>{escape(r['detail'] or '')}</td></tr>" for r in rows) + "</table>"
 
 
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _doc(text: str | None) -> str:
     return f"<pre>{escape(text)}</pre>" if text is not None else "<p class='muted'>Purged by retention.</p>"
 
@@ -147,8 +152,8 @@ async def event_page(request: Request, event_id: int, user=Depends(get_user)):
     root, p = _root(request), e["payload"]
     boxes = "".join(
         f"<a class='box {d['state']}' href='#delivery-{d['id']}'>{escape(d['destination'])}: "
-        f"<span class='state-{d['state']}'>{d['state']}</span><small>{d['attempts']} attempts · "
-        f"{len(d['trail'])} steps</small></a>" for d in e["deliveries"]) or "<div class='box'>routed nowhere</div>"
+        f"<span class='state-{d['state']}'>{d['state']}</span><small>{_n(d['attempts'], 'attempt')} · "
+        f"{_n(len(d['trail']), 'step')}</small></a>" for d in e["deliveries"]) or "<div class='box'>routed nowhere</div>"
     flow = (f"<div class='flow' aria-label='path'><a class='box' href='#payload'>payload {p['id']}"
             f"<small>{escape(p['name'])}</small></a><span class='arrow'>→</span>"
             f"<a class='box' href='#canonical'>event {e['id']} (canonical)<small>{escape(e['soort'])}</small></a>"
@@ -160,12 +165,12 @@ async def event_page(request: Request, event_id: int, user=Depends(get_user)):
         f"<tr><th>received</th><td>{when(p['received_at'])}</td></tr><tr><th>state</th><td>{escape(p['state'])}"
         f"</td></tr><tr><th>events</th><td>{p['accepted']} accepted, {p['rejected']} refused, {p['duplicate']} "
         f"already received</td></tr><tr><th>sha256</th><td><code>{p['sha256']}</code></td></tr></table>",
-        f"<h3 id='canonical'>Canonical document</h3><p class='muted'>{escape(e['partner'])} {escape(e['bericht_id'])}, "
-        f"{escape(e['kind'])} {escape(e['soort'])}, accepted {when(e['received_at'])}</p>{_doc(e['canonical'])}",
+        f"<section id='canonical'><h3>Canonical document</h3><p class='muted'>{escape(e['partner'])} {escape(e['bericht_id'])}, "
+        f"{escape(e['kind'])} {escape(e['soort'])}, accepted {when(e['received_at'])}</p>{_doc(e['canonical'])}</section>",
         f"<h3>What happened to the event</h3>{_trail(e['trail'])}"]
     for d in e["deliveries"]:
         sections.append(
-            f"<h3 id='delivery-{d['id']}'>Delivery {d['id']} to {escape(d['destination'])}: "
+            f"<section id='delivery-{d['id']}'><h3>Delivery {d['id']} to {escape(d['destination'])}: "
             f"<span class='state-{d['state']}'>{d['state']}</span></h3><table>"
             f"<tr><th>delivery</th><td><a href='{root}/deliveries/{d['id']}'>{d['id']} on the Deliveries page</a></td></tr>"
             f"<tr><th>recipient</th><td>{escape(d['recipient'])}</td></tr><tr><th>idempotency key</th>"
@@ -173,7 +178,7 @@ async def event_page(request: Request, event_id: int, user=Depends(get_user)):
             f"<tr><th>batch</th><td>{escape(d['batch'] or '–')}</td></tr>"
             f"<tr><th>next attempt</th><td>{when(d['next_attempt_at']) if d['state'] == 'pending' else '–'}</td></tr>"
             f"<tr><th>last error</th><td>{escape(d['last_error'] or '–')}</td></tr></table>"
-            f"<h4>Attempts and outcomes</h4>{_trail(d['trail'])}<h4>Outbound item</h4>{_doc(d['document'])}")
+            f"<h4>Attempts and outcomes</h4>{_trail(d['trail'])}<h4>Outbound item</h4>{_doc(d['document'])}</section>")
     if e["others"]:
         sections.append(f"<h3>Refused with the same BerichtId</h3>{_trail(e['others'])}")
     return page(f"Event {e['bericht_id']} from {e['partner']}", f"<p><a href='{root}/search'>← Find an event</a></p>"
@@ -234,7 +239,7 @@ async def health_page(request: Request, user=Depends(get_user), span: str = "day
              "<th>of which waiting to retry</th><th>failed or dead</th><th>oldest waiting</th></tr>"
              f"{rows}</table>", f"<p class='muted'>Times in {escape(str(_zone()))}.</p><h3>Partners</h3><div class='charts'>"]
     for p, x in f.partners.items():
-        parts.append(charts.chart(f"{p}: events received and refused", b, s,
+        parts.append(charts.chart(f"{p}: events", b, s,
                                   [("received", x["received"], "s-info"), ("refused", x["rejected"], "s-bad")]))
     parts.append("</div>")
     for d, x in f.destinations.items():

@@ -54,8 +54,9 @@ def chart(title: str, buckets: list[datetime], span: str, series: list[tuple[str
              f"<line class='grid' x1='{x0}' y1='{y(top):.1f}' x2='{x0 + plot_w}' y2='{y(top):.1f}'/>",
              f"<text class='tick' x='{x0 - 4}' y='{y(top) + 4:.1f}' text-anchor='end'>{escape(_label(top, unit))}</text>",
              f"<text class='tick' x='{x0 - 4}' y='{y0 + 4}' text-anchor='end'>0</text>"]
-    for i in (0, n // 2, n - 1):
-        parts.append(f"<text class='tick' x='{x0 + step * (i + .5):.1f}' y='{H - 6}' text-anchor='middle'>"
+    for i, anchor in ((0, "start"), (n // 2, "middle"), (n - 1, "end")):
+        x = x0 + step * (i if anchor == "start" else i + 1 if anchor == "end" else i + .5)
+        parts.append(f"<text class='tick' x='{x:.1f}' y='{H - 6}' text-anchor='{anchor}'>"
                      f"{_when(buckets[i], span)}</text>")
     width = step * 0.8 / max(len(series), 1)
     for s, (name, vs, css) in enumerate(series):

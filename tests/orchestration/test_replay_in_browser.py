@@ -12,6 +12,7 @@ from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery
 from tests.support.airflow_server import AirflowServer
 from tests.conftest import ingest
+from tests.support.browser import open_view
 from tests.support.factories import Unreachable
 
 CHROMIUM = "/usr/bin/chromium"
@@ -43,8 +44,7 @@ def test_operator_replays_a_dead_delivery_in_the_browser(hub, sample, tmp_path):
             page.fill("input[name=username]", "operator")
             page.fill("input[name=password]", server.passwords["operator"])
             page.click("button[type=submit]")
-            page.get_by_role("link", name="Deliveries").click()
-            frame = page.frame_locator("iframe")
+            frame = open_view(page, "Deliveries")
             expect(frame.get_by_text("destination unreachable")).to_be_visible(timeout=30000)
             frame.get_by_label(f"select {dead_id}").check()
             frame.locator("input[name=reason]").fill("portal is back")
