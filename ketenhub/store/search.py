@@ -21,6 +21,7 @@ _KEY = re.compile(rb"<(?:\w+:)?(Parketnummer|Registratienummer|Ketenreferentie)>
 # Events stored in the last transactions of concurrent writers may commit after higher ids
 # (PostgreSQL sequences): the ids just below the highest indexed one are looked at again.
 _OVERLAP = 5000
+PURGED = b""  # a canonical document retention blanked (store.retention.EMPTY): found by nothing
 _LAST = "\U0010ffff"  # sorts after every character: the end of a prefix's range of the index
 
 
@@ -50,7 +51,7 @@ def index_new(conn: Connection, limit: int = 50_000) -> int:
     highest = conn.scalar(select(func.max(search_key.c.event_id))) or 0
     indexed = select(search_key.c.event_id).where(search_key.c.event_id == event.c.id).exists()
     rows = conn.execute(select(event.c.id, event.c.bericht_id, event.c.canonical)
-                        .where(event.c.id > highest - _OVERLAP, ~indexed)
+                        .where(event.c.id > highest - _OVERLAP, ~indexed, event.c.canonical != PURGED)
                         .order_by(event.c.id).limit(limit)).all()
     insert_rows(conn, search_key, ("event_id", "kind", "value"),
                 [(i, kind, value) for i, bericht_id, canonical in rows

@@ -3,6 +3,7 @@ ketenhub_health task's code in a process set up as Airflow's task runner sets on
 ([metrics] otel_on, the standard OTEL_EXPORTER_OTLP_* variables), exporting over OTLP/HTTP to a
 receiver on loopback; the values received are those of the store."""
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -68,6 +69,9 @@ def test_the_figures_are_exported_through_airflows_opentelemetry_metrics(hub, re
         # the same run sampled the backlog and indexed the events for "Find an event"
         assert conn.scalar(select(func.count()).select_from(health_sample)) == len(hub.registry.destinations)
         assert int(r.stdout.split()[-1]) == conn.scalar(select(func.count(search_key.c.event_id.distinct())))
+    # the Grafana dashboard in docs/ charts exactly these, by their names in Prometheus
+    dashboard = (PROJECT_DIR / "docs/grafana/ketenhub.json").read_text()
+    assert set(re.findall(r"airflow_ketenhub_\w+", dashboard)) == {name.replace(".", "_") for name, _ in gauges}
     service = {a.value.string_value for req in receiver.requests for rm in req.resource_metrics
                for a in rm.resource.attributes if a.key == "service.name"}
     assert service == {"ketenhub-test"}

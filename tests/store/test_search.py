@@ -99,3 +99,18 @@ def _statements(conn, whole):
     finally:
         conn.execute = original
     return statements
+
+
+def test_an_event_purged_by_retention_is_no_longer_found_by_what_it_held(stored):
+    from datetime import timedelta
+
+    from ketenhub.clock import now
+    from ketenhub.store import retention
+    from ketenhub.wiring import deliver
+    for d in stored.registry.destinations.values():
+        deliver(stored, d)  # settled: nothing due keeps the events
+    assert found(stored, "13/002157-26")
+    retention.run(stored, at=now() + timedelta(days=3650))
+    assert found(stored, "13/002157-26") == [] and found(stored, "POL-0001") == []
+    search.catch_up(stored.engine)  # and indexing again does not bring them back
+    assert found(stored, "POL-0001") == []
