@@ -264,3 +264,71 @@ def test_a_replay_touches_only_the_destinations_that_were_checked(hub, sample):
     assert ops.destinations_matching(hub, f) == ["cjib", "kbsp"]
     assert ops.replay(hub, replace(f, destinations=("cjib",)), "tester", "only CJIB") == 5
     assert ops.count_deliveries(hub, ops.Filter(destination="kbsp")) == 6
+
+
+def _deliveries_in_every_kind(hub, sample):
+    """11 deliveries of the sample OM file: 2 failed, 2 dead, 3 retrying, 2 waiting, 2 pending and fresh."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from ketenhub.clock import now
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    with hub.engine.begin() as conn:
+        ids = conn.scalars(select(delivery.c.id).order_by(delivery.c.id)).all()
+        old = now() - timedelta(hours=3)
+        for some, values in ((ids[0:2], dict(state="failed", attempts=1, last_error="KbSP: AFGEWEZEN: x")),
+                             (ids[2:4], dict(state="dead", attempts=10)),
+                             (ids[4:7], dict(attempts=1, last_error="SoapFault: SOAP Fault soap:Server: down",
+                                             error_summary="SoapFault")),
+                             (ids[7:9], dict(created_at=old))):
+            conn.execute(update(delivery).where(delivery.c.id.in_(some)).values(**values))
+    return ids
+
+
+def test_every_delivery_in_trouble_is_counted_in_one_kind_and_listed_page_by_page(hub, sample):
+    ids = _deliveries_in_every_kind(hub, sample)
+    everything = ops.Filter()
+    assert ops.counts(hub, everything) == {"failed": 2, "dead": 2, "retrying": 3, "waiting": 2}
+    assert ops.count_deliveries(hub, everything) == 9
+    assert ops.counts(hub, ops.Filter(destination="cjib")) == ops.counts(hub, ops.Filter(destination="cjib", states=("dead",)))
+    first = ops.list_deliveries(hub, everything, 4, sort="id")
+    second = ops.list_deliveries(hub, everything, 4, offset=4, sort="id")
+    third = ops.list_deliveries(hub, everything, 4, offset=8, sort="id")
+    assert [r["id"] for r in first + second + third] == ids[:9]
+    assert [r["kind"] for r in first[:4]] == ["failed", "failed", "dead", "dead"]
+    assert {r["kind"] for r in second} | {r["kind"] for r in third} == {"retrying", "waiting"}
+    newest_first = ops.list_deliveries(hub, everything, 100, sort="id", descending=True)
+    assert [r["id"] for r in newest_first] == ids[:9][::-1]
+    by_attempts = ops.list_deliveries(hub, everything, 100, sort="attempts", descending=True)
+    assert [r["attempts"] for r in by_attempts][:2] == [10, 10]
+    # A viewer sees the hub's words of a SOAP fault, an operator its text too.
+    (retrying,) = ops.list_deliveries(hub, ops.Filter(ids=(ids[4],)), 1)
+    assert retrying["last_error"].startswith("SoapFault [text from") and "down" not in retrying["last_error"]
+    assert "down" in ops.list_deliveries(hub, ops.Filter(ids=(ids[4],)), 1, personal_data=True)[0]["last_error"]
+    # Retrying ones may be sent at once: pending, due now, attempts from zero, audited.
+    assert ops.replay(hub, ops.Filter(states=("retrying",)), "tester", "KbSP is back", dry_run=True) == 3
+    assert ops.replay(hub, ops.Filter(states=("retrying",)), "tester", "KbSP is back") == 3
+    assert ops.counts(hub, everything)["retrying"] == 0
+    with pytest.raises(ValueError, match="unknown state 'broken'"):
+        ops.kinds("failed,broken")
+
+
+def test_reprocessing_says_what_became_of_each_item_and_keeps_the_new_reason(hub, sample):
+    om = hub.registry.partners["om"]
+    hub.registry.partners["om"] = dataclasses.replace(om, rules=om.rules + (Rule("false()", "a rule with a bug"),))
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    first, *_ = ops.list_quarantine(hub, "om")
+    assert "a rule with a bug" in first["reason"]
+    hub.registry.partners["om"] = dataclasses.replace(om, rules=om.rules + (Rule("false()", "another rule"),))
+    outcome = ops.reprocess(hub, [first["id"]], "tester", "rule changed")
+    assert outcome.still_rejected == 1 and "another rule" in outcome.items[0].reason
+    assert "still rejected" in outcome.lines()[1] and "another rule" in outcome.lines()[1]
+    (again,) = ops.list_quarantine(hub, ops.QuarantineFilter(ids=(first["id"],)))
+    assert "another rule" in again["reason"] and "a rule with a bug" not in again["reason"]
+    # A partner no longer configured: said in words, nothing raised.
+    del hub.registry.partners["om"]
+    outcome = ops.reprocess(hub, [first["id"]], "tester", "try")
+    assert outcome.still_rejected == 1 and "not configured" in outcome.items[0].reason
+    hub.registry.partners["om"] = om
+    assert ops.count_quarantine(hub, ops.QuarantineFilter(partner="om", reason="another rule")) == 1
