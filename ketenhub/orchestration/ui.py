@@ -20,7 +20,7 @@ from dataclasses import replace
 from html import escape
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query as Param, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from airflow.api_fastapi.app import get_auth_manager
@@ -140,9 +140,9 @@ def _filter_or_notice(q: Query, personal: bool, ids=()) -> tuple[ops.Filter | No
 @app.get("/deliveries", response_class=HTMLResponse)
 async def deliveries(request: Request, user=Depends(get_user), destination: str = "", partner: str = "",
                      state: str = "", error: str = "", since: str = "", until: str = "", sort: str = "id",
-                     desc: int = 0, page_no: int = 1, size: int = 50, ids: list[int] | None = None,
+                     desc: int = 0, page_no: int = 1, size: int = 50, ids: list[int] | None = Param(None),
                      reason: str = "", scope: str = "", notice: str = "", replayed: int = -1,
-                     run: list[str] | None = None):
+                     run: list[str] | None = Param(None)):
     _may_read(user)
     personal = _personal_data(user)
     q = Query(request, locals())
@@ -326,7 +326,7 @@ async def _may_replay(user, f: ops.Filter) -> list[str]:
 @app.get("/deliveries/confirm", response_class=HTMLResponse)
 async def confirm_replay(request: Request, user=Depends(get_user), destination: str = "", partner: str = "",
                          state: str = "", error: str = "", since: str = "", until: str = "",
-                         ids: list[int] | None = None, reason: str = "", scope: str = "", notice: str = ""):
+                         ids: list[int] | None = Param(None), reason: str = "", scope: str = "", notice: str = ""):
     """The dry run: how many deliveries the replay would touch, where, and a button that names it."""
     _may_read(user)
     q = Query(request, locals())
@@ -417,7 +417,7 @@ def _q_params(values: dict, **extra) -> list[tuple[str, str]]:
 @app.get("/quarantine", response_class=HTMLResponse)
 async def quarantine(request: Request, user=Depends(get_user), partner: str = "", reason_text: str = "",
                      bericht_id: str = "", since: str = "", until: str = "", page_no: int = 1, size: int = 50,
-                     ids: list[int] | None = None, reason: str = "", notice: str = "", done: list[str] | None = None):
+                     ids: list[int] | None = Param(None), reason: str = "", notice: str = "", done: list[str] | None = Param(None)):
     _may_read(user)
     zone = user_zone(request)
     values = dict(partner=partner, reason_text=reason_text, bericht_id=bericht_id, since=since, until=until)
@@ -488,21 +488,24 @@ def _outcome_note(done: list[str]) -> str:
     for d in done[:200]:
         parts = d.split(":")
         if len(parts) >= 2 and parts[0].isdigit():
-            items.append((int(parts[0]), parts[1] == "a", int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None))
+            items.append((int(parts[0]), parts[1], int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None))
     wanted = [i for i, _, _ in items] + [n for _, _, n in items if n]
     rows = {r["id"]: r for r in ops.list_quarantine(hub(), ops.QuarantineFilter(ids=tuple(wanted), state="open"))}
     rows.update({r["id"]: r for r in ops.list_quarantine(hub(), ops.QuarantineFilter(ids=tuple(wanted), state="reprocessed"))})
-    accepted = sum(a for _, a, _ in items)
+    accepted = sum(a == "a" for _, a, _ in items)
     lines = []
-    for i, ok, now_item in items:
+    for i, kind, now_item in items:
         r = rows.get(now_item or i)
         event = escape((r or {}).get("bericht_id") or "whole payload")
-        if ok:
+        if kind == "u":
+            lines.append(f"<li>item {i} ({event}): <strong>not re-processed</strong>: its partner is not configured "
+                         "(no adapter under adapters/), so there is nothing to check it against</li>")
+        elif kind == "a":
             lines.append(f"<li>item {i} ({event}): accepted: its event is stored and routed</li>")
         else:
             moved = f", now item {now_item}" if now_item else ""
             lines.append(f"<li>item {i} ({event}): <strong>still rejected</strong>{moved}: "
-                         f"<span class='reason'>{escape(r['reason'] if r else 'its partner is not configured')}</span></li>")
+                         f"<span class='reason'>{escape(r['reason'] if r else '')}</span></li>")
     kind = "ok" if accepted == len(items) else "warn"
     return (f"<div class='note {kind}' role='status'>{len(items)} re-processed: {accepted} accepted, "
             f"{len(items) - accepted} still rejected.<ul>{''.join(lines)}</ul></div>")
@@ -535,7 +538,8 @@ async def reprocess(request: Request, user=Depends(get_user), action: str = Form
     if len(chosen) != expected:
         return _see_other(request, "quarantine/confirm", keep + [("notice", "changed")])
     outcome = await asyncio.to_thread(ops.reprocess, hub(), chosen, f"airflow:{user.get_name()}", reason)
-    done = [f"{i.id}:{'a' if i.accepted else 'r'}" + (f":{i.now_item}" if i.now_item else "") for i in outcome.items]
+    done = [f"{i.id}:{'a' if i.accepted else 'u' if 'not configured' in i.reason else 'r'}"
+            + (f":{i.now_item}" if i.now_item else "") for i in outcome.items]
     return _see_other(request, "quarantine", _q_params(values, done=done))
 
 
@@ -550,7 +554,7 @@ async def _may_reprocess(user, ids: list[int]) -> None:
 
 @app.get("/quarantine/confirm", response_class=HTMLResponse)
 async def confirm_reprocess(request: Request, user=Depends(get_user), partner: str = "", reason_text: str = "",
-                            bericht_id: str = "", since: str = "", until: str = "", ids: list[int] | None = None,
+                            bericht_id: str = "", since: str = "", until: str = "", ids: list[int] | None = Param(None),
                             reason: str = "", scope: str = "", notice: str = ""):
     _may_read(user)
     values = dict(partner=partner, reason_text=reason_text, bericht_id=bericht_id, since=since, until=until)
