@@ -4,6 +4,7 @@ which and why written to the audit trail. Used by the CLI and the Deliveries pag
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -405,12 +406,19 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
                     item.now_item = newer
                     conn.execute(update(quarantine).where(quarantine.c.id == q["id"]).values(
                         state=QuarantineState.REPROCESSED))
-            elif new_reason is not None and new_reason != q["reason"]:
+            elif new_reason is not None and _unlined(new_reason) == _unlined(q["reason"]):
+                item.reason = q["reason"]  # the same problems: keep the lines as counted in the whole file
+            elif new_reason is not None:
                 conn.execute(update(quarantine).where(quarantine.c.id == q["id"]).values(reason=new_reason))
             record(conn, [Entry("quarantine", q["id"], QuarantineState.REPROCESSED if item.accepted else "reprocess-failed",
                                 q["bericht_id"], f"by {actor}: {reason}")], actor=actor)
         outcome.items.append(item)
     return outcome
+
+
+def _unlined(reason: str) -> str:
+    """A reason without its line numbers: an event read again alone counts its lines from 1."""
+    return re.sub(r"\bline \d+", "line", reason)
 
 
 def age(created: datetime) -> timedelta:

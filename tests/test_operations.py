@@ -332,3 +332,32 @@ def test_reprocessing_says_what_became_of_each_item_and_keeps_the_new_reason(hub
     assert outcome.still_rejected == 1 and "not configured" in outcome.items[0].reason
     hub.registry.partners["om"] = om
     assert ops.count_quarantine(hub, ops.QuarantineFilter(partner="om", reason="another rule")) == 1
+
+
+def test_cli_lists_every_kind_with_counts_and_asks_before_a_bulk_replay(hub, sample):
+    ids = _deliveries_in_every_kind(hub, sample)
+    env = {"KETENHUB_HOME": str(hub.settings.home), "KETENHUB_DATABASE_URL": hub.settings.database_url,
+           "PATH": "/usr/bin:/bin"}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "ketenhub.cli", "deliveries", *args], env=env,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    listed = cli("list", "--limit", "4", "--offset", "4", "--sort", "id")
+    assert listed.returncode == 0
+    assert "4 of 9 matching shown (from 5); in trouble: failed 2, dead 2, retrying 3, waiting 2" in listed.stdout
+    assert "times in Europe/Amsterdam" in listed.stdout and "next=" in listed.stdout
+    assert [int(line.split()[0]) for line in listed.stdout.splitlines()[:4]] == ids[4:8]
+    asked = cli("replay", "--state", "retrying", "--reason", "back")
+    assert asked.returncode == 1 and "Replay 3 deliveries? Not done: add --yes" in asked.stderr
+    assert cli("replay", "--state", "retrying", "--reason", "back", "--yes").stdout.strip() == "3 deliveries replayed"
+
+
+def test_an_item_still_rejected_for_the_same_problem_keeps_the_lines_of_the_whole_file(hub, tmp_path):
+    from tests.support.factories import om_batch, om_event, write_with_marker
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261121_001.xml",
+                             om_batch([om_event(1), om_event(2, bsn="123456789")]))
+    ingest(hub, "om", path)
+    (before,) = ops.list_quarantine(hub, "om")
+    outcome = ops.reprocess(hub, [before["id"]], "tester", "look again")
+    (after,) = ops.list_quarantine(hub, "om")
+    assert after["reason"] == before["reason"] == outcome.items[0].reason and "elfproef" in after["reason"]

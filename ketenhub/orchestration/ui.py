@@ -37,7 +37,7 @@ app = FastAPI(title="Ketenhub", docs_url=None, redoc_url=None, openapi_url=None)
 install_error_pages(app)
 _hub: Hub | None = None
 _adapters_seen: tuple | None = None
-PAGE_SIZES = (25, 50, 100, 200)
+PAGE_SIZES = (10, 25, 50, 100, 200)
 
 
 def hub() -> Hub:
@@ -96,6 +96,14 @@ def _see_other(request: Request, path: str, params: list[tuple[str, str]]) -> Re
 
 def _number(n: int) -> str:
     return f"{n:,}"
+
+
+def _deliveries(n: int) -> str:
+    return f"{_number(n)} {'delivery' if n == 1 else 'deliveries'}"
+
+
+def _items(n: int) -> str:
+    return f"{_number(n)} {'item' if n == 1 else 'items'}"
 
 
 # ---------------------------------------------------------------- deliveries
@@ -165,7 +173,7 @@ async def deliveries(request: Request, user=Depends(get_user), destination: str 
         messages.append(f"<p class='note {'warn' if notice != 'nothing' else ''}'>{escape(NOTICES[notice])}</p>")
     if replayed >= 0:
         links = ", ".join(run_link(request, *r.split("|", 1)) for r in (run or []) if "|" in r)
-        messages.append(f"<p class='note ok' role='status'>{_number(replayed)} deliveries replayed: they are pending "
+        messages.append(f"<p class='note ok' role='status'>{_deliveries(replayed)} replayed: {'it is' if replayed == 1 else 'they are'} pending "
                         f"and due now.{' Delivery runs started: ' + links + '.' if links else ''}</p>")
     if not personal:
         messages.append("<p class='muted'>Personal data is masked: what destinations wrote back is hidden.</p>")
@@ -179,7 +187,7 @@ async def deliveries(request: Request, user=Depends(get_user), destination: str 
         "<form class='filters' method='get' action='deliveries'>"
         f"<label for='f-destination'>destination{options('destination', sorted(h.destinations), destination)}</label>"
         f"<label for='f-partner'>partner{options('partner', sorted(h.partners), partner)}</label>"
-        f"<label for='f-state'>state{options('state', (*ops.KINDS, 'pending'), state, ops.KIND_WORDS)}</label>"
+        f"<label for='f-state'>state{options('state', (*ops.KINDS, 'pending'), state)}</label>"
         f"<label>error contains<input name='error' value='{escape(error)}' size='18'></label>"
         f"<label>changed since ({escape(zone.key)})<input name='since' type='datetime-local' "
         f"value='{escape(_as_input(since, zone))}'></label>"
@@ -195,7 +203,9 @@ async def deliveries(request: Request, user=Depends(get_user), destination: str 
         params = [(a, b) for a, b in q.params() if a != "state"] + [("state", k)]
         chips.append(f"<a href='deliveries?{urlencode(params)}'{' aria-current=true' if state == k else ''}>"
                      f"{escape(k)}: {_number(counts.get(k, 0))}</a>")
-    count_bar = f"<div class='counts' aria-label='counts per state'>{''.join(chips)}</div>"
+    legend = "; ".join(ops.KIND_WORDS[k] for k in ops.KINDS)
+    count_bar = (f"<div class='counts' aria-label='counts per state'>{''.join(chips)}</div>"
+                 f"<p class='muted'>{escape(legend)}.</p>")
 
     def header(key, label):
         d = 0 if sort == key and desc else 1 if sort == key else 0
@@ -208,10 +218,10 @@ async def deliveries(request: Request, user=Depends(get_user), destination: str 
         f"<tr><td><input type='checkbox' class='pick' name='ids' value='{r['id']}' aria-label='select {r['id']}'"
         f"{' checked' if r['id'] in selected else ''}></td>"
         f"<td><a href='deliveries/{r['id']}'>{r['id']}</a></td><td>{escape(r['destination'])}</td>"
-        f"<td>{escape(r['partner'])}</td><td>{escape(r['bericht_id'])}</td>"
+        f"<td>{escape(r['partner'])}</td><td class='nowrap'>{escape(r['bericht_id'])}</td>"
         f"<td><span class='state state-{r['kind']}'>{escape(r['kind'])}</span></td><td>{r['attempts']}</td>"
-        f"<td>{shown(r['next_attempt_at'], zone) if r['state'] == 'pending' else ''}</td>"
-        f"<td class='reason'>{escape(r['last_error'] or '')}</td><td>{shown(r['updated_at'], zone)}</td></tr>"
+        f"<td class='nowrap'>{shown(r['next_attempt_at'], zone) if r['state'] == 'pending' else ''}</td>"
+        f"<td class='reason'>{escape(r['last_error'] or '')}</td><td class='nowrap'>{shown(r['updated_at'], zone)}</td></tr>"
         for r in rows)
     first = (page_no - 1) * size
     pages = max(1, -(-total // size))
@@ -338,18 +348,18 @@ async def confirm_replay(request: Request, user=Depends(get_user), destination: 
     hidden = "".join(f"<input type='hidden' name='{k}' value='{escape(v)}'>" for k, v in q.params(
         ids=[] if by_filter else (ids or []), reason=reason, scope=scope or "selected", expected=n))
     what = (f"all deliveries matching the filter ({escape(_described(q))})" if by_filter
-            else f"the {_number(len(ids or ()))} selected deliveries")
+            else f"the selection of {_deliveries(len(ids or ()))}")
     warn = f"<p class='note warn'>{escape(NOTICES['changed'])}</p>" if notice == "changed" else ""
     if n == 0:
         body = (f"{warn}<p class='note'>Dry run: no delivery would be replayed: none of {what} can be replayed now."
                 f"</p><p><a class='button' href='{hub_root(request)}deliveries?{back}'>Back</a></p>")
         return page(request, "Replay: dry run", body, current="deliveries")
-    body = (f"{warn}<p class='note' role='status'>Dry run: <strong>{_number(n)} deliveries</strong> would be replayed "
+    body = (f"{warn}<p class='note' role='status'>Dry run: <strong>{_deliveries(n)}</strong> would be replayed "
             f"({what}), to {escape(', '.join(affected))}. They become pending and due now, their attempts start "
             f"over, and a run of each destination's delivery DAG starts.</p><p>Reason: <strong>{escape(reason)}</strong>"
             f"</p><form method='post' action='replay' class='actions'>{hidden}"
             f"<input type='hidden' name='action' value='replay'>"
-            f"<button class='danger'>Replay {_number(n)} deliveries</button>"
+            f"<button class='primary'>Replay {_deliveries(n)}</button>"
             f"<a class='button' href='{hub_root(request)}deliveries?{back}'>Back (keeps the selection and reason)</a>"
             "</form>")
     return page(request, "Replay: confirm", body, current="deliveries")
@@ -455,8 +465,8 @@ async def quarantine(request: Request, user=Depends(get_user), partner: str = ""
     body_rows = "".join(
         f"<tr><td><input type='checkbox' class='pick' name='ids' value='{r['id']}' aria-label='select {r['id']}'"
         f"{' checked' if r['id'] in selected else ''}></td><td>{r['id']}</td>"
-        f"<td>{shown(r['created_at'], zone)}</td><td>{escape(r['partner'])}</td>"
-        f"<td>{escape(r['bericht_id'] or '(whole payload)')}</td><td>{r['line'] or ''}</td>"
+        f"<td class='nowrap'>{shown(r['created_at'], zone)}</td><td>{escape(r['partner'])}</td>"
+        f"<td class='nowrap'>{escape(r['bericht_id'] or '(whole payload)')}</td><td>{r['line'] or ''}</td>"
         f"<td class='reason'>{escape(r['reason'])}</td></tr>" for r in rows)
     first = (page_no - 1) * size
     pages = max(1, -(-total // size))
@@ -471,7 +481,7 @@ async def quarantine(request: Request, user=Depends(get_user), partner: str = ""
     hidden = "".join(f"<input type='hidden' name='{k}' value='{escape(v)}'>" for k, v in _q_params(values))
     body = (f"{''.join(messages)}{filters}<form method='post' action='quarantine/reprocess'>{hidden}"
             "<input type='hidden' name='action' value='preview'><table><thead><tr><th></th><th>id</th><th>received</th>"
-            "<th>partner</th><th>event</th><th>line</th><th>reason</th></tr></thead>"
+            "<th>partner</th><th>event</th><th>event at line</th><th>reason</th></tr></thead>"
             f"<tbody>{body_rows}</tbody></table>{pager}"
             f"<div class='actions'><label>Reason (for the audit trail) <input name='reason' size='44' "
             f"value='{escape(reason)}'{disabled}></label>"
@@ -571,11 +581,11 @@ async def confirm_reprocess(request: Request, user=Depends(get_user), partner: s
         return page(request, "Re-process: dry run", f"{warn}<p class='note'>Dry run: nothing would be re-processed: "
                     f"none of the items is open.</p><p><a class='button' href='{escape(back)}'>Back</a></p>",
                     current="quarantine")
-    body = (f"{warn}<p class='note' role='status'>Dry run: <strong>{_number(len(chosen))} open items</strong> would be "
+    body = (f"{warn}<p class='note' role='status'>Dry run: <strong>{_items(len(chosen))}</strong> would be "
             "re-processed: each goes through validation, mapping and routing again; an item still rejected keeps "
             f"the reason it gets now.</p><p>Reason: <strong>{escape(reason)}</strong></p>"
             f"<form method='post' action='reprocess' class='actions'>{hidden}<input type='hidden' name='action' "
-            f"value='reprocess'><button class='danger'>Re-process {_number(len(chosen))} items</button>"
+            f"value='reprocess'><button class='primary'>Re-process {_items(len(chosen))}</button>"
             f"<a class='button' href='{escape(back)}'>Back (keeps the selection and reason)</a></form>")
     return page(request, "Re-process: confirm", body, current="quarantine")
 

@@ -42,7 +42,8 @@ def default_zone() -> str:
 
 def user_zone(request: Request) -> ZoneInfo:
     """The zone the user's Airflow UI shows times in (its cookie copy), else the configured default."""
-    for name in (request.cookies.get(ZONE_COOKIE), default_zone(), "UTC"):
+    from urllib.parse import unquote
+    for name in (unquote(request.cookies.get(ZONE_COOKIE) or ""), default_zone(), "UTC"):
         if name and name not in ("system", "utc"):
             try:
                 return ZoneInfo(name)
@@ -104,10 +105,11 @@ nav.tabs .zone{margin-left:auto;align-self:center;color:var(--fg-muted);font-siz
 table{border-collapse:collapse;width:100%;border:1px solid var(--border);border-radius:6px}
 th,td{padding:.45rem .6rem;text-align:left;vertical-align:top;border-bottom:1px solid var(--border)}
 th{background:var(--bg-muted);font-weight:600;white-space:nowrap}tbody tr:hover{background:var(--row-hover)}
-th a{color:var(--fg)}td.reason{white-space:pre-wrap;word-break:break-word;max-width:60rem}
+th a{color:var(--fg)}td.nowrap{white-space:nowrap}td.reason{white-space:pre-wrap;word-break:break-word;max-width:60rem}
 input,select,button,textarea{font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--border);
 border-radius:6px;padding:.3rem .55rem}
 button,.button{cursor:pointer;background:var(--bg-muted);display:inline-block;color:var(--fg)}
+a.button{border:1px solid var(--border);border-radius:6px;padding:.3rem .55rem;text-decoration:none}
 button.primary,.button.primary{background:var(--brand);color:var(--brand-fg);border-color:var(--brand)}
 button.danger{background:var(--error);color:#fff;border-color:var(--error)}
 button:disabled{opacity:.5;cursor:not-allowed}
@@ -143,6 +145,12 @@ SCRIPT = """
     var before=m?decodeURIComponent(m[1]):null;
     document.cookie='%(cookie)s='+encodeURIComponent(z)+';path=/;SameSite=Strict';
     if(before!==z&&z!==root.getAttribute('data-zone'))location.reload()}
+  // Links into Airflow's own UI: its frame is sandboxed without top navigation, so the link asks
+  // Airflow's router (same origin) to go there, as a click in Airflow's navigation would.
+  document.addEventListener('click',function(e){var a=e.target.closest&&e.target.closest('a[data-airflow]');
+    if(!a||window.top===window||e.ctrlKey||e.metaKey||e.shiftKey)return;
+    try{window.top.history.pushState(null,'',a.getAttribute('href'));
+      window.top.dispatchEvent(new PopStateEvent('popstate'));e.preventDefault()}catch(err){}});
   theme();syncZone();
   matchMedia('(prefers-color-scheme: dark)').addEventListener('change',theme);
   addEventListener('storage',function(e){if(e.key==='theme')theme();if(e.key==='timezone')syncZone()});
@@ -184,7 +192,7 @@ def run_link(request: Request, dag_id: str, run_id: str) -> str:
     """A link to a DAG run in Airflow's UI, opened in the whole window (not in the hub's frame)."""
     from urllib.parse import quote
     href = f"{airflow_root(request)}dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
-    return f"<a href='{escape(href)}' target='_top'>{escape(dag_id)} run {escape(run_id)}</a>"
+    return f"<a href='{escape(href)}' target='_top' data-airflow>{escape(dag_id)} run {escape(run_id)}</a>"
 
 
 _STATUS_WORDS = {401: "You are not logged in to Airflow (or your session ran out): log in again.",

@@ -81,7 +81,7 @@ def test_everything_in_trouble_is_counted_paged_and_shown_in_the_users_zone(site
     assert "You may look, not replay" in text and "class='primary' disabled>Replay selected…" in text
     # Times in the user's zone, which the page names; the zone follows the user's Airflow setting.
     assert "Times in Europe/Amsterdam" in text and re.search(r"\d\d:\d\d (CET|CEST)<", text)
-    viewer.cookies.set("ketenhub_tz", "America/New_York")
+    viewer.cookies.set("ketenhub_tz", "America%2FNew_York")  # as the page's script writes it
     assert re.search(r"\d\d:\d\d (EST|EDT)<", viewer.get(page).text)
     assert "Times in America/New_York" in viewer.get(page).text
     viewer.cookies.set("ketenhub_tz", "Europe/Amsterdam")
@@ -95,6 +95,9 @@ def test_everything_in_trouble_is_counted_paged_and_shown_in_the_users_zone(site
     first = viewer.get(page, params={"size": 25, "sort": "id", "desc": 1}).text
     ids = [int(i) for i in re.findall(r"aria-label='select (\d+)'", first)]
     assert ids == sorted(ids, reverse=True) and len(ids) == 11
+    paged = viewer.get(page, params={"size": 10, "page_no": 2, "sort": "id"}).text
+    assert re.findall(r"aria-label='select (\d+)'", paged) == [str(ids[0])] and "11–11 of" in paged
+    assert "Select all 11 matching" in viewer.get(page, params={"size": 10}).text
     dead = viewer.get(page, params={"state": "dead", "size": 25}).text
     assert [int(i) for i in re.findall(r"aria-label='select (\d+)'", dead)] == troubled
     # Refused in words, inside Airflow's frame: no raw JSON.
@@ -167,7 +170,7 @@ def test_quarantine_shows_time_and_whole_reason_and_reprocessing_says_what_happe
     (item,) = [int(i) for i in re.findall(r"aria-label='select (\d+)'", listing)]
     ask = {"scope": "selected", "ids": [str(item)], "reason": "after the BSN check"}
     confirm = operator.post(f"{q}/reprocess", data=ask, headers={"Origin": server.url})
-    assert "<strong>1 open items</strong> would be re-processed" in confirm.text
+    assert "<strong>1 item</strong> would be re-processed" in confirm.text
     done = operator.post(f"{q}/reprocess", data=dict(ask, action="reprocess", expected="1"),
                          headers={"Origin": server.url})
     assert "still rejected" in done.text and "elfproef" in done.text and "{'" not in done.text
