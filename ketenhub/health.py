@@ -29,7 +29,7 @@ KEEP_SAMPLES = timedelta(days=35)
 
 @dataclass
 class Figures:
-    """Series over ``buckets`` (their starts, in Amsterdam time), one value per bucket."""
+    """Series over ``buckets`` (their starts, in the reader's zone), one value per bucket."""
     span: str
     buckets: list[datetime]
     partners: dict[str, dict[str, list]] = field(default_factory=dict)
@@ -45,14 +45,14 @@ class Backlog:
     oldest_seconds: float | None  # the oldest pending delivery's age
 
 
-def _starts(span: str, at: datetime) -> list[datetime]:
+def _starts(span: str, at: datetime, zone: ZoneInfo) -> list[datetime]:
+    """Hours (whole hours of UTC, which are every zone's but a few), or the reader's days."""
     step, n = SPANS[span]
-    local = at.astimezone(AMSTERDAM)
     if span == "day":
-        last = local.replace(minute=0, second=0, microsecond=0)
-        return [(last - step * i).astimezone(AMSTERDAM) for i in reversed(range(n))]
-    today = local.date()
-    return [datetime.combine(today - timedelta(days=i), datetime.min.time(), AMSTERDAM) for i in reversed(range(n))]
+        last = at.replace(minute=0, second=0, microsecond=0)
+        return [(last - step * i).astimezone(zone) for i in reversed(range(n))]
+    today = at.astimezone(zone).date()
+    return [datetime.combine(today - timedelta(days=i), datetime.min.time(), zone) for i in reversed(range(n))]
 
 
 def _bucket(starts: list[datetime], at: datetime) -> int | None:
@@ -83,9 +83,10 @@ def _seconds_between(conn: Connection, later, earlier):
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def figures(hub: Hub, span: str = "day", at: datetime | None = None) -> Figures:
+def figures(hub: Hub, span: str = "day", at: datetime | None = None, zone: ZoneInfo = AMSTERDAM) -> Figures:
+    """Buckets in ``zone`` (the reader's): days start at its midnight."""
     at = (at or now()).astimezone(UTC)
-    starts = _starts(span, at)
+    starts = _starts(span, at, zone)
     since = starts[0].astimezone(UTC)  # SQLite keeps a timestamp's UTC wall time, whatever zone it is given in
     n = len(starts)
     f = Figures(span, starts)

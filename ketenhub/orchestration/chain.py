@@ -19,10 +19,10 @@ from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessE
 from airflow.api_fastapi.core_api.security import get_user
 
 from ketenhub import health, provenance
-from ketenhub.clock import as_utc
 from ketenhub.hub import Hub
 from ketenhub.orchestration import charts
-from ketenhub.orchestration.dags import TIMEZONE, dag_id
+from ketenhub.orchestration.dags import dag_id
+from ketenhub.orchestration.ui_layout import TABS, Tab, hub_root, page, shown, user_zone
 
 router = APIRouter()
 _hub: Hub | None = None
@@ -47,58 +47,29 @@ def _personal_data(user) -> bool:
     return get_auth_manager().is_authorized_connection(method="GET", user=user)
 
 
-def _zone() -> ZoneInfo:
-    from airflow.configuration import conf
-    return ZoneInfo(conf.get("api", "default_ui_timezone", fallback=None)
-                    or conf.get("webserver", "default_ui_timezone", fallback=TIMEZONE))
+TABS.extend([Tab("search", "Find an event", "search"), Tab("health", "Chain health", "health")])
 
-
-def when(at: datetime | None) -> str:
-    return "–" if at is None else f"{as_utc(at).astimezone(_zone()):%Y-%m-%d %H:%M:%S %Z}"
-
-
-# Airflow 3 draws its pages with Chakra UI and keeps the theme as a class on <html> (next-themes,
-# key "theme" in localStorage): the page, shown in Airflow's frame, follows that class.
-THEME = """<script>(function(){function dark(){try{var p=window.parent.document.documentElement;
-if(p!==document.documentElement&&(p.classList.contains('dark')||p.classList.contains('light')))return p.classList.contains('dark');
-var t=localStorage.getItem('theme');if(t==='dark'||t==='light')return t==='dark'}catch(e){}
-return matchMedia('(prefers-color-scheme: dark)').matches}
-function apply(){document.documentElement.classList.toggle('dark',dark())}apply();
-try{new MutationObserver(apply).observe(window.parent.document.documentElement,{attributes:true,attributeFilter:['class']})}catch(e){}
-addEventListener('storage',apply)})();</script>"""
+# What these pages add to the shared layout: the path's boxes and the charts, in its colours.
 STYLE = """<style>
-:root{--bg:#fff;--fg:#18181b;--muted:#71717a;--border:#e4e4e7;--panel:#fafafa;--link:#2563eb;--ok:#16a34a;
---bad:#dc2626;--info:#2563eb;--warn:#d97706;color-scheme:light}
-:root.dark{--bg:#09090b;--fg:#fafafa;--muted:#a1a1aa;--border:#27272a;--panel:#18181b;--link:#60a5fa;--ok:#4ade80;
---bad:#f87171;--info:#60a5fa;--warn:#fbbf24;color-scheme:dark}
-body{font-family:Inter,system-ui,sans-serif;margin:1.2rem 1.5rem;background:var(--bg);color:var(--fg);font-size:14px}
-a{color:var(--link)}h2{font-size:1.3rem;margin:.2rem 0 1rem}h3{font-size:1.05rem;margin:1.4rem 0 .5rem}
-table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid var(--border);padding:.3rem .5rem;
-text-align:left;vertical-align:top}th{color:var(--muted);font-weight:600}
-pre{background:var(--panel);border:1px solid var(--border);padding:.7rem;overflow:auto;max-height:24rem;font-size:12px}
-input,select,button{font:inherit;background:var(--bg);color:var(--fg);border:1px solid var(--border);border-radius:4px;
-padding:.3rem .5rem}button{cursor:pointer;background:var(--panel)}
-.note{padding:.5rem .7rem;border:1px solid var(--border);border-radius:4px;background:var(--panel)}
-.muted{color:var(--muted)}.state-delivered{color:var(--ok)}.state-failed,.state-dead{color:var(--bad)}
-.state-pending,.state-sending{color:var(--warn)}
+:root{--muted:var(--fg-muted);--panel:var(--bg-subtle);--bad:var(--error);--info:var(--brand)}
+a.box{text-decoration:none;color:var(--fg)}a.box:hover{border-color:var(--link)}
 .flow{display:flex;align-items:flex-start;gap:.4rem;flex-wrap:wrap;margin:.5rem 0 1rem}
 .flow .col{display:flex;flex-direction:column;gap:.4rem}.flow .arrow{align-self:center;color:var(--muted);font-size:1.3rem}
-a.box{text-decoration:none;color:var(--fg)}a.box:hover{border-color:var(--link)}
 .box{border:1px solid var(--border);border-left:4px solid var(--info);border-radius:6px;padding:.4rem .6rem;
 background:var(--panel);min-width:11rem}.box small{display:block;color:var(--muted)}
-.box.delivered{border-left-color:var(--ok)}.box.failed,.box.dead,.box.rejected{border-left-color:var(--bad)}
+.box.delivered{border-left-color:var(--ok)}.box.failed,.box.dead{border-left-color:var(--bad)}
 .box.pending,.box.sending{border-left-color:var(--warn)}
-nav.tabs a{margin-right:1rem}
+h3{font-size:1rem;margin:1rem 0 .4rem}
+nav.spans{margin:.4rem 0}nav.spans a{margin-right:1rem}nav.spans a[aria-current=page]{font-weight:600;color:var(--fg)}
 """ + charts.CSS + "</style>"
 
 
-def page(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>{THEME}"
-                        f"{STYLE}</head><body><h2>{escape(title)}</h2>{body}</body></html>")
+def when(at: datetime | None, zone: ZoneInfo) -> str:
+    return shown(at, zone, seconds=True) or "–"
 
 
 def _root(request: Request) -> str:
-    return request.scope.get("root_path", "").rstrip("/")
+    return hub_root(request).rstrip("/")
 
 
 MASKED = "<p class='note'>Personal data is masked: you may not see it.</p>"
@@ -108,29 +79,29 @@ MASKED = "<p class='note'>Personal data is masked: you may not see it.</p>"
 async def search_page(request: Request, user=Depends(get_user), q: str = ""):
     _may_read(user)
     personal = _personal_data(user)
-    root = _root(request)
+    root, zone = _root(request), user_zone(request)
     how = ("the whole value or its start" if personal else
            "the whole value (you may not see personal data, so a part of a value finds nothing)")
     form = (f"<form method='get'><input name='q' value='{escape(q)}' size='44' aria-label='search' autofocus "
             f"placeholder='BerichtId, parketnummer, registratienummer or Ketenreferentie'> "
             f"<button type='submit'>Find</button></form><p class='muted'>Searches by {how}.</p>")
     if not q.strip():
-        return page("Find an event", form)
+        return page(request, "Find an event", STYLE + form, "search")
     found = await asyncio.to_thread(provenance.find, hub(), q, personal)
     rows = "".join(
         f"<tr><td><a href='{root}/{'events' if f.kind == 'event' else 'quarantined'}/{f.id}'>"
         f"{escape(f.bericht_id or '(whole payload)')}</a></td><td>{escape(f.partner)}</td>"
         f"<td>{'accepted' if f.kind == 'event' else 'refused (quarantine)'}</td><td>{escape(f.matched)}</td>"
-        f"<td>{when(f.at)}</td></tr>" for f in found)
+        f"<td>{when(f.at, zone)}</td></tr>" for f in found)
     result = (f"<p>{len(found)} found{' (the newest 100)' if len(found) >= 100 else ''}.</p>"
               "<table><tr><th>event</th><th>partner</th><th>what became of it</th><th>matched by</th>"
               f"<th>received</th></tr>{rows}</table>") if found else "<p class='note'>Nothing found.</p>"
-    return page("Find an event", form + result)
+    return page(request, "Find an event", STYLE + form + result, "search")
 
 
-def _trail(rows) -> str:
+def _trail(rows, zone: ZoneInfo) -> str:
     return "<table><tr><th>when</th><th>who</th><th>what</th><th>detail</th></tr>" + "".join(
-        f"<tr><td>{when(r['at'])}</td><td>{escape(r['actor'])}</td><td>{escape(r['subject'])} {r['subject_id']}: "
+        f"<tr><td>{when(r['at'], zone)}</td><td>{escape(r['actor'])}</td><td>{escape(r['subject'])} {r['subject_id']}: "
         f"{escape(r['action'])}</td><td>{escape(r['detail'] or '')}</td></tr>" for r in rows) + "</table>"
 
 
@@ -149,10 +120,10 @@ async def event_page(request: Request, event_id: int, user=Depends(get_user)):
     e = await asyncio.to_thread(provenance.of_event, hub(), event_id, personal)
     if e is None:
         raise HTTPException(404, "no such event")
-    root, p = _root(request), e["payload"]
+    root, zone, p = _root(request), user_zone(request), e["payload"]
     boxes = "".join(
         f"<a class='box {d['state']}' href='#delivery-{d['id']}'>{escape(d['destination'])}: "
-        f"<span class='state-{d['state']}'>{d['state']}</span><small>{_n(d['attempts'], 'attempt')} · "
+        f"<span class='state state-{d['state']}'>{d['state']}</span><small>{_n(d['attempts'], 'attempt')} · "
         f"{_n(len(d['trail']), 'step')}</small></a>" for d in e["deliveries"]) or "<div class='box'>routed nowhere</div>"
     flow = (f"<div class='flow' aria-label='path'><a class='box' href='#payload'>payload {p['id']}"
             f"<small>{escape(p['name'])}</small></a><span class='arrow'>→</span>"
@@ -160,29 +131,29 @@ async def event_page(request: Request, event_id: int, user=Depends(get_user)):
             f"<span class='arrow'>→</span><div class='col'>{boxes}</div></div>")
     sections = [
         flow, "" if personal else MASKED,
-        f"<h3 id='payload'>Inbound payload</h3><table><tr><th>payload</th><td><a href='{root}/payloads/{p['id']}'>"
+        f"<h2 id='payload'>Inbound payload</h2><table><tr><th>payload</th><td><a href='{root}/payloads/{p['id']}'>"
         f"{p['id']}: {escape(p['name'])}</a></td></tr><tr><th>partner</th><td>{escape(p['partner'])}</td></tr>"
-        f"<tr><th>received</th><td>{when(p['received_at'])}</td></tr><tr><th>state</th><td>{escape(p['state'])}"
+        f"<tr><th>received</th><td>{when(p['received_at'], zone)}</td></tr><tr><th>state</th><td>{escape(p['state'])}"
         f"</td></tr><tr><th>events</th><td>{p['accepted']} accepted, {p['rejected']} refused, {p['duplicate']} "
         f"already received</td></tr><tr><th>sha256</th><td><code>{p['sha256']}</code></td></tr></table>",
-        f"<section id='canonical'><h3>Canonical document</h3><p class='muted'>{escape(e['partner'])} {escape(e['bericht_id'])}, "
-        f"{escape(e['kind'])} {escape(e['soort'])}, accepted {when(e['received_at'])}</p>{_doc(e['canonical'])}</section>",
-        f"<h3>What happened to the event</h3>{_trail(e['trail'])}"]
+        f"<section id='canonical'><h2>Canonical document</h2><p class='muted'>{escape(e['partner'])} {escape(e['bericht_id'])}, "
+        f"{escape(e['kind'])} {escape(e['soort'])}, accepted {when(e['received_at'], zone)}</p>{_doc(e['canonical'])}</section>",
+        f"<h2>What happened to the event</h2>{_trail(e['trail'], zone)}"]
     for d in e["deliveries"]:
         sections.append(
-            f"<section id='delivery-{d['id']}'><h3>Delivery {d['id']} to {escape(d['destination'])}: "
-            f"<span class='state-{d['state']}'>{d['state']}</span></h3><table>"
+            f"<section id='delivery-{d['id']}'><h2>Delivery {d['id']} to {escape(d['destination'])}: "
+            f"<span class='state state-{d['state']}'>{d['state']}</span></h2><table>"
             f"<tr><th>delivery</th><td><a href='{root}/deliveries/{d['id']}'>{d['id']} on the Deliveries page</a></td></tr>"
             f"<tr><th>recipient</th><td>{escape(d['recipient'])}</td></tr><tr><th>idempotency key</th>"
             f"<td>{escape(d['key'])}</td></tr><tr><th>attempts</th><td>{d['attempts']}</td></tr>"
             f"<tr><th>batch</th><td>{escape(d['batch'] or '–')}</td></tr>"
-            f"<tr><th>next attempt</th><td>{when(d['next_attempt_at']) if d['state'] == 'pending' else '–'}</td></tr>"
+            f"<tr><th>next attempt</th><td>{when(d['next_attempt_at'], zone) if d['state'] == 'pending' else '–'}</td></tr>"
             f"<tr><th>last error</th><td>{escape(d['last_error'] or '–')}</td></tr></table>"
-            f"<h4>Attempts and outcomes</h4>{_trail(d['trail'])}<h4>Outbound item</h4>{_doc(d['document'])}</section>")
+            f"<h3>Attempts and outcomes</h3>{_trail(d['trail'], zone)}<h3>Outbound item</h3>{_doc(d['document'])}</section>")
     if e["others"]:
-        sections.append(f"<h3>Refused with the same BerichtId</h3>{_trail(e['others'])}")
-    return page(f"Event {e['bericht_id']} from {e['partner']}", f"<p><a href='{root}/search'>← Find an event</a></p>"
-                + "".join(sections))
+        sections.append(f"<h2>Refused with the same BerichtId</h2>{_trail(e['others'], zone)}")
+    return page(request, f"Event {e['bericht_id']} from {e['partner']}",
+                f"{STYLE}<p><a href='{root}/search'>← Find an event</a></p>" + "".join(sections), "search")
 
 
 @router.get("/quarantined/{item_id}", response_class=HTMLResponse)
@@ -192,17 +163,17 @@ async def quarantined_page(request: Request, item_id: int, user=Depends(get_user
     q = await asyncio.to_thread(provenance.of_quarantined, hub(), item_id, personal)
     if q is None:
         raise HTTPException(404, "no such quarantined event")
-    root, p = _root(request), q["payload"]
+    root, zone, p = _root(request), user_zone(request), q["payload"]
     later = (f"<p class='note'>Accepted later: <a href='{root}/events/{q['accepted_event']}'>event "
              f"{q['accepted_event']}</a>.</p>" if q["accepted_event"] else "")
-    raw = f"<h3>As sent</h3><pre>{escape(q['raw'])}</pre>" if q["raw"] is not None else (
+    raw = f"<h2>As sent</h2><pre>{escape(q['raw'])}</pre>" if q["raw"] is not None else (
         "<p class='muted'>A whole payload: its bytes are the payload's.</p>")
-    body = (f"<p><a href='{root}/search'>← Find an event</a></p>{'' if personal else MASKED}{later}<table>"
+    body = (f"{STYLE}<p><a href='{root}/search'>← Find an event</a></p>{'' if personal else MASKED}{later}<table>"
             f"<tr><th>payload</th><td><a href='{root}/payloads/{p['id']}'>{p['id']}: {escape(p['name'])}</a></td></tr>"
-            f"<tr><th>partner</th><td>{escape(q['partner'])}</td></tr><tr><th>refused</th><td>{when(q['created_at'])}"
+            f"<tr><th>partner</th><td>{escape(q['partner'])}</td></tr><tr><th>refused</th><td>{when(q['created_at'], zone)}"
             f"</td></tr><tr><th>state</th><td>{escape(q['state'])}</td></tr><tr><th>line</th><td>{q['line'] or '–'}"
-            f"</td></tr></table><h3>Why</h3><pre>{escape(q['reason'])}</pre>{raw}<h3>Trail</h3>{_trail(q['trail'])}")
-    return page(f"Refused event {q['bericht_id'] or '(whole payload)'} from {q['partner']}", body)
+            f"</td></tr></table><h2>Why</h2><pre>{escape(q['reason'])}</pre>{raw}<h2>Trail</h2>{_trail(q['trail'], zone)}")
+    return page(request, f"Refused event {q['bericht_id'] or '(whole payload)'} from {q['partner']}", body, "search")
 
 
 @router.get("/payloads/{payload_id}", response_class=HTMLResponse)
@@ -213,10 +184,11 @@ async def payload_page(request: Request, payload_id: int, user=Depends(get_user)
     if found is None:
         raise HTTPException(404, "no such payload")
     p, content = found
+    zone = user_zone(request)
     shown = f"<pre>{escape(content)}</pre>" if content is not None else (
         "<p class='muted'>Not shown: no longer kept, or larger than 1 MB.</p>")
-    return page(f"Payload {p['id']}: {p['name']}", f"<p><a href='{_root(request)}/search'>← Find an event</a></p>"
-                f"{'' if personal else MASKED}<p>{escape(p['partner'])}, received {when(p['received_at'])}, "
+    return page(request, f"Payload {p['id']}: {p['name']}", f"{STYLE}<p><a href='{_root(request)}/search'>← Find an event</a></p>"
+                f"{'' if personal else MASKED}<p>{escape(p['partner'])}, received {when(p['received_at'], zone)}, "
                 f"{p['size']} bytes, {escape(p['state'])}: {p['accepted']} events accepted, {p['rejected']} refused, "
                 f"{p['duplicate']} already received.</p>{shown}")
 
@@ -226,24 +198,25 @@ async def health_page(request: Request, user=Depends(get_user), span: str = "day
     _may_read(user)
     if span not in health.SPANS:
         span = "day"
-    f, now_ = await asyncio.gather(asyncio.to_thread(health.figures, hub(), span),
+    zone = user_zone(request)
+    f, now_ = await asyncio.gather(asyncio.to_thread(health.figures, hub(), span, None, zone),
                                    asyncio.to_thread(health.backlog, hub()))
     b, s = f.buckets, span
-    tabs = "<nav class='tabs'>" + "".join(
+    tabs = "<nav class='spans'>" + "".join(
         f"<a href='?span={k}'{' aria-current=page' if k == span else ''}>{label}</a>"
         for k, label in (("day", "last day, per hour"), ("weeks", "last 4 weeks, per day"))) + "</nav>"
     rows = "".join(
         f"<tr><td>{escape(d)}</td><td>{x.pending}</td><td>{x.waiting}</td><td>{x.in_trouble}</td>"
         f"<td>{charts.duration(x.oldest_seconds)}</td></tr>" for d, x in now_.items())
-    parts = [tabs, "<h3>Backlog now</h3><table><tr><th>destination</th><th>to deliver</th>"
+    parts = [tabs, "<h2>Backlog now</h2><table><tr><th>destination</th><th>to deliver</th>"
              "<th>of which waiting to retry</th><th>failed or dead</th><th>oldest waiting</th></tr>"
-             f"{rows}</table>", f"<p class='muted'>Times in {escape(str(_zone()))}.</p><h3>Partners</h3><div class='charts'>"]
+             f"{rows}</table>", "<h2>Partners</h2><div class='charts'>"]
     for p, x in f.partners.items():
         parts.append(charts.chart(f"{p}: events", b, s,
                                   [("received", x["received"], "s-info"), ("refused", x["rejected"], "s-bad")]))
     parts.append("</div>")
     for d, x in f.destinations.items():
-        parts += [f"<h3>{escape(d)}</h3><div class='charts'>",
+        parts += [f"<h2>{escape(d)}</h2><div class='charts'>",
                   charts.chart("delivered and failed", b, s, [("delivered", x["delivered"], "s-ok"),
                                                               ("failed or dead", x["failed"], "s-bad")]),
                   charts.chart("failure rate", b, s, [("failed of settled", x["failure_rate"], "s-bad")], "%", "line"),
@@ -252,4 +225,4 @@ async def health_page(request: Request, user=Depends(get_user), span: str = "day
                   charts.chart("backlog (highest)", b, s, [("to deliver", x["backlog"], "s-warn")], kind="line"),
                   charts.chart("oldest waiting delivery", b, s, [("age", x["oldest_seconds"], "s-warn")], "s", "line"),
                   "</div>"]
-    return page("Chain health", "".join(parts))
+    return page(request, "Chain health", STYLE + "".join(parts), "health")

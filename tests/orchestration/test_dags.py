@@ -182,3 +182,23 @@ print("VERIFY", verify(hub.engine).text())
     assert left == "0" and int(pseudonymised) >= 5
     assert "VERIFY audit trail intact" in r.stdout
     assert "123456782" not in out and "OM-1001" not in out
+
+
+def test_a_receiving_task_logs_the_first_rejections_reasons_in_the_hubs_words(monkeypatch):
+    from ketenhub.orchestration import dags
+    from ketenhub.pipeline import Report
+    from ketenhub.xml.problems import Problem
+
+    many = Report("om", "OM_1.xml", "accepted", rejected=[(f"OM-{n}", f"line {n}, element /Bsn: elfproef")
+                                                          for n in range(8)])
+    refused = Report("om", "OM_2\x1b.xml", "rejected", problems=[Problem("marker", "the marker does not match")])
+    lines = []
+
+    class Log:  # Airflow's logging takes over the root logger: the lines as the task would log them
+        def warning(self, message, *args):
+            lines.append(message % args)
+    monkeypatch.setattr(dags, "log", Log())
+    dags._log_rejections([refused, many])
+    assert lines[0].startswith("payload OM_2") and "\x1b" not in lines[0] and "the marker does not match" in lines[0]
+    assert lines[1:6] == [f"event OM-{n} of OM_1.xml rejected: line {n}, element /Bsn: elfproef" for n in range(5)]
+    assert lines[6] == "... and 3 more rejected events: see Quarantine in the Airflow UI"

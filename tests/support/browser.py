@@ -14,14 +14,14 @@ def log_in(page, server, user: str) -> None:
 
 
 def open_view(page, name: str):
-    """The plugin view ``name``, from Airflow's navigation: there itself, or, when a plugin has
-    several, in its Plugins menu. Returns the frame the view is shown in."""
+    """The hub's page ``name`` through Airflow's navigation: Plugins, Ketenhub, then the page.
+    Returns the frame it is shown in."""
     from playwright.sync_api import expect
-    link, menu = page.get_by_role("link", name=name), page.get_by_role("button", name="Plugins")
-    expect(link.or_(menu).first).to_be_visible(timeout=60000)
-    if not link.is_visible():
-        menu.click()
-    page.get_by_role("menuitem", name=name).or_(link).first.click()
+    menu = page.get_by_role("button", name="Plugins")
+    expect(menu).to_be_visible(timeout=60000)
+    menu.click()
+    page.get_by_role("menuitem", name="Ketenhub").click()
+    page.get_by_role("menuitem", name=name).click()
     frame = page.frame_locator("iframe")
-    expect(frame.locator("h2")).to_be_visible(timeout=60000)
+    expect(frame.locator("h1")).to_be_visible(timeout=60000)
     return frame
