@@ -18,12 +18,17 @@ from ketenhub.xml.parsing import parser
 PAYLOAD_SHOWN_BYTES = 1 << 20  # a kept payload is shown up to this size; a bigger one is named only
 
 
-def find(hub: Hub, text: str, personal_data: bool, limit: int = 100) -> list[search.Found]:
-    """Who may not see personal data finds by a whole value only: else a search would tell,
-    a character at a time, which case numbers and references the hub holds."""
-    search.catch_up(hub.engine)
+SEARCH_INDEXES = 5_000  # events a search indexes itself before it looks; the ketenhub_health DAG does the rest
+
+
+def find(hub: Hub, text: str, personal_data: bool, limit: int = 100) -> tuple[list[search.Found], bool]:
+    """The events found, and whether some stored just now are not searchable yet (after a big
+    ingest, until the ketenhub_health DAG has indexed them). Who may not see personal data finds
+    by a whole value only: else a search would tell, a character at a time, which case numbers
+    and references the hub holds."""
+    behind = search.catch_up(hub.engine, SEARCH_INDEXES) == SEARCH_INDEXES
     with hub.engine.connect() as conn:
-        return search.find(conn, text, whole_value_only=not personal_data, limit=limit)
+        return search.find(conn, text, whole_value_only=not personal_data, limit=limit), behind
 
 
 def _document(blob: bytes | None, personal_data: bool) -> str | None:

@@ -87,7 +87,7 @@ async def search_page(request: Request, user=Depends(get_user), q: str = ""):
             f"<button type='submit'>Find</button></form><p class='muted'>Searches by {how}.</p>")
     if not q.strip():
         return page(request, "Find an event", STYLE + form, "search")
-    found = await asyncio.to_thread(provenance.find, hub(), q, personal)
+    found, behind = await asyncio.to_thread(provenance.find, hub(), q, personal)
     rows = "".join(
         f"<tr><td><a href='{root}/{'events' if f.kind == 'event' else 'quarantined'}/{f.id}'>"
         f"{escape(f.bericht_id or '(whole payload)')}</a></td><td>{escape(f.partner)}</td>"
@@ -96,6 +96,9 @@ async def search_page(request: Request, user=Depends(get_user), q: str = ""):
     result = (f"<p>{len(found)} found{' (the newest 100)' if len(found) >= 100 else ''}.</p>"
               "<table><tr><th>event</th><th>partner</th><th>what became of it</th><th>matched by</th>"
               f"<th>received</th></tr>{rows}</table>") if found else "<p class='note'>Nothing found.</p>"
+    if behind:
+        result = ("<p class='note warn'>Events stored in the last minutes may not be found yet: the hub is still "
+                  "indexing a big delivery of events (the ketenhub_health DAG does it every five minutes).</p>" + result)
     return page(request, "Find an event", STYLE + form + result, "search")
 
 
