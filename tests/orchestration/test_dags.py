@@ -202,3 +202,42 @@ def test_a_receiving_task_logs_the_first_rejections_reasons_in_the_hubs_words(mo
     assert lines[0].startswith("payload OM_2") and "\x1b" not in lines[0] and "the marker does not match" in lines[0]
     assert lines[1:6] == [f"event OM-{n} of OM_1.xml rejected: line {n}, element /Bsn: elfproef" for n in range(5)]
     assert lines[6] == "... and 3 more rejected events: see Quarantine in the Airflow UI"
+
+
+@pytest.mark.timeout(600)
+def test_a_replays_run_answers_for_what_it_sent_a_scheduled_run_for_the_backlog(tmp_path):
+    """Five CJIB opdrachten dead (alert above 0); one replayed: the run the replay starts (conf
+    replay) delivers it and is green though four are still dead; a scheduled run is red for them."""
+    outbox = tmp_path / "cjib-out"
+    env = airflow_env(tmp_path, AIRFLOW_CONN_KETENHUB_CJIB=json.dumps({"conn_type": "fs",
+                                                                       "extra": {"path": str(outbox)}}))
+    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, cwd=PROJECT_DIR,
+                             capture_output=True, text=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    sample = PROJECT_DIR / "tests/data/om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"
+    r = python(f"""
+from dataclasses import replace
+from pathlib import Path
+from sqlalchemy import select
+from airflow.dag_processing.dagbag import DagBag
+from ketenhub import operations as ops
+from ketenhub.hub import Hub
+from ketenhub.pipeline import ingest_source
+from ketenhub.receive.folder import Files
+from ketenhub.store.tables import delivery
+from ketenhub.wiring import deliver
+from tests.support.factories import Unreachable
+hub = Hub()
+om = hub.registry.partner("om")
+ingest_source(hub, om, Files([Path({str(sample)!r})], om.receive))
+deliver(hub, replace(hub.registry.destination("cjib"), max_attempts=1), Unreachable())
+with hub.engine.connect() as conn:
+    first = conn.scalar(select(delivery.c.id).where(delivery.c.state == "dead").order_by(delivery.c.id))
+ops.replay(hub, ops.Filter(ids=(first,)), "tester", "one back")
+dag = DagBag(dag_folder="dags").dags["ketenhub_deliver_cjib"]
+print("RESULT", dag.test(run_conf={{"replay": True}}).state)
+print("RESULT", dag.test().state)
+""", env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [line.split()[1] for line in r.stdout.splitlines() if line.startswith("RESULT")] == ["success", "failed"]
+    assert len(list(outbox.glob("*.xml"))) == 1
