@@ -59,7 +59,7 @@ a.box{text-decoration:none;color:var(--fg)}a.box:hover{border-color:var(--link)}
 background:var(--panel);min-width:11rem}.box small{display:block;color:var(--muted)}
 .box.delivered{border-left-color:var(--ok)}.box.failed,.box.dead{border-left-color:var(--bad)}
 .box.pending,.box.sending{border-left-color:var(--warn)}
-h3{font-size:1rem;margin:1rem 0 .4rem}
+h3{font-size:1rem;margin:1rem 0 .4rem}pre{max-height:32rem}
 nav.spans{margin:.4rem 0}nav.spans a{margin-right:1rem}nav.spans a[aria-current=page]{font-weight:600;color:var(--fg)}
 """ + charts.CSS + "</style>"
 
