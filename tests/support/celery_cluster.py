@@ -37,7 +37,7 @@ class CeleryCluster:
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{base}/{self.database}",
             "AIRFLOW__CELERY__BROKER_URL": BROKER,
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{base.replace('+psycopg2', '')}/{self.database}",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{base}/{self.database}",  # psycopg2, as SQLAlchemy's default is psycopg 3
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(concurrency),
             # A killed worker's tasks are found by their missing heartbeats, soon.
