@@ -129,8 +129,9 @@ def receive_dag(p: Partner):
 
 def deliver_dag(d: Destination):
     schedule = timetable(d.schedule)
-    if d.on_arrival:
-        schedule = AssetOrTimeSchedule(timetable=schedule, assets=routed(d.destination))
+    if d.on_arrival:  # without a schedule of its own, on its asset alone
+        schedule = AssetOrTimeSchedule(timetable=schedule, assets=routed(d.destination)) if schedule \
+            else routed(d.destination)
 
     @_dag(dag_id("deliver", d.destination), schedule, ["deliver", d.destination],
           f"Delivers pending {d.name} deliveries, {d.senders} sender(s) side by side"
