@@ -87,7 +87,16 @@ class CeleryCluster:
         self._drop()
 
     def _drop(self) -> None:
+        """Airflow's database, and what the queue left at the broker (kombu's bindings)."""
         self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        import redis
+        broker = redis.Redis.from_url(BROKER)
+        try:
+            keys = list(broker.scan_iter(match=f"*{self.queue}*"))
+            if keys:
+                broker.delete(*keys)
+        finally:
+            broker.close()
 
     @staticmethod
     def _admin(sql: str) -> None:
