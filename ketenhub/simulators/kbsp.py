@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -50,6 +51,7 @@ class KbspSimulator(SoapSimulator):
         self.duplicates = 0
         self.refused: dict[str, str] = {}  # BerichtId -> Reden
         self.items_per_call: list[int] = []
+        self.accepted_at: dict[str, float] = {}  # BerichtId -> when it was accepted (freshness)
 
     def connections(self, **extra) -> dict[str, dict]:
         """The hub's Connections for both versions: ketenhub_kbsp (v1) and ketenhub_kbsp_v2."""
@@ -86,6 +88,7 @@ class KbspSimulator(SoapSimulator):
                     code = "GEACCEPTEERD"
                     self.accepted[bericht_id] = etree.tostring(item)
                     self.versions[bericht_id] = "v2" if ns == NS2 else "v1"
+                    self.accepted_at[bericht_id] = time.time()
                     if self.keep_files:
                         (self.store / f"{bericht_id}.xml").write_bytes(etree.tostring(
                             item, xml_declaration=True, encoding="UTF-8"))
