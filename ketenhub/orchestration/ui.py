@@ -231,7 +231,8 @@ async def deliveries(request: Request, user=Depends(get_user), destination: str 
             return f"<span class='muted'>{label}</span>"
         params = q.params(sort=sort, desc=desc, size=size, page_no=n)
         return f"<a href='deliveries?{urlencode(params)}'>{label}</a>"
-    sizes = "".join(f"<a href='deliveries?{urlencode(q.params(sort=sort, desc=desc, size=s))}'>{s}</a> "
+    sizes = "".join(f"<a href='deliveries?{urlencode(q.params(sort=sort, desc=desc, size=s))}' "
+                    f"aria-label='{s} per page'>{s}</a> "
                     if s != size else f"<strong>{s}</strong> " for s in PAGE_SIZES)
     pager = (f"<div class='pager'><span>{_number(first + 1) if rows else 0}–{_number(first + len(rows))} of "
              f"<strong id='total'>{_number(total)}</strong> matching</span>{page_link(1, '« first')}"

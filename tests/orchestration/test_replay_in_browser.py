@@ -46,7 +46,7 @@ def site(tmp_path_factory):
         shutil.copy(PROJECT_DIR / "tests/data/politie/melding-aangifte.xml", base)
         ingest(hub, "politie", base / "melding-aangifte.xml")
         ingest(hub, "om", write_with_marker(base / "OM_ZAAKGEBEURTENISSEN_20261121_001.xml",
-                                            om_batch([om_event(7, bsn="123456789"), om_event(8)])))
+                                            om_batch([om_event(7, bsn="123456789")] + [om_event(n) for n in range(8, 20)])))
         deliver(hub, replace(hub.registry.destination("kbsp"), max_attempts=1), Unreachable())
         portal = KbspSimulator(store=base / "portal").start()
         server = AirflowServer(base / "airflow", dict(env, AIRFLOW_CONN_KETENHUB_KBSP=json.dumps(portal.connection())),
@@ -115,13 +115,22 @@ def test_operator_replays_a_dead_delivery_through_a_confirmation_and_back(site, 
     expect(frame.get_by_role("link", name=f"dead: {others + 1}")).to_be_visible()
     assert background(frame) == LIGHT
     page.screenshot(path=str(SHOTS / "operator-deliveries-light.png"))
-    frame.get_by_label(f"select {dead_id}").check()
+    # Ten a page; the page's box, then all matching the filter: the confirmation names them all.
+    frame.get_by_role("link", name="10 per page").click()
+    expect(frame.get_by_text(f"1–10 of {others + 1} matching")).to_be_visible(timeout=30000)
+    frame.get_by_label("select this page").check()
+    frame.get_by_role("link", name=f"Select all {others + 1} matching the filter").click()
     frame.locator("input[name=reason]").fill("portal is back")
+    frame.get_by_role("button", name="Replay all matching…").click()
+    expect(frame.get_by_text(f"{others + 1} deliveries would be replayed")).to_be_visible(timeout=30000)
+    frame.get_by_role("link", name=re.compile("^Back")).click()
+    expect(frame.locator("input[name=reason]")).to_have_value("portal is back", timeout=30000)
+    frame.get_by_label(f"select {dead_id}", exact=True).check()
     frame.get_by_role("button", name="Replay selected…").click()
     expect(frame.get_by_text("1 delivery would be replayed")).to_be_visible(timeout=30000)
     page.screenshot(path=str(SHOTS / "operator-confirm-light.png"))
     frame.get_by_role("link", name=re.compile("^Back")).click()  # the selection and the reason are kept
-    expect(frame.get_by_label(f"select {dead_id}")).to_be_checked(timeout=30000)
+    expect(frame.get_by_label(f"select {dead_id}", exact=True)).to_be_checked(timeout=30000)
     expect(frame.locator("input[name=reason]")).to_have_value("portal is back")
     frame.get_by_role("button", name="Replay selected…").click()
     frame.get_by_role("button", name="Replay 1 delivery").click()
