@@ -356,8 +356,8 @@ async def confirm_replay(request: Request, user=Depends(get_user), destination: 
                 f"</p><p><a class='button' href='{hub_root(request)}deliveries?{back}'>Back</a></p>")
         return page(request, "Replay: dry run", body, current="deliveries")
     body = (f"{warn}<p class='note' role='status'>Dry run: <strong>{_deliveries(n)}</strong> would be replayed "
-            f"({what}), to {escape(', '.join(affected))}. They become pending and due now, their attempts start "
-            f"over, and a run of each destination's delivery DAG starts.</p><p>Reason: <strong>{escape(reason)}</strong>"
+            f"({what}), to {escape(', '.join(affected))}. {'It becomes' if n == 1 else 'They become'} pending and due "
+            f"now with attempts from zero, and a run of each destination's delivery DAG starts.</p><p>Reason: <strong>{escape(reason)}</strong>"
             f"</p><form method='post' action='replay' class='actions'>{hidden}"
             f"<input type='hidden' name='action' value='replay'>"
             f"<button class='primary'>Replay {_deliveries(n)}</button>"
