@@ -121,6 +121,8 @@ def test_operator_replays_a_dead_delivery_through_a_confirmation_and_back(site, 
     frame.get_by_label("select this page").check()
     frame.get_by_role("link", name=f"Select all {others + 1} matching the filter").click()
     frame.locator("input[name=reason]").fill("portal is back")
+    expect(frame.get_by_text(f"All {others + 1} matching the filter are selected")).to_be_visible()
+    expect(frame.get_by_role("button", name=re.compile("^Replay all .*matching…"))).to_have_count(1)
     page.screenshot(path=str(SHOTS / "operator-select-all-light.png"))
     frame.get_by_role("button", name="Replay all matching…").click()
     expect(frame.get_by_text(f"{others + 1} deliveries would be replayed")).to_be_visible(timeout=30000)
