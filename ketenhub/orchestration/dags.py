@@ -218,6 +218,22 @@ def retention_dag():
     return retention()
 
 
+def health_dag():
+    @_dag(dag_id("health"), "*/5 * * * *", ["health"],
+          "Indexes new events for Find an event, samples each destination's backlog and exports the chain's "
+          "figures through Airflow's metrics (docs/metrics.md).")
+    def health():
+        @task(retries=0)  # the next run, five minutes on, measures again
+        def measure() -> dict:
+            from ketenhub.orchestration.metrics import measure as run
+
+            return run()
+
+        measure()
+
+    return health()
+
+
 def build() -> dict:
     registry = adapters.load(settings.load())
     dags = [receive_dag(p) for p in registry.partners.values()]
@@ -225,4 +241,5 @@ def build() -> dict:
     dags += [deliver_dag(d) for d in registry.destinations.values()]
     dags.append(audit_verify_dag())
     dags.append(retention_dag())
+    dags.append(health_dag())
     return {d.dag_id: d for d in dags}

@@ -41,7 +41,8 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["errors"] == {}
     expected = ({f"ketenhub_receive_{p}" for p in REGISTRY.partners} | {f"ketenhub_deliver_{d}" for d in REGISTRY.destinations}
-                | {"ketenhub_deadline_om", "ketenhub_audit_verify", "ketenhub_retention"})
+                | {"ketenhub_deadline_om", "ketenhub_audit_verify", "ketenhub_retention",
+                   "ketenhub_health"})
     assert set(out["dags"]) == expected
     kind, tz, cron, tasks = out["dags"]["ketenhub_receive_om"]
     assert (kind, tz, cron, tasks) == ("CronTriggerTimetable", "Europe/Amsterdam", "30 2 * * *", ["ingest"])
@@ -49,6 +50,7 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
     assert out["dags"]["ketenhub_deadline_om"][1:] == ["Europe/Amsterdam", "0 6 * * *", ["check_arrival"]]
     assert out["dags"]["ketenhub_audit_verify"][1:] == ["Europe/Amsterdam", "30 5 * * *", ["verify_chain"]]
     assert out["dags"]["ketenhub_retention"][1:] == ["Europe/Amsterdam", "45 4 * * *", ["purge"]]
+    assert out["dags"]["ketenhub_health"][1:] == ["Europe/Amsterdam", "*/5 * * * *", ["measure"]]
 
 
 def test_dag_file_import_touches_no_database_schema_or_mapping(tmp_path):
