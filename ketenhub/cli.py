@@ -13,6 +13,8 @@
     ketenhub audit verify [--head ID:SHA256]  walk the audit trail's hash chain; exit code 1 when broken
     ketenhub retention run [--dry-run]        purge personal data past each adapter's retention period
     ketenhub privacy report --bsn N           what the hub holds about one person (audited)
+    ketenhub adapter new NAME --like om       a new partner's adapter, mapping and samples, TODOs marked
+    ketenhub adapter check NAME               what a partner still lacks, in plain words; exit code 1 if anything
 
 All state lives under KETENHUB_HOME (default: var/hub in the project).
 """
@@ -280,6 +282,29 @@ def cmd_privacy(hub: Hub, args) -> int:
     return 0
 
 
+def cmd_adapter(hub: Hub, args) -> int:
+    from ketenhub import kit
+    from ketenhub.connections import endpoint
+
+    if args.action == "new":
+        if not args.like:
+            print("ketenhub: adapter new needs --like PARTNER (om, cvom, politie, ...)", file=sys.stderr)
+            return 2
+        try:
+            written = kit.new(hub.settings, args.name, args.like)
+        except kit.KitError as e:
+            print(f"ketenhub: {e}", file=sys.stderr)
+            return 2
+        for path in written:
+            print(f"wrote {path.relative_to(hub.settings.project)}")
+        print(f"next: fill in every TODO, put the contract under schemas/{args.name}/, then "
+              f"`ketenhub adapter check {args.name}` (README, \"Adding a partner\")")
+        return 0
+    checks = kit.check(hub.settings, args.name, connection=endpoint)
+    print(kit.report(args.name, checks))
+    return 0 if all(c.passed for c in checks) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ketenhub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (never personal data)")
@@ -354,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["report"])
     p.add_argument("--bsn", required=True, help="the person's BSN; - reads it from standard input")
     p.set_defaults(func=cmd_privacy)
+    p = sub.add_parser("adapter", help="new: start a partner from one of its kind; check: what it still lacks")
+    p.add_argument("action", choices=["new", "check"])
+    p.add_argument("name", help="the partner's short name (adapters/NAME.yaml)")
+    p.add_argument("--like", help="new: the existing partner of the same kind (om, cvom, politie, ...)")
+    p.set_defaults(func=cmd_adapter)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
