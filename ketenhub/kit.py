@@ -218,6 +218,8 @@ def check(settings: Settings, name: str, connection=None) -> list[Check]:
     ``connection(name)`` finds its Airflow Connection (``connections.endpoint``)."""
     project = settings.project
     checks: list[Check] = []
+    for cached in (compile_schema, xslt.stylesheet, xslt.for_each, xslt.results_schema):
+        cached.cache_clear()  # the files as they are now, after the engineer's last edit
 
     def step(what: str) -> Check:
         checks.append(Check(what))
