@@ -63,6 +63,14 @@ def _todo_yaml(text: str, name: str, like: Partner) -> str:
         "wsdl": f"TODO: {name}'s WSDL under schemas/{name}/",
         "schedule": f"TODO: when {name} delivers (Europe/Amsterdam)",
         "deadline": f"TODO: by when {name}'s file must have arrived, or remove this line",
+        "operation": f"TODO: the operation {name} calls",
+        "path": f"TODO: where {name} calls the hub",
+        "feed": f"TODO: {name}'s feed, after the Connection's base URL",
+        "token": f"TODO: {name}'s token endpoint",
+        "scope": f"TODO: the scope {name} grants",
+        "events": f"TODO: the member of {name}'s page that holds the events",
+        "event_schema": f"TODO: the definition of one event in {name}'s JSON Schema",
+        "bericht_id": "TODO: the member holding an event's id",
     }
     for line in lines:
         key = line.strip().split(":", 1)[0]
@@ -85,6 +93,20 @@ def _todo_yaml(text: str, name: str, like: Partner) -> str:
         line = re.sub(rf"\b(ketenhub_(?:deadline_)?){re.escape(like.partner)}\b", rf"\g<1>{name}", line)
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def _format(partner: Partner) -> str:
+    return getattr(partner, "format", "xml") or "xml"
+
+
+def sample_files(folder: Path, partner: Partner) -> list[Path]:
+    return sorted(folder.glob("*.json" if _format(partner) == "json" else "*.xml"))
+
+
+def adapter_file(settings: Settings, partner: str) -> Path | None:
+    """The file defining partner ``partner``: a destination may share its name."""
+    return next((p for p in sorted(settings.adapters_dir.glob("*.yaml"))
+                 if (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("partner") == partner), None)
 
 
 def _with_todo(xml: bytes, todo: str) -> bytes:
@@ -111,10 +133,7 @@ def new(settings: Settings, name: str, like: str) -> list[Path]:
     for path in (adapter, mapping, samples):
         if path.exists():
             raise KitError(f"{path.relative_to(project)} exists already: nothing written")
-    source = settings.adapters_dir / f"{model.partner}.yaml"
-    if not source.exists():  # an adapter file named otherwise
-        source = next(p for p in settings.adapters_dir.glob("*.yaml")
-                      if (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("partner") == model.partner)
+    source = adapter_file(settings, model.partner)  # not adapters/cjib.yaml: that is the destination cjib
     written = [adapter, mapping]
     adapter.write_text(_todo_yaml(source.read_text(encoding="utf-8"), name, model), encoding="utf-8")
     mapping.write_bytes(_with_todo(
@@ -122,11 +141,15 @@ def new(settings: Settings, name: str, like: str) -> list[Path]:
         f"{model.partner}'s mapping, as a start for {name}: its namespace (the partner's prefix) and paths "
         f"to {name}'s contract, Bron from the parameters; then remove this comment"))
     samples.mkdir(parents=True)
-    for path in sorted((project / "tests" / "data" / model.partner).glob("*.xml")):
+    replace_them = (f"{model.partner}'s sample: replace it by {name}'s own examples (its contract's, or made to it), "
+                    "one file per situation; then remove this comment")
+    for path in sample_files(project / "tests" / "data" / model.partner, model):
         copied = samples / path.name
-        copied.write_bytes(_with_todo(
-            path.read_bytes(), f"{model.partner}'s sample: replace it by {name}'s own examples (its contract's, "
-            "or made to it), one file per situation; then remove this comment"))
+        if _format(model) == "json":  # JSON has no comments: the TODO stands beside the samples
+            copied.write_bytes(path.read_bytes())
+            (samples / "TODO.txt").write_text(f"TODO: {replace_them.replace('this comment', 'this file')}\n")
+        else:
+            copied.write_bytes(_with_todo(path.read_bytes(), replace_them))
         if path.with_name(path.name + ".sha256").exists():  # a partner whose files come with a marker
             digest = hashlib.sha256(copied.read_bytes()).hexdigest()
             copied.with_name(copied.name + ".sha256").write_text(f"{digest}  {copied.name}\n")
@@ -203,7 +226,8 @@ def _about_persons_kept_away(*roots: etree._Element) -> set[str]:
     found = set()
     for root in roots:
         for el in root.iter():
-            if isinstance(el.tag, str) and etree.QName(el).localname in PERSONS_KEPT_AWAY:
+            named = etree.QName(el).localname if isinstance(el.tag, str) else ""
+            if named in PERSONS_KEPT_AWAY or el.get("key", "").capitalize() in PERSONS_KEPT_AWAY:
                 found |= _texts(el)
     return {v for v in found if len(v) >= 4}  # M, V, 1: too short to tell a leak from a coincidence
 
@@ -232,12 +256,11 @@ def check(settings: Settings, name: str, connection=None) -> list[Check]:
     except AdapterError as e:
         c.missing.append(str(e))
         return checks
-    adapter_file = next((p for p in settings.adapters_dir.glob("*.yaml")
-                         if (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("partner") == name), None)
     c = step("nothing left to do (TODO)")
     mapping_path = settings.mappings_dir / partner.mapping
     samples_dir = project / "tests" / "data" / name
-    for path in [adapter_file, mapping_path, *sorted(samples_dir.glob("*.xml"))]:
+    samples = sample_files(samples_dir, partner)
+    for path in [adapter_file(settings, name), mapping_path, *samples, samples_dir / "TODO.txt"]:
         c.missing += [f"a TODO in {t}" for t in _todos(path, project)] if path else []
 
     c = step("the contract's schema compiles")
@@ -248,36 +271,27 @@ def check(settings: Settings, name: str, connection=None) -> list[Check]:
                          "and name it in the adapter's schema:")
     else:
         try:
-            schema = compile_schema(str(schema_path))
-        except Exception as e:  # lxml says what is wrong with the XSD
+            if _format(partner) == "json":
+                from ketenhub.validate import jsonpage
+                schema = jsonpage.validator(str(schema_path), partner.json.event_schema)
+            else:
+                schema = compile_schema(str(schema_path))
+        except Exception as e:  # lxml or jsonschema says what is wrong with the schema
             c.missing.append(f"schemas/{partner.schema} does not compile: {e}")
 
     c = step("the samples are valid")
     events: list[Event] = []
-    samples = sorted(samples_dir.glob("*.xml"))
     if not samples:
-        c.missing.append(f"no samples: put {name}'s example events under tests/data/{name}/ (*.xml)")
+        c.missing.append(f"no samples: put {name}'s example events under tests/data/{name}/ "
+                         f"(*.{'json' if _format(partner) == 'json' else 'xml'})")
     elif schema is None:
         c.skipped = "the schema does not compile"
     else:
-        rules = Rules(partner.rules, partner.namespace)
+        reader = _json_events if _format(partner) == "json" else _xml_events
         for path in samples:
-            with open(path, "rb") as f:
-                scanned = scan(partner, schema_path, f, tuning=settings.tuning)
-            c.missing += [f"tests/data/{name}/{path.name}: {p.message}" + (f" (line {p.line})" if p.line else "")
-                          for p in scanned.problems]
-            if scanned.problems:
-                continue
-            root = etree.parse(str(path), parser()).getroot()
-            for el in [root] if root.tag == partner.event else root.findall(partner.event):
-                bericht_id = el.findtext(f"{{{partner.namespace}}}BerichtId") or f"line {el.sourceline}"
-                problems = validate(schema, el) or check_bsns(el) + rules(el)
-                c.missing += [f"tests/data/{name}/{path.name}, event {bericht_id}: {p.message}"
-                              + (f" at {p.element}" if p.element else "") for p in problems]
-                if not problems:
-                    events.append(Event(path.name, bericht_id, copy.deepcopy(el)))
-        if samples and not events and not c.missing:
-            c.missing.append(f"the samples under tests/data/{name}/ hold no {etree.QName(partner.event).localname}")
+            events += reader(settings, partner, schema, path, c)
+        if not events and not c.missing:
+            c.missing.append(f"the samples under tests/data/{name}/ hold no events")
 
     c = step("the mapping makes valid canonical events")
     kinds_known = canonical_kinds(settings)
@@ -350,6 +364,56 @@ def check(settings: Settings, name: str, connection=None) -> list[Check]:
     else:
         c.missing.append(f"neither a Connection ketenhub_{name} nor a receive: folder: in the adapter")
     return checks
+
+
+def _xml_events(settings: Settings, partner: Partner, schema, path: Path, c: Check) -> list[Event]:
+    """A sample's valid events; what is wrong with it in ``c``, as ``ketenhub validate`` says it."""
+    shown = f"tests/data/{partner.partner}/{path.name}"
+    with open(path, "rb") as f:
+        scanned = scan(partner, settings.schemas_dir / partner.schema, f, tuning=settings.tuning)
+    c.missing += [f"{shown}: {p.message}" + (f" (line {p.line})" if p.line else "") for p in scanned.problems]
+    if scanned.problems:
+        return []
+    rules = Rules(partner.rules, partner.namespace)
+    root = etree.parse(str(path), parser()).getroot()
+    events = []
+    for el in [root] if root.tag == partner.event else root.findall(partner.event):
+        bericht_id = el.findtext(f"{{{partner.namespace}}}BerichtId") or f"line {el.sourceline}"
+        problems = validate(schema, el) or check_bsns(el) + rules(el)
+        c.missing += [f"{shown}, event {bericht_id}: {p.message}" + (f" at {p.element}" if p.element else "")
+                      for p in problems]
+        if not problems:
+            events.append(Event(path.name, bericht_id, copy.deepcopy(el)))
+    return events
+
+
+def _json_events(settings: Settings, partner: Partner, schema, path: Path, c: Check) -> list[Event]:
+    """As ``_xml_events`` for a JSON partner: each event of the page on its own, then as json-to-xml."""
+    import json
+
+    from ketenhub.validate import jsonpage
+    from ketenhub.xml import jsonxml
+
+    shown = f"tests/data/{partner.partner}/{path.name}"
+    with open(path, "rb") as f:
+        scanned = scan(partner, settings.schemas_dir / partner.schema, f, tuning=settings.tuning)
+    c.missing += [f"{shown}: {p.message}" + (f" at {p.element}" if p.element else "") for p in scanned.problems]
+    if scanned.problems:
+        return []
+    rules = Rules(partner.rules, partner.namespace)
+    events = []
+    for i, event in enumerate(json.loads(path.read_text(encoding="utf-8"))[partner.json.events]):
+        at = [partner.json.events, i]
+        bericht_id = str(event.get(partner.json.bericht_id) or f"number {i + 1}")
+        problems = jsonpage.problems(schema, event, at, partner.limits.errors_per_event) \
+            or jsonpage.failing_bsns(event, at)
+        el = jsonxml.to_xml(event) if not problems else None
+        problems = problems or rules(el)
+        c.missing += [f"{shown}, event {bericht_id}: {p.message}" + (f" at {p.element}" if p.element else "")
+                      for p in problems]
+        if not problems:
+            events.append(Event(path.name, bericht_id, el))
+    return events
 
 
 def _raw_kind(settings: Settings, partner: Partner, el: etree._Element) -> str | None:
