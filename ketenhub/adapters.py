@@ -41,6 +41,7 @@ class Receive:
     max_pages: int = 100  # soap: pages asked for in one run at most; the next run goes on from the cursor
     answer_max_bytes: int = 16 * 1024 * 1024  # soap: a larger answer is refused, never read whole
     call_deadline_seconds: float = 120  # soap: a call that takes longer as a whole is abandoned
+    options: Mapping[str, Any] = field(default_factory=dict)  # the rest of receive:, for its transport
 
 
 @dataclass(frozen=True)
@@ -146,12 +147,21 @@ def _partner(d: dict) -> Partner:
     batch = d.get("batch") or {}
     return Partner(
         partner=d["partner"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],
-        event=d["event"], mapping=d["mapping"], receive=Receive(**d["receive"]),
+        event=d["event"], mapping=d["mapping"], receive=_receive(d["receive"]),
         batch_root=batch.get("root"), batch_count=batch.get("count"), batch_sender=batch.get("sender"),
         rules=tuple(Rule(r["assert"], r["message"]) for r in d.get("rules", ())),
         limits=Limits(**{k: int(v) for k, v in (d.get("limits") or {}).items()}),
         retention=_retention(d, ("payloads", "events", "quarantine")),
     )
+
+
+_RECEIVE = {f for f in Receive.__dataclass_fields__ if f != "options"}
+
+
+def _receive(d: dict) -> Receive:
+    """The settings every transport shares, and the rest for the transport named (see receive.kinds)."""
+    return Receive(**{k: v for k, v in d.items() if k in _RECEIVE},
+                   options={k: v for k, v in d.items() if k not in _RECEIVE})
 
 
 def _retention(d: dict, kinds: tuple[str, ...]) -> Retention:

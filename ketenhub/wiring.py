@@ -33,28 +33,16 @@ def _folder(hub: Hub, ep: Endpoint | None, default: str) -> Path:
 def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
     """Receive everything that is ready from one partner; returns the pipeline's reports."""
     from ketenhub.pipeline import ingest_source
-    from ketenhub.receive.folder import DropFolder
+    from ketenhub.receive import kinds as receive_kinds
+    from ketenhub.store.cursor import ReceiveCursor
 
     ep = _endpoint(partner.partner, embedded)
     r = partner.receive
-    if ep is None or ep.conn_type == "fs" or r.transport == "folder":
-        return ingest_source(hub, partner, DropFolder(_folder(hub, ep, r.folder), r))
-    if r.transport == "sftp":
-        from ketenhub.receive.sftp import SftpInbox
-
-        inbox = SftpInbox(ep, r, hub.settings.path("work") / partner.partner)
-        return ingest_source(hub, partner, inbox)
-    if r.transport == "soap":
-        from ketenhub.protocols.soap import SoapClient
-        from ketenhub.receive.soap import MeldingenInbox
-        from ketenhub.store.cursor import ReceiveCursor
-
-        client = SoapClient(str(hub.settings.schemas_dir / r.wsdl), ep.base_url, partner.oin, ep.timeout,
-                            r.call_deadline_seconds, r.answer_max_bytes, tls=ep.tls(partner.oin))
-        inbox = MeldingenInbox(client, ReceiveCursor(hub.engine, partner.partner),
-                               hub.settings.path("work") / partner.partner, max_pages=r.max_pages)
-        return ingest_source(hub, partner, inbox)
-    raise ValueError(f"{partner.partner}: unknown transport {r.transport!r}")
+    setup = receive_kinds.Setup(_folder(hub, ep, r.folder), hub.settings.path("work") / partner.partner,
+                                hub.settings.schemas_dir, ReceiveCursor(hub.engine, partner.partner))
+    local = ep is None or ep.conn_type == "fs"
+    source = receive_kinds.kind("folder" if local else r.transport)(partner, ep, setup)
+    return ingest_source(hub, partner, source)
 
 
 def transport(hub: Hub, dest: Destination, embedded: bool = True) -> Transport:

@@ -136,4 +136,5 @@ receive_cursor = Table(
     Column("partner", String(32), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("token", String(500)),  # an opaque cursor (SHN's volgende), where the partner hands out one
 )
