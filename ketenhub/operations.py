@@ -192,7 +192,6 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
     from ketenhub.receive.base import Incoming
     from ketenhub.store import inbound
     from ketenhub.store.tables import payload
-    from ketenhub.validate.payload import kept_event
 
     if not reason.strip():
         raise ValueError("re-processing needs a reason, for the audit trail")
@@ -210,8 +209,7 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
             report = ingest(hub, partner, Incoming(q["name"], path))
             ok = report.state != PayloadState.REJECTED
         else:
-            event = kept_event(q["raw"], hub.settings.payloads_dir / f"{q['sha256']}.xml")
-            result = EventProcessor(hub, partner).process(event)
+            result = EventProcessor(hub, partner).process_kept(q["raw"], hub.settings.payloads_dir / f"{q['sha256']}.xml")
             ok = isinstance(result, AcceptedEvent)
             if ok:
                 with hub.engine.begin() as conn:
