@@ -36,7 +36,7 @@ class _Session(OAuth2Session):
 
     def __init__(self, tls: Tls, what: str, **kwargs):
         super().__init__(**kwargs)
-        self.what = what
+        self.what, self.most_leeway = what, self.leeway
         adapter = _Adapter(tls)
         self.mount("http://", adapter)
         self.mount("https://", adapter)
@@ -57,11 +57,16 @@ class _Session(OAuth2Session):
                                    retry_after_seconds(resp.headers.get("Retry-After")))
         resp._content = content
         try:
-            return self.parse_response_token(resp)
+            token = self.parse_response_token(resp)
         except OAuthError as e:  # its error code only: a description may quote what was sent
             raise TokenRefused(f"{what}: refused with HTTP {resp.status_code}, OAuth error {e.error}") from None
         except ValueError:
             raise TokenRefused(f"{what}: HTTP {resp.status_code} without a token in the answer") from None
+        lifetime = token.get("expires_in")
+        # A token that lives shorter than the leeway is still used for half its life, not renewed at once.
+        if isinstance(lifetime, (int, float)) and lifetime > 0:
+            self.leeway = min(self.most_leeway, lifetime / 2)
+        return token
 
 
 class ClientCredentialsClient:
@@ -76,7 +81,6 @@ class ClientCredentialsClient:
                                 token_endpoint=token_url, grant_type="client_credentials", leeway=leeway)
         self.http = HttpClient(timeout, deadline, max_bytes, session=self.session)
         self.http.session.auth = None
-        self.tokens_fetched = 0
 
     def renew(self) -> None:
         """A new token now, whatever the one held says of itself."""
@@ -85,11 +89,10 @@ class ClientCredentialsClient:
                 self.session.fetch_token(self.token_url, grant_type="client_credentials", timeout=self.http.timeout)
             except requests.RequestException as e:
                 raise TokenUnavailable(f"{self.session.what} token: no answer ({type(e).__name__})") from None
-        self.tokens_fetched += 1
 
     def get(self, url: str, params: dict, what: str) -> Answer:
         """Raises what HttpClient.get raises, TokenRefused and TokenUnavailable. A 401 is the
         caller's to act on (renew once, then try again)."""
-        if not self.session.token or self.session.token.is_expired(leeway=self.session.leeway):
-            self.renew()  # counted here rather than left to authlib, which would do the same
+        if not self.session.token:
+            self.renew()  # the first; authlib renews it from then on, ``leeway`` before it expires
         return self.http.get(url, params, {"Accept": "application/json"}, what)

@@ -78,9 +78,10 @@ class PageRejected(Exception):
 
 class FeedInbox(Source):
     def __init__(self, client: ClientCredentialsClient, feed_url: str, options: RestOptions, cursor, workdir: Path,
-                 label: str, max_pages: int = 100, sleep: Callable[[float], None] = time.sleep):
+                 label: str, max_pages: int = 100, sleep: Callable[[float], None] | None = None):
         self.client, self.url, self.options, self.cursor = client, feed_url, options, cursor
-        self.workdir, self.label, self.max_pages, self.sleep = Path(workdir), label, max_pages, sleep
+        self.workdir, self.label, self.max_pages = Path(workdir), label, max_pages
+        self.sleep = sleep or (lambda seconds: _sleep(seconds))
         self.per_event = True  # a page whose events were all rejected is still stored: move on
         self._pages: dict[str, tuple[str | None, bool]] = {}  # name: (next cursor, more ready)
         self._stopped = False
@@ -116,11 +117,12 @@ class FeedInbox(Source):
         self.cursor.advance_token(following)
 
     def _pace(self) -> None:
+        """The feed's pace, counted from the end of the last call: its start may have waited for a
+        token or a handshake, which would bring this one closer to it at the partner's end."""
         if self._last_call is not None:
             wait = self.options.min_interval_seconds - (time.monotonic() - self._last_call)
             if wait > 0:
                 self.sleep(wait)
-        self._last_call = time.monotonic()
 
     def _page(self, position: str | None) -> Answer:
         o = self.options
@@ -135,7 +137,10 @@ class FeedInbox(Source):
             self._pace()
             wait = None
             try:
-                answer = self.client.get(self.url, params, what)
+                try:
+                    answer = self.client.get(self.url, params, what)
+                finally:
+                    self._last_call = time.monotonic()
             except TokenRefused as e:
                 raise FeedAlert(f"{e}: check the client secret in the Connection and the hub's registration "
                                 f"with {self.label}") from None
@@ -149,7 +154,7 @@ class FeedInbox(Source):
                     return answer
                 why = f"{what}: HTTP {status}"
                 if status == 401 and not renewed:
-                    self.client.renew()  # the token expired or was withdrawn: a new one, once
+                    self._renew()  # the token expired or was withdrawn: a new one, once
                     renewed, attempt = True, attempt - 1
                     continue
                 if status == 401:
@@ -177,7 +182,17 @@ class FeedInbox(Source):
                                       "on from the stored cursor")
             log.warning("%s; waiting %g s (attempt %d of %d)", why, delay, attempt, o.attempts)
             self.sleep(delay)
-            self._last_call = time.monotonic()
+
+    def _renew(self) -> None:
+        try:
+            self.client.renew()
+        except TokenRefused as e:
+            raise FeedAlert(f"{e}: check the client secret in the Connection and the hub's registration "
+                            f"with {self.label}") from None
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _cursor_of(content: bytes, o: RestOptions) -> tuple[str | None, bool]:
