@@ -65,12 +65,17 @@ def _plain(error: jsonschema.ValidationError) -> str:
     v, rule, instance = error.validator, error.validator_value, error.instance
     if v == "required":
         missing = [name for name in rule if isinstance(instance, dict) and name not in instance]
-        return f"the member {', '.join(missing) or rule} is required and missing"
+        if len(missing) == 1:
+            return f"the member {missing[0]} is required and missing"
+        return f"the members {', '.join(missing)} are required and missing"
     if v == "additionalProperties":
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(k for k in instance if k not in allowed) if isinstance(instance, dict) else []
         names = ", ".join(k if len(k) <= 50 else k[:50] + "…" for k in extra[:5])
-        return f"the member {names} is not in the contract (no other members are allowed here)"
+        more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+        if len(extra) == 1:
+            return f"the member {names} is not in the contract (no other members are allowed here)"
+        return f"the members {names}{more} are not in the contract (no other members are allowed here)"
     if v == "anyOf" and all(set(s) == {"required"} for s in rule):
         options = " or ".join(", ".join(s["required"]) for s in rule)
         return f"at least one of these members is required: {options}"
