@@ -48,9 +48,13 @@ def receive_dag(p: Partner):
         def ingest() -> dict:
             from ketenhub import wiring
             from ketenhub.hub import Hub
+            from ketenhub.receive.rest import FeedAlert
 
             hub = Hub()
-            reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False)
+            try:
+                reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False)
+            except FeedAlert as e:  # an operator must act (SHN's 410, 400, 403): retrying hides it
+                raise AirflowFailException(str(e)) from None
             return {
                 "payloads": len(reports),
                 "payloads_rejected": sum(r.state == PayloadState.REJECTED for r in reports),
