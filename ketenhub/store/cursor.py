@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 
 from ketenhub.clock import now
+from ketenhub.store.audit import Entry, record
 from ketenhub.store.tables import receive_cursor
 
 
@@ -35,3 +36,13 @@ class ReceiveCursor:
             if not updated:
                 conn.execute(receive_cursor.insert().values(**{"position": 0, **values}, partner=self.partner,
                                                             updated_at=now()))
+
+    def clear(self, actor: str, reason: str) -> None:
+        """An operator's decision, after the partner said the cursor is too old (SHN's 410): the
+        next run starts at the oldest event the partner still holds. Audited with who and why."""
+        if not reason.strip():
+            raise ValueError("clearing a cursor needs a reason, for the audit trail")
+        with self.engine.begin() as conn:
+            conn.execute(receive_cursor.update().where(receive_cursor.c.partner == self.partner)
+                         .values(token=None, position=0, updated_at=now()))
+            record(conn, [Entry("cursor", 0, "cleared", detail=f"{self.partner} by {actor}: {reason}")], actor=actor)

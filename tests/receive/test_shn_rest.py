@@ -11,7 +11,8 @@ from ketenhub import wiring
 from ketenhub.receive import rest
 from ketenhub.simulators.shn import ShnSimulator, cursor
 from ketenhub.store.cursor import ReceiveCursor
-from ketenhub.store.tables import event, payload, quarantine
+from ketenhub.cli import main
+from ketenhub.store.tables import audit, event, payload, quarantine
 
 
 @pytest.fixture
@@ -165,6 +166,13 @@ def test_410_is_raised_to_an_operator_and_the_feed_is_not_restarted(hub, shn, wa
         receive(hub)
     assert position(hub) == cursor(10) and stored(hub) == 10
     assert shn.state()["pages"] == 1  # no page without vanaf was asked for behind the operator's back
+    assert main(["cursor", "clear", "--partner", "shn"]) == 2  # not without a reason
+    assert main(["cursor", "clear", "--partner", "shn", "--reason", "SHN resent events 11-15 by hand"]) == 0
+    assert position(hub) is None
+    assert [r.accepted for r in receive(hub)] == [5]  # from the oldest event held
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(audit.c.detail).where(audit.c.subject == "cursor")).endswith(
+            "SHN resent events 11-15 by hand")
 
 
 def test_an_invalid_event_is_quarantined_with_its_path_and_rule_and_the_others_are_stored(hub, shn):
