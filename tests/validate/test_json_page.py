@@ -94,3 +94,21 @@ def test_unknown_members_are_named_a_few_and_counted(hub, tmp_path):
     why = report.rejected[0][1]
     assert "the members x0, x1, x10, x11, x12 and 25 more are not in the contract" in why
     assert "the members berichtId, soort, tijdstip, slachtoffer, hulpverlener are required and missing" in why
+
+
+def test_a_page_worked_on_by_worker_processes_gives_what_one_process_gives(hub, tmp_path):
+    from dataclasses import replace
+
+    from ketenhub.hub import Hub
+    from tests.conftest import tune
+    base = json.loads((EXAMPLES / "valid-01-pagina.json").read_text())["gebeurtenissen"]
+    events = [dict(base[n % 3], berichtId=f"shn-{n}") for n in range(60)]
+    for n in range(0, 60, 7):
+        events[n]["soort"] = "ONBEKEND"
+    path = write(tmp_path, "p.json", {"gebeurtenissen": events, "volgende": "c", "meerBeschikbaar": False})
+    tune(hub, parallel_from=1, region_events=9)
+    parallel = Hub(replace(hub.settings, workers=2))
+    (report,) = ingest(parallel, "shn", path)
+    assert report.accepted == 60 - 9
+    assert [b for b, _ in report.rejected] == [f"shn-{n}" for n in range(0, 60, 7)]
+    assert all(f"$.gebeurtenissen[{b[4:]}].soort" in why for b, why in report.rejected)  # the page's index
