@@ -66,6 +66,7 @@ def cmd_ingest(hub: Hub, args) -> int:
 
 def cmd_receive(hub: Hub, args) -> int:
     from ketenhub.protocols.sftp import HostKeyError
+    from ketenhub.receive.rest import FeedAlert, FeedUnavailable, PageRejected
     from ketenhub.receive.sftp import DownloadFailed
 
     names = [args.partner] if args.partner else sorted(hub.registry.partners)
@@ -73,7 +74,7 @@ def cmd_receive(hub: Hub, args) -> int:
     try:
         for name in names:
             reports += wiring.receive(hub, hub.registry.partner(name))
-    except (HostKeyError, DownloadFailed) as e:  # one clear line, not a traceback
+    except (HostKeyError, DownloadFailed, FeedAlert, FeedUnavailable, PageRejected) as e:  # one clear line
         for r in reports:  # the partners received before
             print(r.text())
         print(f"ketenhub: {e}", file=sys.stderr)

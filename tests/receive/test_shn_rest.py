@@ -254,3 +254,10 @@ def test_the_victims_name_and_bsn_stay_out_of_the_log_and_the_canonical_event(hu
     with hub.engine.connect() as conn:
         canonicals = conn.scalars(select(event.c.canonical).where(event.c.partner == "shn")).all()
     assert all(made[0]["slachtoffer"]["naam"].encode() not in c for c in canonicals)
+
+
+def test_the_command_line_says_an_alert_in_one_line(hub, shn, capsys):
+    shn.shn_misbehave(gone=True)
+    assert main(["receive", "--partner", "shn"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ketenhub: SHN feed: HTTP 410") and "Traceback" not in err
