@@ -77,12 +77,13 @@ class PageRejected(Exception):
 
 
 class FeedInbox(Source):
+    per_event = True  # a page whose events were all rejected is stored nonetheless: the feed moves on
+
     def __init__(self, client: ClientCredentialsClient, feed_url: str, options: RestOptions, cursor, workdir: Path,
                  label: str, max_pages: int = 100, sleep: Callable[[float], None] | None = None):
         self.client, self.url, self.options, self.cursor = client, feed_url, options, cursor
         self.workdir, self.label, self.max_pages = Path(workdir), label, max_pages
         self.sleep = sleep or (lambda seconds: _sleep(seconds))
-        self.per_event = True  # a page whose events were all rejected is still stored: move on
         self._pages: dict[str, tuple[str | None, bool]] = {}  # name: (next cursor, more ready)
         self._stopped = False
         self._last_call: float | None = None
@@ -138,12 +139,9 @@ class FeedInbox(Source):
             wait = None
             try:
                 try:
-                    answer = self.client.get(self.url, params, what)
+                    answer = self._refused_token_is_an_alert(self.client.get, self.url, params, what)
                 finally:
                     self._last_call = time.monotonic()
-            except TokenRefused as e:
-                raise FeedAlert(f"{e}: check the client secret in the Connection and the hub's registration "
-                                f"with {self.label}") from None
             except TokenUnavailable as e:
                 wait, why = e.retry_after, str(e)
             except (requests.RequestException, DeadlineExceeded, AnswerTooLarge) as e:
@@ -153,8 +151,8 @@ class FeedInbox(Source):
                 if status == 200:
                     return answer
                 why = f"{what}: HTTP {status}"
-                if status == 401 and not renewed:
-                    self._renew()  # the token expired or was withdrawn: a new one, once
+                if status == 401 and not renewed:  # the token expired or was withdrawn: a new one, once
+                    self._refused_token_is_an_alert(self.client.renew)
                     renewed, attempt = True, attempt - 1
                     continue
                 if status == 401:
@@ -167,8 +165,9 @@ class FeedInbox(Source):
                 if status == 410:
                     raise CursorGone(f"{why}: the stored cursor points before the oldest event {self.label} still "
                                      "holds, so events may have been missed. An operator decides how to go on "
-                                     f"(ask {self.label} for the missed events; then clear the cursor to start "
-                                     "at the oldest event held); the hub does not restart by itself")
+                                     f"(ask {self.label} for the missed events, then start at the oldest event held: "
+                                     f"ketenhub cursor clear --partner {self.label.lower()}); the hub does not "
+                                     "restart by itself")
                 if status in (429, 503):
                     wait = retry_after_seconds(answer.headers.get("Retry-After"))
                 elif status < 500:
@@ -183,9 +182,9 @@ class FeedInbox(Source):
             log.warning("%s; waiting %g s (attempt %d of %d)", why, delay, attempt, o.attempts)
             self.sleep(delay)
 
-    def _renew(self) -> None:
+    def _refused_token_is_an_alert(self, call, *args):
         try:
-            self.client.renew()
+            return call(*args)
         except TokenRefused as e:
             raise FeedAlert(f"{e}: check the client secret in the Connection and the hub's registration "
                             f"with {self.label}") from None
