@@ -12,7 +12,8 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.integrations.base_client import OAuthError
 
 from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, Answer, HttpClient, Tls,
-                                     _Adapter, _Deadline, read_bounded, retry_after_seconds)
+                                     PlainHttpRefused, TlsRefused, _Adapter, _Deadline, _tls_refusal,
+                                     read_bounded, retry_after_seconds)
 
 TOKEN_ANSWER_MAX_BYTES = 64 * 1024  # a token answer is a few hundred bytes
 
@@ -87,7 +88,12 @@ class ClientCredentialsClient:
         with _Deadline(self.http.deadline):
             try:
                 self.session.fetch_token(self.token_url, grant_type="client_credentials", timeout=self.http.timeout)
+            except (PlainHttpRefused, TlsRefused):
+                raise  # the Connection's doing, in its own words: not a busy token endpoint
             except requests.RequestException as e:
+                refusal = _tls_refusal(e)
+                if refusal:
+                    raise TlsRefused(f"{self.session.what} token: {refusal}") from None
                 raise TokenUnavailable(f"{self.session.what} token: no answer ({type(e).__name__})") from None
 
     def get(self, url: str, params: dict, what: str) -> Answer:

@@ -34,7 +34,8 @@ from typing import Callable, Iterator
 
 import requests
 
-from ketenhub.protocols.http import Answer, AnswerTooLarge, DeadlineExceeded, retry_after_seconds
+from ketenhub.protocols.http import (Answer, AnswerTooLarge, DeadlineExceeded, PlainHttpRefused, TlsRefused,
+                                     retry_after_seconds)
 from ketenhub.protocols.oauth2 import ClientCredentialsClient, TokenRefused, TokenUnavailable
 from ketenhub.receive.base import Incoming, Source
 
@@ -142,6 +143,8 @@ class FeedInbox(Source):
                     answer = self._refused_token_is_an_alert(self.client.get, self.url, params, what)
                 finally:
                     self._last_call = time.monotonic()
+            except (PlainHttpRefused, TlsRefused) as e:  # the Connection or a certificate: not mended by waiting
+                raise FeedAlert(f"{what}: {e}") from None
             except TokenUnavailable as e:
                 wait, why = e.retry_after, str(e)
             except (requests.RequestException, DeadlineExceeded, AnswerTooLarge) as e:

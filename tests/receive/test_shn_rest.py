@@ -261,3 +261,36 @@ def test_the_command_line_says_an_alert_in_one_line(hub, shn, capsys):
     assert main(["receive", "--partner", "shn"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ketenhub: SHN feed: HTTP 410") and "Traceback" not in err
+
+
+def test_a_redirect_from_the_token_endpoint_is_not_followed(hub, shn):
+    shn.misbehave(redirect_next=1, redirect_to="https://elders.example/oauth2/token")
+    with pytest.raises(rest.FeedAlert, match="redirect; the hub follows no redirects"):
+        receive(hub)
+    assert shn.state()["tokens_issued"] == 0
+
+
+def test_plain_http_is_refused_unless_the_connection_allows_it(hub, connection):
+    sim = ShnSimulator(plain=True).start()
+    try:
+        c = sim.connection()
+        connection("shn", **{**c, "extra": "{}"})
+        with pytest.raises(Exception, match="plain HTTP .* refused"):
+            receive(hub)
+        assert sim.state()["tokens_issued"] == 0
+    finally:
+        sim.stop()
+
+
+def test_a_server_certificate_with_another_oin_is_an_alert(hub, connection):
+    class Impostor(ShnSimulator):
+        oin = "00000099000000010000"  # Politie's certificate on SHN's address
+
+    sim = Impostor().start()
+    try:
+        connection("shn", **sim.connection())
+        with pytest.raises(rest.FeedAlert, match="names OIN 00000099000000010000, not the expected 00000099000000060000"):
+            receive(hub)
+        assert sim.state()["tokens_issued"] == 0  # the secret was never sent
+    finally:
+        sim.stop()
