@@ -90,13 +90,16 @@ class EventProcessor:
                                  etree.tostring(el, encoding="unicode", with_tail=False).encode())
         return _accepted(bericht_id, canonical, k, outbound)
 
-    def process_json(self, event: object, index: int | None = None) -> AcceptedEvent | RejectedEvent:
-        """One event of a JSON partner (``index``: its place in the page): validated on its own
-        against the schema's definition of an event, the BSNs by the elfproef, then as json-to-xml
-        through the partner's rules, mapping and routes. A rejected event is kept as JSON."""
+    def process_json(self, event: object, index: int | None = None, line: int | None = None,
+                     raw: bytes | None = None) -> AcceptedEvent | RejectedEvent:
+        """One event of a JSON partner (``index``: its place in the page, ``line`` its first line
+        there, ``raw`` its bytes as sent): validated on its own against the schema's definition of
+        an event, the BSNs by the elfproef, then as json-to-xml through the partner's rules,
+        mapping and routes. A rejected event is kept with its bytes as sent."""
         p = self.partner
         at = [p.json.events, index] if index is not None else []
-        raw = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+        if raw is None:
+            raw = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
         value = event.get(p.json.bericht_id) if isinstance(event, dict) else None
         bericht_id = value.strip() or None if isinstance(value, str) else None
         if len(raw) > p.limits.event_bytes:
@@ -106,16 +109,20 @@ class EventProcessor:
         else:
             problems = jsonpage.problems(self.event_schema, event, at, p.limits.errors_per_event) \
                 or jsonpage.failing_bsns(event, at)
-        if problems:
-            return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, None, explain(problems), raw)
-        el = jsonxml.to_xml(event)
-        problems = [replace(q, line=None, element=jsonpage.json_path(at)) for q in self.rules(el)]
-        return self._mapped(el, bericht_id, problems, raw=raw)
+        if not problems:
+            el = jsonxml.to_xml(event)
+            problems = [replace(q, line=None, element=jsonpage.json_path(at)) for q in self.rules(el)]
+            result = self._mapped(el, bericht_id, problems, raw=raw)
+            if isinstance(result, AcceptedEvent):
+                return result
+            return result._replace(line=line)
+        problems = [replace(q, line=line) for q in problems]
+        return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, line, explain(problems), raw)
 
     def process_kept(self, raw: bytes, payload: Path) -> AcceptedEvent | RejectedEvent:
         """A quarantined event again, from its bytes as kept (``ketenhub quarantine reprocess``)."""
         if self.partner.format == "json":
-            return self.process_json(json.loads(raw))
+            return self.process_json(json.loads(raw), raw=raw)
         return self.process(kept_event(raw, payload))
 
     def process_region(self, region: Region) -> list[tuple | AcceptedEvent | RejectedEvent]:
@@ -124,8 +131,9 @@ class EventProcessor:
         is kept with its bytes exactly as they are in the file.
 
         """
-        if region.json:
-            return [self.process_json(event, region.line + i) for i, event in enumerate(json.loads(region.data))]
+        if region.json:  # [index, line, the event as sent], in page order (validate.jsonpage.regions)
+            return [self.process_json(json.loads(sent), index, line, sent.encode())
+                    for index, line, sent in json.loads(region.data)]
         if region.oversize:
             return [self._too_large(region)]
         parser = parsing.parser()

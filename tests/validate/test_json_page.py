@@ -114,3 +114,18 @@ def test_a_page_worked_on_by_worker_processes_gives_what_one_process_gives(hub, 
     assert report.accepted == 60 - 9
     assert [b for b, _ in report.rejected] == [f"shn-{n}" for n in range(0, 60, 7)]
     assert all(f"$.gebeurtenissen[{b[4:]}].soort" in why for b, why in report.rejected)  # the page's index
+
+
+def test_a_rejected_event_is_kept_exactly_as_sent_with_its_line(hub, tmp_path):
+    sent = (b'{ "volgende" : "c",\n  "gebeurtenissen" : [\n'
+            b'    {"berichtId": "shn-1", "soort": "HULP_GESTART", "tijdstip": "2027-01-11T10:30:00+01:00",\n'
+            b'     "slachtoffer": {"bsn": "628194821", "naam": "A. de \\u0056ries", "informatiewens": true},\n'
+            b'     "registratienummer": "PL07B3 2026123456-1", "hulpverlener": "SHN"} ,\n'
+            b'    {"berichtId"  :  "shn-2",\n     "soort": "HULP_GESTART", "medewerker": "P. \\u00d6z"}\n'
+            b'  ],\n  "meerBeschikbaar": false }\n')
+    (report,) = ingest(hub, "shn", write(tmp_path, "p.json", sent))
+    assert report.accepted == 1
+    with hub.engine.connect() as conn:
+        raw, line, reason = conn.execute(select(quarantine.c.raw, quarantine.c.line, quarantine.c.reason)).one()
+    assert raw == b'{"berichtId"  :  "shn-2",\n     "soort": "HULP_GESTART", "medewerker": "P. \\u00d6z"}'
+    assert line == 6 and reason.startswith("line 6, at $.gebeurtenissen[1]")
