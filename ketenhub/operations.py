@@ -209,7 +209,8 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
             report = ingest(hub, partner, Incoming(q["name"], path))
             ok = report.state != PayloadState.REJECTED
         else:
-            result = EventProcessor(hub, partner).process_kept(q["raw"], hub.settings.payloads_dir / f"{q['sha256']}.xml")
+            kept = hub.settings.payloads_dir / f"{q['sha256']}.xml"
+            result = EventProcessor(hub, partner).process_kept(q["raw"], kept)
             ok = isinstance(result, AcceptedEvent)
             if ok:
                 with hub.engine.begin() as conn:

@@ -56,7 +56,7 @@ class Region(NamedTuple):
     tail: bytes  # what follows the events in the batch, and the root's end tag
     plain: bool = False  # see Scan.plain
     oversize: bool = False  # data is one event, larger than the partner takes: not to be parsed
-    json: bool = False  # data is a JSON list of events, line the first one's index (validate.jsonpage)
+    json: bool = False  # data lists [index, line, text as sent] of JSON events; line: the first's index
 
 
 @dataclass
