@@ -163,7 +163,8 @@ def _partner(d: dict) -> Partner:
     batch = d.get("batch") or {}
     return Partner(
         partner=d["partner"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],
-        event=d["event"] if d.get("format", "xml") == "xml" else f"{{{JSON_TO_XML}}}map", mapping=d["mapping"], receive=_receive(d["receive"]),
+        event=d["event"] if d.get("format", "xml") == "xml" else f"{{{JSON_TO_XML}}}map",
+        mapping=d["mapping"], receive=_receive(d["receive"]),
         batch_root=batch.get("root"), batch_count=batch.get("count"), batch_sender=batch.get("sender"),
         rules=tuple(Rule(r["assert"], r["message"]) for r in d.get("rules", ())),
         limits=Limits(**{k: int(v) for k, v in (d.get("limits") or {}).items()}),
