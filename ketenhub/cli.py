@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reason")
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=cmd_quarantine)
-    p = sub.add_parser("cursor", help="a polled partner's cursor: show, or clear it when the partner says it is too old")
+    p = sub.add_parser("cursor", help="a polled partner's cursor: show, or clear it (the partner said it is too old)")
     p.add_argument("action", choices=["show", "clear"])
     p.add_argument("--partner", required=True)
     p.add_argument("--reason", help="clear: why, for the audit trail")
