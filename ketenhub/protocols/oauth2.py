@@ -96,6 +96,9 @@ class ClientCredentialsClient:
                     raise TlsRefused(f"{self.session.what} token: {refusal}") from None
                 raise TokenUnavailable(f"{self.session.what} token: no answer ({type(e).__name__})") from None
 
+    def close(self) -> None:
+        self.session.close()
+
     def get(self, url: str, params: dict, what: str) -> Answer:
         """Raises what HttpClient.get raises, TokenRefused and TokenUnavailable. A 401 is the
         caller's to act on (renew once, then try again)."""

@@ -90,7 +90,12 @@ class FeedInbox(Source):
         self._last_call: float | None = None
 
     def ready(self) -> Iterator[Incoming]:
-        position = self.cursor.token()
+        try:
+            yield from self._pages_from(self.cursor.token())
+        finally:
+            self.client.close()  # its kept-alive connections: the next run is minutes away
+
+    def _pages_from(self, position: str | None) -> Iterator[Incoming]:
         for n in range(1, self.max_pages + 1):
             answer = self._page(position)
             self.workdir.mkdir(parents=True, exist_ok=True)
