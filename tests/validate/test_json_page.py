@@ -3,6 +3,7 @@ its JSON path and rule in plain words, and the page's limits."""
 import json
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from sqlalchemy import select
 
 from ketenhub.store.tables import quarantine
@@ -129,3 +130,31 @@ def test_a_rejected_event_is_kept_exactly_as_sent_with_its_line(hub, tmp_path):
         raw, line, reason = conn.execute(select(quarantine.c.raw, quarantine.c.line, quarantine.c.reason)).one()
     assert raw == b'{"berichtId"  :  "shn-2",\n     "soort": "HULP_GESTART", "medewerker": "P. \\u00d6z"}'
     assert line == 6 and reason.startswith("line 6, at $.gebeurtenissen[1]")
+
+
+def _spaced(value, space):
+    """``value`` as JSON with ``space`` around every token, as a partner might write it."""
+    if isinstance(value, dict):
+        inner = ",".join(f"{space}{json.dumps(k)}{space}:{space}{_spaced(v, space)}{space}" for k, v in value.items())
+        return "{" + inner + space + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(f"{space}{_spaced(v, space)}{space}" for v in value) + space + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                    max_size=3), max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_values, max_size=5), st.dictionaries(st.text(max_size=5).filter(lambda k: k != "gebeurtenissen"),
+                                                      _values, max_size=3), st.sampled_from(["", " ", "\n  ", "\t"]))
+def test_each_events_text_as_sent_is_found_wherever_the_list_stands(events, others, space):
+    from ketenhub.validate.jsonpage import event_spans
+    members = list(others.items())
+    members.insert(len(members) // 2, ("gebeurtenissen", events))
+    text = _spaced(dict(members), space)
+    spans = event_spans(text, "gebeurtenissen")
+    assert [json.loads(text[a:b]) for a, b in spans] == events
+    assert all(text[a:b] == _spaced(e, space) for (a, b), e in zip(spans, events))
