@@ -1,14 +1,14 @@
 """receive_cursor.token: the opaque cursor of a partner whose feed hands out one (SHN's
 ``volgende``), kept as the partner wrote it
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
