@@ -13,7 +13,7 @@ import dataclasses
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 from ketenhub.receive.base import Cursor
 
@@ -33,6 +33,7 @@ class Setup:
     workdir: Path  # where a transport puts what it fetched before the pipeline reads it
     schemas_dir: Path
     cursor: Cursor  # the store's cursor of this partner (polled partners)
+    names: Collection[str] | None = None  # a file partner's files to take this run; None: every one ready
 
 
 def kind(name: str) -> Callable:
