@@ -1,15 +1,13 @@
 <?xml version="1.0" encoding="UTF-8"?>
 <!--
-  SHN's rows of the routing table for KbSP version 2, meant to be xsl:included by
-  canonical-to-kbsp-v2.xsl (which handles every other kind of event):
+  KbSP v2, source Slachtofferhulp Nederland (xsl:included by canonical-to-kbsp-v2.xsl, not run
+  on its own): SHN's rows of the routing table.
 
     SHN HULP_AANGEBODEN / HULP_GESTART / HULP_AFGESLOTEN, when slachtoffer.informatiewens is true:
     a Zaakstatus with that Status, Bron SHN and the Hulpverlener as SHN sent it.
 
-  Its template matches only a Gebeurtenis holding a Hulpgebeurtenis (priority 0.5, above a plain
-  k:Gebeurtenis), and its victim template has a mode of its own, so it cannot take over another
-  kind's templates. BerichtId = the event's BerichtId, '.', the victim's Ketenreferentie: the
-  same on every re-run, so that processing an event twice gives KbSP a DUPLICAAT.
+  BerichtId: kbsp-v2-berichtid (SHN, the event's berichtId, the victim's Ketenreferentie), the same
+  on every re-run, so that processing an event twice gives KbSP a DUPLICAAT.
   Privacy: SHN's events name no suspect; the victim's name is not in the canonical model.
 -->
 <xsl:stylesheet version="1.0"
@@ -18,25 +16,25 @@
     xmlns="urn:keten:kbsp:zaakstatus:v2"
     exclude-result-prefixes="k">
 
-  <xsl:template match="k:Gebeurtenis[k:Hulpgebeurtenis]">
-    <Uitgaand xmlns="">
-      <xsl:apply-templates select="k:Hulpgebeurtenis/k:Slachtoffer[k:Informatiewens = 'true']" mode="shn"/>
-    </Uitgaand>
+  <xsl:template match="k:Hulpgebeurtenis" mode="kbsp-v2">
+    <xsl:apply-templates select="k:Slachtoffer[k:Informatiewens = 'true']" mode="kbsp-v2"/>
   </xsl:template>
 
-  <xsl:template match="k:Slachtoffer" mode="shn">
+  <xsl:template match="k:Hulpgebeurtenis/k:Slachtoffer" mode="kbsp-v2">
     <xsl:variable name="hulp" select=".."/>
     <Zaakstatus>
-      <BerichtId><xsl:value-of select="concat(../../k:BerichtId, '.', k:Ketenreferentie)"/></BerichtId>
-      <Slachtoffer>
-        <Bsn><xsl:value-of select="k:Bsn"/></Bsn>
-        <Ketenreferentie><xsl:value-of select="k:Ketenreferentie"/></Ketenreferentie>
-        <Taal><xsl:value-of select="k:Taal"/></Taal>
-      </Slachtoffer>
-      <Zaak>
-        <xsl:for-each select="$hulp/k:Zaak/k:Registratienummer"><Registratienummer><xsl:value-of select="."/></Registratienummer></xsl:for-each>
-        <xsl:for-each select="$hulp/k:Zaak/k:Parketnummer"><Parketnummer><xsl:value-of select="."/></Parketnummer></xsl:for-each>
-      </Zaak>
+      <xsl:call-template name="kbsp-v2-berichtid">
+        <xsl:with-param name="bron" select="'SHN'"/>
+        <xsl:with-param name="ref" select="k:Ketenreferentie"/>
+      </xsl:call-template>
+      <xsl:call-template name="kbsp-v2-slachtoffer">
+        <xsl:with-param name="bsn" select="k:Bsn"/>
+        <xsl:with-param name="ref" select="k:Ketenreferentie"/>
+        <xsl:with-param name="taal" select="k:Taal"/>
+      </xsl:call-template>
+      <xsl:call-template name="kbsp-v2-zaak">
+        <xsl:with-param name="zaak" select="$hulp/k:Zaak"/>
+      </xsl:call-template>
       <Status><xsl:value-of select="$hulp/k:Soort"/></Status>
       <Bron>SHN</Bron>
       <Tijdstip><xsl:value-of select="../../k:Tijdstip"/></Tijdstip>
