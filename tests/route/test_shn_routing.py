@@ -5,7 +5,6 @@ for a victim whose informatiewens is true, with Bron SHN, a Ketenreferentie per 
 victim."""
 import json
 
-import pytest
 from lxml import etree
 from sqlalchemy import select
 
