@@ -36,4 +36,4 @@ def test_an_inzageverzoek_finds_a_quarantined_json_event(hub, tmp_path):
     _, held = privacy_report(hub, page["gebeurtenissen"][2]["slachtoffer"]["bsn"], "tester")
     assert [h.kind for h in held] == ["quarantine", "payload"]
     _, held = privacy_report(hub, page["gebeurtenissen"][0]["slachtoffer"]["bsn"], "tester")
-    assert [h.kind for h in held] == ["event", "event", "payload"]
+    assert [h.kind for h in held] == ["event", "event", "delivery", "delivery", "payload"]  # KbSP v2 statuses
