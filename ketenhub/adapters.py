@@ -43,6 +43,7 @@ class Receive:
     max_pages: int = 100  # soap: pages asked for in one run at most; the next run goes on from the cursor
     answer_max_bytes: int = 16 * 1024 * 1024  # soap: a larger answer is refused, never read whole
     call_deadline_seconds: float = 120  # soap: a call that takes longer as a whole is abandoned
+    options: Mapping[str, Any] = field(default_factory=dict)  # the rest of receive:, for its transport
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,20 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class JsonEvents:
+    """Where the events are in a JSON payload (``format: json``): the member of the page that holds
+    them, the schema's definition each is validated against on its own, and the member with its
+    BerichtId. Each event is then handed on as XML in the W3C json-to-xml vocabulary (XPath 3.1),
+    so that rules and mappings read it as they read any other."""
+    events: str  # the page's member holding the list of events: gebeurtenissen
+    event_schema: str  # a JSON pointer into the schema: "#/$defs/Gebeurtenis"
+    bericht_id: str  # the event's member holding its BerichtId: berichtId
+
+
+JSON_TO_XML = "http://www.w3.org/2005/xpath-functions"  # the W3C json-to-xml vocabulary
+
+
+@dataclass(frozen=True)
 class Partner:
     partner: str
     name: str
@@ -82,6 +97,8 @@ class Partner:
     rules: tuple[Rule, ...] = ()
     limits: Limits = Limits()
     retention: Retention = Retention()
+    format: str = "xml"  # json: the schema is a JSON Schema, and json: says where the events are
+    json: JsonEvents | None = None
 
     @property
     def namespace(self) -> str:
@@ -195,12 +212,32 @@ def _partner(d: dict) -> Partner:
     batch = d.get("batch") or {}
     return Partner(
         partner=d["partner"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],
-        event=d["event"], mapping=d["mapping"], receive=Receive(**d["receive"]),
+        event=d["event"] if d.get("format", "xml") == "xml" else f"{{{JSON_TO_XML}}}map",
+        mapping=d["mapping"], receive=_receive(d["receive"]),
         batch_root=batch.get("root"), batch_count=batch.get("count"), batch_sender=batch.get("sender"),
         rules=tuple(Rule(r["assert"], r["message"]) for r in d.get("rules", ())),
         limits=Limits(**{k: int(v) for k, v in (d.get("limits") or {}).items()}),
         retention=_retention(d, ("payloads", "events", "quarantine")),
+        **_format(d),
     )
+
+
+def _format(d: dict) -> dict:
+    """A JSON partner's events are one json-to-xml ``map`` each: its ``event`` need not be given."""
+    if d.get("format", "xml") == "xml":
+        return {}
+    if d["format"] != "json":
+        raise TypeError(f"format: {d['format']!r} (xml or json)")
+    return {"format": "json", "json": JsonEvents(**d["json"])}
+
+
+_RECEIVE = {f for f in Receive.__dataclass_fields__ if f != "options"}
+
+
+def _receive(d: dict) -> Receive:
+    """The settings every transport shares, and the rest for the transport named (see receive.kinds)."""
+    return Receive(**{k: v for k, v in d.items() if k in _RECEIVE},
+                   options={k: v for k, v in d.items() if k not in _RECEIVE})
 
 
 def _retention(d: dict, kinds: tuple[str, ...]) -> Retention:
