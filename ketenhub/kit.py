@@ -82,7 +82,8 @@ def _todo_yaml(text: str, name: str, like: Partner) -> str:
         elif line.startswith("oin:"):
             line = f'oin: "TODO"                # TODO: {name}\'s OIN, 20 digits'
         elif line.startswith("schema:"):
-            line = f"schema: {name}/TODO.xsd    # TODO: {name}'s contract, copied unchanged under schemas/{name}/"
+            suffix = "".join(Path(like.schema).suffixes)  # .xsd, or .schema.json
+            line = f"schema: {name}/TODO{suffix}    # TODO: {name}'s contract, copied unchanged under schemas/{name}/"
         elif line.startswith("mapping:"):
             line = f"mapping: {name}-to-canonical.xsl"
         elif key in todo:

@@ -60,13 +60,13 @@ def filled(project):
     return project
 
 
-def checked(project):
-    checks = kit.check(project_settings(project, project / "home"), "acme")
+def checked(project, name="acme"):
+    checks = kit.check(project_settings(project, project / "home"), name)
     return {c.what: c for c in checks}
 
 
-def missing(project, what):
-    return "\n".join(checked(project)[what].missing)
+def missing(project, what, name="acme"):
+    return "\n".join(checked(project, name)[what].missing)
 
 
 def test_new_like_om_writes_adapter_mapping_and_samples_with_todos(project):
@@ -111,6 +111,26 @@ def test_filled_in_partner_passes_every_check(filled):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "every check passed" in done.stdout
     assert "Zaakgebeurtenis: cjib, kbsp" in done.stdout
+
+
+def test_new_like_shn_filled_in_passes(project):
+    """A JSON partner: its schema a JSON Schema, its samples pages, their TODO in a file beside them."""
+    assert run_in(project, "adapter", "new", "hulp", "--like", "shn").returncode == 0
+    assert "schema: hulp/TODO.schema.json" in (project / "adapters/hulp.yaml").read_text()
+    (project / "schemas/hulp").mkdir()
+    shutil.copy(project / "schemas/shn/hulpverlening-v1.schema.json", project / "schemas/hulp/hulpverlening-v1.schema.json")
+    adapter = project / "adapters/hulp.yaml"
+    text = re.sub(r"\s+# TODO.*", "", "\n".join(line for line in adapter.read_text().splitlines() if not line.startswith("# ")))
+    adapter.write_text(text.replace("name: \"TODO: hulp's full name\"", "name: Hulp")
+                       .replace('oin: "TODO"', 'oin: "00000099000000078000"')
+                       .replace("schema: hulp/TODO.schema.json", "schema: hulp/hulpverlening-v1.schema.json") + "\n")
+    shutil.copy(project / "mappings/shn-to-canonical.xsl", project / "mappings/hulp-to-canonical.xsl")
+    (project / "tests/data/hulp/TODO.txt").unlink()
+    assert "schemas/hulp" not in missing(project, "the contract's schema compiles", "hulp")
+    assert "does not exist" in missing(project, "the golden files are current", "hulp")
+    regenerate(project)
+    failed = [c for c in kit.check(project_settings(project, project / "home"), "hulp") if not c.passed]
+    assert failed == []
 
 
 def test_every_partner_of_the_project_passes(project):
