@@ -53,28 +53,31 @@ def _todo_yaml(text: str, name: str, like: Partner) -> str:
     lines = text.splitlines()
     while lines and lines[0].startswith("#"):
         lines.pop(0)  # the like-partner's description
-    todo = {
-        "event": f"TODO: the event element of {name}'s contract ({like.partner}'s now)",
-        "root": "TODO: the batch root of its contract, or remove batch: for one event per document",
-        "count": "TODO: the header element with the control count, or remove this line",
-        "sender": "TODO: the header element with the sender's OIN, or remove this line",
-        "rules": f"TODO: {like.partner}'s rules: keep those {name}'s contract needs, in its words",
-        "pattern": f"TODO: the names of {name}'s files",
-        "wsdl": f"TODO: {name}'s WSDL under schemas/{name}/",
-        "schedule": f"TODO: when {name} delivers (Europe/Amsterdam)",
-        "deadline": f"TODO: by when {name}'s file must have arrived, or remove this line",
-        "operation": f"TODO: the operation {name} calls",
-        "path": f"TODO: where {name} calls the hub",
-        "feed": f"TODO: {name}'s feed, after the Connection's base URL",
-        "token": f"TODO: {name}'s token endpoint",
-        "scope": f"TODO: the scope {name} grants",
-        "events": f"TODO: the member of {name}'s page that holds the events",
-        "event_schema": f"TODO: the definition of one event in {name}'s JSON Schema",
-        "bericht_id": "TODO: the member holding an event's id",
+    todo = {  # (section, key): what the engineer decides there
+        ("", "event"): f"TODO: the event element of {name}'s contract ({like.partner}'s now)",
+        ("", "rules"): f"TODO: {like.partner}'s rules: keep those {name}'s contract needs, in its words",
+        ("batch", "root"): "TODO: the batch root of its contract, or remove batch: for one event per document",
+        ("batch", "count"): "TODO: the header element with the control count, or remove this line",
+        ("batch", "sender"): "TODO: the header element with the sender's OIN, or remove this line",
+        ("json", "events"): f"TODO: the member of {name}'s page that holds the events",
+        ("json", "event_schema"): f"TODO: the definition of one event in {name}'s JSON Schema",
+        ("json", "bericht_id"): "TODO: the member holding an event's id",
+        ("receive", "pattern"): f"TODO: the names of {name}'s files",
+        ("receive", "wsdl"): f"TODO: {name}'s WSDL under schemas/{name}/",
+        ("receive", "operation"): f"TODO: the operation {name} calls",
+        ("receive", "path"): f"TODO: where {name} calls the hub",
+        ("receive", "feed"): f"TODO: {name}'s feed, after the Connection's base URL",
+        ("receive", "token"): f"TODO: {name}'s token endpoint",
+        ("receive", "scope"): f"TODO: the scope {name} grants",
+        ("receive", "schedule"): f"TODO: when {name} delivers (Europe/Amsterdam)",
+        ("receive", "deadline"): f"TODO: by when {name}'s file must have arrived, or remove this line",
     }
+    section = ""
     for line in lines:
         key = line.strip().split(":", 1)[0]
         indent = line[:len(line) - len(line.lstrip())]
+        if line[:1].isalpha():
+            section = key if line.split("#", 1)[0].rstrip().endswith(":") else ""
         if line.startswith("partner:"):
             line = f"partner: {name}"
         elif line.startswith("name:"):
@@ -86,9 +89,9 @@ def _todo_yaml(text: str, name: str, like: Partner) -> str:
             line = f"schema: {name}/TODO{suffix}    # TODO: {name}'s contract, copied unchanged under schemas/{name}/"
         elif line.startswith("mapping:"):
             line = f"mapping: {name}-to-canonical.xsl"
-        elif key in todo:
+        elif (section if indent else "", key) in todo:
             value = line.split(":", 1)[1].split(" #", 1)[0].rstrip() if key != "rules" else ""
-            line = f"{indent}{key}:{value}   # {todo[key]}"
+            line = f"{indent}{key}:{value}   # {todo[section if indent else '', key]}"
         elif key == "folder":
             line = f"{indent}folder: inbox/{name}   # without a Connection: a local folder with the same rules"
         line = re.sub(rf"\b(ketenhub_(?:deadline_)?){re.escape(like.partner)}\b", rf"\g<1>{name}", line)
@@ -360,7 +363,7 @@ def check(settings: Settings, name: str, connection=None) -> list[Check]:
         c.notes.append(f"Connection ketenhub_{name} ({found.conn_type})")
     elif r.folder:
         c.notes.append(f"no Connection ketenhub_{name}: the folder {r.folder} under KETENHUB_HOME"
-                       + (f"; a DAG receiving over {r.transport} needs the Connection" if r.transport != "folder"
+                       + (f"; a DAG receiving over {r.transport} needs the Connection" if r.transport not in ("folder", "push")
                           else ""))
     else:
         c.missing.append(f"neither a Connection ketenhub_{name} nor a receive: folder: in the adapter")
