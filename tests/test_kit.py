@@ -99,8 +99,7 @@ def test_new_refuses_a_name_in_use_or_not_a_name(project):
 KINDS = sorted(kit.adapters.load(project_settings(ROOT, ROOT)).partners)  # om, cvom, politie, shn, cjib, ...
 
 
-@pytest.mark.parametrize("like", KINDS)
-def test_new_like_each_kind_filled_in_passes(project, like):
+def new_and_fill_in(project, like):
     """The engineer's least: the model's contract, OIN, mapping and samples under the new name."""
     s = project_settings(project, project / "home")
     model = kit.adapters.load(s).partner(like)
@@ -122,8 +121,26 @@ def test_new_like_each_kind_filled_in_passes(project, like):
         elif path.suffix == ".xml":
             path.write_text(re.sub(r"<!-- TODO:.*?-->\n", "", path.read_text()))
     regenerate(project)
+    return s
+
+
+@pytest.mark.parametrize("like", KINDS)
+def test_new_like_each_kind_filled_in_passes(project, like):
+    s = new_and_fill_in(project, like)
     failed = [(c.what, c.missing) for c in kit.check(s, "acme") if not c.passed]
     assert failed == []
+
+
+@pytest.mark.skipif("cjib" not in KINDS, reason="the CJIB partner (push service) is not in this checkout")
+def test_a_mapping_that_leaks_the_convicted_person_to_kbsp_is_named(project):
+    new_and_fill_in(project, "cjib")
+    mapping = project / "mappings/acme-to-canonical.xsl"
+    mapping.write_text(mapping.read_text().replace('<Bsn><xsl:value-of select="c:Bsn"/></Bsn>',
+                                                   '<Bsn><xsl:value-of select="../c:Veroordeelde/c:Bsn"/></Bsn>'))
+    regenerate(project)
+    leaks = missing(project, "nothing about a suspect or convicted person reaches the victim portal")
+    assert "event CJIB-SI-2027-000101" in leaks and "value(s) of a Verdachte or Veroordeelde" in leaks
+    assert "805888718" not in leaks
 
 
 def test_filled_in_partner_passes_every_check(filled):
