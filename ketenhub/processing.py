@@ -202,15 +202,16 @@ def _accepted(bericht_id: str, canonical: etree._Element, k: str, outbound: list
 
 def to_pipe(results: tuple[list[AcceptedEvent], list[RejectedEvent]]) -> tuple[list, list]:
     """A region's results as plain tuples, for the pipe from a worker: pickling named tuples
-    costs at both ends. ``from_pipe`` names them again."""
+    costs at both ends. ``from_pipe`` takes them back."""
     accepted, rejected = results
     return [(*a[:4], [tuple(o) for o in a.outbound]) for a in accepted], [tuple(r) for r in rejected]
 
 
-def from_pipe(results: tuple[list, list]) -> tuple[list[AcceptedEvent], list[RejectedEvent]]:
+def from_pipe(results: tuple[list, list]) -> tuple[list[tuple], list[RejectedEvent]]:
+    """The accepted events stay plain tuples in AcceptedEvent's field order, as the store reads
+    them by position and they are many; the rejected, few, are named again."""
     accepted, rejected = results
-    return ([AcceptedEvent(b, k, s, c, [Outbound._make(o) for o in out]) for b, k, s, c, out in accepted],
-            [RejectedEvent._make(r) for r in rejected])
+    return accepted, [RejectedEvent._make(r) for r in rejected]
 
 
 def split(results: list) -> tuple[list, list[RejectedEvent]]:

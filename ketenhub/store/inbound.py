@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from ketenhub.store.audit import Entry, record, record_pending_deliveries
+from ketenhub.store.audit import Entry, record
 from ketenhub.clock import now
 from ketenhub.states import DeliveryState, EventState, PayloadState, QuarantineState
 from ketenhub.store.bulk import blob, insert_rows, select_in, value
@@ -76,47 +76,43 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
     tell apart: a BerichtId repeated in the payload itself, in another transaction than its
     first occurrence, is taken as stored before and not counted as a duplicate."""
     at = now()
+    # Events are read by position (AcceptedEvent's and Outbound's field order): from a worker
+    # they come as the plain tuples of the pipe, named nowhere else on their way here.
     stored = dict(select_in(conn, "SELECT bericht_id, payload_id FROM event WHERE partner = ? AND bericht_id IN",
-                            (partner,), list({e.bericht_id for e in accepted})))
+                            (partner,), list({e[0] for e in accepted})))
     elsewhere = [b for b, p in stored.items() if p != payload_id]
     counted = {b for (b,) in select_in(
         conn, "SELECT bericht_id FROM audit WHERE subject = 'payload' AND subject_id = ? AND action = 'duplicate-event' "
               "AND bericht_id IN", (payload_id,), elsewhere)} if elsewhere else set()
     fresh, duplicates, again, seen = [], [], 0, set()
     for e in accepted:
-        if stored.get(e.bericht_id) == payload_id or e.bericht_id in counted:
+        bericht_id = e[0]
+        if stored.get(bericht_id) == payload_id or bericht_id in counted:
             again += 1  # this payload's own, from a run that did not finish
         else:
-            (duplicates if e.bericht_id in stored or e.bericht_id in seen else fresh).append(e)
-        seen.add(e.bericht_id)
+            (duplicates if bericht_id in stored or bericht_id in seen else fresh).append(e)
+        seen.add(bericht_id)
 
     if fresh:
         # Plain multi-row inserts (see insert_rows for how the new ids are known): an INSERT ...
         # RETURNING that must keep the rows' order costs one statement per row on SQLite.
-        at_event = value(conn, event.c.received_at, at)
-        ids = insert_rows(conn, event, ("partner", "bericht_id", "payload_id", "kind", "soort", "state",
-                                        "received_at", "canonical"),
-                          [(partner, e.bericht_id, payload_id, e.kind, e.soort, EventState.ACCEPTED, at_event,
-                            blob(e.canonical)) for e in fresh])
+        ids = insert_rows(conn, event, ("bericht_id", "kind", "soort", "canonical"),
+                          [(bericht_id, kind, soort, blob(canonical)) for bericht_id, kind, soort, canonical, _ in fresh],
+                          same={"partner": partner, "payload_id": payload_id, "state": EventState.ACCEPTED.value,
+                                "received_at": value(conn, event.c.received_at, at)})
         if ids is None:
             by_bericht_id = dict(select_in(conn, "SELECT bericht_id, id FROM event WHERE partner = ? AND bericht_id IN",
-                                           (partner,), [e.bericht_id for e in fresh]))
-            ids = [by_bericht_id[e.bericht_id] for e in fresh]
-        at_delivery = value(conn, delivery.c.created_at, at)
-        deliveries, accepted_entries = [], []
-        for event_id, e in zip(ids, fresh):
-            routed = ", ".join(f"{o.destination}:{o.recipient}" for o in e.outbound)
-            accepted_entries.append(Entry("event", event_id, EventState.ACCEPTED, e.bericht_id,
-                                          f"{e.soort}; routed to {routed or 'no destination'}"))
-            deliveries += [(event_id, o.destination, o.recipient, o.key, blob(o.document), DeliveryState.PENDING, 0,
-                            at_delivery, at_delivery, at_delivery) for o in e.outbound]
-        record(conn, accepted_entries)
-        if deliveries:
-            insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key", "document",
-                                         "state", "attempts", "next_attempt_at", "created_at", "updated_at"),
-                        deliveries)
-            record_pending_deliveries(conn, list(ids))
-    entries = [Entry("payload", payload_id, "duplicate-event", e.bericht_id, "BerichtId already received: nothing new "
+                                           (partner,), [e[0] for e in fresh]))
+            ids = [by_bericht_id[e[0]] for e in fresh]
+        deliveries = [(event_id, destination, recipient, key, blob(document))
+                      for event_id, e in zip(ids, fresh) for destination, key, recipient, document in e[4]]
+        delivery_ids = iter(_delivery_ids(conn, deliveries, at) if deliveries else ())
+        # One audit row per event says what became of it and which deliveries it made, each
+        # pending from now: a row per delivery would say nothing more, at twice the rows.
+        record(conn, [("event", event_id, EventState.ACCEPTED, bericht_id, f"{soort}; routed to " + (", ".join(
+            [f"{o[0]}:{o[2]} (delivery {next(delivery_ids)})" for o in outbound]) or "no destination"))
+            for event_id, (bericht_id, _, soort, _, outbound) in zip(ids, fresh)])  # as Entry, made faster
+    entries = [Entry("payload", payload_id, "duplicate-event", e[0], "BerichtId already received: nothing new "
                      "created") for e in duplicates]
     quarantined = _new_in_quarantine(conn, payload_id, rejected)
     if quarantined:
@@ -132,6 +128,19 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
         events_rejected=payload.c.events_rejected + len(quarantined)))
     record(conn, entries)
     return len(fresh), len(duplicates) + again
+
+
+def _delivery_ids(conn: Connection, deliveries: list[tuple], at) -> range | list[int]:
+    """The ids of ``deliveries``, just inserted, in their order."""
+    at = value(conn, delivery.c.created_at, at)
+    ids = insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key", "document"),
+                      deliveries, same={"state": DeliveryState.PENDING.value, "attempts": 0, "next_attempt_at": at,
+                                        "created_at": at, "updated_at": at})
+    if ids is not None:
+        return ids
+    by_key = {(d, k): i for d, k, i in select_in(conn, "SELECT destination, idempotency_key, id FROM delivery WHERE "
+                                                       "event_id IN", (), list({d[0] for d in deliveries}))}
+    return [by_key[d[1], d[3]] for d in deliveries]
 
 
 def _new_in_quarantine(conn: Connection, payload_id: int, rejected: list[RejectedEvent]) -> list[tuple]:
