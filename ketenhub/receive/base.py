@@ -25,6 +25,9 @@ class Source(ABC):
     """Where a partner's payloads come from: a folder now; SFTP and SOAP polling slot in here."""
 
     refused: list[Refused] | tuple = ()  # what ``ready`` found and will not hand on
+    # True: ``ready`` may hand on more payloads before ``done`` is told of the first, each staying
+    # readable until then (the pipeline then stores small ones a group at a time)
+    grouped: bool = False
 
     @abstractmethod
     def ready(self) -> Iterator[Incoming]:

@@ -90,6 +90,20 @@ def _copy_text(rows: Sequence[tuple], end: str = "\n") -> str:
     return "".join(["\t".join([_copy_field(v, stamps) for v in row]) + end for row in rows])
 
 
+def execute(conn: Connection, sql: str, params: tuple = ()) -> list[tuple]:
+    """One statement with ``?`` parameters, straight to the driver: for the few statements
+    made per payload, which a drop folder of small files makes thousands of times, where
+    SQLAlchemy's building and caching of each cost more than the statement."""
+    if conn.dialect.name == "postgresql":
+        sql = sql.replace("?", "%s")
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+    finally:
+        cursor.close()
+
+
 def select_in(conn: Connection, sql: str, params: tuple, values: Sequence) -> list[tuple]:
     """Rows of ``sql``, which ends in ``IN`` and has its other parameters as ``?``, for
     ``values``: the key lookups that follow a bulk insert. ``sql`` may also be an INSERT ...

@@ -4,28 +4,35 @@ Every write also appends its audit rows, in the same transaction."""
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, insert, select, text
 
 from ketenhub.store.audit import Entry, record
 from ketenhub.clock import now
 from ketenhub.states import DeliveryState, EventState, PayloadState, QuarantineState
-from ketenhub.store.bulk import blob, insert_rows, select_in, value
+from ketenhub.store.bulk import blob, execute, insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
 if TYPE_CHECKING:  # for annotations only: the store does not import the processing stage
     from ketenhub.processing import AcceptedEvent, RejectedEvent
 
 
-def find_payload(conn: Connection, partner: str, sha256: str):
-    return conn.execute(select(payload).where(payload.c.partner == partner, payload.c.sha256 == sha256)).first()
+class Known(NamedTuple):
+    id: int
+    state: str
+
+
+def find_payload(conn: Connection, partner: str, sha256: str) -> Known | None:
+    rows = execute(conn, "SELECT id, state FROM payload WHERE partner = ? AND sha256 = ?", (partner, sha256))
+    return Known(*rows[0]) if rows else None
 
 
 def add_payload(conn: Connection, partner: str, name: str, sha256: str, size: int) -> int:
-    pid = conn.execute(insert(payload).values(
-        partner=partner, name=name, sha256=sha256, size=size, received_at=now(), state=PayloadState.RECEIVED,
-        events_accepted=0, events_rejected=0, events_duplicate=0)).inserted_primary_key[0]
+    ((pid,),) = execute(conn, "INSERT INTO payload (partner, name, sha256, size, received_at, state, events_accepted, "
+                              "events_rejected, events_duplicate) VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0) RETURNING id",
+                        (partner, name, sha256, size, value(conn, payload.c.received_at, now()),
+                         PayloadState.RECEIVED.value))
     record(conn, [Entry("payload", pid, PayloadState.RECEIVED, detail=f"{partner} {name} sha256={sha256} size={size}")])
     return pid
 
@@ -39,7 +46,7 @@ def refresh_statistics(conn: Connection) -> None:
 
 
 def finish_payload(conn: Connection, payload_id: int, state: str, reason: str | None = None) -> None:
-    conn.execute(update(payload).where(payload.c.id == payload_id).values(state=state, reason=reason))
+    execute(conn, "UPDATE payload SET state = ?, reason = ? WHERE id = ?", (str(state), reason, payload_id))
     record(conn, [Entry("payload", payload_id, state, detail=reason)])
 
 
@@ -122,10 +129,10 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
         ]).scalars().all()
         entries += [Entry("quarantine", qid, "quarantined", r.bericht_id, r.reason)
                     for qid, (r, _) in zip(qrows, quarantined)]
-    conn.execute(update(payload).where(payload.c.id == payload_id).values(
-        events_accepted=payload.c.events_accepted + len(fresh),
-        events_duplicate=payload.c.events_duplicate + len(duplicates),
-        events_rejected=payload.c.events_rejected + len(quarantined)))
+    if fresh or duplicates or quarantined:
+        execute(conn, "UPDATE payload SET events_accepted = events_accepted + ?, events_duplicate = events_duplicate + ?, "
+                      "events_rejected = events_rejected + ? WHERE id = ?",
+                (len(fresh), len(duplicates), len(quarantined), payload_id))
     record(conn, entries)
     return len(fresh), len(duplicates) + again
 

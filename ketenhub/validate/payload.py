@@ -232,13 +232,19 @@ def _check_well_formed(f: IO[bytes]) -> Callable[[], None]:
         except Exception as e:  # an encoding error, say, is an OSError here
             refused.append(e)
 
-    thread = threading.Thread(target=check, name="well-formedness", daemon=True)
-    thread.start()
-
     def wait() -> None:
-        thread.join()
+        if thread is not None:
+            thread.join()
+        else:
+            check()
         if refused:
             _feed_well_formedness(f)
+
+    # A small file is checked when asked, here: starting a thread cost more than the check.
+    thread = None
+    if os.path.getsize(path) > CHUNK:
+        thread = threading.Thread(target=check, name="well-formedness", daemon=True)
+        thread.start()
     return wait
 
 
