@@ -280,18 +280,27 @@ def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incomi
     to rejected/ with its own reason). A crash before the commit leaves every one of them
     where it was, to be read again; after it, each is found received. Should the transaction
     fail, each payload is taken again on its own."""
-    processor = EventProcessor(hub, partner)
-    prepared = []
+    tuning = hub.settings.tuning
+    prepared, cut = [], []
     for item in items:
         try:
             result, kept = _keep(hub, partner, item, sync=False)
             report = _report(partner, item, result)
-            chunks = [] if report.problems else [split(processor.process_region(r))
-                                                 for r in regions(kept, result, hub.settings.tuning)]
-            prepared.append((item, result, kept, report, chunks))
+            cut.append([] if report.problems else list(regions(kept, result, tuning)))
+            prepared.append([item, result, kept, report, []])
         except Exception as e:
             log.error("payload %s of %s could not be processed: %s", item.name, partner.partner, type(e).__name__)
             failures.append(e)
+    try:
+        processed = iter(EventProcessor(hub, partner).process_documents([r for rs in cut for r in rs]))
+    except Exception as e:  # one payload's trouble: each is taken on its own, which finds which
+        log.warning("a group of %d payloads of %s could not be processed together (%s): each is taken on its own",
+                    len(prepared), partner.partner, type(e).__name__)
+        for item, *_ in prepared:
+            one(item)
+        return
+    for p, rs in zip(prepared, cut):
+        p[4] = [split(next(processed)) for _ in rs]
     _sync([kept for _, _, kept, _, _ in prepared])
     try:
         with hub.engine.begin() as conn:

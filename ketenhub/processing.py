@@ -126,6 +126,43 @@ class EventProcessor:
             results[i] = result._replace(raw=sent) if isinstance(result, RejectedEvent) else result
         return results
 
+    def process_documents(self, regions: list[Region]) -> list[list]:
+        """Per region its results, as ``process_region`` gives them, for the regions of several
+        small payloads at once (a drop folder's files of one event each): their events are
+        checked by one XPath per rule set and mapped by one run of each mapping, as those of a
+        region of a batch are. Any other region, and a document whose event fails anything
+        here, is done on its own by ``process_region``, which says why."""
+        results: list = [None] * len(regions)
+        group, placed = etree.Element("documents"), []
+        for i, region in enumerate(regions):
+            if region.oversize or region.tail or region.events != 1:
+                results[i] = self.process_region(region)
+                continue
+            root = etree.fromstring(region.data, parsing.parser())
+            if root.tag != self.partner.event or not self.schema.validate(root):
+                results[i] = self.process_region(region)
+                continue
+            group.append(root)
+            placed.append(i)
+        events = list(group)
+        ids = [_text(next(el.iterchildren(self.bericht_id), None)) for el in events]
+        suspect = set(self.rules.failing_events(group)) | failing_bsns(group)
+        kept = []
+        for el, i, bericht_id in zip(events, placed, ids):
+            if el in suspect or (bericht_id and len(bericht_id) > MAX_BERICHT_ID):
+                group.remove(el)
+                results[i] = self.process_region(regions[i])
+            else:
+                kept.append((i, bericht_id))
+        if kept:
+            canonicals_root, canonicals = self.normalise.many(group)
+            kinds = [None if c is None else kind(c) for c in canonicals]
+            routed = route_many(canonicals_root, kinds, self.routes)
+            for (i, bericht_id), canonical, k, outbound in zip(kept, canonicals, kinds, routed):
+                results[i] = (self.process_region(regions[i]) if outbound is None
+                              else [_accepted(bericht_id, canonical, k, outbound)])
+        return results
+
     def _too_large(self, region: Region) -> RejectedEvent:
         """An event larger than the partner's limit, refused without being parsed; its bytes stay
         in the kept payload, from which re-processing takes it."""
