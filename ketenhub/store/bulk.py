@@ -28,24 +28,32 @@ def blob(v: bytes) -> bytearray:
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple],
-                same: dict[str, Any] | None = None) -> range | None:
+                same: dict[str, Any] | None = None) -> Sequence[int] | None:
     """Inserts ``rows``; ``same`` gives the columns that hold one value in every row, already
     as ``value`` makes it, written once for all rows rather than handed over with each.
 
-    On SQLite, returns their ids in order: SQLite gives a new row the table's highest id plus
-    one, and a transaction here holds the only write lock from its start (see store.db), so
-    the ids of one statement's rows follow each other. On PostgreSQL returns None: a sequence
-    is shared by concurrent writers, so look them up by key."""
+    Returns their ids in order. On SQLite a new row gets the table's highest id plus one, and
+    a transaction here holds the only write lock from its start (see store.db), so the ids of
+    one statement's rows follow each other. On PostgreSQL a sequence is shared by concurrent
+    writers: the ids are taken from it first, in one statement, and written with the rows
+    (unless ``columns`` has the ids already: then None), which spares looking them up by key."""
     if not rows:
         return range(0)
     same = same or {}
-    names = ", ".join([*columns, *same])
     cursor = conn.connection.dbapi_connection.cursor()  # in the connection's transaction
     try:
         if conn.dialect.name == "postgresql":
+            ids = None
+            if "id" not in columns:
+                cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                               (table.name, len(rows)))
+                ids = [i for (i,) in cursor.fetchall()]
+                columns, rows = ("id", *columns), [(i, *row) for i, row in zip(ids, rows)]
+            names = ", ".join([*columns, *same])
             data = _copy_text(rows, "".join(["\t" + _copy_field(v, {}) for v in same.values()]) + "\n")
             cursor.copy_expert(f"COPY {table.name} ({names}) FROM STDIN", io.StringIO(data), len(data))
-            return None
+            return ids
+        names = ", ".join([*columns, *same])
         marks = ", ".join(["?"] * len(columns) + [_literal(v) for v in same.values()])
         cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
         (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()

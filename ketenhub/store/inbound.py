@@ -4,7 +4,7 @@ Every write also appends its audit rows, in the same transaction."""
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 from sqlalchemy import Connection, insert, select, text
 
@@ -107,10 +107,6 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
                           [(bericht_id, kind, soort, blob(canonical)) for bericht_id, kind, soort, canonical, _ in fresh],
                           same={"partner": partner, "payload_id": payload_id, "state": EventState.ACCEPTED.value,
                                 "received_at": value(conn, event.c.received_at, at)})
-        if ids is None:
-            by_bericht_id = dict(select_in(conn, "SELECT bericht_id, id FROM event WHERE partner = ? AND bericht_id IN",
-                                           (partner,), [e[0] for e in fresh]))
-            ids = [by_bericht_id[e[0]] for e in fresh]
         deliveries = [(event_id, destination, recipient, key, blob(document))
                       for event_id, e in zip(ids, fresh) for destination, key, recipient, document in e[4]]
         delivery_ids = iter(_delivery_ids(conn, deliveries, at) if deliveries else ())
@@ -137,17 +133,12 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
     return len(fresh), len(duplicates) + again
 
 
-def _delivery_ids(conn: Connection, deliveries: list[tuple], at) -> range | list[int]:
+def _delivery_ids(conn: Connection, deliveries: list[tuple], at) -> Sequence[int]:
     """The ids of ``deliveries``, just inserted, in their order."""
     at = value(conn, delivery.c.created_at, at)
-    ids = insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key", "document"),
-                      deliveries, same={"state": DeliveryState.PENDING.value, "attempts": 0, "next_attempt_at": at,
-                                        "created_at": at, "updated_at": at})
-    if ids is not None:
-        return ids
-    by_key = {(d, k): i for d, k, i in select_in(conn, "SELECT destination, idempotency_key, id FROM delivery WHERE "
-                                                       "event_id IN", (), list({d[0] for d in deliveries}))}
-    return [by_key[d[1], d[3]] for d in deliveries]
+    return insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key", "document"),
+                       deliveries, same={"state": DeliveryState.PENDING.value, "attempts": 0, "next_attempt_at": at,
+                                         "created_at": at, "updated_at": at})
 
 
 def _new_in_quarantine(conn: Connection, payload_id: int, rejected: list[RejectedEvent]) -> list[tuple]:
