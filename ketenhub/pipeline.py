@@ -255,7 +255,7 @@ def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
         group, group_bytes = [], 0
 
     for item in source.ready():
-        size = os.path.getsize(item.path) if source.grouped and tuning.group_payloads > 1 else None
+        size = _size(item) if source.grouped and tuning.group_payloads > 1 else None
         if size is None or size > tuning.group_payload_bytes:
             flush()
             one(item)
@@ -270,6 +270,13 @@ def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
     if failures:
         raise failures[0]
     return reports
+
+
+def _size(item: Incoming) -> int | None:
+    try:
+        return os.path.getsize(item.path)
+    except OSError:  # gone meanwhile: taken on its own, which says so
+        return None
 
 
 def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incoming], reports: list[Report],
