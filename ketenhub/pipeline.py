@@ -348,8 +348,7 @@ def _sync(paths: list[Path]) -> None:
         return
     if _syncing is None:
         _syncing = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ketenhub-sync")
-    for done in _syncing.map(_fsync, [*paths, paths[0].parent]):
-        pass
+    list(_syncing.map(_fsync, [*paths, paths[0].parent]))
 
 
 def _fsync(path: Path) -> None:
