@@ -16,6 +16,7 @@ import random
 import socket
 import uuid
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,6 +47,13 @@ class DeliveryReport:
     delivered: int = 0
     retry: int = 0
     failed: int = 0
+    asked_to_wait: bool = False  # the destination answered with a Retry-After
+
+    def add(self, other: "DeliveryReport") -> None:
+        self.batches += other.batches
+        self.delivered, self.retry, self.failed = (self.delivered + other.delivered, self.retry + other.retry,
+                                                   self.failed + other.failed)
+        self.asked_to_wait |= other.asked_to_wait
 
 
 def backoff(attempts: int) -> timedelta:
@@ -172,6 +180,7 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
                     state = DeliveryState.DEAD
                 else:
                     wait = retry_wait(result.retry_after, item.attempts + 1, dest.retry_after_max_seconds)
+                    report.asked_to_wait |= result.retry_after is not None
                     state, values["next_attempt_at"] = DeliveryState.PENDING, at + wait
             conn.execute(update(delivery).where(delivery.c.id == item.id).values(state=state, **values))
             entries.append(Entry("delivery", item.id, state,
@@ -211,6 +220,21 @@ def _reopen_refused(hub: Hub, dest: Destination, refused: dict[str, str], report
             report.failed += len(ids)
 
 
+def _send_at_once(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, claimed: list[int],
+                  report: DeliveryReport) -> None:
+    """Claimed batches sent side by side (the adapter's ``concurrency``), each settled on its
+    own as it is answered: the transport must allow calls from several threads (the HTTP one
+    does, over its pool of kept-alive connections)."""
+    def one(batch_id: int) -> DeliveryReport:
+        own = DeliveryReport(dest.destination)
+        _send(hub, dest, envelope, transport, batch_id, own)
+        return own
+
+    with ThreadPoolExecutor(max_workers=len(claimed), thread_name_prefix=f"ketenhub-{dest.destination}") as sending:
+        for own in sending.map(one, claimed):
+            report.add(own)
+
+
 def deliver(hub: Hub, dest: Destination, transport: Transport) -> DeliveryReport:
     """Every due delivery to ``dest`` over ``transport`` (see wiring.deliver for the configured one)."""
     envelope = envelope_of(dest)
@@ -233,11 +257,19 @@ def deliver(hub: Hub, dest: Destination, transport: Transport) -> DeliveryReport
             _send(hub, dest, envelope, transport, batch_id, report)
     started = now()  # what was retried during this run waits for the next one
     while True:
-        with hub.engine.begin() as conn:
-            batch_id = _claim(conn, dest, envelope, started, worker)
-        if batch_id is None:
+        with hub.engine.begin() as conn:  # up to `concurrency` batches claimed at once
+            claimed = []
+            while len(claimed) < max(1, dest.concurrency) and \
+                    (batch_id := _claim(conn, dest, envelope, started, worker)) is not None:
+                claimed.append(batch_id)
+        if not claimed:
             break
-        _send(hub, dest, envelope, transport, batch_id, report)
+        if len(claimed) == 1:
+            _send(hub, dest, envelope, transport, claimed[0], report)
+            continue
+        _send_at_once(hub, dest, envelope, transport, claimed, report)
+        if report.asked_to_wait:  # the destination is busy: what is left waits for the next run
+            break
     log.info("%s: %d delivered, %d to retry, %d failed, in %d documents", dest.destination,
              report.delivered, report.retry, report.failed, len(report.batches))
     return report
