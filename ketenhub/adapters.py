@@ -110,7 +110,7 @@ class Destination:
     alert_waiting_above_seconds: float = 7200.0  # a delivery due later than this from now is an alert
     answer_max_bytes: int = 16 * 1024 * 1024  # soap/http: a larger answer is refused, never read whole
     call_deadline_seconds: float = 120.0  # soap/http: a call that takes longer as a whole is abandoned
-    concurrency: int = 1  # batches sent at once, each over a kept-alive connection; see deliver.run
+    concurrency: int = 1  # items of their own (an envelope of one) sent at once; see deliver.run._send_each
     label: str = ""  # how errors name the destination ("KbSP: AFGEWEZEN: ..."); default its name in capitals
     retention: Retention = Retention()
     options: Mapping[str, Any] = field(default_factory=dict)  # the rest of deliver:, for its transport

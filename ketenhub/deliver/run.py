@@ -87,6 +87,18 @@ def _lock_destination(conn: Connection, dest: Destination) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(f"ketenhub:{dest.destination}".encode())})
 
 
+ITEMS_PER_CONNECTION = 8  # a batch of items of their own holds this many per connection used
+
+
+def _side_by_side(dest: Destination, envelope: Envelope) -> bool:
+    """Items that are documents of their own (an envelope of one), sent several at once."""
+    return envelope.max_items == 1 and dest.concurrency > 1
+
+
+def _batch_size(dest: Destination, envelope: Envelope) -> int:
+    return dest.concurrency * ITEMS_PER_CONNECTION if _side_by_side(dest, envelope) else envelope.max_items
+
+
 def _claim(conn: Connection, dest: Destination, envelope: Envelope, due: datetime, worker: str):
     """Claim the next batch of due deliveries: (batch id, items claimed), or None if none are due."""
     _lock_destination(conn, dest)
@@ -94,7 +106,7 @@ def _claim(conn: Connection, dest: Destination, envelope: Envelope, due: datetim
         select(delivery.c.id)
         .where(delivery.c.destination == dest.destination, delivery.c.state == DeliveryState.PENDING,
                delivery.c.next_attempt_at <= due)
-        .order_by(delivery.c.next_attempt_at, delivery.c.id).limit(envelope.max_items)  # as ix_delivery_due
+        .order_by(delivery.c.next_attempt_at, delivery.c.id).limit(_batch_size(dest, envelope))  # as ix_delivery_due
         .with_for_update(skip_locked=True)).all()
     if not ids:
         return None
@@ -130,6 +142,9 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
         with hub.engine.begin() as conn:
             conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state=BatchState.EMPTY))
         return
+    if _side_by_side(dest, envelope):
+        _send_each(hub, dest, envelope, transport, batch, items, report)
+        return
     fit = envelope.fit([i.document for i in items])
     if fit < len(items):  # e.g. a CJIB control total that would pass its maximum: the rest waits
         _release(hub, batch_id, [i.id for i in items[fit:]], fit)
@@ -147,6 +162,54 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
             log.warning("sending %s to %s failed: %s", batch.name, dest.destination, type(e).__name__)
             results = {k: ItemResult(Outcome.RETRY, f"{type(e).__name__}: {e}") for k in keys}
     _settle(hub, dest, batch_id, batch.name, items, results, report)
+
+
+def _send_each(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, batch, items,
+               report: DeliveryReport) -> None:
+    """A batch of items that are documents of their own, sent ``dest.concurrency`` at a time
+    over the transport's kept-alive connections (it must allow calls from several threads, as
+    the HTTP one does), then settled together. Once the destination answers with a
+    Retry-After, nothing more is sent to it after the calls under way: the items not yet sent
+    go back to pending, due when it said, without an attempt counted."""
+    schema = compile_schema(str(hub.settings.schemas_dir / dest.schema))
+    created = as_utc(batch.created_at)
+    waited: list[float] = []
+
+    def one(item) -> ItemResult | None:
+        if waited:
+            return None
+        document = envelope.build([item.document], batch.name, created)
+        problems = validate(schema, etree.fromstring(document, parser()))
+        if problems:
+            return ItemResult(Outcome.FAILED, "the outbound document is invalid against the destination's XSD: "
+                              + "; ".join(map(str, problems)))
+        try:
+            result = transport.send(batch.name, document, [item.idempotency_key]).get(item.idempotency_key)
+        except Exception as e:  # the transport could not tell whether it arrived: it is retried
+            log.warning("sending %s to %s failed: %s", batch.name, dest.destination, type(e).__name__)
+            return ItemResult(Outcome.RETRY, f"{type(e).__name__}: {e}")
+        if result is not None and result.retry_after is not None:
+            waited.append(result.retry_after)
+        return result
+
+    answers: list[ItemResult | None] = []
+    with ThreadPoolExecutor(max_workers=dest.concurrency, thread_name_prefix=f"ketenhub-{dest.destination}") as pool:
+        for i in range(0, len(items), dest.concurrency):  # a wave at a time: what a wave hears stops the next
+            answers += pool.map(one, items[i:i + dest.concurrency])
+    held = [item.id for item, answer in zip(items, answers) if answer is None]
+    if held:
+        wait = retry_wait(max(waited), 0, dest.retry_after_max_seconds)
+        with hub.engine.begin() as conn:
+            conn.execute(update(delivery).where(delivery.c.id.in_(held)).values(
+                state=DeliveryState.PENDING, batch_id=None, next_attempt_at=now() + wait, updated_at=now()))
+            conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch.id).values(
+                item_count=len(items) - len(held)))
+            record(conn, [Entry("delivery", i, DeliveryState.PENDING, detail=f"{batch.name}: not sent, "
+                                f"{dest.label} asked to wait") for i in held])
+        report.asked_to_wait = True
+    sent = [(item, answer) for item, answer in zip(items, answers) if answer is not None]
+    results = {item.idempotency_key: answer for item, answer in sent}
+    _settle(hub, dest, batch.id, batch.name, [item for item, _ in sent], results, report)
 
 
 def _release(hub: Hub, batch_id: int, ids: list[int], keep: int) -> None:
@@ -220,21 +283,6 @@ def _reopen_refused(hub: Hub, dest: Destination, refused: dict[str, str], report
             report.failed += len(ids)
 
 
-def _send_at_once(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, claimed: list[int],
-                  report: DeliveryReport) -> None:
-    """Claimed batches sent side by side (the adapter's ``concurrency``), each settled on its
-    own as it is answered: the transport must allow calls from several threads (the HTTP one
-    does, over its pool of kept-alive connections)."""
-    def one(batch_id: int) -> DeliveryReport:
-        own = DeliveryReport(dest.destination)
-        _send(hub, dest, envelope, transport, batch_id, own)
-        return own
-
-    with ThreadPoolExecutor(max_workers=len(claimed), thread_name_prefix=f"ketenhub-{dest.destination}") as sending:
-        for own in sending.map(one, claimed):
-            report.add(own)
-
-
 def deliver(hub: Hub, dest: Destination, transport: Transport) -> DeliveryReport:
     """Every due delivery to ``dest`` over ``transport`` (see wiring.deliver for the configured one)."""
     envelope = envelope_of(dest)
@@ -257,18 +305,12 @@ def deliver(hub: Hub, dest: Destination, transport: Transport) -> DeliveryReport
             _send(hub, dest, envelope, transport, batch_id, report)
     started = now()  # what was retried during this run waits for the next one
     while True:
-        with hub.engine.begin() as conn:  # up to `concurrency` batches claimed at once
-            claimed = []
-            while len(claimed) < max(1, dest.concurrency) and \
-                    (batch_id := _claim(conn, dest, envelope, started, worker)) is not None:
-                claimed.append(batch_id)
-        if not claimed:
+        with hub.engine.begin() as conn:
+            batch_id = _claim(conn, dest, envelope, started, worker)
+        if batch_id is None:
             break
-        if len(claimed) == 1:
-            _send(hub, dest, envelope, transport, claimed[0], report)
-            continue
-        _send_at_once(hub, dest, envelope, transport, claimed, report)
-        if report.asked_to_wait:  # the destination is busy: what is left waits for the next run
+        _send(hub, dest, envelope, transport, batch_id, report)
+        if report.asked_to_wait and _side_by_side(dest, envelope):  # what is left waits for the next run
             break
     log.info("%s: %d delivered, %d to retry, %d failed, in %d documents", dest.destination,
              report.delivered, report.retry, report.failed, len(report.batches))
