@@ -140,6 +140,10 @@ def _open_payload(conn, partner: Partner, item: Incoming, result: Scan, report: 
     if previous is not None and previous.state == PayloadState.ACCEPTED:
         record(conn, [Entry("payload", previous.id, "received-again", detail=item.name)])
         report.state = PayloadState.ALREADY_RECEIVED
+        if previous.events_rejected and not previous.events_accepted and not previous.events_duplicate:
+            # refused when it was stored (a crash may have kept it from being handed back so): still refused
+            report.rejected.append((None, "its events were rejected when it was first received: see the "
+                                          "quarantine"))
         return None
     # A payload seen before but not finished (crash, or rejected for its marker) is processed
     # again under its existing row: per-event deduplication makes that safe.

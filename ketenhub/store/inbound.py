@@ -21,10 +21,14 @@ if TYPE_CHECKING:  # for annotations only: the store does not import the process
 class Known(NamedTuple):
     id: int
     state: str
+    events_accepted: int
+    events_duplicate: int
+    events_rejected: int
 
 
 def find_payload(conn: Connection, partner: str, sha256: str) -> Known | None:
-    rows = execute(conn, "SELECT id, state FROM payload WHERE partner = ? AND sha256 = ?", (partner, sha256))
+    rows = execute(conn, "SELECT id, state, events_accepted, events_duplicate, events_rejected FROM payload "
+                         "WHERE partner = ? AND sha256 = ?", (partner, sha256))
     return Known(*rows[0]) if rows else None
 
 

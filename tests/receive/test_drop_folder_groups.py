@@ -102,3 +102,21 @@ def test_a_file_changed_while_its_group_was_stored_is_left_in_place(hub, cvom):
     with hub.engine.connect() as conn:
         keys = conn.scalars(select(delivery.c.idempotency_key)).all()
     assert len(keys) == len(set(keys))
+
+
+def test_a_refused_file_stored_but_never_handed_back_is_still_refused(hub, cvom):
+    """A crash after a group's commit, before its files were moved: the next run finds them
+    received, archives the good ones and still rejects the one whose event was refused."""
+    partner, folder = cvom
+    paths = cvom_simulator.publish(folder, 3)
+    bad = paths[1]
+    bad.write_bytes(bad.read_bytes().replace(b"<BerichtId>", b"<Onbekend/><BerichtId>", 1))
+    source = DropFolder(folder, partner.receive)
+    source.done = lambda *a: None  # the process died right after the commit
+    ingest_source(hub, partner, source)
+    del source
+    assert all(p.exists() for p in paths) and count(hub, payload) == 3
+    ingest_source(hub, partner, DropFolder(folder, partner.receive))
+    assert [p.name for p in (folder / "rejected").glob("*.xml")] == [bad.name]
+    assert sorted(p.name for p in (folder / "processed").glob("*.xml")) == sorted(p.name for p in paths if p != bad)
+    assert count(hub, payload) == 3 and count(hub, event) == 2
