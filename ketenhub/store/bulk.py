@@ -36,7 +36,8 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     a transaction here holds the only write lock from its start (see store.db), so the ids of
     one statement's rows follow each other. On PostgreSQL a sequence is shared by concurrent
     writers: the ids are taken from it first, in one statement, and written with the rows
-    (unless ``columns`` has the ids already: then None), which spares looking them up by key."""
+    (unless ``columns`` has the ids already, or the table has no id: then None), which spares
+    looking them up by key."""
     if not rows:
         return range(0)
     same = same or {}
@@ -44,7 +45,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     try:
         if conn.dialect.name == "postgresql":
             ids = None
-            if "id" not in columns:
+            if "id" not in columns and "id" in table.c:
                 cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
                                (table.name, len(rows)))
                 ids = [i for (i,) in cursor.fetchall()]
