@@ -92,23 +92,23 @@ def _lock_destination(conn: Connection, dest: Destination) -> None:
 ITEMS_PER_CONNECTION = 8  # a batch of items of their own holds this many per connection used
 
 
-def _side_by_side(dest: Destination, envelope: Envelope) -> bool:
+def _side_by_side(dest: Destination, envelope: Envelope, transport: Transport) -> bool:
     """Items that are documents of their own (an envelope of one), sent several at once."""
-    return envelope.max_items == 1 and dest.concurrency > 1
+    return envelope.max_items == 1 and dest.concurrency > 1 and transport.concurrent
 
 
-def _batch_size(dest: Destination, envelope: Envelope) -> int:
-    return dest.concurrency * ITEMS_PER_CONNECTION if _side_by_side(dest, envelope) else envelope.max_items
+def _batch_size(dest: Destination, envelope: Envelope, transport: Transport) -> int:
+    return dest.concurrency * ITEMS_PER_CONNECTION if _side_by_side(dest, envelope, transport) else envelope.max_items
 
 
-def _claim(conn: Connection, dest: Destination, envelope: Envelope, due: datetime, worker: str):
+def _claim(conn: Connection, dest: Destination, envelope: Envelope, due: datetime, worker: str, size: int | None = None):
     """Claim the next batch of due deliveries: (batch id, items claimed), or None if none are due."""
     _lock_destination(conn, dest)
     ids = conn.scalars(
         select(delivery.c.id)
         .where(delivery.c.destination == dest.destination, delivery.c.state == DeliveryState.PENDING,
                delivery.c.next_attempt_at <= due)
-        .order_by(delivery.c.next_attempt_at, delivery.c.id).limit(_batch_size(dest, envelope))  # as ix_delivery_due
+        .order_by(delivery.c.next_attempt_at, delivery.c.id).limit(size or envelope.max_items)  # as ix_delivery_due
         .with_for_update(skip_locked=True)).all()
     if not ids:
         return None
@@ -144,7 +144,7 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
         with hub.engine.begin() as conn:
             conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state=BatchState.EMPTY))
         return
-    if _side_by_side(dest, envelope):
+    if _side_by_side(dest, envelope, transport) and len(items) > 1:
         _send_each(hub, dest, envelope, transport, batch, items, report)
         return
     fit = envelope.fit([i.document for i in items])
@@ -177,9 +177,7 @@ def _send_each(hub: Hub, dest: Destination, envelope: Envelope, transport: Trans
     created = as_utc(batch.created_at)
     waited: list[float] = []
 
-    def one(item) -> ItemResult | None:
-        if waited:
-            return None
+    def one(item) -> ItemResult:
         document = envelope.build([item.document], batch.name, created)
         problems = validate(schema, etree.fromstring(document, parser()))
         if problems:
@@ -197,7 +195,8 @@ def _send_each(hub: Hub, dest: Destination, envelope: Envelope, transport: Trans
     answers: list[ItemResult | None] = []
     with ThreadPoolExecutor(max_workers=dest.concurrency, thread_name_prefix=f"ketenhub-{dest.destination}") as pool:
         for i in range(0, len(items), dest.concurrency):  # a wave at a time: what a wave hears stops the next
-            answers += pool.map(one, items[i:i + dest.concurrency])
+            wave = items[i:i + dest.concurrency]
+            answers += [None] * len(wave) if waited else pool.map(one, wave)
     held = [item.id for item, answer in zip(items, answers) if answer is None]
     if held:
         wait = retry_wait(max(waited), 0, dest.retry_after_max_seconds)
@@ -308,11 +307,11 @@ def deliver(hub: Hub, dest: Destination, transport: Transport) -> DeliveryReport
     started = now()  # what was retried during this run waits for the next one
     while True:
         with hub.engine.begin() as conn:
-            batch_id = _claim(conn, dest, envelope, started, worker)
+            batch_id = _claim(conn, dest, envelope, started, worker, _batch_size(dest, envelope, transport))
         if batch_id is None:
             break
         _send(hub, dest, envelope, transport, batch_id, report)
-        if report.asked_to_wait and _side_by_side(dest, envelope):  # what is left waits for the next run
+        if report.asked_to_wait and _side_by_side(dest, envelope, transport):  # the rest waits for the next run
             break
     log.info("%s: %d delivered, %d to retry, %d failed, in %d documents", dest.destination,
              report.delivered, report.retry, report.failed, len(report.batches))

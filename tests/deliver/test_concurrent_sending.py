@@ -63,7 +63,7 @@ def test_a_batch_taken_over_after_a_crash_is_sent_again_under_the_same_keys(hub,
     from tests.conftest import expire_leases
     dest = destination(hub, 8)
     with hub.engine.begin() as conn:
-        batch_id = _claim(conn, dest, envelope(dest), datetime.now(timezone.utc), "worker-that-dies")
+        batch_id = _claim(conn, dest, envelope(dest), datetime.now(timezone.utc), "worker-that-dies", 64)
     with hub.engine.connect() as conn:
         first = conn.execute(select(delivery.c.document, delivery.c.idempotency_key)
                              .where(delivery.c.batch_id == batch_id).order_by(delivery.c.id).limit(5)).all()
