@@ -35,7 +35,8 @@ from ketenhub.xml.schema import compile_schema, validate
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")  # DAG ids, Connection ketenhub_<name>, folder names
 VICTIM_PORTALS = ("kbsp",)  # destinations that may hear nothing about a suspect or convicted person
 PERSONS_KEPT_AWAY = ("Verdachte", "Veroordeelde")  # canonical and partner elements about them
-GROW_THE_MODEL = "README, \"Adding a partner\": a new kind of event"
+GROW_THE_MODEL = ("a complexType for it and its place in the Gebeurtenis choice of schemas/canonical/gebeurtenis-v1.xsd, "
+                  "then its kind in the events: of the destinations that take it (README, \"Adding a partner\")")
 
 
 class KitError(Exception):
@@ -299,7 +300,6 @@ def check(settings: Settings, name: str, connection=None) -> list[Check]:
 
     c = step("the mapping makes valid canonical events")
     kinds_known = canonical_kinds(settings)
-    new_kinds: set[str] = set()
     if not mapping_path.is_file():
         c.missing.append(f"mappings/{partner.mapping} does not exist: write it (`ketenhub adapter new` starts one)")
     elif not events:
@@ -320,10 +320,9 @@ def check(settings: Settings, name: str, connection=None) -> list[Check]:
             if problems:
                 made = _raw_kind(settings, partner, ev.element)
                 if made and made not in kinds_known:
-                    new_kinds.add(made)
                     c.missing.append(f"event {ev.bericht_id} ({ev.sample}): the mapping makes a {made}, a kind of "
                                      f"event the canonical model does not have yet (it has {', '.join(kinds_known)}): "
-                                     f"the canonical model must grow for it, see {GROW_THE_MODEL}")
+                                     f"the canonical model must grow for it: {GROW_THE_MODEL}")
                 else:
                     c.missing += [f"event {ev.bericht_id} ({ev.sample}): {p.message}" for p in problems]
     mapped = [ev for ev in events if ev.canonical is not None]
