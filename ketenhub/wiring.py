@@ -35,8 +35,12 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
     from ketenhub.pipeline import ingest_source
     from ketenhub.receive.folder import DropFolder
 
-    ep = _endpoint(partner.partner, embedded)
     r = partner.receive
+    if r.transport == "push":  # the partner calls `ketenhub serve`; what it could not store waits in its spool
+        from ketenhub.receive.push import Spool
+
+        return ingest_source(hub, partner, Spool(hub.settings.path(r.folder)))
+    ep = _endpoint(partner.partner, embedded)
     if ep is None or ep.conn_type == "fs" or r.transport == "folder":
         return ingest_source(hub, partner, DropFolder(_folder(hub, ep, r.folder), r))
     if r.transport == "sftp":

@@ -36,14 +36,23 @@ def failing_bsns(chunk: etree._Element) -> set[etree._Element]:
     return events
 
 
+REGEXP = "http://exslt.org/regular-expressions"  # re:test, which lxml provides in XPath
+
+
+def _on_event(rule: Rule) -> str:
+    """The rule as a test on the whole event."""
+    return f"not({rule.for_each}[not({rule.test})])" if rule.for_each else f"({rule.test})"
+
+
 class Rules:
     """A partner's XPath rules (adapter definition), compiled once per process."""
 
     def __init__(self, rules: tuple[Rule, ...], namespace: str):
-        ns = {"p": namespace}
-        self.each = [(rule, etree.XPath(f"boolean({rule.test})", namespaces=ns)) for rule in rules]
+        ns = {"p": namespace, "re": REGEXP}
+        self.ns = ns
+        self.each = [(rule, etree.XPath(f"boolean({_on_event(rule)})", namespaces=ns)) for rule in rules]
         # Nearly every event passes them all: one XPath for all of them first.
-        every = " and ".join(f"({r.test})" for r in rules) or "true()"
+        every = " and ".join(_on_event(r) for r in rules) or "true()"
         self.all = etree.XPath(f"boolean({every})", namespaces=ns)
         self.failing = etree.XPath(f"*[not({every})]", namespaces=ns)
 
@@ -54,5 +63,16 @@ class Rules:
     def __call__(self, event: etree._Element) -> list[Problem]:
         if self.all(event):
             return []
-        return [Problem("rule", rule.message, line=event.sourceline, element=element_path(event))
-                for rule, test in self.each if not test(event)]
+        problems = []
+        for rule, test in self.each:
+            if test(event):
+                continue
+            if not rule.for_each:
+                problems.append(Problem("rule", rule.message, line=event.sourceline, element=element_path(event)))
+                continue
+            passes = etree.XPath(f"boolean({rule.test})", namespaces=self.ns)
+            for n, el in enumerate(event.xpath(rule.for_each, namespaces=self.ns), 1):
+                if not passes(el):
+                    problems.append(Problem("rule", rule.message.replace("{n}", str(n)), line=el.sourceline,
+                                            element=element_path(el)))
+        return problems
