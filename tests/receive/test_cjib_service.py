@@ -198,7 +198,7 @@ def test_a_hundred_events_in_one_call(hub, cjib):
 
 def test_a_client_without_a_certificate_of_the_ca_gets_no_tls_connection(hub, cjib, tmp_path):
     import requests
-    with pytest.raises(requests.exceptions.SSLError):
+    with pytest.raises(requests.exceptions.ConnectionError):  # TLS 1.3 may refuse after the handshake: no answer
         requests.post(cjib.url, data=cjib.envelope(request(events(1))), verify=str(cjib.pki.ca_file), timeout=10)
     assert count(hub, payload) == 0
 
