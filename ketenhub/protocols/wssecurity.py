@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import logging
 import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +26,9 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLSigner, XMLVerifier, methods
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
+
+# At DEBUG signxml logs what it canonicalises and digests: whole messages, personal data.
+logging.getLogger("signxml").setLevel(logging.WARNING)
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 WSA = "http://www.w3.org/2005/08/addressing"
