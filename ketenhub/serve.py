@@ -111,10 +111,12 @@ class DagTrigger:
                 f.write(ca_pem)
             self.verify = path
         self.wanted = threading.Event()
-        self.runs = 0  # runs started, for the tests and the log
+        self.fired = 0  # triggers asked for
+        self.runs = 0  # runs started
         threading.Thread(target=self._loop, name=f"trigger-{dag_id}", daemon=True).start()
 
     def fire(self) -> None:
+        self.fired += 1
         self.wanted.set()
 
     def _loop(self) -> None:

@@ -163,3 +163,27 @@ def connection_extra(pki: Pki) -> dict:
     return {"cert_pem": cert.read_text(), "key_pem": key.read_text(), "ca_pem": pki.ca_pem,
             "signing_cert_pem": signing_cert.read_text(), "signing_key_pem": signing_key.read_text()}
 
+
+
+def demo(client: CjibClient, tick: int) -> None:
+    """The demo's CJIB traffic: the contract's examples first (its must-refuse one included),
+    then a few events a call, now and then one that misbehaves; what the hub answered is logged."""
+    import logging
+    import time
+
+    from ketenhub.settings import PROJECT_DIR
+
+    log = logging.getLogger(__name__)
+    try:
+        if tick == 1:
+            for example in sorted((PROJECT_DIR / "schemas" / "cjib" / "examples").glob("[va]*-0[12]-*.xml")):
+                answer = client.call(example.read_bytes())
+                log.info("CJIB %s: %s", example.name, ", ".join(f"{b} {c}" for b, c, _ in answer.results))
+            return
+        misbehave = MISBEHAVIOURS[(tick // 5) % len(MISBEHAVIOURS)] if tick % 5 == 0 else None
+        answer = client.call(request(events(1 + tick % 3, prefix=f"CJIB-DEMO-{int(time.time())}")), misbehave)
+        log.info("CJIB: %s", ", ".join(f"{b} {c}" for b, c, _ in answer.results))
+    except Fault as e:
+        log.info("CJIB call refused by the hub: %s", e.reason)
+    except (requests.RequestException, SecurityRefused) as e:
+        log.warning("CJIB could not call the hub (is `ketenhub serve` running?): %s", type(e).__name__)
