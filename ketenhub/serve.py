@@ -50,6 +50,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from ketenhub.adapters import Partner
 from ketenhub.connections import Endpoint, endpoint
 from ketenhub.hub import Hub
+from ketenhub.names import shown
 from ketenhub.pipeline import ingest
 from ketenhub.protocols import wssecurity
 from ketenhub.protocols.wssecurity import SOAP, Credentials
@@ -172,6 +173,9 @@ class Service:
         self.cas = tls.cas
         self.spool = hub.settings.path(partner.receive.folder)
         self.namespace = partner.namespace
+        # One call stored at a time: a BerichtId in two calls at once is then ONTVANGEN in one and
+        # DUPLICAAT in the other, and the store is not asked to write two payloads at once.
+        self.storing = threading.Lock()
 
     def handle(self, data: bytes, client_cert: x509.Certificate | None, soap_action_header: str | None) \
             -> tuple[int, bytes]:
@@ -182,7 +186,8 @@ class Service:
             self._refused(e.reason)
             return 500, fault("Client", e.reason)
         try:
-            results = self._store(call)
+            with self.storing:
+                results = self._store(call)
         except Exception as e:
             log.error("%s call not stored (%s): answered soap:Server, the partner sends it again",
                       self.partner.name, type(e).__name__)
@@ -211,7 +216,8 @@ class Service:
         # The body as signed (exclusive c14n): the payload the intake keeps and reads.
         part.write_bytes(etree.tostring(call.request, method="c14n", exclusive=True))
         try:
-            report = ingest(self.hub, self.partner, Incoming(f"{call.message.message_id}.xml", part))
+            name = f"{shown(call.message.message_id)[:200]}.xml"  # the payload's name: CJIB's MessageID
+            report = ingest(self.hub, self.partner, Incoming(name, part))
             with self.hub.engine.begin() as conn:
                 after = inbound.stored_bericht_ids(conn, self.partner.partner, ids)
                 rejected = list(report.rejected) if report.state != PayloadState.ALREADY_RECEIVED else \
