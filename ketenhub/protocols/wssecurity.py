@@ -126,10 +126,11 @@ def signed_parts(root: etree._Element) -> list[etree._Element]:
     return parts + [el for el in root.xpath("soap:Header/*", namespaces=NS) if etree.QName(el).namespace == WSA]
 
 
-def sign(root: etree._Element, credentials: Credentials, leave_out: tuple[str, ...] = ()) -> bytes:
+def sign(root: etree._Element, credentials: Credentials, leave_out: tuple[str, ...] = (),
+         algorithms: tuple = (SignatureMethod.RSA_SHA256, DigestAlgorithm.SHA256, EXC_C14N)) -> bytes:
     """Signs ``root`` (from ``envelope``) with ``credentials``: the certificate goes in a
-    BinarySecurityToken, the Signature after it. ``leave_out``: wsu:Ids not to reference (for
-    the simulator's misbehaviour only)."""
+    BinarySecurityToken, the Signature after it. ``leave_out`` (wsu:Ids not to reference) and
+    ``algorithms`` (signature, digest, canonicalisation) are for tests of what the hub refuses."""
     security = root.find(f"{{{SOAP}}}Header/{{{WSSE}}}Security")
     token = etree.SubElement(security, f"{{{WSSE}}}BinarySecurityToken",
                              {WSU_ID: "id-cert", "EncodingType": BASE64, "ValueType": X509V3})
@@ -138,8 +139,9 @@ def sign(root: etree._Element, credentials: Credentials, leave_out: tuple[str, .
     etree.SubElement(etree.SubElement(key_info, f"{{{WSSE}}}SecurityTokenReference", nsmap={"wsse": WSSE}),
                      f"{{{WSSE}}}Reference", URI="#id-cert", ValueType=X509V3)
     ids = [el.get(WSU_ID) for el in signed_parts(root) if el.get(WSU_ID) not in leave_out]
-    signer = XMLSigner(method=methods.detached, signature_algorithm=SignatureMethod.RSA_SHA256,
-                       digest_algorithm=DigestAlgorithm.SHA256, c14n_algorithm=EXC_C14N)
+    signature_algorithm, digest_algorithm, c14n = algorithms
+    signer = XMLSigner(method=methods.detached, signature_algorithm=signature_algorithm,
+                       digest_algorithm=digest_algorithm, c14n_algorithm=c14n)
     signature = signer.sign(root, key=credentials.key, reference_uri=[f"#{i}" for i in ids], key_info=key_info)
     security.append(signature)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from signxml import SignatureConfiguration, XMLVerifier
+from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
 from sqlalchemy import create_engine, func, select
 
 from ketenhub import serve, wiring
@@ -233,3 +233,25 @@ def test_a_call_the_store_failed_on_midway_is_taken_up_by_the_receiving_dag(hub,
     [report] = wiring.receive(hub, hub.registry.partner("cjib"), embedded=False)  # the DAG's task
     assert report.accepted == 2 and list(Path(spool).iterdir()) == []
     assert [c for _, c, _ in cjib.call(body).results] == ["DUPLICAAT", "DUPLICAAT"]  # CJIB's resend
+
+
+@pytest.mark.parametrize("algorithms, reason", [
+    ((SignatureMethod.RSA_SHA512, DigestAlgorithm.SHA256, wssecurity.EXC_C14N), "the signature cannot be checked"),
+    ((SignatureMethod.RSA_SHA256, DigestAlgorithm.SHA512, wssecurity.EXC_C14N), "the signature cannot be checked"),
+    ((SignatureMethod.RSA_SHA256, DigestAlgorithm.SHA256, "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"),
+     "exclusive canonicalisation"),
+])
+def test_only_rsa_sha256_sha256_digests_and_exclusive_c14n_are_taken(hub, cjib, algorithms, reason):
+    root = wssecurity.envelope(etree.fromstring(request(events(1))), ACTION, to=f"{cjib.url}?OIN={HUB_OIN}",
+                               sender="https://cjib.example/si?OIN=00000099000000030000")
+    data = wssecurity.sign(root, cjib._credentials(cjib.oin), algorithms=algorithms)
+    with pytest.raises(Fault) as refused:
+        cjib.answer(data, *cjib.send(data))
+    assert_refused_and_nothing_stored(hub, refused.value, reason)
+
+
+def test_an_unreachable_airflow_holds_up_no_answer(hub, connection):
+    connection("airflow_api", "http", host="http://127.0.0.1:9", login="operator", password="not-used")
+    with serving(hub, connection) as (service, cjib):
+        assert cjib.call(request([event("CJIB-U-1")])).results == [("CJIB-U-1", "ONTVANGEN", None)]
+        assert service.trigger.fired == 1  # the run is asked for; the DAG's schedule takes over when it fails
