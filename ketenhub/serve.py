@@ -100,7 +100,9 @@ class ServiceTls:
 
 class DagTrigger:
     """Starts a run of a DAG through Airflow's REST API, from a thread of its own so that no answer
-    waits for it; triggers asked for while one is on its way become one more run."""
+    waits for it; triggers asked for while one is on its way become one more run. The run's conf
+    ``routed_after`` is the last delivery id before the calls it is for stored theirs: the
+    receiving task announces the deliveries made since (the service made them, not the run)."""
 
     def __init__(self, ep: Endpoint, dag_id: str, timeout: float = 30):
         self.ep, self.dag_id, self.timeout = ep, dag_id, timeout
@@ -114,22 +116,28 @@ class DagTrigger:
         self.wanted = threading.Event()
         self.fired = 0  # triggers asked for
         self.runs = 0  # runs started
+        self.routed_after: int | None = None  # for the next run: the lowest watermark asked for
+        self.lock = threading.Lock()
         threading.Thread(target=self._loop, name=f"trigger-{dag_id}", daemon=True).start()
 
-    def fire(self) -> None:
-        self.fired += 1
+    def fire(self, routed_after: int) -> None:
+        with self.lock:
+            self.fired += 1
+            self.routed_after = routed_after if self.routed_after is None else min(self.routed_after, routed_after)
         self.wanted.set()
 
     def _loop(self) -> None:
         while True:
             self.wanted.wait()
             self.wanted.clear()
+            with self.lock:
+                routed_after, self.routed_after = self.routed_after, None
             try:
-                self.trigger()
+                self.trigger(routed_after)
             except Exception as e:  # the DAG's own schedule takes it up; say so
                 log.warning("could not trigger %s through Airflow's API: %s", self.dag_id, type(e).__name__)
 
-    def trigger(self) -> None:
+    def trigger(self, routed_after: int | None) -> None:
         base, verify = self.ep.base_url, self.verify
         with requests.Session() as http:
             http.trust_env = False
@@ -137,7 +145,8 @@ class DagTrigger:
                               timeout=self.timeout, verify=verify, allow_redirects=False)
             token.raise_for_status()
             run = http.post(f"{base}/api/v2/dags/{self.dag_id}/dagRuns",
-                            json={"logical_date": None, "note": "triggered by ketenhub serve: events received"},
+                            json={"logical_date": None, "conf": {"routed_after": routed_after},
+                                  "note": "triggered by ketenhub serve: events received"},
                             headers={"Authorization": f"Bearer {token.json()['access_token']}"},
                             timeout=self.timeout, verify=verify, allow_redirects=False)
             run.raise_for_status()
@@ -187,13 +196,13 @@ class Service:
             return 500, fault("Client", e.reason)
         try:
             with self.storing:
-                results = self._store(call)
+                routed_after, results = self._store(call)
         except Exception as e:
             log.error("%s call not stored (%s): answered soap:Server, the partner sends it again",
                       self.partner.name, type(e).__name__)
             return 503, fault("Server", "the hub cannot take the call now; send it again later")
         if self.trigger and any(code == "ONTVANGEN" for _, code, _ in results):
-            self.trigger.fire()
+            self.trigger.fire(routed_after)
         return 200, self._answer(call, results)
 
     def _refused(self, reason: str) -> None:
@@ -204,13 +213,15 @@ class Service:
         except Exception as e:
             log.error("the refused call could not be recorded in the audit trail (%s)", type(e).__name__)
 
-    def _store(self, call) -> list[tuple[str, str, str | None]]:
-        """The intake of the call's events; per event in order (BerichtId, Code, Reden)."""
+    def _store(self, call) -> tuple[int, list[tuple[str, str, str | None]]]:
+        """The intake of the call's events: the last delivery id before it, and per event in order
+        (BerichtId, Code, Reden)."""
         tag = f"{{{self.namespace}}}BerichtId"
         events = [el for el in call.request if el.tag == self.partner.event]
         ids = [(el.findtext(tag) or "").strip() for el in events]
         with self.hub.engine.begin() as conn:
             before = inbound.stored_bericht_ids(conn, self.partner.partner, ids)
+            routed_after = inbound.last_delivery_id(conn)
         self.spool.mkdir(parents=True, exist_ok=True)
         part = self.spool / f"{uuid.uuid4()}.xml.part"
         # The body as signed (exclusive c14n): the payload the intake keeps and reads.
@@ -228,7 +239,7 @@ class Service:
         part.unlink(missing_ok=True)  # kept under payloads/ by its SHA-256
         if report.state == PayloadState.REJECTED:  # the intake refused the body as a whole
             reason = "; ".join(str(p) for p in report.problems)
-            return [(b, "AFGEWEZEN", reason) for b in ids]
+            return routed_after, [(b, "AFGEWEZEN", reason) for b in ids]
         results, seen = [], set()
         for bericht_id in ids:
             if bericht_id in before or bericht_id in seen:
@@ -243,7 +254,7 @@ class Service:
             if code != "AFGEWEZEN":
                 seen.add(bericht_id)
             results.append((bericht_id, code, reason))
-        return results
+        return routed_after, results
 
     def _answer(self, call, results) -> bytes:
         ns = self.namespace

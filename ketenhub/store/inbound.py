@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text, update
 
 from ketenhub.store.audit import Entry, record, record_pending_deliveries
 from ketenhub.clock import now
@@ -167,3 +167,8 @@ def quarantined_events(conn: Connection, partner: str, sha256: str) -> list[tupl
 def refuse_call(conn: Connection, partner: str, detail: str) -> None:
     """A call refused whole stores nothing; the audit trail records that it came, and why it was refused."""
     record(conn, [Entry("call", 0, "refused", None, f"{partner}: {detail}")])
+
+
+def last_delivery_id(conn: Connection) -> int:
+    """Delivery ids only grow: the deliveries made after this are those routed since."""
+    return conn.scalar(select(func.coalesce(func.max(delivery.c.id), 0)))

@@ -38,6 +38,7 @@ def test_stored_events_trigger_a_run_of_the_receiving_dag(airflow, hub, connecti
             time.sleep(0.2)
         [run] = runs(airflow)
         assert run["run_type"] == "manual" and "ketenhub serve" in (run.get("note") or json.dumps(run))
+        assert run["conf"] == {"routed_after": 0}  # the deliveries after this are the ones the call made
         assert cjib.call(request([event("CJIB-TR-1")])).results[0][1] == "DUPLICAAT"
         assert service.trigger.fired == 1  # nothing new stored: no run asked for (it is asked before the answer)
 
