@@ -328,6 +328,7 @@ class Server:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host or tls.host, tls.port if port is None else port))
         self.port = self.socket.getsockname()[1]
+        self.socket.listen(128)  # from here on a client waits in the backlog until uvicorn takes it
         config = uvicorn.Config(application(service), http=TlsH11Protocol, ssl_certfile=files["cert"],
                                 ssl_keyfile=files["key"], ssl_ca_certs=files["ca"], ssl_cert_reqs=ssl.CERT_REQUIRED,
                                 log_level="warning", access_log=False, timeout_graceful_shutdown=5, lifespan="off")
