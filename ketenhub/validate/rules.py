@@ -1,6 +1,8 @@
 """Checks the XSDs cannot express: BSN elfproef, and each adapter's XPath rules."""
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from ketenhub.adapters import Rule
@@ -37,6 +39,9 @@ def failing_bsns(chunk: etree._Element) -> set[etree._Element]:
 
 
 REGEXP = "http://exslt.org/regular-expressions"  # re:test, which lxml provides in XPath
+# In a for_each rule's message, {Name}: the text of that child of the element (a code such as a
+# Soort; the adapter's author names only children that hold no personal data).
+_NAMED = re.compile(r"\{([A-Za-z_][\w.-]*)\}")
 
 
 def _on_event(rule: Rule) -> str:
@@ -73,6 +78,7 @@ class Rules:
             passes = etree.XPath(f"boolean({rule.test})", namespaces=self.ns)
             for n, el in enumerate(event.xpath(rule.for_each, namespaces=self.ns), 1):
                 if not passes(el):
-                    problems.append(Problem("rule", rule.message.replace("{n}", str(n)), line=el.sourceline,
-                                            element=element_path(el)))
+                    message = _NAMED.sub(lambda m: (el.findtext(f"{{{self.ns['p']}}}{m[1]}") or "").strip(),
+                                         rule.message.replace("{n}", str(n)))
+                    problems.append(Problem("rule", message, line=el.sourceline, element=element_path(el)))
         return problems

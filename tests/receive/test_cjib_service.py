@@ -76,7 +76,8 @@ def test_duplicaat_for_a_bericht_id_answered_ontvangen_in_any_call(hub, cjib):
 
 
 BSN_FAILING_ELFPROEF = "123456789"
-INFORMED = "<Slachtoffer><Bsn>628194821</Bsn><Naam>A. de Vries</Naam><Informatiewens>true</Informatiewens>{}</Slachtoffer>"
+INFORMED = ("<Slachtoffer><Bsn>628194821</Bsn><Naam>A. de Vries</Naam><Informatiewens>true</Informatiewens>{}"
+            "</Slachtoffer>")
 VOORWAARDEN = ("<Voorwaarden><Voorwaarde><Soort>CONTACTVERBOD</Soort><Omschrijving>Geen contact.</Omschrijving>"
                "</Voorwaarde><Voorwaarde><Soort>GEBIEDSVERBOD</Soort><Omschrijving>{}</Omschrijving>"
                "<Gebied>{}</Gebied></Voorwaarde></Voorwaarden>")
@@ -98,8 +99,9 @@ def test_each_event_is_judged_on_its_own_with_a_reason_in_plain_words(hub, cjib)
     codes = {b: (c, r) for b, c, r in answer.results}
     assert [b for b, _, _ in answer.results][0] == "OK-1" and len(answer.results) == 9  # the request's order
     assert codes["OK-1"] == ("ONTVANGEN", None) and codes["OK-2"] == ("ONTVANGEN", None)
-    assert "Voorwaarde 2: its Omschrijving holds what looks like a postcode" in codes["POSTCODE-OMSCHRIJVING"][1]
-    assert "Voorwaarde 2: its Gebied holds what looks like a postcode" in codes["POSTCODE-GEBIED"][1]
+    assert "Voorwaarde 2 (GEBIEDSVERBOD): its Omschrijving holds what looks like a postcode" in \
+        codes["POSTCODE-OMSCHRIJVING"][1]
+    assert "Voorwaarde 2 (GEBIEDSVERBOD): its Gebied holds what looks like a postcode" in codes["POSTCODE-GEBIED"][1]
     assert "elfproef" in codes["ELFPROEF"][1]
     assert "must have Voorwaarden" in codes["MAATREGEL-ZONDER-VOORWAARDEN"][1]
     assert "must have a Betaling in at least one Slachtoffer" in codes["BETALING-ZONDER-BETALING"][1]
@@ -126,7 +128,7 @@ def test_a_refused_event_may_come_again_corrected_under_the_same_bericht_id(hub,
 def test_the_contracts_must_refuse_and_invalid_examples_are_afgewezen(hub, cjib):
     [(bericht_id, code, reason)] = cjib.call((EXAMPLES / "afgewezen-01-postcode-in-voorwaarde.xml").read_bytes()).results
     assert (bericht_id, code) == ("CJIB-SI-2027-000107", "AFGEWEZEN")
-    assert "Voorwaarde 1: its Gebied holds what looks like a postcode" in reason and "7201" not in reason
+    assert "Voorwaarde 1 (GEBIEDSVERBOD): its Gebied holds what looks like a postcode" in reason and "7201" not in reason
     for name, rule in (("invalid-01-parketnummer.xml", "Parketnummer"), ("invalid-02-zonder-informatiewens.xml",
                                                                             "Informatiewens")):
         [(_, code, reason)] = cjib.call((EXAMPLES / name).read_bytes()).results
