@@ -31,7 +31,8 @@
     <xsl:variable name="soort" select="$t/k:Soort"/>
     <xsl:variable name="ref" select="k:Ketenreferentie"/>
     <Zaakstatus>
-      <BerichtId><xsl:value-of select="concat(../../k:BerichtId, '.', $ref)"/></BerichtId>
+      <!-- The source first, as for every source added with v2: two partners' BerichtIds never give one key. -->
+      <BerichtId><xsl:value-of select="concat('CJIB.', ../../k:BerichtId, '.', $ref)"/></BerichtId>
       <Slachtoffer>
         <Bsn><xsl:value-of select="k:Bsn"/></Bsn>
         <Ketenreferentie><xsl:value-of select="$ref"/></Ketenreferentie>

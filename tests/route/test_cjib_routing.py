@@ -56,6 +56,8 @@ def test_the_contracts_valid_examples_route_as_the_table_says(hub_v2, tmp_path):
     assert text(vonnis, "z:Slachtoffer/z:Bsn") == "628194821"
     assert text(vonnis, "z:Zaak/z:Parketnummer") == "05/123456-26"
     assert text(vonnis, "z:Tijdstip") == "2027-02-18T07:10:00+01:00"
+    # Derived from the event and the victim: the same on every re-run, so KbSP answers DUPLICAAT.
+    assert text(vonnis, "z:BerichtId") == f"CJIB.CJIB-SI-2027-000101.{text(vonnis, 'z:Slachtoffer/z:Ketenreferentie')}"
     # The release: only the victim whose own Informatiewens in this event is true (not F. El Amrani).
     [release] = got["CJIB-SI-2027-000102"]
     assert text(release, "z:Slachtoffer/z:Bsn") == "628194821" and text(release, "z:Datum") == "2027-04-15"
