@@ -17,16 +17,22 @@
     exclude-result-prefixes="k">
   <xsl:output method="xml" encoding="UTF-8" indent="yes"/>
 
+  <!-- On its own (the tests) it makes the Uitgaand list; included, canonical-to-kbsp-v2.xsl's own
+       k:Gebeurtenis template dispatches to the kind's template in mode kbsp-v2 likewise. -->
   <xsl:template match="k:Gebeurtenis[k:Tenuitvoeringgebeurtenis]" priority="2">
-    <xsl:variable name="t" select="k:Tenuitvoeringgebeurtenis"/>
     <Uitgaand xmlns="">
-      <xsl:apply-templates mode="cjib" select="$t/k:Slachtoffer[k:Informatiewens = 'true']
-          [not($t/k:Soort = 'SCHADEVERGOEDING_BETALING') or k:Betaling]
-          [not($t/k:Soort = 'VOORSCHOT_UITGEKEERD') or k:Voorschot]"/>
+      <xsl:apply-templates select="k:Tenuitvoeringgebeurtenis" mode="kbsp-v2"/>
     </Uitgaand>
   </xsl:template>
 
-  <xsl:template match="k:Slachtoffer" mode="cjib">
+  <xsl:template match="k:Tenuitvoeringgebeurtenis" mode="kbsp-v2">
+    <xsl:variable name="t" select="."/>
+    <xsl:apply-templates mode="kbsp-v2" select="k:Slachtoffer[k:Informatiewens = 'true']
+        [not($t/k:Soort = 'SCHADEVERGOEDING_BETALING') or k:Betaling]
+        [not($t/k:Soort = 'VOORSCHOT_UITGEKEERD') or k:Voorschot]"/>
+  </xsl:template>
+
+  <xsl:template match="k:Tenuitvoeringgebeurtenis/k:Slachtoffer" mode="kbsp-v2">
     <xsl:variable name="t" select=".."/>
     <xsl:variable name="soort" select="$t/k:Soort"/>
     <xsl:variable name="ref" select="k:Ketenreferentie"/>
