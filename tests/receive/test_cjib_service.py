@@ -257,3 +257,18 @@ def test_an_unreachable_airflow_holds_up_no_answer(hub, connection):
     with serving(hub, connection) as (service, cjib):
         assert cjib.call(request([event("CJIB-U-1")])).results == [("CJIB-U-1", "ONTVANGEN", None)]
         assert service.trigger.fired == 1  # the run is asked for; the DAG's schedule takes over when it fails
+
+
+def test_a_message_with_a_dtd_is_refused_without_resolving_it(hub, cjib):
+    data = cjib.envelope(request(events(1)))
+    hostile = data.replace(b"?>", b'?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>', 1)
+    with pytest.raises(Fault) as refused:
+        cjib.answer(hostile, *cjib.send(hostile))
+    assert_refused_and_nothing_stored(hub, refused.value, "declares a DTD")
+
+
+def test_a_message_larger_than_the_partners_limit_is_refused_unread(hub, cjib):
+    most = hub.registry.partner("cjib").limits.payload_bytes
+    status, content = cjib.send(b"<x>" + b" " * (most + 1) + b"</x>")
+    assert status == 413 and f"larger than {most} bytes".encode() in content
+    assert count(hub, payload) == 0
