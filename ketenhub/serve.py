@@ -225,7 +225,7 @@ class Service:
         self.spool.mkdir(parents=True, exist_ok=True)
         part = self.spool / f"{uuid.uuid4()}.xml.part"
         # The body as signed (exclusive c14n): the payload the intake keeps and reads.
-        part.write_bytes(etree.tostring(call.request, method="c14n", exclusive=True))
+        part.write_bytes(etree.tostring(call.request, method="c14n", exclusive=True, with_comments=False))
         try:
             name = f"{shown(call.message.message_id)[:200]}.xml"  # the payload's name: CJIB's MessageID
             report = ingest(self.hub, self.partner, Incoming(name, part))

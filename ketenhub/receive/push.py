@@ -12,7 +12,6 @@ events. Every event of a call that passes is then checked on its own by the hub'
 from __future__ import annotations
 
 import datetime
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ from ketenhub.protocols.wssecurity import SecurityRefused, oin_in_address, oin_o
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.xml.parsing import SAFE
 
-log = logging.getLogger(__name__)
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 
