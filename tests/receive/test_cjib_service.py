@@ -272,3 +272,14 @@ def test_a_message_larger_than_the_partners_limit_is_refused_unread(hub, cjib):
     status, content = cjib.send(b"<x>" + b" " * (most + 1) + b"</x>")
     assert status == 413 and f"larger than {most} bytes".encode() in content
     assert count(hub, payload) == 0
+
+
+def test_a_soapaction_header_unlike_wsa_action_is_refused(hub, cjib):
+    data = cjib.envelope(request(events(1)))
+    cert, key = cjib.pki.client(cjib.oin)
+    answer = cjib.http.post(cjib.url, data=data, cert=(str(cert), str(key)), verify=str(cjib.pki.ca_file),
+                            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"urn:iets:anders"'},
+                            timeout=30)
+    with pytest.raises(Fault) as refused:
+        cjib.answer(data, answer.status_code, answer.content)
+    assert_refused_and_nothing_stored(hub, refused.value, "the SOAPAction header differs from wsa:Action")
