@@ -6,7 +6,7 @@
     ketenhub status                           counts per state
     ketenhub trace BERICHTID                  everything that happened to one event
     ketenhub validate --partner om FILE       plain-words errors; exit code 1 when invalid
-    ketenhub deliveries list|show|replay      failed and dead deliveries (replay needs --reason)
+    ketenhub deliveries list|show|replay      deliveries in trouble (replay needs --reason, asks to confirm the count)
     ketenhub quarantine list|reprocess        quarantined events, again through the pipeline after a fix
     ketenhub simulate                         every partner and destination simulator, with demo traffic
     ketenhub serve [--partner cjib]           the hub's own SOAP service for partners that call it (two-way TLS)
@@ -23,8 +23,9 @@ import argparse
 import getpass
 import logging
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -36,7 +37,7 @@ from ketenhub.keys import MissingKey
 from ketenhub.names import shown
 from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import DropFolder, Files
-from ketenhub.states import IN_TROUBLE, PayloadState
+from ketenhub.states import PayloadState
 from ketenhub.store.tables import delivery, event, payload, quarantine
 from ketenhub.wiring import deliver
 
@@ -133,24 +134,53 @@ def cmd_validate(hub: Hub, args) -> int:
     return 0 if report.state == "valid" else 1
 
 
+# Times on the command line: read and shown in the hub's zone (the Airflow UI's default), with it.
+LOCAL = ZoneInfo("Europe/Amsterdam")
+
+
+def _when(at) -> str:
+    return at.replace(tzinfo=at.tzinfo or timezone.utc).astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S %Z") if at else "-"
+
+
 def _filter(args):
-    from ketenhub.operations import Filter
-    parse = lambda v: datetime.fromisoformat(v) if v else None  # noqa: E731
+    from ketenhub.operations import Filter, kinds
+
+    def parse(v):
+        if not v:
+            return None
+        at = datetime.fromisoformat(v)
+        return (at if at.tzinfo else at.replace(tzinfo=LOCAL)).astimezone(timezone.utc)
     return Filter(ids=tuple(args.ids or ()), destination=args.destination, partner=args.partner,
                   error=args.error, since=parse(args.since), until=parse(args.until),
-                  personal_data=args.personal_data,
-                  states=tuple(args.state.split(",")) if args.state else IN_TROUBLE)
+                  personal_data=args.personal_data, states=kinds(args.state))
+
+
+def _confirmed(args, question: str) -> bool:
+    """A bulk action goes ahead with --yes, or when the operator answers y to a question naming the count."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        print(f"{question} Not done: add --yes to confirm (or --dry-run to count only).", file=sys.stderr)
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
 def cmd_deliveries(hub: Hub, args) -> int:
+    from dataclasses import replace
+
     from ketenhub import operations as ops
     if args.action == "list":
-        rows = ops.list_deliveries(hub, _filter(args), personal_data=args.personal_data)
+        f = _filter(args)
+        counts = ops.counts(hub, replace(f, states=ops.KINDS))
+        total = ops.count_deliveries(hub, f)
+        rows = ops.list_deliveries(hub, f, args.limit, personal_data=args.personal_data, offset=args.offset,
+                                   sort=args.sort, descending=args.desc)
         for r in rows:
-            print(f"{r['id']:>7} {r['destination']:5} {r['partner']:8} {r['bericht_id']:30} {r['state']:6} "
-                  f"attempts={r['attempts']:<3} age={str(ops.age(r['created_at'])).split('.')[0]:>10}  "
-                  f"{(r['last_error'] or '')[:100]}")
-        print(f"{len(rows)} deliveries")
+            nxt = f" next={_when(r['next_attempt_at'])}" if r["state"] == "pending" else ""
+            print(f"{r['id']:>7} {r['destination']:5} {r['partner']:8} {r['bericht_id']:30} {r['kind']:8} "
+                  f"attempts={r['attempts']:<3} changed={_when(r['updated_at'])}{nxt}  {(r['last_error'] or '')[:100]}")
+        print(f"{len(rows)} of {total} matching shown (from {args.offset + 1 if rows else 0}); in trouble: "
+              + ", ".join(f"{k} {n}" for k, n in counts.items()) + f"; times in {LOCAL.key}")
         return 0
     if args.action == "show":
         d = ops.show_delivery(hub, args.ids[0], personal_data=args.personal_data)
@@ -158,31 +188,47 @@ def cmd_deliveries(hub: Hub, args) -> int:
             print(f"no delivery {args.ids[0]}", file=sys.stderr)
             return 1
         for k in ("id", "destination", "recipient", "partner", "bericht_id", "idempotency_key", "state",
-                  "attempts", "last_error", "created_at", "updated_at"):
-            print(f"{k:16} {d[k]}")
+                  "attempts", "last_error", "next_attempt_at", "created_at", "updated_at"):
+            print(f"{k:16} {_when(d[k]) if k.endswith('_at') else d[k]}")
         print("trace:")
         for r in d["trace"]:
-            print(f"  {r['at']:%Y-%m-%d %H:%M:%S} {r['subject']} {r['subject_id']} {r['action']}"
+            print(f"  {_when(r['at'])} {r['subject']} {r['subject_id']} {r['action']}"
                   + (f": {r['detail']}" if r["detail"] else ""))
         print("document:")
         print(d["document"])
         return 0
-    n = ops.replay(hub, _filter(args), actor=f"cli:{getpass.getuser()}", reason=args.reason or "",
-                   dry_run=args.dry_run)
-    print(f"{n} deliveries {'would be' if args.dry_run else ''} replayed".replace("  ", " "))
+    f = _filter(args)
+    actor = f"cli:{getpass.getuser()}"
+    n = ops.replay(hub, f, actor=actor, reason=args.reason or "", dry_run=True)
+    if args.dry_run or not n:
+        print(f"{n} deliveries would be replayed")
+        return 0
+    if not _confirmed(args, f"Replay {n} deliveries?"):
+        return 1
+    done = ops.replay(hub, replace(f, destinations=tuple(ops.destinations_matching(hub, f))), actor=actor,
+                      reason=args.reason or "")
+    print(f"{done} deliveries replayed")
     return 0
 
 
 def cmd_quarantine(hub: Hub, args) -> int:
     from ketenhub import operations as ops
     if args.action == "list":
-        for r in ops.list_quarantine(hub, args.partner):
-            print(f"{r['id']:>7} {r['partner']:8} {r['bericht_id'] or '(payload)':30} {r['reason'].splitlines()[0][:110]}")
+        f = ops.QuarantineFilter(partner=args.partner, reason=args.reason_text)
+        rows = ops.list_quarantine(hub, f, limit=args.limit, offset=args.offset)
+        for r in rows:
+            print(f"{r['id']:>7} {_when(r['created_at'])} {r['partner']:8} {r['bericht_id'] or '(payload)':30} "
+                  f"line {r['line'] or '-':<5}")
+            print("\n".join(f"        {line}" for line in r["reason"].splitlines()))
+        print(f"{len(rows)} of {ops.count_quarantine(hub, f)} open items shown; times in {LOCAL.key}")
         return 0
-    outcome = ops.reprocess(hub, list(args.ids), actor=f"cli:{getpass.getuser()}", reason=args.reason or "",
+    ids = list(args.ids)
+    if not args.dry_run and len(ids) > 1 and not _confirmed(args, f"Re-process {len(ids)} items?"):
+        return 1
+    outcome = ops.reprocess(hub, ids, actor=f"cli:{getpass.getuser()}", reason=args.reason or "",
                             dry_run=args.dry_run)
-    print(outcome)
-    return 0 if not outcome["still_rejected"] else 1
+    print("\n".join(outcome.lines()))
+    return 0 if not outcome.still_rejected else 1
 
 
 def cmd_simulate(hub: Hub, args) -> int:
@@ -278,11 +324,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--destination")
     p.add_argument("--partner")
     p.add_argument("--error", help="part of the last error")
-    p.add_argument("--since", help="ISO time: changed at or after")
-    p.add_argument("--until", help="ISO time: changed at or before")
-    p.add_argument("--state", help="comma-separated (default failed,dead)")
+    p.add_argument("--since", help="ISO time, Amsterdam time unless it has an offset: changed at or after")
+    p.add_argument("--until", help="ISO time, Amsterdam time unless it has an offset: changed at or before")
+    p.add_argument("--state", help="comma-separated: failed, dead, retrying (pending after a failed attempt), "
+                                   "waiting (pending long, never tried), pending (all); default the first four")
+    p.add_argument("--sort", default="id", help="list: id, destination, partner, event, state, attempts, changed, "
+                                                "next, created")
+    p.add_argument("--desc", action="store_true", help="list: in descending order")
+    p.add_argument("--limit", type=int, default=500, help="list: how many (default 500)")
+    p.add_argument("--offset", type=int, default=0, help="list: skip this many first (paging)")
     p.add_argument("--reason", help="replay: why (written to the audit trail)")
     p.add_argument("--dry-run", action="store_true", help="replay: only count")
+    p.add_argument("--yes", action="store_true", help="replay: do not ask to confirm the count")
     p.add_argument("--personal-data", action="store_true",
                    help="do not mask personal data (documents, what destinations wrote back; --error searches it)")
     p.set_defaults(func=cmd_deliveries)
@@ -290,8 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["list", "reprocess"])
     p.add_argument("ids", nargs="*", type=int)
     p.add_argument("--partner")
-    p.add_argument("--reason")
+    p.add_argument("--reason-text", help="list: part of the reason")
+    p.add_argument("--limit", type=int, default=500)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--reason", help="reprocess: why (written to the audit trail)")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--yes", action="store_true", help="reprocess: do not ask to confirm the count")
     p.set_defaults(func=cmd_quarantine)
     p = sub.add_parser("simulate", help="run every partner and destination simulator, with demo traffic")
     p.add_argument("--workdir", help="default: $KETENHUB_HOME/simulators")

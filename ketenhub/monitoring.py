@@ -1,10 +1,13 @@
 """Alerts an operator must not have to look for: too many failed or dead deliveries, deliveries
 parked further ahead than the adapter allows (a destination's Retry-After far in the future),
-and a nightly exchange that did not arrive by its deadline. Each check returns a message when
-something is wrong; the DAGs fail with it, so it shows in red in the Airflow UI."""
+a run that got nothing through, and a nightly exchange that did not arrive by its deadline.
+Each check returns a message when something is wrong; the DAGs fail with it, so it shows in red
+in the Airflow UI. Times in messages are Amsterdam time, as the schedules are."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -12,7 +15,17 @@ from ketenhub.adapters import Destination, Partner
 from ketenhub.clock import as_utc
 from ketenhub.hub import Hub
 from ketenhub.states import IN_TROUBLE, DeliveryState
-from ketenhub.store.tables import delivery, payload
+from ketenhub.store.tables import audit, delivery, payload
+
+LOCAL = ZoneInfo("Europe/Amsterdam")
+# The SOAP fault codes of the protocol (soap:Server, soap:Client.Auth): the hub's vocabulary, never a
+# peer's free text, so a log may show them.
+_FAULT = re.compile(r"SoapFault: SOAP Fault ((?:soap|soapenv|SOAP-ENV|env|s|S):(?:Server|Client|VersionMismatch|MustUnderstand)"
+                    r"(?:\.[A-Za-z]{1,20}){0,3}): (.*)", re.S)
+
+
+def _local(at: datetime) -> str:
+    return as_utc(at).astimezone(LOCAL).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def check_backlog(hub: Hub, dest: Destination) -> str | None:
@@ -41,7 +54,7 @@ def check_waiting(hub: Hub, dest: Destination) -> str | None:
     if n:
         return (f"{n} pending deliveries to {dest.name} wait longer than "
                 f"{dest.alert_waiting_above_seconds:g} s for their next attempt (the latest until "
-                f"{as_utc(latest):%Y-%m-%d %H:%M} UTC): see `ketenhub deliveries list --state pending`")
+                f"{_local(latest)}): see `ketenhub deliveries list --state retrying,pending`")
     return None
 
 
@@ -50,11 +63,52 @@ def troubles(hub: Hub) -> list[str]:
     return [p for d in hub.registry.destinations.values() if (p := check_backlog(hub, d))]
 
 
-def check_arrival(hub: Hub, partner: Partner, deadline: datetime) -> str | None:
-    """Something from the partner must have arrived in the 24 hours before ``deadline``."""
+def check_arrival(hub: Hub, partner: Partner, deadline: datetime, watching_since: datetime | None = None) \
+        -> str | None:
+    """Something from the partner must have arrived in the 24 hours before ``deadline``. A
+    deadline whose 24 hours began before ``watching_since`` (the hub's first record) is not judged:
+    the hub was not there to receive anything."""
+    window = deadline - timedelta(hours=24)
+    if watching_since is not None and as_utc(watching_since) > window:
+        return None
     with hub.engine.connect() as conn:
         last = conn.scalar(select(func.max(payload.c.received_at)).where(payload.c.partner == partner.partner))
-    if last is None or as_utc(last) < deadline - timedelta(hours=24):
-        seen = f"the last one arrived at {as_utc(last):%Y-%m-%d %H:%M} UTC" if last else "nothing ever arrived"
-        return f"no payload from {partner.name} arrived by its deadline {deadline:%Y-%m-%d %H:%M %Z}; {seen}"
+    if last is None or as_utc(last) < window:
+        seen = f"the last one arrived at {_local(last)}" if last else "nothing ever arrived"
+        return f"no payload from {partner.name} arrived by its deadline {_local(deadline)}; {seen}"
     return None
+
+
+def first_record(hub: Hub) -> datetime | None:
+    """When the hub recorded anything first (its audit trail's first row): since when it watches."""
+    with hub.engine.connect() as conn:
+        first = conn.scalar(select(audit.c.at).order_by(audit.c.id).limit(1))
+    return as_utc(first) if first else None
+
+
+def check_sent(dest: Destination, delivered: int, retry: int, failed: int) -> str | None:
+    """A run that sent something and got none of it through: the destination refuses or is down."""
+    if (retry or failed) and not delivered:
+        return (f"none of the {retry + failed} deliveries this run sent to {dest.name} got through "
+                f"({retry} to retry, {failed} refused for good): see the send task's log for why")
+    return None
+
+
+def run_errors(hub: Hub, dest: Destination, since: datetime, limit: int = 5) -> list[str]:
+    """Why this run's deliveries did not get through, in the hub's own words: the kinds of error
+    with their counts, and a SOAP fault's code. What the destination wrote back is personal data
+    (ketenhub.peertext): never in a log, only its length; the Deliveries page shows it to who may see it."""
+    with hub.engine.connect() as conn:
+        rows = conn.execute(select(delivery.c.error_summary, func.count(), func.min(delivery.c.last_error)).where(
+            delivery.c.destination == dest.destination, delivery.c.updated_at >= since,
+            delivery.c.state != DeliveryState.DELIVERED, delivery.c.last_error.is_not(None))
+            .group_by(delivery.c.error_summary).order_by(func.count().desc()).limit(limit)).all()
+    lines = []
+    for summary, n, example in rows:
+        words = summary or "an error"
+        fault = _FAULT.match(example or "")
+        if fault:
+            words += (f" (fault code {fault.group(1)}; the fault's text, {len(fault.group(2))} characters, is on "
+                      "the Deliveries page for who may see personal data)")
+        lines.append(f"{n} × {words}")
+    return lines

@@ -3,11 +3,13 @@
 which and why written to the audit trail. Used by the CLI and the Deliveries page in Airflow."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from lxml import etree
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, false, func, or_, select, update
 
 from ketenhub import peertext
 from ketenhub.clock import as_utc, now
@@ -18,7 +20,40 @@ from ketenhub.store.retention import EMPTY as PURGED
 from ketenhub.store.tables import delivery, event, quarantine
 from ketenhub.xml.parsing import parser
 
+log = logging.getLogger(__name__)
 REPLAYABLE = IN_TROUBLE
+# A pending delivery waiting longer than this since it was made is "waiting" (long-waiting).
+WAITING = timedelta(hours=1)
+# Every delivery an operator should see, in kinds that do not overlap, so their counts add up:
+# refused for good, given up, pending after a failed attempt, and pending long without one.
+KINDS = ("failed", "dead", "retrying", "waiting")
+KIND_WORDS = {"failed": "failed (refused for good)", "dead": "dead (gave up after max attempts)",
+              "retrying": "retrying (pending after a failed attempt)",
+              "waiting": f"waiting (pending, never tried, older than {WAITING.seconds // 3600} h)",
+              "pending": "pending (all)"}
+SORTS = {"id": delivery.c.id, "destination": delivery.c.destination, "partner": event.c.partner,
+         "event": event.c.bericht_id, "state": delivery.c.state, "attempts": delivery.c.attempts,
+         "changed": delivery.c.updated_at, "next": delivery.c.next_attempt_at, "created": delivery.c.created_at}
+
+
+def kind_condition(kind: str, at: datetime | None = None):
+    """The deliveries of one kind (KINDS, or any stored state such as pending)."""
+    if kind == "retrying":
+        return and_(delivery.c.state == DeliveryState.PENDING, delivery.c.attempts > 0)
+    if kind == "waiting":
+        return and_(delivery.c.state == DeliveryState.PENDING, delivery.c.attempts == 0,
+                    delivery.c.created_at < (at or now()) - WAITING)
+    if kind in tuple(DeliveryState):
+        return delivery.c.state == kind
+    raise ValueError(f"unknown state {kind!r}: use {', '.join(KINDS)} or pending")
+
+
+def kinds(text: str | None) -> tuple[str, ...]:
+    """Comma-separated kinds as typed (CLI, page), checked; nothing: every kind in trouble."""
+    chosen = tuple(k.strip() for k in (text or "").split(",") if k.strip()) or KINDS
+    for k in chosen:
+        kind_condition(k)
+    return chosen
 # What a masked document still shows: identifiers of the case and the message, codes, dates and
 # amounts. Everything else is masked, so a field added to a contract is hidden until it is added
 # here. The Ketenreferentie is a keyed hash (see xml.xslt), not reversible without the key.
@@ -33,7 +68,7 @@ MASK = "•••"
 class Filter:
     """Which deliveries: every field optional; ``ids`` wins over the rest."""
     ids: tuple[int, ...] = ()
-    states: tuple[str, ...] = REPLAYABLE
+    states: tuple[str, ...] = KINDS  # kinds (KINDS) or stored states
     destination: str | None = None
     partner: str | None = None
     error: str | None = None  # part of the last error
@@ -44,8 +79,8 @@ class Filter:
     # own words: else a search would tell a viewer, letter by letter, what a hidden text says.
     personal_data: bool = False
 
-    def where(self):
-        conditions = [delivery.c.state.in_(self.states)]
+    def where(self, at: datetime | None = None):
+        conditions = [or_(*(kind_condition(k, at) for k in self.states)) if self.states else false()]
         if self.destinations is not None:
             conditions.append(delivery.c.destination.in_(self.destinations))
         if self.ids:
@@ -87,20 +122,45 @@ def shown_trace(rows: list[dict], personal_data: bool) -> list[dict]:
             for r in rows]
 
 
-def list_deliveries(hub: Hub, f: Filter, limit: int = 500, personal_data: bool = False) -> list[dict]:
-    """``last_error`` as the reader may see it: the hub's own words, and what the destination
-    wrote back only for who may see personal data."""
+def list_deliveries(hub: Hub, f: Filter, limit: int = 500, personal_data: bool = False, offset: int = 0,
+                    sort: str = "id", descending: bool = False) -> list[dict]:
+    """One page of the matching deliveries, sorted (SORTS) server-side, with the kind each is in.
+    ``last_error`` as the reader may see it: the hub's own words, and what the destination wrote
+    back only for who may see personal data."""
+    column = SORTS.get(sort, delivery.c.id)
+    order = [column.desc() if descending else column.asc()]
+    if column is not delivery.c.id:
+        order.append(delivery.c.id.desc() if descending else delivery.c.id.asc())
+    at = now()
     with hub.engine.connect() as conn:
         rows = conn.execute(_joined(delivery.c.id, delivery.c.destination, delivery.c.recipient, delivery.c.state,
                                     delivery.c.attempts, delivery.c.last_error, delivery.c.error_summary,
-                                    delivery.c.created_at, delivery.c.updated_at, event.c.partner, event.c.bericht_id)
-                            .where(f.where()).order_by(delivery.c.id).limit(limit)).mappings().all()
-    return [dict(r, last_error=_error(hub, r, personal_data)) for r in rows]
+                                    delivery.c.next_attempt_at, delivery.c.created_at, delivery.c.updated_at,
+                                    event.c.partner, event.c.bericht_id)
+                            .where(f.where(at)).order_by(*order).offset(offset).limit(limit)).mappings().all()
+    return [dict(r, last_error=_error(hub, r, personal_data), kind=kind_of(r, at)) for r in rows]
+
+
+def kind_of(row, at: datetime) -> str:
+    if row["state"] == DeliveryState.PENDING:
+        if row["attempts"] > 0:
+            return "retrying"
+        return "waiting" if as_utc(row["created_at"]) < at - WAITING else "pending"
+    return row["state"]
 
 
 def count_deliveries(hub: Hub, f: Filter) -> int:
     with hub.engine.connect() as conn:
         return conn.scalar(_joined(func.count()).where(f.where()))
+
+
+def counts(hub: Hub, f: Filter, kinds_counted: tuple[str, ...] = KINDS) -> dict[str, int]:
+    """How many deliveries of each kind match the filter's other conditions, at one moment: the
+    numbers beside the state choices, true whatever the page shows."""
+    at = now()
+    with hub.engine.connect() as conn:
+        return {k: conn.scalar(_joined(func.count()).where(replace(f, states=(k,), ids=()).where(at)))
+                for k in kinds_counted}
 
 
 def destinations_matching(hub: Hub, f: Filter) -> list[str]:
@@ -142,8 +202,9 @@ def show_delivery(hub: Hub, delivery_id: int, personal_data: bool = False) -> di
 
 
 def replay(hub: Hub, f: Filter, actor: str, reason: str, dry_run: bool = False) -> int:
-    """Make failed or dead deliveries pending again (attempts start over). Returns how many.
-    One whose document retention purged is left: there is nothing left to send."""
+    """Make the matching deliveries pending and due now, attempts starting over: failed and dead
+    ones again, retrying and waiting ones at once. Returns how many. One whose document retention
+    purged is left (there is nothing left to send), and so is one a worker claimed meanwhile."""
     if not reason.strip():
         raise ValueError("a replay needs a reason, for the audit trail")
     with hub.engine.begin() as conn:
@@ -151,12 +212,17 @@ def replay(hub: Hub, f: Filter, actor: str, reason: str, dry_run: bool = False) 
         if dry_run or not ids:
             return len(ids)
         at = now()
+        done: list[int] = []
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            conn.execute(update(delivery).where(delivery.c.id.in_(chunk), delivery.c.state.in_(REPLAYABLE)).values(
-                state=DeliveryState.PENDING, attempts=0, next_attempt_at=at, batch_id=None, updated_at=at))
-        record(conn, [Entry("delivery", i, "replayed", detail=f"by {actor}: {reason}") for i in ids], actor=actor)
-    return len(ids)
+            done += conn.scalars(update(delivery).where(
+                delivery.c.id.in_(chunk), delivery.c.state.in_((*REPLAYABLE, DeliveryState.PENDING))).values(
+                state=DeliveryState.PENDING, attempts=0, next_attempt_at=at, batch_id=None, updated_at=at)
+                .returning(delivery.c.id)).all()
+        if done:
+            record(conn, [Entry("delivery", i, "replayed", detail=f"by {actor}: {reason}") for i in sorted(done)],
+                   actor=actor)
+    return len(done)
 
 
 def destinations_of(hub: Hub, ids: list[int]) -> list[str]:
@@ -175,18 +241,113 @@ def quarantine_partners(hub: Hub, ids: list[int]) -> list[str]:
     return sorted(partners)
 
 
-def list_quarantine(hub: Hub, partner: str | None = None, state: str = QuarantineState.OPEN, limit: int = 500) -> list[dict]:
+@dataclass(frozen=True)
+class QuarantineFilter:
+    """Which quarantined items: every field optional; ``ids`` wins over the rest."""
+    ids: tuple[int, ...] = ()
+    partner: str | None = None
+    state: str = QuarantineState.OPEN
+    reason: str | None = None  # part of the reason (the hub's words: line, element, rule, never a value)
+    bericht_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self):
+        conditions = [quarantine.c.state == self.state]
+        if self.ids:
+            return and_(quarantine.c.id.in_(self.ids), *conditions)
+        if self.partner:
+            conditions.append(quarantine.c.partner == self.partner)
+        if self.reason:
+            conditions.append(quarantine.c.reason.contains(self.reason, autoescape=True))
+        if self.bericht_id:
+            conditions.append(quarantine.c.bericht_id == self.bericht_id)
+        if self.since:
+            conditions.append(quarantine.c.created_at >= self.since)
+        if self.until:
+            conditions.append(quarantine.c.created_at <= self.until)
+        return and_(*conditions)
+
+
+def list_quarantine(hub: Hub, partner: str | QuarantineFilter | None = None, state: str = QuarantineState.OPEN,
+                    limit: int = 500, offset: int = 0, newest_first: bool = False) -> list[dict]:
+    f = partner if isinstance(partner, QuarantineFilter) else QuarantineFilter(partner=partner, state=state)
+    order = quarantine.c.id.desc() if newest_first else quarantine.c.id
     with hub.engine.connect() as conn:
         q = select(quarantine.c.id, quarantine.c.partner, quarantine.c.bericht_id, quarantine.c.line,
-                   quarantine.c.reason, quarantine.c.created_at, quarantine.c.payload_id).where(quarantine.c.state == state)
-        if partner:
-            q = q.where(quarantine.c.partner == partner)
-        return [dict(r) for r in conn.execute(q.order_by(quarantine.c.id).limit(limit)).mappings()]
+                   quarantine.c.reason, quarantine.c.created_at, quarantine.c.payload_id,
+                   quarantine.c.state).where(f.where())
+        return [dict(r) for r in conn.execute(q.order_by(order).offset(offset).limit(limit)).mappings()]
 
 
-def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool = False) -> dict:
+def count_quarantine(hub: Hub, f: QuarantineFilter) -> int:
+    with hub.engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(quarantine).where(f.where()))
+
+
+def quarantine_ids(hub: Hub, f: QuarantineFilter) -> list[int]:
+    """Every matching item's id, for an action on all of them."""
+    with hub.engine.connect() as conn:
+        return list(conn.scalars(select(quarantine.c.id).where(f.where()).order_by(quarantine.c.id)))
+
+
+@dataclass
+class ItemOutcome:
+    id: int
+    bericht_id: str | None
+    accepted: bool
+    reason: str = ""  # why it is still rejected: the new reason
+    now_item: int | None = None  # a whole payload rejected for another reason is quarantined anew
+
+    def text(self) -> str:
+        who = f"item {self.id} ({self.bericht_id or 'whole payload'})"
+        if self.accepted:
+            return f"{who}: accepted, its event is stored and routed"
+        moved = f" (now item {self.now_item})" if self.now_item else ""
+        return f"{who}: still rejected{moved}: {self.reason}"
+
+
+@dataclass
+class ReprocessOutcome:
+    selected: int
+    items: list[ItemOutcome]
+    dry_run: bool = False
+
+    @property
+    def accepted(self) -> int:
+        return sum(i.accepted for i in self.items)
+
+    @property
+    def still_rejected(self) -> int:
+        return len(self.items) - self.accepted
+
+    def counts(self) -> dict[str, int]:
+        return {"accepted": self.accepted, "still_rejected": self.still_rejected, "selected": self.selected}
+
+    def __getitem__(self, key: str) -> int:  # outcome["accepted"]: the counts, as callers read them before
+        return self.counts()[key]
+
+    def __eq__(self, other) -> bool:
+        return self.counts() == other if isinstance(other, dict) else NotImplemented
+
+    def summary(self) -> str:
+        if self.dry_run:
+            return f"{self.selected} open items would be re-processed."
+        if not self.selected:
+            return "Nothing re-processed: none of the items asked is open (any more)."
+        return (f"{self.selected} re-processed: {self.accepted} accepted, {self.still_rejected} still rejected"
+                + (" (with the reason each now has)." if self.still_rejected else "."))
+
+    def lines(self) -> list[str]:
+        return [self.summary(), *(i.text() for i in self.items)]
+
+
+def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool = False) -> ReprocessOutcome:
     """Run quarantined items through the pipeline again, after a mapping or schema fix: an
-    event from its kept raw bytes, a whole payload from its kept file. Returns counts."""
+    event from its kept raw bytes, a whole payload from its kept file. An item still rejected
+    keeps its new reason. Returns what became of each, in words."""
+    from ketenhub.adapters import AdapterError
+    from ketenhub.xml.problems import explain
     from ketenhub.pipeline import ingest
     from ketenhub.processing import AcceptedEvent, EventProcessor
     from ketenhub.receive.base import Incoming
@@ -200,29 +361,64 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
         items = conn.execute(select(quarantine, payload.c.sha256, payload.c.name).join(
             payload, payload.c.id == quarantine.c.payload_id).where(
             quarantine.c.id.in_(ids), quarantine.c.state == QuarantineState.OPEN)).mappings().all()
-    outcome = {"accepted": 0, "still_rejected": 0, "selected": len(items)}
+    outcome = ReprocessOutcome(len(items), [], dry_run)
     if dry_run:
         return outcome
     for q in items:
-        partner = hub.registry.partner(q["partner"])
-        if q["raw"] is None:  # the whole payload was refused: read its kept file again
-            path = hub.settings.payloads_dir / f"{q['sha256']}.xml"
-            report = ingest(hub, partner, Incoming(q["name"], path))
-            ok = report.state != PayloadState.REJECTED
-        else:
-            event = kept_event(q["raw"], hub.settings.payloads_dir / f"{q['sha256']}.xml")
-            result = EventProcessor(hub, partner).process(event)
-            ok = isinstance(result, AcceptedEvent)
-            if ok:
-                with hub.engine.begin() as conn:
-                    inbound.store_events(conn, partner.partner, q["payload_id"], [result], [])
-        outcome["accepted" if ok else "still_rejected"] += 1
+        item = ItemOutcome(q["id"], q["bericht_id"], False)
+        try:
+            partner = hub.registry.partner(q["partner"])
+        except AdapterError:  # its adapter was removed or renamed: nothing to check it against
+            item.reason = f"partner {q['partner']!r} is not configured (adapters/): nothing to check it against"
+            outcome.items.append(item)
+            continue
+        new_reason = None
+        try:
+            if q["raw"] is None:  # the whole payload was refused: read its kept file again
+                path = hub.settings.payloads_dir / f"{q['sha256']}.xml"
+                report = ingest(hub, partner, Incoming(q["name"], path))
+                item.accepted = report.state != PayloadState.REJECTED
+                if not item.accepted:
+                    item.reason = explain(report.problems)
+            else:
+                event = kept_event(q["raw"], hub.settings.payloads_dir / f"{q['sha256']}.xml")
+                result = EventProcessor(hub, partner).process(event)
+                item.accepted = isinstance(result, AcceptedEvent)
+                if item.accepted:
+                    with hub.engine.begin() as conn:
+                        inbound.store_events(conn, partner.partner, q["payload_id"], [result], [])
+                else:
+                    item.reason = new_reason = result.reason
+        except Exception as e:  # one item's trouble is reported with it; the others go on
+            log.exception("re-processing quarantine item %s failed", q["id"])
+            item.accepted, item.reason = False, f"could not be re-processed ({type(e).__name__}); see the log"
+            outcome.items.append(item)
+            continue
         with hub.engine.begin() as conn:
-            if ok:
+            if item.accepted:
                 conn.execute(update(quarantine).where(quarantine.c.id == q["id"]).values(state=QuarantineState.REPROCESSED))
-            record(conn, [Entry("quarantine", q["id"], QuarantineState.REPROCESSED if ok else "reprocess-failed", q["bericht_id"],
-                                f"by {actor}: {reason}")], actor=actor)
+            elif q["raw"] is None:
+                # Refused for another reason, the payload is quarantined anew under it: this item is done.
+                newer = conn.scalar(select(func.max(quarantine.c.id)).where(
+                    quarantine.c.payload_id == q["payload_id"], quarantine.c.id != q["id"],
+                    quarantine.c.state == QuarantineState.OPEN, quarantine.c.reason == item.reason))
+                if newer:
+                    item.now_item = newer
+                    conn.execute(update(quarantine).where(quarantine.c.id == q["id"]).values(
+                        state=QuarantineState.REPROCESSED))
+            elif new_reason is not None and _unlined(new_reason) == _unlined(q["reason"]):
+                item.reason = q["reason"]  # the same problems: keep the lines as counted in the whole file
+            elif new_reason is not None:
+                conn.execute(update(quarantine).where(quarantine.c.id == q["id"]).values(reason=new_reason))
+            record(conn, [Entry("quarantine", q["id"], QuarantineState.REPROCESSED if item.accepted else "reprocess-failed",
+                                q["bericht_id"], f"by {actor}: {reason}")], actor=actor)
+        outcome.items.append(item)
     return outcome
+
+
+def _unlined(reason: str) -> str:
+    """A reason without its line numbers: an event read again alone counts its lines from 1."""
+    return re.sub(r"\bline \d+", "line", reason)
 
 
 def age(created: datetime) -> timedelta:

@@ -53,7 +53,7 @@ def test_deliveries_parked_beyond_the_threshold_are_an_alert_and_in_the_status(h
             next_attempt_at=datetime(2058, 1, 1, tzinfo=timezone.utc)))
     message = check_backlog(hub, cjib)
     assert message.startswith("5 pending deliveries to Centraal Justitieel Incassobureau wait longer than "
-                              "7200 s for their next attempt (the latest until 2058-01-01 00:00 UTC)")
+                              "7200 s for their next attempt (the latest until 2058-01-01 01:00 CET)")
     assert f"in trouble: {message}" in status(capsys)
     assert check_backlog(hub, dataclasses.replace(cjib, alert_waiting_above_seconds=10 ** 10)) is None
 
@@ -70,3 +70,37 @@ def status(capsys) -> str:
     capsys.readouterr()
     assert main(["status"]) == 0
     return capsys.readouterr().out
+
+
+def test_a_deadline_before_the_hub_was_running_is_not_judged(hub, sample):
+    from ketenhub.monitoring import first_record
+    om = hub.registry.partner("om")
+    assert first_record(hub) is None
+    ingest(hub, "politie", sample("politie/melding-aangifte.xml"))  # the hub's first record: now
+    started = first_record(hub)
+    assert started is not None
+    # A deadline whose day began before the hub started: not judged; one a day later: judged, in Amsterdam time.
+    assert check_arrival(hub, om, started + timedelta(hours=1), started) is None
+    late = check_arrival(hub, om, started + timedelta(days=1, minutes=1), started)
+    assert "nothing ever arrived" in late and ("CET" in late or "CEST" in late) and "UTC" not in late
+
+
+def test_a_run_that_got_nothing_through_is_an_alert_and_its_log_names_the_error_without_the_peers_text(hub, sample):
+    from ketenhub.clock import now
+    from ketenhub.monitoring import check_sent, run_errors
+    from ketenhub.protocols.soap import SoapFault
+
+    class Busy(Transport):
+        def send(self, name, document, keys):
+            raise SoapFault("soap:Server", "the service is busy for Jansen")
+
+    kbsp = hub.registry.destination("kbsp")
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    started = now()
+    report = deliver(hub, kbsp, Busy())
+    assert report.delivered == 0 and report.retry == 6
+    assert "none of the 6 deliveries this run sent to" in check_sent(kbsp, report.delivered, report.retry, report.failed)
+    assert check_sent(kbsp, 1, 5, 0) is None and check_sent(kbsp, 0, 0, 0) is None
+    (line,) = run_errors(hub, kbsp, started)
+    assert line.startswith("6 × SoapFault (fault code soap:Server; the fault's text, 30 characters")
+    assert "Jansen" not in line and "busy" not in line

@@ -264,3 +264,100 @@ def test_a_replay_touches_only_the_destinations_that_were_checked(hub, sample):
     assert ops.destinations_matching(hub, f) == ["cjib", "kbsp"]
     assert ops.replay(hub, replace(f, destinations=("cjib",)), "tester", "only CJIB") == 5
     assert ops.count_deliveries(hub, ops.Filter(destination="kbsp")) == 6
+
+
+def _deliveries_in_every_kind(hub, sample):
+    """11 deliveries of the sample OM file: 2 failed, 2 dead, 3 retrying, 2 waiting, 2 pending and fresh."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from ketenhub.clock import now
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    with hub.engine.begin() as conn:
+        ids = conn.scalars(select(delivery.c.id).order_by(delivery.c.id)).all()
+        old = now() - timedelta(hours=3)
+        for some, values in ((ids[0:2], dict(state="failed", attempts=1, last_error="KbSP: AFGEWEZEN: x")),
+                             (ids[2:4], dict(state="dead", attempts=10)),
+                             (ids[4:7], dict(attempts=1, last_error="SoapFault: SOAP Fault soap:Server: down",
+                                             error_summary="SoapFault")),
+                             (ids[7:9], dict(created_at=old))):
+            conn.execute(update(delivery).where(delivery.c.id.in_(some)).values(**values))
+    return ids
+
+
+def test_every_delivery_in_trouble_is_counted_in_one_kind_and_listed_page_by_page(hub, sample):
+    ids = _deliveries_in_every_kind(hub, sample)
+    everything = ops.Filter()
+    assert ops.counts(hub, everything) == {"failed": 2, "dead": 2, "retrying": 3, "waiting": 2}
+    assert ops.count_deliveries(hub, everything) == 9
+    assert ops.counts(hub, ops.Filter(destination="cjib")) == ops.counts(hub, ops.Filter(destination="cjib", states=("dead",)))
+    first = ops.list_deliveries(hub, everything, 4, sort="id")
+    second = ops.list_deliveries(hub, everything, 4, offset=4, sort="id")
+    third = ops.list_deliveries(hub, everything, 4, offset=8, sort="id")
+    assert [r["id"] for r in first + second + third] == ids[:9]
+    assert [r["kind"] for r in first[:4]] == ["failed", "failed", "dead", "dead"]
+    assert {r["kind"] for r in second} | {r["kind"] for r in third} == {"retrying", "waiting"}
+    newest_first = ops.list_deliveries(hub, everything, 100, sort="id", descending=True)
+    assert [r["id"] for r in newest_first] == ids[:9][::-1]
+    by_attempts = ops.list_deliveries(hub, everything, 100, sort="attempts", descending=True)
+    assert [r["attempts"] for r in by_attempts][:2] == [10, 10]
+    # A viewer sees the hub's words of a SOAP fault, an operator its text too.
+    (retrying,) = ops.list_deliveries(hub, ops.Filter(ids=(ids[4],)), 1)
+    assert retrying["last_error"].startswith("SoapFault [text from") and "down" not in retrying["last_error"]
+    assert "down" in ops.list_deliveries(hub, ops.Filter(ids=(ids[4],)), 1, personal_data=True)[0]["last_error"]
+    # Retrying ones may be sent at once: pending, due now, attempts from zero, audited.
+    assert ops.replay(hub, ops.Filter(states=("retrying",)), "tester", "KbSP is back", dry_run=True) == 3
+    assert ops.replay(hub, ops.Filter(states=("retrying",)), "tester", "KbSP is back") == 3
+    assert ops.counts(hub, everything)["retrying"] == 0
+    with pytest.raises(ValueError, match="unknown state 'broken'"):
+        ops.kinds("failed,broken")
+
+
+def test_reprocessing_says_what_became_of_each_item_and_keeps_the_new_reason(hub, sample):
+    om = hub.registry.partners["om"]
+    hub.registry.partners["om"] = dataclasses.replace(om, rules=om.rules + (Rule("false()", "a rule with a bug"),))
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    first, *_ = ops.list_quarantine(hub, "om")
+    assert "a rule with a bug" in first["reason"]
+    hub.registry.partners["om"] = dataclasses.replace(om, rules=om.rules + (Rule("false()", "another rule"),))
+    outcome = ops.reprocess(hub, [first["id"]], "tester", "rule changed")
+    assert outcome.still_rejected == 1 and "another rule" in outcome.items[0].reason
+    assert "still rejected" in outcome.lines()[1] and "another rule" in outcome.lines()[1]
+    (again,) = ops.list_quarantine(hub, ops.QuarantineFilter(ids=(first["id"],)))
+    assert "another rule" in again["reason"] and "a rule with a bug" not in again["reason"]
+    # A partner no longer configured: said in words, nothing raised.
+    del hub.registry.partners["om"]
+    outcome = ops.reprocess(hub, [first["id"]], "tester", "try")
+    assert outcome.still_rejected == 1 and "not configured" in outcome.items[0].reason
+    hub.registry.partners["om"] = om
+    assert ops.count_quarantine(hub, ops.QuarantineFilter(partner="om", reason="another rule")) == 1
+
+
+def test_cli_lists_every_kind_with_counts_and_asks_before_a_bulk_replay(hub, sample):
+    ids = _deliveries_in_every_kind(hub, sample)
+    env = {"KETENHUB_HOME": str(hub.settings.home), "KETENHUB_DATABASE_URL": hub.settings.database_url,
+           "PATH": "/usr/bin:/bin"}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "ketenhub.cli", "deliveries", *args], env=env,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    listed = cli("list", "--limit", "4", "--offset", "4", "--sort", "id")
+    assert listed.returncode == 0
+    assert "4 of 9 matching shown (from 5); in trouble: failed 2, dead 2, retrying 3, waiting 2" in listed.stdout
+    assert "times in Europe/Amsterdam" in listed.stdout and "next=" in listed.stdout
+    assert [int(line.split()[0]) for line in listed.stdout.splitlines()[:4]] == ids[4:8]
+    asked = cli("replay", "--state", "retrying", "--reason", "back")
+    assert asked.returncode == 1 and "Replay 3 deliveries? Not done: add --yes" in asked.stderr
+    assert cli("replay", "--state", "retrying", "--reason", "back", "--yes").stdout.strip() == "3 deliveries replayed"
+
+
+def test_an_item_still_rejected_for_the_same_problem_keeps_the_lines_of_the_whole_file(hub, tmp_path):
+    from tests.support.factories import om_batch, om_event, write_with_marker
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261121_001.xml",
+                             om_batch([om_event(1), om_event(2, bsn="123456789")]))
+    ingest(hub, "om", path)
+    (before,) = ops.list_quarantine(hub, "om")
+    outcome = ops.reprocess(hub, [before["id"]], "tester", "look again")
+    (after,) = ops.list_quarantine(hub, "om")
+    assert after["reason"] == before["reason"] == outcome.items[0].reason and "elfproef" in after["reason"]

@@ -51,6 +51,7 @@ def receive_dag(p: Partner):
 
             hub = Hub()
             reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False)
+            _log_rejections(reports)
             return {
                 "payloads": len(reports),
                 "payloads_rejected": sum(r.state == PayloadState.REJECTED for r in reports),
@@ -71,26 +72,58 @@ def deliver_dag(d: Destination):
         @task
         def send() -> dict:
             from ketenhub import wiring
+            from ketenhub.clock import now
             from ketenhub.hub import Hub
+            from ketenhub.monitoring import run_errors
 
             hub = Hub()
-            report = wiring.deliver(hub, hub.registry.destination(d.destination), embedded=False)
+            started = now()
+            dest = hub.registry.destination(d.destination)
+            report = wiring.deliver(hub, dest, embedded=False)
+            log.info("%s: %d delivered, %d to retry, %d refused for good, in %d documents", d.destination,
+                     report.delivered, report.retry, report.failed, len(report.batches))
+            for line in run_errors(hub, dest, started) if report.retry or report.failed else ():
+                log.warning("not delivered: %s", line)
             return {"delivered": report.delivered, "retry": report.retry, "failed": report.failed,
                     "documents": len(report.batches)}
 
         @task
-        def check_backlog() -> None:
+        def check_backlog(sent: dict, dag_run=None) -> None:
+            """The run's colour: red when nothing this run sent got through; for a scheduled run,
+            also when the destination's backlog is above its alert threshold. A replay's run
+            (conf replay) answers for what it sent only: deliveries still failed elsewhere do not
+            make it red, the next scheduled run reports them."""
             from ketenhub.hub import Hub
-            from ketenhub.monitoring import check_backlog as check
+            from ketenhub.monitoring import check_backlog as check, check_sent
 
             hub = Hub()
-            problem = check(hub, hub.registry.destination(d.destination))
+            dest = hub.registry.destination(d.destination)
+            replay = bool(dag_run and (dag_run.conf or {}).get("replay"))
+            problems = [check_sent(dest, sent["delivered"], sent["retry"], sent["failed"])]
+            if not replay:
+                problems.append(check(hub, dest))
+            problem = "; ".join(filter(None, problems))
             if problem:
                 raise AirflowFailException(problem)
 
-        send() >> check_backlog()
+        check_backlog(send())
 
     return deliver()
+
+
+def _log_rejections(reports: list, first: int = 5) -> None:
+    """The first rejections' reasons in the task log: the hub's words (line, element, rule), never a value."""
+    from ketenhub.names import shown as escaped
+    shown = 0
+    for r in reports:
+        for problem in getattr(r, "problems", None) or ():
+            log.warning("payload %s rejected: %s", escaped(r.name), problem)
+        for bericht_id, reason in r.rejected:
+            if shown < first:
+                log.warning("event %s of %s rejected: %s", bericht_id or "(no BerichtId)", escaped(r.name), reason)
+            shown += 1
+    if shown > first:
+        log.warning("... and %d more rejected events: see Quarantine in the Airflow UI", shown - first)
 
 
 def deadline_dag(p: Partner):
@@ -102,10 +135,16 @@ def deadline_dag(p: Partner):
         @task
         def check_arrival(data_interval_end=None) -> None:
             from ketenhub.hub import Hub
-            from ketenhub.monitoring import check_arrival as check
+            from ketenhub.monitoring import check_arrival as check, first_record
 
             hub = Hub()
-            problem = check(hub, hub.registry.partner(p.partner), data_interval_end or pendulum.now(TIMEZONE))
+            deadline = data_interval_end or pendulum.now(TIMEZONE)
+            since = first_record(hub)
+            if since is None or since > deadline - timedelta(hours=24):
+                log.info("deadline %s not judged: the hub was not running for the whole day before it "
+                         "(its first record: %s)", deadline, since or "none yet")
+                return
+            problem = check(hub, hub.registry.partner(p.partner), deadline, since)
             if problem:
                 raise AirflowFailException(problem)
 
@@ -181,6 +220,22 @@ def retention_dag():
     return retention()
 
 
+def health_dag():
+    @_dag(dag_id("health"), "*/5 * * * *", ["health"],
+          "Indexes new events for Find an event, samples each destination's backlog and exports the chain's "
+          "figures through Airflow's metrics (docs/metrics.md).")
+    def health():
+        @task(retries=0)  # the next run, five minutes on, measures again
+        def measure() -> dict:
+            from ketenhub.orchestration.metrics import measure as run
+
+            return run()
+
+        measure()
+
+    return health()
+
+
 def build() -> dict:
     registry = adapters.load(settings.load())
     dags = [receive_dag(p) for p in registry.partners.values()]
@@ -188,4 +243,5 @@ def build() -> dict:
     dags += [deliver_dag(d) for d in registry.destinations.values()]
     dags.append(audit_verify_dag())
     dags.append(retention_dag())
+    dags.append(health_dag())
     return {d.dag_id: d for d in dags}

@@ -40,6 +40,12 @@ def _key_pem(key: paramiko.PKey) -> str:
     return out.getvalue()
 
 
+def next_om_file(outbox: Path, sequence: int) -> Path:
+    """The OM's file of the day, 500 events of which about 1 % invalid (their reasons show in the task log)."""
+    return publish(outbox, time.strftime("%Y%m%d"), sequence, 500, start=int(time.time()) % 10**6 * 1000 + sequence,
+                   invalid_share=0.01, seed=int(time.time()) + sequence)
+
+
 def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | None = None,
         stop: threading.Event | None = None) -> dict:
     """Start everything; with ``stop`` given, return the simulators at once (for tests),
@@ -74,8 +80,8 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     write_secret(workdir / "connections.json", json.dumps(connections, indent=2).encode())
     generator = Generator(int(time.time()))
     sims["politie"].add(25)
-    publish(workdir / "om" / "outbox", time.strftime("%Y%m%d"), 1, 500, start=int(time.time()) % 10**6 * 1000,
-            invalid_share=0.01, seed=int(time.time()))
+    om_file = 1
+    next_om_file(workdir / "om" / "outbox", om_file)
     for n in range(5):
         drop(cvom_folder, generator, int(time.time()) % 10**6 * 100 + n)
     if stop is not None:
@@ -89,4 +95,7 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
         sims["politie"].add(generator.r.randint(1, 5))
         drop(cvom_folder, generator, int(time.time()) % 10**6 * 100 + tick % 100)
         cjib.process()
+        if not any((workdir / "om" / "outbox").glob("*.xml")):  # the hub took the last one: the tour may trigger again
+            om_file += 1
+            next_om_file(workdir / "om" / "outbox", om_file)
         cjib_push.demo(pusher, tick)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from ketenhub import keys
 from ketenhub.clock import now as clock_now
 from ketenhub.states import DeliveryState, PayloadState, QuarantineState
+from ketenhub.store import search
 from ketenhub.store.audit import Entry, record
 from ketenhub.store.tables import audit, audit_head, delivery, event, payload, quarantine
 
@@ -105,6 +106,8 @@ def run(hub, dry_run: bool = False, at: datetime | None = None, actor: str = "ke
             report.counts[(name, "deliveries")] = _apply(conn, delivery, where, dry_run,
                                                          document=EMPTY, last_error=None)
         for name, r in partners.items():
+            if not dry_run:
+                search.forget(conn, select(event.c.id).where(_events(name, _cutoff(at, r.events))))
             report.counts[(name, "events")] = _apply(conn, event, _events(name, _cutoff(at, r.events)), dry_run,
                                                      canonical=EMPTY)
             q = _quarantine(name, _cutoff(at, r.quarantine))

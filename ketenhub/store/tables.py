@@ -1,7 +1,7 @@
 """Table definitions (SQLAlchemy Core). Schema changes go through Alembic migrations in
 ``migrations/``; this module describes the current head for the code that queries."""
-from sqlalchemy import (BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        String, Table, Text, UniqueConstraint, text)
+from sqlalchemy import (BigInteger, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
+                        PrimaryKeyConstraint, String, Table, Text, UniqueConstraint, text)
 
 metadata = MetaData()
 
@@ -20,6 +20,7 @@ payload = Table(
     Column("events_rejected", Integer, nullable=False, default=0),
     Column("events_duplicate", Integer, nullable=False, default=0),
     UniqueConstraint("partner", "sha256", name="uq_payload_partner_sha256"),
+    Index("ix_payload_received", "received_at"),  # what arrived when, for the health page
 )
 
 # One accepted inbound event, in canonical form; a BerichtId is processed once per partner.
@@ -96,6 +97,10 @@ delivery = Table(
     Index("ix_delivery_batch", "batch_id", sqlite_where=text("batch_id IS NOT NULL"),
           postgresql_where=text("batch_id IS NOT NULL")),
     Index("ix_delivery_event", "event_id"),
+    # Partial: what health counts (delivered, failed, dead by time); a pending delivery is not in it.
+    Index("ix_delivery_settled", "destination", "updated_at", "state", "created_at",
+          sqlite_where=text("state IN ('delivered', 'failed', 'dead')"),
+          postgresql_where=text("state IN ('delivered', 'failed', 'dead')")),
 )
 
 # Append-only: every state change of every payload, event, delivery and quarantined item.
@@ -136,4 +141,27 @@ receive_cursor = Table(
     Column("partner", String(32), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The identifiers an event can be found by (bericht_id, parketnummer, registratienummer,
+# ketenreferentie), read from its canonical document after it was stored (see store.search).
+search_key = Table(
+    "search_key", metadata,
+    Column("event_id", ForeignKey("event.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("value", String(255).with_variant(String(255, collation="C"), "postgresql"), nullable=False),
+    PrimaryKeyConstraint("event_id", "kind", "value", name="pk_search_key"),
+    Index("ix_search_key_value", "value"),
+)
+
+# Each destination's backlog as sampled by the ketenhub_health DAG: the backlog over time.
+health_sample = Table(
+    "health_sample", metadata,
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("destination", String(32), nullable=False),
+    Column("pending", Integer, nullable=False),
+    Column("retrying", Integer, nullable=False),  # pending after at least one failed attempt
+    Column("in_trouble", Integer, nullable=False),  # failed or dead
+    Column("oldest_seconds", Float),  # age of the oldest pending delivery
+    PrimaryKeyConstraint("at", "destination", name="pk_health_sample"),
 )

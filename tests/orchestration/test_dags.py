@@ -41,7 +41,8 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["errors"] == {}
     expected = ({f"ketenhub_receive_{p}" for p in REGISTRY.partners} | {f"ketenhub_deliver_{d}" for d in REGISTRY.destinations}
-                | {"ketenhub_deadline_om", "ketenhub_audit_verify", "ketenhub_retention"})
+                | {"ketenhub_deadline_om", "ketenhub_audit_verify", "ketenhub_retention",
+                   "ketenhub_health"})
     assert set(out["dags"]) == expected
     kind, tz, cron, tasks = out["dags"]["ketenhub_receive_om"]
     assert (kind, tz, cron, tasks) == ("CronTriggerTimetable", "Europe/Amsterdam", "30 2 * * *", ["ingest"])
@@ -49,6 +50,7 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
     assert out["dags"]["ketenhub_deadline_om"][1:] == ["Europe/Amsterdam", "0 6 * * *", ["check_arrival"]]
     assert out["dags"]["ketenhub_audit_verify"][1:] == ["Europe/Amsterdam", "30 5 * * *", ["verify_chain"]]
     assert out["dags"]["ketenhub_retention"][1:] == ["Europe/Amsterdam", "45 4 * * *", ["purge"]]
+    assert out["dags"]["ketenhub_health"][1:] == ["Europe/Amsterdam", "*/5 * * * *", ["measure"]]
 
 
 def test_dag_file_import_touches_no_database_schema_or_mapping(tmp_path):
@@ -180,3 +182,62 @@ print("VERIFY", verify(hub.engine).text())
     assert left == "0" and int(pseudonymised) >= 5
     assert "VERIFY audit trail intact" in r.stdout
     assert "123456782" not in out and "OM-1001" not in out
+
+
+def test_a_receiving_task_logs_the_first_rejections_reasons_in_the_hubs_words(monkeypatch):
+    from ketenhub.orchestration import dags
+    from ketenhub.pipeline import Report
+    from ketenhub.xml.problems import Problem
+
+    many = Report("om", "OM_1.xml", "accepted", rejected=[(f"OM-{n}", f"line {n}, element /Bsn: elfproef")
+                                                          for n in range(8)])
+    refused = Report("om", "OM_2\x1b.xml", "rejected", problems=[Problem("marker", "the marker does not match")])
+    lines = []
+
+    class Log:  # Airflow's logging takes over the root logger: the lines as the task would log them
+        def warning(self, message, *args):
+            lines.append(message % args)
+    monkeypatch.setattr(dags, "log", Log())
+    dags._log_rejections([refused, many])
+    assert lines[0].startswith("payload OM_2") and "\x1b" not in lines[0] and "the marker does not match" in lines[0]
+    assert lines[1:6] == [f"event OM-{n} of OM_1.xml rejected: line {n}, element /Bsn: elfproef" for n in range(5)]
+    assert lines[6] == "... and 3 more rejected events: see Quarantine in the Airflow UI"
+
+
+@pytest.mark.timeout(600)
+def test_a_replays_run_answers_for_what_it_sent_a_scheduled_run_for_the_backlog(tmp_path):
+    """Five CJIB opdrachten dead (alert above 0); one replayed: the run the replay starts (conf
+    replay) delivers it and is green though four are still dead; a scheduled run is red for them."""
+    outbox = tmp_path / "cjib-out"
+    env = airflow_env(tmp_path, AIRFLOW_CONN_KETENHUB_CJIB=json.dumps({"conn_type": "fs",
+                                                                       "extra": {"path": str(outbox)}}))
+    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, cwd=PROJECT_DIR,
+                             capture_output=True, text=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    sample = PROJECT_DIR / "tests/data/om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"
+    r = python(f"""
+from dataclasses import replace
+from pathlib import Path
+from sqlalchemy import select
+from airflow.dag_processing.dagbag import DagBag
+from ketenhub import operations as ops
+from ketenhub.hub import Hub
+from ketenhub.pipeline import ingest_source
+from ketenhub.receive.folder import Files
+from ketenhub.store.tables import delivery
+from ketenhub.wiring import deliver
+from tests.support.factories import Unreachable
+hub = Hub()
+om = hub.registry.partner("om")
+ingest_source(hub, om, Files([Path({str(sample)!r})], om.receive))
+deliver(hub, replace(hub.registry.destination("cjib"), max_attempts=1), Unreachable())
+with hub.engine.connect() as conn:
+    first = conn.scalar(select(delivery.c.id).where(delivery.c.state == "dead").order_by(delivery.c.id))
+ops.replay(hub, ops.Filter(ids=(first,)), "tester", "one back")
+dag = DagBag(dag_folder="dags").dags["ketenhub_deliver_cjib"]
+print("RESULT", dag.test(run_conf={{"replay": True}}).state)
+print("RESULT", dag.test().state)
+""", env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [line.split()[1] for line in r.stdout.splitlines() if line.startswith("RESULT")] == ["success", "failed"]
+    assert len(list(outbox.glob("*.xml"))) == 1

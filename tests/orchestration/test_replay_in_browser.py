@@ -1,67 +1,188 @@
-"""An operator in a real browser (Debian's Chromium, driven by Playwright): logs into Airflow,
-opens Deliveries, replays a dead delivery, and the portal receives it through a real DAG run."""
+"""An operator and a viewer in a real browser (Debian's Chromium, driven by Playwright), in
+Airflow's light and dark themes: logging into Airflow, opening the hub's pages from Airflow's
+navigation, replaying a dead delivery through a confirmation and back, re-processing a
+quarantined event; the portal receives the replay through a real DAG run. One Airflow server
+for the module (the machine is slow). Screenshots go to $KETENHUB_SCREENSHOTS (default: the
+temporary folder's ketenhub-screenshots) to be looked at."""
 import json
+import os
+import re
+import shutil
+import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from ketenhub.wiring import deliver
+from ketenhub.hub import Hub
+from ketenhub.settings import PROJECT_DIR
 from ketenhub.simulators.kbsp import KbspSimulator
-from ketenhub.store.tables import delivery
-from tests.support.airflow_server import AirflowServer
+from ketenhub.store.tables import delivery, event
+from ketenhub.wiring import deliver
 from tests.conftest import ingest
-from tests.support.factories import Unreachable
+from tests.support.airflow_server import AirflowServer
+from tests.support.factories import Unreachable, om_batch, om_event, write_with_marker
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
+SHOTS = Path(os.environ.get("KETENHUB_SCREENSHOTS") or Path(tempfile.gettempdir()) / "ketenhub-screenshots")
+DARK = "rgb(0, 0, 0)"  # Airflow's dark background (Chakra bg token: black)
+LIGHT = "rgb(255, 255, 255)"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A hub with dead KbSP deliveries (of a Politie and an OM event) and one quarantined OM event;
+    Airflow with a scheduler; the portal simulator the replay reaches."""
+    base = tmp_path_factory.mktemp("browser")
+    env = {"KETENHUB_HOME": str(base / "home"), "KETENHUB_DATABASE_URL": f"sqlite:///{base / 'hub.db'}"}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        hub = Hub()
+        shutil.copy(PROJECT_DIR / "tests/data/politie/melding-aangifte.xml", base)
+        ingest(hub, "politie", base / "melding-aangifte.xml")
+        ingest(hub, "om", write_with_marker(base / "OM_ZAAKGEBEURTENISSEN_20261121_001.xml",
+                                            om_batch([om_event(7, bsn="123456789"), om_event(8)])))
+        deliver(hub, replace(hub.registry.destination("kbsp"), max_attempts=1), Unreachable())
+        portal = KbspSimulator(store=base / "portal").start()
+        server = AirflowServer(base / "airflow", dict(env, AIRFLOW_CONN_KETENHUB_KBSP=json.dumps(portal.connection())),
+                               components=("api-server", "scheduler", "dag-processor"))
+        try:
+            yield server, hub, portal
+        finally:
+            server.stop()
+            portal.stop()
+            hub.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def log_in(browser, server, user: str, scheme: str, zone: str, theme: str | None = None):
+    context = browser.new_context(color_scheme=scheme, timezone_id=zone, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", server.passwords[user])
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/(dags|home)?$|.*/$"))
+    if theme:  # the user's own choice in Airflow's menu, where Airflow keeps it
+        page.evaluate(f"localStorage.setItem('theme', '{theme}')")
+        page.reload()
+    return context, page
+
+
+def open_hub_page(page, name: str):
+    """Through Airflow's navigation: Plugins, Ketenhub, then the page."""
+    from playwright.sync_api import expect
+    page.get_by_role("button", name="Plugins").click()
+    page.get_by_role("menuitem", name="Ketenhub").click()
+    page.get_by_role("menuitem", name=name).click()
+    frame = page.frame_locator("iframe")
+    expect(frame.locator("h1")).to_be_visible(timeout=30000)
+    return frame
+
+
+def background(frame) -> str:
+    return frame.locator("body").evaluate("b => getComputedStyle(b).backgroundColor")
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_operator_replays_a_dead_delivery_in_the_browser(hub, sample, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+def test_operator_replays_a_dead_delivery_through_a_confirmation_and_back(site, chromium):
+    from playwright.sync_api import expect
+    server, hub, portal = site
+    with hub.engine.connect() as conn:  # the Politie event's; the OM event's stay dead
+        (dead_id, key) = conn.execute(select(delivery.c.id, delivery.c.idempotency_key).join(
+            event, event.c.id == delivery.c.event_id).where(delivery.c.state == "dead", event.c.partner == "politie")).one()
+        others = conn.scalar(select(func.count()).select_from(delivery).where(delivery.c.state == "dead")) - 1
+    assert others > 0
+    server.unpause("ketenhub_deliver_kbsp")
+    context, page = log_in(chromium, server, "operator", "light", "Europe/Amsterdam")
+    frame = open_hub_page(page, "Deliveries")
+    expect(frame.get_by_text("destination unreachable").first).to_be_visible(timeout=30000)
+    expect(frame.get_by_text("Times in Europe/Amsterdam")).to_be_visible()
+    expect(frame.get_by_role("link", name=f"dead: {others + 1}")).to_be_visible()
+    assert background(frame) == LIGHT
+    page.screenshot(path=str(SHOTS / "operator-deliveries-light.png"))
+    frame.get_by_label(f"select {dead_id}").check()
+    frame.locator("input[name=reason]").fill("portal is back")
+    frame.get_by_role("button", name="Replay selected…").click()
+    expect(frame.get_by_text("1 delivery would be replayed")).to_be_visible(timeout=30000)
+    page.screenshot(path=str(SHOTS / "operator-confirm-light.png"))
+    frame.get_by_role("link", name=re.compile("^Back")).click()  # the selection and the reason are kept
+    expect(frame.get_by_label(f"select {dead_id}")).to_be_checked(timeout=30000)
+    expect(frame.locator("input[name=reason]")).to_have_value("portal is back")
+    frame.get_by_role("button", name="Replay selected…").click()
+    frame.get_by_role("button", name="Replay 1 delivery").click()
+    expect(frame.get_by_text("1 delivery replayed")).to_be_visible(timeout=30000)
+    run = frame.get_by_role("link", name=re.compile("ketenhub_deliver_kbsp run"))
+    expect(run).to_be_visible()
+    page.screenshot(path=str(SHOTS / "operator-replayed-light.png"))
 
-    ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
-    deliver(hub, replace(hub.registry.destination("kbsp"), max_attempts=1), Unreachable())
-    with hub.engine.connect() as conn:
-        (dead_id, key) = conn.execute(select(delivery.c.id, delivery.c.idempotency_key)
-                                      .where(delivery.c.state == "dead")).one()
-    portal = KbspSimulator(store=tmp_path / "portal").start()
-    server = AirflowServer(tmp_path / "airflow", {
-        "KETENHUB_HOME": str(hub.settings.home), "KETENHUB_DATABASE_URL": hub.settings.database_url,
-        "AIRFLOW_CONN_KETENHUB_KBSP": json.dumps(portal.connection())},
-        components=("api-server", "scheduler", "dag-processor"))
-    try:
-        server.unpause("ketenhub_deliver_kbsp")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page()
-            page.goto(server.url + "/")
-            page.fill("input[name=username]", "operator")
-            page.fill("input[name=password]", server.passwords["operator"])
-            page.click("button[type=submit]")
-            page.get_by_role("link", name="Deliveries").click()
-            frame = page.frame_locator("iframe")
-            expect(frame.get_by_text("destination unreachable")).to_be_visible(timeout=30000)
-            frame.get_by_label(f"select {dead_id}").check()
-            frame.locator("input[name=reason]").fill("portal is back")
-            frame.get_by_role("button", name="Replay selected").click()
-            expect(frame.get_by_text("1 deliveries replayed")).to_be_visible(timeout=30000)
-            page.screenshot(path=str(tmp_path / "replayed.png"))
-            browser.close()
-        def state() -> str:
-            with hub.engine.connect() as conn:
-                return conn.scalar(select(delivery.c.state).where(delivery.c.id == dead_id))
+    def state() -> str:
+        with hub.engine.connect() as conn:
+            return conn.scalar(select(delivery.c.state).where(delivery.c.id == dead_id))
 
-        for _ in range(240):  # the delivery DAG run the replay started, run by the scheduler: it
-            if key in portal.accepted and state() != "sending":  # settles just after the portal took it
-                break
-            time.sleep(0.5)
-        assert key in portal.accepted
-        assert state() == "delivered"
-    finally:
-        server.stop()
-        portal.stop()
+    for _ in range(240):  # the delivery DAG run the replay started, run by the scheduler: it
+        if key in portal.accepted and state() != "sending":  # settles just after the portal took it
+            break
+        time.sleep(0.5)
+    assert key in portal.accepted
+    assert state() == "delivered"
+    # The replay's run answers for what it sent: green, though other deliveries are still dead.
+    api = server.session("admin")
+    for _ in range(240):
+        (started,) = api.get(f"{server.url}/api/v2/dags/ketenhub_deliver_kbsp/dagRuns",
+                             params={"run_type": "manual"}).json()["dag_runs"]
+        if started["state"] in ("success", "failed"):
+            break
+        time.sleep(0.5)
+    assert started["state"] == "success"
+    run.click()  # the run's page in Airflow itself, in the whole window
+    expect(page).to_have_url(re.compile(r".*/dags/ketenhub_deliver_kbsp/runs/.+"), timeout=30000)
+    expect(page.get_by_text("success").first).to_be_visible(timeout=60000)
+    page.screenshot(path=str(SHOTS / "operator-run.png"))
+    context.close()
+
+
+@pytest.mark.timeout(600)
+def test_operator_reprocesses_in_the_dark_and_sees_why_it_stayed_rejected(site, chromium):
+    from playwright.sync_api import expect
+    server, hub, _ = site
+    context, page = log_in(chromium, server, "operator", "dark", "Europe/Amsterdam")
+    frame = open_hub_page(page, "Quarantine")
+    expect(frame.get_by_text("elfproef").first).to_be_visible(timeout=30000)
+    assert background(frame) == DARK
+    page.screenshot(path=str(SHOTS / "operator-quarantine-dark.png"))
+    frame.locator("input.pick").first.check()
+    frame.locator("input[name=reason]").fill("BSN rule reviewed")
+    frame.get_by_role("button", name="Re-process selected…").click()
+    frame.get_by_role("button", name="Re-process 1 item").click()
+    expect(frame.get_by_text("1 re-processed: 0 accepted, 1 still rejected")).to_be_visible(timeout=30000)
+    page.screenshot(path=str(SHOTS / "operator-reprocessed-dark.png"))
+    context.close()
+
+
+@pytest.mark.timeout(600)
+def test_a_viewer_sees_in_their_own_zone_and_theme_and_may_not_replay(site, chromium):
+    from playwright.sync_api import expect
+    server, _, _ = site
+    context, page = log_in(chromium, server, "viewer", "light", "America/New_York", theme="dark")
+    frame = open_hub_page(page, "Deliveries")
+    expect(frame.get_by_text("Times in America/New_York")).to_be_visible(timeout=30000)
+    expect(frame.get_by_text("You may look, not replay")).to_be_visible()
+    expect(frame.get_by_role("button", name="Replay selected…")).to_be_disabled()
+    assert background(frame) == DARK  # Airflow's own choice of theme wins over the system's
+    page.screenshot(path=str(SHOTS / "viewer-deliveries-dark.png"))
+    context.close()

@@ -1,0 +1,69 @@
+"""One event's path as the provenance page shows it: payload, canonical document, each outbound
+item with its attempts; a refused event's bytes and reason; personal data masked for who may not
+see it, and a search by a part of a value only for who may."""
+from dataclasses import replace
+
+import pytest
+
+from ketenhub import provenance
+from ketenhub.wiring import deliver
+from tests.conftest import ingest
+from tests.support.factories import Unreachable, om_batch, om_event, write_with_marker
+
+
+@pytest.fixture
+def politie(hub, sample):
+    ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
+    deliver(hub, replace(hub.registry.destination("kbsp"), max_attempts=1), Unreachable())
+    (found,), _ = provenance.find(hub, "POL-0001", personal_data=False)
+    return found.id
+
+
+def test_the_path_of_an_event_with_each_attempt(hub, politie):
+    e = provenance.of_event(hub, politie, personal_data=True)
+    assert (e["bericht_id"], e["partner"], e["payload"]["name"]) == ("POL-0001", "politie", "melding-aangifte.xml")
+    assert "Jansen" in e["canonical"] and "<Parketnummer>13/002157-26</Parketnummer>" in e["canonical"]
+    (d,) = e["deliveries"]
+    assert (d["destination"], d["state"], d["attempts"]) == ("kbsp", "dead", 1)
+    assert [r["action"] for r in d["trail"]] == ["pending", "sending", "dead"]
+    assert "destination unreachable" in d["last_error"]
+    assert {r["action"] for r in e["trail"]} >= {"received", "accepted"}
+
+
+def test_a_viewer_sees_the_path_masked(hub, politie):
+    e = provenance.of_event(hub, politie, personal_data=False)
+    assert "Jansen" not in e["canonical"] and "•••" in e["canonical"]
+    assert "13/002157-26" in e["canonical"]  # case numbers are what the path is found by
+    (d,) = e["deliveries"]
+    assert "Jansen" not in (d["document"] or "")
+    _, text = provenance.payload_text(hub, e["payload"]["id"], personal_data=False)
+    assert "Jansen" not in text and "•••" in text
+    _, text = provenance.payload_text(hub, e["payload"]["id"], personal_data=True)
+    assert "Jansen" in text
+
+
+def test_only_who_may_see_personal_data_finds_by_part_of_a_value(hub, politie):
+    assert provenance.find(hub, "13/0021", personal_data=False)[0] == []
+    assert [f.id for f in provenance.find(hub, "13/0021", personal_data=True)[0]] == [politie]
+    assert [f.id for f in provenance.find(hub, "13/002157-26", personal_data=False)[0]] == [politie]
+
+
+def test_a_search_says_when_events_stored_just_now_are_not_indexed_yet(hub, sample, monkeypatch):
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    monkeypatch.setattr(provenance, "SEARCH_INDEXES", 2)
+    assert provenance.find(hub, "OM-1005", personal_data=True) == ([], True)
+    monkeypatch.setattr(provenance, "SEARCH_INDEXES", 100)
+    found, behind = provenance.find(hub, "OM-1005", personal_data=True)
+    assert [f.bericht_id for f in found] == ["OM-1005"] and not behind
+
+
+def test_a_refused_event_shows_its_bytes_and_why(hub, tmp_path):
+    ingest(hub, "om", write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261121_001.xml",
+                                        om_batch([om_event(1), om_event(2, bsn="123456789")])))
+    (kept,), _ = provenance.find(hub, "OM-T-0000002", personal_data=False)
+    assert kept.kind == "quarantine"
+    q = provenance.of_quarantined(hub, kept.id, personal_data=True)
+    assert "elfproef" in q["reason"].lower() or "bsn" in q["reason"].lower()
+    assert "Boef" in q["raw"] and q["accepted_event"] is None
+    masked = provenance.of_quarantined(hub, kept.id, personal_data=False)["raw"]
+    assert "Boef" not in masked and "123456789" not in masked
