@@ -251,8 +251,10 @@ def phase_airflow(path: Path) -> dict:
         while not (runs := api.get(f"{dag}/dagRuns").json()["dag_runs"]) or runs[0]["state"] in ("queued", "running"):
             time.sleep(1)
         run = runs[0]
-        (ti,) = api.get(f"{dag}/dagRuns/{run['dag_run_id']}/taskInstances").json()["task_instances"]
-        work = api.get(f"{dag}/dagRuns/{run['dag_run_id']}/taskInstances/ingest/xcomEntries/return_value").json()
+        tis = api.get(f"{dag}/dagRuns/{run['dag_run_id']}/taskInstances").json()["task_instances"]
+        (ti,) = [t for t in tis if t["task_id"] == "ingest"]  # the night's one file (a task per file)
+        work = api.get(f"{dag}/dagRuns/{run['dag_run_id']}/taskInstances/ingest/xcomEntries/return_value",
+                       params={"map_index": ti["map_index"]}).json()
     finally:
         server.stop()
     t = lambda v: datetime.fromisoformat(v)  # noqa: E731
@@ -307,6 +309,8 @@ def main() -> None:
     ap.add_argument("--database-url", help="default: a fresh SQLite file")
     ap.add_argument("--airflow-events", type=int, default=100_000,
                     help="events in the OM file of the run under Airflow's scheduler (0: no such run)")
+    ap.add_argument("--freshness-minutes", type=float, default=6,
+                    help="minutes of demo traffic under Airflow's scheduler for freshness (0: none; bench/freshness.py)")
     ap.add_argument("--json", default=str(HERE / "result.json"))
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
@@ -317,6 +321,9 @@ def main() -> None:
             return phase_simulator(Path(args.file), args.partner, args.politie_meldingen or 0)
         if args.phase == "floor":
             result = phase_floor(Path(args.file), args.partner)
+        elif args.phase == "freshness":
+            from freshness import measure
+            result = measure(args.freshness_minutes, Path(args.file), args.database_url)
         else:
             result = {"hub": phase_hub, "dags": phase_dags, "zeep": phase_zeep,
                       "airflow": phase_airflow}[args.phase](Path(args.file))
@@ -357,6 +364,12 @@ def main() -> None:
             small = om.publish(work / "om-airflow", "20261121", 1, args.airflow_events,
                                invalid_share=args.invalid_share)
             airflow = run_phase("airflow", small, dict(env, KETENHUB_HOME=str(work / "airflow-hub" / "hub")))
+        freshness = None
+        if args.freshness_minutes:
+            (work / "freshness").mkdir()
+            with store(args.database_url) as fresh:  # a store of its own: a day's traffic from the start
+                freshness = run_phase("freshness", work / "freshness", env, "--freshness-minutes",
+                                      str(args.freshness_minutes), *(["--database-url", fresh] if fresh else []))
     for name in ("kbsp", "dlv"):  # each item once
         assert received[name]["accepted"] == hub[f"{name}_delivered"], (name, received[name], hub)
     assert received["politie"]["waiting"] == 0, received["politie"]  # every melding taken in and confirmed
@@ -384,6 +397,7 @@ def main() -> None:
         "ingest_ratio_to_floor": round(hub["events"] / hub["ingest_seconds"] / floor["om"]["events_per_second"], 3),
         "dag_parse_seconds": dags["parse_seconds"], "zeep": zeep,
         "airflow_run": airflow and {**airflow, "events": args.airflow_events},
+        "freshness": freshness,
     }
     h = result["hub"]
     ev = lambda f: f"{f['events_per_second']:,} ev"  # noqa: E731
@@ -425,6 +439,9 @@ def main() -> None:
         print(f"Airflow run of ketenhub_receive_om, {args.airflow_events:,} events ({airflow['state']}): "
               f"{airflow['run_seconds']:.1f} s from queued to done, of which the task {airflow['task_seconds']:.1f} s; "
               f"scheduling overhead {airflow['overhead_seconds']:.1f} s")
+    if freshness:
+        from freshness import row
+        print(row(freshness))
     Path(args.json).write_text(json.dumps(result, indent=2))
 
 

@@ -113,7 +113,9 @@ class Destination:
     wsdl: str | None = None  # soap: the destination's WSDL under schemas/
     max_attempts: int = 10  # a delivery still failing transiently after this many is dead
     alert_above: int = 0  # the delivery DAG fails when more deliveries than this are failed or dead
-    schedule: str | None = None
+    schedule: str | None = None  # with on_arrival, the safety net: retries that came due, a failed receiving run
+    on_arrival: bool = True  # also deliver as soon as receiving routed something here (false: a nightly batch)
+    senders: int = 1  # tasks that deliver side by side in one run, on as many workers
     retry_after_max_seconds: float = 3600.0  # a destination's Retry-After is honoured up to this
     alert_waiting_above_seconds: float = 7200.0  # a delivery due later than this from now is an alert
     answer_max_bytes: int = 16 * 1024 * 1024  # soap/http: a larger answer is refused, never read whole
@@ -182,6 +184,7 @@ def _destination(d: dict) -> Destination:
         mapping=d["mapping"], events=tuple(d["events"]), item=d["item"], key=d["key"],
         recipient=d["recipient"], envelope=dict(d["envelope"]), folder=common.pop("folder"),
         max_attempts=int(common.pop("max_attempts", 10)), alert_above=int(common.pop("alert_above", 0)),
+        on_arrival=bool(common.pop("on_arrival", True)), senders=int(common.pop("senders", 1)),
         **common, **typed, options=deliver, retention=_retention(d, ("deliveries",)),
     )
 
@@ -189,7 +192,7 @@ def _destination(d: dict) -> Destination:
 _LIMITS = ("retry_after_max_seconds", "alert_waiting_above_seconds", "answer_max_bytes", "call_deadline_seconds")
 # What every destination's deliver: section may hold; the rest configures its transport.
 _COMMON = ("transport", "folder", "marker", "remote", "wsdl", "max_attempts", "alert_above", "schedule", "label",
-           *_LIMITS)
+           "on_arrival", "senders", *_LIMITS)
 
 
 def load(settings: Settings) -> Registry:

@@ -6,12 +6,14 @@ misnamed Connection can never make deliveries look delivered while they sit on a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Collection, Iterator
 
 from ketenhub.adapters import Destination, Partner
 from ketenhub.connections import Endpoint, endpoint
 from ketenhub.deliver import transports as kinds
 from ketenhub.deliver.transports import FolderTransport, Transport
 from ketenhub.hub import Hub
+from ketenhub.receive.base import Incoming, Source
 
 
 class MissingConnection(Exception):
@@ -30,8 +32,42 @@ def _folder(hub: Hub, ep: Endpoint | None, default: str) -> Path:
     return Path(ep.extra.get("path")) if ep and ep.extra.get("path") else hub.settings.path(default)
 
 
-def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
-    """Receive everything that is ready from one partner; returns the pipeline's reports."""
+class _Only(Source):
+    """A folder's files of the given names only: the others are left for their own runs."""
+
+    def __init__(self, source: Source, names: Collection[str]):
+        self.source, self.names = source, set(names)
+
+    @property
+    def refused(self):
+        return self.source.refused
+
+    def ready(self) -> Iterator[Incoming]:
+        return (item for item in self.source.ready() if item.name in self.names)
+
+    def done(self, item: Incoming, accepted: bool, report: str) -> None:
+        self.source.done(item, accepted, report)
+
+
+def ready_files(hub: Hub, partner: Partner, embedded: bool = True) -> list[str]:
+    """The names of a file partner's complete files (SFTP or folder), for runs that take one
+    each (``receive(names=...)``): a night's files are then received side by side."""
+    from ketenhub.receive.folder import DropFolder
+
+    ep = _endpoint(partner.partner, embedded)
+    r = partner.receive
+    if ep is None or ep.conn_type == "fs" or r.transport == "folder":
+        return [item.name for item in DropFolder(_folder(hub, ep, r.folder), r).ready()]
+    if r.transport == "sftp":
+        from ketenhub.receive.sftp import SftpInbox
+
+        return SftpInbox(ep, r, hub.settings.path("work") / partner.partner).ready_names()
+    raise ValueError(f"{partner.partner}: {r.transport} has no files to list")
+
+
+def receive(hub: Hub, partner: Partner, embedded: bool = True, names: Collection[str] | None = None) -> list:
+    """Receive everything that is ready from one partner (of a file partner, only the files
+    ``names``, if given); returns the pipeline's reports."""
     from ketenhub.pipeline import ingest_source
     from ketenhub.receive.folder import DropFolder
 
@@ -42,11 +78,12 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True) -> list:
         return ingest_source(hub, partner, Spool(hub.settings.path(r.folder)))
     ep = _endpoint(partner.partner, embedded)
     if ep is None or ep.conn_type == "fs" or r.transport == "folder":
-        return ingest_source(hub, partner, DropFolder(_folder(hub, ep, r.folder), r))
+        folder = DropFolder(_folder(hub, ep, r.folder), r)
+        return ingest_source(hub, partner, folder if names is None else _Only(folder, names))
     if r.transport == "sftp":
         from ketenhub.receive.sftp import SftpInbox
 
-        inbox = SftpInbox(ep, r, hub.settings.path("work") / partner.partner)
+        inbox = SftpInbox(ep, r, hub.settings.path("work") / partner.partner, names=names)
         return ingest_source(hub, partner, inbox)
     if r.transport == "soap":
         from ketenhub.protocols.soap import SoapClient

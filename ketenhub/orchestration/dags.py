@@ -3,16 +3,25 @@ and the hub's own: the OM's deadline, the nightly audit check and retention.
 
 Building reads only the adapter YAML files: no database, no schema or mapping is compiled,
 nothing is fetched. The tasks do the work in batches (a task handles every ready payload,
-or every pending delivery), never one task per message. Airflow's task retries cover a
-crashed task; individual messages are retried by the hub itself.
+or every pending delivery), never one task per message; a file partner's night of files is
+mapped, a task per file, so that the files are received side by side on as many workers.
+Airflow's task retries cover a crashed task; individual messages are retried by the hub itself.
+
+Receiving announces what it routed: its task's asset alias gets an event on the asset of each
+destination it made deliveries for (``routed``), and nothing when it made none, so an empty
+poll wakes no delivery DAG. A destination that delivers on arrival runs on its asset, or on
+its own schedule (the safety net: retries that came due, a receiving run that failed midway).
 """
 from __future__ import annotations
 
 import logging
+import os
+import re
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk import (Asset, AssetAlias, AssetOrTimeSchedule, CronTriggerTimetable, DeltaTriggerTimetable, dag,
+                         task)
 from airflow.sdk.exceptions import AirflowFailException
 
 from ketenhub import adapters, settings
@@ -21,7 +30,9 @@ from ketenhub.states import PayloadState
 
 TIMEZONE = "Europe/Amsterdam"
 START = pendulum.datetime(2026, 1, 1, tz=TIMEZONE)
-TASK_DEFAULTS = dict(retries=3, retry_delay=timedelta(minutes=2), retry_exponential_backoff=True)
+# KETENHUB_TASK_RETRY_DELAY_SECONDS: shorter for tests that kill a worker and wait for the retry.
+RETRY_DELAY = timedelta(seconds=int(os.environ.get("KETENHUB_TASK_RETRY_DELAY_SECONDS") or 120))
+TASK_DEFAULTS = dict(retries=3, retry_delay=RETRY_DELAY, retry_exponential_backoff=True)
 AUDIT_HEAD = "ketenhub_audit_head"  # the Airflow Variable with the audit chain's head as last verified
 STORE_OWNER = "ketenhub_store_owner"  # the Connection of the tables' owner: retention's audit step needs it
 
@@ -34,31 +45,88 @@ def dag_id(kind: str, name: str = "") -> str:
     return f"ketenhub_{kind}_{name}" if name else f"ketenhub_{kind}"
 
 
-def _dag(dag_id: str, cron: str | None, tags: list[str], doc: str):
-    return dag(dag_id=dag_id, schedule=CronTriggerTimetable(cron, timezone=TIMEZONE) if cron else None,
+def routed(destination: str) -> Asset:
+    """What receiving updates when it routed something to ``destination``; its delivery DAG runs on it."""
+    return Asset(name=f"ketenhub_routed_{destination}", uri=f"ketenhub://routed/{destination}")
+
+
+def routed_by(partner: str) -> AssetAlias:
+    """The receiving task's outlet: resolved, run by run, to the ``routed`` assets it updated."""
+    return AssetAlias(f"ketenhub_routed_by_{partner}")
+
+
+_EVERY = re.compile(r"(\d+)([sm])")
+
+
+def timetable(schedule: str | None):
+    """A cron in Amsterdam time, or a poll interval such as ``30s`` or ``2m`` (finer than a cron can say)."""
+    if not schedule:
+        return None
+    every = _EVERY.fullmatch(schedule.strip())
+    if every:
+        return DeltaTriggerTimetable(timedelta(seconds=int(every[1]) * (60 if every[2] == "m" else 1)))
+    return CronTriggerTimetable(schedule, timezone=TIMEZONE)
+
+
+def _dag(dag_id: str, schedule, tags: list[str], doc: str):
+    return dag(dag_id=dag_id, schedule=timetable(schedule) if isinstance(schedule, str) else schedule,
                start_date=START, catchup=False, max_active_runs=1, tags=["ketenhub", *tags],
                default_args=TASK_DEFAULTS, doc_md=doc)
+
+
+def _received(p: Partner, names: list[str] | None, outlet_events, routed_after: int | None = None) -> dict:
+    """Receive (the files ``names``, or all that is ready) and announce the destinations it routed to.
+    ``routed_after``: a run triggered by the service a partner calls (ketenhub serve) also announces
+    what that service routed after this delivery id, before the run started."""
+    from ketenhub import wiring
+    from ketenhub.hub import Hub
+    from ketenhub.store.routed import routed_since, watermark
+
+    hub = Hub()
+    with hub.engine.connect() as conn:
+        mark = watermark(conn)
+    if routed_after is not None:
+        mark = min(mark, routed_after)
+    reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False, names=names)
+    _log_rejections(reports)
+    with hub.engine.connect() as conn:
+        new = routed_since(conn, mark)
+    for destination, count in sorted(new.items()):
+        outlet_events[routed_by(p.partner)].add(routed(destination), extra={"deliveries": count})
+    return {
+        "payloads": len(reports),
+        "payloads_rejected": sum(r.state == PayloadState.REJECTED for r in reports),
+        "events_accepted": sum(r.accepted for r in reports),
+        "events_duplicate": sum(r.duplicates for r in reports),
+        "events_rejected": sum(len(r.rejected) for r in reports),
+        "routed": new,
+    }
 
 
 def receive_dag(p: Partner):
     @_dag(dag_id("receive", p.partner), p.receive.schedule, ["receive", p.partner],
           f"Receives {p.name} payloads, validates, normalises, routes and stores their events.")
     def receive():
-        @task
-        def ingest() -> dict:
-            from ketenhub import wiring
-            from ketenhub.hub import Hub
+        if p.receive.transport == "sftp":  # a night of files: one task each, side by side
+            @task
+            def ready_files() -> list[str]:
+                from ketenhub import wiring
+                from ketenhub.hub import Hub
 
-            hub = Hub()
-            reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False)
-            _log_rejections(reports)
-            return {
-                "payloads": len(reports),
-                "payloads_rejected": sum(r.state == PayloadState.REJECTED for r in reports),
-                "events_accepted": sum(r.accepted for r in reports),
-                "events_duplicate": sum(r.duplicates for r in reports),
-                "events_rejected": sum(len(r.rejected) for r in reports),
-            }
+                hub = Hub()
+                return wiring.ready_files(hub, hub.registry.partner(p.partner), embedded=False)
+
+            @task(outlets=[routed_by(p.partner)], map_index_template="{{ task.op_kwargs['name'] }}")
+            def ingest(name: str, outlet_events=None) -> dict:
+                return _received(p, [name], outlet_events)
+
+            ingest.expand(name=ready_files())
+            return
+
+        @task(outlets=[routed_by(p.partner)])
+        def ingest(outlet_events=None, dag_run=None) -> dict:
+            routed_after = ((dag_run.conf or {}) if dag_run is not None else {}).get("routed_after")
+            return _received(p, None, outlet_events, int(routed_after) if routed_after is not None else None)
 
         ingest()
 
@@ -66,11 +134,17 @@ def receive_dag(p: Partner):
 
 
 def deliver_dag(d: Destination):
-    @_dag(dag_id("deliver", d.destination), d.schedule, ["deliver", d.destination],
-          f"Delivers pending {d.name} deliveries.")
+    schedule = timetable(d.schedule)
+    if d.on_arrival:  # without a schedule of its own, on its asset alone
+        schedule = AssetOrTimeSchedule(timetable=schedule, assets=routed(d.destination)) if schedule \
+            else routed(d.destination)
+
+    @_dag(dag_id("deliver", d.destination), schedule, ["deliver", d.destination],
+          f"Delivers pending {d.name} deliveries, {d.senders} sender(s) side by side"
+          + (" as soon as receiving routed some, and on its schedule." if d.on_arrival else " on its schedule."))
     def deliver():
         @task
-        def send() -> dict:
+        def send(sender: int) -> dict:
             from ketenhub import wiring
             from ketenhub.clock import now
             from ketenhub.hub import Hub
@@ -88,7 +162,7 @@ def deliver_dag(d: Destination):
                     "documents": len(report.batches)}
 
         @task
-        def check_backlog(sent: dict, dag_run=None) -> None:
+        def check_backlog(sent: list[dict], dag_run=None) -> None:
             """The run's colour: red when nothing this run sent got through; for a scheduled run,
             also when the destination's backlog is above its alert threshold. A replay's run
             (conf replay) answers for what it sent only: deliveries still failed elsewhere do not
@@ -99,14 +173,16 @@ def deliver_dag(d: Destination):
             hub = Hub()
             dest = hub.registry.destination(d.destination)
             replay = bool(dag_run and (dag_run.conf or {}).get("replay"))
-            problems = [check_sent(dest, sent["delivered"], sent["retry"], sent["failed"])]
+            totals = [sum(s[k] for s in sent) for k in ("delivered", "retry", "failed")]  # of every sender
+            problems = [check_sent(dest, *totals)]
             if not replay:
                 problems.append(check(hub, dest))
             problem = "; ".join(filter(None, problems))
             if problem:
                 raise AirflowFailException(problem)
 
-        check_backlog(send())
+        # Claims skip what another sender holds (SKIP LOCKED), so senders share a destination's work.
+        check_backlog(send.expand(sender=list(range(d.senders))))
 
     return deliver()
 

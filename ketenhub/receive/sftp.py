@@ -17,7 +17,7 @@ import os
 import posixpath
 import stat
 from pathlib import Path
-from typing import Iterator
+from typing import Collection, Iterator
 
 from ketenhub.adapters import Receive
 from ketenhub.connections import Endpoint
@@ -40,8 +40,10 @@ class DownloadFailed(Exception):
 
 
 class SftpInbox(Source):
-    def __init__(self, endpoint: Endpoint, receive: Receive, workdir: Path, attempts: int = 3, backoff: float = 1.0):
+    def __init__(self, endpoint: Endpoint, receive: Receive, workdir: Path, attempts: int = 3, backoff: float = 1.0,
+                 names: Collection[str] | None = None):
         self.endpoint, self.receive, self.workdir = endpoint, receive, Path(workdir)
+        self.names = None if names is None else set(names)  # only these files, when a run takes one each
         self.attempts, self.backoff = attempts, backoff
         base = endpoint.extra.get("path") or ""
         self.remote = posixpath.join(base, receive.remote or "outbox")
@@ -55,6 +57,8 @@ class SftpInbox(Source):
             ready = []
             for name in sorted(entries):
                 if name.endswith(SKIP_SUFFIXES) or not fnmatch.fnmatch(name, self.receive.pattern):
+                    continue
+                if self.names is not None and name not in self.names:
                     continue
                 problem = name_problem(name)
                 if problem:
@@ -76,6 +80,10 @@ class SftpInbox(Source):
                     continue
                 ready.append((name, expected))
             return ready
+
+    def ready_names(self) -> list[str]:
+        """The complete files' names, nothing downloaded: for a run that hands each to a task of its own."""
+        return [name for name, _ in self._ready_names()]
 
     def _refuse(self, name: str, rule: str, reason: str) -> None:
         """Reported and left on the server: a name that is not plain cannot be moved safely."""

@@ -94,6 +94,7 @@ class Simulator:
         self.misbehaviour = Misbehaviour()
         self.lock = threading.RLock()
         self.calls = 0
+        self.in_flight = self.most_in_flight = 0  # calls being answered at once: several senders show here
         sim = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -165,6 +166,15 @@ class Simulator:
         body = h.rfile.read(int(h.headers.get("Content-Length") or 0)) if method == "POST" else b""
         with self.lock:
             self.calls += 1
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            self._answer(h, method, body)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _answer(self, h: BaseHTTPRequestHandler, method: str, body: bytes) -> None:
         if self.misbehaviour.delay:
             time.sleep(self.misbehaviour.delay)
         if method == "POST" and self.take("drop_next"):
@@ -217,7 +227,8 @@ class Simulator:
     def _control(self, h: BaseHTTPRequestHandler, method: str) -> None:
         if method == "POST":
             self.misbehave(**json.loads(h.rfile.read(int(h.headers.get("Content-Length") or 0)) or b"{}"))
-        state = {"misbehaviour": asdict(self.misbehaviour), "calls": self.calls, **self.state()}
+        state = {"misbehaviour": asdict(self.misbehaviour), "calls": self.calls, "most_in_flight": self.most_in_flight,
+                 **self.state()}
         self.reply(h, 200, json.dumps(state, indent=2).encode(), {"Content-Type": "application/json"})
 
     def handle(self, h, method: str, body: bytes) -> tuple[int, dict, bytes]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 from pathlib import Path
 
 from lxml import etree
@@ -30,6 +31,7 @@ class DlvSimulator(Simulator):
         self.store.mkdir(parents=True, exist_ok=True)
         self.accepted: dict[str, bytes] = {}
         self.replays = 0
+        self.accepted_at: dict[str, float] = {}  # Idempotency-Key -> when it was accepted (freshness)
 
     def handle(self, h, method, body):
         m = PATH.match(h.path)
@@ -59,6 +61,7 @@ class DlvSimulator(Simulator):
                 self.replays += 1
                 return 200, {}, b""
             self.accepted[key] = body
+            self.accepted_at[key] = time.time()
             (self.store / f"{key}.xml").write_bytes(body)
         return 201, {"Location": h.path}, b""
 

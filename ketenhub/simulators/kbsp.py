@@ -4,6 +4,7 @@ and keeps every accepted item as a file named by its BerichtId."""
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 from lxml import etree
@@ -26,6 +27,7 @@ class KbspSimulator(SoapSimulator):
         self.accepted: dict[str, bytes] = {}
         self.duplicates = 0
         self.items_per_call: list[int] = []
+        self.accepted_at: dict[str, float] = {}  # BerichtId -> when it was accepted (freshness)
 
     def operation(self, name, request):
         answer = etree.Element(f"{{{NS}}}PubliceerZaakstatusAntwoord", nsmap={None: NS})
@@ -44,6 +46,7 @@ class KbspSimulator(SoapSimulator):
                 else:
                     code = "GEACCEPTEERD"
                     self.accepted[bericht_id] = etree.tostring(item)
+                    self.accepted_at[bericht_id] = time.time()
                     if self.keep_files:
                         (self.store / f"{bericht_id}.xml").write_bytes(etree.tostring(
                             item, xml_declaration=True, encoding="UTF-8"))

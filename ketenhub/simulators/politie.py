@@ -2,6 +2,8 @@
 kept until confirmed (so a melding not confirmed is handed out again when asked again)."""
 from __future__ import annotations
 
+import time
+
 from lxml import etree
 
 from ketenhub.simulators.generate import Generator
@@ -25,6 +27,7 @@ class PolitieSimulator(SoapSimulator):
         self.last_page: list[bytes] = []
         self.repeat_page = 0  # misbehaviour: hand out the last page again, N times, saying there is more
         self.endless = 0  # misbehaviour: N more pages, each made up as it is asked for, saying there is more
+        self.available_at: dict[str, float] = {}  # BerichtId -> when it could first be asked for (freshness)
 
     def add(self, count: int) -> list[str]:
         """Queue new meldingen; returns their BerichtIds."""
@@ -32,7 +35,10 @@ class PolitieSimulator(SoapSimulator):
             start = max(self.queue, default=self.confirmed) + 1
             for n in range(start, start + count):
                 self.queue[n] = self.generator.melding(n).encode()
-            return [f"POL-{n:09d}" for n in range(start, start + count)]
+            ids = [f"POL-{n:09d}" for n in range(start, start + count)]
+            at = time.time()
+            self.available_at.update((i, at) for i in ids)
+            return ids
 
     def operation(self, name, request):
         with self.lock:

@@ -31,10 +31,18 @@ def test_every_adapter_gets_a_dag_and_none_fails_to_import(tmp_path):
     r = python("""
 import json
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import AssetOrTimeSchedule
 bag = DagBag(dag_folder="dags")
+
+def timetable(t):
+    if isinstance(t, AssetOrTimeSchedule):  # the time part, and the assets it also runs on
+        return [*timetable(t.timetable)[:3], [t.asset_condition.uri]]
+    return [type(t).__name__, str(getattr(t, "timezone", "")), getattr(t, "expression", None) or
+            str(getattr(t, "delta", "")), []]
+
 print(json.dumps({"errors": bag.import_errors, "dags": {
-    d.dag_id: [type(d.timetable).__name__, str(getattr(d.timetable, "timezone", "")),
-               getattr(d.timetable, "expression", None), [t.task_id for t in d.tasks]]
+    d.dag_id: [*timetable(d.timetable)[:3], [t.task_id for t in d.tasks], timetable(d.timetable)[3],
+               {t.task_id: [o.name for o in t.outlets] for t in d.tasks if t.outlets}]
     for d in bag.dags.values()}}))
 """, airflow_env(tmp_path))
     assert r.returncode == 0, r.stderr[-3000:]
@@ -44,13 +52,23 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
                 | {"ketenhub_deadline_om", "ketenhub_audit_verify", "ketenhub_retention",
                    "ketenhub_health"})
     assert set(out["dags"]) == expected
-    kind, tz, cron, tasks = out["dags"]["ketenhub_receive_om"]
-    assert (kind, tz, cron, tasks) == ("CronTriggerTimetable", "Europe/Amsterdam", "30 2 * * *", ["ingest"])
-    assert out["dags"]["ketenhub_deliver_cjib"][1:] == ["Europe/Amsterdam", "0 4 * * *", ["send", "check_backlog"]]
-    assert out["dags"]["ketenhub_deadline_om"][1:] == ["Europe/Amsterdam", "0 6 * * *", ["check_arrival"]]
-    assert out["dags"]["ketenhub_audit_verify"][1:] == ["Europe/Amsterdam", "30 5 * * *", ["verify_chain"]]
-    assert out["dags"]["ketenhub_retention"][1:] == ["Europe/Amsterdam", "45 4 * * *", ["purge"]]
-    assert out["dags"]["ketenhub_health"][1:] == ["Europe/Amsterdam", "*/5 * * * *", ["measure"]]
+    # The OM's night of files: listed, then a task each (mapped), each announcing what it routed.
+    assert out["dags"]["ketenhub_receive_om"] == ["CronTriggerTimetable", "Europe/Amsterdam", "30 2 * * *",
+                                                  ["ready_files", "ingest"], [], {"ingest": ["ketenhub_routed_by_om"]}]
+    assert out["dags"]["ketenhub_receive_politie"] == ["DeltaTriggerTimetable", "", "0:00:30", ["ingest"], [],
+                                                       {"ingest": ["ketenhub_routed_by_politie"]}]
+    assert out["dags"]["ketenhub_receive_cvom"][3:] == [["ingest"], [], {"ingest": ["ketenhub_routed_by_cvom"]}]
+    # KbSP and DLV: on what receiving routed to them, or their safety cron; CJIB's nightly batch on its cron only.
+    assert out["dags"]["ketenhub_deliver_kbsp"][:5] == ["CronTriggerTimetable", "Europe/Amsterdam", "*/10 * * * *",
+                                                        ["send", "check_backlog"], ["ketenhub://routed/kbsp"]]
+    assert out["dags"]["ketenhub_deliver_dlv"][:5] == ["CronTriggerTimetable", "Europe/Amsterdam", "*/10 * * * *",
+                                                       ["send", "check_backlog"], ["ketenhub://routed/dlv"]]
+    assert out["dags"]["ketenhub_deliver_cjib"][:5] == ["CronTriggerTimetable", "Europe/Amsterdam", "0 4 * * *",
+                                                        ["send", "check_backlog"], []]
+    assert out["dags"]["ketenhub_deadline_om"][1:4] == ["Europe/Amsterdam", "0 6 * * *", ["check_arrival"]]
+    assert out["dags"]["ketenhub_audit_verify"][1:4] == ["Europe/Amsterdam", "30 5 * * *", ["verify_chain"]]
+    assert out["dags"]["ketenhub_retention"][1:4] == ["Europe/Amsterdam", "45 4 * * *", ["purge"]]
+    assert out["dags"]["ketenhub_health"][1:4] == ["Europe/Amsterdam", "*/5 * * * *", ["measure"]]
 
 
 def test_dag_file_import_touches_no_database_schema_or_mapping(tmp_path):

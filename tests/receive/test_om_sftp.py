@@ -51,6 +51,22 @@ def test_reads_complete_files_and_archives_them_with_their_marker(hub, server):
     assert not list((hub.settings.path("work") / "om").glob("*"))  # no local leftovers
 
 
+def test_a_night_taken_a_file_per_run_lists_complete_files_and_each_run_takes_only_its_own(hub, server):
+    """As the receiving DAG maps a task per file: the list holds the complete files only, and a
+    run given one name downloads, stores and archives that file and leaves the others."""
+    a = publish(server.folder / "outbox", "20261120", 1, 20, seed=1)
+    b = publish(server.folder / "outbox", "20261120", 2, 10, start=21, seed=2)
+    publish(server.folder / "outbox", "20261120", 3, 5, start=31, seed=3, marker=False)  # upload still running
+    om = hub.registry.partner("om")
+    assert wiring.ready_files(hub, om) == [a.name, b.name]
+    (report,) = wiring.receive(hub, om, names=[b.name])
+    assert (report.name, report.accepted) == (b.name, 10)
+    assert sorted(p.name for p in (server.folder / "archive").iterdir()) == [b.name, b.name + ".sha256"]
+    assert wiring.ready_files(hub, om) == [a.name]
+    assert wiring.receive(hub, om, names=[b.name]) == []  # archived: a retry of its task finds nothing
+    assert count(hub, event) == 10
+
+
 def test_same_content_under_another_name_is_archived_without_reprocessing(hub, server):
     publish(server.folder / "outbox", "20261120", 1, 5)
     receive(hub)
