@@ -148,7 +148,8 @@ def phase_simulator(store: Path, name: str, meldingen: int = 0) -> None:
     else:
         sim = KbspSimulator(store=store, keep_files=False) if name == "kbsp" else DlvSimulator(store=store)
     sim.start()
-    print(json.dumps({"connection": sim.connection()}), flush=True)  # over TLS, as the hub meets them
+    connections = sim.connections() if name == "kbsp" else {name: sim.connection()}  # KbSP: v1 and v2
+    print(json.dumps({"connections": connections}), flush=True)  # over TLS, as the hub meets them
     sys.stdin.read()
     state = sim.state()
     state.pop("items_per_call", None)
@@ -174,6 +175,7 @@ def phase_zeep(path: Path) -> dict:
     objects, per item, beside the hub's own way: the items' XML in the envelope as it is."""
     from lxml import etree
 
+    from ketenhub.clock import now
     from ketenhub.deliver.envelopes import envelope as envelope_of
     from ketenhub.hub import Hub
     from ketenhub.processing import EventProcessor, RejectedEvent
@@ -181,7 +183,9 @@ def phase_zeep(path: Path) -> dict:
     from ketenhub.xml.parsing import parser
     from ketenhub.validate.payload import regions, scan
     hub = Hub()
-    om, kbsp = hub.registry.partner("om"), hub.registry.destination("kbsp")
+    om = hub.registry.partner("om")
+    # The version of KbSP that takes the OM's events now (v1 until the switch).
+    kbsp = next(d for d, kinds in hub.registry.destination("kbsp").taking(now()) if "Zaakgebeurtenis" in kinds)
     processor, docs = EventProcessor(hub, om), []
     with open(path, "rb") as f:
         scanned = scan(om, hub.settings.schemas_dir / om.schema, f)
@@ -288,9 +292,10 @@ def run_phase(name: str, path: Path, env: dict, *options: str) -> dict:
 
 
 def start_simulator(name: str, store: Path, *options: str) -> tuple[subprocess.Popen, dict]:
+    """The simulator's process and the Connections that reach it, by name."""
     sim = subprocess.Popen([sys.executable, __file__, "--phase", "simulator", "--partner", name, "--file", str(store),
                             *options], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    return sim, json.loads(sim.stdout.readline())["connection"]
+    return sim, json.loads(sim.stdout.readline())["connections"]
 
 
 def stop_simulator(sim: subprocess.Popen) -> dict:
@@ -352,7 +357,7 @@ def main() -> None:
         sims = {"kbsp": start_simulator("kbsp", work / "kbsp"), "dlv": start_simulator("dlv", work / "dlv"),
                 "politie": start_simulator("politie", work / "politie", "--politie-meldingen", str(n_politie))}
         env |= {f"AIRFLOW_CONN_KETENHUB_{name.upper()}": json.dumps(connection)
-                for name, (_, connection) in sims.items()}
+                for _, connections in sims.values() for name, connection in connections.items()}
         hub = run_phase("hub", path, env)
         received = {name: stop_simulator(sim) for name, (sim, _) in sims.items()}
         dags = run_phase("dags", path, env)

@@ -5,9 +5,11 @@ stages that use them, so DAG files can list adapters cheaply.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -123,6 +125,11 @@ class Destination:
     label: str = ""  # how errors name the destination ("KbSP: AFGEWEZEN: ..."); default its name in capitals
     retention: Retention = Retention()
     options: Mapping[str, Any] = field(default_factory=dict)  # the rest of deliver:, for its transport
+    connection: str | None = None  # the Airflow Connection is ketenhub_<connection>; default the destination's name
+    version: str | None = None  # the contract version this describes, for a destination with several
+    # A destination with several contract versions: each, oldest first. Its own fields are then
+    # the newest version's; a version's differ where the contract does (see Version).
+    versions: tuple["Version", ...] = ()
 
     def __post_init__(self):
         if not self.label:
@@ -131,6 +138,46 @@ class Destination:
     @property
     def namespace(self) -> str:
         return self.item[1:].split("}")[0]
+
+    def taking(self, at: datetime) -> list[tuple["Destination", frozenset[str]]]:
+        """Which version takes which kinds of event at ``at``: a kind goes through the oldest
+        version in use then that takes it, so what only a newer version has goes through that."""
+        if not self.versions:
+            return [(self, frozenset(self.events))]
+        taken: set[str] = set()
+        chosen = []
+        for v in self.versions:
+            if v.in_use(at):
+                kinds = frozenset(v.destination.events) - taken
+                taken |= kinds
+                chosen.append((v.destination, kinds))
+        return chosen
+
+    def in_version(self, name: str) -> "Destination":
+        """The destination as one of its versions has it: that version's contract, this one's
+        common settings (limits, retries, alerts)."""
+        for v in self.versions:
+            if v.version == name:
+                return replace(self, versions=(), **{f: getattr(v.destination, f) for f in _VERSIONED})
+        raise AdapterError(f"{self.destination} has no version {name!r}")
+
+    def each_version(self) -> list["Destination"]:
+        return [self.in_version(v.version) for v in self.versions]
+
+
+@dataclass(frozen=True)
+class Version:
+    """One contract version of a destination (``versions:`` in its adapter). In use from
+    ``start`` (``from:``) until ``until``: from then the destination refuses it, and what still
+    waits for it goes through the next version, converted by ``upgrade``."""
+    version: str
+    destination: Destination  # the destination as this version has it: schema, mapping, item, envelope, deliver
+    start: datetime | None = None
+    until: datetime | None = None
+    upgrade: str | None = None  # mappings/<x>.xsl: an item of this version as an item of the next
+
+    def in_use(self, at: datetime) -> bool:
+        return (self.start is None or at >= self.start) and (self.until is None or at < self.until)
 
 
 @dataclass
@@ -175,7 +222,49 @@ def _retention(d: dict, kinds: tuple[str, ...]) -> Retention:
     return Retention(**days)
 
 
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def moment(value) -> datetime | None:
+    """A moment in an adapter: ISO 8601, in Amsterdam time where it names no offset."""
+    if value is None:
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return at if at.tzinfo else at.replace(tzinfo=AMSTERDAM)
+
+
+# What a version of a destination has of its own; the rest is common to all its versions.
+_VERSIONED = ("schema", "mapping", "events", "item", "key", "recipient", "envelope", "folder", "transport", "marker",
+              "remote", "wsdl", "options", "connection", "version")
+# What a version may set; envelope: and deliver: are merged into the destination's.
+_VERSION_FIELDS = ("schema", "mapping", "events", "item", "key", "recipient", "envelope", "deliver")
+
+
+def _versioned(d: dict) -> Destination:
+    """A destination with several contract versions: each version's fields over the common ones."""
+    versions = []
+    for v in d["versions"]:
+        unknown = set(v) - {"version", "from", "until", "upgrade", *_VERSION_FIELDS}
+        if unknown:
+            raise KeyError(f"versions: {', '.join(sorted(unknown))} (a version may set version, from, until, "
+                           f"upgrade, {', '.join(_VERSION_FIELDS)})")
+        merged = {**d, **{k: v[k] for k in _VERSION_FIELDS if k in v}}
+        for section in ("envelope", "deliver"):
+            merged[section] = {**(d.get(section) or {}), **(v.get(section) or {})}
+        del merged["versions"]
+        dest = replace(_destination(merged), version=str(v["version"]))
+        versions.append(Version(str(v["version"]), dest, moment(v.get("from")), moment(v.get("until")),
+                                v.get("upgrade")))
+    if not versions:
+        raise KeyError("versions: at least one")
+    return replace(versions[-1].destination, versions=tuple(versions))
+
+
 def _destination(d: dict) -> Destination:
+    if "versions" in d:
+        return _versioned(d)
     deliver = dict(d.get("deliver") or {})
     common = {k: deliver.pop(k) for k in _COMMON if k in deliver}
     typed = {k: type(getattr(Destination, k))(common.pop(k)) for k in _LIMITS if k in common}
@@ -192,7 +281,7 @@ def _destination(d: dict) -> Destination:
 _LIMITS = ("retry_after_max_seconds", "alert_waiting_above_seconds", "answer_max_bytes", "call_deadline_seconds")
 # What every destination's deliver: section may hold; the rest configures its transport.
 _COMMON = ("transport", "folder", "marker", "remote", "wsdl", "max_attempts", "alert_above", "schedule", "label",
-           "on_arrival", "senders", *_LIMITS)
+           "connection", "on_arrival", "senders", *_LIMITS)
 
 
 def load(settings: Settings) -> Registry:
@@ -209,6 +298,6 @@ def load(settings: Settings) -> Registry:
                 registry.destinations[dest.destination] = dest
             else:
                 raise KeyError("partner or destination")
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ValueError) as e:
             raise AdapterError(f"{path.name}: missing or wrong field {e}") from None
     return registry

@@ -24,7 +24,7 @@ _FAULT = re.compile(r"SoapFault: SOAP Fault ((?:soap|soapenv|SOAP-ENV|env|s|S):(
                     r"(?:\.[A-Za-z]{1,20}){0,3}): (.*)", re.S)
 
 
-def _local(at: datetime) -> str:
+def amsterdam(at: datetime) -> str:
     return as_utc(at).astimezone(LOCAL).strftime("%Y-%m-%d %H:%M %Z")
 
 
@@ -54,7 +54,7 @@ def check_waiting(hub: Hub, dest: Destination) -> str | None:
     if n:
         return (f"{n} pending deliveries to {dest.name} wait longer than "
                 f"{dest.alert_waiting_above_seconds:g} s for their next attempt (the latest until "
-                f"{_local(latest)}): see `ketenhub deliveries list --state retrying,pending`")
+                f"{amsterdam(latest)}): see `ketenhub deliveries list --state retrying,pending`")
     return None
 
 
@@ -74,8 +74,8 @@ def check_arrival(hub: Hub, partner: Partner, deadline: datetime, watching_since
     with hub.engine.connect() as conn:
         last = conn.scalar(select(func.max(payload.c.received_at)).where(payload.c.partner == partner.partner))
     if last is None or as_utc(last) < window:
-        seen = f"the last one arrived at {_local(last)}" if last else "nothing ever arrived"
-        return f"no payload from {partner.name} arrived by its deadline {_local(deadline)}; {seen}"
+        seen = f"the last one arrived at {amsterdam(last)}" if last else "nothing ever arrived"
+        return f"no payload from {partner.name} arrived by its deadline {amsterdam(deadline)}; {seen}"
     return None
 
 

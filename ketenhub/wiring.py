@@ -11,7 +11,8 @@ from typing import Collection, Iterator
 from ketenhub.adapters import Destination, Partner
 from ketenhub.connections import Endpoint, endpoint
 from ketenhub.deliver import transports as kinds
-from ketenhub.deliver.transports import FolderTransport, Transport
+from ketenhub.clock import now
+from ketenhub.deliver.transports import FolderTransport, Transport, VersionedTransport
 from ketenhub.hub import Hub
 from ketenhub.receive.base import Incoming, Source
 
@@ -99,7 +100,10 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True, names: Collection
 
 
 def transport(hub: Hub, dest: Destination, embedded: bool = True) -> Transport:
-    ep = _endpoint(dest.destination, embedded)
+    if dest.versions:  # each version in use now at its own Connection: one missing fails the run before any send
+        return VersionedTransport({v.version: transport(hub, dest.in_version(v.version), embedded)
+                                   for v in dest.versions if v.in_use(now())})
+    ep = _endpoint(dest.connection or dest.destination, embedded)
     if ep is None or ep.conn_type == "fs" or dest.transport == "folder":
         return FolderTransport(_folder(hub, ep, dest.folder), dest.marker)
     from ketenhub.deliver.run import LEASE

@@ -82,6 +82,15 @@ def no_wait(monkeypatch):
 
 
 @pytest.fixture
+def before_kbsp_switch():
+    """The hub's clock before KbSP's switch to v2 (2027-03-01): the Politie and OM statuses go
+    through v1, as tests written for v1 expect whatever the date they run on."""
+    from ketenhub import clock
+    with clock.at(datetime(2027, 2, 1, 12, tzinfo=timezone.utc)):
+        yield
+
+
+@pytest.fixture
 def connection(monkeypatch):
     """Configure an Airflow Connection ketenhub_<name> the way an operator would: AIRFLOW_CONN_*."""
     def set_connection(name: str, conn_type: str, **fields):
@@ -125,4 +134,4 @@ def ingest(hub: Hub, partner: str, *paths: Path):
 
 
 def all_samples() -> dict[str, list[Path]]:
-    return {p: sorted((DATA / p).glob("*.xml")) for p in ("politie", "om", "cvom")}
+    return {p: sorted((DATA / p).glob("*.xml")) for p in ("politie", "om", "cvom", "schadefonds")}

@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import DATA
 from tests.support.factories import om_batch, om_event, write_with_marker
 
+pytestmark = pytest.mark.usefixtures("before_kbsp_switch")  # KbSP v1 until 2027-03-01
+
 
 @pytest.fixture
 def run(tmp_path, database_url):

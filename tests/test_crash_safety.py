@@ -19,6 +19,8 @@ from ketenhub.simulators.om import publish
 from ketenhub.store.tables import audit, delivery, event, payload
 from tests.conftest import expire_leases
 
+pytestmark = pytest.mark.usefixtures("before_kbsp_switch")  # KbSP v1 until 2027-03-01
+
 KILLS = 5
 
 

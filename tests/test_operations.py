@@ -167,7 +167,8 @@ def assert_nothing_personal(hub, seen: str) -> None:
 
 @pytest.mark.parametrize("code,fault", [("AFGEWEZEN", False), ("TIJDELIJK_NIET_VERWERKT", False),
                                         ("111222333", False), ("Jansen", False), (None, True)])
-def test_what_the_portal_writes_back_is_hidden_from_viewers(hub, sample, connection, no_wait, code, fault):
+def test_what_the_portal_writes_back_is_hidden_from_viewers(hub, sample, connection, no_wait, code, fault,
+                                                           before_kbsp_switch):
     portal = EchoingPortal().start()
     portal.code, portal.fault_all = code, fault
     try:

@@ -6,6 +6,11 @@ lock on PostgreSQL, BEGIN IMMEDIATE on SQLite), so two workers never claim the s
 A worker that dies leaves its batch 'sending'; when the lease has run out, the next run takes
 it over and sends it again under the same name with the same items, which the destination
 treats as the same message (same file name, BerichtId, OpdrachtId): no second effect.
+
+A destination with several contract versions (see adapters.Version) gets each item through the
+version it was made for, while that is in use; once it is not, the item is converted to the
+next version by the adapter's ``upgrade`` mapping (kept, and audited) and goes through that,
+under the same key. A batch may so become one document per version.
 """
 from __future__ import annotations
 
@@ -18,21 +23,23 @@ import uuid
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from lxml import etree
 from sqlalchemy import Connection, func, insert, or_, select, text, update
 
 from ketenhub import peertext
-from ketenhub.adapters import Destination
+from ketenhub.adapters import Destination, Version
 from ketenhub.store.audit import Entry, record
 from ketenhub.clock import as_utc, now
 from ketenhub.deliver.envelopes import Envelope, envelope as envelope_of
-from ketenhub.deliver.transports import ItemResult, Transport
+from ketenhub.deliver.transports import ItemResult, Transport, VersionedTransport
 from ketenhub.hub import Hub
 from ketenhub.states import BatchState, DeliveryState, Outcome
 from ketenhub.store.tables import delivery, outbound_batch
 from ketenhub.xml.parsing import parser
 from ketenhub.xml.schema import compile_schema, validate
+from ketenhub.xml.xslt import serialised, stylesheet
 
 log = logging.getLogger(__name__)
 RETRY_BASE_SECONDS = 30
@@ -114,12 +121,20 @@ def _take_over(hub: Hub, batch_id: int, worker: str) -> bool:
             .values(worker=worker, lease_until=at + LEASE)).rowcount == 1
 
 
+class Item(NamedTuple):
+    id: int
+    idempotency_key: str
+    document: bytes
+    attempts: int
+
+
 def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, batch_id: int,
           report: DeliveryReport) -> None:
     with hub.engine.connect() as conn:
         batch = conn.execute(select(outbound_batch).where(outbound_batch.c.id == batch_id)).one()
-        items = conn.execute(select(delivery.c.id, delivery.c.idempotency_key, delivery.c.document, delivery.c.attempts)
-                             .where(delivery.c.batch_id == batch_id).order_by(delivery.c.id)).all()
+        items = [Item(*i) for i in conn.execute(
+            select(delivery.c.id, delivery.c.idempotency_key, delivery.c.document, delivery.c.attempts)
+            .where(delivery.c.batch_id == batch_id).order_by(delivery.c.id)).all()]
     if not items:
         with hub.engine.begin() as conn:
             conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state=BatchState.EMPTY))
@@ -128,19 +143,82 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
     if fit < len(items):  # e.g. a CJIB control total that would pass its maximum: the rest waits
         _release(hub, batch_id, [i.id for i in items[fit:]], fit)
         items = items[:fit]
+    results: dict[str, ItemResult] = {}
+    if dest.versions:
+        groups = _by_version(hub, dest, items, results)
+    else:
+        groups = [(dest, envelope, items)]
+    for target, target_envelope, group in groups:
+        results.update(_send_document(hub, target, target_envelope, transport, batch, group))
+    _settle(hub, dest, batch_id, batch.name, items, results, report)
+
+
+def _send_document(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, batch,
+                   items: list[Item]) -> dict[str, ItemResult]:
+    """One outbound document of ``items``, checked against the destination's XSD and sent."""
     document = envelope.build([i.document for i in items], batch.name, as_utc(batch.created_at))
     problems = validate(compile_schema(str(hub.settings.schemas_dir / dest.schema)), etree.fromstring(document, parser()))
     keys = [i.idempotency_key for i in items]
     if problems:
         reason = "the outbound document is invalid against the destination's XSD: " + "; ".join(map(str, problems))
-        results = {k: ItemResult(Outcome.FAILED, reason) for k in keys}
-    else:
-        try:
-            results = transport.send(batch.name, document, keys)
-        except Exception as e:  # the transport could not tell what arrived: all of it is retried
-            log.warning("sending %s to %s failed: %s", batch.name, dest.destination, type(e).__name__)
-            results = {k: ItemResult(Outcome.RETRY, f"{type(e).__name__}: {e}") for k in keys}
-    _settle(hub, dest, batch_id, batch.name, items, results, report)
+        return {k: ItemResult(Outcome.FAILED, reason) for k in keys}
+    try:
+        via = transport.of(dest.version) if isinstance(transport, VersionedTransport) else transport
+        return via.send(batch.name, document, keys)
+    except Exception as e:  # the transport could not tell what arrived: all of it is retried
+        log.warning("sending %s to %s failed: %s", batch.name, dest.destination, type(e).__name__)
+        return {k: ItemResult(Outcome.RETRY, f"{type(e).__name__}: {e}") for k in keys}
+
+
+def _version_of(dest: Destination, document: bytes) -> Version | None:
+    """The version an item was made for, by its element: as serialised by the router its start
+    tag says so, else it is parsed."""
+    for v in dest.versions:
+        ns, local = v.destination.item[1:].split("}")
+        if document.startswith(f'<{local} xmlns="{ns}"'.encode()):
+            return v
+    tag = etree.fromstring(document, parser()).tag
+    return next((v for v in dest.versions if v.destination.item == tag), None)
+
+
+def _by_version(hub: Hub, dest: Destination, items: list[Item], results: dict[str, ItemResult]):
+    """The items per version they go through now: (version, its envelope, items). An item whose
+    version is no longer in use is converted, step by step, to the first version in use after
+    it, and kept so; one that cannot be gets a failed result in ``results``."""
+    at = now()
+    versions = list(dest.versions)
+    groups: dict[str, list[Item]] = {}
+    converted = []
+    for item in items:
+        v, document, why = _version_of(dest, item.document), item.document, None
+        if v is None:
+            why = f"the item is of no version of {dest.label} the adapter names"
+        while why is None and not v.in_use(at):
+            following = versions[versions.index(v) + 1:]
+            if not following or not v.upgrade:
+                why = (f"{dest.label} does not take version {v.version} now, and the adapter names no later "
+                       "version with an upgrade to it")
+                break
+            try:
+                document = serialised(stylesheet(str(hub.settings.mappings_dir / v.upgrade))(
+                    etree.fromstring(document, parser())).getroot())
+            except (etree.XSLTError, etree.XMLSyntaxError, TypeError) as e:  # TypeError: it made no document
+                why = f"the upgrade of version {v.version} ({v.upgrade}) failed: {type(e).__name__}"
+                break
+            converted.append((item.id, v.version, following[0].version, document))
+            v = following[0]
+        if why:
+            results[item.idempotency_key] = ItemResult(Outcome.FAILED, why)
+            continue
+        groups.setdefault(v.version, []).append(item._replace(document=document))
+    if converted:
+        with hub.engine.begin() as conn:
+            for delivery_id, old, new, document in converted:
+                conn.execute(update(delivery).where(delivery.c.id == delivery_id).values(document=document,
+                                                                                           updated_at=at))
+            record(conn, [Entry("delivery", i, "converted", detail=f"{dest.label} {old} to {new}: {old} is no "
+                                "longer in use") for i, old, new, _ in converted])
+    return [(d, envelope_of(d), groups[d.version]) for d in dest.each_version() if d.version in groups]
 
 
 def _release(hub: Hub, batch_id: int, ids: list[int], keep: int) -> None:

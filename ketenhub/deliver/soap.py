@@ -10,13 +10,14 @@ item, whose code the adapter maps to an outcome. KbSP's PubliceerZaakstatus is o
       result_code: Code
       result_reason: Reden         # optional
       outcomes: {GEACCEPTEERD: delivered, DUPLICAAT: delivered, AFGEWEZEN: failed, TIJDELIJK_NIET_VERWERKT: retry}
+      reasons: {VERSIE_BUITEN_GEBRUIK: retry}   # optional: a result with exactly this reason, whatever its code
 
 A code the adapter does not name is retried. A Fault, HTTP 5xx or lost connection raises:
 nothing in the call was processed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from lxml import etree
@@ -37,9 +38,10 @@ class SoapResults:
     result_key: str = "BerichtId"
     result_code: str = "Code"
     result_reason: str | None = None
+    reasons: Mapping[str, str] = field(default_factory=dict)  # a reason's own outcome, over its code's
 
     def __post_init__(self):
-        wrong = {code: o for code, o in self.outcomes.items() if o not in set(Outcome)}
+        wrong = {code: o for code, o in {**self.outcomes, **self.reasons}.items() if o not in set(Outcome)}
         if wrong:
             raise ValueError(f"outcomes {wrong}: each must be one of {', '.join(Outcome)}")
 
@@ -64,8 +66,9 @@ class SoapDestination(Transport):
         results = {}
         for result in answer.iterfind(r.result):
             code = self._text(result, r.result_code)
-            outcome = Outcome(r.outcomes.get(code, Outcome.RETRY))
-            reason = (self._text(result, r.result_reason) or "")[:MAX_REASON]
+            reason = self._text(result, r.result_reason) or ""
+            outcome = Outcome(r.reasons.get(reason) or r.outcomes.get(code, Outcome.RETRY))
+            reason = reason[:MAX_REASON]
             results[self._text(result, r.result_key)] = ItemResult(
                 outcome, None if outcome == Outcome.DELIVERED else f"{self.label}: {code}" + (f": {reason}" if reason else ""))
         return results

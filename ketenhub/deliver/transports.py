@@ -90,3 +90,26 @@ class FolderTransport(Transport):
             marker = final.with_name(name + ".sha256")
             marker.write_text(marker_text(document, name), encoding="ascii")
         return {k: ItemResult(Outcome.DELIVERED) for k in keys}
+
+
+class VersionedTransport(Transport):
+    """A destination with several contract versions: a transport per version in use (each at
+    its own Connection, or folder); deliver.run sends each version's document through its own."""
+
+    def __init__(self, by_version: dict[str, Transport]):
+        self.by_version = by_version
+
+    def of(self, version: str) -> Transport:
+        try:
+            return self.by_version[version]
+        except KeyError:
+            raise ValueError(f"no transport for version {version}: it is not in use") from None
+
+    def send(self, name: str, document: bytes, keys: list[str]) -> dict[str, ItemResult]:
+        raise TypeError("a versioned destination's document goes through the transport of its version (of)")
+
+    def refused(self) -> dict[str, str]:
+        refused = {}
+        for t in self.by_version.values():
+            refused.update(t.refused())
+        return refused

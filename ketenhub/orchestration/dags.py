@@ -154,8 +154,6 @@ def deliver_dag(d: Destination):
             started = now()
             dest = hub.registry.destination(d.destination)
             report = wiring.deliver(hub, dest, embedded=False)
-            log.info("%s: %d delivered, %d to retry, %d refused for good, in %d documents", d.destination,
-                     report.delivered, report.retry, report.failed, len(report.batches))
             for line in run_errors(hub, dest, started) if report.retry or report.failed else ():
                 log.warning("not delivered: %s", line)
             return {"delivered": report.delivered, "retry": report.retry, "failed": report.failed,
@@ -211,14 +209,14 @@ def deadline_dag(p: Partner):
         @task
         def check_arrival(data_interval_end=None) -> None:
             from ketenhub.hub import Hub
-            from ketenhub.monitoring import check_arrival as check, first_record
+            from ketenhub.monitoring import amsterdam, check_arrival as check, first_record
 
             hub = Hub()
             deadline = data_interval_end or pendulum.now(TIMEZONE)
             since = first_record(hub)
             if since is None or since > deadline - timedelta(hours=24):
                 log.info("deadline %s not judged: the hub was not running for the whole day before it "
-                         "(its first record: %s)", deadline, since or "none yet")
+                         "(its first record: %s)", amsterdam(deadline), amsterdam(since) if since else "none yet")
                 return
             problem = check(hub, hub.registry.partner(p.partner), deadline, since)
             if problem:

@@ -231,7 +231,8 @@ async def deliveries(request: Request, user=Depends(get_user), destination: str 
             return f"<span class='muted'>{label}</span>"
         params = q.params(sort=sort, desc=desc, size=size, page_no=n)
         return f"<a href='deliveries?{urlencode(params)}'>{label}</a>"
-    sizes = "".join(f"<a href='deliveries?{urlencode(q.params(sort=sort, desc=desc, size=s))}'>{s}</a> "
+    sizes = "".join(f"<a href='deliveries?{urlencode(q.params(sort=sort, desc=desc, size=s))}' "
+                    f"aria-label='{s} per page'>{s}</a> "
                     if s != size else f"<strong>{s}</strong> " for s in PAGE_SIZES)
     pager = (f"<div class='pager'><span>{_number(first + 1) if rows else 0}–{_number(first + len(rows))} of "
              f"<strong id='total'>{_number(total)}</strong> matching</span>{page_link(1, '« first')}"
@@ -247,8 +248,9 @@ async def deliveries(request: Request, user=Depends(get_user), destination: str 
         f"<button name='scope' value='filter'{disabled}>Replay all {_number(total)} matching…</button></div>"
         + ("" if may_replay else "<p class='note'>You may look, not replay: your role may not trigger the delivery "
                                  "DAGs. Ask an operator.</p>"))
-    select_all = (f"<p id='select-all' class='note' {'' if all_chosen else 'hidden'}>All {_number(len(rows))} "
-                  f"on this page are selected. <a href='#' id='select-matching'>Select all {_number(total)} matching "
+    select_all = (f"<p id='select-all' class='note' {'' if all_chosen else 'hidden'}><span id='page-chosen'>All "
+                  f"{_number(len(rows))} on this page are selected. </span><a href='#' id='select-matching'>Select all "
+                  f"{_number(total)} matching "
                   f"the filter</a><span id='matching-chosen' hidden>All {_number(total)} matching the filter are "
                   "selected.</span></p>" if total > len(rows) else "")
     table = (f"<form method='post' action='deliveries/replay' id='replay'>{hidden}"
@@ -258,15 +260,19 @@ async def deliveries(request: Request, user=Depends(get_user), destination: str 
              f"{header('event', 'event')}{header('state', 'state')}{header('attempts', 'attempts')}"
              f"{header('next', 'next attempt')}<th>last error</th>{header('changed', 'changed')}</tr></thead>"
              f"<tbody>{body_rows}</tbody></table>{select_all}{pager}{actions}</form>")
+    # Progressive: without JavaScript the two buttons do the same (selected, or all matching).
     script = """<script>(function(){var all=document.getElementById('pick-page'),box=document.getElementById('select-all');
 var picks=[].slice.call(document.querySelectorAll('input.pick')),form=document.getElementById('replay');
-function sync(){var every=picks.length&&picks.every(function(p){return p.checked});all.checked=every;
-if(box){box.hidden=!every}}
+var chosen=form.querySelector('button[value=selected]'),every=form.querySelector('button[value=filter]');
+var link=document.getElementById('select-matching');
+function matching(on){if(!link)return;link.hidden=on;document.getElementById('page-chosen').hidden=on;
+document.getElementById('matching-chosen').hidden=!on;chosen.value=on?'filter':'selected';
+chosen.textContent=on?'Replay all matching…':'Replay selected…';every.hidden=on}
+function sync(){var e=picks.length>0&&picks.every(function(p){return p.checked});all.checked=e;
+if(box){box.hidden=!e}if(!e)matching(false)}
 all.addEventListener('change',function(){picks.forEach(function(p){p.checked=all.checked});sync()});
 picks.forEach(function(p){p.addEventListener('change',sync)});
-var link=document.getElementById('select-matching');if(link){link.addEventListener('click',function(e){e.preventDefault();
-var b=form.querySelector('button[value=selected]');b.value='filter';b.textContent='Replay all matching…';
-link.hidden=true;document.getElementById('matching-chosen').hidden=false})}sync()})();</script>"""
+if(link){link.addEventListener('click',function(e){e.preventDefault();matching(true)})}sync()})();</script>"""
     title = "Deliveries in trouble"
     return page(request, title, "".join(messages) + filters + count_bar + table + script, current="deliveries")
 
@@ -355,8 +361,8 @@ async def confirm_replay(request: Request, user=Depends(get_user), destination: 
                 f"</p><p><a class='button' href='{hub_root(request)}deliveries?{back}'>Back</a></p>")
         return page(request, "Replay: dry run", body, current="deliveries")
     body = (f"{warn}<p class='note' role='status'>Dry run: <strong>{_deliveries(n)}</strong> would be replayed "
-            f"({what}), to {escape(', '.join(affected))}. They become pending and due now, their attempts start "
-            f"over, and a run of each destination's delivery DAG starts.</p><p>Reason: <strong>{escape(reason)}</strong>"
+            f"({what}), to {escape(', '.join(affected))}. {'It becomes' if n == 1 else 'They become'} pending and due "
+            f"now with attempts from zero, and a run of each destination's delivery DAG starts.</p><p>Reason: <strong>{escape(reason)}</strong>"
             f"</p><form method='post' action='replay' class='actions'>{hidden}"
             f"<input type='hidden' name='action' value='replay'>"
             f"<button class='primary'>Replay {_deliveries(n)}</button>"

@@ -93,7 +93,7 @@ html[data-theme=dark]{--bg:#000;--bg-subtle:oklch(0.11 0.025 251);--bg-muted:okl
 --error:oklch(0.704 0.191 22.216);--error-bg:oklch(0.258 0.092 26.042);--ok:oklch(0.792 0.209 151.711);
 --ok-bg:oklch(0.266 0.065 152.934);--warn:oklch(0.857 0.118 76.815);--warn-bg:oklch(0.3 0.06 60);
 --row-hover:oklch(0.18 0.03 251);color-scheme:dark}
-*{box-sizing:border-box}
+*{box-sizing:border-box}[hidden]{display:none!important}
 body{margin:0;padding:1rem 1.5rem;background:var(--bg);color:var(--fg);font:14px/1.5 Inter,-apple-system,
 BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif}
 h1{font-size:1.5rem;font-weight:600;margin:.2rem 0 .8rem}h2{font-size:1.15rem;font-weight:600;margin:1.2rem 0 .5rem}

@@ -1,9 +1,13 @@
 """The routing table lives in the destination adapters (which canonical events they take) and
 their mappings (which items an event yields: per informed victim, per compensation order, ...).
-This module runs them and checks every item against the destination's XSD."""
+This module runs them and checks every item against the destination's XSD.
+
+A destination with several contract versions has a route per version; which one takes a kind of
+event depends on the moment (``Destination.taking``): the clock's now, when the event is routed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -11,6 +15,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from ketenhub.adapters import Destination
+from ketenhub.clock import now
 from ketenhub.xml.problems import Problem
 from ketenhub.xml.schema import compile_schema, validate
 from ketenhub.xml.xslt import for_each, results_schema, serialised, standalone, stylesheet
@@ -38,12 +43,24 @@ class Route:
     results_schema: etree.XMLSchema  # of ``each``'s results, items in <Uitgaand xmlns="">
     key: etree.XPath
     recipient: etree.XPath
+    whole: Destination  # as the registry has it: with its versions, if it has several
 
 
 def compile_routes(destinations: list[Destination], mappings: Path, schemas: Path) -> list[Route]:
+    each = [(v, d) for d in destinations for v in d.each_version()] + [(d, d) for d in destinations if not d.versions]
     return [Route(d, stylesheet(str(mappings / d.mapping)), for_each(str(mappings / d.mapping)),
                   compile_schema(str(schemas / d.schema)), results_schema(str(schemas / d.schema), d.item, "Uitgaand"),
-                  _xpath(d.key, d.namespace), _xpath(d.recipient, d.namespace)) for d in destinations]
+                  _xpath(d.key, d.namespace), _xpath(d.recipient, d.namespace), whole) for d, whole in each]
+
+
+def _taking(routes: list[Route], at: datetime | None) -> list[frozenset[str]]:
+    """Per route, the kinds of event it takes at ``at`` (now)."""
+    at = at or now()
+    chosen: dict[tuple[str, str | None], frozenset[str]] = {}
+    for r in routes:
+        if r.whole.destination not in {d for d, _ in chosen}:
+            chosen.update({(d.destination, d.version): kinds for d, kinds in r.whole.taking(at)})
+    return [chosen.get((r.destination.destination, r.destination.version), frozenset()) for r in routes]
 
 
 def _items(wrapper: etree._Element | None) -> list[etree._Element]:
@@ -60,12 +77,13 @@ def _outbound(r: Route, item: etree._Element) -> Outbound:
     return Outbound(r.destination.destination, r.key(item), r.recipient(item), serialised(item))
 
 
-def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[list[Outbound], list[Problem]]:
+def route(canonical: etree._Element, kind: str, routes: list[Route], at: datetime | None = None) \
+        -> tuple[list[Outbound], list[Problem]]:
     items: list[Outbound] = []
     problems: list[Problem] = []
-    for r in routes:
+    for r, takes in zip(routes, _taking(routes, at)):
         dest = r.destination
-        if kind not in dest.events:
+        if kind not in takes:
             continue
         result = r.mapping(canonical).getroot()
         for item in _items(result):
@@ -84,15 +102,15 @@ def route(canonical: etree._Element, kind: str, routes: list[Route]) -> tuple[li
     return items, problems
 
 
-def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list[Route]) \
-        -> list[list[Outbound] | None]:
+def route_many(canonicals: etree._Element, kinds: list[str | None], routes: list[Route],
+               at: datetime | None = None) -> list[list[Outbound] | None]:
     """``route`` for many events in one run of each mapping: ``canonicals`` is the result of
     ``Normaliser.many`` (one child per event), ``kinds`` says which events to route. Per
     event its items, or None where ``route`` must say what is wrong."""
     items: list[list[Outbound] | None] = [[] if k else None for k in kinds]
-    for r in routes:
+    for r, takes in zip(routes, _taking(routes, at)):
         dest = r.destination
-        wanted = [k in dest.events and items[i] is not None for i, k in enumerate(kinds)]
+        wanted = [k in takes and items[i] is not None for i, k in enumerate(kinds)]
         if not any(wanted):
             continue
         try:

@@ -24,7 +24,7 @@ from ketenhub.simulators.cvom import drop
 from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.simulators.generate import Generator
 from ketenhub.simulators.kbsp import KbspSimulator
-from ketenhub.simulators.om import publish
+from ketenhub.simulators.om import publish, publish_schadefonds
 from ketenhub.simulators.politie import PolitieSimulator
 from ketenhub.simulators.sftp import SftpSimulator
 from ketenhub.simulators.tls import Pki, write_secret
@@ -32,6 +32,8 @@ from ketenhub.simulators.tls import Pki, write_secret
 log = logging.getLogger(__name__)
 # the WSDLs name 8001, 8002 and 8443; serve: the hub's own service that CJIB calls (ketenhub serve)
 PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "om": 2221, "cjib": 2222, "serve": 8443}
+
+PORTS["schadefonds"] = 2223  # its SFTP server
 
 
 def _key_pem(key: paramiko.PKey) -> str:
@@ -44,6 +46,12 @@ def next_om_file(outbox: Path, sequence: int) -> Path:
     """The OM's file of the day, 500 events of which about 1 % invalid (their reasons show in the task log)."""
     return publish(outbox, time.strftime("%Y%m%d"), sequence, 500, start=int(time.time()) % 10**6 * 1000 + sequence,
                    invalid_share=0.01, seed=int(time.time()) + sequence)
+
+
+def next_fund_file(outbox: Path, sequence: int) -> Path:
+    """The Schadefonds' file of the day, 40 events of which about 5 % break its rules."""
+    return publish_schadefonds(outbox, time.strftime("%Y%m%d"), sequence, 40, invalid_share=0.05,
+                               start=int(time.time()) % 10**6 * 100 + sequence, seed=int(time.time()) + sequence)
 
 
 def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | None = None,
@@ -61,9 +69,12 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
         "dlv": DlvSimulator(ports["dlv"], store=workdir / "dlv" / "ontvangen", pki=pki).start(),
         "om": SftpSimulator(workdir / "om", authorized_key=client_key, port=ports["om"]).start(),
         "cjib": SftpSimulator(workdir / "cjib", authorized_key=client_key, port=ports["cjib"]).start(),
+        "schadefonds": SftpSimulator(workdir / "schadefonds", authorized_key=client_key,
+                                     port=ports["schadefonds"]).start(),
     }
-    for folder in ("outbox", "archive", "rejected"):
-        (workdir / "om" / folder).mkdir(parents=True, exist_ok=True)
+    for partner in ("om", "schadefonds"):
+        for folder in ("outbox", "archive", "rejected"):
+            (workdir / partner / folder).mkdir(parents=True, exist_ok=True)
     cjib = CjibInbox(workdir / "cjib")
     pem = _key_pem(client_key)
     connections = {
@@ -74,14 +85,17 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
         **{f"ketenhub_{name}": {"conn_type": "sftp", "host": "127.0.0.1", "port": sims[name].port,
                                 "login": "ketenhub",
                                 "extra": json.dumps({"host_key": sims[name].host_key_line, "private_key": pem})}
-           for name in ("om", "cjib")},
+           for name in ("om", "cjib", "schadefonds")},
     }
+    connections["ketenhub_kbsp_v2"] = sims["kbsp"].connections()["kbsp_v2"]  # KbSP's version 2, at its own path
     # It holds the login key of the SFTP servers and the TLS client key: readable by this user only.
     write_secret(workdir / "connections.json", json.dumps(connections, indent=2).encode())
     generator = Generator(int(time.time()))
     sims["politie"].add(25)
     om_file = 1
     next_om_file(workdir / "om" / "outbox", om_file)
+    fund_file = 1
+    next_fund_file(workdir / "schadefonds" / "outbox", fund_file)
     for n in range(5):
         drop(cvom_folder, generator, int(time.time()) % 10**6 * 100 + n)
     if stop is not None:
@@ -98,4 +112,7 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
         if not any((workdir / "om" / "outbox").glob("*.xml")):  # the hub took the last one: the tour may trigger again
             om_file += 1
             next_om_file(workdir / "om" / "outbox", om_file)
+        if not any((workdir / "schadefonds" / "outbox").glob("*.xml")):
+            fund_file += 1
+            next_fund_file(workdir / "schadefonds" / "outbox", fund_file)
         cjib_push.demo(pusher, tick)

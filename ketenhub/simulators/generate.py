@@ -108,3 +108,32 @@ class Generator:
                 f"{n % 10**9:09d}</CjibNummer><Kenteken>12-ABC-3</Kenteken><Feitcode>VA039</Feitcode><Pleegdatum>"
                 f"{self.day()}</Pleegdatum><Sanctiebedrag>239.00</Sanctiebedrag></Beschikking>{beslissing}"
                 "</BeroepGebeurtenis>\n")
+
+    def aanvraag(self, n: int, invalid: bool = False) -> str:
+        """A Schadefonds AanvraagGebeurtenis; ``invalid``: a refusal with a Bedrag (against the rules)."""
+        soort = self.r.choice(["AANVRAAG_ONTVANGEN", "BESLISSING"])
+        zaak = (f"<Parketnummer>{self.parketnummer(n)}</Parketnummer>" if self.r.random() < .7
+                else f"<Registratienummer>{self.registratienummer(n)}</Registratienummer>")
+        first, last = self.name()
+        beslissing = ""
+        if soort == "BESLISSING":
+            toegekend = self.r.random() < .6
+            bedrag = f"<Bedrag>{self.r.randrange(10000, 2500000) / 100:.2f}</Bedrag>" if toegekend or invalid else ""
+            beslissing = (f"<Beslissing><Toegekend>{'true' if toegekend else 'false'}</Toegekend>{bedrag}"
+                          f"<Beslisdatum>{self.day(date(2027, 1, 1), 60)}</Beslisdatum></Beslissing>")
+        return (f"<AanvraagGebeurtenis><BerichtId>SF-GB-{n:010d}</BerichtId>{zaak}"
+                f"<Aanvraagnummer>SF-2027-{n % 10**6:06d}</Aanvraagnummer><Soort>{soort}</Soort>"
+                f"<Tijdstip>2027-03-14T15:20:00+01:00</Tijdstip><Delict><Omschrijving>Mishandeling</Omschrijving>"
+                f"</Delict><Aanvrager><Bsn>{self.bsn()}</Bsn><Naam>{first[0]}. {escape(last)}</Naam>"
+                f"<Informatiewens>{self.r.choice(['true', 'true', 'false'])}</Informatiewens></Aanvrager>"
+                f"{beslissing}</AanvraagGebeurtenis>\n")
+
+    def schadefonds_batch(self, start: int, count: int, invalid_share: float = 0.0):
+        """The Schadefonds' daily file, as chunks of bytes."""
+        yield (f'<?xml version="1.0" encoding="UTF-8"?>\n<AanvraagGebeurtenissenBatch xmlns="urn:keten:schadefonds:'
+               f'aanvraag:v1">\n<Kop><BatchId>SF-{start}</BatchId><Afzender>00000099000000050000</Afzender>'
+               f'<Aanmaaktijdstip>2027-03-15T02:00:00+01:00</Aanmaaktijdstip><AantalGebeurtenissen>{count}'
+               f'</AantalGebeurtenissen></Kop>\n').encode()
+        for n in range(start, start + count):
+            yield self.aanvraag(n, invalid=self.r.random() < invalid_share).encode()
+        yield b"</AanvraagGebeurtenissenBatch>\n"

@@ -1,17 +1,36 @@
-"""The victim portal's SlachtofferInformatieService: accepts Zaakstatus items, answers per item
-(GEACCEPTEERD, DUPLICAAT for a BerichtId it already has, AFGEWEZEN, TIJDELIJK_NIET_VERWERKT),
-and keeps every accepted item as a file named by its BerichtId."""
+"""The victim portal's SlachtofferInformatieService, versions 1 and 2, each at its own path:
+accepts Zaakstatus items, answers per item (GEACCEPTEERD, DUPLICAAT for a BerichtId it already
+has through either version, AFGEWEZEN, TIJDELIJK_NIET_VERWERKT), and keeps every accepted item
+as a file named by its BerichtId.
+
+From the switch date (``switch``, by the hub's clock, so that tests can set it) v1 answers every
+Zaakstatus AFGEWEZEN with Reden VERSIE_BUITEN_GEBRUIK. v2 refuses a status that lacks a detail
+its Status needs, or whose Voorwaarde looks like it holds an address, as the contract says."""
 from __future__ import annotations
 
+import re
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from lxml import etree
 
+from ketenhub import clock
 from ketenhub.simulators.soap import SoapSimulator
 
 NS = "urn:keten:kbsp:zaakstatus:v1"
+NS2 = "urn:keten:kbsp:zaakstatus:v2"
+V2 = "/kbsp/slachtofferinformatie/v2"
+SWITCH = datetime(2027, 2, 28, 23, 0, tzinfo=timezone.utc)  # 2027-03-01 00:00 Europe/Amsterdam
+# What each v2 status needs besides the v1 elements.
+NEEDS = {
+    "HULP_AANGEBODEN": ("Hulpverlener",), "HULP_GESTART": ("Hulpverlener",), "HULP_AFGESLOTEN": ("Hulpverlener",),
+    "SCHADEFONDS_BESLISSING": ("Schadefondsbeslissing", "Datum"), "VONNIS_ONHERROEPELIJK": ("Datum",),
+    "INVRIJHEIDSTELLING": ("Datum",), "VERLOF": ("Datum",), "BESCHERMINGSMAATREGEL_OPGELEGD": ("Datum", "Voorwaarden"),
+    "SCHADEVERGOEDING_BETAALD": ("Datum", "Betaling"), "VOORSCHOT_UITGEKEERD": ("Datum", "Voorschot"),
+}
+POSTCODE = re.compile(r"\d{4}\s?[A-Z]{2}")
 
 
 class KbspSimulator(SoapSimulator):
@@ -19,25 +38,47 @@ class KbspSimulator(SoapSimulator):
     path = "/kbsp/slachtofferinformatie/v1"
     oin = "00000099000000040000"
 
-    def __init__(self, port: int = 0, store: Path | None = None, keep_files: bool = True, **tls):
+    def __init__(self, port: int = 0, store: Path | None = None, keep_files: bool = True,
+                 switch: datetime = SWITCH, **tls):
         super().__init__(port, **tls)
+        self.serve(V2, "SlachtofferInformatieService-v2.wsdl", "zaakstatus-v2.xsd")
+        self.switch = switch
         self.keep_files = keep_files  # off for the benchmark: a million small files
         self.store = Path(store or tempfile.mkdtemp(prefix="kbsp-"))
         self.store.mkdir(parents=True, exist_ok=True)
-        self.accepted: dict[str, bytes] = {}
+        self.accepted: dict[str, bytes] = {}  # one register of BerichtIds for both versions
+        self.versions: dict[str, str] = {}  # BerichtId -> the version it was accepted through
         self.duplicates = 0
+        self.refused: dict[str, str] = {}  # BerichtId -> Reden
         self.items_per_call: list[int] = []
         self.accepted_at: dict[str, float] = {}  # BerichtId -> when it was accepted (freshness)
 
+    def connections(self, **extra) -> dict[str, dict]:
+        """The hub's Connections for both versions: ketenhub_kbsp (v1) and ketenhub_kbsp_v2."""
+        v2 = self.connection(**extra)
+        v2["host"] = self.url + V2
+        return {"kbsp": self.connection(**extra), "kbsp_v2": v2}
+
     def operation(self, name, request):
-        answer = etree.Element(f"{{{NS}}}PubliceerZaakstatusAntwoord", nsmap={None: NS})
+        return self._publish(NS, request)
+
+    def operation_at(self, path, name, request):
+        return self._publish(NS2, request) if path == V2 else self.operation(name, request)
+
+    def _publish(self, ns: str, request: etree._Element) -> etree._Element:
+        answer = etree.Element(f"{{{ns}}}PubliceerZaakstatusAntwoord", nsmap={None: ns})
+        retired = ns == NS and clock.now() >= self.switch
         with self.lock:
             self.items_per_call.append(len(request))
             for item in request:
-                bericht_id = item.findtext(f"{{{NS}}}BerichtId")
+                bericht_id = item.findtext(f"{{{ns}}}BerichtId")
                 reden = None
-                if bericht_id in self.misbehaviour.refuse:
+                if retired:
+                    code, reden = "AFGEWEZEN", "VERSIE_BUITEN_GEBRUIK"
+                elif bericht_id in self.misbehaviour.refuse:
                     code, reden = "AFGEWEZEN", "onbekend slachtoffer"
+                elif ns == NS2 and (reden := _lacking(item)):
+                    code = "AFGEWEZEN"
                 elif self.take("busy_next"):
                     code = "TIJDELIJK_NIET_VERWERKT"
                 elif bericht_id in self.accepted:
@@ -46,17 +87,40 @@ class KbspSimulator(SoapSimulator):
                 else:
                     code = "GEACCEPTEERD"
                     self.accepted[bericht_id] = etree.tostring(item)
+                    self.versions[bericht_id] = "v2" if ns == NS2 else "v1"
                     self.accepted_at[bericht_id] = time.time()
                     if self.keep_files:
                         (self.store / f"{bericht_id}.xml").write_bytes(etree.tostring(
                             item, xml_declaration=True, encoding="UTF-8"))
-                result = etree.SubElement(answer, f"{{{NS}}}Resultaat")
-                etree.SubElement(result, f"{{{NS}}}BerichtId").text = bericht_id
-                etree.SubElement(result, f"{{{NS}}}Code").text = code
+                if code == "AFGEWEZEN":
+                    self.refused[bericht_id] = reden
+                result = etree.SubElement(answer, f"{{{ns}}}Resultaat")
+                etree.SubElement(result, f"{{{ns}}}BerichtId").text = bericht_id
+                etree.SubElement(result, f"{{{ns}}}Code").text = code
                 if reden:
-                    etree.SubElement(result, f"{{{NS}}}Reden").text = reden
+                    etree.SubElement(result, f"{{{ns}}}Reden").text = reden
         return answer
 
     def state(self):
-        return {"accepted": len(self.accepted), "duplicates": self.duplicates, "store": str(self.store),
-                "items_per_call": self.items_per_call[-20:]}
+        by_version = {v: sum(1 for x in self.versions.values() if x == v) for v in ("v1", "v2")}
+        return {"accepted": len(self.accepted), "accepted_per_version": by_version, "duplicates": self.duplicates,
+                "refused": len(self.refused), "store": str(self.store), "items_per_call": self.items_per_call[-20:],
+                "switch": self.switch.isoformat(), "now": clock.now().isoformat()}
+
+
+def _lacking(item: etree._Element) -> str | None:
+    """Why v2 refuses a Zaakstatus the XSD lets through: a detail its Status needs is missing,
+    a decision's Bedrag does not agree with Toegekend, or a Voorwaarde holds an address."""
+    status = item.findtext(f"{{{NS2}}}Status")
+    missing = [d for d in NEEDS.get(status, ()) if item.find(f"{{{NS2}}}{d}") is None]
+    if missing:
+        return f"{status} zonder {', '.join(missing)}"
+    beslissing = item.find(f"{{{NS2}}}Schadefondsbeslissing")
+    if beslissing is not None and ((beslissing.findtext(f"{{{NS2}}}Toegekend") or "").strip() in ("true", "1")) \
+            != (beslissing.find(f"{{{NS2}}}Bedrag") is not None):
+        return "Schadefondsbeslissing: Bedrag hoort bij Toegekend true, en alleen daarbij"
+    for n, voorwaarde in enumerate(item.iterfind(f"{{{NS2}}}Voorwaarden/{{{NS2}}}Voorwaarde"), 1):
+        if any(POSTCODE.search(t or "") for t in (voorwaarde.findtext(f"{{{NS2}}}Omschrijving"),
+                                                  voorwaarde.findtext(f"{{{NS2}}}Gebied"))):
+            return f"Voorwaarde {n} lijkt een adres te bevatten"
+    return None

@@ -1,9 +1,11 @@
 """A SOAP 1.1 service as the partners run it: serves its WSDL (with the real address) and
 XSDs, checks the WS-Addressing headers and validates every request body against the XSD,
-answers with wsa:RelatesTo. Subclasses implement the operations."""
+answers with wsa:RelatesTo. Subclasses implement the operations. One simulator may serve several
+services (``serve``: another version of the contract at its own path)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
@@ -17,6 +19,14 @@ from ketenhub.xml.schema import compile_schema
 SCHEMAS = PROJECT_DIR / "schemas"
 
 
+@dataclass(frozen=True)
+class Service:
+    wsdl: str
+    xsd: str
+    schema: etree.XMLSchema
+    actions: dict  # SOAPAction -> operation
+
+
 class SoapSimulator(Simulator):
     contract: str  # folder under schemas/
     wsdl: str
@@ -26,10 +36,23 @@ class SoapSimulator(Simulator):
 
     def __init__(self, port: int = 0, **tls):
         super().__init__(port, **tls)
-        self.schema = compile_schema(str(SCHEMAS / self.contract / self.xsd))
-        wsdl = etree.parse(str(SCHEMAS / self.contract / self.wsdl), parser())
-        self.actions = {op.get("soapAction"): op.getparent().get("name")
-                        for op in wsdl.iter("{http://schemas.xmlsoap.org/wsdl/soap/}operation")}
+        self.services: dict[str, Service] = {}
+        self.serve(self.path, self.wsdl, self.xsd)
+
+    def serve(self, path: str, wsdl: str, xsd: str) -> None:
+        """Serve the service of ``wsdl`` (payload ``xsd``), under schemas/<contract>/, at ``path``."""
+        definitions = etree.parse(str(SCHEMAS / self.contract / wsdl), parser())
+        actions = {op.get("soapAction"): op.getparent().get("name")
+                   for op in definitions.iter("{http://schemas.xmlsoap.org/wsdl/soap/}operation")}
+        self.services[path] = Service(wsdl, xsd, compile_schema(str(SCHEMAS / self.contract / xsd)), actions)
+
+    @property
+    def schema(self) -> etree.XMLSchema:
+        return self.services[self.path].schema
+
+    @property
+    def actions(self) -> dict:
+        return self.services[self.path].actions
 
     @property
     def address(self) -> str:
@@ -42,7 +65,8 @@ class SoapSimulator(Simulator):
     def handle(self, h, method, body):
         if method == "GET":
             return self.serve_contract(h.path)
-        if h.path != self.path:
+        service = self.services.get(h.path)
+        if service is None:
             return 404, {}, b"no such service"
         try:
             envelope = etree.fromstring(body, parser())
@@ -54,24 +78,28 @@ class SoapSimulator(Simulator):
         wsa = {tag: header.findtext(f"{{{WSA}}}{tag}") if header is not None else None
                for tag in ("Action", "MessageID", "To")}
         sender = header.findtext(f"{{{WSA}}}From/{{{WSA}}}Address") if header is not None else None
-        if action not in self.actions or wsa["Action"] != action:
+        if action not in service.actions or wsa["Action"] != action:
             return self.fault("soap:Client", "wsa:Action missing or not equal to the SOAPAction")
         if not wsa["MessageID"] or not sender or "?OIN=" not in sender:
             return self.fault("soap:Client", "wsa:MessageID or wsa:From with the sender's OIN missing")
         if not (wsa["To"] or "").endswith(f"?OIN={self.oin}"):
             return self.fault("soap:Client", f"wsa:To must name this service's OIN {self.oin}")
-        if request is None or len(request) != 1 or not self.schema.validate(request[0]):
+        if request is None or len(request) != 1 or not service.schema.validate(request[0]):
             return self.fault("soap:Client", "the request body is not valid against the contract's XSD")
         if self.take("fail_next"):
             kind = self.misbehaviour.fail_with
             if kind == "fault":
                 return self.fault("soap:Server", "the service is busy; try again later")
             return int(kind), {"Retry-After": str(self.misbehaviour.retry_after)}, b"busy"
-        answer = self.operation(self.actions[action], request[0])
+        answer = self.operation_at(h.path, service.actions[action], request[0])
         return 200, {"Content-Type": "text/xml; charset=utf-8"}, self.envelope(answer, action, wsa["MessageID"])
 
     def operation(self, name: str, request: etree._Element) -> etree._Element:
         raise NotImplementedError
+
+    def operation_at(self, path: str, name: str, request: etree._Element) -> etree._Element:
+        """An operation of the service at ``path``; a simulator of one service needs only ``operation``."""
+        return self.operation(name, request)
 
     def envelope(self, answer: etree._Element, action: str, relates_to: str) -> bytes:
         env = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP, "wsa": WSA})
@@ -108,11 +136,14 @@ class SoapSimulator(Simulator):
 
     def serve_contract(self, path: str):
         if path.endswith("?wsdl") or path.endswith("?WSDL"):
-            wsdl = etree.parse(str(SCHEMAS / self.contract / self.wsdl), parser())
+            service = self.services.get(path[:-5])
+            if service is None:
+                return 404, {}, b"not found"
+            wsdl = etree.parse(str(SCHEMAS / self.contract / service.wsdl), parser())
             for address in wsdl.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address"):
-                address.set("location", self.address)
+                address.set("location", self.url + path[:-5])
             return 200, {"Content-Type": "text/xml"}, etree.tostring(wsdl, xml_declaration=True, encoding="UTF-8")
         name = Path(path).name
-        if name == self.xsd:
+        if name in {s.xsd for s in self.services.values()}:
             return 200, {"Content-Type": "text/xml"}, (SCHEMAS / self.contract / name).read_bytes()
         return 404, {}, b"not found"

@@ -12,6 +12,8 @@ from ketenhub.store.tables import delivery
 from tests.conftest import ingest
 from tests.support.factories import om_batch, om_event, write_with_marker
 
+pytestmark = pytest.mark.usefixtures("before_kbsp_switch")  # KbSP v1 until 2027-03-01
+
 
 @pytest.mark.timeout(300)
 def test_two_workers_share_the_work_and_send_nothing_twice(hub, tmp_path):

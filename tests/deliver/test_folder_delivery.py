@@ -15,6 +15,8 @@ from ketenhub.store.tables import delivery, outbound_batch
 from tests.conftest import expire_leases, ingest
 from tests.support.factories import Unreachable, om_batch, om_event, write_with_marker
 
+pytestmark = pytest.mark.usefixtures("before_kbsp_switch")  # KbSP v1 until 2027-03-01
+
 KBSP = "{urn:keten:kbsp:zaakstatus:v1}"
 
 

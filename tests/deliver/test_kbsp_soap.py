@@ -1,13 +1,23 @@
-"""KbSP over SOAP against the simulator: calls of at most 500, per-item results, faults."""
+"""KbSP over SOAP against the simulator: calls of at most 500, per-item results, faults. Through
+version 1, before KbSP's switch to version 2 (tests/deliver/test_kbsp_versions.py: both sides)."""
+from datetime import datetime, timezone
+
 import pytest
 from sqlalchemy import func, select
 
+from ketenhub import clock
 from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import Transport
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery
 from tests.conftest import expire_leases, ingest
 from tests.support.factories import om_batch, om_event, write_with_marker
+
+
+@pytest.fixture(autouse=True)
+def before_the_switch():
+    with clock.at(datetime(2027, 2, 1, 12, tzinfo=timezone.utc)):
+        yield
 
 
 @pytest.fixture
@@ -73,7 +83,7 @@ def test_a_fault_means_nothing_was_processed_and_the_call_is_repeated(hub, kbsp,
 def test_a_resend_after_a_crash_is_answered_duplicaat_and_counts_as_delivered(hub, kbsp, tmp_path):
     events(hub, tmp_path, 7)
     from ketenhub import wiring
-    real = wiring.transport(hub, hub.registry.destination("kbsp"))
+    real = wiring.transport(hub, hub.registry.destination("kbsp")).of("v1")
 
     class CrashAfterSend(Transport):
         def send(self, name, document, keys):

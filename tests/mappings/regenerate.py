@@ -51,7 +51,8 @@ def main():
         (folder / f"{case}.input.xml").write_bytes(pretty(el))
         canonical = transform(s.mappings_dir / partner.mapping, el, partner=partner.partner.upper(), oin=partner.oin)
         (folder / f"{case}.expected.xml").write_bytes(pretty(canonical))
-        for dest in registry.destinations.values():
+        for dest in (d for whole in registry.destinations.values()
+                     for d in [v.destination for v in whole.versions] or [whole]):
             kind = etree.QName(canonical.getroot()[-1]).localname
             if kind not in dest.events:
                 continue

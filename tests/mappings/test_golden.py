@@ -14,7 +14,9 @@ GOLDEN = Path(__file__).parent / "golden"
 SETTINGS = settings.load()
 REGISTRY = adapters.load(SETTINGS)
 PARTNERS = {p.mapping: p for p in REGISTRY.partners.values()}
-DESTINATIONS = {d.mapping: d for d in REGISTRY.destinations.values()}
+# Every contract version of a destination has its own mapping.
+DESTINATIONS = {d.mapping: d for whole in REGISTRY.destinations.values()
+                for d in [v.destination for v in whole.versions] or [whole]}
 CASES = sorted(GOLDEN.glob("*/*.input.xml"))
 _PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
 

@@ -18,6 +18,8 @@ from tests import TEST_KEY
 from tests.conftest import DATA, ingest
 from tests.support.factories import om_batch, om_event
 
+pytestmark = pytest.mark.usefixtures("before_kbsp_switch")  # KbSP v1 until 2027-03-01
+
 CASE, BSN = "PL07B3 2026123456-1", "111222333"  # Anna Jansen in the Politie melding and the OM's events
 KBSP = "{urn:keten:kbsp:zaakstatus:v1}"
 

@@ -49,12 +49,16 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["errors"] == {}
     expected = ({f"ketenhub_receive_{p}" for p in REGISTRY.partners} | {f"ketenhub_deliver_{d}" for d in REGISTRY.destinations}
-                | {"ketenhub_deadline_om", "ketenhub_audit_verify", "ketenhub_retention",
-                   "ketenhub_health"})
+                | {f"ketenhub_deadline_{p.partner}" for p in REGISTRY.partners.values() if p.receive.deadline}
+                | {"ketenhub_audit_verify", "ketenhub_retention", "ketenhub_health"})
+    assert {"ketenhub_deadline_om", "ketenhub_deadline_schadefonds"} <= expected
     assert set(out["dags"]) == expected
     # The OM's night of files: listed, then a task each (mapped), each announcing what it routed.
     assert out["dags"]["ketenhub_receive_om"] == ["CronTriggerTimetable", "Europe/Amsterdam", "30 2 * * *",
                                                   ["ready_files", "ingest"], [], {"ingest": ["ketenhub_routed_by_om"]}]
+    assert out["dags"]["ketenhub_receive_schadefonds"] == ["CronTriggerTimetable", "Europe/Amsterdam", "0 3 * * *",
+                                                           ["ready_files", "ingest"], [],
+                                                           {"ingest": ["ketenhub_routed_by_schadefonds"]}]
     assert out["dags"]["ketenhub_receive_politie"] == ["DeltaTriggerTimetable", "", "0:00:30", ["ingest"], [],
                                                        {"ingest": ["ketenhub_routed_by_politie"]}]
     assert out["dags"]["ketenhub_receive_cvom"][3:] == [["ingest"], [], {"ingest": ["ketenhub_routed_by_cvom"]}]

@@ -1,11 +1,15 @@
 """The routing table of the contracts' README, row by row, through the whole pipeline:
-sample events ingested, deliveries delivered to the folder outboxes, documents read back."""
+sample events ingested, deliveries delivered to the folder outboxes, documents read back.
+Before KbSP's switch to version 2: the Politie and OM statuses go through v1
+(tests/route/test_schadefonds_routing.py and tests/deliver/test_kbsp_versions.py: v2)."""
 import hashlib
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 from lxml import etree
 
+from ketenhub import clock
 from ketenhub.wiring import deliver
 from ketenhub.xml.schema import compile_schema, validate
 from tests.conftest import all_samples, ingest
@@ -13,6 +17,12 @@ from tests.conftest import all_samples, ingest
 KBSP = "urn:keten:kbsp:zaakstatus:v1"
 DLV = "urn:keten:dlv:beroepstatus:v1"
 CJIB = "urn:keten:cjib:opdrachten:v1"
+
+
+@pytest.fixture(autouse=True)
+def before_the_switch():
+    with clock.at(datetime(2027, 2, 1, 12, tzinfo=timezone.utc)):
+        yield
 
 
 @pytest.fixture
@@ -24,14 +34,14 @@ def delivered(hub, tmp_path, sample):
     for dest in hub.registry.destinations.values():
         deliver(hub, dest)
     out = {}
-    for dest in hub.registry.destinations.values():
-        schema = compile_schema(str(hub.settings.schemas_dir / dest.schema))
-        docs = []
-        for f in sorted(hub.settings.path(dest.folder).glob("*.xml")):
-            doc = etree.parse(str(f)).getroot()
-            assert validate(schema, doc) == [], f.name
-            docs.append(doc)
-        out[dest.destination] = docs
+    for whole in hub.registry.destinations.values():
+        docs = out.setdefault(whole.destination, [])
+        for dest in [v.destination for v in whole.versions] or [whole]:
+            schema = compile_schema(str(hub.settings.schemas_dir / dest.schema))
+            for f in sorted(hub.settings.path(dest.folder).glob("*.xml")):
+                doc = etree.parse(str(f)).getroot()
+                assert validate(schema, doc) == [], f.name
+                docs.append(doc)
     return out
 
 
@@ -142,3 +152,79 @@ def test_dlv_statuses(delivered):
     assert [t(statuses[k], "Beslissing/TeBetalen", DLV) for k in ("CVOM-2002", "CVOM-2003", "CVOM-2004", "CVOM-2005")] \
         == ["0.00", "119.50", "239.00", "239.00"]
     assert t(statuses["CVOM-2001"], "Beslissing/Uitkomst", DLV) is None
+
+
+# ---- Added rows: the Schadefonds, to KbSP v2 ---------------------------------------------------
+KBSP2 = "urn:keten:kbsp:zaakstatus:v2"
+
+
+def v2_statuses(docs):
+    return {z.findtext(f"{{{KBSP2}}}BerichtId"): z for d in docs for z in d.iter(f"{{{KBSP2}}}Zaakstatus")}
+
+
+def test_schadefonds_steps_reach_kbsp_v2_only_for_an_aanvrager_who_asked(delivered):
+    z = {k.split(".")[1]: v for k, v in v2_statuses(delivered["kbsp"]).items() if k.startswith("SCHADEFONDS.")}
+    assert {k: (t(v, "Status", KBSP2), t(v, "Bron", KBSP2)) for k, v in z.items()} == {
+        "SF-GB-2027-0000311": ("SCHADEFONDS_AANVRAAG_ONTVANGEN", "SCHADEFONDS"),  # 0000312: Informatiewens false
+        "SF-GB-2027-0000313": ("SCHADEFONDS_BESLISSING", "SCHADEFONDS"),
+        "SF-GB-2027-0000320": ("SCHADEFONDS_BESLISSING", "SCHADEFONDS"),
+        "SF-3001": ("SCHADEFONDS_AANVRAAG_ONTVANGEN", "SCHADEFONDS"),  # Informatiewens written as 1
+        "SF-3002": ("SCHADEFONDS_BESLISSING", "SCHADEFONDS"),  # SF-3003: Informatiewens false
+    }
+    granted, refused = z["SF-GB-2027-0000313"], z["SF-GB-2027-0000320"]
+    assert [t(granted, p, KBSP2) for p in ("Schadefondsbeslissing/Toegekend", "Schadefondsbeslissing/Bedrag", "Datum",
+                                           "Tijdstip", "Slachtoffer/Taal", "Zaak/Delictomschrijving")] == [
+        "true", "2500.00", "2027-03-12", "2027-03-14T17:45:00+01:00", "en", "Mishandeling"]
+    assert [t(refused, p, KBSP2) for p in ("Schadefondsbeslissing/Toegekend", "Schadefondsbeslissing/Bedrag",
+                                           "Datum", "Zaak/Parketnummer", "Slachtoffer/Taal")] == [
+        "false", None, "2027-03-15", "16/230981-25", "tr"]
+    assert t(z["SF-3002"], "Schadefondsbeslissing/Bedrag", KBSP2) == "750.50"
+    received = z["SF-3001"]
+    assert t(received, "Zaak/Registratienummer", KBSP2) == "PL07B3 2026123456-1"
+    assert t(received, "Datum", KBSP2) is None and t(received, "Schadefondsbeslissing/Toegekend", KBSP2) is None
+
+
+def test_each_victim_gets_only_their_own_decision_and_nothing_of_their_name(delivered, hub):
+    for key, v in v2_statuses(delivered["kbsp"]).items():
+        if key.startswith("SCHADEFONDS.SF-GB-2027-0000313"):
+            assert t(v, "Slachtoffer/Bsn", KBSP2) == "252760189"
+    text = "".join(f.read_text() for f in hub.settings.path("outbox/kbsp-v2").glob("*.xml"))
+    assert not any(name in text for name in ("de Vries", "Kowalski", "Öztürk", "Bakker", "A. Jansen"))
+    assert "507529170" not in text  # Informatiewens false: nothing about them at all
+
+
+def test_ketenreferentie_is_stable_per_victim_per_case_across_partners(delivered):
+    v1 = zaakstatussen(delivered["kbsp"])
+    v2 = v2_statuses(delivered["kbsp"])
+
+    def refs(statuses, ns, bsn, prefix):
+        return {t(v, "Slachtoffer/Ketenreferentie", ns) for k, v in statuses.items()
+                if t(v, "Slachtoffer/Bsn", ns) == bsn and k.startswith(prefix)}
+    # Anna: the police, the OM and the fund (by the police Registratienummer): one reference.
+    assert refs(v1, KBSP, "111222333", "") == refs(v2, KBSP2, "111222333", "SCHADEFONDS.SF-3001")
+    # Els de Vries: the OM and the fund name the case by its Parketnummer, in either form.
+    assert len(refs(v1, KBSP, "100000022", "OM-1004") | refs(v2, KBSP2, "100000022", "SCHADEFONDS.SF-3002")) == 1
+
+
+def test_no_schadefonds_status_goes_through_v1(delivered):
+    assert not [k for k in zaakstatussen(delivered["kbsp"]) if "SF-" in k]
+
+
+def test_schadefonds_berichtids_are_stable_on_a_rerun(hub, tmp_path, sample):
+    from sqlalchemy import select
+
+    from ketenhub.store.tables import delivery
+    path = sample("schadefonds/SCHADEFONDS_AANVRAGEN_20270317_001.xml", tmp_path / "first")
+    (first,) = ingest(hub, "schadefonds", path)
+    with hub.engine.connect() as conn:
+        keys = sorted(conn.scalars(select(delivery.c.idempotency_key)))
+    assert first.accepted == 3 and len(keys) == 2 and all(k.startswith("SCHADEFONDS.SF-300") for k in keys)
+    # The same events in a file with another header: nothing new, the same keys.
+    again = tmp_path / "again" / "SCHADEFONDS_AANVRAGEN_20270318_001.xml"
+    again.parent.mkdir()
+    from tests.support.factories import write_with_marker
+    write_with_marker(again, path.read_bytes().replace(b"SF-20270317-001", b"SF-20270318-001"))
+    (second,) = ingest(hub, "schadefonds", again)
+    assert (second.state, second.accepted, second.duplicates) == ("accepted", 0, 3)
+    with hub.engine.connect() as conn:
+        assert sorted(conn.scalars(select(delivery.c.idempotency_key))) == keys

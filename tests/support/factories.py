@@ -48,3 +48,38 @@ class Unreachable(Transport):
 
     def send(self, name, document, keys):
         raise ConnectionError(f"{name}: destination unreachable")
+
+
+SF_NS = "urn:keten:schadefonds:aanvraag:v1"
+
+
+def schadefonds_event(n: int, soort: str = "AANVRAAG_ONTVANGEN", bsn: str = "111222333", informatiewens: str = "true",
+                      case: str = "<Parketnummer>13-{n:06d}-26</Parketnummer>", beslissing: str | None = None) -> str:
+    """One AanvraagGebeurtenis; a BESLISSING gets a granted decision unless ``beslissing`` says otherwise."""
+    if beslissing is None:
+        beslissing = ("<Beslissing><Toegekend>true</Toegekend><Bedrag>1000.00</Bedrag><Beslisdatum>2027-03-12"
+                      "</Beslisdatum></Beslissing>") if soort == "BESLISSING" else ""
+    return f"""  <AanvraagGebeurtenis>
+    <BerichtId>SF-T-{n:07d}</BerichtId>
+    {case.format(n=n % 1000000)}
+    <Aanvraagnummer>SF-2027-{n % 1000000:06d}</Aanvraagnummer>
+    <Soort>{soort}</Soort>
+    <Tijdstip>2027-03-14T15:20:00+01:00</Tijdstip>
+    <Delict><Omschrijving>Mishandeling</Omschrijving></Delict>
+    <Aanvrager><Bsn>{bsn}</Bsn><Naam>A. Jansen</Naam><Informatiewens>{informatiewens}</Informatiewens></Aanvrager>
+    {beslissing}
+  </AanvraagGebeurtenis>
+"""
+
+
+def schadefonds_batch(events: list[str], count: int | None = None, sender: str = "00000099000000050000") -> bytes:
+    head = f"""<?xml version="1.0" encoding="UTF-8"?>
+<AanvraagGebeurtenissenBatch xmlns="{SF_NS}">
+  <Kop>
+    <BatchId>SF-TEST</BatchId>
+    <Afzender>{sender}</Afzender>
+    <Aanmaaktijdstip>2027-03-15T02:00:00+01:00</Aanmaaktijdstip>
+    <AantalGebeurtenissen>{len(events) if count is None else count}</AantalGebeurtenissen>
+  </Kop>
+"""
+    return (head + "".join(events) + "</AanvraagGebeurtenissenBatch>\n").encode()
