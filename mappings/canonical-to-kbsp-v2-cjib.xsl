@@ -2,7 +2,7 @@
 <!--
   CJIB's rows of the routing table for KbSP v2 (zaakstatus-v2): a canonical Tenuitvoeringgebeurtenis
   to one Zaakstatus per victim who asked, in this very event, to be informed (Informatiewens true).
-  Meant to be xsl:included by canonical-to-kbsp-v2.xsl; it is a complete stylesheet on its own too.
+  Included by canonical-to-kbsp-v2.xsl, whose k:Gebeurtenis template applies this one in mode kbsp-v2.
 
   - VONNIS_ONHERROEPELIJK, INVRIJHEIDSTELLING, VERLOF, BESCHERMINGSMAATREGEL_OPGELEGD: with Datum,
     and Voorwaarden word for word when the event has them.
@@ -16,14 +16,6 @@
     xmlns="urn:keten:kbsp:zaakstatus:v2"
     exclude-result-prefixes="k">
   <xsl:output method="xml" encoding="UTF-8" indent="yes"/>
-
-  <!-- On its own (the tests) it makes the Uitgaand list; included, canonical-to-kbsp-v2.xsl's own
-       k:Gebeurtenis template dispatches to the kind's template in mode kbsp-v2 likewise. -->
-  <xsl:template match="k:Gebeurtenis[k:Tenuitvoeringgebeurtenis]" priority="2">
-    <Uitgaand xmlns="">
-      <xsl:apply-templates select="k:Tenuitvoeringgebeurtenis" mode="kbsp-v2"/>
-    </Uitgaand>
-  </xsl:template>
 
   <xsl:template match="k:Tenuitvoeringgebeurtenis" mode="kbsp-v2">
     <xsl:variable name="t" select="."/>

@@ -1,6 +1,6 @@
 """The hub's CJIB service on loopback over two-way TLS, configured from its Connection as in
 production, with CJIB's signing client; and KbSP v2's CJIB rows as a destination of their own
-(the KbSP v2 adapter includes them; this branch tests them alone)."""
+(the v2 mapping as the kbsp adapter uses it, without its version switch)."""
 from __future__ import annotations
 
 import json
@@ -35,7 +35,7 @@ def serving(hub, connection):
 def kbsp_v2_cjib() -> Destination:
     return Destination(
         destination="kbsp_v2", name="KbSP v2 (CJIB rows)", oin="00000099000000040000", schema="kbsp/zaakstatus-v2.xsd",
-        mapping="canonical-to-kbsp-v2-cjib.xsl", events=("Tenuitvoeringgebeurtenis",), item=f"{{{KBSP_V2}}}Zaakstatus",
+        mapping="canonical-to-kbsp-v2.xsl", events=("Tenuitvoeringgebeurtenis",), item=f"{{{KBSP_V2}}}Zaakstatus",
         key="string(d:BerichtId)", recipient="string(d:Slachtoffer/d:Ketenreferentie)",
         envelope={"kind": "wrap", "root": f"{{{KBSP_V2}}}PubliceerZaakstatusVerzoek", "max_items": 500,
                   "name": "KETENHUB_KBSP_V2"},
