@@ -64,18 +64,16 @@ class Announced:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_triggered_run_announces_what_the_service_routed_before_it_started(hub, connection, monkeypatch):
+def test_a_triggered_run_announces_what_the_service_routed_before_it_started(hub, connection):
     from ketenhub.orchestration.dags import _received
     from ketenhub.store.routed import watermark
-    from tests.support.cjib import kbsp_v2_cjib
 
-    monkeypatch.setitem(hub.registry.destinations, "kbsp_v2", kbsp_v2_cjib())
     with hub.engine.connect() as conn:
         before = watermark(conn)  # what the service hands the run as routed_after
     with serving(hub, connection) as (service, cjib):
         assert cjib.call(request([event("CJIB-F-1")])).results[0][1] == "ONTVANGEN"
     partner = hub.registry.partner("cjib")
     announced = Announced()
-    assert _received(partner, None, announced, routed_after=before)["routed"] == {"kbsp_v2": 1}
-    assert announced.assets == [("ketenhub_routed_kbsp_v2", {"deliveries": 1})]
+    assert _received(partner, None, announced, routed_after=before)["routed"] == {"kbsp": 1}  # through v2
+    assert announced.assets == [("ketenhub_routed_kbsp", {"deliveries": 1})]
     assert _received(partner, None, Announced())["routed"] == {}  # a scheduled run: nothing new since it began
