@@ -51,6 +51,7 @@ class Receive:
     path: str | None = None  # push: the URL path it is served at
     max_events: int = 100  # push: events in one call at most
     timestamp_window_seconds: int = 300  # push: how far a request's wsu:Timestamp may be off
+    options: Mapping[str, Any] = field(default_factory=dict)  # the rest of receive:, for its transport
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,20 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class JsonEvents:
+    """Where the events are in a JSON payload (``format: json``): the member of the page that holds
+    them, the schema's definition each is validated against on its own, and the member with its
+    BerichtId. Each event is then handed on as XML in the W3C json-to-xml vocabulary (XPath 3.1),
+    so that rules and mappings read it as they read any other."""
+    events: str  # the page's member holding the list of events: gebeurtenissen
+    event_schema: str  # a JSON pointer into the schema: "#/$defs/Gebeurtenis"
+    bericht_id: str  # the event's member holding its BerichtId: berichtId
+
+
+JSON_TO_XML = "http://www.w3.org/2005/xpath-functions"  # the W3C json-to-xml vocabulary
+
+
+@dataclass(frozen=True)
 class Partner:
     partner: str
     name: str
@@ -90,6 +105,8 @@ class Partner:
     rules: tuple[Rule, ...] = ()
     limits: Limits = Limits()
     retention: Retention = Retention()
+    format: str = "xml"  # json: the schema is a JSON Schema, and json: says where the events are
+    json: JsonEvents | None = None
 
     @property
     def namespace(self) -> str:
@@ -203,12 +220,32 @@ def _partner(d: dict) -> Partner:
     batch = d.get("batch") or {}
     return Partner(
         partner=d["partner"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],
-        event=d["event"], mapping=d["mapping"], receive=Receive(**d["receive"]),
+        event=d["event"] if d.get("format", "xml") == "xml" else f"{{{JSON_TO_XML}}}map",
+        mapping=d["mapping"], receive=_receive(d["receive"]),
         batch_root=batch.get("root"), batch_count=batch.get("count"), batch_sender=batch.get("sender"),
         rules=tuple(Rule(r["assert"], r["message"], r.get("for_each")) for r in d.get("rules", ())),
         limits=Limits(**{k: int(v) for k, v in (d.get("limits") or {}).items()}),
         retention=_retention(d, ("payloads", "events", "quarantine")),
+        **_format(d),
     )
+
+
+def _format(d: dict) -> dict:
+    """A JSON partner's events are one json-to-xml ``map`` each: its ``event`` need not be given."""
+    if d.get("format", "xml") == "xml":
+        return {}
+    if d["format"] != "json":
+        raise TypeError(f"format: {d['format']!r} (xml or json)")
+    return {"format": "json", "json": JsonEvents(**d["json"])}
+
+
+_RECEIVE = {f for f in Receive.__dataclass_fields__ if f != "options"}
+
+
+def _receive(d: dict) -> Receive:
+    """The settings every transport shares, and the rest for the transport named (see receive.kinds)."""
+    return Receive(**{k: v for k, v in d.items() if k in _RECEIVE},
+                   options={k: v for k, v in d.items() if k not in _RECEIVE})
 
 
 def _retention(d: dict, kinds: tuple[str, ...]) -> Retention:

@@ -213,7 +213,8 @@ def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
     for item in source.ready():
         try:
             report = ingest(hub, partner, item)
-            source.done(item, not report.refused, report.text())
+            taken = report.state != PayloadState.REJECTED if source.per_event else not report.refused
+            source.done(item, taken, report.text())
             reports.append(report)
         except Exception as e:
             log.error("payload %s of %s could not be processed: %s", item.name, partner.partner, type(e).__name__)

@@ -31,7 +31,8 @@
   <xsl:include href="canonical-to-kbsp-v2-cjib.xsl"/>
 
 
-  <!-- SHN: include canonical-to-kbsp-v2-shn.xsl here -->
+  <!-- Slachtofferhulp Nederland -->
+  <xsl:include href="canonical-to-kbsp-v2-shn.xsl"/>
 
 
   <!-- ==== What every source's Zaakstatus shares ================================ -->

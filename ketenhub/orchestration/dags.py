@@ -80,6 +80,7 @@ def _received(p: Partner, names: list[str] | None, outlet_events, routed_after: 
     what that service routed after this delivery id, before the run started."""
     from ketenhub import wiring
     from ketenhub.hub import Hub
+    from ketenhub.receive.rest import FeedAlert
     from ketenhub.store.routed import routed_since, watermark
 
     hub = Hub()
@@ -87,7 +88,10 @@ def _received(p: Partner, names: list[str] | None, outlet_events, routed_after: 
         mark = watermark(conn)
     if routed_after is not None:
         mark = min(mark, routed_after)
-    reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False, names=names)
+    try:
+        reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False, names=names)
+    except FeedAlert as e:  # an operator must act (SHN's 410, 400, 403): retrying hides it
+        raise AirflowFailException(str(e)) from None
     _log_rejections(reports)
     with hub.engine.connect() as conn:
         new = routed_since(conn, mark)

@@ -237,3 +237,8 @@ def _free_name(folder: int, name: str) -> str:
         candidate = f"{stem}.{n}.{ext}" if dot else f"{name}.{n}"
         n += 1
     return candidate
+
+
+def configured(partner, endpoint, setup) -> DropFolder:
+    """The drop folder (receive.kinds): the Connection's path, or the adapter's folder."""
+    return DropFolder(setup.folder, partner.receive)

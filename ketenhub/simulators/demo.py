@@ -1,10 +1,11 @@
 """Every partner and destination at once, wired for the hub: ``ketenhub simulate``.
 
-Starts the Politie and KbSP SOAP services, the DLV HTTP service, the OM and CJIB SFTP servers
-and a CVOM drop-folder writer, keeps demo traffic flowing, and writes the Airflow Connections
-that reach them (host keys and login keys, the test CA and the hub's client certificate
-included) to <workdir>/connections.json (0600), for ``airflow connections import``. The SOAP and
-HTTP services serve two-way TLS with a test CA made at the first start under <workdir>/tls/.
+Starts the Politie and KbSP SOAP services, the DLV HTTP service, SHN's REST feed (OAuth2, JSON),
+the OM and CJIB SFTP servers and a CVOM drop-folder writer, keeps demo traffic flowing, and
+writes the Airflow Connections that reach them (host keys and login keys, the test CA, the
+hub's client certificate and SHN's client secret included) to <workdir>/connections.json
+(0600), for ``airflow connections import``. The SOAP and HTTP services serve two-way TLS with a
+test CA made at the first start under <workdir>/tls/.
 What the destinations accepted stays under <workdir>."""
 from __future__ import annotations
 
@@ -27,11 +28,12 @@ from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.simulators.om import publish, publish_schadefonds
 from ketenhub.simulators.politie import PolitieSimulator
 from ketenhub.simulators.sftp import SftpSimulator
+from ketenhub.simulators.shn import ShnSimulator
 from ketenhub.simulators.tls import Pki, write_secret
 
 log = logging.getLogger(__name__)
-# the WSDLs name 8001, 8002 and 8443; serve: the hub's own service that CJIB calls (ketenhub serve)
-PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "om": 2221, "cjib": 2222, "serve": 8443}
+# The WSDLs name 8001, 8002 and 8443 (serve: the hub's own service that CJIB calls), SHN's openapi.yaml 8004.
+PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "shn": 8004, "om": 2221, "cjib": 2222, "serve": 8443}
 
 PORTS["schadefonds"] = 2223  # its SFTP server
 
@@ -67,6 +69,7 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
         "politie": PolitieSimulator(ports["politie"], pki=pki).start(),
         "kbsp": KbspSimulator(ports["kbsp"], store=workdir / "kbsp" / "ontvangen", pki=pki).start(),
         "dlv": DlvSimulator(ports["dlv"], store=workdir / "dlv" / "ontvangen", pki=pki).start(),
+        "shn": ShnSimulator(ports["shn"], pki=pki, seed=int(time.time())).start(),
         "om": SftpSimulator(workdir / "om", authorized_key=client_key, port=ports["om"]).start(),
         "cjib": SftpSimulator(workdir / "cjib", authorized_key=client_key, port=ports["cjib"]).start(),
         "schadefonds": SftpSimulator(workdir / "schadefonds", authorized_key=client_key,
@@ -78,7 +81,7 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     cjib = CjibInbox(workdir / "cjib")
     pem = _key_pem(client_key)
     connections = {
-        **{f"ketenhub_{name}": sims[name].connection() for name in ("politie", "kbsp", "dlv")},
+        **{f"ketenhub_{name}": sims[name].connection() for name in ("politie", "kbsp", "dlv", "shn")},
         "ketenhub_cvom": {"conn_type": "fs", "extra": json.dumps({"path": str(cvom_folder)})},
         "ketenhub_serve": {"conn_type": "http", "host": "127.0.0.1", "port": ports["serve"],
                            "extra": json.dumps(cjib_push.connection_extra(pki))},
@@ -92,6 +95,8 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     write_secret(workdir / "connections.json", json.dumps(connections, indent=2).encode())
     generator = Generator(int(time.time()))
     sims["politie"].add(25)
+    sims["shn"].add(12)
+    sims["shn"].add(3, informatiewens=False)
     om_file = 1
     next_om_file(workdir / "om" / "outbox", om_file)
     fund_file = 1
@@ -103,10 +108,11 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
         return sims
     pusher = cjib_push.CjibClient(f"https://localhost:{ports['serve']}{cjib_push.PATH}", pki)
     tick = 0
-    while True:  # demo traffic: new meldingen and appeals, CJIB taking its inbox and pushing victim information
+    while True:  # demo traffic: new meldingen, help and appeals, CJIB taking its inbox and pushing victim information
         time.sleep(interval)
         tick += 1
         sims["politie"].add(generator.r.randint(1, 5))
+        sims["shn"].add(generator.r.randint(0, 3))
         drop(cvom_folder, generator, int(time.time()) % 10**6 * 100 + tick % 100)
         cjib.process()
         if not any((workdir / "om" / "outbox").glob("*.xml")):  # the hub took the last one: the tour may trigger again

@@ -56,6 +56,7 @@ class Region(NamedTuple):
     tail: bytes  # what follows the events in the batch, and the root's end tag
     plain: bool = False  # see Scan.plain
     oversize: bool = False  # data is one event, larger than the partner takes: not to be parsed
+    json: bool = False  # data lists [index, line, text as sent] of JSON events; line: the first's index
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Scan:
     envelope: tuple[bytes, bytes] = (b"", b"")  # to parse a region between: see _envelope_parts
     plain: bool = False  # read by _flat_batch: each event is <Event>...</Event>, nothing else has its name
     oversize: frozenset[int] = frozenset()  # see Layout
+    json_events: str | None = None  # a JSON page: the member holding its events (validate.jsonpage)
 
 
 def _name(tag: str) -> str:
@@ -79,6 +81,9 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
          tuning: Tuning = Tuning()) -> Scan:
     """``source``, or ``copy_to`` if given (opened for reading too), is read a second time: a
     copy, so that the cuts are those of the bytes kept, even if the source changed meanwhile."""
+    if partner.format == "json":
+        from ketenhub.validate import jsonpage
+        return jsonpage.scan(partner, schema_path, source, copy_to, tuning)
     digest = hashlib.sha256()
     size = 0
     head = parsing.pull_parser(events=("start",))  # reports only the first element: the root
@@ -463,6 +468,10 @@ def regions(path: Path, scanned: Scan, tuning: Tuning = Tuning()) -> Iterator[Re
     been read is dropped from the page cache as the reading goes on: read once, the kept copy
     need not hold memory that the store's pages can use (on a new VM a page never used before
     costs ten times one used before, and a million events write gigabytes)."""
+    if scanned.json_events is not None:
+        from ketenhub.validate import jsonpage
+        yield from jsonpage.regions(path, scanned, tuning)
+        return
     head, tail = scanned.envelope
     with open(path, "rb") as f:
         dropped = 0

@@ -263,3 +263,34 @@ print("RESULT", dag.test().state)
     assert r.returncode == 0, r.stderr[-3000:]
     assert [line.split()[1] for line in r.stdout.splitlines() if line.startswith("RESULT")] == ["success", "failed"]
     assert len(list(outbox.glob("*.xml"))) == 1
+
+
+@pytest.mark.timeout(300)
+def test_shns_feed_runs_in_its_dag_and_a_410_fails_the_task_without_retries(tmp_path):
+    """ketenhub_receive_shn (dag.test) against the SHN simulator over two-way TLS, its Connection
+    as an operator sets it: a run that stores the events, then a run that SHN answers 410, which
+    fails for an operator at once rather than waiting for retries."""
+    from ketenhub.simulators.shn import ShnSimulator
+
+    sim = ShnSimulator().start()
+    try:
+        sim.add(7)
+        env = airflow_env(tmp_path, AIRFLOW_CONN_KETENHUB_SHN=json.dumps(sim.connection()))
+        migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env,
+                                 cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300)
+        assert migrate.returncode == 0, migrate.stderr[-3000:]
+        code = """
+from airflow.dag_processing.dagbag import DagBag
+run = DagBag(dag_folder="dags").dags["ketenhub_receive_shn"].test()
+print("RESULT", run.state, [ti.state for ti in run.get_task_instances()])
+"""
+        first = python(code, env)
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert first.stdout.split("RESULT")[-1].split() == ["success", "['success']"]
+        assert sim.state()["handed_out"] == 7
+        sim.shn_misbehave(gone=True)
+        second = python(code, env)
+        assert second.stdout.split("RESULT")[-1].split() == ["failed", "['failed']"]  # not up_for_retry
+        assert "HTTP 410" in second.stdout + second.stderr
+    finally:
+        sim.stop()
