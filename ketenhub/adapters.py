@@ -139,6 +139,7 @@ class Destination:
     alert_waiting_above_seconds: float = 7200.0  # a delivery due later than this from now is an alert
     answer_max_bytes: int = 16 * 1024 * 1024  # soap/http: a larger answer is refused, never read whole
     call_deadline_seconds: float = 120.0  # soap/http: a call that takes longer as a whole is abandoned
+    concurrency: int = 1  # items of their own (an envelope of one) sent at once; see deliver.run._send_each
     label: str = ""  # how errors name the destination ("KbSP: AFGEWEZEN: ..."); default its name in capitals
     retention: Retention = Retention()
     options: Mapping[str, Any] = field(default_factory=dict)  # the rest of deliver:, for its transport
@@ -315,7 +316,8 @@ def _destination(d: dict) -> Destination:
     )
 
 
-_LIMITS = ("retry_after_max_seconds", "alert_waiting_above_seconds", "answer_max_bytes", "call_deadline_seconds")
+_LIMITS = ("retry_after_max_seconds", "alert_waiting_above_seconds", "answer_max_bytes", "call_deadline_seconds",
+           "concurrency")
 # What every destination's deliver: section may hold; the rest configures its transport.
 _COMMON = ("transport", "folder", "marker", "remote", "wsdl", "max_attempts", "alert_above", "schedule", "label",
            "connection", "on_arrival", "senders", *_LIMITS)

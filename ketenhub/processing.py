@@ -179,6 +179,43 @@ class EventProcessor:
             results[i] = result._replace(raw=sent) if isinstance(result, RejectedEvent) else result
         return results
 
+    def process_documents(self, regions: list[Region]) -> list[list]:
+        """Per region its results, as ``process_region`` gives them, for the regions of several
+        small payloads at once (a drop folder's files of one event each): their events are
+        checked by one XPath per rule set and mapped by one run of each mapping, as those of a
+        region of a batch are. Any other region, and a document whose event fails anything
+        here, is done on its own by ``process_region``, which says why."""
+        results: list = [None] * len(regions)
+        group, placed = etree.Element("documents"), []
+        for i, region in enumerate(regions):
+            if region.oversize or region.tail or region.events != 1:
+                results[i] = self.process_region(region)
+                continue
+            root = etree.fromstring(region.data, parsing.parser())
+            if root.tag != self.partner.event or not self.schema.validate(root):
+                results[i] = self.process_region(region)
+                continue
+            group.append(root)
+            placed.append(i)
+        events = list(group)
+        ids = [_text(next(el.iterchildren(self.bericht_id), None)) for el in events]
+        suspect = set(self.rules.failing_events(group)) | failing_bsns(group)
+        kept = []
+        for el, i, bericht_id in zip(events, placed, ids):
+            if el in suspect or (bericht_id and len(bericht_id) > MAX_BERICHT_ID):
+                group.remove(el)
+                results[i] = self.process_region(regions[i])
+            else:
+                kept.append((i, bericht_id))
+        if kept:
+            canonicals_root, canonicals = self.normalise.many(group)
+            kinds = [None if c is None else kind(c) for c in canonicals]
+            routed = route_many(canonicals_root, kinds, self.routes)
+            for (i, bericht_id), canonical, k, outbound in zip(kept, canonicals, kinds, routed):
+                results[i] = (self.process_region(regions[i]) if outbound is None
+                              else [_accepted(bericht_id, canonical, k, outbound)])
+        return results
+
     def _too_large(self, region: Region) -> RejectedEvent:
         """An event larger than the partner's limit, refused without being parsed; its bytes stay
         in the kept payload, from which re-processing takes it."""
@@ -255,15 +292,16 @@ def _accepted(bericht_id: str, canonical: etree._Element, k: str, outbound: list
 
 def to_pipe(results: tuple[list[AcceptedEvent], list[RejectedEvent]]) -> tuple[list, list]:
     """A region's results as plain tuples, for the pipe from a worker: pickling named tuples
-    costs at both ends. ``from_pipe`` names them again."""
+    costs at both ends. ``from_pipe`` takes them back."""
     accepted, rejected = results
     return [(*a[:4], [tuple(o) for o in a.outbound]) for a in accepted], [tuple(r) for r in rejected]
 
 
-def from_pipe(results: tuple[list, list]) -> tuple[list[AcceptedEvent], list[RejectedEvent]]:
+def from_pipe(results: tuple[list, list]) -> tuple[list[tuple], list[RejectedEvent]]:
+    """The accepted events stay plain tuples in AcceptedEvent's field order, as the store reads
+    them by position and they are many; the rejected, few, are named again."""
     accepted, rejected = results
-    return ([AcceptedEvent(b, k, s, c, [Outbound._make(o) for o in out]) for b, k, s, c, out in accepted],
-            [RejectedEvent._make(r) for r in rejected])
+    return accepted, [RejectedEvent._make(r) for r in rejected]
 
 
 def split(results: list) -> tuple[list, list[RejectedEvent]]:

@@ -151,20 +151,21 @@ print("HEAD", json.dumps(Variable.get("ketenhub_audit_head", deserialize_json=Tr
 """, env)
     assert "RESULT success" in first.stdout, first.stdout[-3000:] + first.stderr[-3000:]
     head = json.loads(next(line for line in first.stdout.splitlines() if line.startswith("HEAD"))[5:])
-    assert (head["last_id"], head["rows"]) == (18, 18)
-    logged = f"audit trail intact: 18 rows; its head (last row:sha256) is 18:{head['hash']}"
+    # the payload received, its 5 events (each naming the deliveries it made), the payload accepted
+    assert (head["last_id"], head["rows"]) == (7, 7)
+    logged = f"audit trail intact: 7 rows; its head (last row:sha256) is 7:{head['hash']}"
     assert logged in first.stdout + first.stderr  # the task's log
 
     db = sqlite3.connect(tmp_path / "hub" / "ketenhub.db")
     db.execute("DROP TRIGGER audit_no_delete")
-    db.execute("DELETE FROM audit WHERE id > 15")
-    db.execute("UPDATE audit_head SET last_id = 15, hash = (SELECT hash FROM audit WHERE id = 15)")
+    db.execute("DELETE FROM audit WHERE id > 4")
+    db.execute("UPDATE audit_head SET last_id = 4, hash = (SELECT hash FROM audit WHERE id = 4)")
     db.commit()
     db.close()
     second = python(night, env)
     assert "RESULT failed" in second.stdout, second.stdout[-3000:] + second.stderr[-3000:]
-    assert ("audit trail BROKEN at row 16: the chain was truncated: the head logged by ketenhub_audit_verify for "
-            f"{head['night']} is row 18, but the trail ends at row 15") in second.stdout + second.stderr
+    assert ("audit trail BROKEN at row 5: the chain was truncated: the head logged by ketenhub_audit_verify for "
+            f"{head['night']} is row 7, but the trail ends at row 4") in second.stdout + second.stderr
 
 
 def test_retention_dag_purges_and_pseudonymises_with_the_chain_intact(tmp_path):
