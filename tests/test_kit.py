@@ -131,7 +131,6 @@ def test_new_like_each_kind_filled_in_passes(project, like):
     assert failed == []
 
 
-@pytest.mark.skipif("cjib" not in KINDS, reason="the CJIB partner (push service) is not in this checkout")
 def test_a_mapping_that_leaks_the_convicted_person_to_kbsp_is_named(project):
     new_and_fill_in(project, "cjib")
     mapping = project / "mappings/acme-to-canonical.xsl"
