@@ -11,6 +11,7 @@ from sqlalchemy import Connection, insert, select, text, update
 from ketenhub.store.audit import Entry, record, record_pending_deliveries
 from ketenhub.clock import now
 from ketenhub.states import DeliveryState, EventState, PayloadState, QuarantineState
+from ketenhub.store import cases
 from ketenhub.store.bulk import blob, insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
@@ -111,6 +112,7 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
             deliveries += [(event_id, o.destination, o.recipient, o.key, blob(o.document), DeliveryState.PENDING, 0,
                             at_delivery, at_delivery, at_delivery) for o in e.outbound]
         record(conn, accepted_entries)
+        cases.record_links(conn, ids, [e.canonical for e in fresh])
         if deliveries:
             insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key", "document",
                                          "state", "attempts", "next_attempt_at", "created_at", "updated_at"),

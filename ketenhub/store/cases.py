@@ -1,0 +1,128 @@
+"""The register of case identifiers seen together. Partners name a case by parketnummer, by
+police registratienummer, or both; an event naming both links them here, at store time, so that
+a later event naming only the registratienummer gets the Ketenreferentie of the parketnummer's
+case (see xml.xslt.ketenreferentie). The first parketnummer named beside a registratienummer is
+the one kept.
+
+A link that arrives after Ketenreferenties were published under the registratienummer alone
+joins two references into one case: ``conflicts`` lists those for the operators."""
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from sqlalchemy import Connection, select, text
+
+from ketenhub.clock import now
+from ketenhub.store.bulk import insert_rows, select_in, value
+from ketenhub.store.search import catch_up, normalised
+from ketenhub.store.tables import case_link, delivery
+
+# The case's own numbers come first in a canonical document (Zaak), before any victim's.
+_NUMBERS = re.compile(rb"<(?:\w+:)?(Parketnummer|Registratienummer)>([^<]{1,255})</")
+
+
+def numbers(canonical: bytes) -> tuple[str, str]:
+    """The (registratienummer, parketnummer) a canonical document names, '' where it has none."""
+    found = {}
+    for name, number in _NUMBERS.findall(canonical, 0, 4096):
+        found.setdefault(name, number)
+    return (normalised(found.get(b"Registratienummer", b"").decode()),
+            normalised(found.get(b"Parketnummer", b"").decode()))
+
+
+def record_links(conn: Connection, event_ids, canonicals) -> int:
+    """Links the numbers of stored events that name both, where the registratienummer has no link
+    yet. One lookup and one insert per chunk of events. Returns how many links are new."""
+    links = {}
+    for event_id, canonical in zip(event_ids, canonicals):
+        if b"Registratienummer>" in canonical:  # most events of most partners: nothing to read
+            registratienummer, parketnummer = numbers(canonical)
+            if registratienummer and parketnummer:
+                links.setdefault(registratienummer, (parketnummer, event_id))
+    if not links:
+        return 0
+    known = {r for (r,) in select_in(conn, "SELECT registratienummer FROM case_link WHERE registratienummer IN",
+                                     (), list(links))}
+    at = value(conn, case_link.c.linked_at, now())
+    new = [(r, p, e, at) for r, (p, e) in links.items() if r not in known]
+    insert_rows(conn, case_link, ("registratienummer", "parketnummer", "event_id", "linked_at"), new)
+    return len(new)
+
+
+class Register:
+    """The parketnummer linked to a registratienummer, read from the store when asked: for the
+    events that name a case by registratienummer alone. A link found is remembered (a link never
+    changes); a link not found is asked again next time, as an event may have made it since."""
+
+    def __init__(self, engine):
+        self.engine, self.known = engine, {}
+
+    def get(self, registratienummer: str, default: str = "") -> str:
+        found = self.known.get(registratienummer)
+        if found is None:
+            with self.engine.connect() as conn:
+                found = conn.scalar(
+                    select(case_link.c.parketnummer).where(case_link.c.registratienummer == registratienummer))
+            if found is not None:
+                self.known[registratienummer] = found
+        return found or default
+
+
+def snapshot(conn: Connection) -> dict[str, str]:
+    """The whole register, for worker processes, which have no database."""
+    return dict(conn.execute(select(case_link.c.registratienummer, case_link.c.parketnummer)).all())
+
+
+class Conflict(NamedTuple):
+    registratienummer: str
+    parketnummer: str
+    linked_at: object
+    partner: str  # of the event that linked them
+    bericht_id: str
+    before: list[str]  # Ketenreferenties published under the registratienummer alone
+    after: list[str]  # those of the parketnummer's case
+
+
+_EARLIER = text("""
+SELECT l.registratienummer, r.event_id, k.value
+FROM case_link l
+JOIN search_key r ON r.kind = 'registratienummer' AND r.value = l.registratienummer
+JOIN search_key k ON k.event_id = r.event_id AND k.kind = 'ketenreferentie'
+WHERE r.event_id < l.event_id
+  AND NOT EXISTS (SELECT 1 FROM search_key p WHERE p.event_id = r.event_id AND p.kind = 'parketnummer')
+  AND EXISTS (SELECT 1 FROM delivery d WHERE d.event_id = r.event_id AND d.destination LIKE 'kbsp%')
+""")
+
+
+def conflicts(engine) -> list[Conflict]:
+    """Cases for which two Ketenreferenties were published: KbSP statuses were sent under the
+    registratienummer alone before an event linked it to a parketnummer. Reads the search index,
+    brought up to date first."""
+    while catch_up(engine) > 0:
+        pass
+    with engine.connect() as conn:
+        earlier = conn.execute(_EARLIER).all()
+        # Published: in a document sent (or to be sent) to KbSP; a victim who wished no news got none.
+        sent = conn.execute(select(delivery.c.event_id, delivery.c.document).where(
+            delivery.c.destination.like("kbsp%"), delivery.c.event_id.in_({e for _, e, _ in earlier}))).all() \
+            if earlier else []
+        before: dict[str, set[str]] = {}
+        for registratienummer, event_id, reference in earlier:
+            if any(e == event_id and reference.encode() in bytes(d) for e, d in sent):
+                before.setdefault(registratienummer, set()).add(reference)
+        if not before:
+            return []
+        rows = conn.execute(text(
+            "SELECT l.registratienummer, l.parketnummer, l.linked_at, e.partner, e.bericht_id "
+            "FROM case_link l JOIN event e ON e.id = l.event_id ORDER BY l.linked_at, l.registratienummer")).all()
+        rows = [r for r in rows if r.registratienummer in before]
+        after: dict[str, set[str]] = {}
+        for parketnummer, reference in select_in(
+                conn, "SELECT p.value, k.value FROM search_key p JOIN search_key k ON k.event_id = p.event_id "
+                      "AND k.kind = 'ketenreferentie' WHERE p.kind = 'parketnummer' AND p.value IN",
+                (), list({r.parketnummer for r in rows})):
+            after.setdefault(parketnummer, set()).add(reference)
+    return [Conflict(r.registratienummer, r.parketnummer, r.linked_at, r.partner, r.bericht_id,
+                     sorted(before[r.registratienummer]), sorted(after.get(r.parketnummer, set()) - before[r.registratienummer]))
+            for r in rows]
