@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select, text
 from ketenhub.clock import now
 from ketenhub.store.bulk import insert_rows, select_in, value
 from ketenhub.store.search import catch_up, normalised
-from ketenhub.store.tables import case_link, delivery
+from ketenhub.store.tables import case_link, delivery, event
 
 # The case's own numbers come first in a canonical document (Zaak), before any victim's.
 _NUMBERS = re.compile(rb"<(?:\w+:)?(Parketnummer|Registratienummer)>([^<]{1,255})</")
@@ -78,7 +78,8 @@ class Conflict(NamedTuple):
     registratienummer: str
     parketnummer: str
     linked_at: object
-    partner: str  # of the event that linked them
+    event_id: int  # the event that linked them
+    partner: str
     bericht_id: str
     before: list[str]  # Ketenreferenties published under the registratienummer alone
     after: list[str]  # those of the parketnummer's case
@@ -102,27 +103,35 @@ def conflicts(engine) -> list[Conflict]:
     while catch_up(engine) > 0:
         pass
     with engine.connect() as conn:
-        earlier = conn.execute(_EARLIER).all()
-        # Published: in a document sent (or to be sent) to KbSP; a victim who wished no news got none.
-        sent = conn.execute(select(delivery.c.event_id, delivery.c.document).where(
-            delivery.c.destination.like("kbsp%"), delivery.c.event_id.in_({e for _, e, _ in earlier}))).all() \
-            if earlier else []
-        before: dict[str, set[str]] = {}
-        for registratienummer, event_id, reference in earlier:
-            if any(e == event_id and reference.encode() in bytes(d) for e, d in sent):
-                before.setdefault(registratienummer, set()).add(reference)
+        before = _published(conn, conn.execute(_EARLIER).all())
         if not before:
             return []
-        rows = conn.execute(text(
-            "SELECT l.registratienummer, l.parketnummer, l.linked_at, e.partner, e.bericht_id "
-            "FROM case_link l JOIN event e ON e.id = l.event_id ORDER BY l.linked_at, l.registratienummer")).all()
-        rows = [r for r in rows if r.registratienummer in before]
-        after: dict[str, set[str]] = {}
-        for parketnummer, reference in select_in(
-                conn, "SELECT p.value, k.value FROM search_key p JOIN search_key k ON k.event_id = p.event_id "
-                      "AND k.kind = 'ketenreferentie' WHERE p.kind = 'parketnummer' AND p.value IN",
-                (), list({r.parketnummer for r in rows})):
-            after.setdefault(parketnummer, set()).add(reference)
-    return [Conflict(r.registratienummer, r.parketnummer, r.linked_at, r.partner, r.bericht_id,
-                     sorted(before[r.registratienummer]), sorted(after.get(r.parketnummer, set()) - before[r.registratienummer]))
+        rows = conn.execute(
+            select(case_link.c.registratienummer, case_link.c.parketnummer, case_link.c.linked_at, event.c.id,
+                   event.c.partner, event.c.bericht_id)
+            .join_from(case_link, event, event.c.id == case_link.c.event_id)
+            .where(case_link.c.registratienummer.in_(before))
+            .order_by(case_link.c.linked_at, case_link.c.registratienummer)).all()
+        after = _published(conn, select_in(
+            conn, "SELECT p.value, p.event_id, k.value FROM search_key p JOIN search_key k ON k.event_id = p.event_id "
+                  "AND k.kind = 'ketenreferentie' WHERE p.kind = 'parketnummer' AND p.value IN",
+            (), list({r.parketnummer for r in rows})))
+    return [Conflict(r.registratienummer, r.parketnummer, r.linked_at, r.id, r.partner, r.bericht_id,
+                     sorted(before[r.registratienummer]), sorted(after.get(r.parketnummer, set())))
             for r in rows]
+
+
+def _published(conn: Connection, found) -> dict[str, set[str]]:
+    """Of (case number, event id, Ketenreferentie) rows, per case number the references that are
+    in a document for KbSP: a victim who wished no news got none."""
+    found = list(found)
+    sent = conn.execute(select(delivery.c.event_id, delivery.c.document).where(
+        delivery.c.destination.like("kbsp%"), delivery.c.event_id.in_({e for _, e, _ in found}))).all() if found else []
+    documents: dict[int, list[bytes]] = {}
+    for event_id, document in sent:
+        documents.setdefault(event_id, []).append(bytes(document))
+    published: dict[str, set[str]] = {}
+    for number, event_id, reference in found:
+        if any(reference.encode() in d for d in documents.get(event_id, ())):
+            published.setdefault(number, set()).add(reference)
+    return published
