@@ -3,6 +3,7 @@ driven by Playwright) against a real Airflow API server with the project's plugi
 operator (personal data, partial matches) and as a viewer (masked, whole values only), in
 Airflow's light and dark theme. One server for the module: the machine is slow."""
 import os
+import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +27,8 @@ pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    """A hub with the Politie sample (two victims; KbSP delivered, DLV dead) and the OM batch
+    """A hub with the Politie sample (two victims; KbSP delivered, DLV dead), before it a melding
+    of the same case by registratienummer alone (a case with two references), and the OM batch
     (CJIB pending), its backlog sampled; an Airflow API server on it; Chromium."""
     from playwright.sync_api import sync_playwright
 
@@ -35,6 +37,11 @@ def chain(tmp_path_factory):
         mp.setenv("KETENHUB_HOME", str(tmp / "home"))
         mp.setenv("KETENHUB_DATABASE_URL", f"sqlite:///{tmp / 'hub.db'}")
         hub = Hub()
+        by_registratienummer = tmp / "melding-0.xml"
+        by_registratienummer.write_text((DATA / "politie/melding-aangifte.xml").read_text()
+                                        .replace("  <Parketnummer>13-002157-26</Parketnummer>\n", "")
+                                        .replace("POL-0001", "POL-0000"))
+        ingest(hub, "politie", by_registratienummer)
         ingest(hub, "politie", DATA / "politie/melding-aangifte.xml")
         ingest(hub, "om", DATA / "om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml")
         deliver(hub, hub.registry.destination("kbsp"))
@@ -72,7 +79,7 @@ def test_every_route_refuses_who_is_not_logged_in(chain):
     with hub.engine.connect() as conn:
         event_id = conn.scalar(select(event.c.id))
     for path in ("search?q=POL-0001", f"events/{event_id}", "quarantined/1", "payloads/1", "health",
-                 "health?span=weeks"):
+                 "health?span=weeks", "cases"):
         r = requests.get(f"{server.url}/ketenhub/{path}", timeout=60)
         assert r.status_code in (401, 403), (path, r.status_code)
         assert "POL-0001" not in r.text
@@ -161,4 +168,31 @@ def test_the_health_page_draws_its_charts_in_airflows_theme(chain, theme):
     frame.get_by_role("link", name="last 4 weeks, per day").click()
     expect(frame.locator("figure.chart svg").first).to_be_visible(timeout=30000)
     shot(page, f"health-weeks-{theme}")
+    page.close()
+
+
+def test_case_conflicts_name_the_case_to_an_operator_and_mask_it_for_a_viewer(chain):
+    from playwright.sync_api import expect
+    hub, server, _ = chain
+    with hub.engine.connect() as conn:
+        linked_by = conn.scalar(select(event.c.id).where(event.c.bericht_id == "POL-0001"))
+    page = logged_in(chain, "operator")
+    frame = open_view(page, "Case conflicts")
+    expect(frame.get_by_text("1 case with two references.")).to_be_visible(timeout=30000)
+    row = frame.locator("table tr").nth(1)
+    expect(row).to_contain_text("PL07B3 2026123456-1")
+    expect(row).to_contain_text("13/002157-26")
+    expect(row.locator("a")).to_have_attribute("href", re.compile(f"/events/{linked_by}$"))
+    expect(row.locator("td").nth(4)).to_contain_text("KR-")
+    expect(row.locator("td").nth(5)).to_contain_text("KR-")
+    shot(page, "cases-operator")
+    page.close()
+    page = logged_in(chain, "viewer")
+    frame = open_view(page, "Case conflicts")
+    expect(frame.get_by_text("Personal data is masked")).to_be_visible(timeout=30000)
+    row = frame.locator("table tr").nth(1)
+    expect(row).to_contain_text("•••")
+    expect(row).not_to_contain_text("PL07B3")
+    expect(row).not_to_contain_text("13/002157")
+    expect(row.locator("td").nth(4)).to_contain_text("KR-")  # keyed hashes: visible, as in a masked document
     page.close()
