@@ -37,7 +37,7 @@ def references(hub, partner: str, bsn: str = BSN) -> set[str]:
     return found
 
 
-def politie_melding(tmp_path, n: int = 1, parket: bool = False) -> "Path":
+def politie_melding(tmp_path, n: int = 1, parket: bool = False):
     """The sample melding, naming its case by registratienummer alone unless ``parket``."""
     text = (DATA / "politie/melding-aangifte.xml").read_text()
     if not parket:
