@@ -56,12 +56,16 @@ def ketenreferentie(registratienummer: str, parket: str, bsn: str, ref: str) -> 
     """
     if _mac is None:
         check(None)  # raises MissingKey
-    registratienummer = " ".join(registratienummer.split())  # as the canonical model and the register write it
-    case = parketnummer(parket) or _register.get(registratienummer, "") or registratienummer
+    case = parketnummer(parket) or _by_registratienummer(registratienummer)
     victim = f"bsn:{bsn.strip()}" if bsn.strip() else f"ref:{ref.strip()}"
     mac = _mac.copy()  # the key's inner and outer pads are hashed once per process, not per call
     mac.update(f"{case}|{victim}".encode())
     return "KR-" + mac.hexdigest()[:32]
+
+
+def _by_registratienummer(registratienummer: str) -> str:
+    registratienummer = " ".join(registratienummer.split())  # as the canonical model and the register write it
+    return registratienummer and (_register.get(registratienummer, "") or registratienummer)
 
 
 def boolean(value: str) -> str:
