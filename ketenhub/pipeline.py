@@ -198,18 +198,19 @@ def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Work
     the time goes and Python does it on one core."""
     tuning = hub.settings.tuning
     if hub.settings.workers < 2 or scanned.events < tuning.parallel_from:
-        use_register(hub)
         processor = EventProcessor(hub, partner)
-        yield from (split(processor.process_region(r)) for r in regions(path, scanned, tuning))
+        with registered(hub):
+            yield from (split(processor.process_region(r)) for r in regions(path, scanned, tuning))
         return
     with nullcontext(pool) if pool is not None else Workers(_for_workers(hub), partner.partner,
                                                             hub.settings.workers) as workers:
         yield from workers.map(regions(path, scanned, tuning), tuning.regions_ahead, tuning.results_waiting)
 
 
-def use_register(hub: Hub) -> None:
-    """References made in this process resolve a registratienummer through the store's register."""
-    xslt.use_register(cases.Register(hub.engine))
+def registered(hub: Hub):
+    """While in the block, references made in this process resolve a registratienummer through
+    the store's register."""
+    return xslt.registered(cases.Register(hub.engine))
 
 
 def _for_workers(hub: Hub):

@@ -8,7 +8,6 @@ A link that arrives after Ketenreferenties were published under the registratien
 joins two references into one case: ``conflicts`` lists those for the operators."""
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 from sqlalchemy import Connection, select, text
@@ -18,17 +17,22 @@ from ketenhub.store.bulk import insert_rows, select_in, value
 from ketenhub.store.search import catch_up, normalised
 from ketenhub.store.tables import case_link, delivery, event
 
-# The case's own numbers come first in a canonical document (Zaak), before any victim's.
-_NUMBERS = re.compile(rb"<(?:\w+:)?(Parketnummer|Registratienummer)>([^<]{1,255})</")
-
-
 def numbers(canonical: bytes) -> tuple[str, str]:
     """The (registratienummer, parketnummer) a canonical document names, '' where it has none."""
-    found = {}
-    for name, number in _NUMBERS.findall(canonical, 0, 4096):
-        found.setdefault(name, number)
-    return (normalised(found.get(b"Registratienummer", b"").decode()),
-            normalised(found.get(b"Parketnummer", b"").decode()))
+    return _number(canonical, b"<Registratienummer>"), _number(canonical, b"<Parketnummer>")
+
+
+def _number(canonical: bytes, tag: bytes) -> str:
+    # The case's own numbers come first in a canonical document (Zaak, in its default namespace),
+    # before anything else that could hold one; found by position, at every stored event.
+    start = canonical.find(tag, 0, _ZAAK_WITHIN)
+    if start < 0:
+        return ""
+    start += len(tag)
+    return normalised(canonical[start:canonical.find(b"<", start)].decode())
+
+
+_ZAAK_WITHIN = 4096
 
 
 def record_links(conn: Connection, event_ids, canonicals) -> int:
@@ -36,7 +40,7 @@ def record_links(conn: Connection, event_ids, canonicals) -> int:
     yet. One lookup and one insert per chunk of events. Returns how many links are new."""
     links = {}
     for event_id, canonical in zip(event_ids, canonicals):
-        if b"Registratienummer>" in canonical:  # most events of most partners: nothing to read
+        if b"<Registratienummer>" in canonical:  # the events of many partners: nothing to read
             registratienummer, parketnummer = numbers(canonical)
             if registratienummer and parketnummer:
                 links.setdefault(registratienummer, (parketnummer, event_id))

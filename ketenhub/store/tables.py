@@ -174,5 +174,4 @@ case_link = Table(
     Column("parketnummer", String(255), nullable=False),
     Column("event_id", ForeignKey("event.id"), nullable=False),  # the event that linked them
     Column("linked_at", DateTime(timezone=True), nullable=False),
-    Index("ix_case_link_parketnummer", "parketnummer"),
 )

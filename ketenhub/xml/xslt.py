@@ -4,6 +4,7 @@ for what XSLT 1.0 cannot do well."""
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 import hashlib
 import hmac
 from decimal import Decimal, InvalidOperation
@@ -44,6 +45,17 @@ def use_register(register) -> None:
     snapshot for a worker process, the store itself for the hub's."""
     global _register
     _register = register if register is not None else {}
+
+
+@contextmanager
+def registered(register):
+    """``use_register`` while in the block, then the register before it again."""
+    before = _register
+    use_register(register)
+    try:
+        yield
+    finally:
+        use_register(before)
 
 
 def ketenreferentie(registratienummer: str, parket: str, bsn: str, ref: str) -> str:

@@ -27,8 +27,7 @@ pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    """A hub with the Politie sample (two victims; KbSP delivered, DLV dead), before it a melding
-    of the same case by registratienummer alone (a case with two references), and the OM batch
+    """A hub with the Politie sample (two victims; KbSP delivered, DLV dead) and the OM batch
     (CJIB pending), its backlog sampled; an Airflow API server on it; Chromium."""
     from playwright.sync_api import sync_playwright
 
@@ -37,11 +36,6 @@ def chain(tmp_path_factory):
         mp.setenv("KETENHUB_HOME", str(tmp / "home"))
         mp.setenv("KETENHUB_DATABASE_URL", f"sqlite:///{tmp / 'hub.db'}")
         hub = Hub()
-        by_registratienummer = tmp / "melding-0.xml"
-        by_registratienummer.write_text((DATA / "politie/melding-aangifte.xml").read_text()
-                                        .replace("  <Parketnummer>13-002157-26</Parketnummer>\n", "")
-                                        .replace("POL-0001", "POL-0000"))
-        ingest(hub, "politie", by_registratienummer)
         ingest(hub, "politie", DATA / "politie/melding-aangifte.xml")
         ingest(hub, "om", DATA / "om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml")
         deliver(hub, hub.registry.destination("kbsp"))
@@ -171,17 +165,25 @@ def test_the_health_page_draws_its_charts_in_airflows_theme(chain, theme):
     page.close()
 
 
-def test_case_conflicts_name_the_case_to_an_operator_and_mask_it_for_a_viewer(chain):
+def test_case_conflicts_name_the_case_to_an_operator_and_mask_it_for_a_viewer(chain, tmp_path):
+    """The last in this module: it adds a case with two references, by two police meldingen, the
+    first naming the case by registratienummer alone."""
     from playwright.sync_api import expect
     hub, server, _ = chain
+    sample = (DATA / "politie/melding-aangifte.xml").read_text().replace("2026123456", "2026999999")
+    for n, parket in ((10, ""), (11, "  <Parketnummer>13-999999-26</Parketnummer>\n")):
+        path = tmp_path / f"melding-{n}.xml"
+        path.write_text(sample.replace("  <Parketnummer>13-002157-26</Parketnummer>\n", parket)
+                        .replace("POL-0001", f"POL-00{n}").replace("<Volgnummer>1<", f"<Volgnummer>{n}<"))
+        ingest(hub, "politie", path)
     with hub.engine.connect() as conn:
-        linked_by = conn.scalar(select(event.c.id).where(event.c.bericht_id == "POL-0001"))
+        linked_by = conn.scalar(select(event.c.id).where(event.c.bericht_id == "POL-0011"))
     page = logged_in(chain, "operator")
     frame = open_view(page, "Case conflicts")
     expect(frame.get_by_text("1 case with two references.")).to_be_visible(timeout=30000)
     row = frame.locator("table tr").nth(1)
-    expect(row).to_contain_text("PL07B3 2026123456-1")
-    expect(row).to_contain_text("13/002157-26")
+    expect(row).to_contain_text("PL07B3 2026999999-1")
+    expect(row).to_contain_text("13/999999-26")
     expect(row.locator("a")).to_have_attribute("href", re.compile(f"/events/{linked_by}$"))
     expect(row.locator("td").nth(4)).to_contain_text("KR-")
     expect(row.locator("td").nth(5)).to_contain_text("KR-")
@@ -193,6 +195,6 @@ def test_case_conflicts_name_the_case_to_an_operator_and_mask_it_for_a_viewer(ch
     row = frame.locator("table tr").nth(1)
     expect(row).to_contain_text("•••")
     expect(row).not_to_contain_text("PL07B3")
-    expect(row).not_to_contain_text("13/002157")
+    expect(row).not_to_contain_text("13/999999")
     expect(row.locator("td").nth(4)).to_contain_text("KR-")  # keyed hashes: visible, as in a masked document
     page.close()

@@ -21,9 +21,7 @@ def upgrade() -> None:
         sa.Column("parketnummer", sa.String(255), nullable=False),
         sa.Column("event_id", sa.Integer, sa.ForeignKey("event.id"), nullable=False),
         sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False))
-    op.create_index("ix_case_link_parketnummer", "case_link", ["parketnummer"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_case_link_parketnummer", "case_link")
     op.drop_table("case_link")
