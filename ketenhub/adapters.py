@@ -43,6 +43,7 @@ class Receive:
     max_pages: int = 100  # soap: pages asked for in one run at most; the next run goes on from the cursor
     answer_max_bytes: int = 16 * 1024 * 1024  # soap: a larger answer is refused, never read whole
     call_deadline_seconds: float = 120  # soap: a call that takes longer as a whole is abandoned
+    options: Mapping[str, Any] = field(default_factory=dict)  # the rest of receive:, for its transport
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,20 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class JsonEvents:
+    """Where the events are in a JSON payload (``format: json``): the member of the page that holds
+    them, the schema's definition each is validated against on its own, and the member with its
+    BerichtId. Each event is then handed on as XML in the W3C json-to-xml vocabulary (XPath 3.1),
+    so that rules and mappings read it as they read any other."""
+    events: str  # the page's member holding the list of events: gebeurtenissen
+    event_schema: str  # a JSON pointer into the schema: "#/$defs/Gebeurtenis"
+    bericht_id: str  # the event's member holding its BerichtId: berichtId
+
+
+JSON_TO_XML = "http://www.w3.org/2005/xpath-functions"  # the W3C json-to-xml vocabulary
+
+
+@dataclass(frozen=True)
 class Partner:
     partner: str
     name: str
@@ -82,6 +97,8 @@ class Partner:
     rules: tuple[Rule, ...] = ()
     limits: Limits = Limits()
     retention: Retention = Retention()
+    format: str = "xml"  # json: the schema is a JSON Schema, and json: says where the events are
+    json: JsonEvents | None = None
 
     @property
     def namespace(self) -> str:
@@ -114,6 +131,7 @@ class Destination:
     alert_waiting_above_seconds: float = 7200.0  # a delivery due later than this from now is an alert
     answer_max_bytes: int = 16 * 1024 * 1024  # soap/http: a larger answer is refused, never read whole
     call_deadline_seconds: float = 120.0  # soap/http: a call that takes longer as a whole is abandoned
+    concurrency: int = 1  # items of their own (an envelope of one) sent at once; see deliver.run._send_each
     label: str = ""  # how errors name the destination ("KbSP: AFGEWEZEN: ..."); default its name in capitals
     retention: Retention = Retention()
     options: Mapping[str, Any] = field(default_factory=dict)  # the rest of deliver:, for its transport
@@ -195,12 +213,32 @@ def _partner(d: dict) -> Partner:
     batch = d.get("batch") or {}
     return Partner(
         partner=d["partner"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],
-        event=d["event"], mapping=d["mapping"], receive=Receive(**d["receive"]),
+        event=d["event"] if d.get("format", "xml") == "xml" else f"{{{JSON_TO_XML}}}map",
+        mapping=d["mapping"], receive=_receive(d["receive"]),
         batch_root=batch.get("root"), batch_count=batch.get("count"), batch_sender=batch.get("sender"),
         rules=tuple(Rule(r["assert"], r["message"]) for r in d.get("rules", ())),
         limits=Limits(**{k: int(v) for k, v in (d.get("limits") or {}).items()}),
         retention=_retention(d, ("payloads", "events", "quarantine")),
+        **_format(d),
     )
+
+
+def _format(d: dict) -> dict:
+    """A JSON partner's events are one json-to-xml ``map`` each: its ``event`` need not be given."""
+    if d.get("format", "xml") == "xml":
+        return {}
+    if d["format"] != "json":
+        raise TypeError(f"format: {d['format']!r} (xml or json)")
+    return {"format": "json", "json": JsonEvents(**d["json"])}
+
+
+_RECEIVE = {f for f in Receive.__dataclass_fields__ if f != "options"}
+
+
+def _receive(d: dict) -> Receive:
+    """The settings every transport shares, and the rest for the transport named (see receive.kinds)."""
+    return Receive(**{k: v for k, v in d.items() if k in _RECEIVE},
+                   options={k: v for k, v in d.items() if k not in _RECEIVE})
 
 
 def _retention(d: dict, kinds: tuple[str, ...]) -> Retention:
@@ -270,7 +308,8 @@ def _destination(d: dict) -> Destination:
     )
 
 
-_LIMITS = ("retry_after_max_seconds", "alert_waiting_above_seconds", "answer_max_bytes", "call_deadline_seconds")
+_LIMITS = ("retry_after_max_seconds", "alert_waiting_above_seconds", "answer_max_bytes", "call_deadline_seconds",
+           "concurrency")
 # What every destination's deliver: section may hold; the rest configures its transport.
 _COMMON = ("transport", "folder", "marker", "remote", "wsdl", "max_attempts", "alert_above", "schedule", "label",
            "connection", "on_arrival", "senders", *_LIMITS)

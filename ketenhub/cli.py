@@ -8,6 +8,7 @@
     ketenhub validate --partner om FILE       plain-words errors; exit code 1 when invalid
     ketenhub deliveries list|show|replay      deliveries in trouble (replay needs --reason, asks to confirm the count)
     ketenhub quarantine list|reprocess        quarantined events, again through the pipeline after a fix
+    ketenhub cursor show|clear --partner shn  a polled partner's stored cursor; clear (with --reason) restarts it
     ketenhub simulate                         every partner and destination simulator, with demo traffic
     ketenhub keys init                        create the Ketenreferentie's secret key (Airflow Variable) if absent
     ketenhub audit verify [--head ID:SHA256]  walk the audit trail's hash chain; exit code 1 when broken
@@ -67,6 +68,7 @@ def cmd_ingest(hub: Hub, args) -> int:
 
 def cmd_receive(hub: Hub, args) -> int:
     from ketenhub.protocols.sftp import HostKeyError
+    from ketenhub.receive.rest import FeedAlert, FeedUnavailable, PageRejected
     from ketenhub.receive.sftp import DownloadFailed
 
     names = [args.partner] if args.partner else sorted(hub.registry.partners)
@@ -74,7 +76,7 @@ def cmd_receive(hub: Hub, args) -> int:
     try:
         for name in names:
             reports += wiring.receive(hub, hub.registry.partner(name))
-    except (HostKeyError, DownloadFailed) as e:  # one clear line, not a traceback
+    except (HostKeyError, DownloadFailed, FeedAlert, FeedUnavailable, PageRejected) as e:  # one clear line
         for r in reports:  # the partners received before
             print(r.text())
         print(f"ketenhub: {e}", file=sys.stderr)
@@ -231,6 +233,17 @@ def cmd_quarantine(hub: Hub, args) -> int:
     return 0 if not outcome.still_rejected else 1
 
 
+def cmd_cursor(hub: Hub, args) -> int:
+    from ketenhub.store.cursor import ReceiveCursor
+    cursor = ReceiveCursor(hub.engine, hub.registry.partner(args.partner).partner)
+    if args.action == "clear":
+        cursor.clear(f"cli:{getpass.getuser()}", args.reason or "")
+        print(f"{args.partner}: cursor cleared; the next run starts at the oldest event the partner holds")
+        return 0
+    print(f"{args.partner}: position {cursor.position()}, cursor {'(none)' if cursor.token() is None else 'stored'}")
+    return 0
+
+
 def cmd_simulate(hub: Hub, args) -> int:
     from ketenhub.simulators import demo
 
@@ -353,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--yes", action="store_true", help="reprocess: do not ask to confirm the count")
     p.set_defaults(func=cmd_quarantine)
+    p = sub.add_parser("cursor", help="a polled partner's cursor: show, or clear it (the partner said it is too old)")
+    p.add_argument("action", choices=["show", "clear"])
+    p.add_argument("--partner", required=True)
+    p.add_argument("--reason", help="clear: why, for the audit trail")
+    p.set_defaults(func=cmd_cursor)
     p = sub.add_parser("simulate", help="run every partner and destination simulator, with demo traffic")
     p.add_argument("--workdir", help="default: $KETENHUB_HOME/simulators")
     p.add_argument("--interval", type=float, default=30.0, help="seconds between new demo events")

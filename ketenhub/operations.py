@@ -353,7 +353,6 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
     from ketenhub.receive.base import Incoming
     from ketenhub.store import inbound
     from ketenhub.store.tables import payload
-    from ketenhub.validate.payload import kept_event
 
     if not reason.strip():
         raise ValueError("re-processing needs a reason, for the audit trail")
@@ -381,9 +380,9 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
                 if not item.accepted:
                     item.reason = explain(report.problems)
             else:
-                event = kept_event(q["raw"], hub.settings.payloads_dir / f"{q['sha256']}.xml")
+                kept = hub.settings.payloads_dir / f"{q['sha256']}.xml"
                 with registered(hub):
-                    result = EventProcessor(hub, partner).process(event)
+                    result = EventProcessor(hub, partner).process_kept(q["raw"], kept)  # XML or JSON
                 item.accepted = isinstance(result, AcceptedEvent)
                 if item.accepted:
                     with hub.engine.begin() as conn:

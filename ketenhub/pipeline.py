@@ -19,6 +19,7 @@ import gc
 import logging
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -69,8 +70,9 @@ class Report:
         return "\n".join(lines)
 
 
-def _keep(hub: Hub, partner: Partner, item: Incoming):
-    """Scan the payload while copying it to payloads/<sha256>.xml: its bytes are never lost."""
+def _keep(hub: Hub, partner: Partner, item: Incoming, sync: bool = True):
+    """Scan the payload while copying it to payloads/<sha256>.xml: its bytes are never lost.
+    ``sync=False``: the caller syncs the copy (``_sync``) before it commits anything about it."""
     store = hub.settings.payloads_dir
     store.mkdir(parents=True, exist_ok=True)
     # Opened by name, so that the scan can have libxml2 read the copy itself (see scan).
@@ -79,7 +81,8 @@ def _keep(hub: Hub, partner: Partner, item: Incoming):
         tmp = copy.name
         result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy, hub.settings.tuning)
         copy.flush()
-        os.fsync(copy.fileno())
+        if sync:
+            os.fsync(copy.fileno())
     kept = store / f"{result.sha256}.xml"
     os.replace(tmp, kept)
     return result, kept
@@ -95,26 +98,11 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
 
 def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) -> Report:
     result, kept = _keep(hub, partner, item)
-    report = Report(partner.partner, item.name, PayloadState.ACCEPTED, result.sha256, problems=list(result.problems))
-    if item.expected_sha256 and item.expected_sha256 != result.sha256:
-        report.problems.append(Problem("marker", f"the .sha256 marker ({item.expected_sha256}) does not match "
-                                       f"the file's SHA-256 ({result.sha256}); the file may be incomplete"))
+    report = _report(partner, item, result)
     with hub.engine.begin() as conn:
-        previous = inbound.find_payload(conn, partner.partner, result.sha256)
-        if previous is not None and previous.state == PayloadState.ACCEPTED:
-            record(conn, [Entry("payload", previous.id, "received-again", detail=item.name)])
-            report.state = PayloadState.ALREADY_RECEIVED
-            return report
-        # A payload seen before but not finished (crash, or rejected for its marker) is processed
-        # again under its existing row: per-event deduplication makes that safe.
-        payload_id = previous.id if previous is not None else inbound.add_payload(
-            conn, partner.partner, item.name, result.sha256, result.size)
-        if report.problems:
-            report.state = PayloadState.REJECTED
-            inbound.reject_payload(conn, partner.partner, payload_id, explain(report.problems))
-            log.info("payload %s of %s rejected: %s", item.name, partner.partner,
-                     ", ".join(p.rule for p in report.problems))
-            return report
+        payload_id = _open_payload(conn, partner, item, result, report)
+    if payload_id is None:
+        return report
 
     tuning = hub.settings.tuning
     with _heap_frozen(result.events > tuning.region_events):
@@ -129,15 +117,52 @@ def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) ->
                     analyse_at *= 2
                 if last:  # in the same transaction: one commit less a payload (see _with_last)
                     inbound.finish_payload(conn, payload_id, PayloadState.ACCEPTED)
-            report.accepted += new
-            report.duplicates += dup
-            report.rejected += [(r.bericht_id, r.reason) for r in rejected]
+            _stored(report, new, dup, rejected)
         if not stored:  # no events at all
             with hub.engine.begin() as conn:
                 inbound.finish_payload(conn, payload_id, PayloadState.ACCEPTED)
     log.info("payload %s of %s: %d events accepted, %d already received, %d rejected", item.name,
              partner.partner, report.accepted, report.duplicates, len(report.rejected))
     return report
+
+
+def _report(partner: Partner, item: Incoming, result: Scan) -> Report:
+    report = Report(partner.partner, item.name, PayloadState.ACCEPTED, result.sha256, problems=list(result.problems))
+    if item.expected_sha256 and item.expected_sha256 != result.sha256:
+        report.problems.append(Problem("marker", f"the .sha256 marker ({item.expected_sha256}) does not match "
+                                       f"the file's SHA-256 ({result.sha256}); the file may be incomplete"))
+    return report
+
+
+def _open_payload(conn, partner: Partner, item: Incoming, result: Scan, report: Report) -> int | None:
+    """The payload's row, new or left by a run that did not finish; None when there is nothing
+    more to do: received before, or refused whole (``report`` says which)."""
+    previous = inbound.find_payload(conn, partner.partner, result.sha256)
+    if previous is not None and previous.state == PayloadState.ACCEPTED:
+        record(conn, [Entry("payload", previous.id, "received-again", detail=item.name)])
+        report.state = PayloadState.ALREADY_RECEIVED
+        if previous.events_rejected and not previous.events_accepted and not previous.events_duplicate:
+            # refused when it was stored (a crash may have kept it from being handed back so): still refused
+            report.rejected.append((None, "its events were rejected when it was first received: see the "
+                                          "quarantine"))
+        return None
+    # A payload seen before but not finished (crash, or rejected for its marker) is processed
+    # again under its existing row: per-event deduplication makes that safe.
+    payload_id = previous.id if previous is not None else inbound.add_payload(
+        conn, partner.partner, item.name, result.sha256, result.size)
+    if report.problems:
+        report.state = PayloadState.REJECTED
+        inbound.reject_payload(conn, partner.partner, payload_id, explain(report.problems))
+        log.info("payload %s of %s rejected: %s", item.name, partner.partner,
+                 ", ".join(p.rule for p in report.problems))
+        return None
+    return payload_id
+
+
+def _stored(report: Report, new: int, duplicates: int, rejected: list) -> None:
+    report.accepted += new
+    report.duplicates += duplicates
+    report.rejected += [(r.bericht_id, r.reason) for r in rejected]
 
 
 _END = object()
@@ -223,21 +248,136 @@ def _for_workers(hub: Hub):
 def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
     """Every ready payload, then a rejected report for everything the source refused to hand on
     (a link, a name that is not plain), so that it counts and shows like any other refused file.
-    One payload that fails does not keep the others from being read."""
-    reports, failures = [], []
-    for item in source.ready():
+    One payload that fails does not keep the others from being read.
+
+    Where the source allows it (``Source.grouped``), small payloads that are ready together are
+    stored a group at a time (``_ingest_group``): a drop folder of thousands of one-event files
+    is then a few transactions, not thousands."""
+    reports, failures, group, group_bytes = [], [], [], 0
+    tuning = hub.settings.tuning
+
+    def one(item: Incoming) -> None:
         try:
             report = ingest(hub, partner, item)
-            source.done(item, not report.refused, report.text())
+            taken = report.state != PayloadState.REJECTED if source.per_event else not report.refused
+            source.done(item, taken, report.text())
             reports.append(report)
         except Exception as e:
             log.error("payload %s of %s could not be processed: %s", item.name, partner.partner, type(e).__name__)
             failures.append(e)
+
+    def flush() -> None:
+        nonlocal group, group_bytes
+        if len(group) == 1:
+            one(group[0])
+        elif group:
+            _ingest_group(hub, partner, source, group, reports, failures, one)
+        group, group_bytes = [], 0
+
+    for item in source.ready():
+        size = _size(item) if source.grouped and tuning.group_payloads > 1 else None
+        if size is None or size > tuning.group_payload_bytes:
+            flush()
+            one(item)
+            continue
+        group.append(item)
+        group_bytes += size
+        if len(group) >= tuning.group_payloads or group_bytes >= tuning.group_bytes:
+            flush()
+    flush()
     reports += [Report(partner.partner, r.name, PayloadState.REJECTED, problems=[Problem(r.rule, r.reason)])
                 for r in source.refused]
     if failures:
         raise failures[0]
     return reports
+
+
+def _size(item: Incoming) -> int | None:
+    try:
+        return os.path.getsize(item.path)
+    except OSError:  # gone meanwhile: taken on its own, which says so
+        return None
+
+
+def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incoming], reports: list[Report],
+                  failures: list[Exception], one) -> None:
+    """Small payloads stored in one transaction, each as ``ingest`` stores it on its own: kept,
+    checked and processed first (nothing in the store yet), their copies synced together, then
+    stored and committed at once, and only then handed back to the source (archived, or moved
+    to rejected/ with its own reason). A crash before the commit leaves every one of them
+    where it was, to be read again; after it, each is found received. Should the transaction
+    fail, each payload is taken again on its own."""
+    tuning = hub.settings.tuning
+    prepared, cut = [], []
+    for item in items:
+        try:
+            result, kept = _keep(hub, partner, item, sync=False)
+            report = _report(partner, item, result)
+            cut.append([] if report.problems else list(regions(kept, result, tuning)))
+            prepared.append([item, result, kept, report, []])
+        except Exception as e:
+            log.error("payload %s of %s could not be processed: %s", item.name, partner.partner, type(e).__name__)
+            failures.append(e)
+    try:
+        with registered(hub):
+            processed = iter(EventProcessor(hub, partner).process_documents([r for rs in cut for r in rs]))
+    except Exception as e:  # one payload's trouble: each is taken on its own, which finds which
+        log.warning("a group of %d payloads of %s could not be processed together (%s): each is taken on its own",
+                    len(prepared), partner.partner, type(e).__name__)
+        for item, *_ in prepared:
+            one(item)
+        return
+    for p, rs in zip(prepared, cut):
+        p[4] = [split(next(processed)) for _ in rs]
+    _sync([kept for _, _, kept, _, _ in prepared])
+    try:
+        with hub.engine.begin() as conn:
+            for item, result, _, report, chunks in prepared:
+                payload_id = _open_payload(conn, partner, item, result, report)
+                if payload_id is None:
+                    continue
+                for accepted, rejected in chunks:
+                    _stored(report, *inbound.store_events(conn, partner.partner, payload_id, accepted, rejected),
+                            rejected)
+                inbound.finish_payload(conn, payload_id, PayloadState.ACCEPTED)
+    except Exception as e:
+        log.warning("a group of %d payloads of %s could not be stored (%s): each is taken on its own",
+                    len(prepared), partner.partner, type(e).__name__)
+        for item, *_ in prepared:
+            one(item)
+        return
+    for item, _, _, report, _ in prepared:
+        try:
+            source.done(item, not report.refused, report.text())
+            reports.append(report)
+        except Exception as e:
+            log.error("payload %s of %s could not be handed back: %s", item.name, partner.partner, type(e).__name__)
+            failures.append(e)
+    log.info("%d payloads of %s: %d events accepted, %d already received, %d rejected", len(prepared),
+             partner.partner, sum(r.accepted for *_, r, _ in prepared), sum(r.duplicates for *_, r, _ in prepared),
+             sum(len(r.rejected) for *_, r, _ in prepared))
+
+
+_syncing: ThreadPoolExecutor | None = None  # made on first use, kept: making threads cost more than the syncs
+
+
+def _sync(paths: list[Path]) -> None:
+    """The kept copies on disk, and their names in the folder, before anything about them is
+    committed. Several at once: the disk then writes them out together."""
+    global _syncing
+    if not paths:
+        return
+    if _syncing is None:
+        _syncing = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ketenhub-sync")
+    list(_syncing.map(_fsync, [*paths, paths[0].parent]))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def check(hub: Hub, partner: Partner, path: Path) -> Report:

@@ -4,8 +4,10 @@ between receiving and storing it. Nothing here touches the store, so that a work
 the time."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import NamedTuple
 
 from lxml import etree
@@ -14,9 +16,10 @@ from ketenhub.adapters import Partner
 from ketenhub.hub import Hub
 from ketenhub.normalise.canonical import NS as CANONICAL, Normaliser, kind
 from ketenhub.route.router import Outbound, compile_routes, route, route_many
-from ketenhub.validate.payload import Region, event_spans, under_root
+from ketenhub.validate import jsonpage
+from ketenhub.validate.payload import Region, event_spans, kept_event, under_root
 from ketenhub.validate.rules import Rules, check_bsns, failing_bsns
-from ketenhub.xml import parsing
+from ketenhub.xml import jsonxml, parsing
 from ketenhub.xml.problems import Problem, explain
 from ketenhub.xml.schema import compile_schema, validate
 from ketenhub.xml.xslt import MappingError, serialised
@@ -47,7 +50,11 @@ class EventProcessor:
         s = hub.settings
         self.partner = partner
         self.bericht_id = f"{{{partner.namespace}}}BerichtId"
-        self.schema = compile_schema(str(s.schemas_dir / partner.schema))
+        if partner.format == "json":  # each event is checked as JSON, then handed on as json-to-xml
+            self.schema = None
+            self.event_schema = jsonpage.validator(str(s.schemas_dir / partner.schema), partner.json.event_schema)
+        else:
+            self.schema = compile_schema(str(s.schemas_dir / partner.schema))
         self.rules = Rules(partner.rules, partner.namespace)
         self.normalise = Normaliser(partner, s.mappings_dir, s.schemas_dir)
         self.routes = compile_routes(list(hub.registry.destinations.values()), s.mappings_dir, s.schemas_dir)
@@ -57,6 +64,12 @@ class EventProcessor:
         bericht_id = _text(next(el.iterchildren(self.bericht_id), None))
         most = self.partner.limits.errors_per_event
         problems = validate(self.schema, el, most) or check_bsns(el) + self.rules(el)
+        return self._mapped(el, bericht_id, problems, line_offset)
+
+    def _mapped(self, el: etree._Element, bericht_id: str | None, problems: list[Problem], line_offset: int = 0,
+                raw: bytes | None = None) -> AcceptedEvent | RejectedEvent:
+        """An event with the problems its checks found: normalised and routed if there are none.
+        ``raw``: its bytes as kept, where not the element's (a JSON event)."""
         if bericht_id and len(bericht_id) > MAX_BERICHT_ID:
             problems.append(Problem("bericht-id", f"the BerichtId is {len(bericht_id)} characters long; the hub "
                                     f"keeps at most {MAX_BERICHT_ID}", line=el.sourceline))
@@ -69,11 +82,48 @@ class EventProcessor:
             except MappingError as e:
                 problems = [Problem("mapping", str(e))]
         if problems:
+            if raw is not None:
+                return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, None, explain(problems), raw)
             if line_offset:
                 problems = [replace(p, line=p.line + line_offset) if p.line else p for p in problems]
             return RejectedEvent(bericht_id, el.sourceline + line_offset, explain(problems),
                                  etree.tostring(el, encoding="unicode", with_tail=False).encode())
         return _accepted(bericht_id, canonical, k, outbound)
+
+    def process_json(self, event: object, index: int | None = None, line: int | None = None,
+                     raw: bytes | None = None) -> AcceptedEvent | RejectedEvent:
+        """One event of a JSON partner (``index``: its place in the page, ``line`` its first line
+        there, ``raw`` its bytes as sent): validated on its own against the schema's definition of
+        an event, the BSNs by the elfproef, then as json-to-xml through the partner's rules,
+        mapping and routes. A rejected event is kept with its bytes as sent."""
+        p = self.partner
+        at = [p.json.events, index] if index is not None else []
+        if raw is None:
+            raw = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+        value = event.get(p.json.bericht_id) if isinstance(event, dict) else None
+        bericht_id = value.strip() or None if isinstance(value, str) else None
+        if len(raw) > p.limits.event_bytes:
+            problems = [Problem("size", f"the event is {len(raw)} bytes long; the hub takes at most "
+                                f"{p.limits.event_bytes} bytes per event from {p.name} (adapter setting "
+                                "limits.event_bytes)", element=jsonpage.json_path(at))]
+        else:
+            problems = jsonpage.problems(self.event_schema, event, at, p.limits.errors_per_event) \
+                or jsonpage.failing_bsns(event, at)
+        if not problems:
+            el = jsonxml.to_xml(event)
+            problems = [replace(q, line=None, element=jsonpage.json_path(at)) for q in self.rules(el)]
+            result = self._mapped(el, bericht_id, problems, raw=raw)
+            if isinstance(result, AcceptedEvent):
+                return result
+            return result._replace(line=line)
+        problems = [replace(q, line=line) for q in problems]
+        return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, line, explain(problems), raw)
+
+    def process_kept(self, raw: bytes, payload: Path) -> AcceptedEvent | RejectedEvent:
+        """A quarantined event again, from its bytes as kept (``ketenhub quarantine reprocess``)."""
+        if self.partner.format == "json":
+            return self.process_json(json.loads(raw), raw=raw)
+        return self.process(kept_event(raw, payload))
 
     def process_region(self, region: Region) -> list[tuple | AcceptedEvent | RejectedEvent]:
         """The events of a region of a payload, in file order: parsed, checked and mapped
@@ -81,6 +131,9 @@ class EventProcessor:
         is kept with its bytes exactly as they are in the file.
 
         """
+        if region.json:  # [index, line, the event as sent], in page order (validate.jsonpage.regions)
+            return [self.process_json(json.loads(sent), index, line, sent.encode())
+                    for index, line, sent in json.loads(region.data)]
         if region.oversize:
             return [self._too_large(region)]
         parser = parsing.parser()
@@ -124,6 +177,43 @@ class EventProcessor:
             # namespace declarations: the element paths and lines in its problems are the file's.
             result = self.process(under_root(sent, root), line_offset=first_line + events[i].sourceline - 2)
             results[i] = result._replace(raw=sent) if isinstance(result, RejectedEvent) else result
+        return results
+
+    def process_documents(self, regions: list[Region]) -> list[list]:
+        """Per region its results, as ``process_region`` gives them, for the regions of several
+        small payloads at once (a drop folder's files of one event each): their events are
+        checked by one XPath per rule set and mapped by one run of each mapping, as those of a
+        region of a batch are. Any other region, and a document whose event fails anything
+        here, is done on its own by ``process_region``, which says why."""
+        results: list = [None] * len(regions)
+        group, placed = etree.Element("documents"), []
+        for i, region in enumerate(regions):
+            if region.oversize or region.tail or region.events != 1:
+                results[i] = self.process_region(region)
+                continue
+            root = etree.fromstring(region.data, parsing.parser())
+            if root.tag != self.partner.event or not self.schema.validate(root):
+                results[i] = self.process_region(region)
+                continue
+            group.append(root)
+            placed.append(i)
+        events = list(group)
+        ids = [_text(next(el.iterchildren(self.bericht_id), None)) for el in events]
+        suspect = set(self.rules.failing_events(group)) | failing_bsns(group)
+        kept = []
+        for el, i, bericht_id in zip(events, placed, ids):
+            if el in suspect or (bericht_id and len(bericht_id) > MAX_BERICHT_ID):
+                group.remove(el)
+                results[i] = self.process_region(regions[i])
+            else:
+                kept.append((i, bericht_id))
+        if kept:
+            canonicals_root, canonicals = self.normalise.many(group)
+            kinds = [None if c is None else kind(c) for c in canonicals]
+            routed = route_many(canonicals_root, kinds, self.routes)
+            for (i, bericht_id), canonical, k, outbound in zip(kept, canonicals, kinds, routed):
+                results[i] = (self.process_region(regions[i]) if outbound is None
+                              else [_accepted(bericht_id, canonical, k, outbound)])
         return results
 
     def _too_large(self, region: Region) -> RejectedEvent:
@@ -202,15 +292,16 @@ def _accepted(bericht_id: str, canonical: etree._Element, k: str, outbound: list
 
 def to_pipe(results: tuple[list[AcceptedEvent], list[RejectedEvent]]) -> tuple[list, list]:
     """A region's results as plain tuples, for the pipe from a worker: pickling named tuples
-    costs at both ends. ``from_pipe`` names them again."""
+    costs at both ends. ``from_pipe`` takes them back."""
     accepted, rejected = results
     return [(*a[:4], [tuple(o) for o in a.outbound]) for a in accepted], [tuple(r) for r in rejected]
 
 
-def from_pipe(results: tuple[list, list]) -> tuple[list[AcceptedEvent], list[RejectedEvent]]:
+def from_pipe(results: tuple[list, list]) -> tuple[list[tuple], list[RejectedEvent]]:
+    """The accepted events stay plain tuples in AcceptedEvent's field order, as the store reads
+    them by position and they are many; the rejected, few, are named again."""
     accepted, rejected = results
-    return ([AcceptedEvent(b, k, s, c, [Outbound._make(o) for o in out]) for b, k, s, c, out in accepted],
-            [RejectedEvent._make(r) for r in rejected])
+    return accepted, [RejectedEvent._make(r) for r in rejected]
 
 
 def split(results: list) -> tuple[list, list[RejectedEvent]]:

@@ -58,6 +58,16 @@ class Tuning:
     """Bytes of a kept payload read before its pages are dropped from the page cache, which the
     store's growing files can then use."""
 
+    group_payloads: int = 256
+    """Small payloads ready together (a drop folder's files) stored in one transaction: more
+    means fewer commits and syncs, and holds more processed events in memory; 1 turns it off."""
+
+    group_payload_bytes: int = 256 << 10
+    """A payload up to this size may join a group; a larger one is stored on its own."""
+
+    group_bytes: int = 16 << 20
+    """Bytes of payloads in one group at most: bounds the memory a group holds."""
+
     @classmethod
     def from_environment(cls) -> "Tuning":
         values = {f.name: int(os.environ[f"KETENHUB_{f.name.upper()}"]) for f in fields(cls)

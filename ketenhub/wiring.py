@@ -68,31 +68,21 @@ def ready_files(hub: Hub, partner: Partner, embedded: bool = True) -> list[str]:
 
 def receive(hub: Hub, partner: Partner, embedded: bool = True, names: Collection[str] | None = None) -> list:
     """Receive everything that is ready from one partner (of a file partner, only the files
-    ``names``, if given); returns the pipeline's reports."""
+    ``names``, if given); returns the pipeline's reports. The transport is the one its adapter
+    names, registered in receive.kinds."""
     from ketenhub.pipeline import ingest_source
-    from ketenhub.receive.folder import DropFolder
+    from ketenhub.receive import kinds as receive_kinds
+    from ketenhub.store.cursor import ReceiveCursor
 
     ep = _endpoint(partner.partner, embedded)
     r = partner.receive
-    if ep is None or ep.conn_type == "fs" or r.transport == "folder":
-        folder = DropFolder(_folder(hub, ep, r.folder), r)
-        return ingest_source(hub, partner, folder if names is None else _Only(folder, names))
-    if r.transport == "sftp":
-        from ketenhub.receive.sftp import SftpInbox
-
-        inbox = SftpInbox(ep, r, hub.settings.path("work") / partner.partner, names=names)
-        return ingest_source(hub, partner, inbox)
-    if r.transport == "soap":
-        from ketenhub.protocols.soap import SoapClient
-        from ketenhub.receive.soap import MeldingenInbox
-        from ketenhub.store.cursor import ReceiveCursor
-
-        client = SoapClient(str(hub.settings.schemas_dir / r.wsdl), ep.base_url, partner.oin, ep.timeout,
-                            r.call_deadline_seconds, r.answer_max_bytes, tls=ep.tls(partner.oin))
-        inbox = MeldingenInbox(client, ReceiveCursor(hub.engine, partner.partner),
-                               hub.settings.path("work") / partner.partner, max_pages=r.max_pages)
-        return ingest_source(hub, partner, inbox)
-    raise ValueError(f"{partner.partner}: unknown transport {r.transport!r}")
+    setup = receive_kinds.Setup(_folder(hub, ep, r.folder), hub.settings.path("work") / partner.partner,
+                                hub.settings.schemas_dir, ReceiveCursor(hub.engine, partner.partner), names)
+    kind = "folder" if ep is None or ep.conn_type == "fs" else r.transport
+    source = receive_kinds.kind(kind)(partner, ep, setup)
+    if names is not None and kind == "folder":
+        source = _Only(source, names)
+    return ingest_source(hub, partner, source)
 
 
 def transport(hub: Hub, dest: Destination, embedded: bool = True) -> Transport:

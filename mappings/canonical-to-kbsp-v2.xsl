@@ -30,7 +30,8 @@
   <!-- CJIB: include canonical-to-kbsp-v2-cjib.xsl here -->
 
 
-  <!-- SHN: include canonical-to-kbsp-v2-shn.xsl here -->
+  <!-- Slachtofferhulp Nederland -->
+  <xsl:include href="canonical-to-kbsp-v2-shn.xsl"/>
 
 
   <!-- ==== What every source's Zaakstatus shares ================================ -->

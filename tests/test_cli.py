@@ -52,8 +52,9 @@ def test_ingest_deliver_status_and_trace(run, tmp_path):
     assert "om       open               1" in status
     trace = run("trace", "OM-T-0000001").stdout.splitlines()
     actions = [re.match(r"\S+ \S+  (\w+) \d+(?: \(.*?\))?\s+([\w-]+)", line).groups() for line in trace]
-    assert actions == [("payload", "received"), ("event", "accepted"), ("delivery", "pending"),
+    assert actions == [("payload", "received"), ("event", "accepted"),  # naming the delivery it made, pending
                        ("payload", "accepted"), ("delivery", "sending"), ("delivery", "delivered")]
+    assert re.search(r"routed to kbsp:\S+ \(delivery \d+\)", "\n".join(trace))
     rejected = run("trace", "OM-T-0000002").stdout
     assert "quarantined" in rejected and "elfproef" in rejected and "Slachtoffer/Bsn" in rejected
     assert run("trace", "NIEMAND").returncode == 1

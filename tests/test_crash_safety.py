@@ -124,3 +124,38 @@ def test_delivery_killed_again_and_again_reaches_the_portal_once_each(hub, tmp_p
               for f in portal.store.glob("*.xml")}
     assert len(stored) == expected
     portal.stop()
+
+
+@pytest.mark.timeout(600)
+def test_drop_folder_killed_mid_group_stores_every_file_once(hub, tmp_path):
+    """Small files are stored a group at a time (pipeline.ingest_source): a kill inside a group
+    loses none of its files and stores none twice, and every file ends archived or rejected."""
+    from ketenhub.simulators import cvom
+    from ketenhub.store.audit_chain import verify
+    rng = random.Random(11)
+    cvom_partner = hub.registry.partner("cvom")
+    folder = hub.settings.path(cvom_partner.receive.folder)
+    files = cvom.publish(folder, 600, invalid_share=0.02)
+    names = {p.name for p in files}
+    env = env_for(hub, KETENHUB_GROUP_PAYLOADS="40")
+    hub.engine
+    finished = kill_at_random_moments(["receive", "--partner", "cvom"], env, rng, (0.5, 3.0),
+                                      progress=lambda: count(hub, payload))  # a group commits its payloads
+    assert finished < KILLS
+    done = subprocess.run([sys.executable, "-m", "ketenhub.cli", "receive", "--partner", "cvom"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: some files were rejected
+    archived = {p.name for p in (folder / "processed").glob("*.xml")}
+    rejected = {p.name for p in (folder / "rejected").glob("*.xml")}
+    assert not list(folder.glob("*.xml")) and archived | rejected == names and not archived & rejected
+    assert rejected and all((folder / "rejected" / f"{n}.error.txt").exists() for n in rejected)
+    assert count(hub, payload) == len(names)  # each file once, however often it was read
+    assert count(hub, event) == len(archived)  # a CVOM file holds one event
+    with hub.engine.connect() as conn:
+        keys = conn.scalars(select(delivery.c.idempotency_key)).all()
+        counted = conn.execute(select(func.sum(payload.c.events_accepted), func.sum(payload.c.events_rejected))).one()
+        without = conn.scalar(select(func.count()).select_from(event).where(
+            ~select(delivery.c.id).where(delivery.c.event_id == event.c.id).exists()))
+    assert len(keys) == len(set(keys)) and without == 0  # each event's deliveries made once, none lost
+    assert tuple(counted) == (len(archived), len(rejected))
+    assert verify(hub.engine).intact

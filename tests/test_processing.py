@@ -153,3 +153,30 @@ def test_a_region_is_validated_at_once_and_each_error_found_on_its_event(hub, tm
         # one by one.
         (around_14,) = [b.events - a.events for a, b in zip(scanned.cuts, scanned.cuts[1:]) if a.events < 14 <= b.events]
         assert counting.events == len(rejected) + around_14
+
+
+def test_documents_of_one_event_together_give_what_each_gives_on_its_own(hub, tmp_path):
+    """process_documents maps a drop folder's files of one event together: each result must be
+    the one process_region gives for that file alone, refusals and their reasons included."""
+    from tests.conftest import DATA
+    cvom = hub.registry.partner("cvom")
+    valid = (DATA / "cvom/beroep-ontvangen.xml").read_bytes()
+    files = [p.read_bytes() for p in sorted((DATA / "cvom").glob("*.xml"))] + [
+        valid.replace(b"<BerichtId>", b"<Onbekend/><BerichtId>", 1),  # schema
+        re.sub(rb"<Bsn>\d+</Bsn>", b"<Bsn>123456789</Bsn>", valid, count=1),  # elfproef
+        re.sub(rb"<BerichtId>[^<]+</BerichtId>", b"<BerichtId>" + b"X" * 201 + b"</BerichtId>", valid, count=1),
+        b"<?xml version='1.0' encoding='UTF-8'?>\n<!-- a comment first -->\n" + valid.split(b"?>", 1)[-1].lstrip(),
+        valid,  # the same file twice
+    ]
+    processor, cut = EventProcessor(hub, cvom), []
+    for n, data in enumerate(files):
+        path = tmp_path / f"CVOM_{n:09d}.xml"
+        path.write_bytes(data)
+        with open(path, "rb") as f:
+            scanned = scan(cvom, hub.settings.schemas_dir / cvom.schema, f)
+        assert not scanned.problems
+        cut += list(regions(path, scanned, Tuning()))
+    assert len(cut) == len(files)
+    together = processor.process_documents(cut)
+    assert together == [processor.process_region(r) for r in cut]
+    assert sum(isinstance(r, RejectedEvent) for rs in together for r in rs) == 3

@@ -52,6 +52,8 @@ class HttpRequests:
 
 
 class HttpDestination(Transport):
+    concurrent = True  # one session, whose pool keeps a connection per thread alive
+
     def __init__(self, base_url: str, spec: HttpRequests, label: str, namespace: str, timeout: float = 30,
                  auth: tuple[str, str] | None = None, deadline: float = DEFAULT_DEADLINE_SECONDS,
                  max_bytes: int = DEFAULT_ANSWER_MAX_BYTES, tls: Tls | None = None):

@@ -21,6 +21,7 @@ import random
 import socket
 import uuid
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -55,6 +56,13 @@ class DeliveryReport:
     delivered: int = 0
     retry: int = 0
     failed: int = 0
+    asked_to_wait: bool = False  # the destination answered with a Retry-After
+
+    def add(self, other: "DeliveryReport") -> None:
+        self.batches += other.batches
+        self.delivered, self.retry, self.failed = (self.delivered + other.delivered, self.retry + other.retry,
+                                                   self.failed + other.failed)
+        self.asked_to_wait |= other.asked_to_wait
 
 
 def backoff(attempts: int) -> timedelta:
@@ -88,14 +96,26 @@ def _lock_destination(conn: Connection, dest: Destination) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(f"ketenhub:{dest.destination}".encode())})
 
 
-def _claim(conn: Connection, dest: Destination, envelope: Envelope, due: datetime, worker: str):
+ITEMS_PER_CONNECTION = 8  # a batch of items of their own holds this many per connection used
+
+
+def _side_by_side(dest: Destination, envelope: Envelope, transport: Transport) -> bool:
+    """Items that are documents of their own (an envelope of one), sent several at once."""
+    return envelope.max_items == 1 and dest.concurrency > 1 and transport.concurrent
+
+
+def _batch_size(dest: Destination, envelope: Envelope, transport: Transport) -> int:
+    return dest.concurrency * ITEMS_PER_CONNECTION if _side_by_side(dest, envelope, transport) else envelope.max_items
+
+
+def _claim(conn: Connection, dest: Destination, envelope: Envelope, due: datetime, worker: str, size: int | None = None):
     """Claim the next batch of due deliveries: (batch id, items claimed), or None if none are due."""
     _lock_destination(conn, dest)
     ids = conn.scalars(
         select(delivery.c.id)
         .where(delivery.c.destination == dest.destination, delivery.c.state == DeliveryState.PENDING,
                delivery.c.next_attempt_at <= due)
-        .order_by(delivery.c.next_attempt_at, delivery.c.id).limit(envelope.max_items)  # as ix_delivery_due
+        .order_by(delivery.c.next_attempt_at, delivery.c.id).limit(size or envelope.max_items)  # as ix_delivery_due
         .with_for_update(skip_locked=True)).all()
     if not ids:
         return None
@@ -138,6 +158,9 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
     if not items:
         with hub.engine.begin() as conn:
             conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state=BatchState.EMPTY))
+        return
+    if _side_by_side(dest, envelope, transport) and len(items) > 1:
+        _send_each(hub, dest, envelope, transport, batch, items, report)
         return
     fit = envelope.fit([i.document for i in items])
     if fit < len(items):  # e.g. a CJIB control total that would pass its maximum: the rest waits
@@ -221,6 +244,53 @@ def _by_version(hub: Hub, dest: Destination, items: list[Item], results: dict[st
     return [(d, envelope_of(d), groups[d.version]) for d in dest.each_version() if d.version in groups]
 
 
+def _send_each(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, batch, items,
+               report: DeliveryReport) -> None:
+    """A batch of items that are documents of their own, sent ``dest.concurrency`` at a time
+    over the transport's kept-alive connections (it must allow calls from several threads, as
+    the HTTP one does), then settled together. Once the destination answers with a
+    Retry-After, nothing more is sent to it after the calls under way: the items not yet sent
+    go back to pending, due when it said, without an attempt counted."""
+    schema = compile_schema(str(hub.settings.schemas_dir / dest.schema))
+    created = as_utc(batch.created_at)
+    waited: list[float] = []
+
+    def one(item) -> ItemResult:
+        document = envelope.build([item.document], batch.name, created)
+        problems = validate(schema, etree.fromstring(document, parser()))
+        if problems:
+            return ItemResult(Outcome.FAILED, "the outbound document is invalid against the destination's XSD: "
+                              + "; ".join(map(str, problems)))
+        try:
+            result = transport.send(batch.name, document, [item.idempotency_key]).get(item.idempotency_key)
+        except Exception as e:  # the transport could not tell whether it arrived: it is retried
+            log.warning("sending %s to %s failed: %s", batch.name, dest.destination, type(e).__name__)
+            return ItemResult(Outcome.RETRY, f"{type(e).__name__}: {e}")
+        if result is not None and result.retry_after is not None:
+            waited.append(result.retry_after)
+        return result
+
+    answers: list[ItemResult | None] = []
+    with ThreadPoolExecutor(max_workers=dest.concurrency, thread_name_prefix=f"ketenhub-{dest.destination}") as pool:
+        for i in range(0, len(items), dest.concurrency):  # a wave at a time: what a wave hears stops the next
+            wave = items[i:i + dest.concurrency]
+            answers += [None] * len(wave) if waited else pool.map(one, wave)
+    held = [item.id for item, answer in zip(items, answers) if answer is None]
+    if held:
+        wait = retry_wait(max(waited), 0, dest.retry_after_max_seconds)
+        with hub.engine.begin() as conn:
+            conn.execute(update(delivery).where(delivery.c.id.in_(held)).values(
+                state=DeliveryState.PENDING, batch_id=None, next_attempt_at=now() + wait, updated_at=now()))
+            conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch.id).values(
+                item_count=len(items) - len(held)))
+            record(conn, [Entry("delivery", i, DeliveryState.PENDING, detail=f"{batch.name}: not sent, "
+                                f"{dest.label} asked to wait") for i in held])
+        report.asked_to_wait = True
+    sent = [(item, answer) for item, answer in zip(items, answers) if answer is not None]
+    results = {item.idempotency_key: answer for item, answer in sent}
+    _settle(hub, dest, batch.id, batch.name, [item for item, _ in sent], results, report)
+
+
 def _release(hub: Hub, batch_id: int, ids: list[int], keep: int) -> None:
     with hub.engine.begin() as conn:
         conn.execute(update(delivery).where(delivery.c.id.in_(ids)).values(state=DeliveryState.PENDING, batch_id=None,
@@ -252,6 +322,7 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
                     state = DeliveryState.DEAD
                 else:
                     wait = retry_wait(result.retry_after, item.attempts + 1, dest.retry_after_max_seconds)
+                    report.asked_to_wait |= result.retry_after is not None
                     state, values["next_attempt_at"] = DeliveryState.PENDING, at + wait
             conn.execute(update(delivery).where(delivery.c.id == item.id).values(state=state, **values))
             entries.append(Entry("delivery", item.id, state,
@@ -314,10 +385,12 @@ def deliver(hub: Hub, dest: Destination, transport: Transport) -> DeliveryReport
     started = now()  # what was retried during this run waits for the next one
     while True:
         with hub.engine.begin() as conn:
-            batch_id = _claim(conn, dest, envelope, started, worker)
+            batch_id = _claim(conn, dest, envelope, started, worker, _batch_size(dest, envelope, transport))
         if batch_id is None:
             break
         _send(hub, dest, envelope, transport, batch_id, report)
+        if report.asked_to_wait and _side_by_side(dest, envelope, transport):  # the rest waits for the next run
+            break
     log.info("%s: %d delivered, %d to retry, %d failed, in %d documents", dest.destination,
              report.delivered, report.retry, report.failed, len(report.batches))
     return report

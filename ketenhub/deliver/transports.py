@@ -57,6 +57,10 @@ class ItemResult:
 
 
 class Transport(ABC):
+    # Whether several documents may be sent at once, from several threads (deliver.run._send_each):
+    # a transport that names what it writes by the batch must not
+    concurrent: bool = False
+
     @abstractmethod
     def send(self, name: str, document: bytes, keys: list[str]) -> dict[str, ItemResult]:
         """Send one document holding the items with these keys. Raising means: nothing was

@@ -78,12 +78,16 @@ def _received(p: Partner, names: list[str] | None, outlet_events) -> dict:
     """Receive (the files ``names``, or all that is ready) and announce the destinations it routed to."""
     from ketenhub import wiring
     from ketenhub.hub import Hub
+    from ketenhub.receive.rest import FeedAlert
     from ketenhub.store.routed import routed_since, watermark
 
     hub = Hub()
     with hub.engine.connect() as conn:
         mark = watermark(conn)
-    reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False, names=names)
+    try:
+        reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False, names=names)
+    except FeedAlert as e:  # an operator must act (SHN's 410, 400, 403): retrying hides it
+        raise AirflowFailException(str(e)) from None
     _log_rejections(reports)
     with hub.engine.connect() as conn:
         new = routed_since(conn, mark)

@@ -333,14 +333,21 @@ class HttpClient:
     def post(self, url: str, data: bytes, headers: dict, what: str) -> Answer:
         """Raises Redirected, AnswerTooLarge, DeadlineExceeded, TlsRefused, PlainHttpRefused, or
         requests' RequestException."""
+        return self.request("POST", url, what, data=data, headers=headers)
+
+    def get(self, url: str, params: dict, headers: dict, what: str) -> Answer:
+        """As ``post``."""
+        return self.request("GET", url, what, params=params, headers=headers)
+
+    def request(self, method: str, url: str, what: str, **arguments) -> Answer:
         started = monotonic()
         with _Deadline(self.deadline) as deadline:
             try:
-                with self.session.post(url, data=data, headers=headers, timeout=self.timeout, stream=True,
-                                       allow_redirects=False) as r:
+                with self.session.request(method, url, timeout=self.timeout, stream=True, allow_redirects=False,
+                                          **arguments) as r:
                     if 300 <= r.status_code < 400:
                         raise Redirected(what, r.status_code, r.headers.get("Location"))
-                    answer = Answer(r.status_code, r.headers, self._read(r, what))
+                    answer = Answer(r.status_code, r.headers, read_bounded(r, self.max_bytes, what))
             except requests.RequestException as e:
                 if not (deadline.expired or monotonic() - started >= self.deadline):
                     refusal = _tls_refusal(e)
@@ -353,13 +360,16 @@ class HttpClient:
                                        f"{self.deadline:g} s (adapter call_deadline_seconds)")
         return answer
 
-    def _read(self, r: requests.Response, what: str) -> bytes:
-        length = r.headers.get("Content-Length", "")
-        if length.strip().isdigit() and int(length) > self.max_bytes:
-            raise AnswerTooLarge(what, r.status_code, self.max_bytes)
-        body = bytearray()
-        for chunk in r.iter_content(CHUNK):
-            body += chunk
-            if len(body) > self.max_bytes:
-                raise AnswerTooLarge(what, r.status_code, self.max_bytes)
-        return bytes(body)
+
+
+def read_bounded(r: requests.Response, max_bytes: int, what: str) -> bytes:
+    """An answer's body read in chunks, refused (AnswerTooLarge) once it passes ``max_bytes``."""
+    length = r.headers.get("Content-Length", "")
+    if length.strip().isdigit() and int(length) > max_bytes:
+        raise AnswerTooLarge(what, r.status_code, max_bytes)
+    body = bytearray()
+    for chunk in r.iter_content(CHUNK):
+        body += chunk
+        if len(body) > max_bytes:
+            raise AnswerTooLarge(what, r.status_code, max_bytes)
+    return bytes(body)

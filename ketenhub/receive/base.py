@@ -22,9 +22,16 @@ class Refused:
 
 
 class Source(ABC):
-    """Where a partner's payloads come from: a folder now; SFTP and SOAP polling slot in here."""
+    """Where a partner's payloads come from: each receive kind (``receive.kinds``) is one."""
 
     refused: list[Refused] | tuple = ()  # what ``ready`` found and will not hand on
+    # True: a payload counts as taken once it is stored, even when every event in it was
+    # rejected (each is kept in quarantine with its reason), as a polled feed must move on;
+    # False: such a payload is refused as a whole (a drop folder moves it to rejected/).
+    per_event: bool = False
+    # True: ``ready`` may hand on more payloads before ``done`` is told of the first, each staying
+    # readable until then (the pipeline then stores small ones a group at a time)
+    grouped: bool = False
 
     @abstractmethod
     def ready(self) -> Iterator[Incoming]:

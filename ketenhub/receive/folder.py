@@ -113,11 +113,13 @@ class Files(Source):
 
 
 class DropFolder(Source):
+    grouped = True  # a file handed on stays open, and so readable and checkable, until done()
+
     def __init__(self, folder: Path, receive: Receive):
         self.folder = Path(folder)
         self.receive = receive
         self.refused = []
-        self._open: dict[str, int] = {}  # name -> descriptor of the file handed on under it
+        self._open: dict[str, int] = {}  # name -> descriptor of the file handed on under it, until done()
 
     def ready(self) -> Iterator[Incoming]:
         if not self.folder.is_dir():
@@ -147,25 +149,29 @@ class DropFolder(Source):
                     log.warning("%s in drop folder %s not read: %s", shown(name), self.folder, e.strerror)
                 continue
             self._open[name] = fd
-            try:
-                yield Incoming(name, Path(_FD_DIR, str(fd)), expected)
-            finally:
-                self._open.pop(name, None)
-                os.close(fd)
+            yield Incoming(name, Path(_FD_DIR, str(fd)), expected)
 
     def done(self, item: Incoming, accepted: bool, report: str) -> None:
-        fd = self._open.get(item.name)
+        fd = self._open.pop(item.name, None)
         if fd is not None:
-            read = os.fstat(fd)
             try:
-                now = os.lstat(self.folder / item.name)
-            except FileNotFoundError:
-                now = None
-            if now is None or (now.st_dev, now.st_ino) != (read.st_dev, read.st_ino):
-                log.warning("%s in %s changed while it was read: left in place", shown(item.name), self.folder)
-                return
-            _private(fd, 0o600)
+                read = os.fstat(fd)
+                try:
+                    now = os.lstat(self.folder / item.name)
+                except FileNotFoundError:
+                    now = None
+                if now is None or (now.st_dev, now.st_ino) != (read.st_dev, read.st_ino):
+                    log.warning("%s in %s changed while it was read: left in place", shown(item.name), self.folder)
+                    return
+                _private(fd, 0o600)
+            finally:
+                os.close(fd)
         self._move(item.name, accepted, None if accepted else report)
+
+    def __del__(self) -> None:
+        for fd in self._open.values():  # handed on, but never done: its payload failed
+            os.close(fd)
+        self._open.clear()
 
     def _refuse(self, name: str, refusal: NotPlainFile) -> None:
         log.warning("%s in drop folder %s refused: %s", shown(name), self.folder, refusal.reason)
@@ -237,3 +243,8 @@ def _free_name(folder: int, name: str) -> str:
         candidate = f"{stem}.{n}.{ext}" if dot else f"{name}.{n}"
         n += 1
     return candidate
+
+
+def configured(partner, endpoint, setup) -> DropFolder:
+    """The drop folder (receive.kinds): the Connection's path, or the adapter's folder."""
+    return DropFolder(setup.folder, partner.receive)

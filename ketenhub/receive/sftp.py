@@ -165,3 +165,11 @@ def _private(path: Path):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     os.fchmod(fd, 0o600)
     return os.fdopen(fd, "wb")
+
+
+def configured(partner, endpoint: Endpoint, setup) -> SftpInbox:
+    """The partner's SFTP outbox at its Connection (receive.kinds)."""
+    from ketenhub.receive.kinds import options
+
+    options(None, partner)
+    return SftpInbox(endpoint, partner.receive, setup.workdir, names=setup.names)

@@ -93,3 +93,14 @@ class MeldingenInbox(Source):
         # means the page is asked for again, and its meldingen are recognised as duplicates.
         self._call("BevestigOntvangst", "BevestigOntvangstVerzoek", TotEnMetVolgnummer=up_to)
         self.cursor.advance(up_to)
+
+
+def configured(partner, endpoint, setup) -> MeldingenInbox:
+    """HaalMeldingen at the partner's Connection, from the store's cursor (receive.kinds)."""
+    from ketenhub.receive.kinds import options
+
+    options(None, partner)
+    r = partner.receive
+    client = SoapClient(str(setup.schemas_dir / r.wsdl), endpoint.base_url, partner.oin, endpoint.timeout,
+                        r.call_deadline_seconds, r.answer_max_bytes, tls=endpoint.tls(partner.oin))
+    return MeldingenInbox(client, setup.cursor, setup.workdir, max_pages=r.max_pages)

@@ -1,10 +1,11 @@
 """Every partner and destination at once, wired for the hub: ``ketenhub simulate``.
 
-Starts the Politie and KbSP SOAP services, the DLV HTTP service, the OM and CJIB SFTP servers
-and a CVOM drop-folder writer, keeps demo traffic flowing, and writes the Airflow Connections
-that reach them (host keys and login keys, the test CA and the hub's client certificate
-included) to <workdir>/connections.json (0600), for ``airflow connections import``. The SOAP and
-HTTP services serve two-way TLS with a test CA made at the first start under <workdir>/tls/.
+Starts the Politie and KbSP SOAP services, the DLV HTTP service, SHN's REST feed (OAuth2, JSON),
+the OM and CJIB SFTP servers and a CVOM drop-folder writer, keeps demo traffic flowing, and
+writes the Airflow Connections that reach them (host keys and login keys, the test CA, the
+hub's client certificate and SHN's client secret included) to <workdir>/connections.json
+(0600), for ``airflow connections import``. The SOAP and HTTP services serve two-way TLS with a
+test CA made at the first start under <workdir>/tls/.
 What the destinations accepted stays under <workdir>."""
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.simulators.om import publish, publish_schadefonds
 from ketenhub.simulators.politie import PolitieSimulator
 from ketenhub.simulators.sftp import SftpSimulator
+from ketenhub.simulators.shn import ShnSimulator
 from ketenhub.simulators.tls import Pki, write_secret
 
 log = logging.getLogger(__name__)
-PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "om": 2221, "cjib": 2222}  # the WSDLs name 8001 and 8002
+# The WSDLs name 8001 and 8002, SHN's openapi.yaml 8004.
+PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "shn": 8004, "om": 2221, "cjib": 2222}
 
 PORTS["schadefonds"] = 2223  # its SFTP server
 
@@ -65,6 +68,7 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
         "politie": PolitieSimulator(ports["politie"], pki=pki).start(),
         "kbsp": KbspSimulator(ports["kbsp"], store=workdir / "kbsp" / "ontvangen", pki=pki).start(),
         "dlv": DlvSimulator(ports["dlv"], store=workdir / "dlv" / "ontvangen", pki=pki).start(),
+        "shn": ShnSimulator(ports["shn"], pki=pki, seed=int(time.time())).start(),
         "om": SftpSimulator(workdir / "om", authorized_key=client_key, port=ports["om"]).start(),
         "cjib": SftpSimulator(workdir / "cjib", authorized_key=client_key, port=ports["cjib"]).start(),
         "schadefonds": SftpSimulator(workdir / "schadefonds", authorized_key=client_key,
@@ -76,7 +80,7 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     cjib = CjibInbox(workdir / "cjib")
     pem = _key_pem(client_key)
     connections = {
-        **{f"ketenhub_{name}": sims[name].connection() for name in ("politie", "kbsp", "dlv")},
+        **{f"ketenhub_{name}": sims[name].connection() for name in ("politie", "kbsp", "dlv", "shn")},
         "ketenhub_cvom": {"conn_type": "fs", "extra": json.dumps({"path": str(cvom_folder)})},
         **{f"ketenhub_{name}": {"conn_type": "sftp", "host": "127.0.0.1", "port": sims[name].port,
                                 "login": "ketenhub",
@@ -88,6 +92,8 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     write_secret(workdir / "connections.json", json.dumps(connections, indent=2).encode())
     generator = Generator(int(time.time()))
     sims["politie"].add(25)
+    sims["shn"].add(12)
+    sims["shn"].add(3, informatiewens=False)
     om_file = 1
     next_om_file(workdir / "om" / "outbox", om_file)
     fund_file = 1
@@ -98,10 +104,11 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
         sims["cjib_inbox"] = cjib
         return sims
     tick = 0
-    while True:  # demo traffic: new meldingen and appeals, CJIB taking its inbox
+    while True:  # demo traffic: new meldingen, help and appeals, CJIB taking its inbox
         time.sleep(interval)
         tick += 1
         sims["politie"].add(generator.r.randint(1, 5))
+        sims["shn"].add(generator.r.randint(0, 3))
         drop(cvom_folder, generator, int(time.time()) % 10**6 * 100 + tick % 100)
         cjib.process()
         if not any((workdir / "om" / "outbox").glob("*.xml")):  # the hub took the last one: the tour may trigger again

@@ -4,29 +4,40 @@ Every write also appends its audit rows, in the same transaction."""
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, insert, select, text
 
-from ketenhub.store.audit import Entry, record, record_pending_deliveries
+from ketenhub.store.audit import Entry, record
 from ketenhub.clock import now
 from ketenhub.states import DeliveryState, EventState, PayloadState, QuarantineState
 from ketenhub.store import cases
-from ketenhub.store.bulk import blob, insert_rows, select_in, value
+from ketenhub.store.bulk import blob, execute, insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
 if TYPE_CHECKING:  # for annotations only: the store does not import the processing stage
     from ketenhub.processing import AcceptedEvent, RejectedEvent
 
 
-def find_payload(conn: Connection, partner: str, sha256: str):
-    return conn.execute(select(payload).where(payload.c.partner == partner, payload.c.sha256 == sha256)).first()
+class Known(NamedTuple):
+    id: int
+    state: str
+    events_accepted: int
+    events_duplicate: int
+    events_rejected: int
+
+
+def find_payload(conn: Connection, partner: str, sha256: str) -> Known | None:
+    rows = execute(conn, "SELECT id, state, events_accepted, events_duplicate, events_rejected FROM payload "
+                         "WHERE partner = ? AND sha256 = ?", (partner, sha256))
+    return Known(*rows[0]) if rows else None
 
 
 def add_payload(conn: Connection, partner: str, name: str, sha256: str, size: int) -> int:
-    pid = conn.execute(insert(payload).values(
-        partner=partner, name=name, sha256=sha256, size=size, received_at=now(), state=PayloadState.RECEIVED,
-        events_accepted=0, events_rejected=0, events_duplicate=0)).inserted_primary_key[0]
+    ((pid,),) = execute(conn, "INSERT INTO payload (partner, name, sha256, size, received_at, state, events_accepted, "
+                              "events_rejected, events_duplicate) VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0) RETURNING id",
+                        (partner, name, sha256, size, value(conn, payload.c.received_at, now()),
+                         PayloadState.RECEIVED.value))
     record(conn, [Entry("payload", pid, PayloadState.RECEIVED, detail=f"{partner} {name} sha256={sha256} size={size}")])
     return pid
 
@@ -40,7 +51,7 @@ def refresh_statistics(conn: Connection) -> None:
 
 
 def finish_payload(conn: Connection, payload_id: int, state: str, reason: str | None = None) -> None:
-    conn.execute(update(payload).where(payload.c.id == payload_id).values(state=state, reason=reason))
+    execute(conn, "UPDATE payload SET state = ?, reason = ? WHERE id = ?", (str(state), reason, payload_id))
     record(conn, [Entry("payload", payload_id, state, detail=reason)])
 
 
@@ -77,48 +88,40 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
     tell apart: a BerichtId repeated in the payload itself, in another transaction than its
     first occurrence, is taken as stored before and not counted as a duplicate."""
     at = now()
+    # Events are read by position (AcceptedEvent's and Outbound's field order): from a worker
+    # they come as the plain tuples of the pipe, named nowhere else on their way here.
     stored = dict(select_in(conn, "SELECT bericht_id, payload_id FROM event WHERE partner = ? AND bericht_id IN",
-                            (partner,), list({e.bericht_id for e in accepted})))
+                            (partner,), list({e[0] for e in accepted})))
     elsewhere = [b for b, p in stored.items() if p != payload_id]
     counted = {b for (b,) in select_in(
         conn, "SELECT bericht_id FROM audit WHERE subject = 'payload' AND subject_id = ? AND action = 'duplicate-event' "
               "AND bericht_id IN", (payload_id,), elsewhere)} if elsewhere else set()
     fresh, duplicates, again, seen = [], [], 0, set()
     for e in accepted:
-        if stored.get(e.bericht_id) == payload_id or e.bericht_id in counted:
+        bericht_id = e[0]
+        if stored.get(bericht_id) == payload_id or bericht_id in counted:
             again += 1  # this payload's own, from a run that did not finish
         else:
-            (duplicates if e.bericht_id in stored or e.bericht_id in seen else fresh).append(e)
-        seen.add(e.bericht_id)
+            (duplicates if bericht_id in stored or bericht_id in seen else fresh).append(e)
+        seen.add(bericht_id)
 
     if fresh:
         # Plain multi-row inserts (see insert_rows for how the new ids are known): an INSERT ...
         # RETURNING that must keep the rows' order costs one statement per row on SQLite.
-        at_event = value(conn, event.c.received_at, at)
-        ids = insert_rows(conn, event, ("partner", "bericht_id", "payload_id", "kind", "soort", "state",
-                                        "received_at", "canonical"),
-                          [(partner, e.bericht_id, payload_id, e.kind, e.soort, EventState.ACCEPTED, at_event,
-                            blob(e.canonical)) for e in fresh])
-        if ids is None:
-            by_bericht_id = dict(select_in(conn, "SELECT bericht_id, id FROM event WHERE partner = ? AND bericht_id IN",
-                                           (partner,), [e.bericht_id for e in fresh]))
-            ids = [by_bericht_id[e.bericht_id] for e in fresh]
-        at_delivery = value(conn, delivery.c.created_at, at)
-        deliveries, accepted_entries = [], []
-        for event_id, e in zip(ids, fresh):
-            routed = ", ".join(f"{o.destination}:{o.recipient}" for o in e.outbound)
-            accepted_entries.append(Entry("event", event_id, EventState.ACCEPTED, e.bericht_id,
-                                          f"{e.soort}; routed to {routed or 'no destination'}"))
-            deliveries += [(event_id, o.destination, o.recipient, o.key, blob(o.document), DeliveryState.PENDING, 0,
-                            at_delivery, at_delivery, at_delivery) for o in e.outbound]
-        record(conn, accepted_entries)
-        cases.record_links(conn, ids, [e.canonical for e in fresh])
-        if deliveries:
-            insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key", "document",
-                                         "state", "attempts", "next_attempt_at", "created_at", "updated_at"),
-                        deliveries)
-            record_pending_deliveries(conn, list(ids))
-    entries = [Entry("payload", payload_id, "duplicate-event", e.bericht_id, "BerichtId already received: nothing new "
+        ids = insert_rows(conn, event, ("bericht_id", "kind", "soort", "canonical"),
+                          [(bericht_id, kind, soort, blob(canonical)) for bericht_id, kind, soort, canonical, _ in fresh],
+                          same={"partner": partner, "payload_id": payload_id, "state": EventState.ACCEPTED.value,
+                                "received_at": value(conn, event.c.received_at, at)})
+        cases.record_links(conn, ids, [e[3] for e in fresh])  # the register of cases (store.cases)
+        deliveries = [(event_id, destination, recipient, key, blob(document))
+                      for event_id, e in zip(ids, fresh) for destination, key, recipient, document in e[4]]
+        delivery_ids = iter(_delivery_ids(conn, deliveries, at) if deliveries else ())
+        # One audit row per event says what became of it and which deliveries it made, each
+        # pending from now: a row per delivery would say nothing more, at twice the rows.
+        record(conn, [("event", event_id, EventState.ACCEPTED, bericht_id, f"{soort}; routed to " + (", ".join(
+            [f"{o[0]}:{o[2]} (delivery {next(delivery_ids)})" for o in outbound]) or "no destination"))
+            for event_id, (bericht_id, _, soort, _, outbound) in zip(ids, fresh)])  # as Entry, made faster
+    entries = [Entry("payload", payload_id, "duplicate-event", e[0], "BerichtId already received: nothing new "
                      "created") for e in duplicates]
     quarantined = _new_in_quarantine(conn, payload_id, rejected)
     if quarantined:
@@ -128,12 +131,20 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
         ]).scalars().all()
         entries += [Entry("quarantine", qid, "quarantined", r.bericht_id, r.reason)
                     for qid, (r, _) in zip(qrows, quarantined)]
-    conn.execute(update(payload).where(payload.c.id == payload_id).values(
-        events_accepted=payload.c.events_accepted + len(fresh),
-        events_duplicate=payload.c.events_duplicate + len(duplicates),
-        events_rejected=payload.c.events_rejected + len(quarantined)))
+    if fresh or duplicates or quarantined:
+        execute(conn, "UPDATE payload SET events_accepted = events_accepted + ?, events_duplicate = events_duplicate + ?, "
+                      "events_rejected = events_rejected + ? WHERE id = ?",
+                (len(fresh), len(duplicates), len(quarantined), payload_id))
     record(conn, entries)
     return len(fresh), len(duplicates) + again
+
+
+def _delivery_ids(conn: Connection, deliveries: list[tuple], at) -> Sequence[int]:
+    """The ids of ``deliveries``, just inserted, in their order."""
+    at = value(conn, delivery.c.created_at, at)
+    return insert_rows(conn, delivery, ("event_id", "destination", "recipient", "idempotency_key", "document"),
+                       deliveries, same={"state": DeliveryState.PENDING.value, "attempts": 0, "next_attempt_at": at,
+                                         "created_at": at, "updated_at": at})
 
 
 def _new_in_quarantine(conn: Connection, payload_id: int, rejected: list[RejectedEvent]) -> list[tuple]:

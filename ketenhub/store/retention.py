@@ -254,6 +254,7 @@ def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
     key = hub.settings.ketenreferentie_key
     marker = pseudonym(key, "bsn", bsn)  # checks the key first: no report without an audit row
     needle = f">{bsn}<".encode()
+    as_json = f'"{bsn}"'.encode()  # a quarantined JSON event (SHN) keeps it as a string of its own
     held: list[Held] = []
     with hub.engine.begin() as conn:
         events = conn.execute(select(event.c.id, event.c.partner, event.c.received_at, event.c.state,
@@ -270,7 +271,8 @@ def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
                  for d in found]
         items = conn.execute(select(quarantine.c.id, quarantine.c.partner, quarantine.c.created_at,
                                     quarantine.c.state, quarantine.c.payload_id, quarantine.c.bericht_id)
-                             .where(_contains(conn, quarantine.c.raw, needle)).order_by(quarantine.c.id)).all()
+                             .where(or_(_contains(conn, quarantine.c.raw, needle),
+                                        _contains(conn, quarantine.c.raw, as_json))).order_by(quarantine.c.id)).all()
         held += [Held("quarantine", q.id, q.partner, q.created_at, q.state,
                       f"BerichtId {q.bericht_id}" if q.bericht_id else "") for q in items]
         payload_ids = {e.payload_id for e in events} | {q.payload_id for q in items}

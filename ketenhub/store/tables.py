@@ -141,6 +141,7 @@ receive_cursor = Table(
     Column("partner", String(32), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("token", String(500)),  # an opaque cursor (SHN's volgende), where the partner hands out one
 )
 
 # The identifiers an event can be found by (bericht_id, parketnummer, registratienummer,

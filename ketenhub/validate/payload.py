@@ -56,6 +56,7 @@ class Region(NamedTuple):
     tail: bytes  # what follows the events in the batch, and the root's end tag
     plain: bool = False  # see Scan.plain
     oversize: bool = False  # data is one event, larger than the partner takes: not to be parsed
+    json: bool = False  # data lists [index, line, text as sent] of JSON events; line: the first's index
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Scan:
     envelope: tuple[bytes, bytes] = (b"", b"")  # to parse a region between: see _envelope_parts
     plain: bool = False  # read by _flat_batch: each event is <Event>...</Event>, nothing else has its name
     oversize: frozenset[int] = frozenset()  # see Layout
+    json_events: str | None = None  # a JSON page: the member holding its events (validate.jsonpage)
 
 
 def _name(tag: str) -> str:
@@ -79,6 +81,9 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
          tuning: Tuning = Tuning()) -> Scan:
     """``source``, or ``copy_to`` if given (opened for reading too), is read a second time: a
     copy, so that the cuts are those of the bytes kept, even if the source changed meanwhile."""
+    if partner.format == "json":
+        from ketenhub.validate import jsonpage
+        return jsonpage.scan(partner, schema_path, source, copy_to, tuning)
     digest = hashlib.sha256()
     size = 0
     head = parsing.pull_parser(events=("start",))  # reports only the first element: the root
@@ -232,13 +237,19 @@ def _check_well_formed(f: IO[bytes]) -> Callable[[], None]:
         except Exception as e:  # an encoding error, say, is an OSError here
             refused.append(e)
 
-    thread = threading.Thread(target=check, name="well-formedness", daemon=True)
-    thread.start()
-
     def wait() -> None:
-        thread.join()
+        if thread is not None:
+            thread.join()
+        else:
+            check()
         if refused:
             _feed_well_formedness(f)
+
+    # A small file is checked when asked, here: starting a thread cost more than the check.
+    thread = None
+    if os.path.getsize(path) > CHUNK:
+        thread = threading.Thread(target=check, name="well-formedness", daemon=True)
+        thread.start()
     return wait
 
 
@@ -280,8 +291,10 @@ def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element, tunin
     - everything before the first ``<Event>`` parses as the envelope once the root is closed,
       with no element of the event's name in it: so that event is the root's first;
     - the event's name occurs only in ``<Event>`` and ``</Event>`` tags, as many of each, with
-      the same white space between every end tag and the next start tag, and only white space
-      and the root's end tag after the last one: so the events are siblings, none inside another.
+      the same white space between every end tag and the next start tag: so the events are
+      siblings, none inside another;
+    - what follows the last event is the root's end tag, after elements of the root that are no
+      events (Politie's ``MeerBeschikbaar``) and hold none of the above, if any.
     """
     if root.nsmap != {None: partner.namespace}:
         return None
@@ -298,11 +311,15 @@ def _flat_batch(partner: Partner, source: IO[bytes], root: etree._Element, tunin
     source.seek(max(0, size - CHUNK))
     tail = source.read()
     last = tail.rfind(end)
-    if last < 0 or tail[last + len(end):].strip(_SPACE) != root_end:
+    trailer = tail[last + len(end):] if last >= 0 else b""
+    following_events = trailer.rstrip(_SPACE).removesuffix(root_end)  # the root's elements after its events
+    if last < 0 or len(following_events) == len(trailer.rstrip(_SPACE)) or local in following_events \
+            or _marked(following_events) or b"xmlns" in following_events:
         return None
     body_end = size - len(tail) + last + len(end)
     try:
         envelope = etree.fromstring(head[:first] + root_end, parsing.parser())
+        etree.fromstring(head[:first] + trailer, parsing.parser())  # what follows the events is the root's
     except etree.XMLSyntaxError:
         return None
     if next(envelope.iter(f"{{*}}{local.decode()}"), None) is not None:  # an event written otherwise
@@ -463,6 +480,10 @@ def regions(path: Path, scanned: Scan, tuning: Tuning = Tuning()) -> Iterator[Re
     been read is dropped from the page cache as the reading goes on: read once, the kept copy
     need not hold memory that the store's pages can use (on a new VM a page never used before
     costs ten times one used before, and a million events write gigabytes)."""
+    if scanned.json_events is not None:
+        from ketenhub.validate import jsonpage
+        yield from jsonpage.regions(path, scanned, tuning)
+        return
     head, tail = scanned.envelope
     with open(path, "rb") as f:
         dropped = 0

@@ -13,14 +13,14 @@ class Problem:
     rule: str  # short name of the rule: well-formed, schema, elfproef, control-count, ...
     message: str  # plain words
     line: int | None = None
-    element: str | None = None  # path of local names: /Zaakgebeurtenis/Verdachte/Bsn
+    element: str | None = None  # path of local names: /Zaakgebeurtenis/Verdachte/Bsn; in JSON: $.a[2].b
 
     def __str__(self) -> str:
         where = []
         if self.line:
             where.append(f"line {self.line}")
         if self.element:
-            where.append(f"element {self.element}")
+            where.append(f"{'at' if self.element.startswith('$') else 'element'} {self.element}")
         prefix = ", ".join(where)
         return f"{prefix}: {self.message} (rule: {self.rule})" if prefix else f"{self.message} (rule: {self.rule})"
 

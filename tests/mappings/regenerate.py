@@ -8,12 +8,14 @@ the golden files are the reviewed expectation, not a copy of whatever the code d
 from __future__ import annotations
 
 import copy
+import json
 import sys
 from pathlib import Path
 
 from lxml import etree
 
 from ketenhub import adapters, settings
+from ketenhub.xml import jsonxml
 from ketenhub.xml.xslt import transform, use_key
 from ketenhub.xml.parsing import parser
 
@@ -27,6 +29,11 @@ from tests import TEST_KEY  # noqa: E402  the golden files' Ketenreferenties are
 def partner_events(registry):
     """(case name, partner, event element) for every sample event."""
     for partner in registry.partners.values():
+        if partner.format == "json":  # each event of each page, as json-to-xml: what the mapping reads
+            for path in sorted((DATA / partner.partner).glob("*.json")):
+                for event in json.loads(path.read_text(encoding="utf-8"))[partner.json.events]:
+                    yield f"{partner.partner}-{event[partner.json.bericht_id]}", partner, jsonxml.to_xml(event)
+            continue
         for path in sorted((DATA / partner.partner).glob("*.xml")):
             root = etree.parse(str(path), parser()).getroot()
             events = [root] if root.tag == partner.event else root.findall(partner.event)

@@ -151,20 +151,21 @@ print("HEAD", json.dumps(Variable.get("ketenhub_audit_head", deserialize_json=Tr
 """, env)
     assert "RESULT success" in first.stdout, first.stdout[-3000:] + first.stderr[-3000:]
     head = json.loads(next(line for line in first.stdout.splitlines() if line.startswith("HEAD"))[5:])
-    assert (head["last_id"], head["rows"]) == (18, 18)
-    logged = f"audit trail intact: 18 rows; its head (last row:sha256) is 18:{head['hash']}"
+    # the payload received, its 5 events (each naming the deliveries it made), the payload accepted
+    assert (head["last_id"], head["rows"]) == (7, 7)
+    logged = f"audit trail intact: 7 rows; its head (last row:sha256) is 7:{head['hash']}"
     assert logged in first.stdout + first.stderr  # the task's log
 
     db = sqlite3.connect(tmp_path / "hub" / "ketenhub.db")
     db.execute("DROP TRIGGER audit_no_delete")
-    db.execute("DELETE FROM audit WHERE id > 15")
-    db.execute("UPDATE audit_head SET last_id = 15, hash = (SELECT hash FROM audit WHERE id = 15)")
+    db.execute("DELETE FROM audit WHERE id > 4")
+    db.execute("UPDATE audit_head SET last_id = 4, hash = (SELECT hash FROM audit WHERE id = 4)")
     db.commit()
     db.close()
     second = python(night, env)
     assert "RESULT failed" in second.stdout, second.stdout[-3000:] + second.stderr[-3000:]
-    assert ("audit trail BROKEN at row 16: the chain was truncated: the head logged by ketenhub_audit_verify for "
-            f"{head['night']} is row 18, but the trail ends at row 15") in second.stdout + second.stderr
+    assert ("audit trail BROKEN at row 5: the chain was truncated: the head logged by ketenhub_audit_verify for "
+            f"{head['night']} is row 7, but the trail ends at row 4") in second.stdout + second.stderr
 
 
 def test_retention_dag_purges_and_pseudonymises_with_the_chain_intact(tmp_path):
@@ -263,3 +264,34 @@ print("RESULT", dag.test().state)
     assert r.returncode == 0, r.stderr[-3000:]
     assert [line.split()[1] for line in r.stdout.splitlines() if line.startswith("RESULT")] == ["success", "failed"]
     assert len(list(outbox.glob("*.xml"))) == 1
+
+
+@pytest.mark.timeout(300)
+def test_shns_feed_runs_in_its_dag_and_a_410_fails_the_task_without_retries(tmp_path):
+    """ketenhub_receive_shn (dag.test) against the SHN simulator over two-way TLS, its Connection
+    as an operator sets it: a run that stores the events, then a run that SHN answers 410, which
+    fails for an operator at once rather than waiting for retries."""
+    from ketenhub.simulators.shn import ShnSimulator
+
+    sim = ShnSimulator().start()
+    try:
+        sim.add(7)
+        env = airflow_env(tmp_path, AIRFLOW_CONN_KETENHUB_SHN=json.dumps(sim.connection()))
+        migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env,
+                                 cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300)
+        assert migrate.returncode == 0, migrate.stderr[-3000:]
+        code = """
+from airflow.dag_processing.dagbag import DagBag
+run = DagBag(dag_folder="dags").dags["ketenhub_receive_shn"].test()
+print("RESULT", run.state, [ti.state for ti in run.get_task_instances()])
+"""
+        first = python(code, env)
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert first.stdout.split("RESULT")[-1].split() == ["success", "['success']"]
+        assert sim.state()["handed_out"] == 7
+        sim.shn_misbehave(gone=True)
+        second = python(code, env)
+        assert second.stdout.split("RESULT")[-1].split() == ["failed", "['failed']"]  # not up_for_retry
+        assert "HTTP 410" in second.stdout + second.stderr
+    finally:
+        sim.stop()

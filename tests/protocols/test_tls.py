@@ -198,13 +198,15 @@ def test_the_demos_connections_reach_its_simulators_over_tls(hub, connection, sa
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE((workdir / "tls").stat().st_mode) == 0o700
         connections = json.loads(path.read_text())
-        for name in ("politie", "kbsp", "dlv"):
+        for name in ("politie", "kbsp", "dlv", "shn"):
             c = connections[f"ketenhub_{name}"]
             assert c["host"].startswith("https://127.0.0.1:")
             assert {"ca_pem", "cert_pem", "key_pem"} <= set(json.loads(c["extra"]))
             connection(name, **c)
+        connection("kbsp_v2", **connections["ketenhub_kbsp_v2"])  # SHN's statuses go through v2
         wiring.receive(hub, hub.registry.partner("politie"))
         assert sims["politie"].state()["waiting"] == 0 and sims["politie"].confirmed == 25
+        assert sum(r.accepted for r in wiring.receive(hub, hub.registry.partner("shn"))) == 15  # OAuth2 over TLS
         ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
         ingest_cvom(hub, sample)
         assert deliver(hub, hub.registry.destination("kbsp")).delivered == len(sims["kbsp"].accepted) > 0

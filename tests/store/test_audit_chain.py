@@ -24,8 +24,11 @@ SQLITE_TRIGGERS = {verb: f"""CREATE TRIGGER audit_no_{verb.lower()} BEFORE {verb
 
 @pytest.fixture
 def trail(hub, sample):
-    """A hub with a trail of 18 rows: a payload, its 5 events and their 11 deliveries."""
+    """A hub with a trail of 18 rows: a payload received, its 5 events, the payload accepted,
+    and 11 rows about deliveries."""
     ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    with hub.engine.begin() as conn:
+        record(conn, [Entry("delivery", i, "replayed", detail=f"operator's reason {i}") for i in range(1, 12)])
     assert last_id(hub) == 18
     return hub
 

@@ -71,15 +71,18 @@ def test_the_database_refuses_to_change_or_delete_audit_rows(hub, sample):
         with pytest.raises(DBAPIError, match="append-only"):
             with hub.engine.begin() as conn:
                 conn.execute(statement)
-    assert count(hub, audit) == 4
+    assert count(hub, audit) == 3  # received, the event accepted (and its delivery made), accepted
 
 
 def test_audit_trail_records_every_state_change(hub, sample):
     ingest(hub, "politie", sample("politie/melding-aangifte.xml"))
     with hub.engine.connect() as conn:
-        actions = conn.execute(select(audit.c.subject, audit.c.action).order_by(audit.c.id)).all()
-    assert [tuple(a) for a in actions] == [("payload", "received"), ("event", "accepted"),
-                                           ("delivery", "pending"), ("payload", "accepted")]
+        actions = conn.execute(select(audit.c.subject, audit.c.action, audit.c.detail).order_by(audit.c.id)).all()
+        (made,) = conn.execute(select(delivery.c.id, delivery.c.destination, delivery.c.state)).all()
+    # the delivery made pending is in its event's row
+    assert [tuple(a[:2]) for a in actions] == [("payload", "received"), ("event", "accepted"), ("payload", "accepted")]
+    assert made.state == "pending" and f"routed to {made.destination}:" in actions[1].detail
+    assert actions[1].detail.endswith(f" (delivery {made.id})")
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -110,14 +113,18 @@ def test_audit_rows_name_the_rows_they_are_about(hub, tmp_path, monkeypatch):
     ingest(hub, "om", second)
     with hub.engine.connect() as conn:
         events = dict(conn.execute(select(event.c.id, event.c.bericht_id)).all())
-        keys = dict(conn.execute(select(delivery.c.id, delivery.c.idempotency_key)).all())
-        accepted = conn.execute(select(audit.c.subject_id, audit.c.bericht_id)
+        deliveries = conn.execute(select(delivery.c.id, delivery.c.event_id, delivery.c.destination,
+                                         delivery.c.recipient)).all()
+        accepted = conn.execute(select(audit.c.subject_id, audit.c.bericht_id, audit.c.detail)
                                 .where(audit.c.subject == "event", audit.c.action == "accepted")).all()
-        pending = conn.execute(select(audit.c.subject_id, audit.c.detail)
-                               .where(audit.c.subject == "delivery", audit.c.action == "pending")).all()
-    assert len(events) == 11 and len(keys) == 7 * 2 + 4  # KbSP and a fine at CJIB each, then KbSP only
-    assert sorted(accepted) == sorted(events.items())
-    assert sorted(pending) == sorted((i, f"key {k}") for i, k in keys.items())
+        pending = conn.scalar(select(func.count()).select_from(audit).where(audit.c.subject == "delivery"))
+    assert len(events) == 11 and len(deliveries) == 7 * 2 + 4  # KbSP and a fine at CJIB each, then KbSP only
+    assert sorted((i, b) for i, b, _ in accepted) == sorted(events.items())
+    # each event's row names the deliveries it made, by id: no row of their own until they are sent
+    routed = {i: detail.split("; routed to ")[1] for i, _, detail in accepted}
+    assert routed == {e: ", ".join(f"{d}:{r} (delivery {i})" for i, event_id, d, r in sorted(deliveries)
+                                   if event_id == e) for e in events}
+    assert pending == 0
 
 
 def test_bulk_inserts_keep_every_character_and_byte_as_given(hub):

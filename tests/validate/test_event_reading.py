@@ -270,3 +270,29 @@ def test_differential_the_hub_reads_what_a_plain_reference_reader_reads(om_hub, 
     assert ours == expected
     rejected = [i for i, (_, ok, _) in enumerate(expected) if not ok]
     assert raws == [batch.events[i] for i in rejected]  # as sent, to the byte
+
+
+@pytest.mark.parametrize("trailer, plain", [
+    ("<MeerBeschikbaar>false</MeerBeschikbaar>", True),
+    ("\n  <MeerBeschikbaar>true</MeerBeschikbaar>\n", True),
+    ("<!-- <Melding> --><MeerBeschikbaar>true</MeerBeschikbaar>", False),  # marked: read by expat
+    ("<MeerBeschikbaar>true</MeerBeschikbaar><?pi?>", False),
+])
+def test_a_politie_page_is_read_from_its_bytes_with_what_follows_its_meldingen(hub, tmp_path, trailer, plain):
+    """MeerBeschikbaar comes after a page's meldingen: the page is still cut from its bytes
+    (``_flat_batch``), and gives what reading each melding on its own gives."""
+    from ketenhub.simulators.generate import Generator
+    from ketenhub.simulators.politie import NS
+    generator = Generator(3)
+    path = tmp_path / "page.xml"
+    meldingen = "".join(generator.melding(n).replace(f' xmlns="{NS}"', "") for n in range(1, 8))  # as served
+    path.write_text(f'<HaalMeldingenAntwoord xmlns="{NS}">{meldingen}{trailer}</HaalMeldingenAntwoord>')
+    tune(hub, region_events=3)
+    politie = hub.registry.partner("politie")
+    processor = EventProcessor(hub, politie)
+    with open(path, "rb") as f:
+        scanned = reading.scan(politie, hub.settings.schemas_dir / politie.schema, f, tuning=hub.settings.tuning)
+    assert not scanned.problems and scanned.events == 7 and scanned.plain == plain
+    ours = [r for region in reading.regions(path, scanned, hub.settings.tuning) for r in processor.process_region(region)]
+    root = etree.parse(str(path), parser()).getroot()
+    assert ours == [processor.process(el) for el in root if el.tag == politie.event]

@@ -2,14 +2,14 @@
 the parketnummer an event named beside it, so that a victim keeps one Ketenreferentie in one
 case whichever identifier a partner uses
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,98 @@
+"""A destination's batches sent side by side (deliver.concurrency): each item once, and a
+Retry-After makes the hub stop sending to that destination for the rest of the run."""
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from ketenhub.simulators import cvom
+from ketenhub.simulators.dlv import DlvSimulator
+from ketenhub.store.audit_chain import verify
+from ketenhub.store.tables import delivery
+from ketenhub.wiring import deliver, receive
+
+APPEALS = 40
+
+
+@pytest.fixture
+def dlv(connection, tmp_path):
+    sim = DlvSimulator(store=tmp_path / "dlv-accepted").start()
+    connection("dlv", **sim.connection())
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def appeals(hub):
+    partner = hub.registry.partner("cvom")
+    cvom.publish(hub.settings.path(partner.receive.folder), APPEALS)
+    receive(hub, partner)
+    with hub.engine.connect() as conn:
+        n = conn.scalar(select(func.count()).select_from(delivery).where(delivery.c.destination == "dlv"))
+    assert n >= APPEALS  # a status per appeal at least
+    return n
+
+
+def destination(hub, concurrency: int):
+    return replace(hub.registry.destination("dlv"), concurrency=concurrency)
+
+
+def states(hub) -> dict[str, int]:
+    with hub.engine.connect() as conn:
+        return dict(conn.execute(select(delivery.c.state, func.count()).where(delivery.c.destination == "dlv")
+                                 .group_by(delivery.c.state)).all())
+
+
+def test_sent_side_by_side_each_item_arrives_once(hub, dlv, appeals):
+    report = deliver(hub, destination(hub, 8))
+    assert report.delivered == appeals and (report.retry, report.failed) == (0, 0)
+    assert len(dlv.accepted) == appeals and dlv.replays == 0  # no key twice
+    assert states(hub) == {"delivered": appeals}
+    with hub.engine.connect() as conn:
+        assert set(conn.scalars(select(delivery.c.attempts).where(delivery.c.destination == "dlv"))) == {1}
+        assert set(conn.scalars(select(delivery.c.batch_id).where(delivery.c.destination == "dlv"))) != {None}
+    assert verify(hub.engine).intact
+
+
+def test_a_batch_taken_over_after_a_crash_is_sent_again_under_the_same_keys(hub, dlv, appeals):
+    """A worker died with its batch half sent: the next run sends it all again, and DLV knows
+    the keys it had (200), so nothing arrives twice."""
+    from ketenhub.deliver.run import _claim, _send
+    from ketenhub.deliver.envelopes import envelope
+    from tests.conftest import expire_leases
+    dest = destination(hub, 8)
+    with hub.engine.begin() as conn:
+        batch_id = _claim(conn, dest, envelope(dest), datetime.now(timezone.utc), "worker-that-dies", 64)
+    with hub.engine.connect() as conn:
+        first = conn.execute(select(delivery.c.document, delivery.c.idempotency_key)
+                             .where(delivery.c.batch_id == batch_id).order_by(delivery.c.id).limit(5)).all()
+    from ketenhub.wiring import transport
+    t = transport(hub, dest)
+    for document, key in first:  # what it sent before it died
+        t.send("half", document, [key])
+    expire_leases(hub)
+    report = deliver(hub, dest)
+    assert report.delivered == appeals and states(hub) == {"delivered": appeals}
+    assert len(dlv.accepted) == appeals and dlv.replays == 5
+    assert _send  # the same send path as every batch
+
+
+def test_retry_after_stops_sending_to_the_destination(hub, dlv, appeals):
+    dlv.misbehave(fail_next=1, fail_with="429", retry_after=120)
+    before = datetime.now(timezone.utc)
+    report = deliver(hub, destination(hub, 8))
+    # the first wave of 8 calls is answered (one of them 429) and settled; no call after it
+    assert (report.delivered, report.retry) == (7, 1) and report.asked_to_wait and len(dlv.accepted) == 7
+    with hub.engine.connect() as conn:
+        waiting = conn.execute(select(delivery.c.next_attempt_at, delivery.c.attempts).where(
+            delivery.c.destination == "dlv", delivery.c.state == "pending")).all()
+    assert len(waiting) == appeals - report.delivered
+    # the one answered 429 counts an attempt; those not sent after it do not; all wait as DLV said
+    assert sorted(a for _, a in waiting) == [0] * (len(waiting) - 1) + [1]
+    for due, _ in waiting:
+        due = due if due.tzinfo else due.replace(tzinfo=timezone.utc)
+        assert 119 <= (due - before).total_seconds() <= 125
+    again = deliver(hub, destination(hub, 8))  # a run right after: DLV is not asked before its time
+    assert again.delivered == 0 and len(dlv.accepted) == report.delivered
+    assert verify(hub.engine).intact
