@@ -13,26 +13,27 @@ from typing import NamedTuple
 from sqlalchemy import Connection, select, text
 
 from ketenhub.clock import now
-from ketenhub.store.bulk import insert_rows, select_in, value
-from ketenhub.store.search import catch_up, normalised
+from ketenhub.store.bulk import execute, insert_rows, select_in, value
+from ketenhub.store.search import catch_up
 from ketenhub.store.tables import case_link, delivery, event
 
 def numbers(canonical: bytes) -> tuple[str, str]:
     """The (registratienummer, parketnummer) a canonical document names, '' where it has none."""
-    return _number(canonical, b"<Registratienummer>"), _number(canonical, b"<Parketnummer>")
+    return _number(canonical, _REGISTRATIENUMMER), _number(canonical, _PARKETNUMMER)
 
 
-def _number(canonical: bytes, tag: bytes) -> str:
-    # The case's own numbers come first in a canonical document (Zaak, in its default namespace),
-    # before anything else that could hold one; found by position, at every stored event.
-    start = canonical.find(tag, 0, _ZAAK_WITHIN)
+# The case's own numbers come first in a canonical document (Zaak, in its default namespace),
+# before anything else that could hold one: found by position, at every stored event.
+_REGISTRATIENUMMER, _PARKETNUMMER, _ZAAK_WITHIN = b"<Registratienummer>", b"<Parketnummer>", 4096
+
+
+def _number(canonical: bytes, tag: bytes, start: int | None = None) -> str:
+    if start is None:
+        start = canonical.find(tag, 0, _ZAAK_WITHIN)
     if start < 0:
         return ""
     start += len(tag)
-    return normalised(canonical[start:canonical.find(b"<", start)].decode())
-
-
-_ZAAK_WITHIN = 4096
+    return " ".join(canonical[start:canonical.find(b"<", start)].decode().split())
 
 
 def record_links(conn: Connection, event_ids, canonicals) -> int:
@@ -40,16 +41,28 @@ def record_links(conn: Connection, event_ids, canonicals) -> int:
     yet. One lookup and one insert per chunk of events. Returns how many links are new."""
     links = {}
     for event_id, canonical in zip(event_ids, canonicals):
-        if b"<Registratienummer>" in canonical:  # the events of many partners: nothing to read
-            registratienummer, parketnummer = numbers(canonical)
-            if registratienummer and parketnummer:
-                links.setdefault(registratienummer, (parketnummer, event_id))
+        r = canonical.find(_REGISTRATIENUMMER, 0, _ZAAK_WITHIN)
+        p = canonical.find(_PARKETNUMMER, 0, _ZAAK_WITHIN) if r >= 0 else -1
+        if p >= 0:  # both: most of the OM's events; the rest are not read further
+            registratienummer = _number(canonical, _REGISTRATIENUMMER, r)
+            if registratienummer not in links:
+                links[registratienummer] = (_number(canonical, _PARKETNUMMER, p), event_id)
     if not links:
         return 0
+    at = value(conn, case_link.c.linked_at, now())
+    rows = [(r, p, e, at) for r, (p, e) in links.items()]
+    if conn.dialect.name == "sqlite":  # one statement, no lookup first: a link kept stays as it is
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            before = conn.connection.dbapi_connection.total_changes
+            cursor.executemany("INSERT OR IGNORE INTO case_link (registratienummer, parketnummer, event_id, linked_at) "
+                               "VALUES (?, ?, ?, ?)", rows)
+            return conn.connection.dbapi_connection.total_changes - before
+        finally:
+            cursor.close()
     known = {r for (r,) in select_in(conn, "SELECT registratienummer FROM case_link WHERE registratienummer IN",
                                      (), list(links))}
-    at = value(conn, case_link.c.linked_at, now())
-    new = [(r, p, e, at) for r, (p, e) in links.items() if r not in known]
+    new = [row for row in rows if row[0] not in known]
     insert_rows(conn, case_link, ("registratienummer", "parketnummer", "event_id", "linked_at"), new)
     return len(new)
 
@@ -75,7 +88,7 @@ class Register:
 
 def snapshot(conn: Connection) -> dict[str, str]:
     """The whole register, for worker processes, which have no database."""
-    return dict(conn.execute(select(case_link.c.registratienummer, case_link.c.parketnummer)).all())
+    return dict(execute(conn, "SELECT registratienummer, parketnummer FROM case_link"))
 
 
 class Conflict(NamedTuple):
