@@ -22,9 +22,12 @@ class AdapterError(Exception):
 
 @dataclass(frozen=True)
 class Rule:
-    """A check XSD cannot express: an XPath 1.0 test on one event (prefix p: the partner's namespace)."""
+    """A check XSD cannot express: an XPath 1.0 test on one event (prefix p: the partner's namespace,
+    re: EXSLT regular expressions), or with ``for_each`` on each element that XPath selects in it,
+    so that the reason names which one (``{n}`` in the message: its position)."""
     test: str
     message: str
+    for_each: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ class Receive:
     max_pages: int = 100  # soap: pages asked for in one run at most; the next run goes on from the cursor
     answer_max_bytes: int = 16 * 1024 * 1024  # soap: a larger answer is refused, never read whole
     call_deadline_seconds: float = 120  # soap: a call that takes longer as a whole is abandoned
+    # push: the partner calls the hub's own service (ketenhub serve)
+    operation: str | None = None  # push: the WSDL's operation served
+    path: str | None = None  # push: the URL path it is served at
+    max_events: int = 100  # push: events in one call at most
+    timestamp_window_seconds: int = 300  # push: how far a request's wsu:Timestamp may be off
     options: Mapping[str, Any] = field(default_factory=dict)  # the rest of receive:, for its transport
 
 
@@ -216,7 +224,7 @@ def _partner(d: dict) -> Partner:
         event=d["event"] if d.get("format", "xml") == "xml" else f"{{{JSON_TO_XML}}}map",
         mapping=d["mapping"], receive=_receive(d["receive"]),
         batch_root=batch.get("root"), batch_count=batch.get("count"), batch_sender=batch.get("sender"),
-        rules=tuple(Rule(r["assert"], r["message"]) for r in d.get("rules", ())),
+        rules=tuple(Rule(r["assert"], r["message"], r.get("for_each")) for r in d.get("rules", ())),
         limits=Limits(**{k: int(v) for k, v in (d.get("limits") or {}).items()}),
         retention=_retention(d, ("payloads", "events", "quarantine")),
         **_format(d),

@@ -10,6 +10,7 @@
     ketenhub quarantine list|reprocess        quarantined events, again through the pipeline after a fix
     ketenhub cursor show|clear --partner shn  a polled partner's stored cursor; clear (with --reason) restarts it
     ketenhub simulate                         every partner and destination simulator, with demo traffic
+    ketenhub serve [--partner cjib]           the hub's own SOAP service for partners that call it (two-way TLS)
     ketenhub keys init                        create the Ketenreferentie's secret key (Airflow Variable) if absent
     ketenhub audit verify [--head ID:SHA256]  walk the audit trail's hash chain; exit code 1 when broken
     ketenhub retention run [--dry-run]        purge personal data past each adapter's retention period
@@ -257,6 +258,20 @@ def cmd_simulate(hub: Hub, args) -> int:
     return 0
 
 
+def cmd_serve(hub: Hub, args) -> int:
+    from ketenhub.serve import Server, service_from_connections
+
+    partner = hub.registry.partner(args.partner)
+    if partner.receive.transport != "push":
+        raise ValueError(f"{partner.partner} does not call the hub (its adapter's receive.transport is "
+                         f"{partner.receive.transport}, not push)")
+    server = Server(service_from_connections(hub, partner), args.host, args.port)
+    print(f"{partner.name} {partner.receive.operation} at https://{args.host or server.socket.getsockname()[0]}:"
+          f"{server.port}{partner.receive.path}", flush=True)
+    server.run()
+    return 0
+
+
 def cmd_keys(hub: Hub, args) -> int:
     from ketenhub import keys
     created = keys.init()
@@ -375,6 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="default: $KETENHUB_HOME/simulators")
     p.add_argument("--interval", type=float, default=30.0, help="seconds between new demo events")
     p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("serve", help="serve the hub's SOAP service for a partner that calls the hub (CJIB)")
+    p.add_argument("--partner", default="cjib")
+    p.add_argument("--host", help="address to listen on (default: the Connection ketenhub_serve's host)")
+    p.add_argument("--port", type=int, help="default: the Connection ketenhub_serve's port, else 8443")
+    p.set_defaults(func=cmd_serve)
     p = sub.add_parser("keys", help="init: create the Ketenreferentie's key (Airflow Variable) unless it exists")
     p.add_argument("action", choices=["init"])
     p.set_defaults(func=cmd_keys)

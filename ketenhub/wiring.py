@@ -74,8 +74,12 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True, names: Collection
     from ketenhub.receive import kinds as receive_kinds
     from ketenhub.store.cursor import ReceiveCursor
 
-    ep = _endpoint(partner.partner, embedded)
     r = partner.receive
+    if r.transport == "push":  # the partner calls `ketenhub serve`; what it could not store waits in its spool
+        from ketenhub.receive.push import Spool
+
+        return ingest_source(hub, partner, Spool(hub.settings.path(r.folder)))
+    ep = _endpoint(partner.partner, embedded)
     setup = receive_kinds.Setup(_folder(hub, ep, r.folder), hub.settings.path("work") / partner.partner,
                                 hub.settings.schemas_dir, ReceiveCursor(hub.engine, partner.partner), names)
     kind = "folder" if ep is None or ep.conn_type == "fs" else r.transport

@@ -27,7 +27,8 @@
   <!-- Schadefonds Geweldsmisdrijven -->
   <xsl:include href="canonical-to-kbsp-v2-schadefonds.xsl"/>
 
-  <!-- CJIB: include canonical-to-kbsp-v2-cjib.xsl here -->
+  <!-- CJIB: victim information on the enforcement of a sentence -->
+  <xsl:include href="canonical-to-kbsp-v2-cjib.xsl"/>
 
 
   <!-- Slachtofferhulp Nederland -->

@@ -74,8 +74,10 @@ def _dag(dag_id: str, schedule, tags: list[str], doc: str):
                default_args=TASK_DEFAULTS, doc_md=doc)
 
 
-def _received(p: Partner, names: list[str] | None, outlet_events) -> dict:
-    """Receive (the files ``names``, or all that is ready) and announce the destinations it routed to."""
+def _received(p: Partner, names: list[str] | None, outlet_events, routed_after: int | None = None) -> dict:
+    """Receive (the files ``names``, or all that is ready) and announce the destinations it routed to.
+    ``routed_after``: a run triggered by the service a partner calls (ketenhub serve) also announces
+    what that service routed after this delivery id, before the run started."""
     from ketenhub import wiring
     from ketenhub.hub import Hub
     from ketenhub.receive.rest import FeedAlert
@@ -84,6 +86,8 @@ def _received(p: Partner, names: list[str] | None, outlet_events) -> dict:
     hub = Hub()
     with hub.engine.connect() as conn:
         mark = watermark(conn)
+    if routed_after is not None:
+        mark = min(mark, routed_after)
     try:
         reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False, names=names)
     except FeedAlert as e:  # an operator must act (SHN's 410, 400, 403): retrying hides it
@@ -124,8 +128,9 @@ def receive_dag(p: Partner):
             return
 
         @task(outlets=[routed_by(p.partner)])
-        def ingest(outlet_events=None) -> dict:
-            return _received(p, None, outlet_events)
+        def ingest(outlet_events=None, dag_run=None) -> dict:
+            routed_after = ((dag_run.conf or {}) if dag_run is not None else {}).get("routed_after")
+            return _received(p, None, outlet_events, int(routed_after) if routed_after is not None else None)
 
         ingest()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import paramiko
 
+from ketenhub.simulators import cjib_push
 from ketenhub.simulators.cjib import CjibInbox
 from ketenhub.simulators.cvom import drop
 from ketenhub.simulators.dlv import DlvSimulator
@@ -31,8 +32,8 @@ from ketenhub.simulators.shn import ShnSimulator
 from ketenhub.simulators.tls import Pki, write_secret
 
 log = logging.getLogger(__name__)
-# The WSDLs name 8001 and 8002, SHN's openapi.yaml 8004.
-PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "shn": 8004, "om": 2221, "cjib": 2222}
+# The WSDLs name 8001, 8002 and 8443 (serve: the hub's own service that CJIB calls), SHN's openapi.yaml 8004.
+PORTS = {"politie": 8001, "kbsp": 8002, "dlv": 8003, "shn": 8004, "om": 2221, "cjib": 2222, "serve": 8443}
 
 PORTS["schadefonds"] = 2223  # its SFTP server
 
@@ -82,6 +83,8 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     connections = {
         **{f"ketenhub_{name}": sims[name].connection() for name in ("politie", "kbsp", "dlv", "shn")},
         "ketenhub_cvom": {"conn_type": "fs", "extra": json.dumps({"path": str(cvom_folder)})},
+        "ketenhub_serve": {"conn_type": "http", "host": "127.0.0.1", "port": ports["serve"],
+                           "extra": json.dumps(cjib_push.connection_extra(pki))},
         **{f"ketenhub_{name}": {"conn_type": "sftp", "host": "127.0.0.1", "port": sims[name].port,
                                 "login": "ketenhub",
                                 "extra": json.dumps({"host_key": sims[name].host_key_line, "private_key": pem})}
@@ -103,8 +106,9 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     if stop is not None:
         sims["cjib_inbox"] = cjib
         return sims
+    pusher = cjib_push.CjibClient(f"https://localhost:{ports['serve']}{cjib_push.PATH}", pki)
     tick = 0
-    while True:  # demo traffic: new meldingen, help and appeals, CJIB taking its inbox
+    while True:  # demo traffic: new meldingen, help and appeals, CJIB taking its inbox and pushing victim information
         time.sleep(interval)
         tick += 1
         sims["politie"].add(generator.r.randint(1, 5))
@@ -117,3 +121,4 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
         if not any((workdir / "schadefonds" / "outbox").glob("*.xml")):
             fund_file += 1
             next_fund_file(workdir / "schadefonds" / "outbox", fund_file)
+        cjib_push.demo(pusher, tick)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ketenhub.settings import HUB_OIN
@@ -36,7 +36,7 @@ def _name(common_name: str, oin: str | None = None) -> x509.Name:
     return x509.Name(attributes)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _key_pem(key) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -79,14 +79,15 @@ class Pki:
     def ca_pem(self) -> str:
         return self.ca_file.read_text()
 
-    def issue(self, name: str, oin: str | None, server: bool = False) -> tuple[Path, Path]:
+    def issue(self, name: str, oin: str | None, server: bool = False, signing: bool = False) -> tuple[Path, Path]:
         """The certificate and key files of ``name``: a server certificate for 127.0.0.1 and
-        localhost, or a client certificate; made when missing."""
+        localhost, a client certificate, or (``signing``) an RSA certificate for XML signatures
+        (WS-Security signs with RSA-SHA256); made when missing."""
         cert_file, key_file = self.folder / f"{name}.pem", self.folder / f"{name}.key"
         with self.lock:
             if cert_file.exists() and key_file.exists():
                 return cert_file, key_file
-            key = ec.generate_private_key(ec.SECP256R1())
+            key = rsa.generate_private_key(65537, 2048) if signing else ec.generate_private_key(ec.SECP256R1())
             now = datetime.datetime.now(datetime.timezone.utc)
             builder = (x509.CertificateBuilder().subject_name(_name(name, oin)).issuer_name(self.ca_cert.subject)
                        .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -96,6 +97,9 @@ class Pki:
                                                              else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
                        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()),
                                       critical=False))
+            if signing:
+                builder = builder.add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False,
+                                                              False), critical=True)
             if server:
                 builder = builder.add_extension(x509.SubjectAlternativeName(
                     [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
@@ -107,6 +111,10 @@ class Pki:
     def client(self, oin: str = HUB_OIN) -> tuple[Path, Path]:
         """A client certificate with ``oin`` (by default the hub's)."""
         return self.issue(f"client-{oin}", oin)
+
+    def signing(self, oin: str) -> tuple[Path, Path]:
+        """The RSA certificate with ``oin`` that a party signs its SOAP messages with."""
+        return self.issue(f"signing-{oin}", oin, signing=True)
 
     def server_context(self, oin: str | None) -> ssl.SSLContext:
         """Two-way TLS as a Digikoppeling service serves it: a client certificate signed by this

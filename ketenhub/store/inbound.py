@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, NamedTuple, Sequence
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, func, insert, select, text
 
 from ketenhub.store.audit import Entry, record
 from ketenhub.clock import now
@@ -158,3 +158,30 @@ def _new_in_quarantine(conn: Connection, payload_id: int, rejected: list[Rejecte
             new.append((r, key))
             have.add(key)  # the same bytes on the same line twice in one file: one row
     return new
+
+
+def stored_bericht_ids(conn: Connection, partner: str, bericht_ids: list[str]) -> set[str]:
+    """Which of these BerichtIds this partner's accepted events have (a quarantined one is not stored)."""
+    return {b for (b,) in select_in(conn, "SELECT bericht_id FROM event WHERE partner = ? AND bericht_id IN",
+                                    (partner,), list({b for b in bericht_ids if b}))}
+
+
+def quarantined_events(conn: Connection, partner: str, sha256: str) -> list[tuple[str | None, str]]:
+    """(BerichtId, reason) of the events a payload had quarantined, in the order they were."""
+    found = find_payload(conn, partner, sha256)
+    if found is None:
+        return []
+    return [tuple(r) for r in conn.execute(
+        select(quarantine.c.bericht_id, quarantine.c.reason).where(quarantine.c.payload_id == found.id,
+                                                                    quarantine.c.bericht_id.is_not(None))
+        .order_by(quarantine.c.id))]
+
+
+def refuse_call(conn: Connection, partner: str, detail: str) -> None:
+    """A call refused whole stores nothing; the audit trail records that it came, and why it was refused."""
+    record(conn, [Entry("call", 0, "refused", None, f"{partner}: {detail}")])
+
+
+def last_delivery_id(conn: Connection) -> int:
+    """Delivery ids only grow: the deliveries made after this are those routed since."""
+    return conn.scalar(select(func.coalesce(func.max(delivery.c.id), 0)))

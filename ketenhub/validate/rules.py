@@ -1,6 +1,8 @@
 """Checks the XSDs cannot express: BSN elfproef, and each adapter's XPath rules."""
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from ketenhub.adapters import Rule
@@ -36,14 +38,26 @@ def failing_bsns(chunk: etree._Element) -> set[etree._Element]:
     return events
 
 
+REGEXP = "http://exslt.org/regular-expressions"  # re:test, which lxml provides in XPath
+# In a for_each rule's message, {Name}: the text of that child of the element (a code such as a
+# Soort; the adapter's author names only children that hold no personal data).
+_NAMED = re.compile(r"\{([A-Za-z_][\w.-]*)\}")
+
+
+def _on_event(rule: Rule) -> str:
+    """The rule as a test on the whole event."""
+    return f"not({rule.for_each}[not({rule.test})])" if rule.for_each else f"({rule.test})"
+
+
 class Rules:
     """A partner's XPath rules (adapter definition), compiled once per process."""
 
     def __init__(self, rules: tuple[Rule, ...], namespace: str):
-        ns = {"p": namespace}
-        self.each = [(rule, etree.XPath(f"boolean({rule.test})", namespaces=ns)) for rule in rules]
+        ns = {"p": namespace, "re": REGEXP}
+        self.ns = ns
+        self.each = [(rule, etree.XPath(f"boolean({_on_event(rule)})", namespaces=ns)) for rule in rules]
         # Nearly every event passes them all: one XPath for all of them first.
-        every = " and ".join(f"({r.test})" for r in rules) or "true()"
+        every = " and ".join(_on_event(r) for r in rules) or "true()"
         self.all = etree.XPath(f"boolean({every})", namespaces=ns)
         self.failing = etree.XPath(f"*[not({every})]", namespaces=ns)
 
@@ -54,5 +68,17 @@ class Rules:
     def __call__(self, event: etree._Element) -> list[Problem]:
         if self.all(event):
             return []
-        return [Problem("rule", rule.message, line=event.sourceline, element=element_path(event))
-                for rule, test in self.each if not test(event)]
+        problems = []
+        for rule, test in self.each:
+            if test(event):
+                continue
+            if not rule.for_each:
+                problems.append(Problem("rule", rule.message, line=event.sourceline, element=element_path(event)))
+                continue
+            passes = etree.XPath(f"boolean({rule.test})", namespaces=self.ns)
+            for n, el in enumerate(event.xpath(rule.for_each, namespaces=self.ns), 1):
+                if not passes(el):
+                    message = _NAMED.sub(lambda m: (el.findtext(f"{{{self.ns['p']}}}{m[1]}") or "").strip(),
+                                         rule.message.replace("{n}", str(n)))
+                    problems.append(Problem("rule", message, line=el.sourceline, element=element_path(el)))
+        return problems

@@ -24,3 +24,21 @@ def test_every_bsn_element_is_checked_with_its_line_and_path():
     assert problem.line == 3
     assert problem.element == "/E/Slachtoffer/Bsn"
     assert "123456789" not in str(problem)  # no personal data in the message
+
+
+def test_a_for_each_rule_names_each_element_that_breaks_it_and_regular_expressions_work():
+    from ketenhub.adapters import Rule
+    from ketenhub.validate.rules import Rules
+
+    rules = Rules((Rule(r're:test(p:Tekst, "\d{4}\s?[A-Z]{2}") = false()', "Voorwaarde {n} ({Soort}) holds a postcode",
+                        "p:Voorwaarde"),), "urn:x")
+    batch = etree.fromstring(b"""<B xmlns="urn:x"><E>
+  <Voorwaarde><Tekst>de gemeente Zutphen</Tekst></Voorwaarde>
+  <Voorwaarde><Soort>GEBIEDSVERBOD</Soort><Tekst>bij 7201 DN</Tekst></Voorwaarde>
+  <Voorwaarde><Tekst>bij 7201dn</Tekst></Voorwaarde>
+  <Voorwaarde><Tekst>rond 3811AB</Tekst></Voorwaarde>
+</E><E><Voorwaarde><Tekst>niets</Tekst></Voorwaarde></E></B>""")
+    first, second = batch
+    assert [(p.message, p.line) for p in rules(first)] == [("Voorwaarde 2 (GEBIEDSVERBOD) holds a postcode", 3),
+                                                           ("Voorwaarde 4 () holds a postcode", 5)]
+    assert rules(second) == [] and rules.failing_events(batch) == [first]
