@@ -15,6 +15,7 @@
     ketenhub audit verify [--head ID:SHA256]  walk the audit trail's hash chain; exit code 1 when broken
     ketenhub retention run [--dry-run]        purge personal data past each adapter's retention period
     ketenhub privacy report --bsn N           what the hub holds about one person (audited)
+    ketenhub cases conflicts                  cases for which two Ketenreferenties were published; exit code 1 if any
 
 All state lives under KETENHUB_HOME (default: var/hub in the project).
 """
@@ -308,6 +309,23 @@ def cmd_privacy(hub: Hub, args) -> int:
     return 0
 
 
+def cmd_cases(hub: Hub, args) -> int:
+    from ketenhub.store.cases import conflicts
+    found = conflicts(hub.engine)
+    if not found:
+        print("no case with two Ketenreferenties: every link of a registratienummer to a parketnummer came "
+              "before any status under the registratienummer alone")
+        return 0
+    print(f"{len(found)} cases for which two Ketenreferenties were published to KbSP (statuses went out under the "
+          f"registratienummer before an event linked it to its parketnummer):")
+    for c in found:
+        print(f"  registratienummer {c.registratienummer} = parketnummer {c.parketnummer}, linked {_when(c.linked_at)} "
+              f"by {c.partner} {c.bericht_id}")
+        print(f"    published under the registratienummer: {', '.join(c.before)}")
+        print(f"    under the parketnummer:                 {', '.join(c.after) or '(none yet)'}")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ketenhub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (never personal data)")
@@ -392,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["report"])
     p.add_argument("--bsn", required=True, help="the person's BSN; - reads it from standard input")
     p.set_defaults(func=cmd_privacy)
+    p = sub.add_parser("cases", help="conflicts: cases for which two Ketenreferenties were published")
+    p.add_argument("action", choices=["conflicts"])
+    p.set_defaults(func=cmd_cases)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
