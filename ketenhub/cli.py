@@ -17,6 +17,7 @@
     ketenhub privacy report --bsn N           what the hub holds about one person (audited)
     ketenhub adapter new NAME --like om       a new partner's adapter, mapping and samples, TODOs marked
     ketenhub adapter check NAME               what a partner still lacks, in plain words; exit code 1 if anything
+    ketenhub cases conflicts                  cases for which two Ketenreferenties were published; exit code 1 if any
 
 All state lives under KETENHUB_HOME (default: var/hub in the project).
 """
@@ -333,6 +334,23 @@ def cmd_adapter(hub: Hub, args) -> int:
     return 0 if all(c.passed for c in checks) else 1
 
 
+def cmd_cases(hub: Hub, args) -> int:
+    from ketenhub.store.cases import conflicts
+    found = conflicts(hub.engine)
+    if not found:
+        print("no case with two Ketenreferenties: every link of a registratienummer to a parketnummer came "
+              "before any status under the registratienummer alone")
+        return 0
+    print(f"{len(found)} cases for which two Ketenreferenties were published to KbSP (statuses went out under the "
+          f"registratienummer before an event linked it to its parketnummer):")
+    for c in found:
+        print(f"  registratienummer {c.registratienummer} = parketnummer {c.parketnummer}, linked {_when(c.linked_at)} "
+              f"by {c.partner} {c.bericht_id}")
+        print(f"    published under the registratienummer: {', '.join(c.before)}")
+        print(f"    under the parketnummer:                 {', '.join(c.after) or '(none yet)'}")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ketenhub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress (never personal data)")
@@ -422,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name", help="the partner's short name (adapters/NAME.yaml)")
     p.add_argument("--like", help="new: the existing partner of the same kind (om, cvom, politie, ...)")
     p.set_defaults(func=cmd_adapter)
+    p = sub.add_parser("cases", help="conflicts: cases for which two Ketenreferenties were published")
+    p.add_argument("action", choices=["conflicts"])
+    p.set_defaults(func=cmd_cases)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:

@@ -25,6 +25,9 @@ class Hub:
         if self.settings.ketenreferentie_key is not None:
             from ketenhub.xml import xslt
             xslt.use_key(self.settings.ketenreferentie_key)
+        if self.settings.case_register is not None:
+            from ketenhub.xml import xslt
+            xslt.use_register(self.settings.case_register)
 
     @cached_property
     def registry(self) -> adapters.Registry:

@@ -348,7 +348,7 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
     keeps its new reason. Returns what became of each, in words."""
     from ketenhub.adapters import AdapterError
     from ketenhub.xml.problems import explain
-    from ketenhub.pipeline import ingest
+    from ketenhub.pipeline import ingest, registered
     from ketenhub.processing import AcceptedEvent, EventProcessor
     from ketenhub.receive.base import Incoming
     from ketenhub.store import inbound
@@ -381,7 +381,8 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
                     item.reason = explain(report.problems)
             else:
                 kept = hub.settings.payloads_dir / f"{q['sha256']}.xml"
-                result = EventProcessor(hub, partner).process_kept(q["raw"], kept)  # XML or JSON
+                with registered(hub):
+                    result = EventProcessor(hub, partner).process_kept(q["raw"], kept)  # XML or JSON
                 item.accepted = isinstance(result, AcceptedEvent)
                 if item.accepted:
                     with hub.engine.begin() as conn:

@@ -21,7 +21,7 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -31,9 +31,10 @@ from ketenhub.hub import Hub
 from ketenhub.processing import EventProcessor, split
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.states import PayloadState
-from ketenhub.store import inbound
+from ketenhub.store import cases, inbound
 from ketenhub.validate.payload import Scan, regions, scan
 from ketenhub.workers import Workers
+from ketenhub.xml import xslt
 from ketenhub.xml.problems import Problem, explain
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
     # Worker processes take about 0.15 s each to start: for a payload that will likely need
     # them, they start now and get ready while this process reads it the first time.
     likely = hub.settings.workers >= 2 and os.path.getsize(item.path) >= hub.settings.tuning.start_workers_from_bytes
-    with Workers(hub.settings, partner.partner, hub.settings.workers) if likely else nullcontext() as pool:
+    with Workers(_for_workers(hub), partner.partner, hub.settings.workers) if likely else nullcontext() as pool:
         return _ingest(hub, partner, item, pool)
 
 
@@ -223,11 +224,25 @@ def _processed(hub: Hub, partner: Partner, path: Path, scanned: Scan, pool: Work
     tuning = hub.settings.tuning
     if hub.settings.workers < 2 or scanned.events < tuning.parallel_from:
         processor = EventProcessor(hub, partner)
-        yield from (split(processor.process_region(r)) for r in regions(path, scanned, tuning))
+        with registered(hub):
+            yield from (split(processor.process_region(r)) for r in regions(path, scanned, tuning))
         return
-    with nullcontext(pool) if pool is not None else Workers(hub.settings, partner.partner,
+    with nullcontext(pool) if pool is not None else Workers(_for_workers(hub), partner.partner,
                                                             hub.settings.workers) as workers:
         yield from workers.map(regions(path, scanned, tuning), tuning.regions_ahead, tuning.results_waiting)
+
+
+def registered(hub: Hub):
+    """While in the block, references made in this process resolve a registratienummer through
+    the store's register."""
+    return xslt.registered(cases.Register(hub.engine))
+
+
+def _for_workers(hub: Hub):
+    """The settings for worker processes, with the register of cases as it is now: they have no
+    database to ask it."""
+    with hub.engine.connect() as conn:
+        return replace(hub.settings, case_register=cases.snapshot(conn))
 
 
 def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
@@ -304,7 +319,8 @@ def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incomi
             log.error("payload %s of %s could not be processed: %s", item.name, partner.partner, type(e).__name__)
             failures.append(e)
     try:
-        processed = iter(EventProcessor(hub, partner).process_documents([r for rs in cut for r in rs]))
+        with registered(hub):
+            processed = iter(EventProcessor(hub, partner).process_documents([r for rs in cut for r in rs]))
     except Exception as e:  # one payload's trouble: each is taken on its own, which finds which
         log.warning("a group of %d payloads of %s could not be processed together (%s): each is taken on its own",
                     len(prepared), partner.partner, type(e).__name__)

@@ -85,6 +85,8 @@ class Settings:
     # The Ketenreferentie's secret (keys.read): read by Hub, once per process; handed to workers
     # with the rest, as they cannot ask Airflow.
     ketenreferentie_key: str | None = field(default=None, repr=False)
+    # A snapshot of the register of cases (store.cases), handed to workers, which have no database.
+    case_register: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def adapters_dir(self) -> Path:

@@ -5,11 +5,12 @@ Another page: a module with a FastAPI ``APIRouter`` whose pages call ``ui_layout
 ``Tab`` appended to ``ui_layout.TABS`` in that module, and its router included below."""
 from airflow.plugins_manager import AirflowPlugin
 
-from ketenhub.orchestration import chain, ui_layout
+from ketenhub.orchestration import case_conflicts, chain, ui_layout
 from ketenhub.orchestration.ui import app
 
 # app.include_router(<module>.router) for each further page module, here.
 app.include_router(chain.router)  # Find an event, Chain health
+app.include_router(case_conflicts.router)  # Case conflicts
 
 
 class KetenhubPlugin(AirflowPlugin):

@@ -114,3 +114,23 @@ def test_keys_init_creates_the_variable_once_and_the_hub_uses_it(run, tmp_path):
     r = run("ingest", "--partner", "politie", DATA / "politie/melding-aangifte.xml", **airflow)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "politie  accepted" in run("status").stdout
+
+
+def test_cases_conflicts_lists_a_case_with_two_published_references(run, tmp_path):
+    melding = tmp_path / "melding.xml"  # the police name the case by registratienummer alone
+    melding.write_text((DATA / "politie/melding-aangifte.xml").read_text()
+                       .replace("  <Parketnummer>13-002157-26</Parketnummer>\n", ""))
+    assert run("ingest", "--partner", "politie", melding).returncode == 0
+    r = run("cases", "conflicts")
+    assert r.returncode == 0 and "no case with two Ketenreferenties" in r.stdout
+    assert run("ingest", "--partner", "om", DATA / "om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml").returncode == 0
+    r = run("cases", "conflicts")
+    assert r.returncode == 1, r.stderr
+    assert "1 cases for which two Ketenreferenties" in r.stdout
+    assert "registratienummer PL07B3 2026123456-1 = parketnummer 13/002157-26" in r.stdout
+    assert "by om OM-1001" in r.stdout
+    from tests.store.test_cases import keyed
+    before = next(line for line in r.stdout.splitlines() if "published under the registratienummer" in line)
+    after = next(line for line in r.stdout.splitlines() if "under the parketnummer" in line)
+    assert re.findall(r"KR-\w+", before) == [keyed("PL07B3 2026123456-1")]  # Anna's, with no news wish of S2's
+    assert keyed("13/002157-26") in after  # Anna's again: one victim, two references

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, insert, select, text
 from ketenhub.store.audit import Entry, record
 from ketenhub.clock import now
 from ketenhub.states import DeliveryState, EventState, PayloadState, QuarantineState
+from ketenhub.store import cases
 from ketenhub.store.bulk import blob, execute, insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
@@ -111,6 +112,7 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
                           [(bericht_id, kind, soort, blob(canonical)) for bericht_id, kind, soort, canonical, _ in fresh],
                           same={"partner": partner, "payload_id": payload_id, "state": EventState.ACCEPTED.value,
                                 "received_at": value(conn, event.c.received_at, at)})
+        cases.record_links(conn, ids, [e[3] for e in fresh])  # the register of cases (store.cases)
         deliveries = [(event_id, destination, recipient, key, blob(document))
                       for event_id, e in zip(ids, fresh) for destination, key, recipient, document in e[4]]
         delivery_ids = iter(_delivery_ids(conn, deliveries, at) if deliveries else ())

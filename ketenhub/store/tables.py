@@ -166,3 +166,13 @@ health_sample = Table(
     Column("oldest_seconds", Float),  # age of the oldest pending delivery
     PrimaryKeyConstraint("at", "destination", name="pk_health_sample"),
 )
+
+# The register of case identifiers seen together: a police registratienummer and the parketnummer
+# of the first event that named both (see store.cases). The parketnummer is the case's key.
+case_link = Table(
+    "case_link", metadata,
+    Column("registratienummer", String(255), primary_key=True),
+    Column("parketnummer", String(255), nullable=False),
+    Column("event_id", ForeignKey("event.id"), nullable=False),  # the event that linked them
+    Column("linked_at", DateTime(timezone=True), nullable=False),
+)

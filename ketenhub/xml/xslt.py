@@ -4,6 +4,7 @@ for what XSLT 1.0 cannot do well."""
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 import hashlib
 import hmac
 from decimal import Decimal, InvalidOperation
@@ -36,21 +37,47 @@ def use_key(key: str | None) -> None:
     _mac = hmac.new(check(key), digestmod=hashlib.sha256) if key else None
 
 
+_register = {}  # registratienummer -> parketnummer: the hub's register of cases (see use_register)
+
+
+def use_register(register) -> None:
+    """The register of case identifiers seen together (store.cases): anything with ``get``, a
+    snapshot for a worker process, the store itself for the hub's."""
+    global _register
+    _register = register if register is not None else {}
+
+
+@contextmanager
+def registered(register):
+    """``use_register`` while in the block, then the register before it again."""
+    before = _register
+    use_register(register)
+    try:
+        yield
+    finally:
+        use_register(before)
+
+
 def ketenreferentie(registratienummer: str, parket: str, bsn: str, ref: str) -> str:
     """Stable reference of one victim in one case, whichever partner sent the event.
 
-    The case is the police registration number when the event has one (every Politie melding,
-    and OM events about a reported crime), else the parketnummer. The victim is their BSN when
+    The case is the parketnummer when the event has one, or when the register links the event's
+    police registratienummer to one; else the registratienummer. The victim is their BSN when
     known, else the partner's victim ref. A keyed hash (HMAC-SHA256), so that whoever sees a
     reference but not the key cannot try every BSN to find whose it is.
     """
     if _mac is None:
         check(None)  # raises MissingKey
-    case = registratienummer.strip() or parketnummer(parket)
+    case = parketnummer(parket) or _by_registratienummer(registratienummer)
     victim = f"bsn:{bsn.strip()}" if bsn.strip() else f"ref:{ref.strip()}"
     mac = _mac.copy()  # the key's inner and outer pads are hashed once per process, not per call
     mac.update(f"{case}|{victim}".encode())
     return "KR-" + mac.hexdigest()[:32]
+
+
+def _by_registratienummer(registratienummer: str) -> str:
+    registratienummer = " ".join(registratienummer.split())  # as the canonical model and the register write it
+    return registratienummer and (_register.get(registratienummer, "") or registratienummer)
 
 
 def boolean(value: str) -> str:

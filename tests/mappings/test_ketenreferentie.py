@@ -20,7 +20,9 @@ from tests.support.factories import om_batch, om_event
 
 pytestmark = pytest.mark.usefixtures("before_kbsp_switch")  # KbSP v1 until 2027-03-01
 
-CASE, BSN = "PL07B3 2026123456-1", "111222333"  # Anna Jansen in the Politie melding and the OM's events
+# Anna Jansen in the Politie melding and the OM's events, which name the case by both numbers: the
+# parketnummer is the case.
+CASE, BSN = "13/002157-26", "111222333"
 KBSP = "{urn:keten:kbsp:zaakstatus:v1}"
 
 

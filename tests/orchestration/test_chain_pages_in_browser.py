@@ -3,6 +3,7 @@ driven by Playwright) against a real Airflow API server with the project's plugi
 operator (personal data, partial matches) and as a viewer (masked, whole values only), in
 Airflow's light and dark theme. One server for the module: the machine is slow."""
 import os
+import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_every_route_refuses_who_is_not_logged_in(chain):
     with hub.engine.connect() as conn:
         event_id = conn.scalar(select(event.c.id))
     for path in ("search?q=POL-0001", f"events/{event_id}", "quarantined/1", "payloads/1", "health",
-                 "health?span=weeks"):
+                 "health?span=weeks", "cases"):
         r = requests.get(f"{server.url}/ketenhub/{path}", timeout=60)
         assert r.status_code in (401, 403), (path, r.status_code)
         assert "POL-0001" not in r.text
@@ -149,8 +150,9 @@ def test_the_health_page_draws_its_charts_in_airflows_theme(chain, theme):
     expect(frame.get_by_role("heading", name="Backlog now")).to_be_visible()
     charts = frame.locator("figure.chart svg")
     expect(charts.first).to_be_visible()
-    # three partners with one chart each, three destinations with five each
-    assert charts.count() == 3 + 3 * 5
+    # one chart per configured partner, five per destination
+    registry = Hub().registry
+    assert charts.count() == len(registry.partners) + 5 * len(registry.destinations)
     assert frame.locator("figure.chart rect").count() > 0  # bars of what was received and delivered
     assert frame.locator("html").get_attribute("data-theme") == theme
     background = frame.locator("body").evaluate("e => getComputedStyle(e).backgroundColor")
@@ -161,4 +163,39 @@ def test_the_health_page_draws_its_charts_in_airflows_theme(chain, theme):
     frame.get_by_role("link", name="last 4 weeks, per day").click()
     expect(frame.locator("figure.chart svg").first).to_be_visible(timeout=30000)
     shot(page, f"health-weeks-{theme}")
+    page.close()
+
+
+def test_case_conflicts_name_the_case_to_an_operator_and_mask_it_for_a_viewer(chain, tmp_path):
+    """The last in this module: it adds a case with two references, by two police meldingen, the
+    first naming the case by registratienummer alone."""
+    from playwright.sync_api import expect
+    hub, server, _ = chain
+    sample = (DATA / "politie/melding-aangifte.xml").read_text().replace("2026123456", "2026999999")
+    for n, parket in ((10, ""), (11, "  <Parketnummer>13-999999-26</Parketnummer>\n")):
+        path = tmp_path / f"melding-{n}.xml"
+        path.write_text(sample.replace("  <Parketnummer>13-002157-26</Parketnummer>\n", parket)
+                        .replace("POL-0001", f"POL-00{n}").replace("<Volgnummer>1<", f"<Volgnummer>{n}<"))
+        ingest(hub, "politie", path)
+    with hub.engine.connect() as conn:
+        linked_by = conn.scalar(select(event.c.id).where(event.c.bericht_id == "POL-0011"))
+    page = logged_in(chain, "operator")
+    frame = open_view(page, "Case conflicts")
+    expect(frame.get_by_text("1 case with two references.")).to_be_visible(timeout=30000)
+    row = frame.locator("table tr").nth(1)
+    expect(row).to_contain_text("PL07B3 2026999999-1")
+    expect(row).to_contain_text("13/999999-26")
+    expect(row.locator("a")).to_have_attribute("href", re.compile(f"/events/{linked_by}$"))
+    expect(row.locator("td").nth(4)).to_contain_text("KR-")
+    expect(row.locator("td").nth(5)).to_contain_text("KR-")
+    shot(page, "cases-operator")
+    page.close()
+    page = logged_in(chain, "viewer")
+    frame = open_view(page, "Case conflicts")
+    expect(frame.get_by_text("Personal data is masked")).to_be_visible(timeout=30000)
+    row = frame.locator("table tr").nth(1)
+    expect(row).to_contain_text("•••")
+    expect(row).not_to_contain_text("PL07B3")
+    expect(row).not_to_contain_text("13/999999")
+    expect(row.locator("td").nth(4)).to_contain_text("KR-")  # keyed hashes: visible, as in a masked document
     page.close()

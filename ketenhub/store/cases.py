@@ -1,0 +1,154 @@
+"""The register of case identifiers seen together. Partners name a case by parketnummer, by
+police registratienummer, or both; an event naming both links them here, at store time, so that
+a later event naming only the registratienummer gets the Ketenreferentie of the parketnummer's
+case (see xml.xslt.ketenreferentie). The first parketnummer named beside a registratienummer is
+the one kept.
+
+A link that arrives after Ketenreferenties were published under the registratienummer alone
+joins two references into one case: ``conflicts`` lists those for the operators."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sqlalchemy import Connection, select, text
+
+from ketenhub.clock import now
+from ketenhub.store.bulk import execute, insert_rows, select_in, value
+from ketenhub.store.search import catch_up
+from ketenhub.store.tables import case_link, delivery, event
+
+def numbers(canonical: bytes) -> tuple[str, str]:
+    """The (registratienummer, parketnummer) a canonical document names, '' where it has none."""
+    return _number(canonical, _REGISTRATIENUMMER), _number(canonical, _PARKETNUMMER)
+
+
+# The case's own numbers come first in a canonical document (Zaak, in its default namespace),
+# before anything else that could hold one: found by position, at every stored event.
+_REGISTRATIENUMMER, _PARKETNUMMER, _ZAAK_WITHIN = b"<Registratienummer>", b"<Parketnummer>", 4096
+
+
+def _number(canonical: bytes, tag: bytes, start: int | None = None) -> str:
+    if start is None:
+        start = canonical.find(tag, 0, _ZAAK_WITHIN)
+    if start < 0:
+        return ""
+    start += len(tag)
+    return " ".join(canonical[start:canonical.find(b"<", start)].decode().split())
+
+
+def record_links(conn: Connection, event_ids, canonicals) -> int:
+    """Links the numbers of stored events that name both, where the registratienummer has no link
+    yet. One lookup and one insert per chunk of events. Returns how many links are new."""
+    links = {}
+    for event_id, canonical in zip(event_ids, canonicals):
+        r = canonical.find(_REGISTRATIENUMMER, 0, _ZAAK_WITHIN)
+        p = canonical.find(_PARKETNUMMER, 0, _ZAAK_WITHIN) if r >= 0 else -1
+        if p >= 0:  # both: most of the OM's events; the rest are not read further
+            registratienummer = _number(canonical, _REGISTRATIENUMMER, r)
+            if registratienummer not in links:
+                links[registratienummer] = (_number(canonical, _PARKETNUMMER, p), event_id)
+    if not links:
+        return 0
+    at = value(conn, case_link.c.linked_at, now())
+    rows = [(r, p, e, at) for r, (p, e) in links.items()]
+    if conn.dialect.name == "sqlite":  # one statement, no lookup first: a link kept stays as it is
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            before = conn.connection.dbapi_connection.total_changes
+            cursor.executemany("INSERT OR IGNORE INTO case_link (registratienummer, parketnummer, event_id, linked_at) "
+                               "VALUES (?, ?, ?, ?)", rows)
+            return conn.connection.dbapi_connection.total_changes - before
+        finally:
+            cursor.close()
+    known = {r for (r,) in select_in(conn, "SELECT registratienummer FROM case_link WHERE registratienummer IN",
+                                     (), list(links))}
+    new = [row for row in rows if row[0] not in known]
+    insert_rows(conn, case_link, ("registratienummer", "parketnummer", "event_id", "linked_at"), new)
+    return len(new)
+
+
+class Register:
+    """The parketnummer linked to a registratienummer, read from the store when asked: for the
+    events that name a case by registratienummer alone. A link found is remembered (a link never
+    changes); a link not found is asked again next time, as an event may have made it since."""
+
+    def __init__(self, engine):
+        self.engine, self.known = engine, {}
+
+    def get(self, registratienummer: str, default: str = "") -> str:
+        found = self.known.get(registratienummer)
+        if found is None:
+            with self.engine.connect() as conn:
+                found = conn.scalar(
+                    select(case_link.c.parketnummer).where(case_link.c.registratienummer == registratienummer))
+            if found is not None:
+                self.known[registratienummer] = found
+        return found or default
+
+
+def snapshot(conn: Connection) -> dict[str, str]:
+    """The whole register, for worker processes, which have no database."""
+    return dict(execute(conn, "SELECT registratienummer, parketnummer FROM case_link"))
+
+
+class Conflict(NamedTuple):
+    registratienummer: str
+    parketnummer: str
+    linked_at: object
+    event_id: int  # the event that linked them
+    partner: str
+    bericht_id: str
+    before: list[str]  # Ketenreferenties published under the registratienummer alone
+    after: list[str]  # those of the parketnummer's case
+
+
+_EARLIER = text("""
+SELECT l.registratienummer, r.event_id, k.value
+FROM case_link l
+JOIN search_key r ON r.kind = 'registratienummer' AND r.value = l.registratienummer
+JOIN search_key k ON k.event_id = r.event_id AND k.kind = 'ketenreferentie'
+WHERE r.event_id < l.event_id
+  AND NOT EXISTS (SELECT 1 FROM search_key p WHERE p.event_id = r.event_id AND p.kind = 'parketnummer')
+  AND EXISTS (SELECT 1 FROM delivery d WHERE d.event_id = r.event_id AND d.destination LIKE 'kbsp%')
+""")
+
+
+def conflicts(engine) -> list[Conflict]:
+    """Cases for which two Ketenreferenties were published: KbSP statuses were sent under the
+    registratienummer alone before an event linked it to a parketnummer. Reads the search index,
+    brought up to date first."""
+    while catch_up(engine) > 0:
+        pass
+    with engine.connect() as conn:
+        before = _published(conn, conn.execute(_EARLIER).all())
+        if not before:
+            return []
+        rows = conn.execute(
+            select(case_link.c.registratienummer, case_link.c.parketnummer, case_link.c.linked_at, event.c.id,
+                   event.c.partner, event.c.bericht_id)
+            .join_from(case_link, event, event.c.id == case_link.c.event_id)
+            .where(case_link.c.registratienummer.in_(before))
+            .order_by(case_link.c.linked_at, case_link.c.registratienummer)).all()
+        after = _published(conn, select_in(
+            conn, "SELECT p.value, p.event_id, k.value FROM search_key p JOIN search_key k ON k.event_id = p.event_id "
+                  "AND k.kind = 'ketenreferentie' WHERE p.kind = 'parketnummer' AND p.value IN",
+            (), list({r.parketnummer for r in rows})))
+    return [Conflict(r.registratienummer, r.parketnummer, r.linked_at, r.id, r.partner, r.bericht_id,
+                     sorted(before[r.registratienummer]), sorted(after.get(r.parketnummer, set())))
+            for r in rows]
+
+
+def _published(conn: Connection, found) -> dict[str, set[str]]:
+    """Of (case number, event id, Ketenreferentie) rows, per case number the references that are
+    in a document for KbSP: a victim who wished no news got none."""
+    found = list(found)
+    sent = conn.execute(select(delivery.c.event_id, delivery.c.document).where(
+        delivery.c.destination.like("kbsp%"), delivery.c.event_id.in_({e for _, e, _ in found}))).all() if found else []
+    documents: dict[int, list[bytes]] = {}
+    for event_id, document in sent:
+        documents.setdefault(event_id, []).append(bytes(document))
+    published: dict[str, set[str]] = {}
+    for number, event_id, reference in found:
+        if any(reference.encode() in d for d in documents.get(event_id, ())):
+            published.setdefault(number, set()).add(reference)
+    return published
