@@ -56,7 +56,7 @@ def test_a_night_on_two_celery_workers_one_killed_mid_batch(hub, tmp_path):
         "KETENHUB_HOME": str(hub.settings.home), "KETENHUB_DATABASE_URL": hub.settings.database_url,
         "KETENHUB_WORKERS": "1", "KETENHUB_LEASE_SECONDS": "20", "KETENHUB_TASK_RETRY_DELAY_SECONDS": "5",
         "AIRFLOW_CONN_KETENHUB_OM": sftp_connection(om_sftp), "AIRFLOW_CONN_KETENHUB_CJIB": sftp_connection(cjib_sftp),
-        "AIRFLOW_CONN_KETENHUB_KBSP": json.dumps(portal.connection()),
+        **{f"AIRFLOW_CONN_KETENHUB_{name.upper()}": json.dumps(c) for name, c in portal.connections().items()},
         "AIRFLOW_CONN_KETENHUB_DLV": json.dumps(loket.connection()),
         "AIRFLOW_CONN_KETENHUB_CVOM": json.dumps({"conn_type": "fs", "extra": json.dumps({"path": str(tmp_path / "cvom")})})})
     server = cluster.server

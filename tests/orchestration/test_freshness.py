@@ -36,7 +36,7 @@ def test_a_melding_reaches_the_portal_on_the_asset_not_the_cron(hub, tmp_path):
     server = AirflowServer(tmp_path / "airflow", {
         "KETENHUB_HOME": str(hub.settings.home), "KETENHUB_DATABASE_URL": hub.settings.database_url,
         "AIRFLOW_CONN_KETENHUB_POLITIE": json.dumps(politie.connection()),
-        "AIRFLOW_CONN_KETENHUB_KBSP": json.dumps(portal.connection())},
+        **{f"AIRFLOW_CONN_KETENHUB_{name.upper()}": json.dumps(c) for name, c in portal.connections().items()}},
         components=("api-server", "scheduler", "dag-processor"))
     try:
         api = server.session("admin")
