@@ -7,20 +7,11 @@ import pytest
 from sqlalchemy import func, select
 
 from ketenhub.simulators import cvom
-from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.store.audit_chain import verify
 from ketenhub.store.tables import delivery
 from ketenhub.wiring import deliver, receive
 
 APPEALS = 40
-
-
-@pytest.fixture
-def dlv(connection, tmp_path):
-    sim = DlvSimulator(store=tmp_path / "dlv-accepted").start()
-    connection("dlv", **sim.connection())
-    yield sim
-    sim.stop()
 
 
 @pytest.fixture

@@ -5,17 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from ketenhub.wiring import deliver
-from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.store.tables import delivery
 from tests.conftest import DATA, ingest
-
-
-@pytest.fixture
-def dlv(connection, tmp_path):
-    sim = DlvSimulator(store=tmp_path / "dlv-accepted").start()
-    connection("dlv", **sim.connection())
-    yield sim
-    sim.stop()
 
 
 @pytest.fixture

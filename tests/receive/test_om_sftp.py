@@ -19,13 +19,7 @@ from tests.support import sftp_servers
 
 @pytest.fixture(params=["simulator", "openssh"])
 def server(request, tmp_path, connection):
-    if request.param == "simulator":
-        s = sftp_servers.simulator(tmp_path)
-    else:
-        s = sftp_servers.openssh(request.getfixturevalue("openssh"), tmp_path)
-    for folder in ("outbox", "archive"):  # the contract names these two; rejected/ the hub makes
-        (s.folder / folder).mkdir(parents=True, exist_ok=True)
-    connection("om", "sftp", **s.fields)
+    s = sftp_servers.partner_outbox(request.param, request, tmp_path, connection, "om")
     yield s
     if s.simulator:
         s.simulator.stop()

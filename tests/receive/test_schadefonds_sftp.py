@@ -12,13 +12,7 @@ from tests.support.factories import schadefonds_batch, schadefonds_event, write_
 
 @pytest.fixture(params=["openssh", "simulator"])
 def server(request, tmp_path, connection):
-    if request.param == "simulator":
-        s = sftp_servers.simulator(tmp_path)
-    else:
-        s = sftp_servers.openssh(request.getfixturevalue("openssh"), tmp_path)
-    for folder in ("outbox", "archive"):
-        (s.folder / folder).mkdir(parents=True, exist_ok=True)
-    connection("schadefonds", "sftp", **s.fields)
+    s = sftp_servers.partner_outbox(request.param, request, tmp_path, connection, "schadefonds")
     yield s
     if s.simulator:
         s.simulator.stop()

@@ -40,3 +40,13 @@ def openssh(server, tmp_path: Path) -> Server:
     fields = dict(host="127.0.0.1", port=server.port, login=server.user,
                   extra={"host_key": server.host_key_line, "private_key": server.client_key, "path": sub})
     return Server("openssh", folder, fields)
+
+
+def partner_outbox(kind: str, request, tmp_path: Path, connection, partner: str):
+    """A partner's SFTP server (simulator or OpenSSH) with the contract's outbox/ and archive/,
+    and the Connection ketenhub_<partner> that reaches it; stop() it when done."""
+    s = simulator(tmp_path) if kind == "simulator" else openssh(request.getfixturevalue("openssh"), tmp_path)
+    for folder in ("outbox", "archive"):  # the contract names these two; rejected/ the hub makes
+        (s.folder / folder).mkdir(parents=True, exist_ok=True)
+    connection(partner, "sftp", **s.fields)
+    return s
