@@ -279,6 +279,8 @@ def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
         if size is None or size > tuning.group_payload_bytes:
             flush()
             one(item)
+            if failures and source.ordered:
+                break
             continue
         group.append(item)
         group_bytes += size

@@ -32,6 +32,9 @@ class Source(ABC):
     # True: ``ready`` may hand on more payloads before ``done`` is told of the first, each staying
     # readable until then (the pipeline then stores small ones a group at a time)
     grouped: bool = False
+    # True: each payload moves the partner's cursor on, so after one that failed to store none is
+    # read further in this run (the next would carry the cursor past it)
+    ordered: bool = False
 
     @abstractmethod
     def ready(self) -> Iterator[Incoming]:

@@ -79,6 +79,7 @@ class PageRejected(Exception):
 
 class FeedInbox(Source):
     per_event = True  # a page whose events were all rejected is stored nonetheless: the feed moves on
+    ordered = True  # the opaque cursor moves on with each page stored
 
     def __init__(self, client: ClientCredentialsClient, feed_url: str, options: RestOptions, cursor, workdir: Path,
                  label: str, max_pages: int = 100, sleep: Callable[[float], None] | None = None):

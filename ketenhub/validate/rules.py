@@ -56,6 +56,8 @@ class Rules:
         ns = {"p": namespace, "re": REGEXP}
         self.ns = ns
         self.each = [(rule, etree.XPath(f"boolean({_on_event(rule)})", namespaces=ns)) for rule in rules]
+        # A for_each rule's test on one element, to name each element that breaks it.
+        self.on_element = {rule: etree.XPath(f"boolean({rule.test})", namespaces=ns) for rule in rules if rule.for_each}
         # Nearly every event passes them all: one XPath for all of them first.
         every = " and ".join(_on_event(r) for r in rules) or "true()"
         self.all = etree.XPath(f"boolean({every})", namespaces=ns)
@@ -75,7 +77,7 @@ class Rules:
             if not rule.for_each:
                 problems.append(Problem("rule", rule.message, line=event.sourceline, element=element_path(event)))
                 continue
-            passes = etree.XPath(f"boolean({rule.test})", namespaces=self.ns)
+            passes = self.on_element[rule]
             for n, el in enumerate(event.xpath(rule.for_each, namespaces=self.ns), 1):
                 if not passes(el):
                     message = _NAMED.sub(lambda m: (el.findtext(f"{{{self.ns['p']}}}{m[1]}") or "").strip(),

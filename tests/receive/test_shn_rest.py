@@ -242,6 +242,24 @@ def test_a_crash_between_storing_and_the_cursor_gives_duplicates_not_second_even
     assert stored(hub) == 35 and position(hub) == cursor(35)
 
 
+def test_a_page_that_fails_to_store_stops_the_run_so_the_cursor_cannot_pass_it(hub, shn, waits, monkeypatch):
+    from ketenhub import pipeline
+    shn.add(2300)
+    real, calls = pipeline.ingest, []
+
+    def store_fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("the store went away")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(pipeline, "ingest", store_fails_once)
+    with pytest.raises(OSError):
+        receive(hub)
+    assert len(calls) == 1  # no later page read: storing it would move the cursor past the failed one
+    assert stored(hub) == 0 and position(hub) is None
+    assert sum(r.accepted for r in receive(hub)) == 2300 and position(hub) == cursor(2300)
+
+
 def test_the_victims_name_and_bsn_stay_out_of_the_log_and_the_canonical_event(hub, shn, caplog):
     caplog.set_level(logging.DEBUG)
     made = shn.add(2)
