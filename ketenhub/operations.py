@@ -390,7 +390,8 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
                 else:
                     item.reason = new_reason = result.reason
         except Exception as e:  # one item's trouble is reported with it; the others go on
-            log.exception("re-processing quarantine item %s failed", q["id"])
+            # the type only: an error from mapping a partner's event may quote its values
+            log.warning("re-processing quarantine item %s failed: %s", q["id"], type(e).__name__)
             item.accepted, item.reason = False, f"could not be re-processed ({type(e).__name__}); see the log"
             outcome.items.append(item)
             continue
@@ -420,6 +421,3 @@ def _unlined(reason: str) -> str:
     """A reason without its line numbers: an event read again alone counts its lines from 1."""
     return re.sub(r"\bline \d+", "line", reason)
 
-
-def age(created: datetime) -> timedelta:
-    return now() - as_utc(created)

@@ -57,7 +57,7 @@ from ketenhub.protocols.wssecurity import SOAP, Credentials
 from ketenhub.receive.base import Incoming
 from ketenhub.receive.push import CallRefused, check_call, soap_action
 from ketenhub.settings import HUB_OIN
-from ketenhub.store import inbound
+from ketenhub.store import inbound, routed
 from ketenhub.states import PayloadState
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ class Service:
         ids = [(el.findtext(tag) or "").strip() for el in events]
         with self.hub.engine.begin() as conn:
             before = inbound.stored_bericht_ids(conn, self.partner.partner, ids)
-            routed_after = inbound.last_delivery_id(conn)
+            routed_after = routed.watermark(conn)
         self.spool.mkdir(parents=True, exist_ok=True)
         part = self.spool / f"{uuid.uuid4()}.xml.part"
         # The body as signed (exclusive c14n): the payload the intake keeps and reads.

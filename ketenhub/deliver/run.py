@@ -262,11 +262,12 @@ def _send_each(hub: Hub, dest: Destination, envelope: Envelope, transport: Trans
             return ItemResult(Outcome.FAILED, "the outbound document is invalid against the destination's XSD: "
                               + "; ".join(map(str, problems)))
         try:
-            result = transport.send(batch.name, document, [item.idempotency_key]).get(item.idempotency_key)
+            result = transport.send(batch.name, document, [item.idempotency_key]).get(
+                item.idempotency_key, ItemResult(Outcome.RETRY, "no result for this item"))
         except Exception as e:  # the transport could not tell whether it arrived: it is retried
             log.warning("sending %s to %s failed: %s", batch.name, dest.destination, type(e).__name__)
             return ItemResult(Outcome.RETRY, f"{type(e).__name__}: {e}")
-        if result is not None and result.retry_after is not None:
+        if result.retry_after is not None:
             waited.append(result.retry_after)
         return result
 

@@ -14,38 +14,14 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from airflow.api_fastapi.app import get_auth_manager
-from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 from airflow.api_fastapi.core_api.security import get_user
 
 from ketenhub import health, provenance
-from ketenhub.hub import Hub
 from ketenhub.orchestration import charts
-from ketenhub.orchestration.dags import dag_id
+from ketenhub.orchestration.ui import _may_read, _personal_data, hub
 from ketenhub.orchestration.ui_layout import TABS, Tab, hub_root, page, shown, user_zone
 
 router = APIRouter()
-_hub: Hub | None = None
-
-
-def hub() -> Hub:
-    global _hub
-    if _hub is None:
-        _hub = Hub()
-    return _hub
-
-
-def _may_read(user) -> None:
-    manager = get_auth_manager()
-    if not any(manager.is_authorized_dag(method="GET", access_entity=DagAccessEntity.RUN,
-                                         details=DagDetails(id=dag_id("deliver", d)), user=user)
-               for d in hub().registry.destinations):
-        raise HTTPException(403, "you may not read the delivery DAGs")
-
-
-def _personal_data(user) -> bool:
-    return get_auth_manager().is_authorized_connection(method="GET", user=user)
-
 
 TABS.extend([Tab("search", "Find an event", "search"), Tab("health", "Chain health", "health")])
 

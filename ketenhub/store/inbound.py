@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, NamedTuple, Sequence
 
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, insert, select, text
 
 from ketenhub.store.audit import Entry, record
 from ketenhub.clock import now
@@ -181,7 +181,3 @@ def refuse_call(conn: Connection, partner: str, detail: str) -> None:
     """A call refused whole stores nothing; the audit trail records that it came, and why it was refused."""
     record(conn, [Entry("call", 0, "refused", None, f"{partner}: {detail}")])
 
-
-def last_delivery_id(conn: Connection) -> int:
-    """Delivery ids only grow: the deliveries made after this are those routed since."""
-    return conn.scalar(select(func.coalesce(func.max(delivery.c.id), 0)))
