@@ -183,12 +183,12 @@ class EventProcessor:
         """Per region its results, as ``process_region`` gives them, for the regions of several
         small payloads at once (a drop folder's files of one event each): their events are
         checked by one XPath per rule set and mapped by one run of each mapping, as those of a
-        region of a batch are. Any other region, and a document whose event fails anything
+        region of a batch are. Any other region (JSON too), and a document whose event fails anything
         here, is done on its own by ``process_region``, which says why."""
         results: list = [None] * len(regions)
         group, placed = etree.Element("documents"), []
         for i, region in enumerate(regions):
-            if region.oversize or region.tail or region.events != 1:
+            if region.json or region.oversize or region.tail or region.events != 1:
                 results[i] = self.process_region(region)
                 continue
             root = etree.fromstring(region.data, parsing.parser())

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, select, text
 
 from ketenhub.clock import now
-from ketenhub.store.bulk import execute, insert_rows, select_in, value
+from ketenhub.store.bulk import execute, select_in, value
 from ketenhub.store.search import catch_up
 from ketenhub.store.tables import case_link, delivery, event
 
@@ -36,9 +36,9 @@ def _number(canonical: bytes, tag: bytes, start: int | None = None) -> str:
     return " ".join(canonical[start:canonical.find(b"<", start)].decode().split())
 
 
-def record_links(conn: Connection, event_ids, canonicals) -> int:
+def record_links(conn: Connection, event_ids, canonicals) -> None:
     """Links the numbers of stored events that name both, where the registratienummer has no link
-    yet. One lookup and one insert per chunk of events. Returns how many links are new."""
+    yet: one statement per chunk of events."""
     links = {}
     for event_id, canonical in zip(event_ids, canonicals):
         r = canonical.find(_REGISTRATIENUMMER, 0, _ZAAK_WITHIN)
@@ -48,23 +48,23 @@ def record_links(conn: Connection, event_ids, canonicals) -> int:
             if registratienummer not in links:
                 links[registratienummer] = (_number(canonical, _PARKETNUMMER, p), event_id)
     if not links:
-        return 0
-    at = value(conn, case_link.c.linked_at, now())
-    rows = [(r, p, e, at) for r, (p, e) in links.items()]
+        return
     if conn.dialect.name == "sqlite":  # one statement, no lookup first: a link kept stays as it is
+        at = value(conn, case_link.c.linked_at, now())
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            before = conn.connection.dbapi_connection.total_changes
             cursor.executemany("INSERT OR IGNORE INTO case_link (registratienummer, parketnummer, event_id, linked_at) "
-                               "VALUES (?, ?, ?, ?)", rows)
-            return conn.connection.dbapi_connection.total_changes - before
+                               "VALUES (?, ?, ?, ?)", [(r, p, e, at) for r, (p, e) in links.items()])
         finally:
             cursor.close()
-    known = {r for (r,) in select_in(conn, "SELECT registratienummer FROM case_link WHERE registratienummer IN",
-                                     (), list(links))}
-    new = [row for row in rows if row[0] not in known]
-    insert_rows(conn, case_link, ("registratienummer", "parketnummer", "event_id", "linked_at"), new)
-    return len(new)
+        return
+    # One statement with the chunk's links as arrays; the first link seen stays, also when two
+    # intakes link the same number at once.
+    conn.execute(text("INSERT INTO case_link (registratienummer, parketnummer, event_id, linked_at) "
+                      "SELECT r, p, e, :at FROM unnest(CAST(:r AS text[]), CAST(:p AS text[]), CAST(:e AS bigint[])) "
+                      "AS link(r, p, e) ON CONFLICT (registratienummer) DO NOTHING"),
+                 {"r": list(links), "p": [p for p, _ in links.values()], "e": [e for _, e in links.values()],
+                  "at": now()})
 
 
 class Register:
