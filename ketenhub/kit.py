@@ -29,7 +29,7 @@ from ketenhub.settings import Settings
 from ketenhub.validate.payload import scan
 from ketenhub.validate.rules import Rules, check_bsns
 from ketenhub.xml import xslt
-from ketenhub.xml.parsing import parser
+from ketenhub.xml.parsing import SAFE, parser
 from ketenhub.xml.schema import compile_schema, validate
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")  # DAG ids, Connection ketenhub_<name>, folder names
@@ -216,7 +216,7 @@ def _routes_of(registry: adapters.Registry) -> list[Destination]:
 
 
 def _c14n(root: etree._Element) -> bytes:
-    quiet = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+    quiet = etree.XMLParser(remove_blank_text=True, **SAFE)
     return etree.tostring(etree.fromstring(etree.tostring(root), quiet), method="c14n")
 
 

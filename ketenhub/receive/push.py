@@ -24,7 +24,7 @@ from ketenhub.adapters import Partner
 from ketenhub.protocols import wssecurity
 from ketenhub.protocols.wssecurity import SecurityRefused, oin_in_address, oin_of
 from ketenhub.receive.base import Incoming, Source
-from ketenhub.xml.parsing import SAFE
+from ketenhub.xml.parsing import check_dtd, parse_trusted, parser
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
@@ -41,7 +41,7 @@ class CallRefused(Exception):
 
 def soap_action(wsdl: Path, operation: str) -> str:
     """The operation's SOAPAction, as the partner's WSDL gives it."""
-    tree = etree.parse(str(wsdl), etree.XMLParser(**SAFE))
+    tree = parse_trusted(wsdl)
     found = tree.xpath("//w:binding/w:operation[@name = $op]/s:operation/@soapAction",
                        namespaces={"w": WSDL, "s": WSDL_SOAP}, op=operation)
     if not found:
@@ -53,17 +53,14 @@ def soap_action(wsdl: Path, operation: str) -> str:
 class Call:
     message: wssecurity.Verified
     request: etree._Element  # the body's request element, the payload to store
-    events: int
 
 
 def _parse(data: bytes) -> etree._Element:
-    parser = etree.XMLParser(remove_comments=False, remove_pis=False, **SAFE)
     try:
-        root = etree.fromstring(data, parser)
+        root = etree.fromstring(data, parser())
     except etree.XMLSyntaxError as e:
         raise CallRefused(f"the message is not well-formed XML (line {e.lineno})") from None
-    info = root.getroottree().docinfo
-    if info.doctype or info.internalDTD is not None:
+    if check_dtd(root):
         raise CallRefused("the message declares a DTD (<!DOCTYPE>), which the hub refuses")
     return root
 
@@ -112,7 +109,7 @@ def check_call(data: bytes, client_cert: x509.Certificate | None, soap_action_he
     if not 1 <= events <= most:
         raise CallRefused(f"the body holds {events} {etree.QName(partner.event).localname} elements; "
                           f"a call holds 1 to {most}")
-    return Call(message, request, events)
+    return Call(message, request)
 
 
 class Spool(Source):

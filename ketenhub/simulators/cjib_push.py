@@ -28,7 +28,7 @@ from ketenhub.protocols import wssecurity
 from ketenhub.protocols.wssecurity import SOAP, Credentials, SecurityRefused
 from ketenhub.settings import HUB_OIN
 from ketenhub.simulators.tls import Pki
-from ketenhub.xml.parsing import SAFE
+from ketenhub.xml.parsing import parser
 
 CJIB_OIN = "00000099000000030000"
 KBSP_OIN = "00000099000000040000"
@@ -100,7 +100,7 @@ class CjibClient:
         to_oin = KBSP_OIN if misbehave == "wrong-to" else HUB_OIN
         from_oin = OM_OIN if misbehave == "wrong-from" else self.oin
         action = ACTION + "Anders" if misbehave == "wrong-action" else ACTION
-        root = wssecurity.envelope(etree.fromstring(body, etree.XMLParser(**SAFE)), action,
+        root = wssecurity.envelope(etree.fromstring(body, parser()), action,
                                    to=f"{self.url}?OIN={to_oin}", sender=f"https://cjib.example/si?OIN={from_oin}",
                                    created=created, ttl_seconds=60 if misbehave == "expired" else 300)
         if misbehave == "no-timestamp":
@@ -111,7 +111,7 @@ class CjibClient:
         signer = self._credentials(KBSP_OIN if misbehave == "other-oin-certificate" else self.oin)
         data = wssecurity.sign(root, signer, leave_out=("id-to",) if misbehave == "signature-over-too-little" else ())
         if misbehave == "bad-signature":  # a value changed after signing: the Body's digest no longer matches
-            signed = etree.fromstring(data, etree.XMLParser(**SAFE))
+            signed = etree.fromstring(data, parser())
             first = signed.find(f".//{{{NS}}}BerichtId")
             first.text += "-CHANGED"
             data = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
@@ -133,11 +133,11 @@ class CjibClient:
         return self.answer(answer.request, *self.send(answer.request))
 
     def answer(self, sent: bytes, status: int, content: bytes) -> Answer:
-        root = etree.fromstring(content, etree.XMLParser(**SAFE))
+        root = etree.fromstring(content, parser())
         fault = root.find(f"{{{SOAP}}}Body/{{{SOAP}}}Fault")
         if fault is not None:
             raise Fault(status, fault.findtext("faultcode", ""), fault.findtext("faultstring", ""))
-        request_root = etree.fromstring(sent, etree.XMLParser(**SAFE))
+        request_root = etree.fromstring(sent, parser())
         ours = wssecurity.NS
         message = wssecurity.verify(root, [self.pki.ca_cert])
         if wssecurity.oin_of(message.signer) != HUB_OIN:
