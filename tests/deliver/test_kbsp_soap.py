@@ -1,11 +1,9 @@
 """KbSP over SOAP against the simulator: calls of at most 500, per-item results, faults. Through
 version 1, before KbSP's switch to version 2 (tests/deliver/test_kbsp_versions.py: both sides)."""
-from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
 
-from ketenhub import clock
 from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import Transport
 from ketenhub.simulators.kbsp import KbspSimulator
@@ -14,10 +12,7 @@ from tests.conftest import expire_leases, ingest
 from tests.support.factories import om_batch, om_event, write_with_marker
 
 
-@pytest.fixture(autouse=True)
-def before_the_switch():
-    with clock.at(datetime(2027, 2, 1, 12, tzinfo=timezone.utc)):
-        yield
+pytestmark = pytest.mark.usefixtures("before_kbsp_switch")  # v1 until the switch
 
 
 @pytest.fixture

@@ -1,11 +1,9 @@
 """The KbSP simulator as the contract describes the portal: both versions at their own paths
 with one register of BerichtIds, and v2's refusals of what its XSD lets through."""
-from datetime import datetime, timezone
 
 import pytest
 from lxml import etree
 
-from ketenhub import clock
 from ketenhub.protocols.soap import SoapClient
 from ketenhub.settings import PROJECT_DIR
 from ketenhub.simulators.kbsp import V2, KbspSimulator
@@ -13,10 +11,7 @@ from ketenhub.simulators.kbsp import V2, KbspSimulator
 NS1, NS2 = "urn:keten:kbsp:zaakstatus:v1", "urn:keten:kbsp:zaakstatus:v2"
 
 
-@pytest.fixture(autouse=True)
-def before_the_switch():  # v1 is refused from then (tests/deliver/test_kbsp_versions.py)
-    with clock.at(datetime(2027, 2, 1, tzinfo=timezone.utc)):
-        yield
+pytestmark = pytest.mark.usefixtures("before_kbsp_switch")  # v1 until the switch
 
 
 @pytest.fixture
