@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import logging
+import time
 from dataclasses import dataclass
 
 import requests
@@ -26,7 +28,7 @@ from lxml import etree
 
 from ketenhub.protocols import wssecurity
 from ketenhub.protocols.wssecurity import SOAP, Credentials, SecurityRefused
-from ketenhub.settings import HUB_OIN
+from ketenhub.settings import HUB_OIN, PROJECT_DIR
 from ketenhub.simulators.tls import Pki
 from ketenhub.xml.parsing import parser
 
@@ -36,6 +38,7 @@ OM_OIN = "00000099000000020000"
 NS = "urn:keten:cjib:slachtofferinformatie:v1"
 ACTION = "urn:keten:cjib:slachtofferinformatieontvangstservice:v1:LeverSlachtofferinformatie"
 PATH = "/ketenhub/cjib/slachtofferinformatie/v1"
+log = logging.getLogger(__name__)
 MISBEHAVIOURS = ("bad-signature", "signature-over-too-little", "unsigned", "other-oin-certificate", "other-oin-tls",
                  "stale-timestamp", "future-timestamp", "expired", "no-timestamp", "wrong-to", "wrong-action",
                  "wrong-from")
@@ -167,23 +170,25 @@ def connection_extra(pki: Pki) -> dict:
 
 def demo(client: CjibClient, tick: int) -> None:
     """The demo's CJIB traffic: the contract's examples first (its must-refuse one included),
-    then a few events a call, now and then one that misbehaves; what the hub answered is logged."""
-    import logging
-    import time
+    then a few events a call, now and then one that misbehaves."""
+    if tick == 1:
+        for example in sorted((PROJECT_DIR / "schemas" / "cjib" / "examples").glob("[va]*-0[12]-*.xml")):
+            tell(client, example.read_bytes(), example.name)
+        return
+    misbehave = MISBEHAVIOURS[(tick // 5) % len(MISBEHAVIOURS)] if tick % 5 == 0 else None
+    tell(client, request(events(1 + tick % 3, prefix=f"CJIB-DEMO-{int(time.time())}")), "call", misbehave)
 
-    from ketenhub.settings import PROJECT_DIR
 
-    log = logging.getLogger(__name__)
+def tell(client: CjibClient, body: bytes, what: str, misbehave: str | None = None) -> bool:
+    """One call of the demo's, what the hub answered logged; False when the hub refused it whole
+    or could not be reached."""
     try:
-        if tick == 1:
-            for example in sorted((PROJECT_DIR / "schemas" / "cjib" / "examples").glob("[va]*-0[12]-*.xml")):
-                answer = client.call(example.read_bytes())
-                log.info("CJIB %s: %s", example.name, ", ".join(f"{b} {c}" for b, c, _ in answer.results))
-            return
-        misbehave = MISBEHAVIOURS[(tick // 5) % len(MISBEHAVIOURS)] if tick % 5 == 0 else None
-        answer = client.call(request(events(1 + tick % 3, prefix=f"CJIB-DEMO-{int(time.time())}")), misbehave)
-        log.info("CJIB: %s", ", ".join(f"{b} {c}" for b, c, _ in answer.results))
+        answer = client.call(body, misbehave)
     except Fault as e:
         log.info("CJIB call refused by the hub: %s", e.reason)
+        return False
     except (requests.RequestException, SecurityRefused) as e:
         log.warning("CJIB could not call the hub (is `ketenhub serve` running?): %s", type(e).__name__)
+        return False
+    log.info("CJIB %s: %s", what, ", ".join(f"{b} {c}" for b, c, _ in answer.results))
+    return True

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import paramiko
 
-from ketenhub.simulators import cjib_push
+from ketenhub.simulators import cjib_push, victim
 from ketenhub.simulators.cjib import CjibInbox
 from ketenhub.simulators.cvom import drop
 from ketenhub.simulators.dlv import DlvSimulator
@@ -45,15 +45,37 @@ def _key_pem(key: paramiko.PKey) -> str:
 
 
 def next_om_file(outbox: Path, sequence: int) -> Path:
-    """The OM's file of the day, 500 events of which about 1 % invalid (their reasons show in the task log)."""
+    """The OM's file of the day, 500 events of which about 1 % invalid (their reasons show in the task log);
+    the first file begins with the demo victim's case events."""
     return publish(outbox, time.strftime("%Y%m%d"), sequence, 500, start=int(time.time()) % 10**6 * 1000 + sequence,
-                   invalid_share=0.01, seed=int(time.time()) + sequence)
+                   invalid_share=0.01, seed=int(time.time()) + sequence,
+                   first=victim.om_events() if sequence == 1 else ())
 
 
 def next_fund_file(outbox: Path, sequence: int) -> Path:
-    """The Schadefonds' file of the day, 40 events of which about 5 % break its rules."""
+    """The Schadefonds' file of the day, 40 events of which about 5 % break its rules; the first
+    begins with the demo victim's application."""
     return publish_schadefonds(outbox, time.strftime("%Y%m%d"), sequence, 40, invalid_share=0.05,
-                               start=int(time.time()) % 10**6 * 100 + sequence, seed=int(time.time()) + sequence)
+                               start=int(time.time()) % 10**6 * 100 + sequence, seed=int(time.time()) + sequence,
+                               first=victim.fund_events() if sequence == 1 else ())
+
+
+class VictimSteps:
+    """The demo victim's steps that wait for the hub: SHN's help steps once the police report is
+    stored (its Volgnummer confirmed), so that the case register links the registratienummer SHN
+    names before SHN's steps arrive; CJIB's call until the hub's service has answered it."""
+
+    def __init__(self, politie: PolitieSimulator, shn: ShnSimulator, melding: int):
+        self.politie, self.shn, self.melding = politie, shn, melding
+        self.shn_told = self.cjib_told = False
+
+    def take(self, pusher: cjib_push.CjibClient) -> None:
+        if not self.shn_told and self.politie.confirmed >= self.melding:
+            for event in victim.shn_events():
+                self.shn.add_raw(event)
+            self.shn_told = True
+        if not self.cjib_told:
+            self.cjib_told = cjib_push.tell(pusher, cjib_push.request(victim.cjib_events()), "the demo victim")
 
 
 def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | None = None,
@@ -94,6 +116,7 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     # It holds the login key of the SFTP servers and the TLS client key: readable by this user only.
     write_secret(workdir / "connections.json", json.dumps(connections, indent=2).encode())
     generator = Generator(int(time.time()))
+    steps = VictimSteps(sims["politie"], sims["shn"], sims["politie"].add_melding(victim.melding))
     sims["politie"].add(25)
     sims["shn"].add(12)
     sims["shn"].add(3, informatiewens=False)
@@ -104,7 +127,7 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     for n in range(5):
         drop(cvom_folder, generator, int(time.time()) % 10**6 * 100 + n)
     if stop is not None:
-        sims["cjib_inbox"] = cjib
+        sims["cjib_inbox"], sims["victim"] = cjib, steps
         return sims
     pusher = cjib_push.CjibClient(f"https://localhost:{ports['serve']}{cjib_push.PATH}", pki)
     tick = 0
@@ -122,3 +145,4 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
             fund_file += 1
             next_fund_file(workdir / "schadefonds" / "outbox", fund_file)
         cjib_push.demo(pusher, tick)
+        steps.take(pusher)

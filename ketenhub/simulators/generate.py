@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, datetime, timedelta
+from typing import Sequence
 from xml.sax.saxutils import escape
 
 from ketenhub.validate.rules import elfproef
@@ -81,12 +82,14 @@ class Generator:
                                        "</Informatiewens>", birth=False) for v in victims)
                 + body + "</Zaakgebeurtenis>\n")
 
-    def om_batch(self, start: int, count: int, invalid_share: float = 0.0):
-        """The OM's nightly file, as chunks of bytes (never all in memory)."""
+    def om_batch(self, start: int, count: int, invalid_share: float = 0.0, first: Sequence[str] = ()):
+        """The OM's nightly file, as chunks of bytes (never all in memory); ``first``: events
+        given whole, before the ``count`` made up."""
         yield (f'<?xml version="1.0" encoding="UTF-8"?>\n<ZaakgebeurtenissenBatch xmlns="urn:keten:om:'
                f'zaakgebeurtenissen:v1">\n<Kop><BatchId>OM-{start}</BatchId><Afzender>00000099000000020000'
                f'</Afzender><Aanmaaktijdstip>2026-11-20T23:30:00+01:00</Aanmaaktijdstip><AantalGebeurtenissen>'
-               f'{count}</AantalGebeurtenissen></Kop>\n').encode()
+               f'{len(first) + count}</AantalGebeurtenissen></Kop>\n').encode()
+        yield from (e.encode() for e in first)
         for n in range(start, start + count):
             yield self.om_event(n, invalid=self.r.random() < invalid_share).encode()
         yield b"</ZaakgebeurtenissenBatch>\n"
@@ -128,12 +131,13 @@ class Generator:
                 f"<Informatiewens>{self.r.choice(['true', 'true', 'false'])}</Informatiewens></Aanvrager>"
                 f"{beslissing}</AanvraagGebeurtenis>\n")
 
-    def schadefonds_batch(self, start: int, count: int, invalid_share: float = 0.0):
-        """The Schadefonds' daily file, as chunks of bytes."""
+    def schadefonds_batch(self, start: int, count: int, invalid_share: float = 0.0, first: Sequence[str] = ()):
+        """The Schadefonds' daily file, as chunks of bytes; ``first`` as for ``om_batch``."""
         yield (f'<?xml version="1.0" encoding="UTF-8"?>\n<AanvraagGebeurtenissenBatch xmlns="urn:keten:schadefonds:'
                f'aanvraag:v1">\n<Kop><BatchId>SF-{start}</BatchId><Afzender>00000099000000050000</Afzender>'
-               f'<Aanmaaktijdstip>2027-03-15T02:00:00+01:00</Aanmaaktijdstip><AantalGebeurtenissen>{count}'
+               f'<Aanmaaktijdstip>2027-03-15T02:00:00+01:00</Aanmaaktijdstip><AantalGebeurtenissen>{len(first) + count}'
                f'</AantalGebeurtenissen></Kop>\n').encode()
+        yield from (e.encode() for e in first)
         for n in range(start, start + count):
             yield self.aanvraag(n, invalid=self.r.random() < invalid_share).encode()
         yield b"</AanvraagGebeurtenissenBatch>\n"

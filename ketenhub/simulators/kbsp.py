@@ -13,11 +13,14 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from lxml import etree
 
 from ketenhub import clock
 from ketenhub.simulators.soap import SoapSimulator
+from ketenhub.xml.parsing import parser
 
 NS = "urn:keten:kbsp:zaakstatus:v1"
 NS2 = "urn:keten:kbsp:zaakstatus:v2"
@@ -52,6 +55,11 @@ class KbspSimulator(SoapSimulator):
         self.refused: dict[str, str] = {}  # BerichtId -> Reden
         self.items_per_call: list[int] = []
         self.accepted_at: dict[str, float] = {}  # BerichtId -> when it was accepted (freshness)
+        if keep_files:  # a portal started again still knows what it accepted before, as the real one does
+            for path in self.store.glob("*.xml"):
+                item = path.read_bytes()
+                self.accepted[path.stem] = item
+                self.versions[path.stem] = "v2" if NS2.encode() in item else "v1"
 
     def connections(self, **extra) -> dict[str, dict]:
         """The hub's Connections for both versions: ketenhub_kbsp (v1) and ketenhub_kbsp_v2."""
@@ -101,6 +109,41 @@ class KbspSimulator(SoapSimulator):
                     etree.SubElement(result, f"{{{ns}}}Reden").text = reden
         return answer
 
+    def timeline(self, bsn: str = "", ketenreferentie: str = "") -> dict[str, list[dict]]:
+        """What the portal accepted about one victim (by BSN or Ketenreferentie), per
+        Ketenreferentie, oldest first: the timeline it shows them. Bron of a v1 status is what
+        the contract's v1-to-v2 rule gives it (POLITIE for AANGIFTE_ONTVANGEN, else OM)."""
+        with self.lock:
+            accepted = list(self.accepted.items())
+        found: dict[str, list[dict]] = {}
+        for bericht_id, data in accepted:
+            item = etree.fromstring(data, parser())
+            ns = etree.QName(item).namespace
+            victim, ref = item.findtext(f"{{{ns}}}Slachtoffer/{{{ns}}}Bsn"), \
+                item.findtext(f"{{{ns}}}Slachtoffer/{{{ns}}}Ketenreferentie")
+            if (bsn and victim != bsn) or (ketenreferentie and ref != ketenreferentie) or not (bsn or ketenreferentie):
+                continue
+            status = item.findtext(f"{{{ns}}}Status")
+            tijdstip = item.find(f"{{{ns}}}Tijdstip")
+            found.setdefault(ref, []).append({
+                "tijdstip": tijdstip.text.strip(), "status": status, "berichtId": bericht_id,
+                "bron": item.findtext(f"{{{ns}}}Bron") or ("POLITIE" if status == "AANGIFTE_ONTVANGEN" else "OM"),
+                "zaak": {etree.QName(e).localname: e.text.strip() for e in item.find(f"{{{ns}}}Zaak")},
+                "details": {etree.QName(e).localname: _flat(e) for e in tijdstip.itersiblings()}})
+        for entries in found.values():
+            entries.sort(key=lambda e: _moment(e["tijdstip"]))
+        return found
+
+    def _control(self, h, method):
+        url = urlsplit(h.path)
+        if method == "GET" and url.path == "/_sim/timeline":
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            if not (query.get("bsn") or query.get("ketenreferentie")):
+                return self.reply(h, 400, b"ask for one victim: /_sim/timeline?bsn=... or ?ketenreferentie=...\n")
+            text = render(self.timeline(query.get("bsn", ""), query.get("ketenreferentie", "")))
+            return self.reply(h, 200, text.encode(), {"Content-Type": "text/plain; charset=utf-8"})
+        return super()._control(h, method)
+
     def state(self):
         by_version = {v: sum(1 for x in self.versions.values() if x == v) for v in ("v1", "v2")}
         return {"accepted": len(self.accepted), "accepted_per_version": by_version, "duplicates": self.duplicates,
@@ -124,3 +167,33 @@ def _lacking(item: etree._Element) -> str | None:
                                                   voorwaarde.findtext(f"{{{NS2}}}Gebied"))):
             return f"Voorwaarde {n} lijkt een adres te bevatten"
     return None
+
+
+def _flat(element: etree._Element) -> str:
+    """A detail element as one line: its text, or its children's names and texts."""
+    if len(element) == 0:
+        return (element.text or "").strip()
+    return ", ".join(f"{etree.QName(c).localname} {_flat(c)}" for c in element)
+
+
+def _moment(tijdstip: str) -> datetime:
+    """A Zaakstatus's Tijdstip to compare; one without an offset is Dutch time."""
+    moment = datetime.fromisoformat(tijdstip)
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Europe/Amsterdam"))
+
+
+def render(timelines: dict[str, list[dict]]) -> str:
+    """``KbspSimulator.timeline`` for people: a line per status, under its Ketenreferentie."""
+    if not timelines:
+        return "The portal accepted nothing about this victim (yet).\n"
+    lines = []
+    for ref, entries in timelines.items():
+        sources = list(dict.fromkeys(e["bron"] for e in entries))
+        lines.append(f"Ketenreferentie {ref}: {len(entries)} statuses from {len(sources)} sources "
+                     f"({', '.join(sources)})")
+        for e in entries:
+            zaak = " / ".join(e["zaak"].get(k, "") for k in ("Parketnummer", "Registratienummer") if k in e["zaak"])
+            details = "; ".join(f"{name} {value}" for name, value in e["details"].items())
+            lines.append(f"  {e['tijdstip'][:16].replace('T', ' ')}  {e['bron']:<11}  {e['status']:<30}  "
+                         f"{zaak:<20}  {details}".rstrip())
+    return "\n".join(lines) + "\n"

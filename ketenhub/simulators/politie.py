@@ -3,6 +3,7 @@ kept until confirmed (so a melding not confirmed is handed out again when asked 
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from lxml import etree
 
@@ -39,6 +40,13 @@ class PolitieSimulator(SoapSimulator):
             at = time.time()
             self.available_at.update((i, at) for i in ids)
             return ids
+
+    def add_melding(self, make: Callable[[int], str]) -> int:
+        """Queue one melding that ``make`` writes for the Volgnummer it is given; returns that Volgnummer."""
+        with self.lock:
+            n = max(self.queue, default=self.confirmed) + 1
+            self.queue[n] = make(n).encode()
+            return n
 
     def operation(self, name, request):
         with self.lock:
