@@ -195,5 +195,5 @@ def render(timelines: dict[str, list[dict]]) -> str:
             zaak = " / ".join(e["zaak"].get(k, "") for k in ("Parketnummer", "Registratienummer") if k in e["zaak"])
             details = "; ".join(f"{name} {value}" for name, value in e["details"].items())
             lines.append(f"  {e['tijdstip'][:16].replace('T', ' ')}  {e['bron']:<11}  {e['status']:<30}  "
-                         f"{zaak:<20}  {details}".rstrip())
+                         f"{zaak:<34}  {details}".rstrip())
     return "\n".join(lines) + "\n"

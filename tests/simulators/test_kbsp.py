@@ -69,3 +69,27 @@ def test_the_control_api_shows_both_versions(kbsp):
     publish(kbsp, "v2", status(NS2, "B"))
     state = kbsp.state()
     assert state["accepted_per_version"] == {"v1": 1, "v2": 1} and state["switch"] == "2027-02-28T23:00:00+00:00"
+
+
+def test_one_victims_timeline_oldest_first_and_kept_across_a_restart(kbsp):
+    def at(item, tijdstip, ref="KR-1"):
+        return item.replace("2027-01-01T10:00:00+01:00", tijdstip).replace("KR-1", ref)
+    publish(kbsp, "v2", at(status(NS2, "B", "HULP_GESTART", "<Hulpverlener>SHN, regio Oost</Hulpverlener>").replace(
+        "<Bron>OM</Bron>", "<Bron>SHN</Bron>"), "2026-03-10T08:45:00Z"))
+    publish(kbsp, "v1", at(status(NS1, "A", "AANGIFTE_ONTVANGEN"), "2026-03-10T09:30:00+01:00"),
+            at(status(NS1, "C"), "2026-03-11T08:00:00"), at(status(NS1, "D"), "2026-03-12T08:00:00", "KR-2"))
+    kbsp.stop()
+    again = KbspSimulator(store=kbsp.store).start()  # the portal started again: it still knows what it accepted
+    try:
+        assert publish(again, "v2", status(NS2, "A")) == [("DUPLICAAT", None)]
+        timeline = again.timeline(ketenreferentie="KR-1")
+        assert list(timeline) == ["KR-1"]
+        # v1 has no Bron: the contract's rule gives POLITIE to AANGIFTE_ONTVANGEN, OM to the rest.
+        # Oldest first by the moment, not the text: 09:30 in Dutch winter time is 08:30 UTC.
+        assert [(e["tijdstip"], e["bron"], e["status"], e["details"]) for e in timeline["KR-1"]] == [
+            ("2026-03-10T09:30:00+01:00", "POLITIE", "AANGIFTE_ONTVANGEN", {}),
+            ("2026-03-10T08:45:00Z", "SHN", "HULP_GESTART", {"Hulpverlener": "SHN, regio Oost"}),
+            ("2026-03-11T08:00:00", "OM", "ZAAK_BIJ_OM", {})]
+        assert again.timeline() == {}  # nobody asked for: nobody shown
+    finally:
+        again.stop()
