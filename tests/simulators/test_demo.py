@@ -22,8 +22,8 @@ def simulated(tmp_path, monkeypatch, before_kbsp_switch):
     for name, fields in connections.items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{name.upper()}", json.dumps(fields))
     yield sims, connections
-    for name, sim in sims.items():
-        if name not in ("cjib_inbox", "victim"):
+    for sim in sims.values():
+        if hasattr(sim, "stop"):
             sim.stop()
 
 
@@ -31,7 +31,8 @@ def test_the_demo_serves_the_schadefonds_and_both_kbsp_versions(hub, simulated):
     sims, connections = simulated
     assert {"ketenhub_schadefonds", "ketenhub_kbsp", "ketenhub_kbsp_v2"} <= set(connections)
     (fund,) = wiring.receive(hub, hub.registry.partner("schadefonds"), embedded=False)
-    assert fund.state == "accepted" and fund.accepted + len(fund.rejected) == 40 + len(victim.fund_events()) and fund.accepted > 30
+    assert fund.state == "accepted" and fund.accepted > 30
+    assert fund.accepted + len(fund.rejected) == 40 + len(victim.fund_events())
     (om,) = wiring.receive(hub, hub.registry.partner("om"), embedded=False)
     assert om.accepted > 450
     report = wiring.deliver(hub, hub.registry.destination("kbsp"), embedded=False)
@@ -66,15 +67,16 @@ def test_the_demo_victims_timeline_holds_all_five_sources_under_one_ketenreferen
         ("CJIB", "SCHADEVERGOEDING_BETAALD"), ("SHN", "HULP_AFGESLOTEN")]
     assert {e["bron"] for e in timeline} == set(victim.SOURCES)
     # SHN named the registratienummer alone: the case register gave its steps the parketnummer's reference.
-    assert {str(e["zaak"]) for e in timeline if e["bron"] == "SHN"} == {str({"Registratienummer": victim.REGISTRATIENUMMER})}
+    assert [e["zaak"] for e in timeline if e["bron"] == "SHN"] == [{"Registratienummer": victim.REGISTRATIENUMMER}] * 3
     details = {e["status"]: e["details"] for e in timeline}
     assert details["UITSPRAAK"] == {"Uitkomst": "VEROORDEELD", "Schadevergoeding": "1850.00"}
     assert details["SCHADEVERGOEDING_BETAALD"]["Betaling"] == "BetaaldBedrag 600.00, OpenstaandBedrag 1250.00"
 
-    portal = [item.decode() for item in kbsp.accepted.values()]
-    assert sum(victim.BSN in item for item in portal) == len(timeline)
-    suspect = [value for value in victim.SUSPECT.values() if any(value in item for item in portal)]
+    hers = [item.decode() for item in kbsp.accepted.values() if victim.BSN.encode() in item]
+    assert len(hers) == len(timeline)
+    suspect = [value for value in victim.SUSPECT.values() if any(value in item for item in hers)]
     assert suspect == []  # nothing of the suspect, later the convicted person, reached the portal
+    assert all(victim.SUSPECT["bsn"] in e for e in victim.om_events() + victim.cjib_events())  # though it was sent
 
     seen = requests.get(f"{kbsp.url}/_sim/timeline", params={"bsn": victim.BSN}, timeout=10, **requests_tls(kbsp))
     lines = seen.text.splitlines()
