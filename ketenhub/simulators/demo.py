@@ -1,7 +1,8 @@
 """Every partner and destination at once, wired for the hub: ``ketenhub simulate``.
 
 Starts the Politie and KbSP SOAP services, the DLV HTTP service, SHN's REST feed (OAuth2, JSON),
-the OM and CJIB SFTP servers and a CVOM drop-folder writer, keeps demo traffic flowing, and
+the OM and CJIB SFTP servers and a CVOM drop-folder writer, keeps demo traffic flowing (with one
+victim in one case at all five of the portal's sources: ``simulators.victim``), and
 writes the Airflow Connections that reach them (host keys and login keys, the test CA, the
 hub's client certificate and SHN's client secret included) to <workdir>/connections.json
 (0600), for ``airflow connections import``. The SOAP and HTTP services serve two-way TLS with a

@@ -5,7 +5,10 @@ as a file named by its BerichtId.
 
 From the switch date (``switch``, by the hub's clock, so that tests can set it) v1 answers every
 Zaakstatus AFGEWEZEN with Reden VERSIE_BUITEN_GEBRUIK. v2 refuses a status that lacks a detail
-its Status needs, or whose Voorwaarde looks like it holds an address, as the contract says."""
+its Status needs, or whose Voorwaarde looks like it holds an address, as the contract says.
+
+``GET /_sim/timeline?bsn=...`` (or ``?ketenreferentie=...``) shows people what it accepted about
+one victim, oldest first, under each Ketenreferentie: the timeline the portal shows them."""
 from __future__ import annotations
 
 import re
@@ -113,22 +116,23 @@ class KbspSimulator(SoapSimulator):
         """What the portal accepted about one victim (by BSN or Ketenreferentie), per
         Ketenreferentie, oldest first: the timeline it shows them. Bron of a v1 status is what
         the contract's v1-to-v2 rule gives it (POLITIE for AANGIFTE_ONTVANGEN, else OM)."""
+        if not (bsn or ketenreferentie):
+            return {}
         with self.lock:
             accepted = list(self.accepted.items())
         found: dict[str, list[dict]] = {}
         for bericht_id, data in accepted:
             item = etree.fromstring(data, parser())
             ns = etree.QName(item).namespace
-            victim, ref = item.findtext(f"{{{ns}}}Slachtoffer/{{{ns}}}Bsn"), \
-                item.findtext(f"{{{ns}}}Slachtoffer/{{{ns}}}Ketenreferentie")
-            if (bsn and victim != bsn) or (ketenreferentie and ref != ketenreferentie) or not (bsn or ketenreferentie):
+            ref = item.findtext(f"{{{ns}}}Slachtoffer/{{{ns}}}Ketenreferentie")
+            if (bsn and item.findtext(f"{{{ns}}}Slachtoffer/{{{ns}}}Bsn") != bsn) or ketenreferentie not in ("", ref):
                 continue
             status = item.findtext(f"{{{ns}}}Status")
             tijdstip = item.find(f"{{{ns}}}Tijdstip")
             found.setdefault(ref, []).append({
                 "tijdstip": tijdstip.text.strip(), "status": status, "berichtId": bericht_id,
                 "bron": item.findtext(f"{{{ns}}}Bron") or ("POLITIE" if status == "AANGIFTE_ONTVANGEN" else "OM"),
-                "zaak": {etree.QName(e).localname: e.text.strip() for e in item.find(f"{{{ns}}}Zaak")},
+                "zaak": {etree.QName(e).localname: (e.text or "").strip() for e in item.find(f"{{{ns}}}Zaak")},
                 "details": {etree.QName(e).localname: _flat(e) for e in tijdstip.itersiblings()}})
         for entries in found.values():
             entries.sort(key=lambda e: _moment(e["tijdstip"]))
@@ -192,7 +196,7 @@ def render(timelines: dict[str, list[dict]]) -> str:
         lines.append(f"Ketenreferentie {ref}: {len(entries)} statuses from {len(sources)} sources "
                      f"({', '.join(sources)})")
         for e in entries:
-            zaak = " / ".join(e["zaak"].get(k, "") for k in ("Parketnummer", "Registratienummer") if k in e["zaak"])
+            zaak = " / ".join(e["zaak"][k] for k in ("Parketnummer", "Registratienummer") if k in e["zaak"])
             details = "; ".join(f"{name} {value}" for name, value in e["details"].items())
             lines.append(f"  {e['tijdstip'][:16].replace('T', ' ')}  {e['bron']:<11}  {e['status']:<30}  "
                          f"{zaak:<34}  {details}".rstrip())

@@ -1,7 +1,7 @@
 """The demo's one victim whose case every source reports on: Vera Voorbeeld, assaulted in
 Utrecht, as the police, the OM, Slachtofferhulp Nederland, the Schadefonds Geweldsmisdrijven and
 CJIB each send it, so that the portal shows her one timeline (``GET /_sim/timeline?bsn=...`` at the
-KbSP simulator). Fictional: BSNs from the range kept for tests (999 99x xxx), made-up names.
+KbSP simulator). Fictional: made-up names, BSNs of the 99999xxxx kind used as test numbers.
 
 The case's numbers link the sources as in the chain: the police report names the registratienummer
 and, decided at the ZSM table that evening, the OM's parketnummer; the OM, the fund and CJIB name
