@@ -255,7 +255,9 @@ def _send_each(hub: Hub, dest: Destination, envelope: Envelope, transport: Trans
     created = as_utc(batch.created_at)
     waited: list[float] = []
 
-    def one(item) -> ItemResult:
+    def one(item) -> ItemResult | None:
+        if waited:  # the destination asked to wait: held back (None), not sent
+            return None
         document = envelope.build([item.document], batch.name, created)
         problems = validate(schema, etree.fromstring(document, parser()))
         if problems:
@@ -271,11 +273,10 @@ def _send_each(hub: Hub, dest: Destination, envelope: Envelope, transport: Trans
             waited.append(result.retry_after)
         return result
 
-    answers: list[ItemResult | None] = []
+    # Each thread takes the next item as soon as its call is answered: waiting for a wave's
+    # slowest call left the others' connections idle.
     with ThreadPoolExecutor(max_workers=dest.concurrency, thread_name_prefix=f"ketenhub-{dest.destination}") as pool:
-        for i in range(0, len(items), dest.concurrency):  # a wave at a time: what a wave hears stops the next
-            wave = items[i:i + dest.concurrency]
-            answers += [None] * len(wave) if waited else pool.map(one, wave)
+        answers = list(pool.map(one, items))
     held = [item.id for item, answer in zip(items, answers) if answer is None]
     if held:
         wait = retry_wait(max(waited), 0, dest.retry_after_max_seconds)
