@@ -96,7 +96,9 @@ def _lock_destination(conn: Connection, dest: Destination) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(f"ketenhub:{dest.destination}".encode())})
 
 
-ITEMS_PER_CONNECTION = 8  # a batch of items of their own holds this many per connection used
+# A batch of items of their own holds this many per connection used: a batch's claim and
+# settlement cost about as much for 256 items as for 64, and its last calls leave connections idle.
+ITEMS_PER_CONNECTION = 32
 
 
 def _side_by_side(dest: Destination, envelope: Envelope, transport: Transport) -> bool:
