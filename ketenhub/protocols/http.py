@@ -176,7 +176,7 @@ _current = threading.local()
 class _Watchdog:
     """One thread for every call's deadline in this process: it sleeps until the earliest
     deadline of the calls under way and expires those that have passed. A thread started per
-    call cost more than the rest of a kept-alive call."""
+    call was a large part of what a kept-alive call cost."""
 
     def __init__(self):
         self.changed = threading.Condition()
@@ -353,8 +353,7 @@ class NoRedirectSession(requests.Session):
         adapter = _Adapter(tls or Tls())
         self.mount("http://", adapter)
         self.mount("https://", adapter)
-        # Asked for identity: a compressed answer could pass the byte limit only once inflated (one
-        # compressed all the same is inflated as read, and held to the limit so).
+        # Asked for identity: a compressed answer could pass the byte limit only once inflated.
         self.headers["Accept-Encoding"] = "identity"
 
     def get_redirect_target(self, resp):
