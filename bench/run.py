@@ -120,9 +120,10 @@ def phase_hub(path: Path) -> dict:
                         "seconds": time.perf_counter() - start}
     sent = {}
     for name in ("kbsp", "cjib", "dlv"):  # SOAP to the simulator, OpdrachtenBatch files, HTTP to the simulator
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         sent[f"{name}_delivered"] = deliver(hub, hub.registry.destination(name)).delivered
         sent[f"{name}_seconds"] = time.perf_counter() - start
+        sent[f"{name}_cpu_seconds"] = time.process_time() - cpu  # the hub process, all its threads
     return {"events": report.accepted + len(report.rejected), "accepted": report.accepted,
             "rejected": len(report.rejected), "ingest_seconds": t1 - t0, "seconds": time.perf_counter() - t0,
             **others, **sent,
@@ -146,12 +147,14 @@ def phase_simulator(store: Path, name: str, meldingen: int = 0) -> None:
         sim = PolitieSimulator(seed=POLITIE_SEED)
         sim.add(meldingen)  # the same meldingen as politie_page's
     else:
-        sim = KbspSimulator(store=store, keep_files=False) if name == "kbsp" else DlvSimulator(store=store)
+        kind = KbspSimulator if name == "kbsp" else DlvSimulator
+        sim = kind(store=store, keep_files=False)
     sim.start()
     connections = sim.connections() if name == "kbsp" else {name: sim.connection()}  # KbSP: v1 and v2
+    cpu = time.process_time()  # from here: serving, not starting
     print(json.dumps({"connections": connections}), flush=True)  # over TLS, as the hub meets them
     sys.stdin.read()
-    state = sim.state()
+    state = {**sim.state(), "cpu_seconds": time.process_time() - cpu, "connections": sim.server.connections}
     state.pop("items_per_call", None)
     print(json.dumps(state), flush=True)
 
@@ -396,6 +399,7 @@ def main() -> None:
         "events": args.events, "file_mb": size_mb,
         "store": "postgresql" if args.database_url else "sqlite",
         "floor": floor["om"], "floor_cvom": floor["cvom"], "floor_politie": floor["politie"],
+        "simulators": received,
         "hub": {**hub, "all_events": events, "events_per_second": round(events / hub["seconds"]),
                 "ingest_events_per_second": round(hub["events"] / hub["ingest_seconds"]),
                 **{f"{k}_per_second": v for k, v in per_second.items()}},
@@ -439,6 +443,10 @@ def main() -> None:
           f"a call of {zeep['items']} Zaakstatus as zeep objects {zeep['zeep_message_us_per_item']:.0f} µs an item to "
           f"write (and {zeep['zeep_objects_us_per_item']:.0f} to make the objects), the hub's own body "
           f"{zeep['hub_message_us_per_item']:.0f} µs an item")
+    for name, label in (("kbsp", "KbSP"), ("dlv", "DLV")):
+        n, sim = hub[f"{name}_delivered"] or 1, received[name]
+        print(f"{label} CPU per item delivered: hub process {hub[f'{name}_cpu_seconds'] / n * 1e6:.0f} µs, simulator "
+              f"{sim['cpu_seconds'] / n * 1e6:.0f} µs; {sim['connections']} connection(s) to the simulator")
     print("DAG file parse: " + ", ".join(f"{k} {v:.2f} s" for k, v in dags["parse_seconds"].items()))
     if airflow:
         print(f"Airflow run of ketenhub_receive_om, {args.airflow_events:,} events ({airflow['state']}): "

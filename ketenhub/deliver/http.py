@@ -52,15 +52,16 @@ class HttpRequests:
 
 
 class HttpDestination(Transport):
-    concurrent = True  # one session, whose pool keeps a connection per thread alive
+    concurrent = True  # one client, whose pool keeps a connection alive for each call under way
 
     def __init__(self, base_url: str, spec: HttpRequests, label: str, namespace: str, timeout: float = 30,
                  auth: tuple[str, str] | None = None, deadline: float = DEFAULT_DEADLINE_SECONDS,
-                 max_bytes: int = DEFAULT_ANSWER_MAX_BYTES, tls: Tls | None = None):
+                 max_bytes: int = DEFAULT_ANSWER_MAX_BYTES, tls: Tls | None = None, concurrency: int = 1):
         self.base_url, self.spec, self.label = base_url.rstrip("/"), spec, label
         self.places = [(m.group(0), etree.XPath(f"string({m.group(1)})", namespaces={"d": namespace}))
                        for m in _PLACE.finditer(spec.url)]
-        self.http = HttpClient(timeout, deadline, max_bytes, auth, tls=tls)  # kept alive across documents
+        # Kept alive across documents, a connection for each call made at once.
+        self.http = HttpClient(timeout, deadline, max_bytes, auth, tls=tls, connections=concurrency)
 
     def url(self, item: etree._Element) -> str:
         path = self.spec.url
@@ -97,4 +98,4 @@ class HttpDestination(Transport):
 def configured(hub, dest, ep, deadline: float) -> HttpDestination:
     return HttpDestination(ep.base_url, options(HttpRequests, dest), dest.label, dest.namespace, ep.timeout,
                            auth=(ep.login, ep.password) if ep.login else None, deadline=deadline,
-                           max_bytes=dest.answer_max_bytes, tls=ep.tls(dest.oin))
+                           max_bytes=dest.answer_max_bytes, tls=ep.tls(dest.oin), concurrency=dest.concurrency)

@@ -1,11 +1,12 @@
-"""HTTP as the hub speaks it to every peer (the SOAP services and DLV), on requests.
+"""HTTP as the hub speaks it to every peer (the SOAP services, DLV and SHN), on urllib3 through
+requests' adapter (zeep and authlib get a requests session with that adapter).
 
 Three promises, whatever the peer does:
 
 - no redirect is ever followed: a 3xx answer is an error naming only the host it pointed to;
 - every call has an overall deadline (connecting, sending, waiting and reading together): a
   per-read timeout alone lets a peer that trickles a byte at a time hold a call for ever, so a
-  watchdog shuts the call's socket when the deadline passes;
+  watchdog thread shuts the call's socket when the deadline passes;
 - an answer is read in chunks up to a limit in bytes and refused beyond it, never whole.
 
 And TLS as Digikoppeling has it: the server's certificate is checked against the Connection's CA
@@ -26,12 +27,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from time import monotonic
-from urllib.parse import urlsplit
+from typing import Callable, Iterable, Mapping
+from urllib.parse import urlencode, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.util import Retry, Timeout, make_headers
 
 DEFAULT_ANSWER_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_DEADLINE_SECONDS = 120.0
@@ -168,6 +173,46 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 _current = threading.local()
 
 
+class _Watchdog:
+    """One thread for every call's deadline in this process: it sleeps until the earliest
+    deadline of the calls under way and expires those that have passed. A thread started per
+    call was a large part of what a kept-alive call cost."""
+
+    def __init__(self):
+        self.changed = threading.Condition()
+        self.running: set[_Deadline] = set()
+        self.wakes_at = float("inf")
+        self.thread: threading.Thread | None = None
+
+    def watch(self, deadline: "_Deadline") -> None:
+        with self.changed:
+            self.running.add(deadline)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="ketenhub-deadlines", daemon=True)
+                self.thread.start()
+            if deadline.at < self.wakes_at:
+                self.changed.notify()
+
+    def forget(self, deadline: "_Deadline") -> None:
+        with self.changed:
+            self.running.discard(deadline)
+
+    def _run(self) -> None:
+        with self.changed:
+            while True:
+                now = monotonic()
+                for deadline in [d for d in self.running if d.at <= now]:
+                    self.running.discard(deadline)
+                    deadline.expire()
+                self.wakes_at = min((d.at for d in self.running), default=float("inf"))
+                self.changed.wait(None if self.wakes_at == float("inf") else self.wakes_at - now)
+
+
+_watchdog = _Watchdog()
+# A child process has no copy of the parent's thread: its calls get a watchdog of their own.
+os.register_at_fork(after_in_child=lambda: globals().update(_watchdog=_Watchdog()))
+
+
 class _Deadline:
     """Shuts every socket the calling thread opens or uses for this call once ``seconds`` have
     passed; the blocked read then fails at once."""
@@ -177,8 +222,6 @@ class _Deadline:
         self.expired = False
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
-        self.timer = threading.Timer(seconds, self._expire)
-        self.timer.daemon = True
 
     def watch(self, sock: socket.socket | None) -> None:
         if sock is None:
@@ -188,19 +231,20 @@ class _Deadline:
             if self.expired:
                 _shut(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self.lock:
             self.expired = True
             for sock in self.sockets:
                 _shut(sock)
 
     def __enter__(self) -> "_Deadline":
+        self.at = monotonic() + self.seconds
         _current.deadline = self
-        self.timer.start()
+        _watchdog.watch(self)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.timer.cancel()
+        _watchdog.forget(self)
         _current.deadline = None
 
 
@@ -256,16 +300,22 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
+def _refuse_plain(url: str, tls: Tls) -> None:
+    if url[:7].lower() == "http://" and not tls.plain_http:
+        raise PlainHttpRefused(f"plain HTTP to {_origin(url)} refused: use https, or allow plain HTTP in the "
+                               "Connection (extra insecure_plain_http)")
+
+
 class _Adapter(HTTPAdapter):
     """TLS from its ``Tls`` only, with one context for all its connections; plain HTTP refused
-    unless that allows it."""
+    unless that allows it. It keeps up to ``connections`` alive per peer."""
 
-    def __init__(self, tls: "Tls"):
+    def __init__(self, tls: "Tls", connections: int = requests.adapters.DEFAULT_POOLSIZE):
         self.tls = tls
         self.ssl_context = tls.context()
         connection = type("_OinCheckedConnection", (_HTTPSConnection,), {"server_oin": tls.server_oin})
         self.POOLS = {"http": _HTTPPool, "https": type("_OinCheckedPool", (_HTTPSPool,), {"ConnectionCls": connection})}
-        super().__init__()
+        super().__init__(pool_maxsize=connections)
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, ssl_context=self.ssl_context, **kwargs)
@@ -313,41 +363,66 @@ class NoRedirectSession(requests.Session):
 @dataclass(frozen=True)
 class Answer:
     status: int
-    headers: requests.structures.CaseInsensitiveDict
+    headers: Mapping[str, str]  # case-insensitive
     content: bytes
 
 
 class HttpClient:
-    """POSTs to one peer: kept-alive session, per-read ``timeout``, overall ``deadline``, answers
-    read up to ``max_bytes``. ``what`` names the peer and operation in errors."""
+    """Calls to one peer: kept-alive connections, per-read ``timeout``, overall ``deadline``,
+    answers read up to ``max_bytes``. ``what`` names the peer and operation in errors;
+    ``headers`` makes headers of each call's own when it starts (OAuth2's bearer token);
+    ``connections``: as many as are kept alive, at least the calls made at once (more would
+    each cost a new handshake).
+
+    It calls urllib3 itself, through the pools of the adapter that a ``NoRedirectSession``
+    mounts (the same TLS, OIN check and deadline): requests' own work per call (preparing,
+    cookies, hooks, the environment read again) cost more than the call. Its errors are raised
+    as requests names them, as with a session."""
 
     def __init__(self, timeout: float = 30, deadline: float = DEFAULT_DEADLINE_SECONDS,
                  max_bytes: int = DEFAULT_ANSWER_MAX_BYTES, auth: tuple[str, str] | None = None,
-                 session: requests.Session | None = None, tls: Tls | None = None):
+                 tls: Tls | None = None, headers: Callable[[], dict] | None = None,
+                 connections: int = requests.adapters.DEFAULT_POOLSIZE):
         self.timeout = min(timeout, deadline)
         self.deadline = deadline
         self.max_bytes = max_bytes
-        self.session = session or NoRedirectSession(tls)
-        self.session.auth = auth
+        self.timeouts = Timeout(self.timeout)
+        self.adapter = _Adapter(tls or Tls(), connections)
+        # Asked for identity: a compressed answer could pass the byte limit only once inflated (one
+        # compressed all the same is inflated as read, and held to the limit so).
+        self.headers = {"Accept-Encoding": "identity", **(make_headers(basic_auth=":".join(auth)) if auth else {})}
+        self.call_headers = headers
+        self.proxies: dict[tuple[str, str], str | None] = {}  # origin -> its proxy from the environment, read once
 
     def post(self, url: str, data: bytes, headers: dict, what: str) -> Answer:
         """Raises Redirected, AnswerTooLarge, DeadlineExceeded, TlsRefused, PlainHttpRefused, or
         requests' RequestException."""
-        return self.request("POST", url, what, data=data, headers=headers)
+        return self.request("POST", url, what, data, headers)
 
     def get(self, url: str, params: dict, headers: dict, what: str) -> Answer:
         """As ``post``."""
-        return self.request("GET", url, what, params=params, headers=headers)
+        query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
+        return self.request("GET", f"{url}{'&' if '?' in url else '?'}{query}" if query else url, what, None, headers)
 
-    def request(self, method: str, url: str, what: str, **arguments) -> Answer:
+    def close(self) -> None:
+        """Its kept-alive connections closed."""
+        self.adapter.close()
+
+    def _pools(self, url: str):
+        """The pool manager for ``url``: direct, or through the environment's proxy for its origin."""
+        parts = urlsplit(url)
+        origin = parts.scheme, parts.netloc
+        if origin not in self.proxies:
+            self.proxies[origin] = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+        proxy = self.proxies[origin]
+        return self.adapter.proxy_manager_for(proxy) if proxy else self.adapter.poolmanager
+
+    def request(self, method: str, url: str, what: str, data: bytes | None, headers: dict) -> Answer:
+        _refuse_plain(url, self.adapter.tls)
         started = monotonic()
         with _Deadline(self.deadline) as deadline:
             try:
-                with self.session.request(method, url, timeout=self.timeout, stream=True, allow_redirects=False,
-                                          **arguments) as r:
-                    if 300 <= r.status_code < 400:
-                        raise Redirected(what, r.status_code, r.headers.get("Location"))
-                    answer = Answer(r.status_code, r.headers, read_bounded(r, self.max_bytes, what))
+                answer = self._call(method, url, what, data, headers)
             except requests.RequestException as e:
                 if not (deadline.expired or monotonic() - started >= self.deadline):
                     refusal = _tls_refusal(e)
@@ -360,16 +435,51 @@ class HttpClient:
                                        f"{self.deadline:g} s (adapter call_deadline_seconds)")
         return answer
 
+    def _call(self, method: str, url: str, what: str, data: bytes | None, headers: dict) -> Answer:
+        own = self.call_headers() if self.call_headers else {}
+        try:
+            r = self._pools(url).urlopen(method, url, body=data, headers={**self.headers, **own, **headers},
+                                         redirect=False, assert_same_host=False, preload_content=False,
+                                         decode_content=True, retries=_NO_RETRY, timeout=self.timeouts)
+            try:
+                if 300 <= r.status < 400:
+                    raise Redirected(what, r.status, r.headers.get("Location"))
+                return Answer(r.status, r.headers, read_bounded(r.status, r.headers, r.stream(CHUNK), self.max_bytes,
+                                                                what))
+            except BaseException:
+                r.close()  # what is left unread must not be taken for the next answer
+                raise
+            finally:
+                r.release_conn()
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise _as_requests_error(e) from e
 
 
-def read_bounded(r: requests.Response, max_bytes: int, what: str) -> bytes:
+_NO_RETRY = Retry(0, read=False)  # as requests: a call is made once; its caller decides on another
+
+
+def _as_requests_error(e: Exception) -> requests.RequestException:
+    """urllib3's error as requests' adapter names it."""
+    reason = e.reason if isinstance(e, MaxRetryError) else e
+    if isinstance(reason, urllib3.exceptions.SSLError):
+        return requests.exceptions.SSLError(e)
+    if isinstance(reason, urllib3.exceptions.ProxyError):
+        return requests.exceptions.ProxyError(e)
+    if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+        return requests.exceptions.ConnectTimeout(e)
+    if isinstance(reason, ReadTimeoutError):
+        return requests.exceptions.ReadTimeout(e)
+    return requests.exceptions.ConnectionError(e)
+
+
+def read_bounded(status: int, headers: Mapping[str, str], chunks: Iterable[bytes], max_bytes: int, what: str) -> bytes:
     """An answer's body read in chunks, refused (AnswerTooLarge) once it passes ``max_bytes``."""
-    length = r.headers.get("Content-Length", "")
+    length = headers.get("Content-Length", "")
     if length.strip().isdigit() and int(length) > max_bytes:
-        raise AnswerTooLarge(what, r.status_code, max_bytes)
+        raise AnswerTooLarge(what, status, max_bytes)
     body = bytearray()
-    for chunk in r.iter_content(CHUNK):
+    for chunk in chunks:
         body += chunk
         if len(body) > max_bytes:
-            raise AnswerTooLarge(what, r.status_code, max_bytes)
+            raise AnswerTooLarge(what, status, max_bytes)
     return bytes(body)

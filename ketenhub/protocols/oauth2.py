@@ -11,7 +11,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.integrations.base_client import OAuthError
 
-from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, Answer, HttpClient, Tls,
+from ketenhub.protocols.http import (CHUNK, DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, Answer, HttpClient, Tls,
                                      PlainHttpRefused, TlsRefused, _Adapter, _Deadline, _tls_refusal,
                                      read_bounded, retry_after_seconds)
 
@@ -52,7 +52,8 @@ class _Session(OAuth2Session):
                        allow_redirects=False, timeout=kwargs.get("timeout") or 30) as resp:
             if 300 <= resp.status_code < 400:
                 raise TokenRefused(f"{what}: HTTP {resp.status_code} redirect; the hub follows no redirects")
-            content = read_bounded(resp, TOKEN_ANSWER_MAX_BYTES, what)
+            content = read_bounded(resp.status_code, resp.headers, resp.iter_content(CHUNK), TOKEN_ANSWER_MAX_BYTES,
+                                   what)
         if resp.status_code == 429 or resp.status_code >= 500:
             raise TokenUnavailable(f"{what}: HTTP {resp.status_code}",
                                    retry_after_seconds(resp.headers.get("Retry-After")))
@@ -80,8 +81,7 @@ class ClientCredentialsClient:
         self.session = _Session(tls, what, client_id=client_id, client_secret=client_secret,
                                 token_endpoint_auth_method="client_secret_basic", scope=scope,
                                 token_endpoint=token_url, grant_type="client_credentials", leeway=leeway)
-        self.http = HttpClient(timeout, deadline, max_bytes, session=self.session)
-        self.http.session.auth = None
+        self.http = HttpClient(timeout, deadline, max_bytes, tls=tls, headers=self._bearer)
 
     def renew(self) -> None:
         """A new token now, whatever the one held says of itself."""
@@ -98,6 +98,13 @@ class ClientCredentialsClient:
 
     def close(self) -> None:
         self.session.close()
+        self.http.close()
+
+    def _bearer(self) -> dict:
+        """The token's header for a call, the token renewed first when it nears its end (as
+        authlib's own session does before each call)."""
+        self.session.ensure_active_token(self.session.token)
+        return {"Authorization": f"Bearer {self.session.token['access_token']}"}
 
     def get(self, url: str, params: dict, what: str) -> Answer:
         """Raises what HttpClient.get raises, TokenRefused and TokenUnavailable. A 401 is the

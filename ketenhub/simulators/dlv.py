@@ -2,7 +2,8 @@
 
 201 for a new Idempotency-Key, 200 for one it already has; 400 for a body that is not valid
 against the XSD, 422 when the path and the body disagree or the key is refused, 429/503 with
-Retry-After when told to misbehave. Every accepted status is kept as <Idempotency-Key>.xml."""
+Retry-After when told to misbehave. Every accepted status is kept as <Idempotency-Key>.xml (unless
+``keep_files`` is off)."""
 from __future__ import annotations
 
 import re
@@ -24,9 +25,10 @@ PATH = re.compile(r"^/dlv/v1/beroepen/(DLV-20\d{2}-\d{7})/status$")
 class DlvSimulator(Simulator):
     oin = "00000099000000031000"
 
-    def __init__(self, port: int = 0, store: Path | None = None, **tls):
+    def __init__(self, port: int = 0, store: Path | None = None, keep_files: bool = True, **tls):
         super().__init__(port, **tls)
         self.schema = compile_schema(str(SCHEMAS / "dlv/beroepstatus-v1.xsd"))
+        self.keep_files = keep_files  # off for the benchmark: a file per status costs more than the rest
         self.store = Path(store or tempfile.mkdtemp(prefix="dlv-"))
         self.store.mkdir(parents=True, exist_ok=True)
         self.accepted: dict[str, bytes] = {}
@@ -62,7 +64,8 @@ class DlvSimulator(Simulator):
                 return 200, {}, b""
             self.accepted[key] = body
             self.accepted_at[key] = time.time()
-            (self.store / f"{key}.xml").write_bytes(body)
+            if self.keep_files:
+                (self.store / f"{key}.xml").write_bytes(body)
         return 201, {"Location": h.path}, b""
 
     def state(self):

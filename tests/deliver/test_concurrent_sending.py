@@ -1,7 +1,7 @@
 """A destination's batches sent side by side (deliver.concurrency): each item once, and a
 Retry-After makes the hub stop sending to that destination for the rest of the run."""
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -69,11 +69,14 @@ def test_a_batch_taken_over_after_a_crash_is_sent_again_under_the_same_keys(hub,
 
 
 def test_retry_after_stops_sending_to_the_destination(hub, dlv, appeals):
-    dlv.misbehave(fail_next=1, fail_with="429", retry_after=120)
+    # Every answer takes a while, so that the hub hears the 429 long before the calls started
+    # beside it (the first 8, and those started as the others of them were answered) end.
+    dlv.misbehave(fail_next=1, fail_with="429", retry_after=120, delay=0.3)
     before = datetime.now(timezone.utc)
     report = deliver(hub, destination(hub, 8))
-    # the first wave of 8 calls is answered (one of them 429) and settled; no call after it
-    assert (report.delivered, report.retry) == (7, 1) and report.asked_to_wait and len(dlv.accepted) == 7
+    # the calls under way when the 429 came are answered and settled; none is started after it
+    assert report.retry == 1 and report.asked_to_wait and len(dlv.accepted) == report.delivered
+    assert 7 <= report.delivered <= 7 + 7 and dlv.calls == report.delivered + 1
     with hub.engine.connect() as conn:
         waiting = conn.execute(select(delivery.c.next_attempt_at, delivery.c.attempts).where(
             delivery.c.destination == "dlv", delivery.c.state == "pending")).all()
@@ -85,4 +88,24 @@ def test_retry_after_stops_sending_to_the_destination(hub, dlv, appeals):
         assert 119 <= (due - before).total_seconds() <= 125
     again = deliver(hub, destination(hub, 8))  # a run right after: DLV is not asked before its time
     assert again.delivered == 0 and len(dlv.accepted) == report.delivered
+    assert verify(hub.engine).intact
+
+
+def test_what_a_slow_destination_leaves_unsent_at_half_the_lease_goes_in_the_next_batch(hub, dlv, appeals,
+                                                                                         monkeypatch):
+    """No batch is still being sent when its lease runs out (another worker would take it over):
+    the items not started by half of it go back, still due, and the run sends them in the next."""
+    from ketenhub.deliver import run
+    from ketenhub.store.tables import outbound_batch
+    monkeypatch.setattr(run, "LEASE", timedelta(seconds=2))
+    dlv.misbehave(delay=0.2)  # two at a time: about ten items a second
+    report = deliver(hub, destination(hub, 2))
+    assert report.delivered == appeals and not report.asked_to_wait
+    assert len(dlv.accepted) == appeals and dlv.replays == 0
+    with hub.engine.connect() as conn:
+        batches = conn.execute(select(outbound_batch.c.created_at, outbound_batch.c.sent_at, outbound_batch.c.item_count)
+                               .where(outbound_batch.c.destination == "dlv")).all()
+        assert set(conn.scalars(select(delivery.c.attempts).where(delivery.c.destination == "dlv"))) == {1}
+    assert len(batches) >= 3 and sum(n for _, _, n in batches) == appeals  # all 40 would fit in one batch of 64
+    assert all((sent - created).total_seconds() < 2 for created, sent, _ in batches)
     assert verify(hub.engine).intact

@@ -112,6 +112,38 @@ def test_a_peer_trickling_its_answer_is_cut_off_at_the_calls_deadline(hub, peer,
     assert len(first.accepted) == EXPECTED[name]
 
 
+def _post_timed(url, tls, answers):
+    from ketenhub.protocols.http import DeadlineExceeded, HttpClient
+    started = time.monotonic()
+    try:
+        HttpClient(timeout=5, deadline=1, tls=tls).post(url, b"<x/>", {"Content-Type": "application/xml"}, "DLV")
+        answers.put(("answered", time.monotonic() - started))
+    except DeadlineExceeded:
+        answers.put(("deadline", time.monotonic() - started))
+
+
+def test_a_forked_process_keeps_the_calls_deadline(tmp_path):
+    """The deadlines' watchdog is a thread, which a forked worker does not inherit: its calls
+    are cut off all the same."""
+    import multiprocessing
+
+    from ketenhub.protocols.http import HttpClient
+    sim = DlvSimulator(store=tmp_path / "dlv").start()
+    try:
+        tls, fork = sim.client_tls(), multiprocessing.get_context("fork")
+        assert HttpClient(timeout=5, deadline=10, tls=tls).post(sim.url + "/_sim", b"{}", {}, "DLV").status == 200
+        sim.misbehave(trickle=0.2)  # a byte every 0.2 s: each read is quick, the answer takes long
+        answers = fork.Queue()
+        child = fork.Process(target=_post_timed, args=(sim.url + "/dlv/v1/beroepen/DLV-2026-0000001/status", tls,
+                                                       answers))
+        child.start()
+        outcome, took = answers.get(timeout=30)
+        child.join(5)
+        assert outcome == "deadline" and took < 3
+    finally:
+        sim.stop()
+
+
 def test_the_deadline_is_kept_well_inside_the_batch_lease(hub, connection):
     from ketenhub import wiring
     from ketenhub.deliver.run import LEASE
