@@ -7,13 +7,13 @@ import sys
 import threading
 
 import pytest
-from sqlalchemy import func, select
 
 from ketenhub.receive.folder import DropFolder, DropFolderError
 from ketenhub.store.tables import event, payload
 from ketenhub.wiring import receive
 from tests.conftest import DATA
 from tests.support.factories import om_batch, om_event, write_with_marker
+from tests.support.store import count
 
 VALID = (DATA / "cvom/beroep-ontvangen.xml").read_bytes()
 SECRET = b"-----BEGIN OPENSSH PRIVATE KEY----- secret\n"
@@ -37,10 +37,6 @@ def outside(tmp_path):
     (d / "folder").mkdir()
     return d
 
-
-def count(hub, table):
-    with hub.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(table))
 
 
 def kept(hub) -> list[bytes]:
