@@ -9,10 +9,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
 import yaml
 
+from ketenhub.clock import AMSTERDAM
 from ketenhub.settings import Settings
 
 
@@ -260,7 +260,6 @@ def _retention(d: dict, kinds: tuple[str, ...]) -> Retention:
     return Retention(**days)
 
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
 def moment(value) -> datetime | None:

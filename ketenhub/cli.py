@@ -29,11 +29,11 @@ import logging
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from ketenhub import pipeline, wiring
+from ketenhub.clock import AMSTERDAM, local_time
 from ketenhub.adapters import AdapterError
 from ketenhub.store.audit import payload_names, trace
 from ketenhub.hub import Hub
@@ -140,11 +140,8 @@ def cmd_validate(hub: Hub, args) -> int:
 
 
 # Times on the command line: read and shown in the hub's zone (the Airflow UI's default), with it.
-LOCAL = ZoneInfo("Europe/Amsterdam")
-
-
 def _when(at) -> str:
-    return at.replace(tzinfo=at.tzinfo or timezone.utc).astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S %Z") if at else "-"
+    return local_time(at, seconds=True) or "-"
 
 
 def _filter(args):
@@ -154,7 +151,7 @@ def _filter(args):
         if not v:
             return None
         at = datetime.fromisoformat(v)
-        return (at if at.tzinfo else at.replace(tzinfo=LOCAL)).astimezone(timezone.utc)
+        return (at if at.tzinfo else at.replace(tzinfo=AMSTERDAM)).astimezone(timezone.utc)
     return Filter(ids=tuple(args.ids or ()), destination=args.destination, partner=args.partner,
                   error=args.error, since=parse(args.since), until=parse(args.until),
                   personal_data=args.personal_data, states=kinds(args.state))
@@ -185,7 +182,7 @@ def cmd_deliveries(hub: Hub, args) -> int:
             print(f"{r['id']:>7} {r['destination']:5} {r['partner']:8} {r['bericht_id']:30} {r['kind']:8} "
                   f"attempts={r['attempts']:<3} changed={_when(r['updated_at'])}{nxt}  {(r['last_error'] or '')[:100]}")
         print(f"{len(rows)} of {total} matching shown (from {args.offset + 1 if rows else 0}); in trouble: "
-              + ", ".join(f"{k} {n}" for k, n in counts.items()) + f"; times in {LOCAL.key}")
+              + ", ".join(f"{k} {n}" for k, n in counts.items()) + f"; times in {AMSTERDAM.key}")
         return 0
     if args.action == "show":
         d = ops.show_delivery(hub, args.ids[0], personal_data=args.personal_data)
@@ -225,7 +222,7 @@ def cmd_quarantine(hub: Hub, args) -> int:
             print(f"{r['id']:>7} {_when(r['created_at'])} {r['partner']:8} {r['bericht_id'] or '(payload)':30} "
                   f"line {r['line'] or '-':<5}")
             print("\n".join(f"        {line}" for line in r["reason"].splitlines()))
-        print(f"{len(rows)} of {ops.count_quarantine(hub, f)} open items shown; times in {LOCAL.key}")
+        print(f"{len(rows)} of {ops.count_quarantine(hub, f)} open items shown; times in {AMSTERDAM.key}")
         return 0
     ids = list(args.ids)
     if not args.dry_run and len(ids) > 1 and not _confirmed(args, f"Re-process {len(ids)} items?"):

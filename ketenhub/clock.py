@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")  # the chain's zone: schedules, file dates, times shown by default
 OFFSET = "KETENHUB_CLOCK_OFFSET"  # seconds added to the real time
 _offset = timedelta(seconds=float(os.environ.get(OFFSET) or 0))
 
@@ -41,3 +43,10 @@ def at(moment: datetime):
 def as_utc(dt: datetime) -> datetime:
     """A timestamp read back from the store, aware: SQLite keeps no zone, and the hub writes UTC."""
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def local_time(at: datetime | None, zone: ZoneInfo = AMSTERDAM, seconds: bool = False) -> str:
+    """A stored time as people read it: in ``zone``, with the zone's abbreviation ("" for none)."""
+    if at is None:
+        return ""
+    return as_utc(at).astimezone(zone).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "") + " %Z")

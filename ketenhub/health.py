@@ -15,12 +15,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, case, delete, func, insert, select, text
 
-from ketenhub.clock import as_utc, now
+from ketenhub.clock import AMSTERDAM, as_utc, now
 from ketenhub.hub import Hub
 from ketenhub.states import DeliveryState
 from ketenhub.store.tables import delivery, health_sample, payload
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 UTC = ZoneInfo("UTC")
 SPANS = {"day": (timedelta(hours=1), 24), "weeks": (timedelta(days=1), 28)}
 _SETTLED = text("state IN ('delivered', 'failed', 'dead')")  # as ix_delivery_settled's predicate, literally

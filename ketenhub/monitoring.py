@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from ketenhub.adapters import Destination, Partner
-from ketenhub.clock import as_utc
+from ketenhub.clock import as_utc, local_time
 from ketenhub.hub import Hub
 from ketenhub.states import IN_TROUBLE, DeliveryState
 from ketenhub.store.tables import audit, delivery, payload
 
-LOCAL = ZoneInfo("Europe/Amsterdam")
 # The SOAP fault codes of the protocol (soap:Server, soap:Client.Auth): the hub's vocabulary, never a
 # peer's free text, so a log may show them.
 _FAULT = re.compile(r"SoapFault: SOAP Fault ((?:soap|soapenv|SOAP-ENV|env|s|S):(?:Server|Client|VersionMismatch|MustUnderstand)"
@@ -25,7 +23,7 @@ _FAULT = re.compile(r"SoapFault: SOAP Fault ((?:soap|soapenv|SOAP-ENV|env|s|S):(
 
 
 def amsterdam(at: datetime) -> str:
-    return as_utc(at).astimezone(LOCAL).strftime("%Y-%m-%d %H:%M %Z")
+    return local_time(at)
 
 
 def check_backlog(hub: Hub, dest: Destination) -> str | None:

@@ -24,6 +24,7 @@ certificates (``ca_pem``), and the hub's RSA signing certificate and key
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import os
 import re
@@ -36,7 +37,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 import uvicorn
 from cryptography import x509
 from lxml import etree
@@ -53,6 +53,7 @@ from ketenhub.hub import Hub
 from ketenhub.names import shown
 from ketenhub.pipeline import ingest
 from ketenhub.protocols import wssecurity
+from ketenhub.protocols.http import HttpClient
 from ketenhub.protocols.wssecurity import SOAP, Credentials
 from ketenhub.receive.base import Incoming
 from ketenhub.receive.push import CallRefused, check_call, soap_action
@@ -106,13 +107,8 @@ class DagTrigger:
 
     def __init__(self, ep: Endpoint, dag_id: str, timeout: float = 30):
         self.ep, self.dag_id, self.timeout = ep, dag_id, timeout
-        self.verify: bool | str = True  # the system's CAs, or the Connection's ca_pem
-        ca_pem = ep.tls(None).ca_pem
-        if ca_pem:
-            fd, path = tempfile.mkstemp(prefix="ketenhub-airflow-ca-", suffix=".pem")
-            with os.fdopen(fd, "w") as f:
-                f.write(ca_pem)
-            self.verify = path
+        # The hub's HTTP client: the Connection's CA in memory, no redirect followed, a deadline per call.
+        self.http = HttpClient(timeout, deadline=2 * timeout, tls=ep.tls(None))
         self.wanted = threading.Event()
         self.fired = 0  # triggers asked for
         self.runs = 0  # runs started
@@ -138,20 +134,25 @@ class DagTrigger:
                 log.warning("could not trigger %s through Airflow's API: %s", self.dag_id, type(e).__name__)
 
     def trigger(self, routed_after: int | None) -> None:
-        base, verify = self.ep.base_url, self.verify
-        with requests.Session() as http:
-            http.trust_env = False
-            token = http.post(f"{base}/auth/token", json={"username": self.ep.login, "password": self.ep.password},
-                              timeout=self.timeout, verify=verify, allow_redirects=False)
-            token.raise_for_status()
-            run = http.post(f"{base}/api/v2/dags/{self.dag_id}/dagRuns",
-                            json={"logical_date": None, "conf": {"routed_after": routed_after},
-                                  "note": "triggered by ketenhub serve: events received"},
-                            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-                            timeout=self.timeout, verify=verify, allow_redirects=False)
-            run.raise_for_status()
+        base = self.ep.base_url
+        token = self._post(f"{base}/auth/token", {"username": self.ep.login, "password": self.ep.password})
+        self._post(f"{base}/api/v2/dags/{self.dag_id}/dagRuns",
+                   {"logical_date": None, "conf": {"routed_after": routed_after},
+                    "note": "triggered by ketenhub serve: events received"},
+                   {"Authorization": f"Bearer {token['access_token']}"})
         self.runs += 1
         log.info("triggered %s", self.dag_id)
+
+    def _post(self, url: str, body: dict, headers: dict | None = None) -> dict:
+        answer = self.http.post(url, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})},
+                                f"Airflow's API for {self.dag_id}")
+        if answer.status >= 300:
+            raise AirflowRefused(f"Airflow's API answered HTTP {answer.status}")
+        return json.loads(answer.content)
+
+
+class AirflowRefused(Exception):
+    """Airflow's API did not take the call (wrong login, no permission, no such DAG)."""
 
 
 def fault(code: str, reason: str) -> bytes:

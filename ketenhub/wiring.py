@@ -6,7 +6,7 @@ misnamed Connection can never make deliveries look delivered while they sit on a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Collection, Iterator
+from typing import Collection
 
 from ketenhub.adapters import Destination, Partner
 from ketenhub.connections import Endpoint, endpoint
@@ -14,7 +14,6 @@ from ketenhub.deliver import transports as kinds
 from ketenhub.clock import now
 from ketenhub.deliver.transports import FolderTransport, Transport, VersionedTransport
 from ketenhub.hub import Hub
-from ketenhub.receive.base import Incoming, Source
 
 
 class MissingConnection(Exception):
@@ -33,23 +32,6 @@ def _folder(hub: Hub, ep: Endpoint | None, default: str) -> Path:
     return Path(ep.extra.get("path")) if ep and ep.extra.get("path") else hub.settings.path(default)
 
 
-class _Only(Source):
-    """A folder's files of the given names only: the others are left for their own runs."""
-
-    def __init__(self, source: Source, names: Collection[str]):
-        self.source, self.names = source, set(names)
-
-    @property
-    def refused(self):
-        return self.source.refused
-
-    def ready(self) -> Iterator[Incoming]:
-        return (item for item in self.source.ready() if item.name in self.names)
-
-    def done(self, item: Incoming, accepted: bool, report: str) -> None:
-        self.source.done(item, accepted, report)
-
-
 def ready_files(hub: Hub, partner: Partner, embedded: bool = True) -> list[str]:
     """The names of a file partner's complete files (SFTP or folder), for runs that take one
     each (``receive(names=...)``): a night's files are then received side by side."""
@@ -58,7 +40,7 @@ def ready_files(hub: Hub, partner: Partner, embedded: bool = True) -> list[str]:
     ep = _endpoint(partner.partner, embedded)
     r = partner.receive
     if ep is None or ep.conn_type == "fs" or r.transport == "folder":
-        return [item.name for item in DropFolder(_folder(hub, ep, r.folder), r).ready()]
+        return DropFolder(_folder(hub, ep, r.folder), r).ready_names()
     if r.transport == "sftp":
         from ketenhub.receive.sftp import SftpInbox
 
@@ -84,8 +66,6 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True, names: Collection
                                 hub.settings.schemas_dir, ReceiveCursor(hub.engine, partner.partner), names)
     kind = "folder" if ep is None or ep.conn_type == "fs" else r.transport
     source = receive_kinds.kind(kind)(partner, ep, setup)
-    if names is not None and kind == "folder":
-        source = _Only(source, names)
     return ingest_source(hub, partner, source)
 
 

@@ -18,6 +18,7 @@ from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.simulators.om import publish
 from ketenhub.store.tables import audit, delivery, event, payload
 from tests.conftest import expire_leases
+from tests.support.store import count
 
 pytestmark = pytest.mark.usefixtures("before_kbsp_switch")  # KbSP v1 until 2027-03-01
 
@@ -54,10 +55,6 @@ def kill_at_random_moments(args, env, rng, window, after_each=lambda: None, prog
         proc.wait()
     return finished
 
-
-def count(hub, table, *where):
-    with hub.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(table).where(*where))
 
 
 def orphaned_workers(hub) -> list[int]:

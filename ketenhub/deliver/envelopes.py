@@ -25,14 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Callable, Mapping
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 
+from ketenhub.clock import AMSTERDAM
 from ketenhub.settings import HUB_OIN
 from ketenhub.xml.parsing import parser
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 _PARSER = parser()
 
 

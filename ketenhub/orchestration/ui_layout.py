@@ -20,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ketenhub.clock import local_time
+
 ZONE_COOKIE = "ketenhub_tz"
 
 
@@ -53,12 +55,8 @@ def user_zone(request: Request) -> ZoneInfo:
 
 
 def shown(at: datetime | None, zone: ZoneInfo, seconds: bool = False) -> str:
-    """A stored time (UTC, naive on SQLite) in the user's zone, with the zone's abbreviation."""
-    if at is None:
-        return ""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "") + " %Z")
+    """A stored time in the user's zone."""
+    return local_time(at, zone, seconds)
 
 
 def read_local(value: str, zone: ZoneInfo) -> datetime | None:

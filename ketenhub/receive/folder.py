@@ -21,7 +21,7 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 from ketenhub.adapters import Receive
 from ketenhub.markers import read_marker
@@ -115,21 +115,32 @@ class Files(Source):
 class DropFolder(Source):
     grouped = True  # a file handed on stays open, and so readable and checkable, until done()
 
-    def __init__(self, folder: Path, receive: Receive):
+    def __init__(self, folder: Path, receive: Receive, names: Collection[str] | None = None):
         self.folder = Path(folder)
         self.receive = receive
+        self.names = None if names is None else set(names)  # a run that takes some of a night's files
         self.refused = []
         self._open: dict[str, int] = {}  # name -> descriptor of the file handed on under it, until done()
 
-    def ready(self) -> Iterator[Incoming]:
+    def ready_names(self) -> list[str]:
+        """The names of the complete files, none opened: for runs that take one each."""
+        return list(self._complete())
+
+    def _complete(self) -> Iterator[str]:
         if not self.folder.is_dir():
             return
         for name in sorted(os.listdir(self.folder)):
             if name.endswith(SKIP_SUFFIXES) or not fnmatch.fnmatch(name, self.receive.pattern):
                 continue
-            path = self.folder / name
-            if self.receive.marker and not os.path.lexists(_marker_of(path)):
+            if self.names is not None and name not in self.names:
+                continue  # left, unopened, for its own run
+            if self.receive.marker and not os.path.lexists(_marker_of(self.folder / name)):
                 continue  # upload still running
+            yield name
+
+    def ready(self) -> Iterator[Incoming]:
+        for name in self._complete():
+            path = self.folder / name
             fd = None
             try:
                 problem = name_problem(name)
@@ -247,4 +258,4 @@ def _free_name(folder: int, name: str) -> str:
 
 def configured(partner, endpoint, setup) -> DropFolder:
     """The drop folder (receive.kinds): the Connection's path, or the adapter's folder."""
-    return DropFolder(setup.folder, partner.receive)
+    return DropFolder(setup.folder, partner.receive, setup.names)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, datetime, timedelta
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 from xml.sax.saxutils import escape
 
 from ketenhub.validate.rules import elfproef
@@ -85,14 +85,9 @@ class Generator:
     def om_batch(self, start: int, count: int, invalid_share: float = 0.0, first: Sequence[str] = ()):
         """The OM's nightly file, as chunks of bytes (never all in memory); ``first``: events
         given whole, before the ``count`` made up."""
-        yield (f'<?xml version="1.0" encoding="UTF-8"?>\n<ZaakgebeurtenissenBatch xmlns="urn:keten:om:'
-               f'zaakgebeurtenissen:v1">\n<Kop><BatchId>OM-{start}</BatchId><Afzender>00000099000000020000'
-               f'</Afzender><Aanmaaktijdstip>2026-11-20T23:30:00+01:00</Aanmaaktijdstip><AantalGebeurtenissen>'
-               f'{len(first) + count}</AantalGebeurtenissen></Kop>\n').encode()
-        yield from (e.encode() for e in first)
-        for n in range(start, start + count):
-            yield self.om_event(n, invalid=self.r.random() < invalid_share).encode()
-        yield b"</ZaakgebeurtenissenBatch>\n"
+        return _batch("ZaakgebeurtenissenBatch", "urn:keten:om:zaakgebeurtenissen:v1", f"OM-{start}",
+                      "00000099000000020000", "2026-11-20T23:30:00+01:00", first, count,
+                      (self.om_event(n, invalid=self.r.random() < invalid_share) for n in range(start, start + count)))
 
     def beroep(self, n: int, invalid: bool = False) -> str:
         soort = self.r.choice(["BEROEP_ONTVANGEN", "BESLISSING", "DOORGEZONDEN_KANTONRECHTER"])
@@ -133,11 +128,17 @@ class Generator:
 
     def schadefonds_batch(self, start: int, count: int, invalid_share: float = 0.0, first: Sequence[str] = ()):
         """The Schadefonds' daily file, as chunks of bytes; ``first`` as for ``om_batch``."""
-        yield (f'<?xml version="1.0" encoding="UTF-8"?>\n<AanvraagGebeurtenissenBatch xmlns="urn:keten:schadefonds:'
-               f'aanvraag:v1">\n<Kop><BatchId>SF-{start}</BatchId><Afzender>00000099000000050000</Afzender>'
-               f'<Aanmaaktijdstip>2027-03-15T02:00:00+01:00</Aanmaaktijdstip><AantalGebeurtenissen>{len(first) + count}'
-               f'</AantalGebeurtenissen></Kop>\n').encode()
-        yield from (e.encode() for e in first)
-        for n in range(start, start + count):
-            yield self.aanvraag(n, invalid=self.r.random() < invalid_share).encode()
-        yield b"</AanvraagGebeurtenissenBatch>\n"
+        return _batch("AanvraagGebeurtenissenBatch", "urn:keten:schadefonds:aanvraag:v1", f"SF-{start}",
+                      "00000099000000050000", "2027-03-15T02:00:00+01:00", first, count,
+                      (self.aanvraag(n, invalid=self.r.random() < invalid_share) for n in range(start, start + count)))
+
+
+def _batch(root: str, ns: str, batch_id: str, afzender: str, created: str, first: Sequence[str], count: int,
+           made: Iterable[str]) -> Iterator[bytes]:
+    """A batch file as the OM's rules have it (a Kop with the count, then the events), in chunks."""
+    yield (f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{ns}">\n<Kop><BatchId>{batch_id}</BatchId>'
+           f'<Afzender>{afzender}</Afzender><Aanmaaktijdstip>{created}</Aanmaaktijdstip>'
+           f'<AantalGebeurtenissen>{len(first) + count}</AantalGebeurtenissen></Kop>\n').encode()
+    yield from (e.encode() for e in first)
+    yield from (e.encode() for e in made)
+    yield f"</{root}>\n".encode()

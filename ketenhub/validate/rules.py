@@ -39,9 +39,15 @@ def failing_bsns(chunk: etree._Element) -> set[etree._Element]:
 
 
 REGEXP = "http://exslt.org/regular-expressions"  # re:test, which lxml provides in XPath
-# In a for_each rule's message, {Name}: the text of that child of the element (a code such as a
-# Soort; the adapter's author names only children that hold no personal data).
+# In a for_each rule's message, {Name}: the text of that child of the element when it is a code
+# (such as a Soort); any other text, a name or a number, may be personal data and is not shown.
 _NAMED = re.compile(r"\{([A-Za-z_][\w.-]*)\}")
+_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
+
+
+def _code_of(el: etree._Element, tag: str) -> str:
+    text = (el.findtext(tag) or "").strip()
+    return text if not text or _CODE.fullmatch(text) else "a value not shown"
 
 
 def _on_event(rule: Rule) -> str:
@@ -80,7 +86,7 @@ class Rules:
             passes = self.on_element[rule]
             for n, el in enumerate(event.xpath(rule.for_each, namespaces=self.ns), 1):
                 if not passes(el):
-                    message = _NAMED.sub(lambda m: (el.findtext(f"{{{self.ns['p']}}}{m[1]}") or "").strip(),
+                    message = _NAMED.sub(lambda m: _code_of(el, f"{{{self.ns['p']}}}{m[1]}"),
                                          rule.message.replace("{n}", str(n)))
                     problems.append(Problem("rule", message, line=el.sourceline, element=element_path(el)))
         return problems

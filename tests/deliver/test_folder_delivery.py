@@ -8,7 +8,8 @@ from lxml import etree
 from sqlalchemy import event, func, select, update
 
 from ketenhub.clock import now
-from ketenhub.deliver.envelopes import AMSTERDAM, Envelope, envelope
+from ketenhub.clock import AMSTERDAM
+from ketenhub.deliver.envelopes import Envelope, envelope
 from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import FolderTransport
 from ketenhub.store.tables import delivery, outbound_batch

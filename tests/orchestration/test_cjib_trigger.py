@@ -29,7 +29,8 @@ def runs(airflow) -> list[dict]:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_stored_events_trigger_a_run_of_the_receiving_dag(airflow, hub, connection):
-    connection("airflow_api", "http", host=airflow.url, login="operator", password=airflow.passwords["operator"])
+    connection("airflow_api", "http", host=airflow.url, login="operator", password=airflow.passwords["operator"],
+               extra={"insecure_plain_http": True})  # the test's API server on loopback, as the demo's
     with serving(hub, connection) as (service, cjib):
         assert cjib.call(request([event("CJIB-TR-1")])).results[0][1] == "ONTVANGEN"
         for _ in range(100):  # the trigger is sent from a thread of its own, after the answer

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
 
 from ketenhub import serve, wiring
 from ketenhub.protocols import wssecurity
@@ -14,6 +14,7 @@ from ketenhub.settings import HUB_OIN, PROJECT_DIR
 from ketenhub.simulators.cjib_push import ACTION, MISBEHAVIOURS, OM_OIN, CjibClient, Fault, event, events, request
 from ketenhub.store.tables import audit, event as event_table, payload, quarantine
 from tests.support.cjib import serving
+from tests.support.store import count
 
 EXAMPLES = PROJECT_DIR / "schemas" / "cjib" / "examples"
 NS = "urn:keten:cjib:slachtofferinformatie:v1"
@@ -24,10 +25,6 @@ def cjib(hub, connection):
     with serving(hub, connection) as (service, client):
         yield client
 
-
-def count(hub, table, *where) -> int:
-    with hub.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(table).where(*where))
 
 
 def stored(hub) -> set[str]:

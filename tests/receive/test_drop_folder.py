@@ -7,13 +7,13 @@ import sys
 import threading
 
 import pytest
-from sqlalchemy import func, select
 
-from ketenhub.receive.folder import DropFolder, DropFolderError
+from ketenhub.receive.folder import DropFolder, DropFolderError, open_regular
 from ketenhub.store.tables import event, payload
 from ketenhub.wiring import receive
 from tests.conftest import DATA
 from tests.support.factories import om_batch, om_event, write_with_marker
+from tests.support.store import count
 
 VALID = (DATA / "cvom/beroep-ontvangen.xml").read_bytes()
 SECRET = b"-----BEGIN OPENSSH PRIVATE KEY----- secret\n"
@@ -37,10 +37,6 @@ def outside(tmp_path):
     (d / "folder").mkdir()
     return d
 
-
-def count(hub, table):
-    with hub.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(table))
 
 
 def kept(hub) -> list[bytes]:
@@ -172,6 +168,24 @@ def test_what_the_hub_moves_out_of_the_folder_is_private(hub, cvom):
         assert stat.S_IMODE(path.stat().st_mode) == 0o700
     for path in (folder / "processed/good.xml", folder / "rejected/bad.xml", folder / "rejected/bad.xml.error.txt"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_run_given_some_names_takes_those_and_opens_no_other(hub, cvom, monkeypatch):
+    """As the receiving DAG maps a task per file: the list opens nothing, and a run given one
+    name takes that file and leaves the others unopened and in place."""
+    from ketenhub import wiring
+    from ketenhub.receive import folder as drop_folder
+
+    partner, folder = cvom
+    for name in ("a.xml", "b.xml", "c.xml"):
+        (folder / name).write_bytes(VALID.replace(b"CVOM-", f"CVOM-{name[0]}".encode()))
+    opened = []
+    monkeypatch.setattr(drop_folder, "open_regular", lambda path: opened.append(path.name) or open_regular(path))
+    assert wiring.ready_files(hub, partner) == ["a.xml", "b.xml", "c.xml"]
+    (report,) = receive(hub, partner, names=["b.xml"])
+    assert report.name == "b.xml" and count(hub, payload) == 1
+    assert sorted(p.name for p in folder.glob("*.xml")) == ["a.xml", "c.xml"]
+    assert opened == ["b.xml"]
 
 
 def test_trace_shows_a_name_stored_before_names_were_checked_escaped(hub, cvom):

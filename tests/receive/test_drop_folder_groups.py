@@ -2,7 +2,7 @@
 per file, while each file is still archived only after its events are committed and a bad
 file is rejected on its own, with its own reason."""
 import pytest
-from sqlalchemy import event as sa_event, func, select
+from sqlalchemy import event as sa_event, select
 
 from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import DropFolder
@@ -11,6 +11,7 @@ from ketenhub.store import inbound
 from ketenhub.store.audit_chain import verify
 from ketenhub.store.tables import delivery, event, payload
 from tests.conftest import DATA, tune
+from tests.support.store import count
 
 VALID = (DATA / "cvom/beroep-ontvangen.xml").read_bytes()
 
@@ -22,10 +23,6 @@ def cvom(hub):
     folder.mkdir(parents=True)
     return p, folder
 
-
-def count(hub, table, *where):
-    with hub.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(table).where(*where))
 
 
 def commits(hub) -> list[int]:

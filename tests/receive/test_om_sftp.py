@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import func, select
 
 from ketenhub import wiring
 from ketenhub.protocols.sftp import HostKeyError, fingerprint
@@ -15,6 +14,7 @@ from ketenhub.receive.sftp import DownloadFailed
 from ketenhub.simulators.om import publish
 from ketenhub.store.tables import event, payload
 from tests.support import sftp_servers
+from tests.support.store import count
 
 
 @pytest.fixture(params=["simulator", "openssh"])
@@ -28,10 +28,6 @@ def server(request, tmp_path, connection):
 def receive(hub):
     return wiring.receive(hub, hub.registry.partner("om"))
 
-
-def count(hub, table):
-    with hub.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(table))
 
 
 def test_reads_complete_files_and_archives_them_with_their_marker(hub, server):

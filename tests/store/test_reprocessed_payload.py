@@ -6,17 +6,14 @@ import subprocess
 import sys
 import time
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from ketenhub.simulators.om import publish
 from ketenhub.store.tables import audit, event, payload, quarantine
 from tests.conftest import ingest
 from tests.support.factories import om_batch, om_event, write_with_marker
+from tests.support.store import count
 
-
-def count(hub, table, *where):
-    with hub.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(table).where(*where))
 
 
 def counters(hub):

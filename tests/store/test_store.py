@@ -7,11 +7,8 @@ from ketenhub.store import db
 from ketenhub.store.tables import audit, delivery, event, metadata, payload
 from tests.conftest import ingest, tune
 from tests.support.factories import om_batch, om_event, write_with_marker
+from tests.support.store import count
 
-
-def count(hub, table, *where):
-    with hub.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(table).where(*where))
 
 
 def test_migrations_create_every_table_and_their_own_version_table(hub):

@@ -42,3 +42,6 @@ def test_a_for_each_rule_names_each_element_that_breaks_it_and_regular_expressio
     assert [(p.message, p.line) for p in rules(first)] == [("Voorwaarde 2 (GEBIEDSVERBOD) holds a postcode", 3),
                                                            ("Voorwaarde 4 () holds a postcode", 5)]
     assert rules(second) == [] and rules.failing_events(batch) == [first]
+    # A message may name a child's text only when it is a code: free text may be personal data.
+    careless = Rules((Rule(r're:test(p:Tekst, "\d{4}\s?[A-Z]{2}") = false()', "{Soort}: {Tekst}", "p:Voorwaarde"),), "urn:x")
+    assert [p.message for p in careless(first)] == ["GEBIEDSVERBOD: a value not shown", ": a value not shown"]
