@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from ketenhub import health
 from ketenhub.hub import Hub
+from ketenhub.store import search
 from ketenhub.store.tables import delivery, event, search_key
 from ketenhub.wiring import deliver
 from tests.conftest import DATA, ingest
@@ -22,7 +23,7 @@ from tests.support.browser import CHROMIUM, FLAGS, log_in, open_view
 from tests.support.factories import Unreachable
 
 SHOTS = Path(os.environ.get("KETENHUB_SCREENSHOTS", tempfile.gettempdir())) / "ketenhub-screenshots"  # to look at
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("chain-pages")]  # one Airflow server
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +118,7 @@ def test_an_operator_finds_by_part_of_a_value_and_follows_the_path(chain):
 def test_a_viewer_finds_by_whole_values_only_and_sees_them_masked(chain):
     from playwright.sync_api import expect
     hub, server, _ = chain
+    search.catch_up(hub.engine)  # as the page's first search does: this test may run before any other
     with hub.engine.connect() as conn:
         kr = conn.scalar(select(search_key.c.value).where(search_key.c.kind == "ketenreferentie")
                          .order_by(search_key.c.value))

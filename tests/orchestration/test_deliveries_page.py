@@ -6,13 +6,12 @@ import re
 import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from sqlalchemy import insert, select
 
-from ketenhub.clock import now
+from ketenhub.clock import AMSTERDAM, now
 from ketenhub.hub import Hub
 from ketenhub.settings import PROJECT_DIR
 from ketenhub.store.tables import audit, delivery, payload, quarantine
@@ -21,7 +20,7 @@ from tests.conftest import ingest
 from tests.support.airflow_server import AirflowServer
 from tests.support.factories import Unreachable, om_batch, om_event, write_with_marker
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+pytestmark = pytest.mark.xdist_group("deliveries-page")  # the module's one Airflow server on one worker
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,11 @@ from ketenhub.store.tables import delivery, event
 from ketenhub.wiring import deliver
 from tests.conftest import ingest
 from tests.support.airflow_server import AirflowServer
+from tests.support.browser import CHROMIUM, FLAGS, log_in, open_view
 from tests.support.factories import Unreachable, om_batch, om_event, write_with_marker
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.xdist_group("replay-in-browser")  # the module's one Airflow server on one worker
+
 DARK = "rgb(0, 0, 0)"  # Airflow's dark background (Chakra bg token: black)
 LIGHT = "rgb(255, 255, 255)"
 
@@ -76,29 +76,15 @@ def chromium():
         browser.close()
 
 
-def log_in(browser, server, user: str, scheme: str, zone: str, theme: str | None = None):
+def signed_in(browser, server, user: str, scheme: str, zone: str, theme: str | None = None):
     context = browser.new_context(color_scheme=scheme, timezone_id=zone, viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.goto(server.url + "/")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", server.passwords[user])
-    page.click("button[type=submit]")
+    log_in(page, server, user)
     page.wait_for_url(re.compile(r".*/(dags|home)?$|.*/$"))
     if theme:  # the user's own choice in Airflow's menu, where Airflow keeps it
         page.evaluate(f"localStorage.setItem('theme', '{theme}')")
         page.reload()
     return context, page
-
-
-def open_hub_page(page, name: str):
-    """Through Airflow's navigation: Plugins, Ketenhub, then the page."""
-    from playwright.sync_api import expect
-    page.get_by_role("button", name="Plugins").click()
-    page.get_by_role("menuitem", name="Ketenhub").click()
-    page.get_by_role("menuitem", name=name).click()
-    frame = page.frame_locator("iframe")
-    expect(frame.locator("h1")).to_be_visible(timeout=30000)
-    return frame
 
 
 def background(frame) -> str:
@@ -115,8 +101,8 @@ def test_operator_replays_a_dead_delivery_through_a_confirmation_and_back(site, 
         others = conn.scalar(select(func.count()).select_from(delivery).where(delivery.c.state == "dead")) - 1
     assert others > 0
     server.unpause("ketenhub_deliver_kbsp")
-    context, page = log_in(chromium, server, "operator", "light", "Europe/Amsterdam")
-    frame = open_hub_page(page, "Deliveries")
+    context, page = signed_in(chromium, server, "operator", "light", "Europe/Amsterdam")
+    frame = open_view(page, "Deliveries")
     expect(frame.get_by_text("destination unreachable").first).to_be_visible(timeout=30000)
     expect(frame.get_by_text("Times in Europe/Amsterdam")).to_be_visible()
     expect(frame.get_by_role("link", name=f"dead: {others + 1}")).to_be_visible()
@@ -179,8 +165,8 @@ def test_operator_replays_a_dead_delivery_through_a_confirmation_and_back(site, 
 def test_operator_reprocesses_in_the_dark_and_sees_why_it_stayed_rejected(site, chromium, shots):
     from playwright.sync_api import expect
     server, hub, _ = site
-    context, page = log_in(chromium, server, "operator", "dark", "Europe/Amsterdam")
-    frame = open_hub_page(page, "Quarantine")
+    context, page = signed_in(chromium, server, "operator", "dark", "Europe/Amsterdam")
+    frame = open_view(page, "Quarantine")
     expect(frame.get_by_text("elfproef").first).to_be_visible(timeout=30000)
     assert background(frame) == DARK
     page.screenshot(path=str(shots / "operator-quarantine-dark.png"))
@@ -197,8 +183,8 @@ def test_operator_reprocesses_in_the_dark_and_sees_why_it_stayed_rejected(site, 
 def test_a_viewer_sees_in_their_own_zone_and_theme_and_may_not_replay(site, chromium, shots):
     from playwright.sync_api import expect
     server, _, _ = site
-    context, page = log_in(chromium, server, "viewer", "light", "America/New_York", theme="dark")
-    frame = open_hub_page(page, "Deliveries")
+    context, page = signed_in(chromium, server, "viewer", "light", "America/New_York", theme="dark")
+    frame = open_view(page, "Deliveries")
     expect(frame.get_by_text("Times in America/New_York")).to_be_visible(timeout=30000)
     expect(frame.get_by_text("You may look, not replay")).to_be_visible()
     expect(frame.get_by_role("button", name="Replay selected…")).to_be_disabled()
