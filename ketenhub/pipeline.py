@@ -19,6 +19,7 @@ import gc
 import logging
 import os
 import tempfile
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -334,14 +335,7 @@ def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incomi
     _sync([kept for _, _, kept, _, _ in prepared])
     try:
         with hub.engine.begin() as conn:
-            for item, result, _, report, chunks in prepared:
-                payload_id = _open_payload(conn, partner, item, result, report)
-                if payload_id is None:
-                    continue
-                for accepted, rejected in chunks:
-                    _stored(report, *inbound.store_events(conn, partner.partner, payload_id, accepted, rejected),
-                            rejected)
-                inbound.finish_payload(conn, payload_id, PayloadState.ACCEPTED)
+            _store_group(conn, partner, prepared)
     except Exception as e:
         log.warning("a group of %d payloads of %s could not be stored (%s): each is taken on its own",
                     len(prepared), partner.partner, type(e).__name__)
@@ -358,6 +352,34 @@ def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incomi
     log.info("%d payloads of %s: %d events accepted, %d already received, %d rejected", len(prepared),
              partner.partner, sum(r.accepted for *_, r, _ in prepared), sum(r.duplicates for *_, r, _ in prepared),
              sum(len(r.rejected) for *_, r, _ in prepared))
+
+
+def _store_group(conn, partner: Partner, prepared: list[list]) -> None:
+    """The group's payloads, (item, scan, kept, report, chunks) each, stored as ``_open_payload``
+    and ``store_events`` store them one at a time, with a statement per table for all the new
+    ones (most). One seen before, sent twice in the group, or refused whole is stored on its
+    own afterwards, so that the second of two copies finds the first received."""
+    known = inbound.find_payloads(conn, partner.partner, [result.sha256 for _, result, *_ in prepared])
+    times = Counter(result.sha256 for _, result, *_ in prepared)
+    new, alone = [], []
+    for p in prepared:
+        (new if not p[3].problems and times[p[1].sha256] == 1 and p[1].sha256 not in known else alone).append(p)
+    ids = inbound.add_payloads(conn, partner.partner, [(item.name, result.sha256, result.size)
+                                                       for item, result, *_ in new])
+    counts = iter(inbound.store_chunks(conn, partner.partner, [(payload_id, accepted, rejected)
+                                                               for payload_id, p in zip(ids, new)
+                                                               for accepted, rejected in p[4]]))
+    for p in new:
+        for _, rejected in p[4]:
+            _stored(p[3], *next(counts), rejected)
+    inbound.finish_payloads(conn, list(ids), PayloadState.ACCEPTED)
+    for item, result, _, report, chunks in alone:
+        payload_id = _open_payload(conn, partner, item, result, report)
+        if payload_id is None:
+            continue
+        for accepted, rejected in chunks:
+            _stored(report, *inbound.store_events(conn, partner.partner, payload_id, accepted, rejected), rejected)
+        inbound.finish_payload(conn, payload_id, PayloadState.ACCEPTED)
 
 
 _syncing: ThreadPoolExecutor | None = None  # made on first use, kept: making threads cost more than the syncs
