@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import tempfile
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -76,10 +76,10 @@ def _keep(hub: Hub, partner: Partner, item: Incoming, sync: bool = True):
     ``sync=False``: the caller syncs the copy (``_sync``) before it commits anything about it."""
     store = hub.settings.payloads_dir
     store.mkdir(parents=True, exist_ok=True)
-    # Opened by name, so that the scan can have libxml2 read the copy itself (see scan).
-    with tempfile.NamedTemporaryFile(dir=store, suffix=".tmp", delete=False) as copy, \
-            open(item.path, "rb") as source:
-        tmp = copy.name
+    # Opened by name, so that the scan can have libxml2 read the copy itself (see scan); not as a
+    # NamedTemporaryFile, whose wrapper cost more than the copy of a small file.
+    tmp = str(store / f"tmp{uuid.uuid4().hex}.tmp")
+    with open(tmp, "x+b", opener=_private) as copy, open(item.path, "rb") as source:
         result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy, hub.settings.tuning)
         copy.flush()
         if sync:
@@ -87,6 +87,10 @@ def _keep(hub: Hub, partner: Partner, item: Incoming, sync: bool = True):
     kept = store / f"{result.sha256}.xml"
     os.replace(tmp, kept)
     return result, kept
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
 
 
 def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
