@@ -18,7 +18,8 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import tempfile
+import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -75,10 +76,10 @@ def _keep(hub: Hub, partner: Partner, item: Incoming, sync: bool = True):
     ``sync=False``: the caller syncs the copy (``_sync``) before it commits anything about it."""
     store = hub.settings.payloads_dir
     store.mkdir(parents=True, exist_ok=True)
-    # Opened by name, so that the scan can have libxml2 read the copy itself (see scan).
-    with tempfile.NamedTemporaryFile(dir=store, suffix=".tmp", delete=False) as copy, \
-            open(item.path, "rb") as source:
-        tmp = copy.name
+    # Opened by name, so that the scan can have libxml2 read the copy itself (see scan); not as a
+    # NamedTemporaryFile, whose wrapper cost more than the copy of a small file.
+    tmp = str(store / f"tmp{uuid.uuid4().hex}.tmp")
+    with open(tmp, "x+b", opener=_private) as copy, open(item.path, "rb") as source:
         result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy, hub.settings.tuning)
         copy.flush()
         if sync:
@@ -86,6 +87,10 @@ def _keep(hub: Hub, partner: Partner, item: Incoming, sync: bool = True):
     kept = store / f"{result.sha256}.xml"
     os.replace(tmp, kept)
     return result, kept
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
 
 
 def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
@@ -334,14 +339,7 @@ def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incomi
     _sync([kept for _, _, kept, _, _ in prepared])
     try:
         with hub.engine.begin() as conn:
-            for item, result, _, report, chunks in prepared:
-                payload_id = _open_payload(conn, partner, item, result, report)
-                if payload_id is None:
-                    continue
-                for accepted, rejected in chunks:
-                    _stored(report, *inbound.store_events(conn, partner.partner, payload_id, accepted, rejected),
-                            rejected)
-                inbound.finish_payload(conn, payload_id, PayloadState.ACCEPTED)
+            _store_group(conn, partner, prepared)
     except Exception as e:
         log.warning("a group of %d payloads of %s could not be stored (%s): each is taken on its own",
                     len(prepared), partner.partner, type(e).__name__)
@@ -358,6 +356,34 @@ def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incomi
     log.info("%d payloads of %s: %d events accepted, %d already received, %d rejected", len(prepared),
              partner.partner, sum(r.accepted for *_, r, _ in prepared), sum(r.duplicates for *_, r, _ in prepared),
              sum(len(r.rejected) for *_, r, _ in prepared))
+
+
+def _store_group(conn, partner: Partner, prepared: list[list]) -> None:
+    """The group's payloads, (item, scan, kept, report, chunks) each, stored as ``_open_payload``
+    and ``store_events`` store them one at a time, with a statement per table for all the new
+    ones (most). One seen before, sent twice in the group, or refused whole is stored on its
+    own afterwards, so that the second of two copies finds the first received."""
+    known = inbound.find_payloads(conn, partner.partner, [result.sha256 for _, result, *_ in prepared])
+    times = Counter(result.sha256 for _, result, *_ in prepared)
+    new, alone = [], []
+    for p in prepared:
+        (new if not p[3].problems and times[p[1].sha256] == 1 and p[1].sha256 not in known else alone).append(p)
+    ids = inbound.add_payloads(conn, partner.partner, [(item.name, result.sha256, result.size)
+                                                       for item, result, *_ in new])
+    counts = iter(inbound.store_chunks(conn, partner.partner, [(payload_id, accepted, rejected)
+                                                               for payload_id, p in zip(ids, new)
+                                                               for accepted, rejected in p[4]]))
+    for p in new:
+        for _, rejected in p[4]:
+            _stored(p[3], *next(counts), rejected)
+    inbound.finish_payloads(conn, list(ids), PayloadState.ACCEPTED)
+    for item, result, _, report, chunks in alone:
+        payload_id = _open_payload(conn, partner, item, result, report)
+        if payload_id is None:
+            continue
+        for accepted, rejected in chunks:
+            _stored(report, *inbound.store_events(conn, partner.partner, payload_id, accepted, rejected), rejected)
+        inbound.finish_payload(conn, payload_id, PayloadState.ACCEPTED)
 
 
 _syncing: ThreadPoolExecutor | None = None  # made on first use, kept: making threads cost more than the syncs

@@ -8,7 +8,7 @@ from lxml import etree
 from ketenhub.adapters import Partner
 from ketenhub.xml.problems import Problem
 from ketenhub.xml.schema import compile_schema, validate
-from ketenhub.xml.xslt import MappingError, for_each, results_schema, stylesheet
+from ketenhub.xml.xslt import MappingError, expect, for_each, results_schema, stylesheet
 
 NS = "urn:ketenhub:canoniek:v1"
 SCHEMA = "canonical/gebeurtenis-v1.xsd"
@@ -43,6 +43,7 @@ class Normaliser:
         """Every child of ``events`` (valid partner events) in one run of the mapping: the
         result's root, whose children hold one event's result each, and per event its valid
         canonical Gebeurtenis, or None where ``__call__`` must say what is wrong."""
+        expect(events)
         try:
             result = self.each(events, **self.params).getroot()
         except etree.XSLTApplyError:

@@ -121,6 +121,7 @@ class DropFolder(Source):
         self.names = None if names is None else set(names)  # a run that takes some of a night's files
         self.refused = []
         self._open: dict[str, int] = {}  # name -> descriptor of the file handed on under it, until done()
+        self._targets: dict[str, int] = {}  # processed/ and rejected/, opened once a run (see _subfolder)
 
     def ready_names(self) -> list[str]:
         """The names of the complete files, none opened: for runs that take one each."""
@@ -180,9 +181,10 @@ class DropFolder(Source):
         self._move(item.name, accepted, None if accepted else report)
 
     def __del__(self) -> None:
-        for fd in self._open.values():  # handed on, but never done: its payload failed
+        for fd in [*self._open.values(), *self._targets.values()]:  # handed on but never done: its payload failed
             os.close(fd)
         self._open.clear()
+        self._targets.clear()
 
     def _refuse(self, name: str, refusal: NotPlainFile) -> None:
         log.warning("%s in drop folder %s refused: %s", shown(name), self.folder, refusal.reason)
@@ -193,27 +195,27 @@ class DropFolder(Source):
         """Move the entry (never what it points to) and its marker; a file name the hub makes is
         always the escaped one, so nothing it writes carries control characters."""
         target = self._subfolder(self.receive.done if accepted else self.receive.rejected)
-        try:
-            new = _free_name(target, shown(name))
-            if report is not None:
-                error = os.open(f"{new}.error.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                0o600, dir_fd=target)
-                with os.fdopen(error, "w", encoding="utf-8") as f:
-                    f.write(report + "\n")
-            os.rename(self.folder / name, new, dst_dir_fd=target)
-            marker = _marker_of(self.folder / name)
-            if os.path.lexists(marker):
-                try:
-                    _private(open_regular(marker, "the marker"), 0o600, close=True)
-                except (NotPlainFile, OSError):
-                    pass  # moved as it is: never read, never followed
-                os.rename(marker, f"{new}.sha256", dst_dir_fd=target)
-        finally:
-            os.close(target)
+        new = _free_name(target, shown(name))
+        if report is not None:
+            error = os.open(f"{new}.error.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                            0o600, dir_fd=target)
+            with os.fdopen(error, "w", encoding="utf-8") as f:
+                f.write(report + "\n")
+        os.rename(self.folder / name, new, dst_dir_fd=target)
+        marker = _marker_of(self.folder / name)
+        if os.path.lexists(marker):
+            try:
+                _private(open_regular(marker, "the marker"), 0o600, close=True)
+            except (NotPlainFile, OSError):
+                pass  # moved as it is: never read, never followed
+            os.rename(marker, f"{new}.sha256", dst_dir_fd=target)
 
     def _subfolder(self, name: str) -> int:
-        """A descriptor on processed/ or rejected/, made 0700 if missing. It must be a folder of
-        its own: the hub moves nothing into a link to somewhere else."""
+        """A descriptor on processed/ or rejected/, made 0700 if missing, kept for the run (this
+        source's life): a drop folder of thousands of files opened it once a file. It must be a
+        folder of its own: the hub moves nothing into a link to somewhere else."""
+        if name in self._targets:
+            return self._targets[name]
         path = self.folder / name
         try:
             os.mkdir(path, 0o700)
@@ -225,6 +227,7 @@ class DropFolder(Source):
             raise DropFolderError(f"{path} is not a folder of its own (a link or a file): "
                                   "the hub moves nothing there") from None
         _private(fd, 0o700)
+        self._targets[name] = fd
         return fd
 
 

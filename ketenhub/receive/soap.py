@@ -75,7 +75,10 @@ class MeldingenInbox(Source):
                     "which does not move the cursor on; stopped (the service handed out an old page)")
             self.workdir.mkdir(parents=True, exist_ok=True)
             path = self.workdir / f"HaalMeldingen_{position + 1}-{max(numbers)}.xml"
-            path.write_bytes(etree.tostring(page, xml_declaration=True, encoding="UTF-8"))
+            # Out of its envelope, the page declares only its own namespace, not SOAP's and WS-Addressing's
+            # besides: the scan then reads it as a flat batch, without parsing it into elements again.
+            page.getparent().remove(page)
+            path.write_bytes(etree.tostring(page, xml_declaration=True, encoding="UTF-8", with_tail=False))
             yield Incoming(path.name, path)
             if self._stopped:
                 return

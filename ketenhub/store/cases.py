@@ -70,19 +70,29 @@ def record_links(conn: Connection, event_ids, canonicals) -> None:
 class Register:
     """The parketnummer linked to a registratienummer, read from the store when asked: for the
     events that name a case by registratienummer alone. A link found is remembered (a link never
-    changes); a link not found is asked again next time, as an event may have made it since."""
+    changes); a number found unlinked is asked again for the next events mapped (``expect``), as
+    an event may have made its link since."""
 
     def __init__(self, engine):
         self.engine, self.known = engine, {}
+        self.expected: set[str] = set()
+        self.unlinked: set[str] = set()
+
+    def expect(self, numbers) -> None:
+        """The registratienummers of the events about to be mapped: looked up together on the first
+        lookup that is not known, rather than with a statement each."""
+        self.expected, self.unlinked = set(numbers), set()
 
     def get(self, registratienummer: str, default: str = "") -> str:
         found = self.known.get(registratienummer)
-        if found is None:
+        if found is None and registratienummer not in self.unlinked:
+            asked = list({registratienummer, *self.expected} - self.known.keys())
+            self.expected = set()
             with self.engine.connect() as conn:
-                found = conn.scalar(
-                    select(case_link.c.parketnummer).where(case_link.c.registratienummer == registratienummer))
-            if found is not None:
-                self.known[registratienummer] = found
+                self.known.update(select_in(conn, "SELECT registratienummer, parketnummer FROM case_link "
+                                                  "WHERE registratienummer IN", (), asked))
+            self.unlinked.update(n for n in asked if n not in self.known)
+            found = self.known.get(registratienummer)
         return found or default
 
 

@@ -34,12 +34,26 @@ def find_payload(conn: Connection, partner: str, sha256: str) -> Known | None:
 
 
 def add_payload(conn: Connection, partner: str, name: str, sha256: str, size: int) -> int:
-    ((pid,),) = execute(conn, "INSERT INTO payload (partner, name, sha256, size, received_at, state, events_accepted, "
-                              "events_rejected, events_duplicate) VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0) RETURNING id",
-                        (partner, name, sha256, size, value(conn, payload.c.received_at, now()),
-                         PayloadState.RECEIVED.value))
-    record(conn, [Entry("payload", pid, PayloadState.RECEIVED, detail=f"{partner} {name} sha256={sha256} size={size}")])
+    (pid,) = add_payloads(conn, partner, [(name, sha256, size)])
     return pid
+
+
+def find_payloads(conn: Connection, partner: str, sha256s: list[str]) -> dict[str, Known]:
+    """``find_payload`` for many at once (a drop folder's group of files): by SHA-256."""
+    return {sha: Known(*row) for sha, *row in select_in(
+        conn, "SELECT sha256, id, state, events_accepted, events_duplicate, events_rejected FROM payload "
+              "WHERE partner = ? AND sha256 IN", (partner,), sha256s)}
+
+
+def add_payloads(conn: Connection, partner: str, payloads: list[tuple[str, str, int]]) -> Sequence[int]:
+    """Rows for new payloads, (name, sha256, size) each, in one statement; their ids in order."""
+    ids = insert_rows(conn, payload, ("name", "sha256", "size"), payloads,
+                      same={"partner": partner, "received_at": value(conn, payload.c.received_at, now()),
+                            "state": PayloadState.RECEIVED.value, "events_accepted": 0, "events_rejected": 0,
+                            "events_duplicate": 0})
+    record(conn, [Entry("payload", pid, PayloadState.RECEIVED, detail=f"{partner} {name} sha256={sha256} size={size}")
+                  for pid, (name, sha256, size) in zip(ids, payloads)])
+    return ids
 
 
 def refresh_statistics(conn: Connection) -> None:
@@ -51,8 +65,20 @@ def refresh_statistics(conn: Connection) -> None:
 
 
 def finish_payload(conn: Connection, payload_id: int, state: str, reason: str | None = None) -> None:
-    execute(conn, "UPDATE payload SET state = ?, reason = ? WHERE id = ?", (str(state), reason, payload_id))
-    record(conn, [Entry("payload", payload_id, state, detail=reason)])
+    finish_payloads(conn, [payload_id], state, reason)
+
+
+def finish_payloads(conn: Connection, payload_ids: list[int], state: str, reason: str | None = None) -> None:
+    if not payload_ids:
+        return
+    cursor = conn.connection.dbapi_connection.cursor()
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    try:
+        cursor.executemany(f"UPDATE payload SET state = {mark}, reason = {mark} WHERE id = {mark}",
+                           [(str(state), reason, pid) for pid in payload_ids])
+    finally:
+        cursor.close()
+    record(conn, [Entry("payload", pid, state, detail=reason) for pid in payload_ids])
 
 
 def fingerprint(*parts: bytes) -> str:
@@ -87,56 +113,81 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
     counters and quarantine rows are those of one uninterrupted run. The one case this cannot
     tell apart: a BerichtId repeated in the payload itself, in another transaction than its
     first occurrence, is taken as stored before and not counted as a duplicate."""
+    (counts,) = store_chunks(conn, partner, [(payload_id, accepted, rejected)])
+    return counts
+
+
+def store_chunks(conn: Connection, partner: str, chunks: list[tuple[int, list, list]]) -> list[tuple[int, int]]:
+    """``store_events`` for the chunks, (payload_id, accepted, rejected) each, of several payloads
+    at once (a drop folder's group of files), with a statement per table rather than per
+    payload; in order, as if each was stored after the one before."""
     at = now()
     # Events are read by position (AcceptedEvent's and Outbound's field order): from a worker
     # they come as the plain tuples of the pipe, named nowhere else on their way here.
     stored = dict(select_in(conn, "SELECT bericht_id, payload_id FROM event WHERE partner = ? AND bericht_id IN",
-                            (partner,), list({e[0] for e in accepted})))
-    elsewhere = [b for b, p in stored.items() if p != payload_id]
-    counted = {b for (b,) in select_in(
-        conn, "SELECT bericht_id FROM audit WHERE subject = 'payload' AND subject_id = ? AND action = 'duplicate-event' "
-              "AND bericht_id IN", (payload_id,), elsewhere)} if elsewhere else set()
-    fresh, duplicates, again, seen = [], [], 0, set()
-    for e in accepted:
-        bericht_id = e[0]
-        if stored.get(bericht_id) == payload_id or bericht_id in counted:
-            again += 1  # this payload's own, from a run that did not finish
-        else:
-            (duplicates if bericht_id in stored or bericht_id in seen else fresh).append(e)
-        seen.add(bericht_id)
+                            (partner,), list({e[0] for _, accepted, _ in chunks for e in accepted})))
+    fresh, duplicates, counts, seen = [], [], [], set()
+    for payload_id, accepted, _ in chunks:
+        elsewhere = [b for b in {e[0] for e in accepted} if b in stored and stored[b] != payload_id]
+        counted = {b for (b,) in select_in(
+            conn, "SELECT bericht_id FROM audit WHERE subject = 'payload' AND subject_id = ? "
+                  "AND action = 'duplicate-event' AND bericht_id IN", (payload_id,), elsewhere)} if elsewhere else set()
+        new, dup, again = 0, 0, 0
+        for e in accepted:
+            bericht_id = e[0]
+            if stored.get(bericht_id) == payload_id or bericht_id in counted:
+                again += 1  # this payload's own, from a run that did not finish
+            elif bericht_id in stored or bericht_id in seen:
+                duplicates.append((payload_id, bericht_id))
+                dup += 1
+            else:
+                fresh.append((payload_id, e))
+                new += 1
+            seen.add(bericht_id)
+        counts.append([new, dup, again])
 
     if fresh:
         # Plain multi-row inserts (see insert_rows for how the new ids are known): an INSERT ...
         # RETURNING that must keep the rows' order costs one statement per row on SQLite.
-        ids = insert_rows(conn, event, ("bericht_id", "kind", "soort", "canonical"),
-                          [(bericht_id, kind, soort, blob(canonical)) for bericht_id, kind, soort, canonical, _ in fresh],
-                          same={"partner": partner, "payload_id": payload_id, "state": EventState.ACCEPTED.value,
+        ids = insert_rows(conn, event, ("payload_id", "bericht_id", "kind", "soort", "canonical"),
+                          [(p, bericht_id, kind, soort, blob(canonical))
+                           for p, (bericht_id, kind, soort, canonical, _) in fresh],
+                          same={"partner": partner, "state": EventState.ACCEPTED.value,
                                 "received_at": value(conn, event.c.received_at, at)})
-        cases.record_links(conn, ids, [e[3] for e in fresh])  # the register of cases (store.cases)
+        cases.record_links(conn, ids, [e[3] for _, e in fresh])  # the register of cases (store.cases)
         deliveries = [(event_id, destination, recipient, key, blob(document))
-                      for event_id, e in zip(ids, fresh) for destination, key, recipient, document in e[4]]
+                      for event_id, (_, e) in zip(ids, fresh) for destination, key, recipient, document in e[4]]
         delivery_ids = iter(_delivery_ids(conn, deliveries, at) if deliveries else ())
         # One audit row per event says what became of it and which deliveries it made, each
         # pending from now: a row per delivery would say nothing more, at twice the rows.
         record(conn, [("event", event_id, EventState.ACCEPTED, bericht_id, f"{soort}; routed to " + (", ".join(
             [f"{o[0]}:{o[2]} (delivery {next(delivery_ids)})" for o in outbound]) or "no destination"))
-            for event_id, (bericht_id, _, soort, _, outbound) in zip(ids, fresh)])  # as Entry, made faster
-    entries = [Entry("payload", payload_id, "duplicate-event", e[0], "BerichtId already received: nothing new "
-                     "created") for e in duplicates]
-    quarantined = _new_in_quarantine(conn, payload_id, rejected)
-    if quarantined:
-        qrows = conn.execute(insert(quarantine).returning(quarantine.c.id, sort_by_parameter_order=True), [
-            dict(partner=partner, payload_id=payload_id, bericht_id=r.bericht_id, line=r.line, reason=r.reason,
-                 raw=r.raw, state=QuarantineState.OPEN, created_at=at, fingerprint=key) for r, key in quarantined
-        ]).scalars().all()
-        entries += [Entry("quarantine", qid, "quarantined", r.bericht_id, r.reason)
-                    for qid, (r, _) in zip(qrows, quarantined)]
-    if fresh or duplicates or quarantined:
-        execute(conn, "UPDATE payload SET events_accepted = events_accepted + ?, events_duplicate = events_duplicate + ?, "
-                      "events_rejected = events_rejected + ? WHERE id = ?",
-                (len(fresh), len(duplicates), len(quarantined), payload_id))
+            for event_id, (_, (bericht_id, _, soort, _, outbound)) in zip(ids, fresh)])  # as Entry, made faster
+    entries = [Entry("payload", payload_id, "duplicate-event", bericht_id, "BerichtId already received: nothing new "
+                     "created") for payload_id, bericht_id in duplicates]
+    for (payload_id, _, rejected), count in zip(chunks, counts):
+        quarantined = _new_in_quarantine(conn, payload_id, rejected)
+        if quarantined:
+            qrows = conn.execute(insert(quarantine).returning(quarantine.c.id, sort_by_parameter_order=True), [
+                dict(partner=partner, payload_id=payload_id, bericht_id=r.bericht_id, line=r.line, reason=r.reason,
+                     raw=r.raw, state=QuarantineState.OPEN, created_at=at, fingerprint=key) for r, key in quarantined
+            ]).scalars().all()
+            entries += [Entry("quarantine", qid, "quarantined", r.bericht_id, r.reason)
+                        for qid, (r, _) in zip(qrows, quarantined)]
+        count.append(len(quarantined))
+    changed = [(new, dup, q, payload_id) for (payload_id, _, _), (new, dup, _, q) in zip(chunks, counts)
+               if new or dup or q]
+    if changed:
+        mark = "%s" if conn.dialect.name == "postgresql" else "?"
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.executemany(f"UPDATE payload SET events_accepted = events_accepted + {mark}, events_duplicate = "
+                               f"events_duplicate + {mark}, events_rejected = events_rejected + {mark} "
+                               f"WHERE id = {mark}", changed)
+        finally:
+            cursor.close()
     record(conn, entries)
-    return len(fresh), len(duplicates) + again
+    return [(new, dup + again) for new, dup, again, _ in counts]
 
 
 def _delivery_ids(conn: Connection, deliveries: list[tuple], at) -> Sequence[int]:

@@ -58,6 +58,15 @@ def registered(register):
         use_register(before)
 
 
+def expect(events: etree._Element) -> None:
+    """Before ``events`` are mapped: a register that asks the store (``expect``) is told the
+    registratienummers they name, to look them up at once rather than one event at a time. The
+    numbers are any element of that name: a hint only, as a number it lacks is asked for alone."""
+    prepare = getattr(_register, "expect", None)  # a worker's snapshot (a dict) has them all already
+    if prepare is not None:
+        prepare({" ".join(el.text.split()) for el in events.iter("{*}Registratienummer") if el.text})
+
+
 def ketenreferentie(registratienummer: str, parket: str, bsn: str, ref: str) -> str:
     """Stable reference of one victim in one case, whichever partner sent the event.
 

@@ -57,21 +57,21 @@ def test_a_group_that_fails_to_store_is_taken_file_by_file(hub, cvom, monkeypatc
     partner, folder = cvom
     paths = cvom_simulator.publish(folder, 6)
     failing = paths[2]
-    store_events = inbound.store_events
+    store_chunks = inbound.store_chunks
 
-    def store(conn, partner_name, payload_id, accepted, rejected):
-        name = conn.execute(select(payload.c.name).where(payload.c.id == payload_id)).scalar()
-        if name == failing.name:
+    def store(conn, partner_name, chunks):  # the group's statement, and each file's on its own
+        names = conn.execute(select(payload.c.name).where(payload.c.id.in_([c[0] for c in chunks]))).scalars()
+        if failing.name in names:
             raise RuntimeError("the disk is full")
-        return store_events(conn, partner_name, payload_id, accepted, rejected)
+        return store_chunks(conn, partner_name, chunks)
 
-    monkeypatch.setattr(inbound, "store_events", store)
+    monkeypatch.setattr(inbound, "store_chunks", store)
     with pytest.raises(RuntimeError):
         ingest_source(hub, partner, DropFolder(folder, partner.receive))
     assert [p.name for p in folder.glob("*.xml")] == [failing.name]
     assert len(list((folder / "processed").glob("*.xml"))) == 5
     assert count(hub, event) == 5 and count(hub, payload, payload.c.state == "accepted") == 5
-    monkeypatch.setattr(inbound, "store_events", store_events)
+    monkeypatch.setattr(inbound, "store_chunks", store_chunks)
     ingest_source(hub, partner, DropFolder(folder, partner.receive))
     assert not list(folder.glob("*.xml")) and count(hub, event) == 6
     assert count(hub, payload) == 6 and count(hub, payload, payload.c.state == "accepted") == 6
@@ -117,3 +117,25 @@ def test_a_refused_file_stored_but_never_handed_back_is_still_refused(hub, cvom)
     assert [p.name for p in (folder / "rejected").glob("*.xml")] == [bad.name]
     assert sorted(p.name for p in (folder / "processed").glob("*.xml")) == sorted(p.name for p in paths if p != bad)
     assert count(hub, payload) == 3 and count(hub, event) == 2
+
+
+def test_a_file_sent_twice_in_a_group_and_one_received_before_are_each_known_again(hub, cvom):
+    """The group's new payloads are stored together; a copy of one of them in the same group, and a
+    file received in an earlier run, are found received as when each file is taken on its own."""
+    partner, folder = cvom
+    paths = cvom_simulator.publish(folder, 4)
+    ingest_source(hub, partner, DropFolder(folder, partner.receive))
+    (folder / "again.xml").write_bytes((folder / "processed" / paths[0].name).read_bytes())
+    more = cvom_simulator.publish(folder, 7)[4:]  # the simulator numbers from 1: the last three are new
+    for p in paths[:4]:
+        p.unlink(missing_ok=True)
+    (folder / "copy.xml").write_bytes(more[0].read_bytes())
+    reports = {r.name: r for r in ingest_source(hub, partner, DropFolder(folder, partner.receive))}
+    assert reports["again.xml"].state == "already-received"
+    assert sorted(r.state for r in reports.values()) == ["accepted"] * 3 + ["already-received"] * 2
+    assert sum(r.accepted for r in reports.values()) == 3
+    assert count(hub, payload) == 7 and count(hub, event) == 7
+    with hub.engine.connect() as conn:
+        assert conn.execute(select(payload.c.events_accepted).where(payload.c.state == "accepted")).scalars().all() \
+            == [1] * 7
+    assert not list(folder.glob("*.xml")) and verify(hub.engine).intact

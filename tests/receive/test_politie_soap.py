@@ -39,6 +39,19 @@ def test_pages_until_none_left_and_confirms_each_stored_page(hub, politie):
     assert politie.state()["handed_out"] == 2305
 
 
+def test_a_page_is_kept_as_a_flat_batch_of_its_own_namespace(hub, politie, monkeypatch):
+    """The page leaves its SOAP envelope behind: kept without SOAP's and WS-Addressing's
+    declarations, so that the scan reads it as a plain list of meldingen."""
+    from ketenhub import pipeline
+    scans, scan = [], pipeline.scan
+    monkeypatch.setattr(pipeline, "scan", lambda *a, **kw: scans.append(scan(*a, **kw)) or scans[-1])
+    politie.add(3)
+    (report,) = receive(hub)
+    (kept,) = hub.settings.payloads_dir.glob("*.xml")
+    assert report.accepted == 3 and [(s.events, s.plain) for s in scans] == [(3, True)]
+    assert b"xmlns:" not in kept.read_bytes() and b"soap" not in kept.read_bytes()
+
+
 @pytest.mark.parametrize("failure", [dict(fail_with="fault"), dict(fail_with="503"), dict(fail_with="500")])
 def test_faults_and_5xx_are_retried(hub, politie, no_wait, failure):
     politie.add(1500)

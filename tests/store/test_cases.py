@@ -2,6 +2,7 @@
 (store.cases) gives an event that names its case by registratienummer alone the reference of the
 parketnummer's case, and reports a case for which two references were published already."""
 import dataclasses
+from datetime import datetime, timezone
 import hashlib
 import hmac
 
@@ -112,3 +113,25 @@ def test_the_first_parketnummer_named_beside_a_registratienummer_stays(hub, tmp_
     ingest(hub, "politie", tmp_path / "other.xml")
     with hub.engine.connect() as conn:
         assert conn.execute(select(case_link.c.parketnummer)).scalars().all() == [PARKET]
+
+
+def test_the_numbers_of_the_events_being_mapped_are_looked_up_together(hub, tmp_path, sample, monkeypatch):
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    statements = []
+    looked_up = cases.select_in
+    monkeypatch.setattr(cases, "select_in", lambda *a: statements.append(a[3]) or looked_up(*a))
+    register = cases.Register(hub.engine)
+    register.expect([REG, "PL01A1 2026000001-1", "PL01A1 2026000002-1"])
+    assert [register.get(n, "none") for n in (REG, "PL01A1 2026000001-1", "PL01A1 2026000002-1", REG)] \
+        == [PARKET, "none", "none", PARKET]
+    assert len(statements) == 1 and sorted(statements[0]) == sorted([REG, "PL01A1 2026000001-1", "PL01A1 2026000002-1"])
+    # A number not among the expected is asked for on its own; one found unlinked is not asked again ...
+    assert register.get("PL09Z9 2026000009-1", "none") == "none" and len(statements) == 2
+    assert register.get("PL01A1 2026000001-1", "none") == "none" and len(statements) == 2
+    # ... until the next events are mapped: an event stored meanwhile may have linked it.
+    with hub.engine.begin() as conn:
+        event_id = conn.scalar(select(event.c.id).limit(1))
+        conn.execute(case_link.insert().values(registratienummer="PL01A1 2026000001-1", parketnummer="13/000001-26",
+                                               event_id=event_id, linked_at=datetime.now(timezone.utc)))
+    register.expect(["PL01A1 2026000001-1"])
+    assert register.get("PL01A1 2026000001-1", "none") == "13/000001-26" and len(statements) == 3
