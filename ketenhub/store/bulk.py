@@ -46,8 +46,9 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         if conn.dialect.name == "postgresql":
             ids = None
             if "id" not in columns and "id" in table.c:
-                cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                               (table.name, len(rows)))
+                # The sequence found once (a subquery), not at every row: that lookup cost more than nextval.
+                cursor.execute("SELECT nextval((SELECT CAST(pg_get_serial_sequence(%s, 'id') AS regclass))) "
+                               "FROM generate_series(1, %s)", (table.name, len(rows)))
                 ids = [i for (i,) in cursor.fetchall()]
                 columns, rows = ("id", *columns), [(i, *row) for i, row in zip(ids, rows)]
             names = ", ".join([*columns, *same])
@@ -97,6 +98,13 @@ def _copy_text(rows: Sequence[tuple], end: str = "\n") -> str:
     side handles parameters."""
     stamps: dict = {}  # a call's rows share their timestamps: each is formatted once
     return "".join(["\t".join([_copy_field(v, stamps) for v in row]) + end for row in rows])
+
+
+def array(values: Sequence[str | int]) -> str:
+    """``values`` as one PostgreSQL array literal, for ``CAST(? AS text[])``: the server reads it
+    as one value, where a list handed to psycopg2 becomes an expression of as many constants
+    for it to parse and plan."""
+    return "{" + ",".join(['"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"
 
 
 def execute(conn: Connection, sql: str, params: tuple = ()) -> list[tuple]:
