@@ -140,15 +140,18 @@ def execute(conn: Connection, sql: str, params: tuple = ()) -> list[tuple]:
 
 def select_in(conn: Connection, sql: str, params: tuple, values: Sequence) -> list[tuple]:
     """Rows of ``sql``, which ends in ``IN`` and has its other parameters as ``?``, for
-    ``values``: the key lookups that follow a bulk insert. ``sql`` may also be an INSERT ...
-    SELECT, which returns no rows."""
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    ``values`` (text): the key lookups that follow a bulk insert. ``sql`` may also be an
+    INSERT ... SELECT, which returns no rows."""
+    if not values:
+        return []
+    if conn.dialect.name == "postgresql":  # one statement, not one per 500: each is a round trip
+        return execute(conn, sql.removesuffix("IN") + "= ANY(CAST(? AS text[]))", (*params, array(values)))
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         rows = []
         for i in range(0, len(values), 500):
             part = values[i:i + 500]
-            cursor.execute(sql.replace("?", mark) + f" ({', '.join([mark] * len(part))})", (*params, *part))
+            cursor.execute(sql + f" ({', '.join(['?'] * len(part))})", (*params, *part))
             if cursor.description:
                 rows += cursor.fetchall()
         return rows
