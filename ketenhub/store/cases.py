@@ -13,7 +13,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, select, text
 
 from ketenhub.clock import now
-from ketenhub.store.bulk import execute, select_in, value
+from ketenhub.store.bulk import array, execute, select_in, value
 from ketenhub.store.search import catch_up
 from ketenhub.store.tables import case_link, delivery, event
 
@@ -60,11 +60,10 @@ def record_links(conn: Connection, event_ids, canonicals) -> None:
         return
     # One statement with the chunk's links as arrays; the first link seen stays, also when two
     # intakes link the same number at once.
-    conn.execute(text("INSERT INTO case_link (registratienummer, parketnummer, event_id, linked_at) "
-                      "SELECT r, p, e, :at FROM unnest(CAST(:r AS text[]), CAST(:p AS text[]), CAST(:e AS bigint[])) "
-                      "AS link(r, p, e) ON CONFLICT (registratienummer) DO NOTHING"),
-                 {"r": list(links), "p": [p for p, _ in links.values()], "e": [e for _, e in links.values()],
-                  "at": now()})
+    execute(conn, "INSERT INTO case_link (registratienummer, parketnummer, event_id, linked_at) "
+                  "SELECT r, p, e, ? FROM unnest(CAST(? AS text[]), CAST(? AS text[]), CAST(? AS bigint[])) "
+                  "AS link(r, p, e) ON CONFLICT (registratienummer) DO NOTHING",
+            (now(), array(links), array([p for p, _ in links.values()]), array([e for _, e in links.values()])))
 
 
 class Register:

@@ -125,8 +125,8 @@ def test_audit_rows_name_the_rows_they_are_about(hub, tmp_path, monkeypatch):
 
 
 def test_bulk_inserts_keep_every_character_and_byte_as_given(hub):
-    """On PostgreSQL rows go in as COPY text (store.bulk), where a backslash, tab or line break
-    in a value would otherwise split or change it, and NULL has its own spelling."""
+    """On PostgreSQL rows go in by COPY in its binary format (store.bulk): every character and
+    byte as given, NULL apart from the empty string, the timestamp to the microsecond."""
     from datetime import datetime, timezone
 
     from ketenhub.store.bulk import blob, insert_rows, value
