@@ -23,7 +23,7 @@ from tests.support.browser import CHROMIUM, FLAGS, log_in, open_view
 from tests.support.factories import Unreachable
 
 SHOTS = Path(os.environ.get("KETENHUB_SCREENSHOTS", tempfile.gettempdir())) / "ketenhub-screenshots"  # to look at
-pytestmark = [pytest.mark.timeout(900), pytest.mark.xdist_group("chain-pages")]  # one Airflow server
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")

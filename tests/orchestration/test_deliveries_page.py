@@ -20,8 +20,6 @@ from tests.conftest import ingest
 from tests.support.airflow_server import AirflowServer
 from tests.support.factories import Unreachable, om_batch, om_event, write_with_marker
 
-pytestmark = pytest.mark.xdist_group("deliveries-page")  # the module's one Airflow server on one worker
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):

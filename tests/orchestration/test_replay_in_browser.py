@@ -25,8 +25,6 @@ from tests.support.airflow_server import AirflowServer
 from tests.support.browser import CHROMIUM, FLAGS, log_in, open_view
 from tests.support.factories import Unreachable, om_batch, om_event, write_with_marker
 
-pytestmark = pytest.mark.xdist_group("replay-in-browser")  # the module's one Airflow server on one worker
-
 DARK = "rgb(0, 0, 0)"  # Airflow's dark background (Chakra bg token: black)
 LIGHT = "rgb(255, 255, 255)"
 
