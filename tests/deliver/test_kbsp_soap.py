@@ -15,14 +15,6 @@ from tests.support.factories import om_batch, om_event, write_with_marker
 pytestmark = pytest.mark.usefixtures("before_kbsp_switch")  # v1 until the switch
 
 
-@pytest.fixture
-def kbsp(connection, tmp_path):
-    sim = KbspSimulator(store=tmp_path / "kbsp-accepted").start()
-    connection("kbsp", **sim.connection())
-    yield sim
-    sim.stop()
-
-
 def events(hub, tmp_path, n):
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                              om_batch([om_event(i) for i in range(n)]))

@@ -22,15 +22,6 @@ BEFORE, AFTER = SWITCH - timedelta(days=2), SWITCH + timedelta(hours=1)
 V1, V2 = "urn:keten:kbsp:zaakstatus:v1", "urn:keten:kbsp:zaakstatus:v2"
 
 
-@pytest.fixture
-def kbsp(connection, tmp_path):
-    sim = KbspSimulator(store=tmp_path / "kbsp-accepted").start()
-    for name, fields in sim.connections().items():
-        connection(name, **fields)
-    yield sim
-    sim.stop()
-
-
 def om(hub, tmp_path, numbers, name="OM_ZAAKGEBEURTENISSEN_20270220_001.xml"):
     ingest(hub, "om", write_with_marker(tmp_path / name, om_batch([om_event(i) for i in numbers])))
 
