@@ -16,7 +16,6 @@ from ketenhub.store.tables import audit, delivery, event, payload, quarantine
 from ketenhub.wiring import deliver
 from tests.conftest import ingest
 from tests.store.test_audit_chain import audit_verify, hexed, tamper
-from tests.store.test_roles import hub_role  # noqa: F401 (a fixture)
 from tests.support.factories import om_batch, om_event
 
 BSN = "123456782"  # a suspect in the OM sample and a victim in the Politie melding
