@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import struct
+from itertools import chain, repeat
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import BigInteger, Column, Connection, DateTime, Integer, LargeBinary, String, Table
 
@@ -85,36 +86,30 @@ _PG_EPOCH, _MICROSECOND = datetime(2000, 1, 1, tzinfo=timezone.utc), timedelta(m
 def _copy_binary(table: Table, columns: Sequence[str], rows: Sequence[tuple], same: dict[str, Any]) -> bytes:
     """``rows`` and the ``same`` values in COPY's binary format. Not its text format: there the
     server reads every character of a document twice its length in hex, which cost it more than
-    storing the row."""
-    encoders = [_encoder(table.c[name]) for name in columns]
-    tail = b"".join([_encoder(table.c[name])(v) for name, v in same.items()])
+    storing the row. Made a column at a time, each in one comprehension, and then woven into
+    rows: a function call per value cost more than the encoding."""
     count = struct.pack(">h", len(columns) + len(same))
-    return b"".join([_HEADER, *[b"".join([count, *[e(v) for e, v in zip(encoders, row)], tail]) for row in rows],
-                     _END])
+    tail = b"".join([b"".join(part) for name, v in same.items() for part in _fields(table.c[name], [v])])
+    parts = [part for name, values in zip(columns, zip(*rows)) for part in _fields(table.c[name], values)]
+    return b"".join([_HEADER, *chain.from_iterable(zip(repeat(count), *parts, repeat(tail))), _END])
 
 
-def _encoder(column: Column) -> Callable[[Any], bytes]:
-    """How a value of ``column`` is written in COPY's binary format: its length, then its bytes
-    as the column's type receives them."""
+def _fields(column: Column, values: Sequence[Any]) -> list[list[bytes]]:
+    """``values`` of ``column`` in COPY's binary format, each its length and then its bytes as
+    the column's type receives them: one list, or two (the lengths, the bytes) for a variable
+    length, which spares joining them value by value."""
     kind = column.type
     if isinstance(kind, BigInteger):
-        return lambda v: _NULL if v is None else _INT8(8, v)
+        return [[_NULL if v is None else _INT8(8, v) for v in values]]
     if isinstance(kind, Integer):
-        return lambda v: _NULL if v is None else _INT4(4, v)
+        return [[_NULL if v is None else _INT4(4, v) for v in values]]
     if isinstance(kind, DateTime):  # microseconds since 2000-01-01 UTC; a naive time fails here
-        return lambda v: _NULL if v is None else _INT8(8, (v - _PG_EPOCH) // _MICROSECOND)
-    if isinstance(kind, LargeBinary):
-        return lambda v: _NULL if v is None else _LENGTH(len(v)) + v
+        return [[_NULL if v is None else _INT8(8, (v - _PG_EPOCH) // _MICROSECOND) for v in values]]
     if isinstance(kind, String):
-        return _text
-    raise TypeError(f"no binary COPY for {column.table.name}.{column.name}")
-
-
-def _text(v: str | None) -> bytes:
-    if v is None:
-        return _NULL
-    b = v.encode()
-    return _LENGTH(len(b)) + b
+        values = [None if v is None else v.encode() for v in values]
+    elif not isinstance(kind, LargeBinary):
+        raise TypeError(f"no binary COPY for {column.table.name}.{column.name}")
+    return [[_NULL if v is None else _LENGTH(len(v)) for v in values], [b"" if v is None else v for v in values]]
 
 
 def array(values: Sequence[str | int]) -> str:

@@ -61,8 +61,11 @@ def refresh_statistics(conn: Connection) -> None:
     analysed when they were small, it would look events up by partner alone and read the whole
     table for every chunk. Autovacuum may be slow or off, so a big load analyses as it goes.
     Only the columns that queries select by: the documents' statistics cost as much as all the
-    rest, and no plan uses them."""
+    rest, and no plan uses them. A sample of 3,000 rows a table, not the default 30,000: enough
+    for the sizes and for seeing that a BerichtId is unique, at a tenth of the cost (the sampled
+    rows are read whole). The setting ends with the transaction."""
     if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL default_statistics_target = 10"))
         conn.execute(text("ANALYZE event (partner, bericht_id, payload_id), "
                           "delivery (event_id, destination, state, next_attempt_at, batch_id, created_at, updated_at), "
                           "quarantine (payload_id, fingerprint, bericht_id, state)"))

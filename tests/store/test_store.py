@@ -93,7 +93,11 @@ def test_a_big_load_leaves_fresh_planner_statistics_on_postgresql(hub, tmp_path,
         # What the planner believes each table holds, as the last ANALYZE counted (-1: never).
         planner = dict(conn.exec_driver_sql("SELECT relname, reltuples FROM pg_class WHERE relnamespace = "
                                             "current_schema()::regnamespace AND relkind = 'r'").all())
+        # from a small sample: a histogram of 10 parts at most (PostgreSQL's default makes 100)
+        bounds = conn.exec_driver_sql("SELECT array_length(histogram_bounds, 1) FROM pg_stats WHERE schemaname = "
+                                      "current_schema() AND tablename = 'event' AND attname = 'bericht_id'").scalar()
     assert 80 <= planner["event"] < 150 and planner["delivery"] == planner["event"]  # analysed once 80 were stored
+    assert bounds == 11
 
 
 def test_audit_rows_name_the_rows_they_are_about(hub, tmp_path, monkeypatch):
