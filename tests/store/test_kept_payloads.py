@@ -137,3 +137,16 @@ def test_retention_deletes_bytes_kept_in_the_store_when_due_and_not_before(hub, 
     with hub.engine.connect() as conn:
         payload_id = conn.scalar(select(payload.c.id).limit(1))
     assert provenance.payload_text(hub, payload_id, personal_data=True)[1] is None
+
+
+def test_a_file_of_a_group_grown_too_big_meanwhile_is_kept_as_a_file(hub, cvom, monkeypatch):
+    """Its size when the group was made said small; when read, it is not: kept as a file."""
+    from ketenhub import pipeline
+    partner, folder = cvom
+    (folder / "CVOM_1.xml").write_bytes(VALID)
+    (folder / "CVOM_2.xml").write_bytes(VALID.replace(b"CVOM-2001", b"CVOM-2002"))
+    tune(hub, group_payload_bytes=len(VALID) - 1)
+    monkeypatch.setattr(pipeline, "_size", lambda item: 1)  # what it was a moment before
+    reports = receive(hub, partner, folder)
+    assert sum(r.accepted for r in reports) == 2
+    assert count(hub, kept_payload) == 0 and len(list(hub.settings.payloads_dir.glob("*.xml"))) == 2
