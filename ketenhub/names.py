@@ -14,6 +14,8 @@ def shown(name: str) -> str:
     """A partner's file name as it may be printed, logged or written: every character that a
     terminal or log reader would act on is escaped as Python writes it (``\\x1b``, ``\\u202e``);
     a backslash is doubled, so the escaped form is unambiguous."""
+    if name.isascii() and name.isprintable() and "\\" not in name:
+        return name  # the usual name: of printable ASCII only the backslash is escaped
     return "".join(c.encode("unicode_escape").decode("ascii")
                    if c == "\\" or unicodedata.category(c) in _UNSAFE else c for c in name)
 

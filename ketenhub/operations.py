@@ -351,7 +351,7 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
     from ketenhub.pipeline import ingest, registered
     from ketenhub.processing import AcceptedEvent, EventProcessor
     from ketenhub.receive.base import Incoming
-    from ketenhub.store import inbound
+    from ketenhub.store import inbound, kept
     from ketenhub.store.tables import payload
 
     if not reason.strip():
@@ -373,16 +373,17 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
             continue
         new_reason = None
         try:
-            if q["raw"] is None:  # the whole payload was refused: read its kept file again
-                path = hub.settings.payloads_dir / f"{q['sha256']}.xml"
-                report = ingest(hub, partner, Incoming(q["name"], path))
+            with hub.engine.connect() as conn:
+                found = kept.find(conn, hub.settings.payloads_dir, q["payload_id"], q["sha256"])
+            if q["raw"] is None:  # the whole payload was refused: read its kept bytes again
+                with kept.as_file(found, hub.settings.payloads_dir) as path:
+                    report = ingest(hub, partner, Incoming(q["name"], path))
                 item.accepted = report.state != PayloadState.REJECTED
                 if not item.accepted:
                     item.reason = explain(report.problems)
             else:
-                kept = hub.settings.payloads_dir / f"{q['sha256']}.xml"
                 with registered(hub):
-                    result = EventProcessor(hub, partner).process_kept(q["raw"], kept)  # XML or JSON
+                    result = EventProcessor(hub, partner).process_kept(q["raw"], found)  # XML or JSON
                 item.accepted = isinstance(result, AcceptedEvent)
                 if item.accepted:
                     with hub.engine.begin() as conn:

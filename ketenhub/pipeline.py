@@ -16,6 +16,7 @@ in file order: that work is where the time goes, and Python does it on one core 
 from __future__ import annotations
 
 import gc
+import io
 import logging
 import os
 import uuid
@@ -32,7 +33,7 @@ from ketenhub.hub import Hub
 from ketenhub.processing import EventProcessor, split
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.states import PayloadState
-from ketenhub.store import cases, inbound
+from ketenhub.store import cases, inbound, kept as kept_payloads
 from ketenhub.validate.payload import Scan, regions, scan
 from ketenhub.workers import Workers
 from ketenhub.xml import xslt
@@ -91,6 +92,18 @@ def _keep(hub: Hub, partner: Partner, item: Incoming, sync: bool = True):
 
 def _private(path: str, flags: int) -> int:
     return os.open(path, flags, 0o600)
+
+
+def _read_small(hub: Hub, partner: Partner, item: Incoming):
+    """Read and scan a small payload of a group, to be kept in the store with its row (see
+    store.kept): a file created and synced for each cost more than the rest of its work. One
+    grown too big meanwhile is kept as a file, as on its own."""
+    limit = hub.settings.tuning.group_payload_bytes
+    with open(item.path, "rb") as source:
+        data = source.read(limit + 1)
+    if len(data) > limit:
+        return _keep(hub, partner, item, sync=False)
+    return scan(partner, hub.settings.schemas_dir / partner.schema, io.BytesIO(data), tuning=hub.settings.tuning), data
 
 
 def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
@@ -308,9 +321,9 @@ def _size(item: Incoming) -> int | None:
 
 def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incoming], reports: list[Report],
                   failures: list[Exception], one) -> None:
-    """Small payloads stored in one transaction, each as ``ingest`` stores it on its own: kept,
-    checked and processed first (nothing in the store yet), their copies synced together, then
-    stored and committed at once, and only then handed back to the source (archived, or moved
+    """Small payloads stored in one transaction, each as ``ingest`` stores it on its own: read,
+    checked and processed first (nothing in the store yet), then stored and committed at once
+    with their bytes (store.kept), and only then handed back to the source (archived, or moved
     to rejected/ with its own reason). A crash before the commit leaves every one of them
     where it was, to be read again; after it, each is found received. Should the transaction
     fail, each payload is taken again on its own."""
@@ -318,7 +331,7 @@ def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incomi
     prepared, cut = [], []
     for item in items:
         try:
-            result, kept = _keep(hub, partner, item, sync=False)
+            result, kept = _read_small(hub, partner, item)
             report = _report(partner, item, result)
             cut.append([] if report.problems else list(regions(kept, result, tuning)))
             prepared.append([item, result, kept, report, []])
@@ -336,7 +349,7 @@ def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incomi
         return
     for p, rs in zip(prepared, cut):
         p[4] = [split(next(processed)) for _ in rs]
-    _sync([kept for _, _, kept, _, _ in prepared])
+    _sync([kept for _, _, kept, _, _ in prepared if isinstance(kept, Path)])
     try:
         with hub.engine.begin() as conn:
             _store_group(conn, partner, prepared)
@@ -361,8 +374,9 @@ def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incomi
 def _store_group(conn, partner: Partner, prepared: list[list]) -> None:
     """The group's payloads, (item, scan, kept, report, chunks) each, stored as ``_open_payload``
     and ``store_events`` store them one at a time, with a statement per table for all the new
-    ones (most). One seen before, sent twice in the group, or refused whole is stored on its
-    own afterwards, so that the second of two copies finds the first received."""
+    ones (most), and their bytes with them (``kept``: the bytes, or a file's path). One seen
+    before, sent twice in the group, or refused whole is stored on its own afterwards, so that
+    the second of two copies finds the first received."""
     known = inbound.find_payloads(conn, partner.partner, [result.sha256 for _, result, *_ in prepared])
     times = Counter(result.sha256 for _, result, *_ in prepared)
     new, alone = [], []
@@ -370,6 +384,7 @@ def _store_group(conn, partner: Partner, prepared: list[list]) -> None:
         (new if not p[3].problems and times[p[1].sha256] == 1 and p[1].sha256 not in known else alone).append(p)
     ids = inbound.add_payloads(conn, partner.partner, [(item.name, result.sha256, result.size)
                                                        for item, result, *_ in new])
+    kept_payloads.keep_many(conn, [(payload_id, p[2]) for payload_id, p in zip(ids, new) if isinstance(p[2], bytes)])
     counts = iter(inbound.store_chunks(conn, partner.partner, [(payload_id, accepted, rejected)
                                                                for payload_id, p in zip(ids, new)
                                                                for accepted, rejected in p[4]]))
@@ -377,8 +392,10 @@ def _store_group(conn, partner: Partner, prepared: list[list]) -> None:
         for _, rejected in p[4]:
             _stored(p[3], *next(counts), rejected)
     inbound.finish_payloads(conn, list(ids), PayloadState.ACCEPTED)
-    for item, result, _, report, chunks in alone:
+    for item, result, data, report, chunks in alone:
         payload_id = _open_payload(conn, partner, item, result, report)
+        if isinstance(data, bytes):  # its row is there now, new or not: the bytes go with it
+            kept_payloads.keep(conn, inbound.find_payload(conn, partner.partner, result.sha256).id, data)
         if payload_id is None:
             continue
         for accepted, rejected in chunks:

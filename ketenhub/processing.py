@@ -119,8 +119,9 @@ class EventProcessor:
         problems = [replace(q, line=line) for q in problems]
         return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, line, explain(problems), raw)
 
-    def process_kept(self, raw: bytes, payload: Path) -> AcceptedEvent | RejectedEvent:
-        """A quarantined event again, from its bytes as kept (``ketenhub quarantine reprocess``)."""
+    def process_kept(self, raw: bytes, payload: Path | bytes) -> AcceptedEvent | RejectedEvent:
+        """A quarantined event again, from its bytes as kept (``ketenhub quarantine reprocess``);
+        ``payload``: its payload as kept (store.kept.find)."""
         if self.partner.format == "json":
             return self.process_json(json.loads(raw), raw=raw)
         return self.process(kept_event(raw, payload))

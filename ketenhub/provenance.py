@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ketenhub import operations as ops
 from ketenhub.hub import Hub
-from ketenhub.store import search
+from ketenhub.store import kept, search
 from ketenhub.store.audit import trace
 from ketenhub.store.retention import EMPTY
 from ketenhub.store.tables import audit, delivery, event, outbound_batch, payload, quarantine
@@ -112,10 +112,9 @@ def payload_text(hub: Hub, payload_id: int, personal_data: bool) -> tuple[dict, 
     still kept and small enough to show."""
     with hub.engine.connect() as conn:
         p = conn.execute(select(payload).where(payload.c.id == payload_id)).mappings().first()
-    if p is None:
-        return None
-    path = hub.settings.payloads_dir / f"{p['sha256']}.xml"
-    if not path.is_file() or path.stat().st_size > PAYLOAD_SHOWN_BYTES:
+        if p is None:
+            return None
+        data = kept.read(conn, hub.settings.payloads_dir, p["id"], p["sha256"], PAYLOAD_SHOWN_BYTES)
+    if data is None:
         return _payload(p), None
-    data = path.read_bytes()
     return _payload(p), data.decode("utf-8", "replace") if personal_data else _masked_or_note(data)

@@ -2,7 +2,7 @@
 privacy officer's report of what the hub holds about one person (docs/security-retention.md).
 
 Purging blanks documents in place (rows stay, so counts, traces and the audit trail keep their
-references) and deletes kept payload files. Audit rows about what was purged keep their place
+references) and deletes kept payloads (store.kept). Audit rows about what was purged keep their place
 in the hash chain: their personal fields are replaced by a keyed pseudonym (bericht_id) or
 blanked (detail), and the digest the chain holds of each is kept beside it (store.audit_chain).
 """
@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from ketenhub import keys
 from ketenhub.clock import now as clock_now
 from ketenhub.states import DeliveryState, PayloadState, QuarantineState
-from ketenhub.store import search
+from ketenhub.store import kept, search
 from ketenhub.store.audit import Entry, record
 from ketenhub.store.tables import audit, audit_head, delivery, event, payload, quarantine
 
@@ -84,8 +84,8 @@ def _quarantine(partner: str, cutoff: datetime):
 
 
 def _settled_payloads(partner: str, r, at: datetime):
-    """Payload rows whose file may go: old enough, stored, no event of it still to be delivered,
-    and no open quarantined item of it that is kept still (a whole payload's item needs the file)."""
+    """Payload rows whose kept bytes may go: old enough, stored, no event of it still to be delivered,
+    and no open quarantined item of it that is kept still (a whole payload's item needs its bytes)."""
     due = (select(literal(1)).select_from(event.join(delivery, delivery.c.event_id == event.c.id))
            .where(event.c.payload_id == payload.c.id, delivery.c.state.in_(DUE)).exists())
     open_item = exists().where(quarantine.c.payload_id == payload.c.id, quarantine.c.state == QuarantineState.OPEN,
@@ -114,7 +114,7 @@ def run(hub, dry_run: bool = False, at: datetime | None = None, actor: str = "ke
             # An open item can no longer be re-processed: it leaves the operators' list.
             purged = dict(reason=PURGED, state=case((quarantine.c.state == QuarantineState.OPEN,
                                                      QuarantineState.PURGED.value), else_=quarantine.c.state))
-            # A whole payload's item has no bytes of its own (raw NULL: they are its payload file).
+            # A whole payload's item has no bytes of its own (raw NULL: they are its payload's).
             n = _apply(conn, quarantine, and_(q, quarantine.c.raw.is_not(None)), dry_run, raw=EMPTY, **purged)
             report.counts[(name, "quarantine")] = n + _apply(conn, quarantine, and_(q, quarantine.c.raw.is_(None)),
                                                              dry_run, **purged)
@@ -134,26 +134,9 @@ def _apply(conn: Connection, table, where, dry_run: bool, **values) -> int:
 
 
 def _payload_files(conn: Connection, folder: Path, partners: dict, at: datetime, dry_run: bool) -> dict[str, int]:
-    """Deletes payloads/<sha256>.xml where every payload row with those bytes (the same file can
-    come from two partners) may go. Counted per partner whose row it was."""
+    """Deletes the kept bytes of every payload that may go (store.kept), counted per partner."""
     settled = or_(*(_settled_payloads(name, r, at) for name, r in partners.items()))
-    rows = conn.execute(select(payload.c.partner, payload.c.sha256).where(settled)).all()
-    candidates = {sha for _, sha in rows}
-    blocked = set()
-    if candidates:
-        blocked = set(conn.scalars(select(payload.c.sha256).distinct()
-                                   .where(payload.c.sha256.in_(candidates), ~settled)))
-    counts = {name: 0 for name in partners}
-    gone = set()
-    for partner, sha in rows:
-        path = folder / f"{sha}.xml"
-        if sha in blocked or not (sha in gone or path.exists()):
-            continue
-        if not dry_run and sha not in gone:
-            path.unlink()
-        gone.add(sha)
-        counts[partner] += 1
-    return counts
+    return kept.forget(conn, folder, settled, list(partners), dry_run)
 
 
 def _audit_candidates(at: datetime, partners: dict, destinations: dict):
@@ -279,9 +262,9 @@ def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
         for p in conn.execute(select(payload.c.id, payload.c.partner, payload.c.received_at, payload.c.state,
                                      payload.c.sha256).where(payload.c.id.in_(payload_ids))
                               .order_by(payload.c.id)).all():
-            kept = (hub.settings.payloads_dir / f"{p.sha256}.xml").exists()
+            still = kept.is_kept(kept.find(conn, hub.settings.payloads_dir, p.id, p.sha256))
             held.append(Held("payload", p.id, p.partner, p.received_at, p.state,
-                             "file kept" if kept else "file deleted"))
+                             "bytes kept" if still else "bytes deleted"))
         counts = ", ".join(f"{sum(h.kind == k for h in held)} {k}" for k in ("event", "delivery", "quarantine",
                                                                              "payload"))
         record(conn, [Entry("privacy", 0, "report", detail=f"inzageverzoek for bsn {marker} by {actor}: {counts}")],

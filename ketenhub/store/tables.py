@@ -5,7 +5,8 @@ from sqlalchemy import (BigInteger, Column, DateTime, Float, ForeignKey, Index, 
 
 metadata = MetaData()
 
-# One received file or message, as received. Its bytes are kept under payloads/ by sha256.
+# One received file or message, as received. Its bytes are kept by store.kept: in kept_payload
+# (a small file of a group), else under payloads/ by sha256.
 payload = Table(
     "payload", metadata,
     Column("id", Integer, primary_key=True),
@@ -21,6 +22,14 @@ payload = Table(
     Column("events_duplicate", Integer, nullable=False, default=0),
     UniqueConstraint("partner", "sha256", name="uq_payload_partner_sha256"),
     Index("ix_payload_received", "received_at"),  # what arrived when, for the health page
+)
+
+# A small payload's bytes as received, kept in the store with its row (see store.kept): in the
+# same commit, where a file of its own cost a file created and synced per payload.
+kept_payload = Table(
+    "kept_payload", metadata,
+    Column("payload_id", ForeignKey("payload.id"), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
 )
 
 # One accepted inbound event, in canonical form; a BerichtId is processed once per partner.
@@ -47,7 +56,7 @@ quarantine = Table(
     Column("bericht_id", String(255)),
     Column("line", Integer),
     Column("reason", Text, nullable=False),
-    Column("raw", LargeBinary),  # NULL for a whole payload: its bytes are under payloads/ by sha256
+    Column("raw", LargeBinary),  # NULL for a whole payload: its bytes are the payload's kept bytes (store.kept)
     Column("state", String(16), nullable=False),  # open, reprocessed
     Column("created_at", DateTime(timezone=True), nullable=False),
     # SHA-256 of what the row holds (line and raw bytes, or the payload's reason): a payload

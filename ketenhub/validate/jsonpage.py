@@ -214,14 +214,14 @@ def event_spans(text: str, member: str) -> list[tuple[int, int]]:
     return []
 
 
-def regions(path: Path, scanned, tuning: Tuning = Tuning()) -> Iterator:
+def regions(path: Path | bytes, scanned, tuning: Tuning = Tuning()) -> Iterator:
     """The page's events, ``tuning.region_events`` at a time. A region's data is a JSON list of
     [index in the page, line, the event's text exactly as sent]; its ``line`` is the index of its
     first event."""
     from ketenhub.validate.payload import Region
 
-    with open(path, "rb") as f:
-        text = f.read().decode("utf-8")  # read and checked whole by the first pass: within the limit
+    data = path if isinstance(path, bytes) else path.read_bytes()  # checked whole by the first pass: within the limit
+    text = data.decode("utf-8")
     events, line, last = [], 1, 0
     for index, (a, b) in enumerate(event_spans(text, scanned.json_events)):
         line += text.count("\n", last, a)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import os
 import re
 import threading
@@ -475,25 +476,31 @@ def _layout(partner: Partner, source: IO[bytes], single: bool, tuning: Tuning) -
     return Layout(events, cuts, envelope, before, between, frozenset(oversize))
 
 
-def regions(path: Path, scanned: Scan, tuning: Tuning = Tuning()) -> Iterator[Region]:
-    """The batch's events as regions (``scanned.cuts`` must be set): read, not parsed. What has
-    been read is dropped from the page cache as the reading goes on: read once, the kept copy
-    need not hold memory that the store's pages can use (on a new VM a page never used before
-    costs ten times one used before, and a million events write gigabytes)."""
+def regions(path: Path | bytes, scanned: Scan, tuning: Tuning = Tuning()) -> Iterator[Region]:
+    """The batch's events as regions (``scanned.cuts`` must be set): read, not parsed, from the
+    kept copy (a file, or a small payload's bytes). What has been read of a file is dropped
+    from the page cache as the reading goes on: read once, the kept copy need not hold memory
+    that the store's pages can use (on a new VM a page never used before costs ten times one
+    used before, and a million events write gigabytes)."""
     if scanned.json_events is not None:
         from ketenhub.validate import jsonpage
         yield from jsonpage.regions(path, scanned, tuning)
         return
     head, tail = scanned.envelope
-    with open(path, "rb") as f:
+    with _opened(path) as f:
         dropped = 0
         for a, b in zip(scanned.cuts, scanned.cuts[1:]):
             f.seek(a.offset)
             yield Region(f.read(b.offset - a.offset), a.line, b.events - a.events, head if a.offset else b"", tail,
                          scanned.plain, b.events - a.events == 1 and b.events in scanned.oversize)
-            if b.offset - dropped >= tuning.drop_behind_bytes and hasattr(os, "posix_fadvise"):  # not on macOS
+            if b.offset - dropped >= tuning.drop_behind_bytes and hasattr(os, "posix_fadvise") \
+                    and not isinstance(path, bytes):  # posix_fadvise: not on macOS
                 os.posix_fadvise(f.fileno(), 0, b.offset, os.POSIX_FADV_DONTNEED)
                 dropped = b.offset
+
+
+def _opened(kept: Path | bytes) -> IO[bytes]:
+    return io.BytesIO(kept) if isinstance(kept, bytes) else open(kept, "rb")
 
 
 def event_spans(region: Region, event: str) -> list[tuple[int, int]]:
@@ -534,11 +541,12 @@ def event_spans(region: Region, event: str) -> list[tuple[int, int]]:
     return spans
 
 
-def kept_event(raw: bytes, payload: Path) -> etree._Element:
+def kept_event(raw: bytes, payload: Path | bytes) -> etree._Element:
     """A quarantined event parsed from its bytes as sent, under the namespace declarations of
-    its batch's root, the only element around it (a prefix may be declared only there)."""
+    its batch's root, the only element around it (a prefix may be declared only there).
+    ``payload``: its payload as kept, a file or its bytes (store.kept.find)."""
     root = None
-    with open(payload, "rb") as f:
+    with _opened(payload) as f:
         head = parsing.pull_parser(events=("start",))
         while root is None and (chunk := f.read(4096)):
             head.feed(chunk)

@@ -168,7 +168,7 @@ def test_privacy_report_finds_a_person_across_partners_and_is_audited_without_th
     assert found == expected and {p for p, _ in found} == {"om", "politie"}
     assert any(line.split()[0] == "delivery" for line in lines)
     assert any(line.split()[0] == "quarantine" and line.split()[2] == "om" for line in lines)
-    assert any(line.split()[0] == "payload" and "file kept" in line for line in lines)
+    assert any(line.split()[0] == "payload" and "bytes kept" in line for line in lines)
     assert BSN not in out
     with hub.engine.connect() as conn:
         (row,) = conn.execute(select(audit).where(audit.c.subject == "privacy")).all()
