@@ -1,41 +1,39 @@
-"""SOAP 1.1 document/literal as the Digikoppeling WUS profile wants it, on zeep.
+"""SOAP 1.1 document/literal as the Digikoppeling WUS profile wants it.
 
-zeep reads the partner's WSDL (once per process: building a client is slow) and carries the
-HTTP calls over one kept-alive session. The body is XML the hub already has, so it goes out
-as it is, and the answer is read with lxml: no per-item objects on the hot path.
+The partner's WSDL, a file of the fixed contract under schemas/, gives the SOAPAction of each
+operation (read once per process with the safe parser); nothing else of it is needed. The body
+is XML the hub already has, so it goes out as it is, over one kept-alive session, and the answer
+is read with lxml: no per-item objects on the hot path. zeep is not used here: building a zeep
+client to read the actions cost a fresh task process more than a poll's page of meldingen.
 
 WS-Addressing 1.0: wsa:Action (= the SOAPAction), wsa:MessageID, wsa:To (endpoint with the
 receiver's OIN as query string) and wsa:From (anonymous address with the hub's OIN); the
 answer must carry wsa:RelatesTo with our MessageID.
 
 The calls go through ketenhub.protocols.http: no redirect followed, an overall deadline per
-call, the answer read up to a limit, two-way TLS as the Connection says (also where zeep loads a
-WSDL over the network). An answer is parsed without comments and processing
-instructions (they may stand anywhere, also first in the Body or inside a value), and one that
-declares a DTD is refused, as every document from outside is.
+call, the answer read up to a limit, two-way TLS as the Connection says. An answer is parsed
+without comments and processing instructions (they may stand anywhere, also first in the Body
+or inside a value), and one that declares a DTD is refused, as every document from outside is.
 """
 from __future__ import annotations
 
-import logging
 import uuid
 from functools import lru_cache
+from pathlib import Path
 
 import requests
 from lxml import etree
-from zeep import Client, Settings
-from zeep.transports import Transport
 
 from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, AnswerTooLarge,
-                                     DeadlineExceeded, HttpClient, NoRedirectSession, PlainHttpRefused, Redirected,
-                                     Tls, TlsRefused)
+                                     DeadlineExceeded, HttpClient, PlainHttpRefused, Redirected, Tls, TlsRefused)
 from ketenhub.settings import HUB_OIN
-
-logging.getLogger("zeep").setLevel(logging.WARNING)  # at DEBUG zeep logs whole bodies: personal data
-from ketenhub.xml.parsing import SAFE, check_dtd
+from ketenhub.xml.parsing import SAFE, check_dtd, parse_trusted
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 WSA = "http://www.w3.org/2005/08/addressing"
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"  # SOAP 1.1's binding
 
 
 class SoapFault(Exception):
@@ -64,26 +62,30 @@ def _answer_parser() -> etree.XMLParser:
 
 
 @lru_cache(maxsize=None)
-def _wsdl(path: str, tls: Tls | None = None) -> Client:
-    # Said explicitly, though zeep's defaults agree today: no DTD, no entity, nothing external.
-    settings = Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
-                        xml_huge_tree=False)
-    # A WSDL is a local file; should it ever come over HTTP, that session follows no redirect and
-    # speaks the Connection's TLS.
-    return Client(path, settings=settings, transport=Transport(session=NoRedirectSession(tls)))
+def soap_actions(wsdl: str) -> dict[str, str]:
+    """Operation name -> SOAPAction, from the first SOAP 1.1 binding of the WSDL file ``wsdl``.
+    A contract's WSDL is a local file: nothing is fetched, and nothing it imports is read."""
+    if "://" in wsdl:
+        raise ValueError(f"{wsdl}: the WSDL is read from the contract's file under schemas/, never fetched")
+    definitions = parse_trusted(wsdl).getroot()
+    for binding in definitions.iterfind(f"{{{WSDL}}}binding"):
+        if binding.find(f"{{{WSDL_SOAP}}}binding") is None:
+            continue
+        return {op.get("name"): action.get("soapAction")
+                for op in binding.iterfind(f"{{{WSDL}}}operation")
+                if (action := op.find(f"{{{WSDL_SOAP}}}operation")) is not None and action.get("soapAction")}
+    raise ValueError(f"{Path(wsdl).name} has no SOAP 1.1 binding")
 
 
 class SoapClient:
     def __init__(self, wsdl: str, address: str, receiver_oin: str, timeout: float = 30,
                  deadline: float = DEFAULT_DEADLINE_SECONDS, max_bytes: int = DEFAULT_ANSWER_MAX_BYTES,
                  tls: Tls | None = None):
-        self.client = _wsdl(wsdl, tls)
+        self.actions = soap_actions(wsdl)
         self.address = address
         self.receiver_oin = receiver_oin
         # One kept-alive session for all calls of this client to this service.
         self.http = HttpClient(timeout, deadline, max_bytes, tls=tls)
-        binding = next(iter(self.client.wsdl.bindings.values()))
-        self.actions = {name: op.soapaction for name, op in binding._operations.items()}
 
     def envelope(self, operation: str, body: etree._Element, message_id: str) -> bytes:
         env = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP, "wsa": WSA})

@@ -1,6 +1,7 @@
 """Politie over SOAP, as a Source: HaalMeldingen from the cursor, a page at a time while
 MeerBeschikbaar; each page is one payload, and only once it is stored does ``done`` confirm it
-with BevestigOntvangst and move the cursor on.
+with BevestigOntvangst and move the cursor on. The next page is asked for while one is
+stored: it is taken only after that one is confirmed, and dropped if the run stops.
 
 A melding handed out again after a crash is recognised by its BerichtId and creates nothing.
 Faults, HTTP 5xx and dropped connections are retried with backoff; a failure on one page leaves
@@ -14,6 +15,7 @@ for ever. A run asks for at most ``max_pages`` pages; the next run goes on from 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -63,30 +65,43 @@ class MeldingenInbox(Source):
 
     def ready(self) -> Iterator[Incoming]:
         position = self.cursor.position()
-        for _ in range(self.max_pages):
-            page = self._call("HaalMeldingen", "HaalMeldingenVerzoek", VanafVolgnummer=position,
-                              MaxAantal=self.page_size)
-            numbers = _volgnummers(page, position)
-            if not numbers:
-                return
-            if max(numbers) <= position:
-                raise PageDoesNotAdvance(
-                    f"HaalMeldingen from Volgnummer {position} answered a page up to Volgnummer {max(numbers)}, "
-                    "which does not move the cursor on; stopped (the service handed out an old page)")
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            path = self.workdir / f"HaalMeldingen_{position + 1}-{max(numbers)}.xml"
-            # Out of its envelope, the page declares only its own namespace, not SOAP's and WS-Addressing's
-            # besides: the scan then reads it as a flat batch, without parsing it into elements again.
-            page.getparent().remove(page)
-            path.write_bytes(etree.tostring(page, xml_declaration=True, encoding="UTF-8", with_tail=False))
-            yield Incoming(path.name, path)
-            if self._stopped:
-                return
-            position = max(numbers)
-            if page.findtext(f"{{{NS}}}MeerBeschikbaar", "").strip() not in ("true", "1"):
-                return
-        log.warning("Politie: %d pages read, the most for one run (adapter max_pages); "
-                    "the next run goes on after Volgnummer %d", self.max_pages, position)
+        # The next page is asked for while this one is stored and confirmed, so that the service's
+        # time to answer overlaps the hub's work on a page. It is asked from this page's last
+        # Volgnummer, which does not depend on this page being confirmed.
+        fetcher = ThreadPoolExecutor(1, thread_name_prefix="ketenhub-politie")
+        try:
+            asked = fetcher.submit(self._page, position)
+            for taken in range(1, self.max_pages + 1):
+                page = asked.result()
+                numbers = _volgnummers(page, position)
+                if not numbers:
+                    return
+                if max(numbers) <= position:
+                    raise PageDoesNotAdvance(
+                        f"HaalMeldingen from Volgnummer {position} answered a page up to Volgnummer {max(numbers)}, "
+                        "which does not move the cursor on; stopped (the service handed out an old page)")
+                more = page.findtext(f"{{{NS}}}MeerBeschikbaar", "").strip() in ("true", "1")
+                if more and taken < self.max_pages:
+                    asked = fetcher.submit(self._page, max(numbers))
+                self.workdir.mkdir(parents=True, exist_ok=True)
+                path = self.workdir / f"HaalMeldingen_{position + 1}-{max(numbers)}.xml"
+                # Out of its envelope, the page declares only its own namespace, not SOAP's and WS-Addressing's
+                # besides: the scan then reads it as a flat batch, without parsing it into elements again.
+                page.getparent().remove(page)
+                path.write_bytes(etree.tostring(page, xml_declaration=True, encoding="UTF-8", with_tail=False))
+                yield Incoming(path.name, path)
+                if self._stopped:
+                    return
+                position = max(numbers)
+                if not more:
+                    return
+            log.warning("Politie: %d pages read, the most for one run (adapter max_pages); "
+                        "the next run goes on after Volgnummer %d", self.max_pages, position)
+        finally:  # a page asked for ahead and not taken is neither stored nor confirmed: asked again next run
+            fetcher.shutdown(wait=True, cancel_futures=True)
+
+    def _page(self, position: int) -> etree._Element:
+        return self._call("HaalMeldingen", "HaalMeldingenVerzoek", VanafVolgnummer=position, MaxAantal=self.page_size)
 
     def done(self, item: Incoming, accepted: bool, report: str) -> None:
         item.path.unlink(missing_ok=True)  # kept under payloads/ by its SHA-256
