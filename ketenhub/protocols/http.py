@@ -1,5 +1,6 @@
-"""HTTP as the hub speaks it to every peer (the SOAP services, DLV and SHN), on urllib3 through
-requests' adapter (zeep and authlib get a requests session with that adapter).
+"""HTTP as the hub speaks it to every peer (the SOAP services, DLV and SHN): its own calls on
+http.client connections from a small pool (``HttpClient``); zeep and authlib get a requests
+session whose adapter keeps the same promises on urllib3 (``NoRedirectSession``).
 
 Three promises, whatever the peer does:
 

@@ -29,11 +29,19 @@ class Peer(BaseHTTPRequestHandler):
         self.close_connection = self.server.close_after_answer
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def shutdown_request(self, request):
+        super().shutdown_request(request)
+        self.closed.release()  # the connection is closed now, not only about to be
+
+
 @pytest.fixture
 def peer():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Peer)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), Peer)
     server.seen, server.connections, server.close_after_answer = [], set(), False
+    server.closed = threading.Semaphore(0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
@@ -49,6 +57,7 @@ def test_a_connection_the_peer_closed_while_kept_alive_is_not_used_again(peer):
     client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
     for _ in range(5):  # each call after the first would meet a closed connection
         assert client.post(url(peer), b"<x/>", {}, "DLV").status == 200
+        assert peer.closed.acquire(timeout=5)  # idle, and closed by the peer, before the next call
     assert len(peer.connections) == 5
 
 
