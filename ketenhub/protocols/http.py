@@ -1,5 +1,6 @@
-"""HTTP as the hub speaks it to every peer (the SOAP services, DLV and SHN), on urllib3 through
-requests' adapter (zeep and authlib get a requests session with that adapter).
+"""HTTP as the hub speaks it to every peer (the SOAP services, DLV and SHN): its own calls on
+http.client connections from a small pool (``HttpClient``); zeep and authlib get a requests
+session whose adapter keeps the same promises on urllib3 (``NoRedirectSession``).
 
 Three promises, whatever the peer does:
 
@@ -17,26 +18,26 @@ refused unless the Connection allows it.
 """
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import socket
 import ssl
 import tempfile
 import threading
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from time import monotonic
-from typing import Callable, Iterable, Mapping
-from urllib.parse import urlencode, urlsplit
+from typing import Callable, Iterable, Iterator, Mapping
+from urllib.parse import unquote, urlencode, urlsplit
 
 import requests
-import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
-from urllib3.util import Retry, Timeout, make_headers
+from urllib3.util import make_headers, wait_for_read
 
 DEFAULT_ANSWER_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_DEADLINE_SECONDS = 120.0
@@ -367,6 +368,58 @@ class Answer:
     content: bytes
 
 
+class _Plain(http.client.HTTPConnection):
+    """A kept-alive connection of ``HttpClient``: its socket is handed to the running call's
+    deadline as soon as it is made (before any proxy's tunnel and the handshake)."""
+
+    def __init__(self, host: str, port: int | None, timeout: float, **kwargs):
+        super().__init__(host, port, timeout=timeout, **kwargs)
+        self._create_connection = self._watched  # http.client's own hook for making the socket
+        self.body: bytes | None = None
+
+    def request(self, method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] = {}) -> None:
+        """As http.client's, but the body goes out in one write with the headers: http.client
+        writes it after them, a second TLS record and a second wake-up for the peer."""
+        if body is None:
+            return super().request(method, url, headers=headers)
+        self.body = body
+        try:
+            super().request(method, url, headers={**headers, "Content-Length": str(len(body))})
+        finally:
+            self.body = None
+
+    def send(self, data: bytes) -> None:
+        if self.body is not None:  # the headers, the only thing http.client sends for a request without a body
+            data, self.body = data + self.body, None
+        super().send(data)
+
+    @staticmethod
+    def _watched(*args, **kwargs) -> socket.socket:
+        sock = socket.create_connection(*args, **kwargs)
+        _watch(sock)
+        return sock
+
+
+class _Secure(_Plain, http.client.HTTPSConnection):
+    """As ``_Plain``, over TLS with the client's context, the server's OIN checked before a byte
+    of the request is sent."""
+    server_oin: str | None = None
+
+    def __init__(self, host: str, port: int | None, timeout: float, context: ssl.SSLContext, server_oin: str | None):
+        super().__init__(host, port, timeout, context=context)
+        self.server_oin = server_oin
+
+    def connect(self):
+        super().connect()
+        _watch(self.sock)  # the TLS socket now: the plain one it wraps is no longer in use
+        if self.server_oin is not None:
+            found = _subject_oin(self.sock.getpeercert() or {})
+            if found != self.server_oin:
+                self.close()
+                raise OinMismatch(f"the server's certificate names OIN {found or '(none)'}, "
+                                  f"not the expected {self.server_oin}")
+
+
 class HttpClient:
     """Calls to one peer: kept-alive connections, per-read ``timeout``, overall ``deadline``,
     answers read up to ``max_bytes``. ``what`` names the peer and operation in errors;
@@ -374,10 +427,11 @@ class HttpClient:
     ``connections``: as many as are kept alive, at least the calls made at once (more would
     each cost a new handshake).
 
-    It calls urllib3 itself, through the pools of the adapter that a ``NoRedirectSession``
-    mounts (the same TLS, OIN check and deadline): requests' own work per call (preparing,
-    cookies, hooks, the environment read again) cost more than the call. Its errors are raised
-    as requests names them, as with a session."""
+    It calls http.client's connections from a small pool of its own: urllib3 (and requests on
+    it) did several times the work of the call itself per request, and sent the body in a
+    write of its own after the headers. TLS, the OIN check and the deadline are as a
+    ``NoRedirectSession``'s; a proxy from the environment is tunnelled to (https) or asked
+    (http) as requests would. Its errors are raised as requests names them, as with a session."""
 
     def __init__(self, timeout: float = 30, deadline: float = DEFAULT_DEADLINE_SECONDS,
                  max_bytes: int = DEFAULT_ANSWER_MAX_BYTES, auth: tuple[str, str] | None = None,
@@ -386,13 +440,16 @@ class HttpClient:
         self.timeout = min(timeout, deadline)
         self.deadline = deadline
         self.max_bytes = max_bytes
-        self.timeouts = Timeout(self.timeout)
-        self.adapter = _Adapter(tls or Tls(), connections)
+        self.tls = tls or Tls()
+        self.context = self.tls.context()
+        self.connections = connections
         # Asked for identity: a compressed answer could pass the byte limit only once inflated (one
         # compressed all the same is inflated as read, and held to the limit so).
         self.headers = {"Accept-Encoding": "identity", **(make_headers(basic_auth=":".join(auth)) if auth else {})}
         self.call_headers = headers
         self.proxies: dict[tuple[str, str], str | None] = {}  # origin -> its proxy from the environment, read once
+        self.idle: dict[tuple, list[_Plain]] = {}  # (origin, proxy) -> connections kept alive, the latest last
+        self.lock = threading.Lock()
 
     def post(self, url: str, data: bytes, headers: dict, what: str) -> Answer:
         """Raises Redirected, AnswerTooLarge, DeadlineExceeded, TlsRefused, PlainHttpRefused, or
@@ -406,19 +463,14 @@ class HttpClient:
 
     def close(self) -> None:
         """Its kept-alive connections closed."""
-        self.adapter.close()
-
-    def _pools(self, url: str):
-        """The pool manager for ``url``: direct, or through the environment's proxy for its origin."""
-        parts = urlsplit(url)
-        origin = parts.scheme, parts.netloc
-        if origin not in self.proxies:
-            self.proxies[origin] = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
-        proxy = self.proxies[origin]
-        return self.adapter.proxy_manager_for(proxy) if proxy else self.adapter.poolmanager
+        with self.lock:
+            idle, self.idle = self.idle, {}
+        for connections in idle.values():
+            for conn in connections:
+                conn.close()
 
     def request(self, method: str, url: str, what: str, data: bytes | None, headers: dict) -> Answer:
-        _refuse_plain(url, self.adapter.tls)
+        _refuse_plain(url, self.tls)
         started = monotonic()
         with _Deadline(self.deadline) as deadline:
             try:
@@ -436,38 +488,128 @@ class HttpClient:
         return answer
 
     def _call(self, method: str, url: str, what: str, data: bytes | None, headers: dict) -> Answer:
-        own = self.call_headers() if self.call_headers else {}
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
         try:
-            r = self._pools(url).urlopen(method, url, body=data, headers={**self.headers, **own, **headers},
-                                         redirect=False, assert_same_host=False, preload_content=False,
-                                         decode_content=True, retries=_NO_RETRY, timeout=self.timeouts)
-            try:
-                if 300 <= r.status < 400:
-                    raise Redirected(what, r.status, r.headers.get("Location"))
-                return Answer(r.status, r.headers, read_bounded(r.status, r.headers, r.stream(CHUNK), self.max_bytes,
-                                                                what))
-            except BaseException:
-                r.close()  # what is left unread must not be taken for the next answer
-                raise
-            finally:
-                r.release_conn()
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise _as_requests_error(e) from e
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            host = None
+        if scheme not in ("http", "https") or not host:
+            raise requests.exceptions.InvalidURL(f"{what}: not an http(s) address with a host: {_origin(url)}")
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        key = (scheme, parts.netloc, self._proxy(url, (scheme, parts.netloc)))
+        own = self.call_headers() if self.call_headers else {}
+        conn = self._take(key)
+        try:
+            if conn is None:
+                conn = self._connect(key, host, port)
+            else:
+                _watch(conn.sock)
+            if key[2] and scheme == "http":  # a proxy is asked for the whole address; https goes through a tunnel
+                target, own = url, {**_proxy_auth(key[2]), **own}
+            conn.request(method, target, body=data, headers={**self.headers, **own, **headers})
+            r = conn.getresponse()
+            if 300 <= r.status < 400:
+                raise Redirected(what, r.status, r.getheader("Location"))
+            answer = Answer(r.status, r.msg, read_bounded(r.status, r.msg, _body(r), self.max_bytes, what))
+        except BaseException as e:
+            if conn is not None:
+                conn.close()  # what is left unread must not be taken for the next answer
+            if isinstance(e, (OSError, http.client.HTTPException)):
+                raise _as_requests_error(e) from e
+            if isinstance(e, zlib.error):
+                raise requests.exceptions.ContentDecodingError(f"{what}: the compressed answer is unreadable") from e
+            raise
+        if r.will_close:
+            conn.close()
+        else:
+            self._keep(key, conn)
+        return answer
+
+    def _proxy(self, url: str, origin: tuple[str, str]) -> str | None:
+        if origin not in self.proxies:
+            self.proxies[origin] = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+        return self.proxies[origin]
+
+    def _take(self, key: tuple) -> _Plain | None:
+        """The connection to ``key`` used last, if one is kept alive and the peer has not closed it."""
+        while True:
+            with self.lock:
+                idle = self.idle.get(key)
+                if not idle:
+                    return None
+                conn = idle.pop()
+            if conn.sock is not None and not wait_for_read(conn.sock, timeout=0):
+                return conn
+            conn.close()  # closed by the peer while idle (or it sent what nobody asked for)
+
+    def _keep(self, key: tuple, conn: _Plain) -> None:
+        with self.lock:
+            idle = self.idle.setdefault(key, [])
+            if len(idle) < self.connections:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def _connect(self, key: tuple, host: str, port: int | None) -> _Plain:
+        scheme, _, proxy = key
+        to = (host, port)
+        if proxy:
+            via = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+            if via.scheme.lower() != "http" or not via.hostname:
+                raise requests.exceptions.InvalidSchema(f"proxy {_origin(proxy)}: only an http:// proxy is supported")
+            to = (via.hostname, via.port or 80)
+        if scheme == "https":
+            conn = _Secure(*to, self.timeout, self.context, self.tls.server_oin)
+            if proxy:
+                conn.set_tunnel(host, port, headers=_proxy_auth(proxy))
+        else:
+            conn = _Plain(*to, self.timeout)
+        try:
+            conn.connect()
+        except ssl.SSLError as e:
+            conn.close()
+            raise requests.exceptions.SSLError(e) from e
+        except TimeoutError as e:
+            conn.close()
+            raise requests.exceptions.ConnectTimeout(e) from e
+        except OSError as e:
+            conn.close()
+            raise (requests.exceptions.ProxyError if proxy else requests.exceptions.ConnectionError)(e) from e
+        return conn
 
 
-_NO_RETRY = Retry(0, read=False)  # as requests: a call is made once; its caller decides on another
+def _proxy_auth(proxy: str) -> dict:
+    """The Proxy-Authorization header for a proxy's address with user:password@, as requests sends it."""
+    via = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if not via.username:
+        return {}
+    return make_headers(proxy_basic_auth=f"{unquote(via.username)}:{unquote(via.password or '')}")
+
+
+def _body(r: http.client.HTTPResponse) -> Iterator[bytes]:
+    """An answer's body in chunks, inflated as read where it came compressed all the same."""
+    encoding = (r.getheader("Content-Encoding") or "").strip().lower()
+    inflate = (zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip")
+               else zlib.decompressobj() if encoding == "deflate" else None)
+    while chunk := r.read(CHUNK):
+        if inflate is None:
+            yield chunk
+            continue
+        while chunk:  # a chunk at a time out of the inflater too: a small bomb must not inflate whole
+            yield inflate.decompress(chunk, CHUNK)
+            chunk = inflate.unconsumed_tail
+    if inflate is not None:
+        yield inflate.flush()
 
 
 def _as_requests_error(e: Exception) -> requests.RequestException:
-    """urllib3's error as requests' adapter names it."""
-    reason = e.reason if isinstance(e, MaxRetryError) else e
-    if isinstance(reason, urllib3.exceptions.SSLError):
+    """The error of a call under way as requests names it."""
+    if isinstance(e, requests.RequestException):
+        return e
+    if isinstance(e, ssl.SSLError):
         return requests.exceptions.SSLError(e)
-    if isinstance(reason, urllib3.exceptions.ProxyError):
-        return requests.exceptions.ProxyError(e)
-    if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
-        return requests.exceptions.ConnectTimeout(e)
-    if isinstance(reason, ReadTimeoutError):
+    if isinstance(e, TimeoutError):
         return requests.exceptions.ReadTimeout(e)
     return requests.exceptions.ConnectionError(e)
 

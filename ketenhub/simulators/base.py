@@ -18,6 +18,64 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ketenhub.simulators.tls import Pki, default_pki
 
 HANDSHAKE_SECONDS = 10.0
+MAX_HEADER_LINE = 65536  # as http.server's own limits
+MAX_HEADERS = 100
+
+
+class Headers(dict):
+    """A request's headers by name in any case (the first of a name repeated, as http.server's)."""
+
+    def get(self, name: str, default=None):
+        return super().get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name) -> bool:
+        return super().__contains__(name.lower())
+
+
+class Handler(BaseHTTPRequestHandler):
+    """http.server's handler, reading a request's headers without the email package (which cost
+    more than the rest of a simulator's answer), and writing an answer's head and body together."""
+    protocol_version = "HTTP/1.1"
+    wbufsize = 64 * 1024  # sent when the answer is complete: http.server flushes after each request
+
+    def log_message(self, *args):  # no request logging: bodies hold personal data
+        pass
+
+    def parse_request(self) -> bool:
+        self.command, self.request_version, self.close_connection = None, "HTTP/1.1", True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = self.requestline.split()
+        if len(words) != 3 or words[2] not in ("HTTP/1.0", "HTTP/1.1"):
+            self.send_error(400 if words else 505, "Bad request line")
+            return False
+        self.command, self.path, self.request_version = words
+        if self.path.startswith("//"):  # as http.server: no scheme-less absolute URI taken for a path
+            self.path = "/" + self.path.lstrip("/")
+        headers = Headers()
+        for _ in range(MAX_HEADERS + 1):
+            line = self.rfile.readline(MAX_HEADER_LINE + 1)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, colon, value = str(line, "iso-8859-1").partition(":")
+            if len(line) > MAX_HEADER_LINE or not colon or not name or name != name.strip():
+                self.send_error(400 if len(line) <= MAX_HEADER_LINE else 431, "Bad header line")
+                return False
+            headers.setdefault(name.lower(), value.strip())
+        else:
+            self.send_error(431, "Too many headers")
+            return False
+        self.headers = headers
+        connection = headers.get("connection", "").lower()
+        self.close_connection = connection == "close" or (self.request_version == "HTTP/1.0"
+                                                          and connection != "keep-alive")
+        if headers.get("expect", "").lower() == "100-continue" and self.request_version == "HTTP/1.1":
+            going_on = self.handle_expect_100()
+            self.wfile.flush()  # the client waits for it before it sends the body
+            return going_on
+        return True
 
 
 class _TlsServer(ThreadingHTTPServer):
@@ -100,19 +158,14 @@ class Simulator:
         self.in_flight = self.most_in_flight = 0  # calls being answered at once: several senders show here
         sim = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # no request logging: bodies hold personal data
-                pass
-
+        class Dispatch(Handler):
             def do_GET(self):
                 sim._dispatch(self, "GET")
 
             def do_POST(self):
                 sim._dispatch(self, "POST")
 
-        self.server = _TlsServer((host, port), Handler)
+        self.server = _TlsServer((host, port), Dispatch)
         self.server.context = self.pki.server_context(self.oin) if self.pki else None
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -114,7 +114,7 @@ def test_the_server_certificate_must_name_the_peers_oin(hub, connection, sample,
     connection("dlv", **dlv.connection(server_oin="00000099000000040000"))
     assert deliver(hub, hub.registry.destination("dlv")).delivered == 0 and not dlv.accepted
     connection("dlv", **dlv.connection(server_oin=False))
-    assert wiring.transport(hub, hub.registry.destination("dlv")).http.adapter.tls.server_oin is None
+    assert wiring.transport(hub, hub.registry.destination("dlv")).http.tls.server_oin is None
     connection("dlv", **dlv.connection())
     assert deliver(hub, hub.registry.destination("dlv")).delivered == len(dlv.accepted) > 0
 
