@@ -84,11 +84,11 @@ class _TlsServer(ThreadingHTTPServer):
     daemon_threads = True
     context: ssl.SSLContext | None = None
     connections = 0  # connections accepted (with TLS: handshakes completed)
-    nodelay = False  # TCP_NODELAY on each connection (see SoapSimulator)
 
     def finish_request(self, request, client_address):
-        if self.nodelay:
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Without Nagle's algorithm, as a service's server runs: a write after an earlier one
+        # otherwise waits for the client's delayed ACK, about 40 ms.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.context is None:
             self.connections += 1
             return super().finish_request(request, client_address)

@@ -36,9 +36,6 @@ class SoapSimulator(Simulator):
 
     def __init__(self, port: int = 0, **tls):
         super().__init__(port, **tls)
-        # Without Nagle's algorithm, as a service's server runs: an answer's body, written after its
-        # headers, otherwise waited for the client's delayed ACK of them, on every call.
-        self.server.nodelay = True
         self.services: dict[str, Service] = {}
         self.serve(self.path, self.wsdl, self.xsd)
 
