@@ -24,7 +24,9 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    # FULL: a commit is on disk before the hub confirms a page, moves a file or settles a delivery
+    # (NORMAL in WAL mode may lose the last commits to a power cut or an OS crash).
+    cur.execute("PRAGMA synchronous=FULL")
     # A checkpoint every 256 MB of WAL, not SQLite's 1,000 pages (4 MB at 4 KB pages): a big
     # ingest rewrites the same index pages at every checkpoint, and at 4 MB that was a fifth
     # of its storing time.

@@ -193,3 +193,14 @@ def test_a_new_sqlite_store_has_16_kb_pages_and_an_existing_one_keeps_its_own(tm
                 assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() * page_size == 256 << 20
         finally:
             engine.dispose()  # its pooled connections would hold the file open after the test
+
+
+def test_a_sqlite_commit_is_on_disk_before_the_hub_goes_on(tmp_path):
+    """The hub confirms a Politie page, moves a file and settles a delivery after its commit:
+    in WAL mode only synchronous=FULL (2) syncs the WAL at each commit."""
+    engine = db.engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    finally:
+        engine.dispose()
