@@ -479,9 +479,10 @@ def main() -> None:
     print(f"OM ingest CPU per event: hub process {cpu['hub'] / hub['events'] * 1e6:.0f} µs (first pass, storing), "
           f"workers {cpu['workers'] / hub['events'] * 1e6:.0f} µs (validating, mapping, routing); "
           f"{(cpu['hub'] + cpu['workers']) / hub['ingest_seconds']:.2f} of {os.cpu_count()} cores busy")
-    print("CPU per event of the hub process: " + ", ".join(
-        f"{label} {hub[k]['cpu_seconds'] / (hub[k]['events'] or 1) * 1e6:.0f} µs" for k, label in (("cvom", "CVOM"),
-                                                                                          ("politie", "Politie"))))
+    per_event = [f"{label} {hub[k]['cpu_seconds'] / hub[k]['events'] * 1e6:.0f} µs"
+                 for k, label in (("cvom", "CVOM"), ("politie", "Politie")) if hub[k]["events"]]
+    if per_event:
+        print("CPU per event of the hub process: " + ", ".join(per_event))
     print(f"zeep: imported and a client built from the KbSP WSDL in {zeep['client_build_seconds'] * 1000:.0f} ms "
           f"(the hub's SoapClient, without zeep: {zeep['hub_client_build_seconds'] * 1000:.1f} ms); "
           f"a call of {zeep['items']} Zaakstatus as zeep objects {zeep['zeep_message_us_per_item']:.0f} µs an item to "
