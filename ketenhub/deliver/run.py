@@ -162,21 +162,23 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
         with hub.engine.begin() as conn:
             conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch_id).values(state=BatchState.EMPTY))
         return
-    if _side_by_side(dest, envelope, transport) and len(items) > 1:
-        _send_each(hub, dest, envelope, transport, batch, items, report)
-        return
-    fit = envelope.fit([i.document for i in items])
-    if fit < len(items):  # e.g. a CJIB control total that would pass its maximum: the rest waits
-        _release(hub, batch_id, [i.id for i in items[fit:]], fit)
-        items = items[:fit]
+    side_by_side = _side_by_side(dest, envelope, transport) and len(items) > 1
+    if not side_by_side:
+        fit = envelope.fit([i.document for i in items])
+        if fit < len(items):  # e.g. a CJIB control total that would pass its maximum: the rest waits
+            _release(hub, batch_id, [i.id for i in items[fit:]], fit)
+            items = items[:fit]
     results: dict[str, ItemResult] = {}
-    if dest.versions:
-        groups = _by_version(hub, dest, items, results)
-    else:
-        groups = [(dest, envelope, items)]
+    groups = _by_version(hub, dest, items, results) if dest.versions else [(dest, envelope, items)]
+    pace = _Pace()
     for target, target_envelope, group in groups:
-        results.update(_send_document(hub, target, target_envelope, transport, batch, group))
-    _settle(hub, dest, batch_id, batch.name, items, results, report)
+        if side_by_side:
+            results.update(_send_each(hub, target, target_envelope, transport, batch, group, pace))
+        else:
+            results.update(_send_document(hub, target, target_envelope, transport, batch, group))
+    if pace.held:
+        _hold(hub, dest, batch, len(items), pace, report)
+    _settle(hub, dest, batch_id, batch.name, [i for i in items if i.id not in pace.held], results, report)
 
 
 def _send_document(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, batch,
@@ -247,59 +249,60 @@ def _by_version(hub: Hub, dest: Destination, items: list[Item], results: dict[st
     return [(d, envelope_of(d), groups[d.version]) for d in dest.each_version() if d.version in groups]
 
 
-def _send_each(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, batch, items,
-               report: DeliveryReport) -> None:
-    """A batch of items that are documents of their own, sent ``dest.concurrency`` at a time
-    over the transport's kept-alive connections (it must allow calls from several threads, as
-    the HTTP one does), then settled together. Once the destination answers with a
-    Retry-After, nothing more is sent to it after the calls under way: the items not yet sent
-    go back to pending, due when it said, without an attempt counted. So do those not started
-    within half the batch's lease (a slow destination), due at once, for the next batch: the
-    lease then outlasts the calls under way (each within call_deadline_seconds, at most a
-    quarter of it), and no other worker takes over a batch still being sent."""
-    schema = compile_schema(str(hub.settings.schemas_dir / dest.schema))
-    created = as_utc(batch.created_at)
-    waited: list[float] = []
-    send_until = monotonic() + LEASE.total_seconds() / 2
+class _Pace:
+    """What a batch's items sent side by side share: when to stop starting calls, whether the
+    destination asked to wait (its Retry-After seconds), and the items held back for either."""
 
-    def one(item) -> ItemResult | None:
-        if waited or monotonic() > send_until:  # held back (None), not sent
+    def __init__(self):
+        self.until = monotonic() + LEASE.total_seconds() / 2
+        self.waited: list[float] = []
+        self.held: set[int] = set()
+
+    def stopped(self) -> bool:
+        return bool(self.waited) or monotonic() > self.until
+
+
+def _send_each(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, batch, items,
+               pace: _Pace) -> dict[str, ItemResult]:
+    """Items that are documents of their own, sent ``dest.concurrency`` at a time over the
+    transport's kept-alive connections (it must allow calls from several threads, as the HTTP
+    one does). Once the destination answers with a Retry-After, nothing more is sent to it
+    after the calls under way: the items not yet sent are held back (``pace.held``), to go back
+    to pending due when it said, without an attempt counted. So are those not started within
+    half the batch's lease (a slow destination), due at once: the lease then outlasts the calls
+    under way (each within call_deadline_seconds, at most a quarter of it), and no other worker
+    takes over a batch still being sent."""
+
+    def one(item: Item) -> ItemResult | None:
+        if pace.stopped():
             return None
-        document = envelope.build([item.document], batch.name, created)
-        problems = validate(schema, etree.fromstring(document, parser()))
-        if problems:
-            return ItemResult(Outcome.FAILED, "the outbound document is invalid against the destination's XSD: "
-                              + "; ".join(map(str, problems)))
-        try:
-            result = transport.send(batch.name, document, [item.idempotency_key]).get(
-                item.idempotency_key, ItemResult(Outcome.RETRY, "no result for this item"))
-        except Exception as e:  # the transport could not tell whether it arrived: it is retried
-            log.warning("sending %s to %s failed: %s", batch.name, dest.destination, type(e).__name__)
-            return ItemResult(Outcome.RETRY, f"{type(e).__name__}: {e}")
+        result = _send_document(hub, dest, envelope, transport, batch, [item]).get(
+            item.idempotency_key, ItemResult(Outcome.RETRY, "no result for this item"))
         if result.retry_after is not None:
-            waited.append(result.retry_after)
+            pace.waited.append(result.retry_after)
         return result
 
     # Each thread takes the next item as soon as its call is answered: waiting for a wave's
     # slowest call left the others' connections idle.
     with ThreadPoolExecutor(max_workers=dest.concurrency, thread_name_prefix=f"ketenhub-{dest.destination}") as pool:
         answers = list(pool.map(one, items))
-    held = [item.id for item, answer in zip(items, answers) if answer is None]
-    if held:
-        values = dict(state=DeliveryState.PENDING, batch_id=None, updated_at=now())
-        if waited:
-            values["next_attempt_at"] = now() + retry_wait(max(waited), 0, dest.retry_after_max_seconds)
-        why = f"{dest.label} asked to wait" if waited else "the batch's time was up, in a next batch"
-        with hub.engine.begin() as conn:
-            conn.execute(update(delivery).where(delivery.c.id.in_(held)).values(**values))
-            conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch.id).values(
-                item_count=len(items) - len(held)))
-            record(conn, [Entry("delivery", i, DeliveryState.PENDING, detail=f"{batch.name}: not sent, {why}")
-                          for i in held])
-        report.asked_to_wait |= bool(waited)
-    sent = [(item, answer) for item, answer in zip(items, answers) if answer is not None]
-    results = {item.idempotency_key: answer for item, answer in sent}
-    _settle(hub, dest, batch.id, batch.name, [item for item, _ in sent], results, report)
+    pace.held.update(item.id for item, answer in zip(items, answers) if answer is None)
+    return {item.idempotency_key: answer for item, answer in zip(items, answers) if answer is not None}
+
+
+def _hold(hub: Hub, dest: Destination, batch, claimed: int, pace: _Pace, report: DeliveryReport) -> None:
+    """The items held back go back to pending, out of the batch."""
+    values = dict(state=DeliveryState.PENDING, batch_id=None, updated_at=now())
+    if pace.waited:
+        values["next_attempt_at"] = now() + retry_wait(max(pace.waited), 0, dest.retry_after_max_seconds)
+    why = f"{dest.label} asked to wait" if pace.waited else "the batch's time was up, in a next batch"
+    with hub.engine.begin() as conn:
+        conn.execute(update(delivery).where(delivery.c.id.in_(pace.held)).values(**values))
+        conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch.id).values(
+            item_count=claimed - len(pace.held)))
+        record(conn, [Entry("delivery", i, DeliveryState.PENDING, detail=f"{batch.name}: not sent, {why}")
+                      for i in sorted(pace.held)])
+    report.asked_to_wait |= bool(pace.waited)
 
 
 def _release(hub: Hub, batch_id: int, ids: list[int], keep: int) -> None:

@@ -102,6 +102,8 @@ class VersionedTransport(Transport):
 
     def __init__(self, by_version: dict[str, Transport]):
         self.by_version = by_version
+        # Items sent side by side only if every version's transport allows it.
+        self.concurrent = all(t.concurrent for t in by_version.values())
 
     def of(self, version: str) -> Transport:
         try:

@@ -109,3 +109,11 @@ def test_what_a_slow_destination_leaves_unsent_at_half_the_lease_goes_in_the_nex
     assert len(batches) >= 3 and sum(n for _, _, n in batches) == appeals  # all 40 would fit in one batch of 64
     assert all((sent - created).total_seconds() < 2 for created, sent, _ in batches)
     assert verify(hub.engine).intact
+
+
+def test_a_destination_of_several_versions_sends_side_by_side_only_if_each_version_can(hub, dlv, tmp_path):
+    from ketenhub.deliver.transports import FolderTransport, VersionedTransport
+    from ketenhub.wiring import transport
+    http = transport(hub, destination(hub, 8))
+    assert VersionedTransport({"v1": http, "v2": http}).concurrent
+    assert not VersionedTransport({"v1": http, "v2": FolderTransport(tmp_path)}).concurrent  # names files by batch
