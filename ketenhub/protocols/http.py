@@ -1,6 +1,6 @@
 """HTTP as the hub speaks it to every peer (the SOAP services, DLV and SHN): its own calls on
-http.client connections from a small pool (``HttpClient``); zeep and authlib get a requests
-session whose adapter keeps the same promises on urllib3 (``NoRedirectSession``).
+http.client connections from a small pool (``HttpClient``); authlib gets requests' transport
+adapter that keeps the same promises on urllib3 (``_Adapter``, also in ``NoRedirectSession``).
 
 Three promises, whatever the peer does:
 
@@ -344,8 +344,8 @@ class _Adapter(HTTPAdapter):
 
 
 class NoRedirectSession(requests.Session):
-    """A requests session that never follows a redirect (also where a caller, such as zeep
-    loading a document, did not say allow_redirects=False), and whose calls can be given a
+    """A requests session that never follows a redirect (also where a caller did not say
+    allow_redirects=False), and whose calls can be given a
     deadline. TLS as ``tls`` says (by default: the system's CAs, no client certificate, no
     plain HTTP)."""
 
