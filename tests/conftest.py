@@ -73,6 +73,15 @@ def sample(tmp_path):
 
 
 @pytest.fixture
+def cvom(hub):
+    """CVOM's drop folder, made, and the partner: (partner, folder)."""
+    p = hub.registry.partner("cvom")
+    folder = hub.settings.path(p.receive.folder)
+    folder.mkdir(parents=True)
+    return p, folder
+
+
+@pytest.fixture
 def no_wait(monkeypatch):
     """Retries due at once, so a test can run the next attempt straight away."""
     from ketenhub.deliver import run

@@ -20,14 +20,6 @@ SECRET = b"-----BEGIN OPENSSH PRIVATE KEY----- secret\n"
 
 
 @pytest.fixture
-def cvom(hub):
-    p = hub.registry.partner("cvom")
-    folder = hub.settings.path(p.receive.folder)
-    folder.mkdir(parents=True)
-    return p, folder
-
-
-@pytest.fixture
 def outside(tmp_path):
     """Files outside the drop folder: a secret and a valid CVOM event."""
     d = tmp_path / "outside"
@@ -36,7 +28,6 @@ def outside(tmp_path):
     (d / "valid.xml").write_bytes(VALID)
     (d / "folder").mkdir()
     return d
-
 
 
 def kept(hub) -> list[bytes]:

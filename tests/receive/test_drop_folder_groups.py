@@ -16,15 +16,6 @@ from tests.support.store import count
 VALID = (DATA / "cvom/beroep-ontvangen.xml").read_bytes()
 
 
-@pytest.fixture
-def cvom(hub):
-    p = hub.registry.partner("cvom")
-    folder = hub.settings.path(p.receive.folder)
-    folder.mkdir(parents=True)
-    return p, folder
-
-
-
 def commits(hub) -> list[int]:
     made = []
     sa_event.listen(hub.engine, "commit", lambda conn: made.append(1))

@@ -4,7 +4,6 @@ transaction: not a file each under payloads/. Whatever reads kept payloads finds
 payload; the privacy report), and retention deletes them when due, not before."""
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from ketenhub import operations as ops, provenance
@@ -19,14 +18,6 @@ from tests.conftest import DATA, tune
 from tests.support.store import count
 
 VALID = (DATA / "cvom/beroep-ontvangen.xml").read_bytes()
-
-
-@pytest.fixture
-def cvom(hub):
-    p = hub.registry.partner("cvom")
-    folder = hub.settings.path(p.receive.folder)
-    folder.mkdir(parents=True)
-    return p, folder
 
 
 def receive(hub, partner, folder):
