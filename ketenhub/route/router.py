@@ -30,7 +30,9 @@ class Outbound(NamedTuple):
 
 @lru_cache(maxsize=None)
 def _xpath(expr: str, namespace: str) -> etree.XPath:
-    return etree.XPath(expr, namespaces={"d": namespace}, smart_strings=False)  # plain str: cheap to pickle
+    # Plain str results: cheap to pickle. No EXSLT regular expressions, which no prefix here can name:
+    # lxml would register them again at each of these calls, two per outbound item.
+    return etree.XPath(expr, namespaces={"d": namespace}, smart_strings=False, regexp=False)
 
 
 @dataclass(frozen=True)
