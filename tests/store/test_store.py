@@ -156,6 +156,22 @@ def test_bulk_inserts_keep_every_character_and_byte_as_given(hub):
     assert (stored.bericht_id, bytes(stored.canonical)) == ("B\t1", document)
 
 
+def test_bulk_inserted_rows_get_their_ids_in_order_across_statements(hub):
+    """insert_rows writes many rows a statement on SQLite and the rest one by one: each id it
+    returns is that of its own row, for a count that is not a whole number of statements."""
+    from ketenhub.clock import now
+    from ketenhub.store import bulk
+    from ketenhub.store.bulk import insert_rows
+
+    n = bulk._ROWS * 2 + 7
+    with hub.engine.begin() as conn:
+        ids = insert_rows(conn, audit, ("subject", "subject_id", "action", "detail"),
+                          [("payload", k, "checked", f"row {k}") for k in range(n)],
+                          same={"at": bulk.value(conn, audit.c.at, now()), "actor": "test"})
+        stored = dict(conn.execute(select(audit.c.id, audit.c.subject_id).where(audit.c.actor == "test")).all())
+    assert len(ids) == n and stored == {i: k for k, i in enumerate(ids)}
+
+
 def test_the_partial_indexes_leave_out_nulls_and_still_serve_lookups(hub, sample):
     """ix_delivery_batch and ix_audit_bericht leave out NULLs (most rows at ingest), yet claims by
     batch and traces by BerichtId still read them rather than the whole table."""
