@@ -66,15 +66,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
             return ids
         names = ", ".join([*columns, *same])
         marks = "(" + ", ".join(["?"] * len(columns) + [_literal(v) for v in same.values()]) + ")"
-        # _ROWS rows a statement: SQLite's work to start and end a statement (its cursors on the
-        # table and every index, its transaction checks) is then done once for them, not per row.
-        # The rows go in in their order, so their ids still follow each other.
-        whole = len(rows) - len(rows) % _ROWS
-        if whole:
-            cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES " + ", ".join([marks] * _ROWS),
-                               [tuple(chain.from_iterable(rows[i:i + _ROWS])) for i in range(0, whole, _ROWS)])
-        if whole < len(rows):
-            cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES {marks}", rows[whole:])
+        insert_many(cursor, f"INSERT INTO {table.name} ({names}) VALUES ", marks, rows)
         (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()
         return range(last - len(rows) + 1, last + 1)
     finally:
@@ -82,6 +74,19 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
 
 
 _ROWS = 100  # rows in one INSERT on SQLite: at 10 columns, far below its limit of 32,766 parameters
+
+
+def insert_many(cursor, head: str, marks: str, rows: Sequence[tuple]) -> None:
+    """``head`` (``INSERT ... VALUES ``) with ``marks`` (a row's ``(?, ...)``) for ``rows`` on
+    SQLite, _ROWS rows a statement and the rest one by one: SQLite's work to start and end a
+    statement (its cursors on the table and every index, its transaction checks) is then done
+    once for them, not per row. The rows go in in their order, so their ids follow each other."""
+    whole = len(rows) - len(rows) % _ROWS
+    if whole:
+        cursor.executemany(head + ", ".join([marks] * _ROWS),
+                           [tuple(chain.from_iterable(rows[i:i + _ROWS])) for i in range(0, whole, _ROWS)])
+    if whole < len(rows):
+        cursor.executemany(head + marks, rows[whole:])
 
 
 def _literal(v: Any) -> str:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, select, text
 
 from ketenhub.clock import now
-from ketenhub.store.bulk import array, execute, select_in, value
+from ketenhub.store.bulk import array, execute, insert_many, select_in, value
 from ketenhub.store.search import catch_up
 from ketenhub.store.tables import case_link, delivery, event
 
@@ -56,8 +56,8 @@ def record_links(conn: Connection, event_ids, canonicals) -> None:
         at = value(conn, case_link.c.linked_at, now())
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.executemany("INSERT OR IGNORE INTO case_link (registratienummer, parketnummer, event_id, linked_at) "
-                               "VALUES (?, ?, ?, ?)", [(r, p, e, at) for r, (p, e) in links.items()])
+            insert_many(cursor, "INSERT OR IGNORE INTO case_link (registratienummer, parketnummer, event_id, "
+                                "linked_at) VALUES ", "(?, ?, ?, ?)", [(r, p, e, at) for r, (p, e) in links.items()])
         finally:
             cursor.close()
         return
