@@ -22,7 +22,8 @@ from ketenhub.store.tables import delivery, health_sample, payload
 
 UTC = ZoneInfo("UTC")
 SPANS = {"day": (timedelta(hours=1), 24), "weeks": (timedelta(days=1), 28)}
-_SETTLED = text("state IN ('delivered', 'failed', 'dead')")  # as ix_delivery_settled's predicate, literally
+# As ix_delivery_settled's predicate on SQLite, literally; PostgreSQL sees it implies its IN list.
+_SETTLED = text("(state = 'delivered' OR state = 'failed' OR state = 'dead')")
 KEEP_SAMPLES = timedelta(days=35)
 
 

@@ -29,6 +29,13 @@ def blob(v: bytes) -> bytearray:
     return bytearray(v)
 
 
+def blobs(conn: Connection) -> type:
+    """What makes many values for BLOB columns, called without ``blob``'s call: its bytearray on
+    SQLite; on PostgreSQL ``bytes``, which gives bytes back as they are (COPY writes them out
+    whole, so a copy would be work for nothing)."""
+    return bytearray if conn.dialect.name == "sqlite" else bytes
+
+
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple],
                 same: dict[str, Any] | None = None) -> Sequence[int] | None:
     """Inserts ``rows``; ``same`` gives the columns that hold one value in every row, already
@@ -58,12 +65,28 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
             cursor.copy_expert(f"COPY {table.name} ({names}) FROM STDIN (FORMAT binary)", io.BytesIO(data), len(data))
             return ids
         names = ", ".join([*columns, *same])
-        marks = ", ".join(["?"] * len(columns) + [_literal(v) for v in same.values()])
-        cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+        marks = "(" + ", ".join(["?"] * len(columns) + [_literal(v) for v in same.values()]) + ")"
+        insert_many(cursor, f"INSERT INTO {table.name} ({names}) VALUES ", marks, rows)
         (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()
         return range(last - len(rows) + 1, last + 1)
     finally:
         cursor.close()
+
+
+_ROWS = 100  # rows in one INSERT on SQLite: at 10 columns, far below its limit of 32,766 parameters
+
+
+def insert_many(cursor, head: str, marks: str, rows: Sequence[tuple]) -> None:
+    """``head`` (``INSERT ... VALUES ``) with ``marks`` (a row's ``(?, ...)``) for ``rows`` on
+    SQLite, _ROWS rows a statement and the rest one by one: SQLite's work to start and end a
+    statement (its cursors on the table and every index, its transaction checks) is then done
+    once for them, not per row. The rows go in in their order, so their ids follow each other."""
+    whole = len(rows) - len(rows) % _ROWS
+    if whole:
+        cursor.executemany(head + ", ".join([marks] * _ROWS),
+                           [tuple(chain.from_iterable(rows[i:i + _ROWS])) for i in range(0, whole, _ROWS)])
+    if whole < len(rows):
+        cursor.executemany(head + marks, rows[whole:])
 
 
 def _literal(v: Any) -> str:

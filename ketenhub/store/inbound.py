@@ -12,7 +12,7 @@ from ketenhub.store.audit import Entry, record
 from ketenhub.clock import now
 from ketenhub.states import DeliveryState, EventState, PayloadState, QuarantineState
 from ketenhub.store import cases
-from ketenhub.store.bulk import blob, execute, insert_rows, select_in, value
+from ketenhub.store.bulk import blobs, execute, insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
 if TYPE_CHECKING:  # for annotations only: the store does not import the processing stage
@@ -135,39 +135,43 @@ def store_chunks(conn: Connection, partner: str, chunks: list[tuple[int, list, l
                             (partner,), list({e[0] for _, accepted, _ in chunks for e in accepted})))
     fresh, duplicates, counts, seen = [], [], [], set()
     for payload_id, accepted, _ in chunks:
-        elsewhere = [b for b in {e[0] for e in accepted} if b in stored and stored[b] != payload_id]
+        elsewhere = [b for b in {e[0] for e in accepted} if b in stored and stored[b] != payload_id] \
+            if stored else []
         counted = {b for (b,) in select_in(
             conn, "SELECT bericht_id FROM audit WHERE subject = 'payload' AND subject_id = ? "
                   "AND action = 'duplicate-event' AND bericht_id IN", (payload_id,), elsewhere)} if elsewhere else set()
         new, dup, again = 0, 0, 0
         for e in accepted:
             bericht_id = e[0]
-            if stored.get(bericht_id) == payload_id or bericht_id in counted:
-                again += 1  # this payload's own, from a run that did not finish
-            elif bericht_id in stored or bericht_id in seen:
-                duplicates.append((payload_id, bericht_id))
-                dup += 1
-            else:
+            if bericht_id not in stored and bericht_id not in seen:  # new: most events, so asked first
                 fresh.append((payload_id, e))
                 new += 1
+            elif stored.get(bericht_id) == payload_id or bericht_id in counted:
+                again += 1  # this payload's own, from a run that did not finish
+            else:  # stored before, or sent twice here
+                duplicates.append((payload_id, bericht_id))
+                dup += 1
             seen.add(bericht_id)
         counts.append([new, dup, again])
 
     if fresh:
+        as_blob = blobs(conn)
         # Plain multi-row inserts (see insert_rows for how the new ids are known): an INSERT ...
         # RETURNING that must keep the rows' order costs one statement per row on SQLite.
         ids = insert_rows(conn, event, ("payload_id", "bericht_id", "kind", "soort", "canonical"),
-                          [(p, bericht_id, kind, soort, blob(canonical))
+                          [(p, bericht_id, kind, soort, as_blob(canonical))
                            for p, (bericht_id, kind, soort, canonical, _) in fresh],
                           same={"partner": partner, "state": EventState.ACCEPTED.value,
                                 "received_at": value(conn, event.c.received_at, at)})
         cases.record_links(conn, ids, [e[3] for _, e in fresh])  # the register of cases (store.cases)
-        deliveries = [(event_id, destination, recipient, key, blob(document))
+        deliveries = [(event_id, destination, recipient, key, as_blob(document))
                       for event_id, (_, e) in zip(ids, fresh) for destination, key, recipient, document in e[4]]
         delivery_ids = iter(_delivery_ids(conn, deliveries, at) if deliveries else ())
         # One audit row per event says what became of it and which deliveries it made, each
-        # pending from now: a row per delivery would say nothing more, at twice the rows.
-        record(conn, [("event", event_id, EventState.ACCEPTED, bericht_id, f"{soort}; routed to " + (", ".join(
+        # pending from now: a row per delivery would say nothing more, at twice the rows. The
+        # state as its plain string: a StrEnum member costs sqlite3 a failed adapter lookup a row.
+        accepted_state = EventState.ACCEPTED.value
+        record(conn, [("event", event_id, accepted_state, bericht_id, f"{soort}; routed to " + (", ".join(
             [f"{o[0]}:{o[2]} (delivery {next(delivery_ids)})" for o in outbound]) or "no destination"))
             for event_id, (_, (bericht_id, _, soort, _, outbound)) in zip(ids, fresh)])  # as Entry, made faster
     entries = [Entry("payload", payload_id, "duplicate-event", bericht_id, "BerichtId already received: nothing new "

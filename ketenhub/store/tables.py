@@ -108,7 +108,7 @@ delivery = Table(
     Index("ix_delivery_event", "event_id"),
     # Partial: what health counts (delivered, failed, dead by time); a pending delivery is not in it.
     Index("ix_delivery_settled", "destination", "updated_at", "state", "created_at",
-          sqlite_where=text("state IN ('delivered', 'failed', 'dead')"),
+          sqlite_where=text("state = 'delivered' OR state = 'failed' OR state = 'dead'"),  # no IN list: see 0016
           postgresql_where=text("state IN ('delivered', 'failed', 'dead')")),
 )
 

@@ -156,6 +156,22 @@ def test_bulk_inserts_keep_every_character_and_byte_as_given(hub):
     assert (stored.bericht_id, bytes(stored.canonical)) == ("B\t1", document)
 
 
+def test_bulk_inserted_rows_get_their_ids_in_order_across_statements(hub):
+    """insert_rows writes many rows a statement on SQLite and the rest one by one: each id it
+    returns is that of its own row, for a count that is not a whole number of statements."""
+    from ketenhub.clock import now
+    from ketenhub.store import bulk
+    from ketenhub.store.bulk import insert_rows
+
+    n = bulk._ROWS * 2 + 7
+    with hub.engine.begin() as conn:
+        ids = insert_rows(conn, audit, ("subject", "subject_id", "action", "detail"),
+                          [("payload", k, "checked", f"row {k}") for k in range(n)],
+                          same={"at": bulk.value(conn, audit.c.at, now()), "actor": "test"})
+        stored = dict(conn.execute(select(audit.c.id, audit.c.subject_id).where(audit.c.actor == "test")).all())
+    assert len(ids) == n and stored == {i: k for k, i in enumerate(ids)}
+
+
 def test_the_partial_indexes_leave_out_nulls_and_still_serve_lookups(hub, sample):
     """ix_delivery_batch and ix_audit_bericht leave out NULLs (most rows at ingest), yet claims by
     batch and traces by BerichtId still read them rather than the whole table."""
@@ -175,6 +191,28 @@ def test_the_partial_indexes_leave_out_nulls_and_still_serve_lookups(hub, sample
     assert "WHERE batch_id IS NOT NULL" in definitions["ix_delivery_batch"].replace("(", "").replace(")", "")
     assert "WHERE bericht_id IS NOT NULL" in definitions["ix_audit_bericht"].replace("(", "").replace(")", "")
     assert "ix_delivery_batch" in plans[0] and "ix_audit_bericht" in plans[1]
+
+
+def test_storing_a_delivery_builds_no_temporary_table_on_sqlite(hub, sample):
+    """ix_delivery_settled's predicate is no IN list on SQLite, which would have it build a
+    temporary table for every delivery row inserted; it still holds the settled rows only."""
+    if hub.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's way of testing an IN list")
+    ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    with hub.engine.begin() as conn:
+        program = conn.exec_driver_sql(
+            "EXPLAIN INSERT INTO delivery (event_id, destination, recipient, idempotency_key, document, state, "
+            "attempts, next_attempt_at, created_at, updated_at) VALUES (1, 'kbsp', 'r', 'k', x'00', ?, 0, "
+            "'2026-01-01', '2026-01-01', '2026-01-01')", ("pending",)).all()
+        assert not [op for op in program if op[1] == "OpenEphemeral"]
+        ids = [i for (i,) in conn.exec_driver_sql("SELECT id FROM delivery ORDER BY id").all()]
+        assert len(ids) >= 4
+        for state, i in zip(("delivered", "failed", "dead", "sending"), ids):
+            conn.exec_driver_sql("UPDATE delivery SET state = ? WHERE id = ?", (state, i))
+        in_index = {i for (i,) in conn.exec_driver_sql(
+            "SELECT id FROM delivery INDEXED BY ix_delivery_settled "
+            "WHERE (state = 'delivered' OR state = 'failed' OR state = 'dead')").all()}
+    assert in_index == set(ids[:3])
 
 
 def test_a_new_sqlite_store_has_16_kb_pages_and_an_existing_one_keeps_its_own(tmp_path):
