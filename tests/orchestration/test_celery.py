@@ -1,7 +1,9 @@
 """The hub on Airflow's CeleryExecutor with two Celery workers (Redis as the broker, PostgreSQL
-for Airflow and for the hub): a night of OM files received side by side, a task per file; every
-destination delivered to by both workers at once; one worker killed with SIGKILL while it holds
-a batch. Everything is counted at the simulators: every item arrives, and takes effect once.
+for Airflow and for the hub): a night of OM files received side by side, a task per file, on
+both workers; then the portal's two senders on both workers at once, one worker killed with
+SIGKILL while it holds a batch; then the loket, CJIB and CVOM's appeals on the worker left.
+Everything is counted at the simulators: every item arrives, and takes effect once. (In
+stages: with all DAGs at once, Celery could give one worker every file while the other sent.)
 
 Takes two to five minutes here, with the machine's load (Airflow's database on PostgreSQL,
 five Airflow processes and two workers on two cores): past the two minutes a test should take,
@@ -74,9 +76,17 @@ def test_a_night_on_two_celery_workers_one_killed_mid_batch(hub, tmp_path):
             api.post(f"{server.url}/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None})
 
     try:
-        for dag_id in ("ketenhub_deliver_kbsp", "ketenhub_deliver_dlv", "ketenhub_deliver_cjib",
-                       "ketenhub_receive_om", "ketenhub_receive_cvom"):
-            server.unpause(dag_id)  # the receiving DAGs start the run of their latest interval: the night
+        # The night's files first, with both workers free: a task per file, and Celery hands them
+        # to whichever worker is free (with deliveries running beside them, one worker could be
+        # busy sending while the other took every file).
+        server.unpause("ketenhub_receive_om")  # it starts the run of its latest interval: the night
+
+        def ingests() -> list[dict]:
+            return [t for t in task_instances("ketenhub_receive_om") if t["task_id"] == "ingest"]
+        until(lambda: len([t for t in ingests() if t["state"] == "success"]) == FILES, "the night's files received")
+        # Then the portal's two senders, one on each worker, until one of them is killed.
+        server.unpause("ketenhub_deliver_kbsp")
+        trigger("ketenhub_deliver_kbsp")  # its asset was updated while it was paused
         # Kill the worker that holds a batch in flight, as soon as one does.
         def holder() -> tuple[str, int] | None:
             with hub.engine.connect() as conn:
@@ -89,6 +99,9 @@ def test_a_night_on_two_celery_workers_one_killed_mid_batch(hub, tmp_path):
                         return name, batch_id
         victim, held = until(holder, "a worker holding a KbSP batch in flight", tries=3000, every=0.1)
         cluster.kill(victim)
+        for dag_id in ("ketenhub_deliver_dlv", "ketenhub_deliver_cjib", "ketenhub_receive_cvom"):
+            server.unpause(dag_id)
+        trigger("ketenhub_deliver_cjib")
 
         def settled() -> bool:
             with hub.engine.connect() as conn:
@@ -96,18 +109,18 @@ def test_a_night_on_two_celery_workers_one_killed_mid_batch(hub, tmp_path):
             open_ = {d for d, s in states if s != "delivered"}
             for destination in open_:  # the safety cron's work, sooner: a run once the lease is over
                 trigger(f"ketenhub_deliver_{destination}")
-            return bool(states) and not open_ and not list((om_sftp.folder / "outbox").glob("*.xml"))
+            return (bool(states) and not open_ and not list((om_sftp.folder / "outbox").glob("*.xml"))
+                    and not list((tmp_path / "cvom").glob("*.xml")))  # CVOM's appeals received too
         until(settled, "every delivery delivered", every=5)
 
         # A night of files, a task each, on both workers; every file archived once.
-        ingests = [t for t in task_instances("ketenhub_receive_om") if t["task_id"] == "ingest"]
-        assert sorted(t["rendered_map_index"] for t in ingests if t["state"] == "success") == [
+        received = ingests()
+        assert sorted(t["rendered_map_index"] for t in received if t["state"] == "success") == [
             f"OM_ZAAKGEBEURTENISSEN_{NIGHT}_{n:03d}.xml" for n in range(1, FILES + 1)]
-        assert {t["hostname"] for t in ingests} == {"w1", "w2"}
+        assert {t["hostname"] for t in received} == {"w1", "w2"}
         assert len(list((om_sftp.folder / "archive").glob("*.xml"))) == FILES
-        # Every destination's senders ran as mapped tasks, and the destinations' sending was spread
-        # over both workers, side by side at the portal and the loket. Which worker Celery gives a
-        # destination's two senders is its own choice (both go to one while the other is killed).
+        # Every destination's senders ran as mapped tasks, the sending spread over both workers,
+        # side by side at the portal (its two senders) and the loket (a sender's calls).
         sends = {dag_id: [t["hostname"] for t in task_instances(dag_id) if t["task_id"] == "send"]
                  for dag_id in ("ketenhub_deliver_kbsp", "ketenhub_deliver_dlv", "ketenhub_deliver_cjib")}
         assert all(len(hosts) >= 2 for hosts in sends.values()), sends
