@@ -489,7 +489,9 @@ def main() -> None:
           f"write (and {zeep['zeep_objects_us_per_item']:.0f} to make the objects), the hub's own body "
           f"{zeep['hub_message_us_per_item']:.0f} µs an item")
     for name, label in (("kbsp", "KbSP"), ("dlv", "DLV")):
-        n, sim = hub[f"{name}_delivered"] or 1, received[name]
+        n, sim = hub[f"{name}_delivered"], received[name]
+        if not n:
+            continue
         print(f"{label} CPU per item delivered: hub's senders {hub[f'{name}_cpu_seconds'] / n * 1e6:.0f} µs, simulator "
               f"{sim['cpu_seconds'] / n * 1e6:.0f} µs; {sim['connections']} connection(s) to the simulator")
     print("DAG file parse: " + ", ".join(f"{k} {v:.2f} s" for k, v in dags["parse_seconds"].items()))

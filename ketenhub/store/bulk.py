@@ -156,6 +156,17 @@ def execute(conn: Connection, sql: str, params: tuple = ()) -> list[tuple]:
         cursor.close()
 
 
+def execute_many(conn: Connection, sql: str, rows: Sequence[tuple]) -> None:
+    """``execute`` once for each of ``rows`` (a group's payloads, say), in one call to the driver."""
+    if conn.dialect.name == "postgresql":
+        sql = sql.replace("?", "%s")
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
 def select_in(conn: Connection, sql: str, params: tuple, values: Sequence) -> list[tuple]:
     """Rows of ``sql``, which ends in ``IN`` and has its other parameters as ``?``, for
     ``values`` (text): the key lookups that follow a bulk insert. ``sql`` may also be an

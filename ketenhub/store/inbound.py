@@ -12,7 +12,7 @@ from ketenhub.store.audit import Entry, record
 from ketenhub.clock import now
 from ketenhub.states import DeliveryState, EventState, PayloadState, QuarantineState
 from ketenhub.store import cases
-from ketenhub.store.bulk import blobs, execute, insert_rows, select_in, value
+from ketenhub.store.bulk import blobs, execute, execute_many, insert_rows, select_in, value
 from ketenhub.store.tables import delivery, event, payload, quarantine
 
 if TYPE_CHECKING:  # for annotations only: the store does not import the processing stage
@@ -78,13 +78,8 @@ def finish_payload(conn: Connection, payload_id: int, state: str, reason: str | 
 def finish_payloads(conn: Connection, payload_ids: list[int], state: str, reason: str | None = None) -> None:
     if not payload_ids:
         return
-    cursor = conn.connection.dbapi_connection.cursor()
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
-    try:
-        cursor.executemany(f"UPDATE payload SET state = {mark}, reason = {mark} WHERE id = {mark}",
-                           [(str(state), reason, pid) for pid in payload_ids])
-    finally:
-        cursor.close()
+    execute_many(conn, "UPDATE payload SET state = ?, reason = ? WHERE id = ?",
+                 [(str(state), reason, pid) for pid in payload_ids])
     record(conn, [Entry("payload", pid, state, detail=reason) for pid in payload_ids])
 
 
@@ -189,14 +184,8 @@ def store_chunks(conn: Connection, partner: str, chunks: list[tuple[int, list, l
     changed = [(new, dup, q, payload_id) for (payload_id, _, _), (new, dup, _, q) in zip(chunks, counts)
                if new or dup or q]
     if changed:
-        mark = "%s" if conn.dialect.name == "postgresql" else "?"
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            cursor.executemany(f"UPDATE payload SET events_accepted = events_accepted + {mark}, events_duplicate = "
-                               f"events_duplicate + {mark}, events_rejected = events_rejected + {mark} "
-                               f"WHERE id = {mark}", changed)
-        finally:
-            cursor.close()
+        execute_many(conn, "UPDATE payload SET events_accepted = events_accepted + ?, events_duplicate = "
+                           "events_duplicate + ?, events_rejected = events_rejected + ? WHERE id = ?", changed)
     record(conn, entries)
     return [(new, dup + again) for new, dup, again, _ in counts]
 
