@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from ketenhub.adapters import Partner
 from ketenhub.store.audit import Entry, record
@@ -115,18 +115,37 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
 
 
 def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) -> Report:
-    result, kept = _keep(hub, partner, item)
-    report = _report(partner, item, result)
-    with hub.engine.begin() as conn:
-        payload_id = _open_payload(conn, partner, item, result, report)
-    if payload_id is None:
-        return report
+    begun = _begin(hub, partner, item)
+    if begun.payload_id is not None:
+        _store(hub, partner, begun, _processed(hub, partner, begun.kept, begun.scanned, pool))
+    return begun.report
 
-    tuning = hub.settings.tuning
-    with _heap_frozen(result.events > tuning.region_events):
+
+class _Begun(NamedTuple):
+    """A payload kept, scanned and with its row: its events still to be processed and stored
+    (``payload_id`` None: nothing to do, as ``report`` says)."""
+    item: Incoming
+    report: Report
+    payload_id: int | None
+    kept: Path
+    scanned: Scan
+
+
+def _begin(hub: Hub, partner: Partner, item: Incoming) -> _Begun:
+    scanned, kept = _keep(hub, partner, item)
+    report = _report(partner, item, scanned)
+    with hub.engine.begin() as conn:
+        payload_id = _open_payload(conn, partner, item, scanned, report)
+    return _Begun(item, report, payload_id, kept, scanned)
+
+
+def _store(hub: Hub, partner: Partner, begun: _Begun, processed: Iterator[tuple[list, list]]) -> None:
+    """A begun payload's processed events stored, in transactions of about
+    ``transaction_events``, and the payload finished with the last."""
+    tuning, report, payload_id = hub.settings.tuning, begun.report, begun.payload_id
+    with _heap_frozen(begun.scanned.events > tuning.region_events):
         stored, analyse_at = 0, tuning.analyse_from
-        chunks = _transactions(_processed(hub, partner, kept, result, pool), tuning.transaction_events)
-        for (accepted, rejected), last in _with_last(chunks):
+        for (accepted, rejected), last in _with_last(_transactions(processed, tuning.transaction_events)):
             with hub.engine.begin() as conn:
                 new, dup = inbound.store_events(conn, partner.partner, payload_id, accepted, rejected)
                 stored += len(accepted) + len(rejected)
@@ -139,9 +158,8 @@ def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) ->
         if not stored:  # no events at all
             with hub.engine.begin() as conn:
                 inbound.finish_payload(conn, payload_id, PayloadState.ACCEPTED)
-    log.info("payload %s of %s: %d events accepted, %d already received, %d rejected", item.name,
+    log.info("payload %s of %s: %d events accepted, %d already received, %d rejected", begun.item.name,
              partner.partner, report.accepted, report.duplicates, len(report.rejected))
-    return report
 
 
 def _report(partner: Partner, item: Incoming, result: Scan) -> Report:
@@ -292,24 +310,92 @@ def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
             _ingest_group(hub, partner, source, group, reports, failures, one)
         group, group_bytes = [], 0
 
-    for item in source.ready():
-        size = _size(item) if source.grouped and tuning.group_payloads > 1 else None
-        if size is None or size > tuning.group_payload_bytes:
-            flush()
-            one(item)
-            if failures and source.ordered:
-                break
-            continue
-        group.append(item)
-        group_bytes += size
-        if len(group) >= tuning.group_payloads or group_bytes >= tuning.group_bytes:
-            flush()
-    flush()
+    if source.paged and hub.settings.workers >= 2:
+        # A feed's pages: workers forked now, before the source starts a thread of its own (see
+        # Workers.forked), and kept for the run, as a page is too little work to start them for.
+        with Workers.forked(hub, partner.partner, hub.settings.workers) as pool:
+            _ingest_pages(hub, partner, source, pool, reports, failures)
+    else:
+        for item in source.ready():
+            size = _size(item) if source.grouped and tuning.group_payloads > 1 else None
+            if size is None or size > tuning.group_payload_bytes:
+                flush()
+                one(item)
+                if failures and source.ordered:
+                    break
+                continue
+            group.append(item)
+            group_bytes += size
+            if len(group) >= tuning.group_payloads or group_bytes >= tuning.group_bytes:
+                flush()
+        flush()
     reports += [Report(partner.partner, r.name, PayloadState.REJECTED, problems=[Problem(r.rule, r.reason)])
                 for r in source.refused]
     if failures:
         raise failures[0]
     return reports
+
+
+def _ingest_pages(hub: Hub, partner: Partner, source: Source, pool: Workers, reports: list[Report],
+                  failures: list[Exception]) -> None:
+    """A feed's pages in order, two at a time: the workers map a page while this process
+    stores the one before and hands it back to the source, which meanwhile was read and kept.
+    The workers take a page once the results of the one before are in, with the links between
+    case numbers that its events will make when stored (store.cases.Register.pending): each
+    page's events see the links of every page before it, as when taken one by one. After a
+    page that fails, none is stored further (the pages are ``ordered``); one begun after it
+    is read again next run, and its row found unfinished."""
+    tuning = hub.settings.tuning
+    mapped = None  # (the page the workers have, its results as they come)
+
+    def finish(begun: _Begun, processed) -> bool:
+        try:
+            if begun.payload_id is not None:
+                _store(hub, partner, begun, processed)
+            source.done(begun.item, begun.report.state != PayloadState.REJECTED if source.per_event
+                        else not begun.report.refused, begun.report.text())
+            reports.append(begun.report)
+            return True
+        except Exception as e:
+            failed(begun.item.name, e)
+            return False
+
+    def failed(name: str, e: Exception) -> None:
+        log.error("payload %s of %s could not be processed: %s", name, partner.partner, type(e).__name__)
+        failures.append(e)
+
+    try:
+        for item in source.ready():
+            try:
+                begun = _begin(hub, partner, item)
+            except Exception as e:
+                if mapped:
+                    finish(*mapped)
+                    mapped = None
+                failed(item.name, e)
+                break
+            try:
+                results = list(mapped[1]) if mapped else None  # the page before, mapped to its end
+            except Exception as e:
+                failed(mapped[0].item.name, e)
+                break
+            links = cases.named_links(a[3] for accepted, _ in results for a in accepted) if results else None
+            if begun.payload_id is not None and begun.scanned.events > tuning.region_events and not pool.spoiled:
+                following = (begun, pool.map(regions(begun.kept, begun.scanned, tuning), tuning.regions_ahead,
+                                             tuning.results_waiting, links))
+            else:  # one region or none: mapped here, after the page before is stored
+                following = None
+            if mapped and not finish(mapped[0], iter(results)):
+                break
+            mapped = following
+            if following is None and not finish(begun, _processed(hub, partner, begun.kept, begun.scanned)):
+                break
+    except Exception:  # from the source (a page it could not fetch): the page mapped already is stored first
+        if mapped and not failures:
+            finish(*mapped)
+        raise
+    if mapped and not failures:
+        finish(*mapped)
 
 
 def _size(item: Incoming) -> int | None:

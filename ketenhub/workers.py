@@ -4,24 +4,35 @@ Plain child processes (``python -m ketenhub.workers``) with a pipe each way, not
 multiprocessing pool: a pool's spawned children re-import the parent's main module, which in
 an Airflow task is Airflow itself, and that fails in a task process. A worker ends when its
 pipe closes, so a killed parent leaves no workers behind.
+
+For a run of a feed's pages, ``Workers.forked`` makes them by forking this process instead:
+they start in milliseconds with the mappings and schemas it compiled, where a new interpreter
+takes about as long as a page's work.
 """
 from __future__ import annotations
 
 import ctypes.util
 import gc
+import itertools
+import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from multiprocessing.connection import Connection
 from pathlib import Path
 from queue import Full, Queue
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from ketenhub.processing import from_pipe, split, to_pipe
+from ketenhub.processing import EventProcessor, from_pipe, split, to_pipe
 from ketenhub.settings import Settings
+
+if TYPE_CHECKING:
+    from ketenhub.hub import Hub
 
 
 class WorkerFailed(Exception):
@@ -33,6 +44,7 @@ class Workers:
 
     def __init__(self, settings: Settings, partner: str, n: int):
         self.processes, self.requests, self.results = [], [], []
+        self.spoiled = False  # a ``map`` left before its end: results of it may still come
         env = _environment()
         for _ in range(n):
             request_r, request_w = os.pipe()
@@ -47,13 +59,44 @@ class Workers:
             self.results.append(Connection(result_r, writable=False))
             self.requests[-1].send((settings, partner))
 
-    def map(self, regions: Iterator, ahead: int = 4, waiting: int = 32) -> Iterator[tuple[list, list]]:
+    @classmethod
+    def forked(cls, hub: "Hub", partner: str, n: int) -> "Workers":
+        """``n`` workers forked from this process, each with one processor compiled here first
+        and reading the register of cases from the store as this process does. Only while this
+        process runs no other thread: a fork copies the calling thread alone, and a lock
+        another one held would stay held in the child."""
+        processor = EventProcessor(hub, hub.registry.partner(partner))
+        hub.engine  # the store made ready here, once, not by each child
+        self = cls.__new__(cls)
+        self.processes, self.requests, self.results, self.spoiled = [], [], [], False
+        for _ in range(n):
+            request_r, request_w = os.pipe()
+            result_r, result_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the parent's ends of every pipe closed: a worker sees its own close
+                _forked(hub, processor, request_r, result_w,
+                        [request_w, result_r, *(c.fileno() for c in self.requests + self.results)])
+            os.close(request_r)
+            os.close(result_w)
+            self.processes.append(_Child(pid))
+            self.requests.append(Connection(request_w, readable=False))
+            self.results.append(Connection(result_r, writable=False))
+        return self
+
+    def map(self, regions: Iterator, ahead: int = 4, waiting: int = 32,
+            links: dict[str, str] | None = None) -> Iterator[tuple[list, list]]:
         """Per region its (accepted, rejected) events, as ``processing.split`` gives them. At
         most ``ahead`` regions per worker in flight and ``waiting`` results not yet taken:
-        memory stays flat. A thread hands out the regions and takes the results, so that the
-        workers go on while the caller pauses (a WAL checkpoint, say)."""
+        memory stays flat. A thread hands out the regions and takes the results from the call
+        on, so that the workers go on while the caller pauses (a WAL checkpoint, say) or does
+        other work before it takes the first. One map at a time, taken to its end.
+
+        ``links``: links between case numbers (registratienummer: parketnummer) that events
+        not yet stored make, for forked workers to use where the store has none yet."""
         taken: Queue = Queue(maxsize=waiting)
         stopped = threading.Event()
+        if links:
+            regions = itertools.chain([links] * len(self.processes), regions)  # one to each worker
 
         def offer(item) -> bool:
             while not stopped.is_set():
@@ -74,14 +117,20 @@ class Workers:
                 offer((False, e))
 
         threading.Thread(target=pump, name="ketenhub-workers", daemon=True).start()
+        return self._taken(taken, stopped)
+
+    def _taken(self, taken: Queue, stopped: threading.Event) -> Iterator[tuple[list, list]]:
+        ended = False
         try:
             while (item := taken.get()) != (True, None):
                 ok, result = item
                 if not ok:
                     raise result
                 yield result
+            ended = True
         finally:
             stopped.set()
+            self.spoiled |= not ended
 
     def _in_order(self, regions: Iterator, ahead: int) -> Iterator[tuple[list, list]]:
         pending: deque[int] = deque()
@@ -91,6 +140,8 @@ class Workers:
                 self.requests[w].send(region)
             except OSError:  # its end of the pipe is closed
                 raise self._ended(w) from None
+            if isinstance(region, dict):  # links: no result
+                continue
             pending.append(w)
             if len(pending) >= ahead * len(self.processes):
                 yield self._result(pending.popleft())
@@ -139,9 +190,54 @@ def _environment() -> dict[str, str]:
     return env
 
 
+class _Child:
+    """A forked worker, waited for and killed as a spawned one's Popen is."""
+
+    def __init__(self, pid: int):
+        self.pid, self.returncode = pid, None
+
+    def wait(self, timeout: float | None = None) -> int:
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            pid, status = os.waitpid(self.pid, 0 if end is None else os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() > end:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
+            else:
+                time.sleep(0.01)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.wait()
+
+
+def _forked(hub: "Hub", processor: EventProcessor, requests: int, results: int, inherited: list[int]) -> None:
+    """A forked worker's life: it never returns into the parent's code, and ends without the
+    parent's exit handlers (which would close the parent's database connections)."""
+    try:
+        gc.freeze()  # first: a collection would touch, and so copy, every page of the parent's heap
+        from ketenhub.store import cases
+        from ketenhub.xml import xslt
+
+        for fd in inherited:
+            os.close(fd)
+        for s in (signal.SIGTERM, signal.SIGINT):  # not the task's handlers: the parent's to act on
+            signal.signal(s, signal.SIG_DFL)
+        logging.disable()  # the parent's log handlers (in a task: a socket to Airflow) are not its to write to
+        hub.engine.dispose(close=False)  # connections of its own; the parent's stay the parent's
+        register = cases.Register(hub.engine)
+        xslt.use_register(register)
+        _work(processor, Connection(requests, writable=False), Connection(results, readable=False),
+              register.pending.update)
+    finally:
+        os._exit(0)
+
+
 def _serve(requests: Connection, results: Connection) -> None:
     from ketenhub.hub import Hub
-    from ketenhub.processing import EventProcessor
 
     settings, partner = requests.recv()
     hub = Hub(settings)
@@ -149,6 +245,12 @@ def _serve(requests: Connection, results: Connection) -> None:
     # What is alive now (modules, compiled schemas and mappings) stays alive: the garbage
     # collector need not walk it again each time it runs while regions pass.
     gc.freeze()
+    _work(processor, requests, results)
+
+
+def _work(processor: EventProcessor, requests: Connection, results: Connection, links=None) -> None:
+    """Regions processed until the request pipe closes; ``links``: takes the links a dict
+    between them brings (forked workers, ``Workers.map``)."""
     # Requests are read by a thread of their own, so the parent can always hand over the next
     # region while this one's results are still being written.
     inbox: Queue = Queue()
@@ -175,6 +277,10 @@ def _serve(requests: Connection, results: Connection) -> None:
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
     while (region := inbox.get()) is not None:
+        if isinstance(region, dict):
+            if links is not None:
+                links(region)
+            continue
         try:
             answer = (True, to_pipe(split(processor.process_region(region))))
         except Exception as e:  # reported to the parent, which stops the payload; by type only,

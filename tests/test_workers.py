@@ -1,6 +1,7 @@
-"""Worker processes: results in order, and a failing or dying worker stops the payload loudly."""
+"""Worker processes, spawned or forked: results in order, and a failing or dying worker stops the payload loudly."""
 import ctypes.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,32 +19,60 @@ def region(*numbers: int) -> Region:
     return Region("".join(om_event(n) for n in numbers).encode(), 10, len(numbers), HEAD, TAIL)
 
 
-def test_results_come_back_in_the_order_the_regions_went_out(hub):
+@pytest.fixture(params=["spawned", "forked"])
+def workers(request, hub):
+    """Workers of either kind: new interpreters, or forks of this process (a feed's pages)."""
+    if request.param == "spawned":
+        return lambda partner, n: Workers(hub.settings, partner, n)
+    return lambda partner, n: Workers.forked(hub, partner, n)
+
+
+def test_results_come_back_in_the_order_the_regions_went_out(workers):
     regions = [region(*range(i, i + 3)) for i in range(1, 30, 3)]
-    with Workers(hub.settings, "om", 3) as pool:
+    with workers("om", 3) as pool:
         results = list(pool.map(iter(regions), ahead=2))
     assert [[bericht_id for bericht_id, *_ in accepted] for accepted, _ in results] == \
         [[f"OM-T-{n:07d}" for n in range(i, i + 3)] for i in range(1, 30, 3)]
+    assert all(p.returncode == 0 for p in pool.processes)  # each ended when its pipe closed
 
 
-def test_an_error_in_a_worker_is_raised_in_the_parent(hub):
-    with Workers(hub.settings, "om", 2) as pool:
+def test_an_error_in_a_worker_is_raised_in_the_parent(workers):
+    with workers("om", 2) as pool:
         with pytest.raises(WorkerFailed, match="XMLSyntaxError"):
             list(pool.map(iter([region(1), region(2)._replace(data=b"<Zaakgebeurtenis")])))
 
 
-def test_a_worker_that_dies_is_reported_not_waited_for(hub):
-    with Workers(hub.settings, "om", 2) as pool:
+def test_a_worker_that_dies_is_reported_not_waited_for(workers):
+    with workers("om", 2) as pool:
         os.kill(pool.processes[1].pid, signal.SIGKILL)
         pool.processes[1].wait()
         with pytest.raises(WorkerFailed, match="ended unexpectedly"):
             list(pool.map(iter([region(1), region(2)])))
 
 
-def test_a_region_that_does_not_hold_what_the_scan_counted_stops_the_payload(hub):
-    with Workers(hub.settings, "om", 2) as pool:
+def test_a_region_that_does_not_hold_what_the_scan_counted_stops_the_payload(workers):
+    with workers("om", 2) as pool:
         with pytest.raises(WorkerFailed, match="ValueError"):
             list(pool.map(iter([region(1, 2)._replace(events=3)])))
+
+
+def test_forked_workers_take_the_links_of_events_not_stored_yet(hub):
+    """A melding naming its case by registratienummer alone: the links a map brings give it the
+    parketnummer's Ketenreferentie, as the store would once the page before is stored; a link
+    the store has already stays first."""
+    from tests.conftest import DATA
+    from tests.store.test_cases import PARKET, REG, keyed
+    ns = b'<HaalMeldingenAntwoord xmlns="urn:keten:politie:slachtoffermelding:v1">'
+    melding = (DATA / "politie/melding-aangifte.xml").read_bytes().split(b"?>", 1)[1].replace(
+        b"  <Parketnummer>13-002157-26</Parketnummer>\n", b"")
+    page = Region(melding, 2, 1, ns, b"</HaalMeldingenAntwoord>")
+
+    def reference(links):
+        with Workers.forked(hub, "politie", 2) as pool:
+            ((accepted, _),) = list(pool.map(iter([page]), links=links))
+        return re.search(rb"<Ketenreferentie>([^<]+)<", accepted[0][3])[1].decode()
+    assert reference(None) == keyed(REG)
+    assert reference({REG: PARKET}) == keyed(PARKET)
 
 
 def test_a_worker_loads_no_database_layer(hub):
@@ -81,8 +110,8 @@ def test_the_workers_go_on_while_the_caller_pauses_and_stop_when_it_stops(hub):
     assert [accepted[0][0] for accepted, _ in [first, *rest]] == [f"OM-T-{n:07d}" for n in range(1, 41)]
 
 
-def test_a_caller_that_stops_taking_results_is_not_kept_waiting(hub):
-    with Workers(hub.settings, "om", 2) as pool:
+def test_a_caller_that_stops_taking_results_is_not_kept_waiting(workers):
+    with workers("om", 2) as pool:
         results = pool.map(iter([region(i) for i in range(1, 21)]), ahead=1, waiting=2)
         next(results)
         results.close()  # e.g. storing failed: the pump stops, close() does not hang

@@ -35,6 +35,9 @@ class Source(ABC):
     # True: each payload moves the partner's cursor on, so after one that failed to store none is
     # read further in this run (the next would carry the cursor past it)
     ordered: bool = False
+    # True: a run hands on page after page of many events each (a polled feed's), for which
+    # worker processes are started once a run
+    paged: bool = False
 
     @abstractmethod
     def ready(self) -> Iterator[Incoming]:

@@ -49,6 +49,7 @@ class PageRejected(Exception):
 
 class MeldingenInbox(Source):
     ordered = True  # each page stored moves the Volgnummer on
+    paged = True
 
     def __init__(self, client: SoapClient, cursor: Cursor, workdir: Path, page_size: int = 1000,
                  attempts: int = 5, backoff: float = 1.0, max_pages: int = 100):

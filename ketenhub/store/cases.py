@@ -79,6 +79,9 @@ class Register:
         self.engine, self.known = engine, {}
         self.expected: set[str] = set()
         self.unlinked: set[str] = set()
+        # links that events not stored yet make (``named_links``), for where the store has none:
+        # a worker maps one page while the page before is stored (pipeline._ingest_pages)
+        self.pending: dict[str, str] = {}
 
     def expect(self, numbers) -> None:
         """The registratienummers of the events about to be mapped: looked up together on the first
@@ -95,7 +98,18 @@ class Register:
                                                   "WHERE registratienummer IN", (), asked))
             self.unlinked.update(n for n in asked if n not in self.known)
             found = self.known.get(registratienummer)
-        return found or default
+        return found or self.pending.get(registratienummer) or default
+
+
+def named_links(canonicals) -> dict[str, str]:
+    """The links ``record_links`` would make of these canonical documents, on a store that has
+    none for their registratienummers: the first parketnummer named beside each."""
+    links = {}
+    for canonical in canonicals:
+        registratienummer, parketnummer = numbers(canonical)
+        if registratienummer and parketnummer:
+            links.setdefault(registratienummer, parketnummer)
+    return links
 
 
 def snapshot(conn: Connection) -> dict[str, str]:

@@ -1,12 +1,21 @@
-"""Politie over SOAP against the simulator on loopback: paging, confirm after storing, faults."""
+"""Politie over SOAP against the simulator on loopback: paging, confirm after storing, faults.
+Each in one process and with forked workers, which map a page while the one before is stored."""
+import dataclasses
+
 import pytest
 from sqlalchemy import func, select
 
 from ketenhub import wiring
 from ketenhub.protocols.soap import ProtocolError, ServiceUnavailable, SoapFault
 from ketenhub.simulators.politie import PolitieSimulator
-from ketenhub.store.tables import event, receive_cursor
-from tests.conftest import requests_tls
+from ketenhub.store.tables import case_link, event, receive_cursor
+from tests.conftest import DATA, requests_tls
+
+
+@pytest.fixture(autouse=True, params=[1, 2], ids=["one-process", "workers"])
+def workers(request, hub):
+    hub.settings = dataclasses.replace(hub.settings, workers=request.param)
+    return request.param
 
 
 @pytest.fixture
@@ -58,6 +67,24 @@ def test_faults_and_5xx_are_retried(hub, politie, no_wait, failure):
     politie.misbehave(fail_next=2, **failure)
     receive(hub)
     assert stored(hub) == 1500 and politie.state()["waiting"] == 0
+
+
+def test_a_link_made_on_one_page_reaches_a_melding_on_the_next(hub, politie, workers):
+    """A melding naming its case by registratienummer alone gets the parketnummer's Ketenreferentie
+    when one on the page before named both: with workers too, which map the next page while
+    that one is still being stored."""
+    from tests.store.test_cases import BSN, PARKET, REG, keyed, references
+    sample = (DATA / "politie/melding-aangifte.xml").read_text()
+    alone = sample.replace("  <Parketnummer>13-002157-26</Parketnummer>\n", "")
+    politie.add(999)
+    for text in (sample, alone):  # the last of page one, the first of page two
+        politie.add_melding(lambda n, text=text: text.replace("<Volgnummer>1<", f"<Volgnummer>{n}<")
+                            .replace("POL-0001", f"POL-{n:09d}").replace('<?xml version="1.0" encoding="UTF-8"?>', ""))
+    politie.add(999)
+    assert [r.accepted for r in receive(hub)] == [1000, 1000]
+    assert references(hub, "politie", BSN) == {keyed(PARKET)}
+    with hub.engine.connect() as conn:
+        assert conn.execute(select(case_link.c.registratienummer, case_link.c.parketnummer)).all() == [(REG, PARKET)]
 
 
 def test_a_dropped_connection_is_retried(hub, politie, no_wait):
