@@ -115,28 +115,30 @@ def ingest(hub: Hub, partner: Partner, item: Incoming) -> Report:
 
 
 def _ingest(hub: Hub, partner: Partner, item: Incoming, pool: Workers | None) -> Report:
-    begun = _begin(hub, partner, item)
+    begun = _opened(hub, partner, _read(hub, partner, item))
     if begun.payload_id is not None:
         _store(hub, partner, begun, _processed(hub, partner, begun.kept, begun.scanned, pool))
     return begun.report
 
 
 class _Begun(NamedTuple):
-    """A payload kept, scanned and with its row: its events still to be processed and stored
-    (``payload_id`` None: nothing to do, as ``report`` says)."""
+    """A payload kept and scanned, and once ``_opened`` with its row: its events still to be
+    processed and stored (``payload_id`` None: nothing to do, as ``report`` says)."""
     item: Incoming
     report: Report
-    payload_id: int | None
     kept: Path
     scanned: Scan
+    payload_id: int | None = None
 
 
-def _begin(hub: Hub, partner: Partner, item: Incoming) -> _Begun:
+def _read(hub: Hub, partner: Partner, item: Incoming) -> _Begun:
     scanned, kept = _keep(hub, partner, item)
-    report = _report(partner, item, scanned)
+    return _Begun(item, _report(partner, item, scanned), kept, scanned)
+
+
+def _opened(hub: Hub, partner: Partner, begun: _Begun) -> _Begun:
     with hub.engine.begin() as conn:
-        payload_id = _open_payload(conn, partner, item, scanned, report)
-    return _Begun(item, report, payload_id, kept, scanned)
+        return begun._replace(payload_id=_open_payload(conn, partner, begun.item, begun.scanned, begun.report))
 
 
 def _store(hub: Hub, partner: Partner, begun: _Begun, processed: Iterator[tuple[list, list]]) -> None:
@@ -339,14 +341,20 @@ def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
 def _ingest_pages(hub: Hub, partner: Partner, source: Source, pool: Workers, reports: list[Report],
                   failures: list[Exception]) -> None:
     """A feed's pages in order, two at a time: the workers map a page while this process
-    stores the one before and hands it back to the source, which meanwhile was read and kept.
-    The workers take a page once the results of the one before are in, with the links between
-    case numbers that its events will make when stored (store.cases.Register.pending): each
-    page's events see the links of every page before it, as when taken one by one. After a
-    page that fails, none is stored further (the pages are ``ordered``); one begun after it
-    is read again next run, and its row found unfinished."""
+    stores the one before and hands it back to the source, and meanwhile reads and keeps the
+    next. The workers take a page once the results of the one before are in, with the links
+    between case numbers that its events will make when stored (store.cases.Register.pending):
+    each page's events see the links of every page before it, as when taken one by one (but
+    for an event found a duplicate only when stored, whose numbers count as a new one's). A
+    page's row is opened only once the page before is done: after a page that fails, none is
+    stored further (the pages are ``ordered``), and the next, read already, leaves nothing
+    behind (``_dropped``) and is read again next run."""
     tuning = hub.settings.tuning
     mapped = None  # (the page the workers have, its results as they come)
+
+    def failed(name: str, e: Exception) -> None:
+        log.error("payload %s of %s could not be processed: %s", name, partner.partner, type(e).__name__)
+        failures.append(e)
 
     def finish(begun: _Begun, processed) -> bool:
         try:
@@ -360,42 +368,73 @@ def _ingest_pages(hub: Hub, partner: Partner, source: Source, pool: Workers, rep
             failed(begun.item.name, e)
             return False
 
-    def failed(name: str, e: Exception) -> None:
-        log.error("payload %s of %s could not be processed: %s", name, partner.partner, type(e).__name__)
-        failures.append(e)
-
-    try:
-        for item in source.ready():
+    pages = iter(source.ready())
+    while True:
+        try:
+            item = next(pages, None)
+        except Exception:  # from the source (a page it could not fetch): the page mapped already is stored first
+            if mapped:
+                finish(*mapped)
+            raise
+        if item is None:
+            break
+        before = results = None
+        try:
+            begun = _read(hub, partner, item)
+        except Exception as e:
+            if mapped:
+                finish(*mapped)
+                mapped = None
+            failed(item.name, e)
+            break
+        if mapped:
+            before, mapped = mapped, None
             try:
-                begun = _begin(hub, partner, item)
+                results = list(before[1])  # the page before, mapped to its end
             except Exception as e:
-                if mapped:
-                    finish(*mapped)
-                    mapped = None
-                failed(item.name, e)
+                _dropped(hub, partner, begun)
+                failed(before[0].item.name, e)
                 break
-            try:
-                results = list(mapped[1]) if mapped else None  # the page before, mapped to its end
-            except Exception as e:
-                failed(mapped[0].item.name, e)
-                break
-            links = cases.named_links(a[3] for accepted, _ in results for a in accepted) if results else None
-            if begun.payload_id is not None and begun.scanned.events > tuning.region_events and not pool.spoiled:
-                following = (begun, pool.map(regions(begun.kept, begun.scanned, tuning), tuning.regions_ahead,
-                                             tuning.results_waiting, links))
-            else:  # one region or none: mapped here, after the page before is stored
-                following = None
-            if mapped and not finish(mapped[0], iter(results)):
-                break
-            mapped = following
-            if following is None and not finish(begun, _processed(hub, partner, begun.kept, begun.scanned)):
-                break
-    except Exception:  # from the source (a page it could not fetch): the page mapped already is stored first
-        if mapped and not failures:
-            finish(*mapped)
-        raise
-    if mapped and not failures:
+        following = None
+        if not begun.report.problems and begun.scanned.events > tuning.region_events and not pool.spoiled:
+            links = cases.named_links(a[3] for accepted, _ in results for a in accepted) if before else None
+            following = pool.map(regions(begun.kept, begun.scanned, tuning), tuning.regions_ahead,
+                                 tuning.results_waiting, links)
+        if before and not finish(before[0], iter(results)):
+            _dropped(hub, partner, begun, following)
+            break
+        try:
+            begun = _opened(hub, partner, begun)
+        except Exception as e:
+            _dropped(hub, partner, begun, following)
+            failed(item.name, e)
+            break
+        if following is not None and begun.payload_id is not None:
+            mapped = (begun, following)
+            continue
+        _dropped_map(following)  # received before, or refused whole: nothing to store
+        if not finish(begun, _processed(hub, partner, begun.kept, begun.scanned)):
+            break
+    if mapped:
         finish(*mapped)
+
+
+def _dropped(hub: Hub, partner: Partner, begun: _Begun, mapping: Iterator | None = None) -> None:
+    """A page read but not opened, as a page before it failed: its kept copy removed unless a
+    row has it (the page is read again next run), and its mapping taken to its end and dropped."""
+    _dropped_map(mapping)
+    with hub.engine.connect() as conn:
+        if inbound.find_payload(conn, partner.partner, begun.scanned.sha256) is None:
+            begun.kept.unlink(missing_ok=True)
+
+
+def _dropped_map(mapping: Iterator | None) -> None:
+    """A map's results not wanted: taken all the same, so that the workers are free for the next."""
+    try:
+        for _ in mapping or ():
+            pass
+    except Exception:  # a worker that failed on them: the next map says so if it matters
+        pass
 
 
 def _size(item: Incoming) -> int | None:

@@ -11,6 +11,7 @@ takes about as long as a page's work.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import gc
 import itertools
@@ -69,18 +70,26 @@ class Workers:
         hub.engine  # the store made ready here, once, not by each child
         self = cls.__new__(cls)
         self.processes, self.requests, self.results, self.spoiled = [], [], [], False
-        for _ in range(n):
-            request_r, request_w = os.pipe()
-            result_r, result_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the parent's ends of every pipe closed: a worker sees its own close
-                _forked(hub, processor, request_r, result_w,
-                        [request_w, result_r, *(c.fileno() for c in self.requests + self.results)])
-            os.close(request_r)
-            os.close(result_w)
-            self.processes.append(_Child(pid))
-            self.requests.append(Connection(request_w, readable=False))
-            self.results.append(Connection(result_r, writable=False))
+        try:
+            for _ in range(n):
+                request_r, request_w = os.pipe()
+                result_r, result_w = os.pipe()
+                self.requests.append(Connection(request_w, readable=False))
+                self.results.append(Connection(result_r, writable=False))
+                try:
+                    pid = os.fork()
+                except BaseException:
+                    os.close(request_r)
+                    os.close(result_w)
+                    raise
+                if pid == 0:  # the parent's ends of every pipe closed: a worker sees its own close
+                    _forked(hub, processor, request_r, result_w, [c.fileno() for c in self.requests + self.results])
+                os.close(request_r)
+                os.close(result_w)
+                self.processes.append(_Child(pid))
+        except BaseException:
+            self.close()  # the workers made so far end, and are waited for
+            raise
         return self
 
     def map(self, regions: Iterator, ahead: int = 4, waiting: int = 32,
@@ -217,6 +226,7 @@ class _Child:
 def _forked(hub: "Hub", processor: EventProcessor, requests: int, results: int, inherited: list[int]) -> None:
     """A forked worker's life: it never returns into the parent's code, and ends without the
     parent's exit handlers (which would close the parent's database connections)."""
+    code = 1
     try:
         gc.freeze()  # first: a collection would touch, and so copy, every page of the parent's heap
         from ketenhub.store import cases
@@ -227,13 +237,21 @@ def _forked(hub: "Hub", processor: EventProcessor, requests: int, results: int, 
         for s in (signal.SIGTERM, signal.SIGINT):  # not the task's handlers: the parent's to act on
             signal.signal(s, signal.SIG_DFL)
         logging.disable()  # the parent's log handlers (in a task: a socket to Airflow) are not its to write to
-        hub.engine.dispose(close=False)  # connections of its own; the parent's stay the parent's
+        _INHERITED.append(hub.engine.pool)  # the parent's connections: never closed here
+        hub.engine.dispose(close=False)  # connections of its own
         register = cases.Register(hub.engine)
         xslt.use_register(register)
         _work(processor, Connection(requests, writable=False), Connection(results, readable=False),
               register.pending.update)
+        code = 0
+    except BaseException as e:  # the parent sees the pipe close; the type alone, as messages may quote personal data
+        with contextlib.suppress(OSError):
+            os.write(2, f"ketenhub worker {os.getpid()} failed: {type(e).__name__}\n".encode())
     finally:
-        os._exit(0)
+        os._exit(code)
+
+
+_INHERITED: list = []
 
 
 def _serve(requests: Connection, results: Connection) -> None:

@@ -58,8 +58,7 @@ def test_a_region_that_does_not_hold_what_the_scan_counted_stops_the_payload(wor
 
 def test_forked_workers_take_the_links_of_events_not_stored_yet(hub):
     """A melding naming its case by registratienummer alone: the links a map brings give it the
-    parketnummer's Ketenreferentie, as the store would once the page before is stored; a link
-    the store has already stays first."""
+    parketnummer's Ketenreferentie, as the store would once the page before is stored."""
     from tests.conftest import DATA
     from tests.store.test_cases import PARKET, REG, keyed
     ns = b'<HaalMeldingenAntwoord xmlns="urn:keten:politie:slachtoffermelding:v1">'

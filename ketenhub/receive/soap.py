@@ -65,6 +65,8 @@ class MeldingenInbox(Source):
                             self.attempts, self.backoff, f"Politie {operation}")
 
     def ready(self) -> Iterator[Incoming]:
+        for left in self.workdir.glob("HaalMeldingen_*.xml"):  # by a run that stopped before confirming them
+            left.unlink()  # they are asked for again now
         position = self.cursor.position()
         # The next page is asked for while this one is stored and confirmed, so that the service's
         # time to answer overlaps the hub's work on a page. It is asked from this page's last

@@ -1,6 +1,7 @@
 """Politie over SOAP against the simulator on loopback: paging, confirm after storing, faults.
 Each in one process and with forked workers, which map a page while the one before is stored."""
 import dataclasses
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -69,7 +70,7 @@ def test_faults_and_5xx_are_retried(hub, politie, no_wait, failure):
     assert stored(hub) == 1500 and politie.state()["waiting"] == 0
 
 
-def test_a_link_made_on_one_page_reaches_a_melding_on_the_next(hub, politie, workers):
+def test_a_link_made_on_one_page_reaches_a_melding_on_the_next(hub, politie, workers, monkeypatch):
     """A melding naming its case by registratienummer alone gets the parketnummer's Ketenreferentie
     when one on the page before named both: with workers too, which map the next page while
     that one is still being stored."""
@@ -81,6 +82,9 @@ def test_a_link_made_on_one_page_reaches_a_melding_on_the_next(hub, politie, wor
         politie.add_melding(lambda n, text=text: text.replace("<Volgnummer>1<", f"<Volgnummer>{n}<")
                             .replace("POL-0001", f"POL-{n:09d}").replace('<?xml version="1.0" encoding="UTF-8"?>', ""))
     politie.add(999)
+    from ketenhub import pipeline
+    store = pipeline._store  # slow: the workers surely map page two before page one is stored
+    monkeypatch.setattr(pipeline, "_store", lambda *a: time.sleep(0.5) or store(*a))
     assert [r.accepted for r in receive(hub)] == [1000, 1000]
     assert references(hub, "politie", BSN) == {keyed(PARKET)}
     with hub.engine.connect() as conn:
@@ -114,6 +118,65 @@ def test_a_fault_on_a_later_page_loses_and_repeats_nothing_before_it(hub, politi
     receive(hub)
     assert stored(hub) == 2500
     assert politie.state()["handed_out"] == 2500  # the first two pages were not asked for again
+
+
+def kept_without_a_row(hub) -> list:
+    from ketenhub.store.tables import payload
+    with hub.engine.connect() as conn:
+        rows = set(conn.scalars(select(payload.c.sha256)))
+    return [p for p in hub.settings.payloads_dir.glob("*.xml") if p.stem not in rows]
+
+
+def test_a_page_that_fails_to_store_leaves_the_next_one_unconfirmed_and_nothing_of_it(hub, politie, monkeypatch):
+    """With workers the next page is read, kept and mapped while this one is stored: when
+    storing fails, that page leaves no kept copy and no row behind, and is asked for again."""
+    from ketenhub import pipeline
+    politie.add(2500)
+    real = pipeline.inbound.store_events
+    monkeypatch.setattr(pipeline.inbound, "store_events", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        receive(hub)
+    assert stored(hub) == 0 and politie.state()["confirmed_up_to"] == 0
+    from ketenhub.store.tables import payload
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(payload)) == 1  # the page that failed, to finish
+    assert kept_without_a_row(hub) == []
+    monkeypatch.setattr(pipeline.inbound, "store_events", real)
+    assert [r.accepted for r in receive(hub)] == [1000, 1000, 500]
+    assert stored(hub) == 2500 and politie.state()["confirmed_up_to"] == 2500
+    assert not list((hub.settings.home / "work" / "politie").glob("*.xml"))  # no page left behind
+
+
+def test_a_page_that_fails_to_map_stops_the_run_after_the_page_before_is_stored(hub, politie, monkeypatch):
+    """The second page fails while the workers (or this process) map it: the first is stored
+    and confirmed, the second neither, and the next run takes it."""
+    from ketenhub.processing import EventProcessor
+    politie.add(2500)
+    real = EventProcessor.process_region
+
+    def failing_on_page_two(self, region):
+        if b"<Volgnummer>1001</Volgnummer>" in region.data:
+            raise ValueError("mapping failed")
+        return real(self, region)
+    monkeypatch.setattr(EventProcessor, "process_region", failing_on_page_two)  # before the workers fork
+    with pytest.raises(Exception):
+        receive(hub)
+    assert stored(hub) == 1000 and politie.state()["confirmed_up_to"] == 1000
+    assert kept_without_a_row(hub) == []
+    monkeypatch.setattr(EventProcessor, "process_region", real)
+    receive(hub)
+    assert stored(hub) == 2500 and politie.state()["confirmed_up_to"] == 2500
+
+
+def test_a_failure_handing_a_page_to_the_workers_confirms_nothing_unstored(hub, politie, monkeypatch):
+    from ketenhub import pipeline
+    politie.add(2500)
+    monkeypatch.setattr(pipeline.cases, "named_links", lambda canonicals: 1 / 0)
+    try:
+        receive(hub)
+    except ZeroDivisionError:
+        pass
+    assert politie.state()["confirmed_up_to"] == stored(hub)  # 0 with workers, all without
 
 
 def test_a_crash_between_storing_and_confirming_yields_duplicates_not_new_events(hub, politie, no_wait, monkeypatch):
