@@ -8,8 +8,8 @@ mapped, a task per file, so that the files are received side by side on as many 
 Airflow's task retries cover a crashed task; individual messages are retried by the hub itself.
 
 Receiving announces what it routed: its task's asset alias gets an event on the asset of each
-destination it made deliveries for (``routed``), and nothing when it made none, so an empty
-poll wakes no delivery DAG. A destination that delivers on arrival runs on its asset, or on
+destination delivering on arrival it made deliveries for (``routed``), and nothing when it made
+none, so an empty poll wakes no delivery DAG. A destination that delivers on arrival runs on its asset, or on
 its own schedule (the safety net: retries that came due, a receiving run that failed midway).
 """
 from __future__ import annotations
@@ -95,8 +95,12 @@ def _received(p: Partner, names: list[str] | None, outlet_events, routed_after: 
     _log_rejections(reports)
     with hub.engine.connect() as conn:
         new = routed_since(conn, mark)
+    # Only the assets a delivery DAG runs on: an event on another (a nightly batch's) would have
+    # Airflow create that asset, and two tasks doing so at once failed one of them (a unique key).
+    on_arrival = {d.destination for d in hub.registry.destinations.values() if d.on_arrival}
     for destination, count in sorted(new.items()):
-        outlet_events[routed_by(p.partner)].add(routed(destination), extra={"deliveries": count})
+        if destination in on_arrival:
+            outlet_events[routed_by(p.partner)].add(routed(destination), extra={"deliveries": count})
     return {
         "payloads": len(reports),
         "payloads_rejected": sum(r.state == PayloadState.REJECTED for r in reports),

@@ -78,3 +78,16 @@ def test_a_triggered_run_announces_what_the_service_routed_before_it_started(hub
     assert _received(partner, None, announced, routed_after=before)["routed"] == {"kbsp": 1}  # through v2
     assert announced.assets == [("ketenhub_routed_kbsp", {"deliveries": 1})]
     assert _received(partner, None, Announced())["routed"] == {}  # a scheduled run: nothing new since it began
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_only_what_a_delivery_dag_runs_on_is_announced(hub, connection, monkeypatch):
+    """CJIB's files go nightly (on_arrival: false): no DAG runs on its asset, and an event on it
+    would have Airflow create the asset, which two receiving tasks at once failed on."""
+    from ketenhub.orchestration import dags
+    from ketenhub.store import routed
+    monkeypatch.setattr(routed, "routed_since", lambda conn, mark: {"cjib": 3, "kbsp": 2})
+    announced = Announced()
+    with serving(hub, connection):
+        assert dags._received(hub.registry.partner("cjib"), None, announced)["routed"] == {"cjib": 3, "kbsp": 2}
+    assert announced.assets == [("ketenhub_routed_kbsp", {"deliveries": 2})]
