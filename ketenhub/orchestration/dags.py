@@ -9,8 +9,8 @@ Airflow's task retries cover a crashed task; individual messages are retried by 
 
 Receiving announces what it routed: its task's asset alias gets an event on the asset of each
 destination delivering on arrival it made deliveries for (``routed``), and nothing when it made
-none, so an empty poll wakes no delivery DAG. A destination that delivers on arrival runs on its asset, or on
-its own schedule (the safety net: retries that came due, a receiving run that failed midway).
+none, so an empty poll wakes no delivery DAG. Such a destination runs on its asset, or on its
+own schedule (the safety net: retries that came due, a receiving run that failed midway).
 """
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ class Source(ABC):
     # read further in this run (the next would carry the cursor past it)
     ordered: bool = False
     # True: a run hands on page after page of many events each (a polled feed's), for which
-    # worker processes are started once a run
+    # worker processes are started once a run, before ``ready`` is; it is asked for the next
+    # page before ``done`` is told of the one before
     paged: bool = False
 
     @abstractmethod
