@@ -133,10 +133,10 @@ def test_a_night_on_two_celery_workers_one_killed_mid_batch(hub, tmp_path):
                  for dag_id in ("ketenhub_deliver_kbsp", "ketenhub_deliver_dlv", "ketenhub_deliver_cjib")}
         assert all(len(hosts) >= 2 for hosts in sends.values()), sends
         # Each try counts: a send killed with its worker is retried on the other, which its latest
-        # try then names.
+        # try then names (a try that never started names no host).
         portal_hosts = [t["hostname"] for run_id, task in sent("ketenhub_deliver_kbsp") for t in tries(
             "ketenhub_deliver_kbsp", run_id, task)]
-        assert set(portal_hosts) == {"w1", "w2"}, portal_hosts
+        assert set(portal_hosts) - {""} == {"w1", "w2"}, portal_hosts
         assert portal.most_in_flight >= 2 and loket.most_in_flight >= 2
 
         # Counted at the simulators: each item arrived, once in effect (a resend is a duplicate).
