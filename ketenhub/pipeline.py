@@ -85,7 +85,7 @@ def _keep(hub: Hub, partner: Partner, item: Incoming, sync: bool = True):
         copy.flush()
         if sync:
             os.fsync(copy.fileno())
-    kept = store / f"{result.sha256}.xml"
+    kept = kept_payloads.file(store, result.sha256)
     os.replace(tmp, kept)
     return result, kept
 
@@ -297,12 +297,10 @@ def ingest_source(hub: Hub, partner: Partner, source: Source) -> list[Report]:
     def one(item: Incoming) -> None:
         try:
             report = ingest(hub, partner, item)
-            taken = report.state != PayloadState.REJECTED if source.per_event else not report.refused
-            source.done(item, taken, report.text())
+            _hand_back(source, item, report)
             reports.append(report)
         except Exception as e:
-            log.error("payload %s of %s could not be processed: %s", item.name, partner.partner, type(e).__name__)
-            failures.append(e)
+            _failed(partner, item.name, e, failures)
 
     def flush() -> None:
         nonlocal group, group_bytes
@@ -353,15 +351,13 @@ def _ingest_pages(hub: Hub, partner: Partner, source: Source, pool: Workers, rep
     mapped = None  # (the page the workers have, its results as they come)
 
     def failed(name: str, e: Exception) -> None:
-        log.error("payload %s of %s could not be processed: %s", name, partner.partner, type(e).__name__)
-        failures.append(e)
+        _failed(partner, name, e, failures)
 
     def finish(begun: _Begun, processed) -> bool:
         try:
             if begun.payload_id is not None:
                 _store(hub, partner, begun, processed)
-            source.done(begun.item, begun.report.state != PayloadState.REJECTED if source.per_event
-                        else not begun.report.refused, begun.report.text())
+            _hand_back(source, begun.item, begun.report)
             reports.append(begun.report)
             return True
         except Exception as e:
@@ -392,7 +388,7 @@ def _ingest_pages(hub: Hub, partner: Partner, source: Source, pool: Workers, rep
             try:
                 results = list(before[1])  # the page before, mapped to its end
             except Exception as e:
-                _dropped(hub, partner, begun)
+                _dropped(hub, begun)
                 failed(before[0].item.name, e)
                 break
         following = None
@@ -401,12 +397,12 @@ def _ingest_pages(hub: Hub, partner: Partner, source: Source, pool: Workers, rep
             following = pool.map(regions(begun.kept, begun.scanned, tuning), tuning.regions_ahead,
                                  tuning.results_waiting, links)
         if before and not finish(before[0], iter(results)):
-            _dropped(hub, partner, begun, following)
+            _dropped(hub, begun, following)
             break
         try:
             begun = _opened(hub, partner, begun)
         except Exception as e:
-            _dropped(hub, partner, begun, following)
+            _dropped(hub, begun, following)
             failed(item.name, e)
             break
         if following is not None and begun.payload_id is not None:
@@ -419,13 +415,12 @@ def _ingest_pages(hub: Hub, partner: Partner, source: Source, pool: Workers, rep
         finish(*mapped)
 
 
-def _dropped(hub: Hub, partner: Partner, begun: _Begun, mapping: Iterator | None = None) -> None:
+def _dropped(hub: Hub, begun: _Begun, mapping: Iterator | None = None) -> None:
     """A page read but not opened, as a page before it failed: its kept copy removed unless a
     row has it (the page is read again next run), and its mapping taken to its end and dropped."""
     _dropped_map(mapping)
     with hub.engine.connect() as conn:
-        if inbound.find_payload(conn, partner.partner, begun.scanned.sha256) is None:
-            begun.kept.unlink(missing_ok=True)
+        kept_payloads.discard(conn, hub.settings.payloads_dir, begun.scanned.sha256)
 
 
 def _dropped_map(mapping: Iterator | None) -> None:
@@ -435,6 +430,17 @@ def _dropped_map(mapping: Iterator | None) -> None:
             pass
     except Exception:  # a worker that failed on them: the next map says so if it matters
         pass
+
+
+def _hand_back(source: Source, item: Incoming, report: Report) -> None:
+    """``source.done``, told whether the payload counts as taken (see ``Source.per_event``)."""
+    taken = report.state != PayloadState.REJECTED if source.per_event else not report.refused
+    source.done(item, taken, report.text())
+
+
+def _failed(partner: Partner, name: str, e: Exception, failures: list[Exception]) -> None:
+    log.error("payload %s of %s could not be processed: %s", name, partner.partner, type(e).__name__)
+    failures.append(e)
 
 
 def _size(item: Incoming) -> int | None:
@@ -461,8 +467,7 @@ def _ingest_group(hub: Hub, partner: Partner, source: Source, items: list[Incomi
             cut.append([] if report.problems else list(regions(kept, result, tuning)))
             prepared.append([item, result, kept, report, []])
         except Exception as e:
-            log.error("payload %s of %s could not be processed: %s", item.name, partner.partner, type(e).__name__)
-            failures.append(e)
+            _failed(partner, item.name, e, failures)
     try:
         with registered(hub):
             processed = iter(EventProcessor(hub, partner).process_documents([r for rs in cut for r in rs]))

@@ -555,7 +555,7 @@ class HttpClient:
         scheme, _, proxy = key
         to = (host, port)
         if proxy:
-            via = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+            via = _proxy_address(proxy)
             if via.scheme.lower() != "http" or not via.hostname:
                 raise requests.exceptions.InvalidSchema(f"proxy {_origin(proxy)}: only an http:// proxy is supported")
             to = (via.hostname, via.port or 80)
@@ -579,9 +579,14 @@ class HttpClient:
         return conn
 
 
+def _proxy_address(proxy: str):
+    """A proxy's address from the environment, which may leave out its scheme (http)."""
+    return urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+
+
 def _proxy_auth(proxy: str) -> dict:
     """The Proxy-Authorization header for a proxy's address with user:password@, as requests sends it."""
-    via = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    via = _proxy_address(proxy)
     if not via.username:
         return {}
     return make_headers(proxy_basic_auth=f"{unquote(via.username)}:{unquote(via.password or '')}")

@@ -80,6 +80,13 @@ def as_file(found: bytes | Path, folder: Path) -> Iterator[Path]:
         os.unlink(name)
 
 
+def discard(conn: Connection, folder: Path, sha256: str) -> None:
+    """Deletes the file of bytes kept for a payload that got no row after all (a page read ahead
+    of one that failed), unless a payload row of any partner has the same bytes."""
+    if conn.scalar(select(payload.c.id).where(payload.c.sha256 == sha256).limit(1)) is None:
+        file(folder, sha256).unlink(missing_ok=True)
+
+
 def forget(conn: Connection, folder: Path, settled, partners: list[str], dry_run: bool) -> dict[str, int]:
     """Deletes the kept bytes of the payload rows ``settled`` selects (retention): those in the
     store, and each file whose every payload row (the same file can come from two partners) is

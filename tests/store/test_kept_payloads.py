@@ -141,3 +141,17 @@ def test_a_file_of_a_group_grown_too_big_meanwhile_is_kept_as_a_file(hub, cvom, 
     reports = receive(hub, partner, folder)
     assert sum(r.accepted for r in reports) == 2
     assert count(hub, kept_payload) == 0 and len(list(hub.settings.payloads_dir.glob("*.xml"))) == 2
+
+
+def test_a_copy_that_got_no_row_is_discarded_unless_a_payload_of_any_partner_has_those_bytes(hub, cvom):
+    from ketenhub.store import kept
+    partner, folder = cvom
+    (path,) = cvom_simulator.publish(folder, 1)
+    tune(hub, group_payloads=1)  # a file alone: kept as a file under payloads/
+    (report,) = receive(hub, partner, folder)
+    owned, stray = kept.file(hub.settings.payloads_dir, report.sha256), kept.file(hub.settings.payloads_dir, "0" * 64)
+    stray.write_bytes(b"<read ahead/>")
+    with hub.engine.connect() as conn:
+        kept.discard(conn, hub.settings.payloads_dir, report.sha256)
+        kept.discard(conn, hub.settings.payloads_dir, "0" * 64)
+    assert owned.is_file() and not stray.exists()

@@ -18,16 +18,15 @@ COLUMNS = ["destination", "updated_at", "state", "created_at"]
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
-        return
-    op.drop_index("ix_delivery_settled", "delivery")
-    op.create_index("ix_delivery_settled", "delivery", COLUMNS,
-                    sqlite_where=sa.text("state = 'delivered' OR state = 'failed' OR state = 'dead'"))
+    _settled_index("state = 'delivered' OR state = 'failed' OR state = 'dead'")
 
 
 def downgrade() -> None:
+    _settled_index("state IN ('delivered', 'failed', 'dead')")
+
+
+def _settled_index(predicate: str) -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
     op.drop_index("ix_delivery_settled", "delivery")
-    op.create_index("ix_delivery_settled", "delivery", COLUMNS,
-                    sqlite_where=sa.text("state IN ('delivered', 'failed', 'dead')"))
+    op.create_index("ix_delivery_settled", "delivery", COLUMNS, sqlite_where=sa.text(predicate))
