@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import re
 
-import requests
+from ketenhub.protocols import errors
 
 SEP = "\x1e"  # ASCII record separator: never in the hub's own words
 # How transports begin a reason: "<label>: <code>: <text>", with the destination's label (its
@@ -32,7 +32,9 @@ def _known(word: str, codes) -> bool:
     free text, so never a name or a number a peer chose."""
     if word.startswith("HTTP ") or word in codes:
         return True
-    kind = getattr(requests.exceptions, word, None) or getattr(builtins, word, None)
+    if errors.named(word):
+        return True
+    kind = getattr(builtins, word, None)
     return isinstance(kind, type) and issubclass(kind, BaseException)
 
 

@@ -207,6 +207,7 @@ class _Child:
 
     def wait(self, timeout: float | None = None) -> int:
         end = None if timeout is None else time.monotonic() + timeout
+        pause = 0.0005  # a worker told to end is gone in about a millisecond: asked often at first
         while self.returncode is None:
             pid, status = os.waitpid(self.pid, 0 if end is None else os.WNOHANG)
             if pid:
@@ -214,7 +215,8 @@ class _Child:
             elif time.monotonic() > end:
                 raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
             else:
-                time.sleep(0.01)
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
         return self.returncode
 
     def kill(self) -> None:

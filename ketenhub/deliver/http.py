@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import quote
 
-import requests
 from lxml import etree
 
 from ketenhub.deliver.transports import ItemResult, Transport, options
+from ketenhub.protocols import errors
 from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, AnswerTooLarge,
                                      DeadlineExceeded, HttpClient, Redirected, Tls, retry_after_seconds)
 from ketenhub.states import Outcome
@@ -84,7 +84,7 @@ class HttpDestination(Transport):
             return {key: ItemResult(outcome, None if outcome == Outcome.DELIVERED else str(e))}
         except DeadlineExceeded as e:
             return {key: ItemResult(Outcome.RETRY, str(e))}
-        except requests.RequestException as e:
+        except errors.RequestException as e:
             return {key: ItemResult(Outcome.RETRY, f"{self.label}: {type(e).__name__}")}
         outcome = self.spec.outcome(r.status)
         if outcome == Outcome.DELIVERED:

@@ -1,6 +1,6 @@
 """HTTP as the hub speaks it to every peer (the SOAP services, DLV and SHN): its own calls on
 http.client connections from a small pool (``HttpClient``); authlib gets requests' transport
-adapter that keeps the same promises on urllib3 (``_Adapter``, also in ``NoRedirectSession``).
+adapter that keeps the same promises on urllib3 (protocols.session).
 
 Three promises, whatever the peer does:
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import select
 import socket
 import ssl
 import tempfile
@@ -29,18 +30,16 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from base64 import b64encode
 from time import monotonic
 from typing import Callable, Iterable, Iterator, Mapping
 from urllib.parse import unquote, urlencode, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.util import make_headers, wait_for_read
+from ketenhub.protocols import errors
 
 DEFAULT_ANSWER_MAX_BYTES = 16 * 1024 * 1024
 DEFAULT_DEADLINE_SECONDS = 120.0
+DEFAULT_CONNECTIONS = 10  # kept alive per peer, as requests keeps them
 CHUNK = 64 * 1024
 
 
@@ -66,11 +65,11 @@ class AnswerTooLarge(Exception):
                          "(adapter answer_max_bytes); not read")
 
 
-class PlainHttpRefused(requests.exceptions.InvalidSchema):
+class PlainHttpRefused(errors.InvalidSchema):
     """A plain http:// address, where the Connection did not allow plain HTTP."""
 
 
-class TlsRefused(requests.exceptions.SSLError):
+class TlsRefused(errors.SSLError):
     """The TLS handshake failed: the server's certificate (issuer, name or OIN) was refused, or
     the server refused ours."""
 
@@ -112,6 +111,17 @@ def _subject_oin(cert: dict) -> str | None:
             if name == "serialNumber":
                 return value
     return None
+
+
+def check_oin(conn) -> None:
+    """A connection just made, closed and refused unless the server's certificate names the
+    OIN it expects (``conn.server_oin``; None: not checked), before a byte of a request is sent."""
+    if conn.server_oin is not None:
+        found = _subject_oin(conn.sock.getpeercert() or {})
+        if found != conn.server_oin:
+            conn.close()
+            raise OinMismatch(f"the server's certificate names OIN {found or '(none)'}, "
+                              f"not the expected {conn.server_oin}")
 
 
 def _tls_refusal(e: BaseException) -> str | None:
@@ -262,103 +272,10 @@ def _watch(sock) -> None:
         deadline.watch(sock)
 
 
-class _Watched:
-    """A urllib3 connection whose socket is handed to the running call's deadline: a new one when
-    it is made, a kept-alive one each time it is used."""
-
-    def _new_conn(self):
-        sock = super()._new_conn()
-        _watch(sock)
-        return sock
-
-    def request(self, *args, **kwargs):
-        _watch(self.sock)
-        return super().request(*args, **kwargs)
-
-
-class _HTTPConnection(_Watched, HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_Watched, HTTPSConnection):
-    server_oin: str | None = None  # set per client, on a subclass
-
-    def connect(self):
-        super().connect()
-        if self.server_oin is not None:  # checked before a byte of the request is sent
-            found = _subject_oin(self.sock.getpeercert() or {})
-            if found != self.server_oin:
-                self.close()
-                raise OinMismatch(f"the server's certificate names OIN {found or '(none)'}, "
-                                  f"not the expected {self.server_oin}")
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
 def _refuse_plain(url: str, tls: Tls) -> None:
     if url[:7].lower() == "http://" and not tls.plain_http:
         raise PlainHttpRefused(f"plain HTTP to {_origin(url)} refused: use https, or allow plain HTTP in the "
                                "Connection (extra insecure_plain_http)")
-
-
-class _Adapter(HTTPAdapter):
-    """TLS from its ``Tls`` only, with one context for all its connections; plain HTTP refused
-    unless that allows it. It keeps up to ``connections`` alive per peer."""
-
-    def __init__(self, tls: "Tls", connections: int = requests.adapters.DEFAULT_POOLSIZE):
-        self.tls = tls
-        self.ssl_context = tls.context()
-        connection = type("_OinCheckedConnection", (_HTTPSConnection,), {"server_oin": tls.server_oin})
-        self.POOLS = {"http": _HTTPPool, "https": type("_OinCheckedPool", (_HTTPSPool,), {"ConnectionCls": connection})}
-        super().__init__(pool_maxsize=connections)
-
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, ssl_context=self.ssl_context, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = self.POOLS
-
-    def send(self, request, *args, **kwargs):
-        if request.url.lower().startswith("http://") and not self.tls.plain_http:
-            raise PlainHttpRefused(f"plain HTTP to {_origin(request.url)} refused: use https, or allow plain "
-                                   "HTTP in the Connection (extra insecure_plain_http)", request=request)
-        return super().send(request, *args, **kwargs)
-
-    # The context decides alone: a caller's verify=False or cert, or REQUESTS_CA_BUNDLE, change nothing.
-    def build_connection_pool_key_attributes(self, request, verify, cert=None):
-        return super().build_connection_pool_key_attributes(request, True, None)
-
-    def cert_verify(self, conn, url, verify, cert):
-        conn.cert_reqs, conn.ca_certs, conn.ca_cert_dir = "CERT_REQUIRED", None, None
-
-    def proxy_manager_for(self, proxy, **kwargs):
-        kwargs.setdefault("ssl_context", self.ssl_context)  # through a proxy's tunnel the same TLS
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        if not proxy.lower().startswith("socks"):
-            manager.pool_classes_by_scheme = self.POOLS
-        return manager
-
-
-class NoRedirectSession(requests.Session):
-    """A requests session that never follows a redirect (also where a caller did not say
-    allow_redirects=False), and whose calls can be given a
-    deadline. TLS as ``tls`` says (by default: the system's CAs, no client certificate, no
-    plain HTTP)."""
-
-    def __init__(self, tls: Tls | None = None):
-        super().__init__()
-        adapter = _Adapter(tls or Tls())
-        self.mount("http://", adapter)
-        self.mount("https://", adapter)
-        # Asked for identity: a compressed answer could pass the byte limit only once inflated.
-        self.headers["Accept-Encoding"] = "identity"
-
-    def get_redirect_target(self, resp):
-        return None
 
 
 @dataclass(frozen=True)
@@ -412,12 +329,7 @@ class _Secure(_Plain, http.client.HTTPSConnection):
     def connect(self):
         super().connect()
         _watch(self.sock)  # the TLS socket now: the plain one it wraps is no longer in use
-        if self.server_oin is not None:
-            found = _subject_oin(self.sock.getpeercert() or {})
-            if found != self.server_oin:
-                self.close()
-                raise OinMismatch(f"the server's certificate names OIN {found or '(none)'}, "
-                                  f"not the expected {self.server_oin}")
+        check_oin(self)
 
 
 class HttpClient:
@@ -431,12 +343,12 @@ class HttpClient:
     it) did several times the work of the call itself per request, and sent the body in a
     write of its own after the headers. TLS, the OIN check and the deadline are as a
     ``NoRedirectSession``'s; a proxy from the environment is tunnelled to (https) or asked
-    (http) as requests would. Its errors are raised as requests names them, as with a session."""
+    (http) as requests would. Its errors are raised as requests names them (protocols.errors)."""
 
     def __init__(self, timeout: float = 30, deadline: float = DEFAULT_DEADLINE_SECONDS,
                  max_bytes: int = DEFAULT_ANSWER_MAX_BYTES, auth: tuple[str, str] | None = None,
                  tls: Tls | None = None, headers: Callable[[], dict] | None = None,
-                 connections: int = requests.adapters.DEFAULT_POOLSIZE):
+                 connections: int = DEFAULT_CONNECTIONS):
         self.timeout = min(timeout, deadline)
         self.deadline = deadline
         self.max_bytes = max_bytes
@@ -445,7 +357,7 @@ class HttpClient:
         self.connections = connections
         # Asked for identity: a compressed answer could pass the byte limit only once inflated (one
         # compressed all the same is inflated as read, and held to the limit so).
-        self.headers = {"Accept-Encoding": "identity", **(make_headers(basic_auth=":".join(auth)) if auth else {})}
+        self.headers = {"Accept-Encoding": "identity", **({"Authorization": _basic(*auth)} if auth else {})}
         self.call_headers = headers
         self.proxies: dict[tuple[str, str], str | None] = {}  # origin -> its proxy from the environment, read once
         self.idle: dict[tuple, list[_Plain]] = {}  # (origin, proxy) -> connections kept alive, the latest last
@@ -453,7 +365,7 @@ class HttpClient:
 
     def post(self, url: str, data: bytes, headers: dict, what: str) -> Answer:
         """Raises Redirected, AnswerTooLarge, DeadlineExceeded, TlsRefused, PlainHttpRefused, or
-        requests' RequestException."""
+        another errors.RequestException."""
         return self.request("POST", url, what, data, headers)
 
     def get(self, url: str, params: dict, headers: dict, what: str) -> Answer:
@@ -475,7 +387,7 @@ class HttpClient:
         with _Deadline(self.deadline) as deadline:
             try:
                 answer = self._call(method, url, what, data, headers)
-            except requests.RequestException as e:
+            except errors.RequestException as e:
                 if not (deadline.expired or monotonic() - started >= self.deadline):
                     refusal = _tls_refusal(e)
                     if refusal:
@@ -495,7 +407,7 @@ class HttpClient:
         except ValueError:
             host = None
         if scheme not in ("http", "https") or not host:
-            raise requests.exceptions.InvalidURL(f"{what}: not an http(s) address with a host: {_origin(url)}")
+            raise errors.InvalidURL(f"{what}: not an http(s) address with a host: {_origin(url)}")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         key = (scheme, parts.netloc, self._proxy(url, (scheme, parts.netloc)))
         own = self.call_headers() if self.call_headers else {}
@@ -516,9 +428,9 @@ class HttpClient:
             if conn is not None:
                 conn.close()  # what is left unread must not be taken for the next answer
             if isinstance(e, (OSError, http.client.HTTPException)):
-                raise _as_requests_error(e) from e
+                raise _as_call_error(e) from e
             if isinstance(e, zlib.error):
-                raise requests.exceptions.ContentDecodingError(f"{what}: the compressed answer is unreadable") from e
+                raise errors.ContentDecodingError(f"{what}: the compressed answer is unreadable") from e
             raise
         if r.will_close:
             conn.close()
@@ -528,7 +440,7 @@ class HttpClient:
 
     def _proxy(self, url: str, origin: tuple[str, str]) -> str | None:
         if origin not in self.proxies:
-            self.proxies[origin] = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+            self.proxies[origin] = _environ_proxy(url)
         return self.proxies[origin]
 
     def _take(self, key: tuple) -> _Plain | None:
@@ -539,7 +451,7 @@ class HttpClient:
                 if not idle:
                     return None
                 conn = idle.pop()
-            if conn.sock is not None and not wait_for_read(conn.sock, timeout=0):
+            if conn.sock is not None and not _readable(conn.sock):
                 return conn
             conn.close()  # closed by the peer while idle (or it sent what nobody asked for)
 
@@ -557,7 +469,7 @@ class HttpClient:
         if proxy:
             via = _proxy_address(proxy)
             if via.scheme.lower() != "http" or not via.hostname:
-                raise requests.exceptions.InvalidSchema(f"proxy {_origin(proxy)}: only an http:// proxy is supported")
+                raise errors.InvalidSchema(f"proxy {_origin(proxy)}: only an http:// proxy is supported")
             to = (via.hostname, via.port or 80)
         if scheme == "https":
             conn = _Secure(*to, self.timeout, self.context, self.tls.server_oin)
@@ -569,14 +481,35 @@ class HttpClient:
             conn.connect()
         except ssl.SSLError as e:
             conn.close()
-            raise requests.exceptions.SSLError(e) from e
+            raise errors.SSLError(e) from e
         except TimeoutError as e:
             conn.close()
-            raise requests.exceptions.ConnectTimeout(e) from e
+            raise errors.ConnectTimeout(e) from e
         except OSError as e:
             conn.close()
-            raise (requests.exceptions.ProxyError if proxy else requests.exceptions.ConnectionError)(e) from e
+            raise (errors.ProxyError if proxy else errors.ConnectionError)(e) from e
         return conn
+
+
+def _environ_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url``, as requests chooses it (no_proxy included);
+    requests is imported for that only where the environment names a proxy at all."""
+    if not any(value and name.lower().endswith("_proxy") for name, value in os.environ.items()):
+        return None
+    from requests.utils import get_environ_proxies, select_proxy
+    return select_proxy(url, get_environ_proxies(url))
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether the peer sent something (or closed) on an idle connection."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _basic(user: str, password: str) -> str:
+    """An HTTP Basic credential, encoded as urllib3 encodes it."""
+    return "Basic " + b64encode(f"{user}:{password}".encode("latin-1")).decode()
 
 
 def _proxy_address(proxy: str):
@@ -589,7 +522,7 @@ def _proxy_auth(proxy: str) -> dict:
     via = _proxy_address(proxy)
     if not via.username:
         return {}
-    return make_headers(proxy_basic_auth=f"{unquote(via.username)}:{unquote(via.password or '')}")
+    return {"Proxy-Authorization": _basic(unquote(via.username), unquote(via.password or ""))}
 
 
 def _body(r: http.client.HTTPResponse) -> Iterator[bytes]:
@@ -608,15 +541,15 @@ def _body(r: http.client.HTTPResponse) -> Iterator[bytes]:
         yield inflate.flush()
 
 
-def _as_requests_error(e: Exception) -> requests.RequestException:
+def _as_call_error(e: Exception) -> errors.RequestException:
     """The error of a call under way as requests names it."""
-    if isinstance(e, requests.RequestException):
+    if isinstance(e, errors.RequestException):
         return e
     if isinstance(e, ssl.SSLError):
-        return requests.exceptions.SSLError(e)
+        return errors.SSLError(e)
     if isinstance(e, TimeoutError):
-        return requests.exceptions.ReadTimeout(e)
-    return requests.exceptions.ConnectionError(e)
+        return errors.ReadTimeout(e)
+    return errors.ConnectionError(e)
 
 
 def read_bounded(status: int, headers: Mapping[str, str], chunks: Iterable[bytes], max_bytes: int, what: str) -> bytes:

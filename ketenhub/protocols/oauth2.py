@@ -12,8 +12,9 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.integrations.base_client import OAuthError
 
 from ketenhub.protocols.http import (CHUNK, DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, Answer, HttpClient, Tls,
-                                     PlainHttpRefused, TlsRefused, _Adapter, _Deadline, _tls_refusal,
+                                     PlainHttpRefused, TlsRefused, _Deadline, _tls_refusal,
                                      read_bounded, retry_after_seconds)
+from ketenhub.protocols.session import Adapter
 
 TOKEN_ANSWER_MAX_BYTES = 64 * 1024  # a token answer is a few hundred bytes
 
@@ -38,7 +39,7 @@ class _Session(OAuth2Session):
     def __init__(self, tls: Tls, what: str, **kwargs):
         super().__init__(**kwargs)
         self.what, self.most_leeway = what, self.leeway
-        adapter = _Adapter(tls)
+        adapter = Adapter(tls)
         self.mount("http://", adapter)
         self.mount("https://", adapter)
         self.headers["Accept-Encoding"] = "identity"

@@ -21,9 +21,9 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 
-import requests
 from lxml import etree
 
+from ketenhub.protocols import errors
 from ketenhub.protocols.http import (DEFAULT_ANSWER_MAX_BYTES, DEFAULT_DEADLINE_SECONDS, AnswerTooLarge,
                                      DeadlineExceeded, HttpClient, PlainHttpRefused, Redirected, Tls, TlsRefused)
 from ketenhub.settings import HUB_OIN
@@ -109,7 +109,7 @@ class SoapClient:
             raise RedirectRefused(str(e)) from None
         except AnswerTooLarge as e:
             raise ProtocolError(str(e)) from None
-        except (requests.RequestException, DeadlineExceeded) as e:
+        except (errors.RequestException, DeadlineExceeded) as e:
             raise ServiceUnavailable(str(e) if isinstance(e, (DeadlineExceeded, TlsRefused, PlainHttpRefused))
                                      else f"{type(e).__name__} calling {operation}") from e
         try:

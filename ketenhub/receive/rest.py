@@ -32,8 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-import requests
-
+from ketenhub.protocols import errors
 from ketenhub.protocols.http import (Answer, AnswerTooLarge, DeadlineExceeded, PlainHttpRefused, TlsRefused,
                                      retry_after_seconds)
 from ketenhub.protocols.oauth2 import ClientCredentialsClient, TokenRefused, TokenUnavailable
@@ -153,7 +152,7 @@ class FeedInbox(Source):
                 raise FeedAlert(f"{what}: {e}") from None
             except TokenUnavailable as e:
                 wait, why = e.retry_after, str(e)
-            except (requests.RequestException, DeadlineExceeded, AnswerTooLarge) as e:
+            except (errors.RequestException, DeadlineExceeded, AnswerTooLarge) as e:
                 why = f"{what}: {type(e).__name__}"
             else:
                 status = answer.status

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import ItemResult, Transport
-from ketenhub.protocols.http import NoRedirectSession
+from ketenhub.protocols.session import NoRedirectSession
 from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.store.tables import delivery

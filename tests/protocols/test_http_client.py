@@ -1,11 +1,15 @@
 """HttpClient's own pool of http.client connections: a connection the peer closed while it was
 kept alive is not used again, no more are kept than asked, and a plain-HTTP proxy from the
-environment is asked for the whole address with its credentials."""
+environment is asked for the whole address with its credentials. Its failures carry requests'
+names without requests."""
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from ketenhub import peertext
+from ketenhub.protocols import errors
 from ketenhub.protocols.http import HttpClient, Tls
 
 
@@ -20,6 +24,7 @@ class Peer(BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.seen.append((self.path, self.headers.get("Proxy-Authorization")))
+        self.server.authorization.append(self.headers.get("Authorization"))
         body = self.path.encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -40,7 +45,7 @@ class Server(ThreadingHTTPServer):
 @pytest.fixture
 def peer():
     server = Server(("127.0.0.1", 0), Peer)
-    server.seen, server.connections, server.close_after_answer = [], set(), False
+    server.seen, server.authorization, server.connections, server.close_after_answer = [], [], set(), False
     server.closed = threading.Semaphore(0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
@@ -94,3 +99,25 @@ def test_a_plain_http_proxy_is_asked_for_the_whole_address_with_its_credentials(
     answer = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True)).post(target, b"<x/>", {}, "DLV")
     assert answer.status == 200
     assert peer.seen == [(target, "Basic aHViOnNAY3JldA==")]  # hub:s@cret
+
+
+def test_basic_credentials_go_with_every_call(peer):
+    client = HttpClient(timeout=5, deadline=10, auth=("hub", "s@cret"), tls=Tls(plain_http=True))
+    for _ in range(2):
+        assert client.post(url(peer), b"<x/>", {}, "DLV").status == 200
+    assert peer.authorization == ["Basic aHViOnNAY3JldA=="] * 2
+
+
+def test_a_peer_that_cannot_be_reached_fails_under_the_name_operators_know(monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as s:  # a port that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
+    with pytest.raises(errors.ConnectionError) as refused:
+        client.post(f"http://127.0.0.1:{closed}/x", b"<x/>", {}, "DLV")
+    assert not isinstance(refused.value, errors.Timeout)
+    reason = f"DLV: {type(refused.value).__name__}"
+    assert peertext.split(reason, "DLV") == ("DLV: ConnectionError", "")  # the hub's words, shown to all
+    assert "Jansen" not in peertext.split("DLV: Jansen: text", "DLV")[0]  # a word no error is named

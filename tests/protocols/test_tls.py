@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from ketenhub import wiring
 from ketenhub.wiring import deliver
-from ketenhub.protocols.http import HttpClient, NoRedirectSession, PlainHttpRefused, Tls, TlsRefused
+from ketenhub.protocols.errors import RequestException
+from ketenhub.protocols.http import HttpClient, PlainHttpRefused, Tls, TlsRefused
+from ketenhub.protocols.session import NoRedirectSession
 from ketenhub.protocols.soap import ServiceUnavailable, SoapClient
 from ketenhub.settings import HUB_OIN
 from ketenhub.simulators.dlv import DlvSimulator
@@ -256,7 +258,7 @@ def test_through_a_proxy_the_same_two_way_tls(dlv, monkeypatch):
         monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
         assert call(dlv.client_tls(), dlv) == 200
         assert tunnels == [f"127.0.0.1:{dlv.server.server_address[1]}"]
-        with pytest.raises(requests.RequestException):  # how it ends depends on the tunnel's timing
+        with pytest.raises(RequestException):  # how it ends depends on the tunnel's timing
             call(dlv.client_tls(cert_pem=None, key_pem=None), dlv)
         assert dlv.server.connections == 1  # the second handshake was refused
     finally:
