@@ -39,7 +39,7 @@ _PARSER = parser()
 class Envelope:
     max_items: int
     prefix: str  # file or batch name: <prefix>_<YYYYMMDD>_<NNN>.xml, date in Amsterdam time
-    build: Callable[[list[bytes], str, datetime], bytes]
+    build: Callable[[list[bytes], str, datetime], etree._Element]  # the document's root, indented (as_bytes)
     fit: Callable[[list[bytes]], int] = len  # how many of the claimed items one document can hold
 
     def name(self, created: datetime, sequence: int) -> str:
@@ -58,8 +58,13 @@ def _items(documents: list[bytes]) -> list[etree._Element]:
     return [etree.fromstring(d, _PARSER) for d in documents]
 
 
-def _document(root: etree._Element) -> bytes:
+def _indented(root: etree._Element) -> etree._Element:
     etree.indent(root, space="  ")
+    return root
+
+
+def as_bytes(root: etree._Element) -> bytes:
+    """A document that ``Envelope.build`` made, as it is sent."""
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8") + b"\n"
 
 
@@ -72,7 +77,7 @@ def wrap(o: Mapping) -> Envelope:
     def build(documents: list[bytes], name: str, created: datetime) -> bytes:
         root = _root(o["root"])
         root.extend(_items(documents))
-        return _document(root)
+        return _indented(root)
     return Envelope(int(o["max_items"]), o["name"], build)
 
 
@@ -80,7 +85,7 @@ def single(o: Mapping) -> Envelope:
     """One item, which is the document."""
     def build(documents: list[bytes], name: str, created: datetime) -> bytes:
         (item,) = _items(documents)
-        return _document(item)
+        return _indented(item)
     return Envelope(1, o["name"], build)
 
 
@@ -111,7 +116,7 @@ def control_totals(o: Mapping) -> Envelope:
         for tag, value in o["fields"].items():
             etree.SubElement(header, f"{{{ns}}}{tag}").text = values[value]
         root.extend(items)
-        return _document(root)
+        return _indented(root)
     return Envelope(int(o["max_items"]), o["name"], build, fit)
 
 

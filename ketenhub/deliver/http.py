@@ -32,6 +32,7 @@ from ketenhub.xml.parsing import parser
 
 MAX_REASON = 500  # characters of an error body kept: the destination's words, not its whole answer
 _PLACE = re.compile(r"\{([^{}]+)\}")
+_PARSER = parser()  # lxml lets one parser serve several threads, one at a time: a new one a call cost more
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class HttpDestination(Transport):
         headers = {"Content-Type": self.spec.content_type}
         if self.spec.idempotency_header:
             headers[self.spec.idempotency_header] = key
-        url = self.url(etree.fromstring(document, parser()))
+        url = self.url(etree.fromstring(document, _PARSER))
         try:
             r = self.http.post(url, document, headers, self.label)
         except Redirected as e:  # sending again goes to the same redirect: an operator must look

@@ -34,7 +34,7 @@ from ketenhub import peertext
 from ketenhub.adapters import Destination, Version
 from ketenhub.store.audit import Entry, record
 from ketenhub.clock import as_utc, now
-from ketenhub.deliver.envelopes import Envelope, envelope as envelope_of
+from ketenhub.deliver.envelopes import Envelope, as_bytes, envelope as envelope_of
 from ketenhub.deliver.transports import ItemResult, Transport, VersionedTransport
 from ketenhub.hub import Hub
 from ketenhub.states import BatchState, DeliveryState, Outcome
@@ -172,22 +172,24 @@ def _send(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport,
     groups = _by_version(hub, dest, items, results) if dest.versions else [(dest, envelope, items)]
     pace = _Pace()
     for target, target_envelope, group in groups:
+        schema = compile_schema(str(hub.settings.schemas_dir / target.schema))
         if side_by_side:
-            results.update(_send_each(hub, target, target_envelope, transport, batch, group, pace))
+            results.update(_send_each(target, schema, target_envelope, transport, batch, group, pace))
         else:
-            results.update(_send_document(hub, target, target_envelope, transport, batch, group))
+            results.update(_send_document(target, schema, target_envelope, transport, batch, group))
     if pace.held:
         _hold(hub, dest, batch, len(items), pace, report)
     _settle(hub, dest, batch_id, batch.name, [i for i in items if i.id not in pace.held], results, report)
 
 
-def _send_document(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, batch,
+def _send_document(dest: Destination, schema: etree.XMLSchema, envelope: Envelope, transport: Transport, batch,
                    items: list[Item]) -> dict[str, ItemResult]:
-    """One outbound document of ``items``, checked against the destination's XSD and sent."""
-    document = envelope.build([i.document for i in items], batch.name, as_utc(batch.created_at))
-    problems = validate(compile_schema(str(hub.settings.schemas_dir / dest.schema)), etree.fromstring(document, parser()))
+    """One outbound document of ``items``, checked against the destination's XSD (``schema``) and sent."""
+    root = envelope.build([i.document for i in items], batch.name, as_utc(batch.created_at))
+    document = as_bytes(root)
     keys = [i.idempotency_key for i in items]
-    if problems:
+    if not schema.validate(root):  # explained on the document as sent: its lines are the ones named
+        problems = validate(schema, etree.fromstring(document, parser()))
         reason = "the outbound document is invalid against the destination's XSD: " + "; ".join(map(str, problems))
         return {k: ItemResult(Outcome.FAILED, reason) for k in keys}
     try:
@@ -262,7 +264,7 @@ class _Pace:
         return bool(self.waited) or monotonic() > self.until
 
 
-def _send_each(hub: Hub, dest: Destination, envelope: Envelope, transport: Transport, batch, items,
+def _send_each(dest: Destination, schema: etree.XMLSchema, envelope: Envelope, transport: Transport, batch, items,
                pace: _Pace) -> dict[str, ItemResult]:
     """Items that are documents of their own, sent ``dest.concurrency`` at a time over the
     transport's kept-alive connections (it must allow calls from several threads, as the HTTP
@@ -276,7 +278,7 @@ def _send_each(hub: Hub, dest: Destination, envelope: Envelope, transport: Trans
     def one(item: Item) -> ItemResult | None:
         if pace.stopped():
             return None
-        result = _send_document(hub, dest, envelope, transport, batch, [item]).get(
+        result = _send_document(dest, schema, envelope, transport, batch, [item]).get(
             item.idempotency_key, ItemResult(Outcome.RETRY, "no result for this item"))
         if result.retry_after is not None:
             pace.waited.append(result.retry_after)

@@ -27,10 +27,10 @@ import ssl
 import tempfile
 import threading
 import zlib
+from base64 import b64encode
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from base64 import b64encode
 from time import monotonic
 from typing import Callable, Iterable, Iterator, Mapping
 from urllib.parse import unquote, urlencode, urlsplit
@@ -272,7 +272,7 @@ def _watch(sock) -> None:
         deadline.watch(sock)
 
 
-def _refuse_plain(url: str, tls: Tls) -> None:
+def refuse_plain(url: str, tls: Tls) -> None:
     if url[:7].lower() == "http://" and not tls.plain_http:
         raise PlainHttpRefused(f"plain HTTP to {_origin(url)} refused: use https, or allow plain HTTP in the "
                                "Connection (extra insecure_plain_http)")
@@ -382,7 +382,7 @@ class HttpClient:
                 conn.close()
 
     def request(self, method: str, url: str, what: str, data: bytes | None, headers: dict) -> Answer:
-        _refuse_plain(url, self.tls)
+        refuse_plain(url, self.tls)
         started = monotonic()
         with _Deadline(self.deadline) as deadline:
             try:

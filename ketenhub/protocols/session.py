@@ -9,7 +9,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ketenhub.protocols.http import DEFAULT_CONNECTIONS, PlainHttpRefused, Tls, _origin, _watch, check_oin
+from ketenhub.protocols.http import DEFAULT_CONNECTIONS, Tls, _watch, check_oin, refuse_plain
 
 
 class _Watched:
@@ -62,9 +62,7 @@ class Adapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = self.POOLS
 
     def send(self, request, *args, **kwargs):
-        if request.url.lower().startswith("http://") and not self.tls.plain_http:
-            raise PlainHttpRefused(f"plain HTTP to {_origin(request.url)} refused: use https, or allow plain "
-                                   "HTTP in the Connection (extra insecure_plain_http)")
+        refuse_plain(request.url, self.tls)
         return super().send(request, *args, **kwargs)
 
     # The context decides alone: a caller's verify=False or cert, or REQUESTS_CA_BUNDLE, change nothing.

@@ -85,6 +85,8 @@ def test_an_invalid_outbound_document_fails_permanently_with_the_reason(hub, sam
     with hub.engine.connect() as conn:
         row = conn.execute(select(delivery)).one()
     assert row.state == "failed" and "invalid against the destination's XSD" in row.last_error
+    # where in the document as it would have been sent
+    assert "line 3, element /PubliceerZaakstatusVerzoek/Zaakstatus: a required element is missing" in row.last_error
     assert not list(hub.settings.path("outbox/kbsp").glob("*.xml"))
 
 
