@@ -74,7 +74,7 @@ def _root(clark: str) -> etree._Element:
 
 def wrap(o: Mapping) -> Envelope:
     """The items in one root element."""
-    def build(documents: list[bytes], name: str, created: datetime) -> bytes:
+    def build(documents: list[bytes], name: str, created: datetime) -> etree._Element:
         root = _root(o["root"])
         root.extend(_items(documents))
         return _indented(root)
@@ -83,7 +83,7 @@ def wrap(o: Mapping) -> Envelope:
 
 def single(o: Mapping) -> Envelope:
     """One item, which is the document."""
-    def build(documents: list[bytes], name: str, created: datetime) -> bytes:
+    def build(documents: list[bytes], name: str, created: datetime) -> etree._Element:
         (item,) = _items(documents)
         return _indented(item)
     return Envelope(1, o["name"], build)
@@ -106,7 +106,7 @@ def control_totals(o: Mapping) -> Envelope:
                 return max(n, 1)
         return len(documents)
 
-    def build(documents: list[bytes], name: str, created: datetime) -> bytes:
+    def build(documents: list[bytes], name: str, created: datetime) -> etree._Element:
         items = _items(documents)
         values = {"name": name.removesuffix(".xml"), "sender": HUB_OIN, "count": str(len(items)),
                   "created": created.astimezone(AMSTERDAM).isoformat(timespec="seconds"),
