@@ -364,7 +364,8 @@ def main() -> None:
     ap.add_argument("--cvom-events", type=int, help="CVOM appeal events, a file each (default: N/200)")
     ap.add_argument("--politie-meldingen", type=int, help="meldingen at the Politie simulator (default: N/200)")
     ap.add_argument("--politie-rounds", type=int, default=3,
-                    help="Politie's meldingen taken in this many times over, the median run counting")
+                    help="Politie's meldingen taken in this many times over, the median run counting "
+                         "(once where they are no whole number of pages of 1,000)")
     ap.add_argument("--invalid-share", type=float, default=0.005, help="of the OM's and CVOM's events")
     ap.add_argument("--database-url", help="default: a fresh SQLite file")
     ap.add_argument("--airflow-events", type=int, default=100_000,
@@ -397,6 +398,8 @@ def main() -> None:
     from ketenhub.simulators import cvom, om
     n_cvom = args.events // 200 if args.cvom_events is None else args.cvom_events
     n_politie = args.events // 200 if args.politie_meldingen is None else args.politie_meldingen
+    # A round is so many whole pages: the rounds are told apart by the pages a run takes.
+    rounds = max(1, args.politie_rounds) if n_politie % POLITIE_PAGE == 0 else 1
     with tempfile.TemporaryDirectory(prefix="ketenhub-bench-") as tmp, store(args.database_url) as url:
         work = Path(tmp)
         path = om.publish(work / "om", "20261120", 1, args.events, invalid_share=args.invalid_share)
@@ -414,11 +417,11 @@ def main() -> None:
         shutil.copytree(work / "cvom", work / "hub" / "inbox" / "cvom")  # CVOM's drop folder
         sims = {"kbsp": start_simulator("kbsp", work / "kbsp"), "dlv": start_simulator("dlv", work / "dlv"),
                 "politie": start_simulator("politie", work / "politie", "--politie-meldingen",
-                                           str(n_politie * args.politie_rounds))}  # a round's worth each
+                                           str(n_politie * rounds))}  # a round's worth each
         env |= {f"AIRFLOW_CONN_KETENHUB_{name.upper()}": json.dumps(connection)
                 for _, connections in sims.values() for name, connection in connections.items()}
         hub = run_phase("hub", path, env, "--politie-meldingen", str(n_politie),
-                        "--politie-rounds", str(args.politie_rounds))
+                        "--politie-rounds", str(rounds))
         received = {name: stop_simulator(sim) for name, (sim, _) in sims.items()}
         dags = run_phase("dags", path, env)
         zeep = run_phase("zeep", path, env)

@@ -41,6 +41,10 @@ class Envelope:
     prefix: str  # file or batch name: <prefix>_<YYYYMMDD>_<NNN>.xml, date in Amsterdam time
     build: Callable[[list[bytes], str, datetime], etree._Element]  # the document's root, indented (as_bytes)
     fit: Callable[[list[bytes]], int] = len  # how many of the claimed items one document can hold
+    # Whether the tree ``build`` gives is the document as sent, and so may be checked as it is. Not
+    # where items are moved under a root: one that names the root's namespace by a prefix beside
+    # a default of its own serialises in another namespace than the tree has it.
+    same_as_sent: bool = False
 
     def name(self, created: datetime, sequence: int) -> str:
         return f"{self.prefix}_{created.astimezone(AMSTERDAM):%Y%m%d}_{sequence:03d}.xml"
@@ -86,7 +90,7 @@ def single(o: Mapping) -> Envelope:
     def build(documents: list[bytes], name: str, created: datetime) -> etree._Element:
         (item,) = _items(documents)
         return _indented(item)
-    return Envelope(1, o["name"], build)
+    return Envelope(1, o["name"], build, same_as_sent=True)
 
 
 def control_totals(o: Mapping) -> Envelope:

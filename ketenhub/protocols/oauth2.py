@@ -87,15 +87,21 @@ class ClientCredentialsClient:
     def renew(self) -> None:
         """A new token now, whatever the one held says of itself."""
         with _Deadline(self.http.deadline):
-            try:
-                self.session.fetch_token(self.token_url, grant_type="client_credentials", timeout=self.http.timeout)
-            except (PlainHttpRefused, TlsRefused):
-                raise  # the Connection's doing, in its own words: not a busy token endpoint
-            except requests.RequestException as e:
-                refusal = _tls_refusal(e)
-                if refusal:
-                    raise TlsRefused(f"{self.session.what} token: {refusal}") from None
-                raise TokenUnavailable(f"{self.session.what} token: no answer ({type(e).__name__})") from None
+            self._token(lambda: self.session.fetch_token(self.token_url, grant_type="client_credentials",
+                                                         timeout=self.http.timeout))
+
+    def _token(self, fetch) -> None:
+        """``fetch`` of a token through requests (authlib), its failures in the hub's words: the
+        callers of this client catch those, not requests' own."""
+        try:
+            fetch()
+        except (PlainHttpRefused, TlsRefused):
+            raise  # the Connection's doing, in its own words: not a busy token endpoint
+        except requests.RequestException as e:
+            refusal = _tls_refusal(e)
+            if refusal:
+                raise TlsRefused(f"{self.session.what} token: {refusal}") from None
+            raise TokenUnavailable(f"{self.session.what} token: no answer ({type(e).__name__})") from None
 
     def close(self) -> None:
         self.session.close()
@@ -103,8 +109,8 @@ class ClientCredentialsClient:
 
     def _bearer(self) -> dict:
         """The token's header for a call, the token renewed first when it nears its end (as
-        authlib's own session does before each call)."""
-        self.session.ensure_active_token(self.session.token)
+        authlib's own session does before each call): under the call's own deadline."""
+        self._token(lambda: self.session.ensure_active_token(self.session.token))
         return {"Authorization": f"Bearer {self.session.token['access_token']}"}
 
     def get(self, url: str, params: dict, what: str) -> Answer:

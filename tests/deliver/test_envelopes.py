@@ -1,0 +1,63 @@
+"""An outbound document is checked as it will be sent: where an envelope moves items under a
+root of its own, from its bytes, as the tree can hold an item in another namespace than its
+bytes say."""
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+from lxml import etree
+
+from ketenhub.deliver import envelopes
+from ketenhub.deliver.run import Item, _send_document
+from ketenhub.states import Outcome
+
+XSD = b"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:root"
+    xmlns="urn:root" elementFormDefault="qualified">
+  <xs:element name="Root"><xs:complexType><xs:sequence>
+    <xs:element name="Item" maxOccurs="unbounded"><xs:complexType><xs:sequence>
+      <xs:element name="Child"/></xs:sequence></xs:complexType></xs:element>
+  </xs:sequence></xs:complexType></xs:element>
+  <xs:element name="Item"><xs:complexType><xs:sequence><xs:element name="Child"/></xs:sequence></xs:complexType>
+  </xs:element>
+</xs:schema>"""
+# In urn:root by its prefix, with a default namespace of its own: moved under <Root xmlns="urn:root">
+# the tree keeps it in urn:root, but its bytes put it in urn:other.
+SHADOWED = b'<i:Item xmlns:i="urn:root" xmlns="urn:other"><i:Child/></i:Item>'
+PLAIN = b'<Item xmlns="urn:root"><Child/></Item>'
+
+
+class Transport:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, name, document, keys):
+        self.sent.append(document)
+        return {k: SimpleNamespace(outcome=Outcome.DELIVERED) for k in keys}
+
+
+def send(envelope, document: bytes):
+    transport = Transport()
+    batch = SimpleNamespace(name="KETENHUB_X_20261206_001.xml", created_at=datetime.now(timezone.utc))
+    results = _send_document(SimpleNamespace(version=None), etree.XMLSchema(etree.fromstring(XSD)), envelope,
+                             transport, batch, [Item(1, "k1", document, 0)])
+    return results["k1"], transport.sent
+
+
+def test_an_item_moved_under_the_root_is_checked_from_the_documents_bytes():
+    wrap = envelopes.wrap({"root": "{urn:root}Root", "max_items": 10, "name": "KETENHUB_X"})
+    assert not wrap.same_as_sent
+    result, sent = send(wrap, PLAIN)
+    assert result.outcome == Outcome.DELIVERED and len(sent) == 1
+    result, sent = send(wrap, SHADOWED)
+    assert result.outcome == Outcome.FAILED and not sent
+    assert "XSD: line 3, element /Root/Item: this element is not allowed here" in result.reason
+
+
+def test_a_single_item_is_its_document_and_checked_as_built():
+    single = envelopes.single({"name": "KETENHUB_X"})
+    assert single.same_as_sent
+    result, sent = send(single, PLAIN)
+    assert result.outcome == Outcome.DELIVERED and sent == [b'<?xml version=\'1.0\' encoding=\'UTF-8\'?>\n'
+                                                             b'<Item xmlns="urn:root">\n  <Child/>\n</Item>\n']
+    result, sent = send(single, b'<Item xmlns="urn:root"/>')
+    assert result.outcome == Outcome.FAILED and not sent
+    assert "line 2, element /Item: a required element is missing: Child" in result.reason
