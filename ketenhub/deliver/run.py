@@ -49,6 +49,9 @@ RETRY_BASE_SECONDS = 30
 # Far longer than a send may take (call_deadline_seconds, at most a quarter of it); shorter
 # (KETENHUB_LEASE_SECONDS) only for tests that kill a worker and wait for another to take over.
 LEASE = timedelta(seconds=int(os.environ.get("KETENHUB_LEASE_SECONDS") or 600))
+# One XSD serves every sending thread, and lxml keeps one error log per XSD: a check and the
+# reading of its errors are one step, or an invalid document could read another thread's empty log.
+_CHECKING = threading.Lock()
 
 
 @dataclass
@@ -190,8 +193,9 @@ def _send_document(dest: Destination, schema: etree.XMLSchema, envelope: Envelop
     document = as_bytes(root)
     keys = [i.idempotency_key for i in items]
     # As sent, parsed from its bytes, unless the tree is that already: a parse an item saved.
-    problems = [] if envelope.same_as_sent and schema.validate(root) else validate(
-        schema, etree.fromstring(document, parser()))
+    with _CHECKING:
+        problems = [] if envelope.same_as_sent and schema.validate(root) else validate(
+            schema, etree.fromstring(document, parser()))
     if problems:
         reason = "the outbound document is invalid against the destination's XSD: " + "; ".join(map(str, problems))
         return {k: ItemResult(Outcome.FAILED, reason) for k in keys}

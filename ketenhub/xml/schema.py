@@ -76,7 +76,10 @@ def validate(schema: etree.XMLSchema, element: etree._Element, most: int = MAX_P
     """Validate an element (a document root or an event cut from a batch)."""
     if schema.validate(element):
         return []
-    return problems_of(element, schema.error_log, most)
+    # Never none for what failed: the error log is the schema's, and another thread's check may
+    # have emptied it meanwhile (callers that share a schema between threads hold a lock).
+    return problems_of(element, schema.error_log, most) or [
+        Problem("schema", "the document is not valid against the contract's schema")]
 
 
 def problems_of(element: etree._Element, entries, most: int = MAX_PROBLEMS) -> list[Problem]:

@@ -61,3 +61,27 @@ def test_a_single_item_is_its_document_and_checked_as_built():
     result, sent = send(single, b'<Item xmlns="urn:root"/>')
     assert result.outcome == Outcome.FAILED and not sent
     assert "line 2, element /Item: a required element is missing: Child" in result.reason
+
+
+def test_items_checked_side_by_side_each_get_their_own_verdict_and_reason():
+    """One XSD serves every sending thread, and lxml keeps one error log per XSD: a check and the
+    reading of its errors must not interleave with another thread's check, or an invalid item
+    could read an empty log and be sent, or read another's reason."""
+    from ketenhub.deliver.run import _Pace, _send_each
+
+    class Sending(Transport):
+        def send(self, name, document, keys):
+            self.sent.append(document)  # list.append: safe from several threads
+            return {k: SimpleNamespace(outcome=Outcome.DELIVERED, retry_after=None) for k in keys}
+
+    items = [Item(n, f"k{n}", PLAIN if n % 2 else b'<Item xmlns="urn:root"><Other/></Item>', 0) for n in range(600)]
+    transport = Sending()
+    batch = SimpleNamespace(name="KETENHUB_X_20261206_001.xml", created_at=datetime.now(timezone.utc))
+    results = _send_each(SimpleNamespace(version=None, concurrency=8, destination="x"),
+                         etree.XMLSchema(etree.fromstring(XSD)), envelopes.single({"name": "KETENHUB_X"}),
+                         transport, batch, items, _Pace())
+    invalid = [results[f"k{n}"] for n in range(0, 600, 2)]
+    assert all(r.outcome == Outcome.DELIVERED for r in (results[f"k{n}"] for n in range(1, 600, 2)))
+    assert all(r.outcome == Outcome.FAILED and "element /Item/Other: this element is not allowed here" in r.reason
+               for r in invalid), [r for r in invalid if r.outcome != Outcome.FAILED or "Other" not in (r.reason or "")][:3]
+    assert len(transport.sent) == 300

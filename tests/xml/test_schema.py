@@ -54,3 +54,27 @@ def test_an_unusual_message_keeps_no_value_even_across_lines():
     rule, words = plain("Element '{urn:x}Naam': The value 'Jan\nBakker 100000046' has a length of 300; "
                         "this exceeds the allowed maximum length of 200.")
     assert "Bakker" not in words and "100000046" not in words
+
+
+def test_what_fails_is_never_without_a_problem_when_threads_share_the_schema():
+    """lxml keeps one error log per schema, which another thread's check empties: a document
+    that fails still gets a problem (callers that must name the right one hold a lock)."""
+    import threading
+
+    schema = etree.XMLSchema(etree.fromstring(
+        b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="Item"><xs:complexType>'
+        b'<xs:sequence><xs:element name="A"/></xs:sequence></xs:complexType></xs:element></xs:schema>'))
+    good, bad, without = etree.fromstring(b"<Item><A/></Item>"), etree.fromstring(b"<Item/>"), []
+
+    def check(k):
+        for i in range(2000):
+            if (i + k) % 2:
+                schema.validate(good)
+            elif not validate(schema, bad):
+                without.append(i)
+    threads = [threading.Thread(target=check, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert without == []
