@@ -2,7 +2,6 @@
 kept alive is not used again, no more are kept than asked, and a plain-HTTP proxy from the
 environment is asked for the whole address with its credentials. Its failures carry requests'
 names without requests."""
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -11,6 +10,7 @@ import pytest
 from ketenhub import peertext
 from ketenhub.protocols import errors
 from ketenhub.protocols.http import HttpClient, Tls
+from tests.support.sshd import free_port
 
 
 class Peer(BaseHTTPRequestHandler):
@@ -111,9 +111,7 @@ def test_basic_credentials_go_with_every_call(peer):
 def test_a_peer_that_cannot_be_reached_fails_under_the_name_operators_know(monkeypatch):
     for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
-    with socket.socket() as s:  # a port that nobody listens on
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = free_port()  # nobody listens on it
     client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
     with pytest.raises(errors.ConnectionError) as refused:
         client.post(f"http://127.0.0.1:{closed}/x", b"<x/>", {}, "DLV")
