@@ -95,9 +95,9 @@ class WorkerPeaks(threading.Thread):
 
 
 def phase_hub(path: Path, politie_rounds: int = 1, politie_pages: int = 100) -> dict:
-    """``politie_rounds`` runs of Politie, each of at most ``politie_pages`` pages: a run takes
-    about a second, which one busy moment of the host can lengthen by a tenth, so the median
-    run is its figure."""
+    """``politie_rounds`` runs of Politie, each of at most ``politie_pages`` pages: a run is
+    short enough for one busy moment of the host to move it, so the median run is its figure
+    (docs/performance.md)."""
     import dataclasses
 
     from ketenhub.connections import endpoint

@@ -6,8 +6,8 @@ an Airflow task is Airflow itself, and that fails in a task process. A worker en
 pipe closes, so a killed parent leaves no workers behind.
 
 For a run of a feed's pages, ``Workers.forked`` makes them by forking this process instead:
-they start in milliseconds with the mappings and schemas it compiled, where a new interpreter
-takes about as long as a page's work.
+they start with the mappings and schemas it compiled, where a new interpreter would import and
+compile them again for every run.
 """
 from __future__ import annotations
 
@@ -44,21 +44,13 @@ class Workers:
     """``n`` worker processes; ``map`` hands them regions of a batch and yields the results in order."""
 
     def __init__(self, settings: Settings, partner: str, n: int):
-        self.processes, self.requests, self.results = [], [], []
-        self.spoiled = False  # a ``map`` left before its end: results of it may still come
         env = _environment()
-        for _ in range(n):
-            request_r, request_w = os.pipe()
-            result_r, result_w = os.pipe()
-            self.processes.append(subprocess.Popen(
-                # -P: not the working directory first on the path, as -m would put it; see _environment
-                [sys.executable, "-P", "-m", "ketenhub.workers", str(request_r), str(result_w)],
-                pass_fds=(request_r, result_w), env=env))
-            os.close(request_r)
-            os.close(result_w)
-            self.requests.append(Connection(request_w, readable=False))
-            self.results.append(Connection(result_r, writable=False))
-            self.requests[-1].send((settings, partner))
+        self._start(n, lambda request_r, result_w: subprocess.Popen(
+            # -P: not the working directory first on the path, as -m would put it; see _environment
+            [sys.executable, "-P", "-m", "ketenhub.workers", str(request_r), str(result_w)],
+            pass_fds=(request_r, result_w), env=env))
+        for requests in self.requests:
+            requests.send((settings, partner))
 
     @classmethod
     def forked(cls, hub: "Hub", partner: str, n: int) -> "Workers":
@@ -69,7 +61,20 @@ class Workers:
         processor = EventProcessor(hub, hub.registry.partner(partner))
         hub.engine  # the store made ready here, once, not by each child
         self = cls.__new__(cls)
-        self.processes, self.requests, self.results, self.spoiled = [], [], [], False
+
+        def fork(request_r: int, result_w: int) -> _Child:
+            pid = os.fork()
+            if pid == 0:  # the parent's ends of every pipe closed: a worker sees its own close
+                _forked(hub, processor, request_r, result_w, [c.fileno() for c in self.requests + self.results])
+            return _Child(pid)
+        self._start(n, fork)
+        return self
+
+    def _start(self, n: int, launch) -> None:
+        """``n`` workers, each started by ``launch`` with its ends of a pipe each way, which this
+        process then closes: a worker sees its request pipe close when this process closes its end."""
+        self.processes, self.requests, self.results = [], [], []
+        self.spoiled = False  # a ``map`` left before its end: results of it may still come
         try:
             for _ in range(n):
                 request_r, request_w = os.pipe()
@@ -77,20 +82,13 @@ class Workers:
                 self.requests.append(Connection(request_w, readable=False))
                 self.results.append(Connection(result_r, writable=False))
                 try:
-                    pid = os.fork()
-                except BaseException:
+                    self.processes.append(launch(request_r, result_w))
+                finally:
                     os.close(request_r)
                     os.close(result_w)
-                    raise
-                if pid == 0:  # the parent's ends of every pipe closed: a worker sees its own close
-                    _forked(hub, processor, request_r, result_w, [c.fileno() for c in self.requests + self.results])
-                os.close(request_r)
-                os.close(result_w)
-                self.processes.append(_Child(pid))
         except BaseException:
             self.close()  # the workers made so far end, and are waited for
             raise
-        return self
 
     def map(self, regions: Iterator, ahead: int = 4, waiting: int = 32,
             links: dict[str, str] | None = None) -> Iterator[tuple[list, list]]:
@@ -207,7 +205,7 @@ class _Child:
 
     def wait(self, timeout: float | None = None) -> int:
         end = None if timeout is None else time.monotonic() + timeout
-        pause = 0.0005  # a worker told to end is gone in about a millisecond: asked often at first
+        pause = 0.0005  # a worker told to end is gone almost at once: asked often at first, then less
         while self.returncode is None:
             pid, status = os.waitpid(self.pid, 0 if end is None else os.WNOHANG)
             if pid:

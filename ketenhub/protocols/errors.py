@@ -1,8 +1,8 @@
 """How a call to a peer failed before it had an answer, under the names requests gives these
 failures: operators read the names in reasons ("DLV: ReadTimeout"), and tests and the
 audit trail have them from before the hub made its own calls. The hub's HTTP client raises
-them without importing requests, which alone cost a polling task more than a page of its work;
-what still goes through requests (authlib's token calls) is turned into these where it is
+them without importing requests, which a polling task would otherwise import each run (its
+cost: docs/performance.md); what still goes through requests (authlib's token calls) is turned into these where it is
 caught (protocols.oauth2)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ class RequestException(OSError):
     """A call that got no answer, or none that could be read."""
 
 
-class ConnectionError(RequestException):  # noqa: A001 - requests' name, which reasons quote
+class ConnectionError(RequestException):  # requests' name, which reasons quote, not the builtin
     """The peer could not be reached, or dropped the connection."""
 
 

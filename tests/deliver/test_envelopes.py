@@ -25,20 +25,22 @@ SHADOWED = b'<i:Item xmlns:i="urn:root" xmlns="urn:other"><i:Child/></i:Item>'
 PLAIN = b'<Item xmlns="urn:root"><Child/></Item>'
 
 
+BATCH = SimpleNamespace(name="KETENHUB_X_20261206_001.xml", created_at=datetime.now(timezone.utc))
+
+
 class Transport:
     def __init__(self):
         self.sent = []
 
     def send(self, name, document, keys):
-        self.sent.append(document)
-        return {k: SimpleNamespace(outcome=Outcome.DELIVERED) for k in keys}
+        self.sent.append(document)  # list.append: safe from several threads
+        return {k: SimpleNamespace(outcome=Outcome.DELIVERED, retry_after=None) for k in keys}
 
 
 def send(envelope, document: bytes):
     transport = Transport()
-    batch = SimpleNamespace(name="KETENHUB_X_20261206_001.xml", created_at=datetime.now(timezone.utc))
     results = _send_document(SimpleNamespace(version=None), etree.XMLSchema(etree.fromstring(XSD)), envelope,
-                             transport, batch, [Item(1, "k1", document, 0)])
+                             transport, BATCH, [Item(1, "k1", document, 0)])
     return results["k1"], transport.sent
 
 
@@ -69,17 +71,11 @@ def test_items_checked_side_by_side_each_get_their_own_verdict_and_reason():
     could read an empty log and be sent, or read another's reason."""
     from ketenhub.deliver.run import _Pace, _send_each
 
-    class Sending(Transport):
-        def send(self, name, document, keys):
-            self.sent.append(document)  # list.append: safe from several threads
-            return {k: SimpleNamespace(outcome=Outcome.DELIVERED, retry_after=None) for k in keys}
-
     items = [Item(n, f"k{n}", PLAIN if n % 2 else b'<Item xmlns="urn:root"><Other/></Item>', 0) for n in range(600)]
-    transport = Sending()
-    batch = SimpleNamespace(name="KETENHUB_X_20261206_001.xml", created_at=datetime.now(timezone.utc))
+    transport = Transport()
     results = _send_each(SimpleNamespace(version=None, concurrency=8, destination="x"),
                          etree.XMLSchema(etree.fromstring(XSD)), envelopes.single({"name": "KETENHUB_X"}),
-                         transport, batch, items, _Pace())
+                         transport, BATCH, items, _Pace())
     invalid = [results[f"k{n}"] for n in range(0, 600, 2)]
     assert all(r.outcome == Outcome.DELIVERED for r in (results[f"k{n}"] for n in range(1, 600, 2)))
     assert all(r.outcome == Outcome.FAILED and "element /Item/Other: this element is not allowed here" in r.reason
