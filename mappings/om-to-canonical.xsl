@@ -5,7 +5,7 @@
   of the streamed nightly batch at once (see ketenhub/normalise/xslt.py).
   Parketnummer, Informatiewens, Taal and amounts are normalised in plain XSLT, not with the
   kh: functions: the OM's XSD fixes their forms, and a call out to Python costs more than the
-  rest of a value's mapping, a million times a night. tests/mappings/test_om_values.py holds
+  rest of a value's mapping, a million times a night. tests/mappings/test_plain_values.py holds
   the two to the same results for every form the XSD admits.
 -->
 <xsl:stylesheet version="1.0"

@@ -94,20 +94,29 @@ class SoapSimulator(Simulator):
         answer = self.operation_at(h.path, service.actions[action], request[0])
         return 200, {"Content-Type": "text/xml; charset=utf-8"}, self.envelope(answer, action, wsa["MessageID"])
 
-    def operation(self, name: str, request: etree._Element) -> etree._Element:
+    def operation(self, name: str, request: etree._Element) -> etree._Element | bytes:
+        """The answer's element, or its bytes (see ``envelope``)."""
         raise NotImplementedError
 
-    def operation_at(self, path: str, name: str, request: etree._Element) -> etree._Element:
+    def operation_at(self, path: str, name: str, request: etree._Element) -> etree._Element | bytes:
         """An operation of the service at ``path``; a simulator of one service needs only ``operation``."""
         return self.operation(name, request)
 
-    def envelope(self, answer: etree._Element, action: str, relates_to: str) -> bytes:
+    def envelope(self, answer: etree._Element | bytes, action: str, relates_to: str) -> bytes:
+        """``answer``: the body's element, or its bytes (a document of its own, without XML
+        declaration), which are put in the envelope as they are unless the misbehaviour reshapes it."""
+        if isinstance(answer, bytes) and self.misbehaviour.noise:
+            answer = etree.fromstring(answer, parser())
         env = etree.Element(f"{{{SOAP}}}Envelope", nsmap={"soap": SOAP, "wsa": WSA})
         header = etree.SubElement(env, f"{{{SOAP}}}Header")
         for tag, value in (("Action", action + "Response"), ("MessageID", f"urn:uuid:{uuid.uuid4()}"),
                            ("RelatesTo", relates_to)):
             etree.SubElement(header, f"{{{WSA}}}{tag}").text = value
-        etree.SubElement(env, f"{{{SOAP}}}Body").append(answer)
+        body = etree.SubElement(env, f"{{{SOAP}}}Body")
+        if isinstance(answer, bytes):
+            head, tail = self._misshape(env).rsplit(b"<soap:Body/>", 1)
+            return b"".join((head, b"<soap:Body>", answer, b"</soap:Body>", tail))
+        body.append(answer)
         return self._misshape(env)
 
     def _misshape(self, env: etree._Element) -> bytes:
