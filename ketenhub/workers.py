@@ -18,6 +18,7 @@ import itertools
 import logging
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -205,22 +206,34 @@ class _Child:
 
     def wait(self, timeout: float | None = None) -> int:
         end = None if timeout is None else time.monotonic() + timeout
-        pause = 0.0005  # a worker told to end is gone almost at once: asked often at first, then less
         while self.returncode is None:
+            if end is not None:
+                _until_ended(self.pid, end - time.monotonic())
             pid, status = os.waitpid(self.pid, 0 if end is None else os.WNOHANG)
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
             elif time.monotonic() > end:
                 raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
-            else:
-                time.sleep(pause)
-                pause = min(pause * 2, 0.05)
         return self.returncode
 
     def kill(self) -> None:
         if self.returncode is None:
             os.kill(self.pid, signal.SIGKILL)
             self.wait()
+
+
+def _until_ended(pid: int, seconds: float) -> None:
+    """Until the child ``pid`` ends or ``seconds`` pass: woken the moment it ends (a pidfd), where
+    asking now and then waits for the next time asked; without pidfds, a few milliseconds."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux 5.3 or later
+        time.sleep(min(0.005, max(0.0, seconds)))
+        return
+    try:
+        select.select([fd], [], [], max(0.0, seconds))
+    finally:
+        os.close(fd)
 
 
 def _forked(hub: "Hub", processor: EventProcessor, requests: int, results: int, inherited: list[int]) -> None:

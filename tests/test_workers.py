@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from ketenhub.validate.payload import Region
-from ketenhub.workers import WorkerFailed, Workers
+from ketenhub.workers import WorkerFailed, Workers, _Child
 from tests.support.factories import om_event
 
 HEAD, TAIL = b'<ZaakgebeurtenissenBatch xmlns="urn:keten:om:zaakgebeurtenissen:v1">', b"</ZaakgebeurtenissenBatch>"
@@ -48,6 +48,27 @@ def test_a_worker_that_dies_is_reported_not_waited_for(workers):
         pool.processes[1].wait()
         with pytest.raises(WorkerFailed, match="ended unexpectedly"):
             list(pool.map(iter([region(1), region(2)])))
+
+
+def _fork(then) -> _Child:
+    pid = os.fork()
+    if pid == 0:
+        then()
+    return _Child(pid)
+
+
+def test_a_forked_worker_is_waited_for_as_long_as_asked_and_no_longer():
+    """A forked worker's wait, as Popen's: it ends before the timeout and is reaped with its exit
+    code, or the timeout passes and it runs on until killed."""
+    assert _fork(lambda: os._exit(3)).wait(timeout=10) == 3
+    slow = _fork(lambda: [signal.pause() for _ in iter(int, 1)])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            slow.wait(timeout=0.05)
+        assert slow.returncode is None and os.waitpid(slow.pid, os.WNOHANG) == (0, 0)  # running, not reaped
+    finally:
+        slow.kill()
+    assert slow.returncode == -signal.SIGKILL
 
 
 def test_a_region_that_does_not_hold_what_the_scan_counted_stops_the_payload(workers):
