@@ -22,6 +22,7 @@ import os
 import resource
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,10 +35,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 POLITIE_SEED = 1  # the simulator's meldingen and the floor's page of them are the same
 POLITIE_PAGE = 1000  # meldingen a HaalMeldingen page holds (receive.soap.MeldingenInbox)
+FLOOR_SECONDS = 1.0  # a floor's input passed over again until this long has gone by (see phase_floor)
 
 
 def phase_floor(path: Path, partner: str = "om") -> dict:
-    """The partner's events in ``path`` (a file, or a folder of files) parsed and validated."""
+    """The partner's events in ``path`` (a file, or a folder of files) parsed and validated; a
+    short input passed over again until a second has gone by, and the median pass counts: one
+    pass of a tenth of a second is at the mercy of one busy moment of the host."""
     from lxml import etree
 
     from ketenhub import adapters, settings
@@ -46,18 +50,21 @@ def phase_floor(path: Path, partner: str = "om") -> dict:
     s = settings.load()
     p = adapters.load(s).partner(partner)
     schema = compile_schema(str(s.schemas_dir / p.schema))
-    start, n = time.perf_counter(), 0
-    for f in sorted(path.glob("*.xml")) if path.is_dir() else [path]:
-        for _, el in etree.iterparse(str(f), events=("end",), tag=p.event, **SAFE):
-            schema.validate(el)
-            n += 1
-            parent = el.getparent()
-            if parent is None:  # a file of one event
-                continue
-            while el.getprevious() is not None:
-                del parent[0]
-            parent.remove(el)
-    return {"events": n, "seconds": time.perf_counter() - start}
+    passes, began = [], time.perf_counter()
+    while not passes or (time.perf_counter() - began < FLOOR_SECONDS and len(passes) < 15):
+        start, n = time.perf_counter(), 0
+        for f in sorted(path.glob("*.xml")) if path.is_dir() else [path]:
+            for _, el in etree.iterparse(str(f), events=("end",), tag=p.event, **SAFE):
+                schema.validate(el)
+                n += 1
+                parent = el.getparent()
+                if parent is None:  # a file of one event
+                    continue
+                while el.getprevious() is not None:
+                    del parent[0]
+                parent.remove(el)
+        passes.append(time.perf_counter() - start)
+    return {"events": n, "seconds": statistics.median(passes), "passes": len(passes)}
 
 
 class WorkerPeaks(threading.Thread):
@@ -363,7 +370,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000, help="events in the OM's nightly file")
     ap.add_argument("--cvom-events", type=int, help="CVOM appeal events, a file each (default: N/200)")
     ap.add_argument("--politie-meldingen", type=int, help="meldingen at the Politie simulator (default: N/200)")
-    ap.add_argument("--politie-rounds", type=int, default=3,
+    ap.add_argument("--politie-rounds", type=int, default=5,
                     help="Politie's meldingen taken in this many times over, the median run counting "
                          "(once where they are no whole number of pages of 1,000)")
     ap.add_argument("--invalid-share", type=float, default=0.005, help="of the OM's and CVOM's events")
