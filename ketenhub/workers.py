@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes.util
+import fcntl
 import gc
 import itertools
 import logging
@@ -80,6 +81,7 @@ class Workers:
             for _ in range(n):
                 request_r, request_w = os.pipe()
                 result_r, result_w = os.pipe()
+                _roomy(request_w, result_r)
                 self.requests.append(Connection(request_w, readable=False))
                 self.results.append(Connection(result_r, writable=False))
                 try:
@@ -182,6 +184,18 @@ class Workers:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# What a pipe holds: Linux's most for any process (fs.pipe-max-size), where its default of 64 KB
+# took a region's megabyte in a write or read each 64 KB, and each took the GIL back from a
+# parent busy storing: that wait, at every 64 KB, kept the workers waiting for their regions.
+PIPE_BYTES = 1 << 20
+
+
+def _roomy(*pipes: int) -> None:
+    for fd in pipes:
+        with contextlib.suppress(AttributeError, OSError):  # not Linux: the pipe as it is
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _environment() -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Worker processes, spawned or forked: results in order, and a failing or dying worker stops the payload loudly."""
 import ctypes.util
+import fcntl
 import os
 import re
 import signal
@@ -9,7 +10,7 @@ import sys
 import pytest
 
 from ketenhub.validate.payload import Region
-from ketenhub.workers import WorkerFailed, Workers, _Child
+from ketenhub.workers import PIPE_BYTES, WorkerFailed, Workers, _Child
 from tests.support.factories import om_event
 
 HEAD, TAIL = b'<ZaakgebeurtenissenBatch xmlns="urn:keten:om:zaakgebeurtenissen:v1">', b"</ZaakgebeurtenissenBatch>"
@@ -34,6 +35,11 @@ def test_results_come_back_in_the_order_the_regions_went_out(workers):
     assert [[bericht_id for bericht_id, *_ in accepted] for accepted, _ in results] == \
         [[f"OM-T-{n:07d}" for n in range(i, i + 3)] for i in range(1, 30, 3)]
     assert all(p.returncode == 0 for p in pool.processes)  # each ended when its pipe closed
+
+
+def test_a_region_and_its_results_pass_the_pipes_in_one_write(workers):
+    with workers("om", 2) as pool:
+        assert {fcntl.fcntl(c.fileno(), fcntl.F_GETPIPE_SZ) for c in pool.requests + pool.results} == {PIPE_BYTES}
 
 
 def test_an_error_in_a_worker_is_raised_in_the_parent(workers):
