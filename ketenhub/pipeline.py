@@ -32,6 +32,7 @@ from ketenhub.store.audit import Entry, record
 from ketenhub.hub import Hub
 from ketenhub.processing import EventProcessor, split
 from ketenhub.receive.base import Incoming, Source
+from ketenhub.settings import Tuning
 from ketenhub.states import PayloadState
 from ketenhub.store import cases, inbound, kept as kept_payloads
 from ketenhub.validate.payload import Scan, regions, scan
@@ -72,16 +73,17 @@ class Report:
         return "\n".join(lines)
 
 
-def _keep(hub: Hub, partner: Partner, item: Incoming, sync: bool = True):
+def _keep(hub: Hub, partner: Partner, item: Incoming, sync: bool = True, tuning: Tuning | None = None):
     """Scan the payload while copying it to payloads/<sha256>.xml: its bytes are never lost.
-    ``sync=False``: the caller syncs the copy (``_sync``) before it commits anything about it."""
+    ``sync=False``: the caller syncs the copy (``_sync``) before it commits anything about it.
+    ``tuning``: the scan's, where not the settings' (a feed's page is cut in smaller regions)."""
     store = hub.settings.payloads_dir
     store.mkdir(parents=True, exist_ok=True)
     # Opened by name, so that the scan can have libxml2 read the copy itself (see scan); not as a
     # NamedTemporaryFile, whose wrapper cost more than the copy of a small file.
     tmp = str(store / f"tmp{uuid.uuid4().hex}.tmp")
     with open(tmp, "x+b", opener=_private) as copy, open(item.path, "rb") as source:
-        result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy, hub.settings.tuning)
+        result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy, tuning or hub.settings.tuning)
         copy.flush()
         if sync:
             os.fsync(copy.fileno())
@@ -131,8 +133,8 @@ class _Begun(NamedTuple):
     payload_id: int | None = None
 
 
-def _read(hub: Hub, partner: Partner, item: Incoming) -> _Begun:
-    scanned, kept = _keep(hub, partner, item)
+def _read(hub: Hub, partner: Partner, item: Incoming, tuning: Tuning | None = None) -> _Begun:
+    scanned, kept = _keep(hub, partner, item, tuning=tuning)
     return _Begun(item, _report(partner, item, scanned), kept, scanned)
 
 
@@ -348,6 +350,7 @@ def _ingest_pages(hub: Hub, partner: Partner, source: Source, pool: Workers, rep
     stored further (the pages are ``ordered``), and the next, read already, leaves nothing
     behind (``_dropped``) and is read again next run."""
     tuning = hub.settings.tuning
+    paging = replace(tuning, region_events=tuning.page_region_events)
     mapped = None  # (the page the workers have, its results as they come)
 
     def failed(name: str, e: Exception) -> None:
@@ -376,7 +379,7 @@ def _ingest_pages(hub: Hub, partner: Partner, source: Source, pool: Workers, rep
             break
         before = results = None
         try:
-            begun = _read(hub, partner, item)
+            begun = _read(hub, partner, item, paging)
         except Exception as e:
             if mapped:
                 finish(*mapped)
@@ -394,7 +397,7 @@ def _ingest_pages(hub: Hub, partner: Partner, source: Source, pool: Workers, rep
         following = None
         if not begun.report.problems and begun.scanned.events > tuning.region_events and not pool.spoiled:
             links = cases.named_links(a[3] for accepted, _ in results for a in accepted) if before else None
-            following = pool.map(regions(begun.kept, begun.scanned, tuning), tuning.regions_ahead,
+            following = pool.map(regions(begun.kept, begun.scanned, paging), tuning.page_regions_ahead,
                                  tuning.results_waiting, links)
         if before and not finish(before[0], iter(results)):
             _dropped(hub, begun, following)

@@ -46,6 +46,15 @@ class Tuning:
     """Regions per worker handed out before its first result is taken: more keeps the workers
     busy while the parent commits, and holds more in memory."""
 
+    page_region_events: int = 125
+    """Events per region of a feed's page (the Politie's SOAP pages of 1,000): fewer than a
+    file's, so that a page is several regions for each worker, and one whose core is busier
+    (with the hub's own process, say) takes fewer of them (``Workers.map``)."""
+
+    page_regions_ahead: int = 2
+    """``regions_ahead`` for a feed's page: more hands a page's regions out all at once, as
+    many to each worker, whatever their speed."""
+
     results_waiting: int = 32
     """Results the parent may leave waiting while it stores: more rides out a long checkpoint,
     and holds more in memory."""

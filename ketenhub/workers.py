@@ -15,7 +15,6 @@ import contextlib
 import ctypes.util
 import fcntl
 import gc
-import itertools
 import logging
 import os
 import pickle
@@ -26,7 +25,7 @@ import sys
 import threading
 import time
 from collections import deque
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from queue import Full, Queue
 from typing import TYPE_CHECKING, Iterator
@@ -105,8 +104,6 @@ class Workers:
         not yet stored make, for forked workers to use where the store has none yet."""
         taken: Queue = Queue(maxsize=waiting)
         stopped = threading.Event()
-        if links:
-            regions = itertools.chain([links] * len(self.processes), regions)  # one to each worker
 
         def offer(item) -> bool:
             while not stopped.is_set():
@@ -119,7 +116,7 @@ class Workers:
 
         def pump() -> None:
             try:
-                for result in self._in_order(regions, ahead):
+                for result in self._in_order(regions, ahead, links):
                     if not offer((True, result)):
                         return
                 offer((True, None))
@@ -142,21 +139,44 @@ class Workers:
             stopped.set()
             self.spoiled |= not ended
 
-    def _in_order(self, regions: Iterator, ahead: int) -> Iterator[tuple[list, list]]:
-        pending: deque[int] = deque()
-        for i, region in enumerate(regions):
-            w = i % len(self.processes)
-            try:
-                self.requests[w].send(region)
-            except OSError:  # its end of the pipe is closed
-                raise self._ended(w) from None
-            if isinstance(region, dict):  # links: no result
-                continue
-            pending.append(w)
-            if len(pending) >= ahead * len(self.processes):
-                yield self._result(pending.popleft())
-        while pending:
-            yield self._result(pending.popleft())
+    def _in_order(self, regions: Iterator, ahead: int, links: dict | None) -> Iterator[tuple[list, list]]:
+        """The regions' results in their order. A region goes to the worker with the fewest
+        waiting for it, and results are taken as they come: a worker whose core is busier (with
+        this process, say) takes fewer regions, rather than the others waiting for it. Besides
+        the ``ahead`` per worker, at most as many results wait for one before them."""
+        n = len(self.processes)
+        given: list[deque[int]] = [deque() for _ in range(n)]  # per worker, the regions it has, by number
+        answered: dict[int, tuple[list, list]] = {}
+        sent = out = 0
+        for w in range(n) if links else ():
+            self._send(w, links)
+        regions = iter(regions)
+        while True:
+            while out in answered:
+                yield answered.pop(out)
+                out += 1
+            while regions is not None and len(answered) < ahead * n:
+                w = min(range(n), key=lambda i: len(given[i]))
+                if len(given[w]) >= ahead:
+                    break
+                region = next(regions, None)
+                if region is None:
+                    regions = None
+                    break
+                self._send(w, region)
+                given[w].append(sent)
+                sent += 1
+            if out == sent:
+                return
+            for conn in wait([self.results[w] for w in range(n) if given[w]]):
+                w = self.results.index(conn)
+                answered[given[w].popleft()] = self._result(w)
+
+    def _send(self, w: int, region) -> None:
+        try:
+            self.requests[w].send(region)
+        except OSError:  # its end of the pipe is closed
+            raise self._ended(w) from None
 
     def _result(self, w: int) -> tuple[list, list]:
         try:

@@ -143,7 +143,7 @@ def test_a_big_payloads_workers_start_before_its_first_pass_and_end_with_it(hub,
 
     keep = pipeline._keep
     monkeypatch.setattr(pipeline, "Workers", Recorded)
-    monkeypatch.setattr(pipeline, "_keep", lambda *a: during_first_pass.append(len(started)) or keep(*a))
+    monkeypatch.setattr(pipeline, "_keep", lambda *a, **k: during_first_pass.append(len(started)) or keep(*a, **k))
     good = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
                              om_batch([om_event(n) for n in range(1, 4)]))
     miscounted = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_002.xml",

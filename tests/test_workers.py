@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -75,6 +76,31 @@ def test_a_forked_worker_is_waited_for_as_long_as_asked_and_no_longer():
     finally:
         slow.kill()
     assert slow.returncode == -signal.SIGKILL
+
+
+def test_a_worker_that_is_held_up_takes_fewer_regions_and_the_results_stay_in_order(workers):
+    """Regions go to whichever worker has the fewest waiting: while one worker is stopped (its
+    core busy elsewhere, say), the other takes the regions it can hold and answer ahead of it,
+    rather than every other one (two, in turn, before it waits for the stopped one's answer)."""
+    sent = []
+    with workers("om", 2) as pool:
+        for w, requests in enumerate(pool.requests):  # which worker each region goes to
+            requests.send = lambda region, w=w, send=requests.send: sent.append(w) or send(region)
+        os.kill(pool.processes[0].pid, signal.SIGSTOP)
+        try:
+            results = pool.map(iter([region(n) for n in range(1, 11)]), ahead=2)
+            for _ in range(200):  # until the other has been handed what it may take meanwhile
+                if sent.count(1) >= 4:
+                    break
+                time.sleep(0.05)
+            held_up, meanwhile = sent.count(0), sent.count(1)
+            os.kill(pool.processes[0].pid, signal.SIGCONT)
+            answered = [accepted[0][0] for accepted, _ in results]
+        finally:
+            os.kill(pool.processes[0].pid, signal.SIGCONT)
+    assert held_up == 2  # the two it was handed before it stopped answering
+    assert meanwhile >= 4
+    assert answered == [f"OM-T-{n:07d}" for n in range(1, 11)]
 
 
 def test_a_region_that_does_not_hold_what_the_scan_counted_stops_the_payload(workers):

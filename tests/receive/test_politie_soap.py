@@ -91,6 +91,19 @@ def test_a_link_made_on_one_page_reaches_a_melding_on_the_next(hub, politie, wor
         assert conn.execute(select(case_link.c.registratienummer, case_link.c.parketnummer)).all() == [(REG, PARKET)]
 
 
+def test_with_workers_a_page_is_mapped_in_regions_of_its_own_size(hub, politie, workers, monkeypatch):
+    """A page of 1,000 is several regions for each worker (``page_region_events``), so that one
+    whose core is busier takes fewer of them; in one process, regions as a file's."""
+    from ketenhub import pipeline
+    sizes, read = [], pipeline.regions
+    monkeypatch.setattr(pipeline, "regions", lambda *a: (sizes.append(r.events) or r for r in read(*a)))
+    politie.add(1000)
+    assert [r.accepted for r in receive(hub)] == [1000]
+    tuning = hub.settings.tuning
+    size = tuning.page_region_events if workers > 1 else tuning.region_events
+    assert sum(sizes) == 1000 and len(sizes) == 1000 // size, sizes
+
+
 def test_a_dropped_connection_is_retried(hub, politie, no_wait):
     politie.add(10)
     politie.misbehave(drop_next=1)
