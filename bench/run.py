@@ -102,16 +102,12 @@ class WorkerPeaks(threading.Thread):
 
 
 def phase_hub(path: Path, politie_rounds: int = 1, politie_pages: int = 100) -> dict:
-    """``politie_rounds`` runs of Politie, each of at most ``politie_pages`` pages: a run is
-    short enough for one busy moment of the host to move it, so the median run is its figure
-    (docs/performance.md)."""
-    import dataclasses
-
+    """The OM's nightly file, then CVOM's drop folder and Politie's pages (``phase_receive``, a
+    process each), then the deliveries."""
     from ketenhub.connections import endpoint
     from ketenhub.hub import Hub
     from ketenhub.pipeline import ingest_source
     from ketenhub.receive.folder import Files
-    from ketenhub.wiring import receive
     hub = Hub()
     hub.engine  # per-process costs are not part of the work: migrations, and importing Airflow's
     endpoint("kbsp")  # Connection lookup (an Airflow task has it imported already)
@@ -124,20 +120,10 @@ def phase_hub(path: Path, politie_rounds: int = 1, politie_pages: int = 100) -> 
     cpu1 = _cpu_seconds()  # the workers have ended and been waited for: their time is counted
     ingest_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers.stop()
-    others = {}
-    for name in ("cvom", "politie"):  # as their DAGs take them in: drop folder, SOAP pages
-        partner, runs = hub.registry.partner(name), []
-        if name == "politie":
-            partner = dataclasses.replace(partner, receive=dataclasses.replace(partner.receive, max_pages=politie_pages))
-        for _ in range(politie_rounds if name == "politie" else 1):
-            start, cpu = time.perf_counter(), _cpu_seconds()
-            reports = receive(hub, partner)
-            runs.append({"events": sum(r.accepted + r.duplicates + len(r.rejected) for r in reports),
-                         "accepted": sum(r.accepted for r in reports), "payloads": len(reports),
-                         "seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds()[0] - cpu[0]})
-        middle = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]  # the median run (the later of two)
-        others[name] = {**middle, "runs_seconds": [r["seconds"] for r in runs],
-                        "runs_events": sum(r["events"] for r in runs)}
+    others = {name: run_phase("receive", path, dict(os.environ), "--partner", name,
+                              "--politie-rounds", str(politie_rounds if name == "politie" else 1),
+                              "--politie-meldingen", str(politie_pages * POLITIE_PAGE))
+              for name in ("cvom", "politie")}  # as their DAGs take them in: drop folder, SOAP pages
     sent = {}
     for name in ("kbsp", "cjib", "dlv"):  # SOAP to the simulator, OpdrachtenBatch files, HTTP to the simulator
         sent.update(send_side_by_side(name, hub.registry.destination(name).senders))
@@ -146,6 +132,35 @@ def phase_hub(path: Path, politie_rounds: int = 1, politie_pages: int = 100) -> 
             **others, **sent,
             "workers": hub.settings.workers, "worker_peak_rss_mb": workers.peak_mb, "ingest_peak_rss_mb": ingest_peak,
             "ingest_cpu_seconds": {"hub": cpu1[0] - cpu0[0], "workers": cpu1[1] - cpu0[1]}}
+
+
+def phase_receive(name: str, rounds: int, pages: int) -> dict:
+    """A partner's receiving as its DAG runs it: in a task process of its own, ``rounds`` runs
+    (Politie's each of at most ``pages`` pages). A Politie run is short enough for one busy
+    moment of the host to move it, so the median run is its figure (docs/performance.md). The
+    process's own costs are not part of the work: imports, the store's engine, the partner's
+    mappings compiled."""
+    import dataclasses
+
+    from ketenhub.connections import endpoint
+    from ketenhub.hub import Hub
+    from ketenhub.processing import EventProcessor
+    from ketenhub.wiring import receive
+    hub = Hub()
+    hub.engine
+    endpoint("kbsp")
+    partner, runs = hub.registry.partner(name), []
+    EventProcessor(hub, partner)
+    if name == "politie":
+        partner = dataclasses.replace(partner, receive=dataclasses.replace(partner.receive, max_pages=pages))
+    for _ in range(rounds):
+        start, cpu = time.perf_counter(), _cpu_seconds()
+        reports = receive(hub, partner)
+        runs.append({"events": sum(r.accepted + r.duplicates + len(r.rejected) for r in reports),
+                     "accepted": sum(r.accepted for r in reports), "payloads": len(reports),
+                     "seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds()[0] - cpu[0]})
+    middle = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]  # the median run (the later of two)
+    return {**middle, "runs_seconds": [r["seconds"] for r in runs], "runs_events": sum(r["events"] for r in runs)}
 
 
 def send_side_by_side(name: str, senders: int) -> dict:
@@ -390,6 +405,8 @@ def main() -> None:
         if args.phase == "hub":
             pages = -(-(args.politie_meldingen or 0) // POLITIE_PAGE) or 1
             result = phase_hub(Path(args.file), args.politie_rounds, pages)
+        elif args.phase == "receive":
+            result = phase_receive(args.partner, args.politie_rounds, -(-(args.politie_meldingen or 0) // POLITIE_PAGE) or 1)
         elif args.phase == "floor":
             result = phase_floor(Path(args.file), args.partner)
         elif args.phase == "freshness":
