@@ -206,9 +206,9 @@ class Workers:
         self.close()
 
 
-# What a pipe holds: Linux's most for any process (fs.pipe-max-size), where its default of 64 KB
-# took a region's megabyte in a write or read each 64 KB, and each took the GIL back from a
-# parent busy storing: that wait, at every 64 KB, kept the workers waiting for their regions.
+# What a worker's pipe holds: Linux's most for any process (fs.pipe-max-size). At its default
+# of 64 KB a region's megabyte took a write (and its results a read) per 64 KB, each taking the
+# GIL back from a parent busy storing: waits that kept the workers waiting for their regions.
 PIPE_BYTES = 1 << 20
 
 
