@@ -142,9 +142,10 @@ class Workers:
     def _in_order(self, regions: Iterator, ahead: int, links: dict | None) -> Iterator[tuple[list, list]]:
         """The regions' results in their order. A region goes to the worker with the fewest
         waiting for it, and results are taken as they come: a worker whose core is busier (with
-        this process, say) takes fewer regions, rather than the others waiting for it. Besides
-        the ``ahead`` per worker, at most as many results wait for one before them."""
-        n = len(self.processes)
+        this process, say) takes fewer regions, rather than the others waiting for it. At most
+        ``ahead`` per worker in flight, and about as many again answered and waiting for one
+        before them."""
+        n, ahead = len(self.processes), max(1, ahead)
         given: list[deque[int]] = [deque() for _ in range(n)]  # per worker, the regions it has, by number
         answered: dict[int, tuple[list, list]] = {}
         sent = out = 0
@@ -166,7 +167,7 @@ class Workers:
                 self._send(w, region)
                 given[w].append(sent)
                 sent += 1
-            if out == sent:
+            if out == sent and regions is None:
                 return
             for conn in wait([self.results[w] for w in range(n) if given[w]]):
                 w = self.results.index(conn)
@@ -206,10 +207,11 @@ class Workers:
         self.close()
 
 
-# What a worker's pipe holds: Linux's most for any process (fs.pipe-max-size). At its default
-# of 64 KB a region's megabyte took a write (and its results a read) per 64 KB, each taking the
-# GIL back from a parent busy storing: waits that kept the workers waiting for their regions.
-PIPE_BYTES = 1 << 20
+# What a worker's pipe holds. At the default of 64 KB a region took a write (and its results a
+# read) per 64 KB, each taking the GIL back from a parent busy storing: waits that kept the
+# workers waiting for their regions. Not more: pipes beyond the default count against a
+# per-user budget (fs.pipe-user-pages-soft, 64 MB), shared with every task of the same user.
+PIPE_BYTES = 256 << 10
 
 
 def _roomy(*pipes: int) -> None:
@@ -265,7 +267,9 @@ def _until_ended(pid: int, seconds: float) -> None:
         time.sleep(min(0.005, max(0.0, seconds)))
         return
     try:
-        select.select([fd], [], [], max(0.0, seconds))
+        ended = select.poll()  # not select.select, which takes no descriptor above 1023
+        ended.register(fd, select.POLLIN)
+        ended.poll(max(0.0, seconds) * 1000)
     finally:
         os.close(fd)
 
