@@ -172,6 +172,24 @@ def test_bulk_inserted_rows_get_their_ids_in_order_across_statements(hub):
     assert len(ids) == n and stored == {i: k for k, i in enumerate(ids)}
 
 
+def test_a_statement_for_many_rows_reaches_each_row(hub):
+    """execute_many sends PostgreSQL a few hundred statements a round trip: every row's own
+    parameters, across more rows than one trip holds."""
+    from ketenhub.clock import now
+    from ketenhub.store import bulk
+
+    n = bulk._ROWS_A_TRIP * 2 + 5
+    with hub.engine.begin() as conn:
+        ids = bulk.insert_rows(conn, payload, ("name", "sha256"), [(f"p{k}.xml", f"{k:064x}") for k in range(n)],
+                               same={"partner": "om", "size": 1, "state": "receiving", "events_accepted": 0,
+                                     "events_rejected": 0, "events_duplicate": 0,
+                                     "received_at": bulk.value(conn, payload.c.received_at, now())})
+        bulk.execute_many(conn, "UPDATE payload SET events_accepted = ?, reason = ? WHERE id = ?",
+                          [(k, f"reason {k}", i) for k, i in enumerate(ids)])
+        rows = conn.execute(select(payload.c.id, payload.c.events_accepted, payload.c.reason)).all()
+    assert sorted(rows) == [(i, k, f"reason {k}") for k, i in enumerate(ids)]
+
+
 def test_the_partial_indexes_leave_out_nulls_and_still_serve_lookups(hub, sample):
     """ix_delivery_batch and ix_audit_bericht leave out NULLs (most rows at ingest), yet claims by
     batch and traces by BerichtId still read them rather than the whole table."""
