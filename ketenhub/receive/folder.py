@@ -196,8 +196,8 @@ class DropFolder(Source):
         always the escaped one, so nothing it writes carries control characters."""
         target = self._subfolder(self.receive.done if accepted else self.receive.rejected)
         new = _free_name(target, shown(name))
-        if report is not None:
-            error = os.open(f"{new}.error.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+        if report is not None:  # written before the file moves: a report alone is a move cut short (_free_name)
+            error = os.open(f"{new}.error.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
                             0o600, dir_fd=target)
             with os.fdopen(error, "w", encoding="utf-8") as f:
                 f.write(report + "\n")
@@ -241,18 +241,22 @@ def _private(fd: int, mode: int, close: bool = False) -> None:
             os.close(fd)
 
 
-def _exists(name: str, folder: int) -> bool:
+def _exists(name: str, folder: int, regular: bool = True) -> bool:
+    """Whether ``folder`` has an entry ``name``; ``regular=False``: one that is not a regular file."""
     try:
-        os.stat(name, dir_fd=folder, follow_symlinks=False)
-        return True
+        found = os.stat(name, dir_fd=folder, follow_symlinks=False)
     except FileNotFoundError:
         return False
+    return regular or not stat.S_ISREG(found.st_mode)
 
 
 def _free_name(folder: int, name: str) -> str:
-    """The same name may arrive twice (a resend); never overwrite what is already there."""
+    """The same name may arrive twice (a resend); never overwrite what is already there, but a
+    report (a regular file) without its file: the run that wrote it was stopped before it moved
+    the file, which is now being moved again."""
     candidate, n = name, 1
-    while any(_exists(c, folder) for c in (candidate, f"{candidate}.error.txt", f"{candidate}.sha256")):
+    while _exists(candidate, folder) or _exists(f"{candidate}.sha256", folder) \
+            or _exists(f"{candidate}.error.txt", folder, regular=False):
         stem, dot, ext = name.rpartition(".")
         candidate = f"{stem}.{n}.{ext}" if dot else f"{name}.{n}"
         n += 1

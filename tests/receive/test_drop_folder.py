@@ -161,6 +161,23 @@ def test_what_the_hub_moves_out_of_the_folder_is_private(hub, cvom):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
+def test_a_report_left_by_a_move_cut_short_is_written_again_with_its_file(hub, cvom):
+    """A run stopped after writing a rejected file's report and before moving the file: the next
+    run moves the file under its own name beside a new report, not as a resend (bad.1.xml). A
+    report with its file, or one that is a link, still keeps the name taken."""
+    partner, folder = cvom
+    (folder / "rejected").mkdir(mode=0o700)
+    (folder / "rejected" / "bad.xml.error.txt").write_text("the run before was stopped here\n")
+    (folder / "rejected" / "linked.xml.error.txt").symlink_to(folder / "elsewhere.txt")
+    for name in ("bad.xml", "linked.xml"):
+        (folder / name).write_bytes(VALID.replace(b"<Bsn>", b"<Bsn>9"))
+    receive(hub, partner)
+    assert sorted(p.name for p in (folder / "rejected").iterdir()) == [
+        "bad.xml", "bad.xml.error.txt", "linked.1.xml", "linked.1.xml.error.txt", "linked.xml.error.txt"]
+    assert "stopped" not in (folder / "rejected" / "bad.xml.error.txt").read_text()
+    assert not (folder / "elsewhere.txt").exists()
+
+
 def test_a_run_given_some_names_takes_those_and_opens_no_other(hub, cvom, monkeypatch):
     """As the receiving DAG maps a task per file: the list opens nothing, and a run given one
     name takes that file and leaves the others unopened and in place."""
