@@ -40,8 +40,8 @@ FLOOR_SECONDS = 1.0  # a floor's input passed over again until this long has gon
 
 def phase_floor(path: Path, partner: str = "om") -> dict:
     """The partner's events in ``path`` (a file, or a folder of files) parsed and validated; a
-    short input passed over again until a second has gone by, and the median pass counts: one
-    pass of a tenth of a second is at the mercy of one busy moment of the host."""
+    short input passed over again until ``FLOOR_SECONDS`` have gone by, and the median pass
+    counts: one short pass is at the mercy of one busy moment of the host."""
     from lxml import etree
 
     from ketenhub import adapters, settings
@@ -101,7 +101,7 @@ class WorkerPeaks(threading.Thread):
         self.join()
 
 
-def phase_hub(path: Path, politie_rounds: int = 1, politie_pages: int = 100) -> dict:
+def phase_hub(path: Path, politie_rounds: int = 1, politie_meldingen: int = 0) -> dict:
     """The OM's nightly file, then CVOM's drop folder and Politie's pages (``phase_receive``, a
     process each), then the deliveries."""
     from ketenhub.connections import endpoint
@@ -122,7 +122,7 @@ def phase_hub(path: Path, politie_rounds: int = 1, politie_pages: int = 100) -> 
     workers.stop()
     others = {name: run_phase("receive", path, dict(os.environ), "--partner", name,
                               "--politie-rounds", str(politie_rounds if name == "politie" else 1),
-                              "--politie-meldingen", str(politie_pages * POLITIE_PAGE))
+                              "--politie-meldingen", str(politie_meldingen))
               for name in ("cvom", "politie")}  # as their DAGs take them in: drop folder, SOAP pages
     sent = {}
     for name in ("kbsp", "cjib", "dlv"):  # SOAP to the simulator, OpdrachtenBatch files, HTTP to the simulator
@@ -147,7 +147,7 @@ def phase_receive(name: str, rounds: int, pages: int) -> dict:
     from ketenhub.processing import EventProcessor
     from ketenhub.wiring import receive
     hub = Hub()
-    hub.engine
+    hub.engine  # as in phase_hub: migrations and Airflow's Connection lookup before the clock
     endpoint("kbsp")
     partner, runs = hub.registry.partner(name), []
     EventProcessor(hub, partner)
@@ -403,10 +403,10 @@ def main() -> None:
         if args.phase == "simulator":
             return phase_simulator(Path(args.file), args.partner, args.politie_meldingen or 0)
         if args.phase == "hub":
-            pages = -(-(args.politie_meldingen or 0) // POLITIE_PAGE) or 1
-            result = phase_hub(Path(args.file), args.politie_rounds, pages)
+            result = phase_hub(Path(args.file), args.politie_rounds, args.politie_meldingen or 0)
         elif args.phase == "receive":
-            result = phase_receive(args.partner, args.politie_rounds, -(-(args.politie_meldingen or 0) // POLITIE_PAGE) or 1)
+            pages = -(-(args.politie_meldingen or 0) // POLITIE_PAGE) or 1
+            result = phase_receive(args.partner, args.politie_rounds, pages)
         elif args.phase == "floor":
             result = phase_floor(Path(args.file), args.partner)
         elif args.phase == "freshness":

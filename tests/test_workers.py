@@ -69,11 +69,16 @@ def _fork(then) -> _Child:
     return _Child(pid)
 
 
+def _pause_for_ever() -> None:
+    while True:
+        signal.pause()
+
+
 def test_a_forked_worker_is_waited_for_as_long_as_asked_and_no_longer():
     """A forked worker's wait, as Popen's: it ends before the timeout and is reaped with its exit
     code, or the timeout passes and it runs on until killed."""
     assert _fork(lambda: os._exit(3)).wait(timeout=10) == 3
-    slow = _fork(lambda: [signal.pause() for _ in iter(int, 1)])
+    slow = _fork(_pause_for_ever)
     try:
         with pytest.raises(subprocess.TimeoutExpired):
             slow.wait(timeout=0.05)
@@ -99,10 +104,9 @@ def test_a_worker_that_is_held_up_takes_fewer_regions_and_the_results_stay_in_or
                     break
                 time.sleep(0.05)
             held_up, meanwhile = sent.count(0), sent.count(1)
-            os.kill(pool.processes[0].pid, signal.SIGCONT)
-            answered = [accepted[0][0] for accepted, _ in results]
         finally:
             os.kill(pool.processes[0].pid, signal.SIGCONT)
+        answered = [accepted[0][0] for accepted, _ in results]
     assert held_up == 2  # the two it was handed before it stopped answering
     assert meanwhile >= 4
     assert answered == [f"OM-T-{n:07d}" for n in range(1, 11)]

@@ -241,22 +241,25 @@ def _private(fd: int, mode: int, close: bool = False) -> None:
             os.close(fd)
 
 
-def _exists(name: str, folder: int, regular: bool = True) -> bool:
-    """Whether ``folder`` has an entry ``name``; ``regular=False``: one that is not a regular file."""
+def _mode(name: str, folder: int) -> int | None:
+    """The mode of ``folder``'s entry ``name`` (a link's own), or None where there is none."""
     try:
-        found = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        return os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode
     except FileNotFoundError:
-        return False
-    return regular or not stat.S_ISREG(found.st_mode)
+        return None
 
 
 def _free_name(folder: int, name: str) -> str:
     """The same name may arrive twice (a resend); never overwrite what is already there, but a
     report (a regular file) without its file: the run that wrote it was stopped before it moved
     the file, which is now being moved again."""
+    def taken(candidate: str) -> bool:
+        report = _mode(f"{candidate}.error.txt", folder)
+        return _mode(candidate, folder) is not None or _mode(f"{candidate}.sha256", folder) is not None \
+            or (report is not None and not stat.S_ISREG(report))
+
     candidate, n = name, 1
-    while _exists(candidate, folder) or _exists(f"{candidate}.sha256", folder) \
-            or _exists(f"{candidate}.error.txt", folder, regular=False):
+    while taken(candidate):
         stem, dot, ext = name.rpartition(".")
         candidate = f"{stem}.{n}.{ext}" if dot else f"{name}.{n}"
         n += 1

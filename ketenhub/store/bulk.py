@@ -158,8 +158,8 @@ def execute(conn: Connection, sql: str, params: tuple = ()) -> list[tuple]:
 
 def execute_many(conn: Connection, sql: str, rows: Sequence[tuple]) -> None:
     """``execute`` once for each of ``rows`` (a group's payloads, say), in one call to the
-    driver; on PostgreSQL a few hundred statements a round trip (psycopg2's ``executemany``
-    makes one per row, and a drop folder's group of 256 files made 512)."""
+    driver; on PostgreSQL ``_ROWS_A_TRIP`` statements a round trip, where psycopg2's
+    ``executemany`` makes a round trip per row."""
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
