@@ -278,6 +278,84 @@ def refuse_plain(url: str, tls: Tls) -> None:
                                "Connection (extra insecure_plain_http)")
 
 
+class Headers(Mapping[str, str]):
+    """A message's headers by name in any case: a name repeated gives its first value, as the
+    email package's messages do, and all of them by ``get_all``."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()):
+        self._all: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self._all.setdefault(name.lower(), []).append(value)
+
+    def __getitem__(self, name: str) -> str:
+        return self._all[name.lower()][0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all)
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def get_all(self, name: str, default=None) -> list[str] | None:
+        return list(self._all.get(name.lower(), ())) or default
+
+
+def _headers(lines: list[bytes]) -> Headers:
+    """An answer's header lines by name. A line that starts with a space or tab continues the
+    value before it (obsolete folding); one without a name and colon is skipped, as the email
+    package sets it aside."""
+    pairs: list[list[str]] = []
+    for line in lines:
+        text = line.decode("iso-8859-1").rstrip("\r\n")
+        if text[:1] in (" ", "\t"):
+            if pairs:
+                pairs[-1][1] = f"{pairs[-1][1]} {text.strip()}"
+            continue
+        name, colon, value = text.partition(":")
+        if colon and name and name == name.strip():
+            pairs.append([name, value.strip()])
+    return Headers(pairs)
+
+
+class _Response(http.client.HTTPResponse):
+    """http.client's answer, its headers read without the email package, which cost more than
+    the rest of reading a small answer. The rest is http.client's own ``begin``: the lines read
+    within its limits, the body's length and whether the connection ends with it."""
+
+    def begin(self) -> None:
+        if self.headers is not None:
+            return
+        version, status, reason = self._read_status()
+        while status == http.client.CONTINUE:  # a 100 Continue before the answer: its header skipped
+            http.client._read_headers(self.fp)
+            version, status, reason = self._read_status()
+        if version in ("HTTP/1.0", "HTTP/0.9"):
+            self.version = 10
+        elif version.startswith("HTTP/1."):
+            self.version = 11
+        else:
+            raise http.client.UnknownProtocol(version)
+        self.code = self.status = status
+        self.reason = reason.strip()
+        self.headers = self.msg = _headers(http.client._read_headers(self.fp))
+        self.chunked = (self.headers.get("transfer-encoding") or "").lower() == "chunked"
+        self.chunk_left = None
+        self.will_close = self._check_close()
+        self.length = None
+        length = self.headers.get("content-length")
+        if length and not self.chunked:
+            try:
+                self.length = int(length)
+            except ValueError:
+                pass
+            if self.length is not None and self.length < 0:
+                self.length = None
+        if status in (http.client.NO_CONTENT, http.client.NOT_MODIFIED) or 100 <= status < 200 or self._method == "HEAD":
+            self.length = 0
+        if not self.will_close and not self.chunked and self.length is None:
+            self.will_close = True  # no length and kept alive: it ends when the peer closes
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -288,6 +366,8 @@ class Answer:
 class _Plain(http.client.HTTPConnection):
     """A kept-alive connection of ``HttpClient``: its socket is handed to the running call's
     deadline as soon as it is made (before any proxy's tunnel and the handshake)."""
+
+    response_class = _Response
 
     def __init__(self, host: str, port: int | None, timeout: float, **kwargs):
         super().__init__(host, port, timeout=timeout, **kwargs)

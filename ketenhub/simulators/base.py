@@ -15,24 +15,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ketenhub.protocols.http import Headers
 from ketenhub.simulators.tls import Pki, default_pki
 
 HANDSHAKE_SECONDS = 10.0
 MAX_HEADER_LINE = 65536  # as http.server's own limits
 MAX_HEADERS = 100
-
-
-class Headers(dict):
-    """A request's headers by name in any case (the first of a name repeated, as http.server's)."""
-
-    def get(self, name: str, default=None):
-        return super().get(name.lower(), default)
-
-    def __getitem__(self, name: str) -> str:
-        return super().__getitem__(name.lower())
-
-    def __contains__(self, name) -> bool:
-        return super().__contains__(name.lower())
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -54,7 +42,7 @@ class Handler(BaseHTTPRequestHandler):
         self.command, self.path, self.request_version = words
         if self.path.startswith("//"):  # as http.server: no scheme-less absolute URI taken for a path
             self.path = "/" + self.path.lstrip("/")
-        headers = Headers()
+        pairs = []
         for _ in range(MAX_HEADERS + 1):
             line = self.rfile.readline(MAX_HEADER_LINE + 1)
             if line in (b"\r\n", b"\n", b""):
@@ -63,11 +51,11 @@ class Handler(BaseHTTPRequestHandler):
             if len(line) > MAX_HEADER_LINE or not colon or not name or name != name.strip():
                 self.send_error(400 if len(line) <= MAX_HEADER_LINE else 431, "Bad header line")
                 return False
-            headers.setdefault(name.lower(), value.strip())
+            pairs.append((name, value.strip()))
         else:
             self.send_error(431, "Too many headers")
             return False
-        self.headers = headers
+        self.headers = headers = Headers(pairs)
         connection = headers.get("connection", "").lower()
         self.close_connection = connection == "close" or (self.request_version == "HTTP/1.0"
                                                           and connection != "keep-alive")

@@ -2,6 +2,8 @@
 kept alive is not used again, no more are kept than asked, and a plain-HTTP proxy from the
 environment is asked for the whole address with its credentials. Its failures carry requests'
 names without requests."""
+import re
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -119,3 +121,76 @@ def test_a_peer_that_cannot_be_reached_fails_under_the_name_operators_know(monke
     reason = f"DLV: {type(refused.value).__name__}"
     assert peertext.split(reason, "DLV") == ("DLV: ConnectionError", "")  # the hub's words, shown to all
     assert "Jansen" not in peertext.split("DLV: Jansen: text", "DLV")[0]  # a word no error is named
+
+
+class Scripted:
+    """A peer that answers each request with the next of its answers, byte for byte as given
+    (what http.server would not write: folded or repeated headers, a 100 Continue first)."""
+
+    def __init__(self, answers: list[bytes]):
+        self.answers, self.connections = list(answers), 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/x"
+
+    def _serve(self) -> None:
+        while self.answers:
+            conn, _ = self.sock.accept()
+            self.connections += 1
+            with conn, conn.makefile("rb") as requests:
+                while self.answers:
+                    head = b"".join(iter(requests.readline, b"\r\n"))
+                    if not head:
+                        break  # the client closed this connection
+                    length = re.search(rb"(?i)content-length: *(\d+)", head)
+                    requests.read(int(length[1]) if length else 0)
+                    answer = self.answers.pop(0)
+                    conn.sendall(answer)
+                    if b"Content-Length" not in answer and b"chunked" not in answer:
+                        break  # an answer without a length ends when the connection does
+
+
+def test_an_answers_headers_are_read_in_any_case_folded_and_repeated():
+    peer = Scripted([b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\nX-Note: one\r\n\ttwo\r\n"
+                     b"X-Twice: a\r\nX-Twice: b\r\nContent-Length: 4\r\n\r\nbusy",
+                     b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"])
+    client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
+    answer = client.post(peer.url, b"<x/>", {}, "DLV")
+    assert (answer.status, answer.content) == (429, b"busy")
+    assert answer.headers["Retry-After"] == "7" and answer.headers.get("RETRY-AFTER") == "7"
+    assert answer.headers["x-note"] == "one two"  # a folded line continues the value before it
+    assert answer.headers["X-Twice"] == "a" and answer.headers.get_all("x-twice") == ["a", "b"]
+    assert "Location" not in answer.headers and answer.headers.get("Location", "-") == "-"
+    assert client.post(peer.url, b"<x/>", {}, "DLV").status == 201
+    assert peer.connections == 1  # the answer's length was read: the connection was kept
+
+
+def test_a_chunked_answer_after_a_100_continue_is_read_whole_and_the_connection_kept():
+    peer = Scripted([b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 422 Unprocessable\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"6\r\nberoep\r\n9\r\n is dicht\r\n0\r\n\r\n",
+                     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
+    answer = client.post(peer.url, b"<x/>", {}, "DLV")
+    assert (answer.status, answer.content) == (422, b"beroep is dicht")
+    assert client.post(peer.url, b"<x/>", {}, "DLV").content == b"ok"
+    assert peer.connections == 1
+
+
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 200 OK\r\n\r\nto the end", b"HTTP/1.0 200 OK\r\n\r\nto the end",
+                                    b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end"])
+def test_an_answer_that_ends_with_its_connection_is_read_to_the_end_and_not_kept(answer):
+    peer = Scripted([answer, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext"])
+    client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
+    assert client.post(peer.url, b"<x/>", {}, "DLV").content == b"to the end"
+    assert client.post(peer.url, b"<x/>", {}, "DLV").content == b"next"
+    assert peer.connections == 2
+
+
+def test_an_answer_with_too_many_headers_is_refused_as_http_client_refuses_it():
+    peer = Scripted([b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % n for n in range(101))
+                     + b"Content-Length: 0\r\n\r\n"])
+    with pytest.raises(errors.ConnectionError):
+        HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True)).post(peer.url, b"<x/>", {}, "DLV")
