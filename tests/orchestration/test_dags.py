@@ -9,6 +9,7 @@ import pytest
 
 from ketenhub import adapters, settings
 from ketenhub.settings import PROJECT_DIR
+from tests.support.airflow_db import migrated
 
 REGISTRY = adapters.load(settings.load())
 
@@ -102,9 +103,7 @@ def test_receive_and_deliver_dags_run_with_folders_from_airflow_connections(tmp_
         tmp_path,
         AIRFLOW_CONN_KETENHUB_CVOM=json.dumps({"conn_type": "fs", "extra": {"path": str(drop)}}),
         AIRFLOW_CONN_KETENHUB_DLV=json.dumps({"conn_type": "fs", "extra": {"path": str(outbox)}}))
-    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, cwd=PROJECT_DIR,
-                             capture_output=True, text=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    migrated(env)
     r = python("""
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder="dags")
@@ -127,9 +126,7 @@ def test_audit_verify_dag_logs_the_head_and_fails_when_the_trail_lost_its_tail(t
     import sqlite3
 
     env = airflow_env(tmp_path)
-    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, cwd=PROJECT_DIR,
-                             capture_output=True, text=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    migrated(env)
     night = """
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models import Variable  # read from Airflow's metadata database, as the UI shows it
@@ -173,9 +170,7 @@ def test_retention_dag_purges_and_pseudonymises_with_the_chain_intact(tmp_path):
     ago: the events are purged, the audit rows about them pseudonymised, the chain still intact;
     the task log holds counts only."""
     env = airflow_env(tmp_path)
-    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, cwd=PROJECT_DIR,
-                             capture_output=True, text=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    migrated(env)
     sample = PROJECT_DIR / "tests/data/om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"
     r = python(f"""
 from pathlib import Path
@@ -234,9 +229,7 @@ def test_a_replays_run_answers_for_what_it_sent_a_scheduled_run_for_the_backlog(
     outbox = tmp_path / "cjib-out"
     env = airflow_env(tmp_path, AIRFLOW_CONN_KETENHUB_CJIB=json.dumps({"conn_type": "fs",
                                                                        "extra": {"path": str(outbox)}}))
-    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, cwd=PROJECT_DIR,
-                             capture_output=True, text=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    migrated(env)
     sample = PROJECT_DIR / "tests/data/om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"
     r = python(f"""
 from dataclasses import replace
@@ -277,9 +270,7 @@ def test_shns_feed_runs_in_its_dag_and_a_410_fails_the_task_without_retries(tmp_
     try:
         sim.add(7)
         env = airflow_env(tmp_path, AIRFLOW_CONN_KETENHUB_SHN=json.dumps(sim.connection()))
-        migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env,
-                                 cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300)
-        assert migrate.returncode == 0, migrate.stderr[-3000:]
+        migrated(env)
         code = """
 from airflow.dag_processing.dagbag import DagBag
 run = DagBag(dag_folder="dags").dags["ketenhub_receive_shn"].test()

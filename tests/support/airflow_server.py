@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 from ketenhub.settings import PROJECT_DIR
+from tests.support.airflow_db import migrated
 from tests.support.sshd import free_port
 
 _CFG = configparser.ConfigParser(interpolation=None)
@@ -48,7 +49,10 @@ class AirflowServer:
             AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()))
         self.env.pop("KETENHUB_DATABASE_URL", None)
         self.env.update(extra_env or {})
-        for cmd in (["db", "migrate"], ["dags", "reserialize"]):
+        on_sqlite = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:")
+        if on_sqlite:
+            migrated(self.env)
+        for cmd in ([] if on_sqlite else [["db", "migrate"]]) + [["dags", "reserialize"]]:
             r = subprocess.run(["airflow", *cmd], env=self.env, cwd=PROJECT_DIR, capture_output=True, text=True,
                                timeout=300)
             assert r.returncode == 0, r.stderr[-3000:]
