@@ -55,13 +55,18 @@ def peer():
     server.server_close()
 
 
+def plain(**kwargs) -> HttpClient:
+    """A client allowed plain HTTP, as the loopback peers here speak it."""
+    return HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True), **kwargs)
+
+
 def url(server, path="/x") -> str:
     return f"http://127.0.0.1:{server.server_address[1]}{path}"
 
 
 def test_a_connection_the_peer_closed_while_kept_alive_is_not_used_again(peer):
     peer.close_after_answer = True
-    client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
+    client = plain()
     for _ in range(5):  # each call after the first would meet a closed connection
         assert client.post(url(peer), b"<x/>", {}, "DLV").status == 200
         assert peer.closed.acquire(timeout=5)  # idle, and closed by the peer, before the next call
@@ -69,14 +74,14 @@ def test_a_connection_the_peer_closed_while_kept_alive_is_not_used_again(peer):
 
 
 def test_one_connection_is_kept_for_calls_one_after_another(peer):
-    client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
+    client = plain()
     for _ in range(5):
         assert client.post(url(peer), b"<x/>", {}, "DLV").content == b"/x"
     assert len(peer.connections) == 1
 
 
 def test_no_more_connections_are_kept_than_asked(peer):
-    client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True), connections=2)
+    client = plain(connections=2)
     start, done = threading.Barrier(4), []
 
     def call():
@@ -98,13 +103,13 @@ def test_a_plain_http_proxy_is_asked_for_the_whole_address_with_its_credentials(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", f"http://hub:s%40cret@127.0.0.1:{peer.server_address[1]}")
     target = "http://dlv.example:8080/dlv/v1/beroepen/DLV-2026-0000001/status?a=1"
-    answer = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True)).post(target, b"<x/>", {}, "DLV")
+    answer = plain().post(target, b"<x/>", {}, "DLV")
     assert answer.status == 200
     assert peer.seen == [(target, "Basic aHViOnNAY3JldA==")]  # hub:s@cret
 
 
 def test_basic_credentials_go_with_every_call(peer):
-    client = HttpClient(timeout=5, deadline=10, auth=("hub", "s@cret"), tls=Tls(plain_http=True))
+    client = plain(auth=("hub", "s@cret"))
     for _ in range(2):
         assert client.post(url(peer), b"<x/>", {}, "DLV").status == 200
     assert peer.authorization == ["Basic aHViOnNAY3JldA=="] * 2
@@ -114,7 +119,7 @@ def test_a_peer_that_cannot_be_reached_fails_under_the_name_operators_know(monke
     for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     closed = free_port()  # nobody listens on it
-    client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
+    client = plain()
     with pytest.raises(errors.ConnectionError) as refused:
         client.post(f"http://127.0.0.1:{closed}/x", b"<x/>", {}, "DLV")
     assert not isinstance(refused.value, errors.Timeout)
@@ -151,13 +156,14 @@ class Scripted:
                     conn.sendall(answer)
                     if b"Content-Length" not in answer and b"chunked" not in answer:
                         break  # an answer without a length ends when the connection does
+        self.sock.close()
 
 
 def test_an_answers_headers_are_read_in_any_case_folded_and_repeated():
     peer = Scripted([b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\nX-Note: one\r\n\ttwo\r\n"
                      b"X-Twice: a\r\nX-Twice: b\r\nContent-Length: 4\r\n\r\nbusy",
                      b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"])
-    client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
+    client = plain()
     answer = client.post(peer.url, b"<x/>", {}, "DLV")
     assert (answer.status, answer.content) == (429, b"busy")
     assert answer.headers["Retry-After"] == "7" and answer.headers.get("RETRY-AFTER") == "7"
@@ -172,7 +178,7 @@ def test_a_chunked_answer_after_a_100_continue_is_read_whole_and_the_connection_
     peer = Scripted([b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 422 Unprocessable\r\nTransfer-Encoding: chunked\r\n\r\n"
                      b"6\r\nberoep\r\n9\r\n is dicht\r\n0\r\n\r\n",
                      b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
-    client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
+    client = plain()
     answer = client.post(peer.url, b"<x/>", {}, "DLV")
     assert (answer.status, answer.content) == (422, b"beroep is dicht")
     assert client.post(peer.url, b"<x/>", {}, "DLV").content == b"ok"
@@ -183,7 +189,7 @@ def test_a_chunked_answer_after_a_100_continue_is_read_whole_and_the_connection_
                                     b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end"])
 def test_an_answer_that_ends_with_its_connection_is_read_to_the_end_and_not_kept(answer):
     peer = Scripted([answer, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext"])
-    client = HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True))
+    client = plain()
     assert client.post(peer.url, b"<x/>", {}, "DLV").content == b"to the end"
     assert client.post(peer.url, b"<x/>", {}, "DLV").content == b"next"
     assert peer.connections == 2
@@ -193,4 +199,4 @@ def test_an_answer_with_too_many_headers_is_refused_as_http_client_refuses_it():
     peer = Scripted([b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % n for n in range(101))
                      + b"Content-Length: 0\r\n\r\n"])
     with pytest.raises(errors.ConnectionError):
-        HttpClient(timeout=5, deadline=10, tls=Tls(plain_http=True)).post(peer.url, b"<x/>", {}, "DLV")
+        plain().post(peer.url, b"<x/>", {}, "DLV")

@@ -1,5 +1,5 @@
-"""Airflow's metadata database on SQLite for a test, as ``airflow db migrate`` leaves a new one:
-migrated once per test process and copied for each test, since a migration takes seconds."""
+"""Airflow's metadata database for a test, as ``airflow db migrate`` leaves a new one. On SQLite
+it is migrated once per test process and copied for each test, since a migration takes seconds."""
 from __future__ import annotations
 
 import atexit
@@ -11,22 +11,28 @@ from pathlib import Path
 
 from ketenhub.settings import PROJECT_DIR
 
-_made: dict[str, Path] = {}  # the migrated template, once made
+_template: Path | None = None  # a SQLite database migrated once, copied from then on
 
 
 def migrated(env: dict) -> None:
-    """The SQLite database that ``env`` names (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN), migrated as
+    """The database that ``env`` names (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN), migrated as
     ``airflow db migrate`` with ``env`` migrates it."""
-    target = Path(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///"))
-    if "template" not in _made:
+    global _template
+    url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    if not url.startswith("sqlite:///"):
+        return _migrate(env)
+    if _template is None:
         folder = Path(tempfile.mkdtemp(prefix="ketenhub-airflow-db-"))
         atexit.register(shutil.rmtree, folder, True)
-        template = folder / "airflow.db"
-        r = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], cwd=PROJECT_DIR,
-                           env={**env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{template}"},
-                           capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr[-3000:]
-        assert not template.with_name("airflow.db-wal").exists()  # all of it in the one file that is copied
-        _made["template"] = template
+        _migrate({**env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{folder / 'airflow.db'}"})
+        assert not (folder / "airflow.db-wal").exists()  # all of it in the one file that is copied
+        _template = folder / "airflow.db"
+    target = Path(url.removeprefix("sqlite:///"))
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_made["template"], target)
+    shutil.copyfile(_template, target)
+
+
+def _migrate(env: dict) -> None:
+    r = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], cwd=PROJECT_DIR, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]

@@ -49,13 +49,10 @@ class AirflowServer:
             AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()))
         self.env.pop("KETENHUB_DATABASE_URL", None)
         self.env.update(extra_env or {})
-        on_sqlite = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:")
-        if on_sqlite:
-            migrated(self.env)
-        for cmd in ([] if on_sqlite else [["db", "migrate"]]) + [["dags", "reserialize"]]:
-            r = subprocess.run(["airflow", *cmd], env=self.env, cwd=PROJECT_DIR, capture_output=True, text=True,
-                               timeout=300)
-            assert r.returncode == 0, r.stderr[-3000:]
+        migrated(self.env)
+        r = subprocess.run(["airflow", "dags", "reserialize"], env=self.env, cwd=PROJECT_DIR, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
         self.processes = [subprocess.Popen(["airflow", c] + (["--port", str(self.port)] if c == "api-server" else []),
                                            env=self.env, cwd=PROJECT_DIR, stdout=open(workdir / f"{c}.log", "wb"),
                                            stderr=subprocess.STDOUT, start_new_session=True)
