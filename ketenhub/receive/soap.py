@@ -33,14 +33,17 @@ class PageDoesNotAdvance(ProtocolError):
     """The service handed out a page that does not move the cursor on."""
 
 
+# The Volgnummers' texts as plain strings, and how many there are (an empty one has no text):
+# a quarter of the cost of iterating the elements for their text.
+_VOLGNUMMERS = etree.XPath("p:Melding/p:Volgnummer/text()", namespaces={"p": NS}, smart_strings=False)
+_VOLGNUMMER_COUNT = etree.XPath("count(p:Melding/p:Volgnummer)", namespaces={"p": NS})
+
+
 def _volgnummers(page: etree._Element, cursor: int) -> list[int]:
-    numbers = []
-    for v in page.iterfind(f"{{{NS}}}Melding/{{{NS}}}Volgnummer"):
-        text = (v.text or "").strip()
-        if not (text.isascii() and text.isdigit() and len(text) <= 18):
-            raise ProtocolError(f"HaalMeldingen from Volgnummer {cursor}: a Melding without a readable Volgnummer")
-        numbers.append(int(text))
-    return numbers
+    texts = [text.strip() for text in _VOLGNUMMERS(page)]
+    if len(texts) != _VOLGNUMMER_COUNT(page) or not all(t.isascii() and t.isdigit() and len(t) <= 18 for t in texts):
+        raise ProtocolError(f"HaalMeldingen from Volgnummer {cursor}: a Melding without a readable Volgnummer")
+    return [int(t) for t in texts]
 
 
 class PageRejected(Exception):
@@ -88,10 +91,10 @@ class MeldingenInbox(Source):
                     asked = fetcher.submit(self._page, max(numbers))
                 self.workdir.mkdir(parents=True, exist_ok=True)
                 path = self.workdir / f"HaalMeldingen_{position + 1}-{max(numbers)}.xml"
-                # Out of its envelope, the page declares only its own namespace, not SOAP's and WS-Addressing's
-                # besides: the scan then reads it as a flat batch, without parsing it into elements again.
-                page.getparent().remove(page)
-                path.write_bytes(etree.tostring(page, xml_declaration=True, encoding="UTF-8", with_tail=False))
+                # As exclusive canonical XML, the page declares only the namespaces it uses, not SOAP's and
+                # WS-Addressing's, and none twice (as each Melding may): the scan then reads it as a flat
+                # batch, without parsing it into elements again. Cheaper than taking it out of its envelope.
+                path.write_bytes(etree.tostring(page, method="c14n", exclusive=True, with_comments=False))
                 yield Incoming(path.name, path)
                 if self._stopped:
                     return
