@@ -113,6 +113,7 @@ for dag_id in ("ketenhub_receive_cvom", "ketenhub_deliver_dlv"):
     assert r.returncode == 0, r.stderr[-3000:]
     assert [line.split()[1:] for line in r.stdout.splitlines() if line.startswith("RESULT")] == [
         ["ketenhub_receive_cvom", "success"], ["ketenhub_deliver_dlv", "success"]]
+    assert "XCom not found" not in r.stdout + r.stderr  # the senders' reports read without asking past the last
     assert len(list((drop / "processed").glob("*.xml"))) == 6
     assert len(list(outbox.glob("KETENHUB_DLV_*.xml"))) == 6
     assert not (tmp_path / "hub" / "inbox").exists()  # the Connection's folders were used, not the defaults
