@@ -13,6 +13,7 @@
     ketenhub serve [--partner cjib]           the hub's own SOAP service for partners that call it (two-way TLS)
     ketenhub keys init                        create the Ketenreferentie's secret key (Airflow Variable) if absent
     ketenhub audit verify [--head ID:SHA256]  walk the audit trail's hash chain; exit code 1 when broken
+    ketenhub audit calls [--limit N]          the partners' calls to the hub's service that were refused, and why
     ketenhub retention run [--dry-run]        purge personal data past each adapter's retention period
     ketenhub privacy report --bsn N           what the hub holds about one person (audited)
     ketenhub adapter new NAME --like om       a new partner's adapter, mapping and samples, TODOs marked
@@ -278,6 +279,14 @@ def cmd_keys(hub: Hub, args) -> int:
     return 0
 def cmd_audit(hub: Hub, args) -> int:
     from ketenhub.store.audit_chain import Head, verify
+    if args.action == "calls":
+        from ketenhub.store.audit import refused_calls
+        with hub.engine.connect() as conn:
+            rows = refused_calls(conn, args.limit)
+        for at, detail in rows:
+            print(f"{local_time(at, seconds=True)}  {detail}")
+        print(f"{len(rows)} refused call(s) shown, newest first; times in {AMSTERDAM.key}")
+        return 0
     logged = None
     if args.head:
         last_id, _, digest = args.head.partition(":")
@@ -420,9 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("keys", help="init: create the Ketenreferentie's key (Airflow Variable) unless it exists")
     p.add_argument("action", choices=["init"])
     p.set_defaults(func=cmd_keys)
-    p = sub.add_parser("audit", help="check that the audit trail was not changed")
-    p.add_argument("action", choices=["verify"])
+    p = sub.add_parser("audit", help="verify: check that the audit trail was not changed; calls: refused calls")
+    p.add_argument("action", choices=["verify", "calls"])
     p.add_argument("--head", help="also compare with a head logged earlier by ketenhub_audit_verify (ID:SHA256)")
+    p.add_argument("--limit", type=int, default=20, help="calls: how many, newest first (default 20)")
     p.set_defaults(func=cmd_audit)
     p = sub.add_parser("retention", help="purge personal data past each adapter's retention period")
     p.add_argument("action", choices=["run"])

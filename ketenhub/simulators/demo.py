@@ -121,6 +121,7 @@ def run(workdir: Path, cvom_folder: Path, interval: float = 30.0, ports: dict | 
     sims["politie"].add(25)
     sims["shn"].add(12)
     sims["shn"].add(3, informatiewens=False)
+    sims["shn"].add(1, soort="HULP_GEWEIGERD")  # not in SHN's contract: quarantined with its JSON path and rule
     om_file = 1
     next_om_file(workdir / "om" / "outbox", om_file)
     fund_file = 1

@@ -115,5 +115,12 @@ def trace(conn: Connection, bericht_id: str) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+def refused_calls(conn: Connection, limit: int) -> list[tuple]:
+    """(at, detail) of the calls a partner made to the hub's service that were refused, newest
+    first: the detail names the partner, the operation and the reason, never what the call held."""
+    return conn.execute(select(audit.c.at, audit.c.detail).where(audit.c.subject == "call", audit.c.action == "refused")
+                        .order_by(audit.c.id.desc()).limit(limit)).all()
+
+
 def payload_names(conn: Connection, ids: set[int]) -> dict[int, str]:
     return dict(conn.execute(select(payload.c.id, payload.c.name).where(payload.c.id.in_(ids))).all())

@@ -43,6 +43,15 @@ def test_the_demo_serves_the_schadefonds_and_both_kbsp_versions(hub, simulated):
     assert all(key.startswith("SCHADEFONDS.") for key, v in kbsp.versions.items() if v == "v2")
 
 
+def test_the_demos_shn_feed_has_one_event_to_quarantine(hub, simulated):
+    """The README's tour shows SHN's invalid event quarantined with its JSON path and rule."""
+    reports = wiring.receive(hub, hub.registry.partner("shn"), embedded=False)
+    rejected = [reason for r in reports for _, reason in r.rejected]
+    assert sum(r.accepted for r in reports) == 15 and len(rejected) == 1
+    assert "].soort: is not a value the contract allows" in rejected[0] and "(rule: schema)" in rejected[0]
+    assert "HULP_GEWEIGERD" not in rejected[0]  # the value sent is not repeated
+
+
 def test_the_demo_victims_timeline_holds_all_five_sources_under_one_ketenreferentie(hub, simulated, connection):
     sims, _ = simulated
     steps, kbsp = sims["victim"], sims["kbsp"]

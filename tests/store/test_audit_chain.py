@@ -306,3 +306,17 @@ def test_the_migration_chains_the_rows_written_before_it(database_url, capsys, m
     finally:
         hub.engine.dispose()
         db.engine.cache_clear()
+
+
+def test_refused_calls_are_listed_newest_first_with_their_reasons(hub, capsys):
+    from ketenhub.store import inbound
+    for reason in ("the message is not signed", "the signature does not cover To"):
+        with hub.engine.begin() as conn:
+            inbound.refuse_call(conn, "cjib", f"PubliceerSlachtofferinformatie refused: {reason}")
+    assert cli.main(["audit", "calls", "--limit", "5"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("  ", 1)[1] for line in lines[:2]] == [
+        "cjib: PubliceerSlachtofferinformatie refused: the signature does not cover To",
+        "cjib: PubliceerSlachtofferinformatie refused: the message is not signed"]
+    assert lines[2].startswith("2 refused call(s) shown")
+
