@@ -106,9 +106,10 @@ def cmd_status(hub: Hub, args) -> int:
                                  ("deliveries", delivery, delivery.c.destination)):
             print(f"{title}:")
             rows = conn.execute(select(by, table.c.state, func.count()).group_by(by, table.c.state)
-                                .order_by(by, table.c.state))
+                                .order_by(by, table.c.state)).all()
+            name_width, state_width = (max([8, *(len(row[i]) for row in rows)]) for i in (0, 1))  # columns aligned
             for name, state, n in rows:
-                print(f"  {name:8} {state:18} {n}")
+                print(f"  {name:{name_width}} {state:{state_width}} {n:>9}")
     from ketenhub.monitoring import troubles
     for problem in troubles(hub):  # what the delivery DAGs' alerts would fail with now
         print(f"in trouble: {problem}")

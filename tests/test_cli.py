@@ -48,8 +48,10 @@ def test_ingest_deliver_status_and_trace(run, tmp_path):
     assert r.returncode == 0 and "kbsp: 1 delivered" in r.stdout
     assert len(list((tmp_path / "home/outbox/kbsp").glob("KETENHUB_KBSP_*.xml"))) == 1
     status = run("status").stdout
-    assert "om       accepted           1" in status and "kbsp     delivered          1" in status
-    assert "om       open               1" in status
+    rows = {tuple(line.split()) for line in status.splitlines() if line.startswith("  ")}
+    assert {("om", "accepted", "1"), ("kbsp", "delivered", "1"), ("om", "open", "1")} <= rows
+    sections = re.findall(r"^\w+:\n((?:  .*\n)+)", status, re.M)
+    assert len(sections) == 4 and all(len({len(line) for line in section.splitlines()}) == 1 for section in sections)
     trace = run("trace", "OM-T-0000001").stdout.splitlines()
     actions = [re.match(r"\S+ \S+  (\w+) \d+(?: \(.*?\))?\s+([\w-]+)", line).groups() for line in trace]
     assert actions == [("payload", "received"), ("event", "accepted"),  # naming the delivery it made, pending
@@ -64,7 +66,7 @@ def test_two_hubs_side_by_side_share_nothing(run, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     melding = DATA / "politie/melding-aangifte.xml"
     assert run("ingest", "--partner", "politie", melding, home=a, db=None).returncode == 0
-    assert "politie  accepted" in run("status", home=a, db=None).stdout
+    assert re.search(r"politie +accepted", run("status", home=a, db=None).stdout)
     assert "politie" not in run("status", home=b, db=None).stdout
     assert (a / "ketenhub.db").exists() and (b / "ketenhub.db").exists()
 
