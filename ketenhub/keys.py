@@ -29,6 +29,8 @@ def read() -> str | None:
     value = os.environ.get(f"AIRFLOW_VAR_{VARIABLE.upper()}")  # Airflow's own convention, read without
     if value:  # importing Airflow: a process that needs nothing else of it starts faster
         return value
+    if not _in_task() and _no_variables_table():
+        return None
     from airflow.sdk import Variable
 
     value = Variable.get(VARIABLE, default=None)
@@ -39,6 +41,18 @@ def read() -> str | None:
         except Exception:  # no metadata database (yet): as if the Variable were absent
             value = None
     return value or None
+
+
+def _no_variables_table() -> bool:
+    """An Airflow whose metadata database was never migrated (a new AIRFLOW_HOME): asking it for
+    the Variable would log a failed query, with its traceback, at every command."""
+    from airflow import settings
+    from sqlalchemy import inspect
+
+    try:
+        return settings.engine is not None and not inspect(settings.engine).has_table("variable")
+    except Exception:  # not reachable: the lookup itself says why
+        return False
 
 
 def check(value: str | None) -> bytes:
@@ -54,11 +68,23 @@ def check(value: str | None) -> bytes:
 
 def init() -> bool:
     """Create the key in Airflow's metadata database unless one exists. True when created."""
+    if os.environ.get(f"AIRFLOW_VAR_{VARIABLE.upper()}"):
+        return False
+    from sqlalchemy.exc import SQLAlchemyError
+
+    not_there = (f"the key cannot be stored as the Airflow Variable {VARIABLE}: the metadata database of "
+                 f"AIRFLOW_HOME={os.environ.get('AIRFLOW_HOME', '~/airflow')} {{}}. Run `airflow db migrate` with "
+                 "that AIRFLOW_HOME first (./hub start does both)")
+    if _no_variables_table():
+        raise MissingKey(not_there.format("has no table for Variables"))
     if read() is not None:
         return False
     from airflow.models import Variable as Stored
 
-    Stored.set(VARIABLE, secrets.token_urlsafe(32),
-               description="Ketenhub: secret of the Ketenreferentie (HMAC-SHA256). Never change it "
-                           "without reading docs/security-privacy.md: every reference would change.")
+    try:
+        Stored.set(VARIABLE, secrets.token_urlsafe(32),
+                   description="Ketenhub: secret of the Ketenreferentie (HMAC-SHA256). Never change it "
+                               "without reading docs/security-privacy.md: every reference would change.")
+    except SQLAlchemyError as e:  # its message would quote the statement's parameters: the key itself
+        raise MissingKey(not_there.format(f"refused it ({type(e).__name__})")) from None
     return True

@@ -104,6 +104,9 @@ def test_without_a_usable_key_the_hub_refuses_to_ingest(run, tmp_path, key):
 def test_keys_init_creates_the_variable_once_and_the_hub_uses_it(run, tmp_path):
     airflow = dict(AIRFLOW_HOME=str(tmp_path / "airflow"), **{KEY_VARIABLE: None},
                    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{tmp_path / 'airflow.db'}")
+    early = run("keys", "init", **airflow)  # before Airflow's database is set up: says so, in one line
+    assert early.returncode == 2 and "Run `airflow db migrate`" in early.stderr
+    assert "Traceback" not in early.stdout + early.stderr, early.stderr[-2000:]
     migrate = subprocess.run([os.path.join(os.path.dirname(sys.executable), "airflow"), "db", "migrate"],
                              env={k: v for k, v in dict(os.environ, **airflow).items() if v is not None},
                              capture_output=True, text=True, timeout=240)
