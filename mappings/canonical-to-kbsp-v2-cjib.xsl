@@ -29,8 +29,9 @@
     <xsl:variable name="soort" select="$t/k:Soort"/>
     <xsl:variable name="ref" select="k:Ketenreferentie"/>
     <Zaakstatus>
-      <!-- The source first, as for every source added with v2: two partners' BerichtIds never give one key. -->
-      <BerichtId><xsl:value-of select="concat('CJIB.', ../../k:BerichtId, '.', $ref)"/></BerichtId>
+      <xsl:call-template name="kbsp-v2-berichtid">
+        <xsl:with-param name="ref" select="$ref"/>
+      </xsl:call-template>
       <Slachtoffer>
         <Bsn><xsl:value-of select="k:Bsn"/></Bsn>
         <Ketenreferentie><xsl:value-of select="$ref"/></Ketenreferentie>

@@ -28,7 +28,6 @@
     </xsl:variable>
     <Zaakstatus>
       <xsl:call-template name="kbsp-v2-berichtid">
-        <xsl:with-param name="bron" select="$bron"/>
         <xsl:with-param name="ref" select="$ref"/>
       </xsl:call-template>
       <xsl:call-template name="kbsp-v2-slachtoffer">

@@ -19,7 +19,6 @@
     <xsl:variable name="aanvraag" select=".."/>
     <Zaakstatus>
       <xsl:call-template name="kbsp-v2-berichtid">
-        <xsl:with-param name="bron" select="'SCHADEFONDS'"/>
         <xsl:with-param name="ref" select="k:Ketenreferentie"/>
       </xsl:call-template>
       <xsl:call-template name="kbsp-v2-slachtoffer">

@@ -24,7 +24,6 @@
     <xsl:variable name="hulp" select=".."/>
     <Zaakstatus>
       <xsl:call-template name="kbsp-v2-berichtid">
-        <xsl:with-param name="bron" select="'SHN'"/>
         <xsl:with-param name="ref" select="k:Ketenreferentie"/>
       </xsl:call-template>
       <xsl:call-template name="kbsp-v2-slachtoffer">

@@ -46,16 +46,20 @@
   <xsl:template match="*" mode="kbsp-v2" priority="-10"/>
 
   <!-- The item's BerichtId, the same on every re-run of the event: the event's BerichtId and
-       the victim's Ketenreferentie; for the sources added with v2 also the source, so that two
-       partners' BerichtIds can never give one key. Context: anywhere in the Gebeurtenis. -->
+       the victim's Ketenreferentie, and for every partner but the Politie and the OM (whose v1
+       BerichtIds had none) first the partner that sent it: two partners' BerichtIds never give
+       one key, also where a new partner sends a kind of event another one does.
+       Context: anywhere in the Gebeurtenis. -->
   <xsl:template name="kbsp-v2-berichtid">
-    <xsl:param name="bron"/>
     <xsl:param name="ref"/>
-    <xsl:variable name="id" select="ancestor-or-self::k:Gebeurtenis/k:BerichtId"/>
+    <xsl:variable name="event" select="ancestor-or-self::k:Gebeurtenis"/>
+    <xsl:variable name="partner" select="$event/k:Bron/k:Partner"/>
     <BerichtId>
       <xsl:choose>
-        <xsl:when test="$bron = 'POLITIE' or $bron = 'OM'"><xsl:value-of select="concat($id, '.', $ref)"/></xsl:when>
-        <xsl:otherwise><xsl:value-of select="concat($bron, '.', $id, '.', $ref)"/></xsl:otherwise>
+        <xsl:when test="$partner = 'POLITIE' or $partner = 'OM'">
+          <xsl:value-of select="concat($event/k:BerichtId, '.', $ref)"/>
+        </xsl:when>
+        <xsl:otherwise><xsl:value-of select="concat($partner, '.', $event/k:BerichtId, '.', $ref)"/></xsl:otherwise>
       </xsl:choose>
     </BerichtId>
   </xsl:template>

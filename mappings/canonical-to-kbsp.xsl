@@ -23,7 +23,13 @@
     <xsl:variable name="soort" select="$zaak/k:Soort"/>
     <xsl:variable name="ref" select="k:Ketenreferentie"/>
     <Zaakstatus>
-      <BerichtId><xsl:value-of select="concat(../../k:BerichtId, '.', $ref)"/></BerichtId>
+      <!-- As v2 makes it (canonical-to-kbsp-v2.xsl, kbsp-v2-berichtid): the partner first, but for
+           the Politie's and the OM's, so that a new partner's events never share their keys. -->
+      <xsl:variable name="partner" select="../../k:Bron/k:Partner"/>
+      <BerichtId>
+        <xsl:if test="not($partner = 'POLITIE' or $partner = 'OM')"><xsl:value-of select="concat($partner, '.')"/></xsl:if>
+        <xsl:value-of select="concat(../../k:BerichtId, '.', $ref)"/>
+      </BerichtId>
       <Slachtoffer>
         <xsl:for-each select="k:Persoon/k:Bsn"><Bsn><xsl:value-of select="."/></Bsn></xsl:for-each>
         <Ketenreferentie><xsl:value-of select="$ref"/></Ketenreferentie>
