@@ -361,9 +361,9 @@ def check(settings: Settings, name: str, connection=None) -> list[Check]:
     if found is not None:
         c.notes.append(f"Connection ketenhub_{name} ({found.conn_type})")
     elif r.folder:
-        c.notes.append(f"no Connection ketenhub_{name}: the folder {r.folder} under KETENHUB_HOME"
-                       + (f"; a DAG receiving over {r.transport} needs the Connection" if r.transport not in ("folder", "push")
-                          else ""))
+        c.notes.append(f"no Connection ketenhub_{name}: the command line reads the folder {r.folder} under "
+                       f"KETENHUB_HOME; its DAG needs the Connection"
+                       + (" (for a folder: type fs, extra path)" if r.transport == "folder" else ""))
     else:
         c.missing.append(f"neither a Connection ketenhub_{name} nor a receive: folder: in the adapter")
     return checks
@@ -433,7 +433,7 @@ def _raw_kind(settings: Settings, partner: Partner, el: etree._Element) -> str |
 
 def _check_golden(settings: Settings, registry, partner: Partner, mapped: list[Event], c: Check) -> None:
     golden = settings.project / "tests" / "mappings" / "golden"
-    regenerate = "run python tests/mappings/regenerate.py, then read what it wrote (git diff tests/mappings/golden)"
+    regenerate = "run .venv/bin/python tests/mappings/regenerate.py, then read what it wrote (git diff tests/mappings/golden)"
     outputs = []
     for ev in mapped:
         case = f"{partner.partner}-{ev.bericht_id}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
@@ -74,13 +75,24 @@ def _dag(dag_id: str, schedule, tags: list[str], doc: str):
                default_args=TASK_DEFAULTS, doc_md=doc)
 
 
+@contextmanager
+def _failing_at_once():
+    """What an operator must set right fails the task at once: retrying would only hide it (a
+    missing Connection; SHN's 410, 400 or 403)."""
+    from ketenhub.receive.rest import FeedAlert
+    from ketenhub.wiring import MissingConnection
+    try:
+        yield
+    except (FeedAlert, MissingConnection) as e:
+        raise AirflowFailException(str(e)) from None
+
+
 def _received(p: Partner, names: list[str] | None, outlet_events, routed_after: int | None = None) -> dict:
     """Receive (the files ``names``, or all that is ready) and announce the destinations it routed to.
     ``routed_after``: a run triggered by the service a partner calls (ketenhub serve) also announces
     what that service routed after this delivery id, before the run started."""
     from ketenhub import wiring
     from ketenhub.hub import Hub
-    from ketenhub.receive.rest import FeedAlert
     from ketenhub.store.routed import routed_since, watermark
 
     hub = Hub()
@@ -88,10 +100,8 @@ def _received(p: Partner, names: list[str] | None, outlet_events, routed_after: 
         mark = watermark(conn)
     if routed_after is not None:
         mark = min(mark, routed_after)
-    try:
+    with _failing_at_once():
         reports = wiring.receive(hub, hub.registry.partner(p.partner), embedded=False, names=names)
-    except FeedAlert as e:  # an operator must act (SHN's 410, 400, 403): retrying hides it
-        raise AirflowFailException(str(e)) from None
     _log_rejections(reports)
     with hub.engine.connect() as conn:
         new = routed_since(conn, mark)
@@ -122,7 +132,8 @@ def receive_dag(p: Partner):
                 from ketenhub.hub import Hub
 
                 hub = Hub()
-                return wiring.ready_files(hub, hub.registry.partner(p.partner), embedded=False)
+                with _failing_at_once():
+                    return wiring.ready_files(hub, hub.registry.partner(p.partner), embedded=False)
 
             @task(outlets=[routed_by(p.partner)], map_index_template="{{ task.op_kwargs['name'] }}")
             def ingest(name: str, outlet_events=None) -> dict:
@@ -161,7 +172,8 @@ def deliver_dag(d: Destination):
             hub = Hub()
             started = now()
             dest = hub.registry.destination(d.destination)
-            report = wiring.deliver(hub, dest, embedded=False)
+            with _failing_at_once():
+                report = wiring.deliver(hub, dest, embedded=False)
             for line in run_errors(hub, dest, started) if report.retry or report.failed else ():
                 log.warning("not delivered: %s", line)
             return {"delivered": report.delivered, "retry": report.retry, "failed": report.failed,

@@ -3,7 +3,7 @@
 Run it after an intended mapping change, then READ the diff (git diff tests/mappings/golden):
 the golden files are the reviewed expectation, not a copy of whatever the code does.
 
-    python tests/mappings/regenerate.py
+    .venv/bin/python tests/mappings/regenerate.py
 """
 from __future__ import annotations
 
@@ -52,12 +52,14 @@ def main():
     s = settings.load()
     use_key(TEST_KEY)
     registry = adapters.load(s)
+    written = 0
     for case, partner, el in partner_events(registry):
         folder = GOLDEN / partner.mapping.removesuffix(".xsl")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{case}.input.xml").write_bytes(pretty(el))
         canonical = transform(s.mappings_dir / partner.mapping, el, partner=partner.partner.upper(), oin=partner.oin)
         (folder / f"{case}.expected.xml").write_bytes(pretty(canonical))
+        written += 2
         for dest in (d for whole in registry.destinations.values()
                      for d in [v.destination for v in whole.versions] or [whole]):
             kind = etree.QName(canonical.getroot()[-1]).localname
@@ -67,6 +69,9 @@ def main():
             out.mkdir(parents=True, exist_ok=True)
             (out / f"{case}.input.xml").write_bytes(pretty(canonical))
             (out / f"{case}.expected.xml").write_bytes(pretty(transform(s.mappings_dir / dest.mapping, canonical)))
+            written += 2
+    print(f"{written} golden files written under tests/mappings/golden: read what changed "
+          "(git diff tests/mappings/golden; new files: git status)")
 
 
 if __name__ == "__main__":

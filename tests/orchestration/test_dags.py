@@ -287,3 +287,26 @@ print("RESULT", run.state, [ti.state for ti in run.get_task_instances()])
         assert "HTTP 410" in second.stdout + second.stderr
     finally:
         sim.stop()
+
+
+@pytest.mark.timeout(300)
+def test_a_dag_without_its_connection_fails_at_once_and_says_which(tmp_path):
+    """A DAG task never falls back to a folder under KETENHUB_HOME (the command line does): a
+    missing Connection fails the receiving and the delivering task at once, naming it, rather
+    than after retries that cannot help."""
+    env = airflow_env(tmp_path)
+    migrated(env)
+    r = python("""
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder="dags")
+for dag_id in ("ketenhub_receive_cvom", "ketenhub_deliver_dlv"):
+    run = bag.dags[dag_id].test()
+    print("RESULT", dag_id, run.state, sorted(str(ti.state) for ti in run.get_task_instances()))
+""", env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    results = [line.split(None, 3)[1:] for line in r.stdout.splitlines() if line.startswith("RESULT")]
+    assert [(dag_id, state) for dag_id, state, _ in results] == [("ketenhub_receive_cvom", "failed"),
+                                                                  ("ketenhub_deliver_dlv", "failed")]
+    assert all("up_for_retry" not in states for _, _, states in results)
+    for name in ("KETENHUB_CVOM", "KETENHUB_DLV"):
+        assert f"no Airflow Connection {name.lower()}: add it" in r.stdout + r.stderr
