@@ -222,7 +222,7 @@ def cmd_quarantine(hub: Hub, args) -> int:
         rows = ops.list_quarantine(hub, f, limit=args.limit, offset=args.offset)
         for r in rows:
             print(f"{r['id']:>7} {_when(r['created_at'])} {r['partner']:8} {r['bericht_id'] or '(payload)':30} "
-                  f"line {r['line'] or '-':<5}")
+                  + (f"event from line {r['line']}" if r["line"] else ""))  # its reason names the element's own line
             print("\n".join(f"        {line}" for line in r["reason"].splitlines()))
         print(f"{len(rows)} of {ops.count_quarantine(hub, f)} open items shown; times in {AMSTERDAM.key}")
         return 0

@@ -433,7 +433,8 @@ def _raw_kind(settings: Settings, partner: Partner, el: etree._Element) -> str |
 
 def _check_golden(settings: Settings, registry, partner: Partner, mapped: list[Event], c: Check) -> None:
     golden = settings.project / "tests" / "mappings" / "golden"
-    regenerate = "run .venv/bin/python tests/mappings/regenerate.py, then read what it wrote (git diff tests/mappings/golden)"
+    regenerate = ("run .venv/bin/python tests/mappings/regenerate.py, then read what it wrote "
+                  "(git diff tests/mappings/golden)")
     outputs = []
     for ev in mapped:
         case = f"{partner.partner}-{ev.bericht_id}"

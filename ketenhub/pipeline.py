@@ -61,7 +61,10 @@ class Report:
 
     def text(self) -> str:
         """Plain words for the partner and the operator (it may be written to .error.txt)."""
-        lines = [f"{self.partner} {self.name}: {self.state}"]
+        # Stored, but nothing in it could be used: "accepted" would read as the opposite
+        shown = "rejected (each of its events was)" if self.refused and self.state != PayloadState.REJECTED \
+            else self.state
+        lines = [f"{self.partner} {self.name}: {shown}"]
         if self.problems:
             lines += [f"  {p}" for p in self.problems]
         if self.state != PayloadState.REJECTED:

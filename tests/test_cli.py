@@ -139,3 +139,13 @@ def test_cases_conflicts_lists_a_case_with_two_published_references(run, tmp_pat
     after = next(line for line in r.stdout.splitlines() if "under the parketnummer" in line)
     assert re.findall(r"KR-\w+", before) == [keyed("PL07B3 2026123456-1")]  # Anna's, with no news wish of S2's
     assert keyed("13/002157-26") in after  # Anna's again: one victim, two references
+
+
+def test_a_file_of_rejected_events_reads_as_rejected_and_its_quarantine_says_where_each_begins(run, tmp_path):
+    bad = tmp_path / "bad.xml"
+    bad.write_text((DATA / "cvom/beslissing-gedeeltelijk-gegrond.xml").read_text()
+                   .replace("<Bsn>100000046</Bsn>", "<Bsn>100000047</Bsn>"))
+    r = run("ingest", "--partner", "cvom", bad)
+    assert r.returncode == 1 and r.stdout.splitlines()[0] == "cvom bad.xml: rejected (each of its events was)"
+    listed = run("quarantine", "list").stdout
+    assert "event from line 2" in listed and "line 7, element /BeroepGebeurtenis/Indiener/Bsn" in listed

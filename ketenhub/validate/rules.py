@@ -81,12 +81,13 @@ class Rules:
             if test(event):
                 continue
             if not rule.for_each:
-                problems.append(Problem("rule", rule.message, line=event.sourceline, element=element_path(event)))
+                problems.append(Problem("adapter-rule", rule.message, line=event.sourceline,
+                                        element=element_path(event)))
                 continue
             passes = self.on_element[rule]
             for n, el in enumerate(event.xpath(rule.for_each, namespaces=self.ns), 1):
                 if not passes(el):
                     message = _NAMED.sub(lambda m: _code_of(el, f"{{{self.ns['p']}}}{m[1]}"),
                                          rule.message.replace("{n}", str(n)))
-                    problems.append(Problem("rule", message, line=el.sourceline, element=element_path(el)))
+                    problems.append(Problem("adapter-rule", message, line=el.sourceline, element=element_path(el)))
         return problems
