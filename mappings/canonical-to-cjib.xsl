@@ -23,7 +23,7 @@
   </xsl:template>
 
   <xsl:template match="k:Zaakgebeurtenis">
-    <xsl:variable name="id" select="../k:BerichtId"/>
+    <xsl:variable name="id"><xsl:call-template name="opdracht-id"/></xsl:variable>
     <xsl:variable name="zaak" select="."/>
     <xsl:for-each select="k:Beslissing/k:Geldboete">
       <Opdracht>
@@ -50,7 +50,7 @@
   </xsl:template>
 
   <xsl:template match="k:Beroepgebeurtenis">
-    <xsl:variable name="id" select="../k:BerichtId"/>
+    <xsl:variable name="id"><xsl:call-template name="opdracht-id"/></xsl:variable>
     <xsl:variable name="uitkomst" select="k:Beslissing/k:Uitkomst"/>
     <Opdracht>
       <OpdrachtId><xsl:value-of select="concat($id, '.WAHV')"/></OpdrachtId>
@@ -78,5 +78,14 @@
     <xsl:for-each select="k:Bsn"><Bsn><xsl:value-of select="."/></Bsn></xsl:for-each>
     <Naam><xsl:value-of select="normalize-space(concat(k:Voornamen, ' ', k:Voorvoegsel, ' ', k:Geslachtsnaam))"/></Naam>
     <xsl:for-each select="k:Geboortedatum"><Geboortedatum><xsl:value-of select="."/></Geboortedatum></xsl:for-each>
+  </xsl:template>
+  <!-- The event's BerichtId, after the partner's name for any partner but the OM, the Politie
+       and CVOM (whose OpdrachtIds had none): two partners' BerichtIds never give one key. -->
+  <xsl:template name="opdracht-id">
+    <xsl:variable name="partner" select="../k:Bron/k:Partner"/>
+    <xsl:if test="not($partner = 'OM' or $partner = 'POLITIE' or $partner = 'CVOM')">
+      <xsl:value-of select="concat($partner, '.')"/>
+    </xsl:if>
+    <xsl:value-of select="../k:BerichtId"/>
   </xsl:template>
 </xsl:stylesheet>

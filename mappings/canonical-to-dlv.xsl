@@ -18,7 +18,11 @@
 
   <xsl:template match="k:Beroepgebeurtenis">
     <BeroepStatus>
-      <BerichtId><xsl:value-of select="../k:BerichtId"/></BerichtId>
+      <!-- A partner besides CVOM sending appeals is named first: two partners' BerichtIds never give one key. -->
+      <BerichtId>
+        <xsl:if test="../k:Bron/k:Partner != 'CVOM'"><xsl:value-of select="concat(../k:Bron/k:Partner, '.')"/></xsl:if>
+        <xsl:value-of select="../k:BerichtId"/>
+      </BerichtId>
       <DlvZaaknummer><xsl:value-of select="k:DlvZaaknummer"/></DlvZaaknummer>
       <CjibNummer><xsl:value-of select="k:Beschikking/k:CjibNummer"/></CjibNummer>
       <Status>

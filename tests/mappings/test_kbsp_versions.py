@@ -60,20 +60,3 @@ def test_a_kind_no_source_takes_yields_nothing():
     result = transform(SETTINGS.mappings_dir / V2.mapping, other).getroot()
     assert result.tag == "Uitgaand" and len(result) == 0 and not (result.text or "").strip()
 
-
-@pytest.mark.parametrize("case", [CASES[0], *sorted((GOLDEN / "canonical-to-kbsp-v2").glob("cjib-*.input.xml"))[:1]],
-                         ids=lambda p: p.name.removesuffix(".input.xml"))
-def test_a_partner_sending_anothers_kind_of_event_never_shares_its_keys(case):
-    """A new partner whose events are of a kind the Politie, the OM or CJIB send (Zaakgebeurtenis,
-    Tenuitvoeringgebeurtenis) has its statuses keyed with its own name first, in v1 and v2
-    alike: the same BerichtId from both would otherwise be one message to the portal."""
-    def berichtids(canonical, mapping, namespace) -> list[str]:
-        return [item.findtext(f"{{{namespace}}}BerichtId") for item in transform(mapping, canonical).getroot()]
-
-    canonical = etree.parse(str(case), _PARSER)
-    other = etree.parse(str(case), _PARSER)
-    other.find("{urn:ketenhub:canoniek:v1}Bron/{urn:ketenhub:canoniek:v1}Partner").text = "RECLASSERING"
-    for version in (V1, V2) if "kbsp-v2" not in str(case) else (V2,):
-        mapping = SETTINGS.mappings_dir / version.mapping
-        theirs, ours = berichtids(canonical, mapping, version.namespace), berichtids(other, mapping, version.namespace)
-        assert ours and ours == ["RECLASSERING." + b.removeprefix("CJIB.") for b in theirs], version.version
