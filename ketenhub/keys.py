@@ -10,6 +10,7 @@ import secrets
 import sys
 
 VARIABLE = "ketenhub_ketenreferentie_key"
+ENVIRONMENT = f"AIRFLOW_VAR_{VARIABLE.upper()}"  # Airflow's own convention for a Variable in the environment
 MIN_LENGTH = 32  # characters; ``init`` makes 43 (32 random bytes, URL-safe base64)
 
 
@@ -26,8 +27,8 @@ def read() -> str | None:
     first; then in a task Airflow's API server, elsewhere the secrets backend and, where
     AIRFLOW_HOME says which Airflow this is (the command line beside the demo), its metadata
     database."""
-    value = os.environ.get(f"AIRFLOW_VAR_{VARIABLE.upper()}")  # Airflow's own convention, read without
-    if value:  # importing Airflow: a process that needs nothing else of it starts faster
+    value = os.environ.get(ENVIRONMENT)  # read without importing Airflow: a process that needs
+    if value:  # nothing else of it starts faster
         return value
     if not _in_task() and _no_variables_table():
         return None
@@ -68,7 +69,7 @@ def check(value: str | None) -> bytes:
 
 def init() -> bool:
     """Create the key in Airflow's metadata database unless one exists. True when created."""
-    if os.environ.get(f"AIRFLOW_VAR_{VARIABLE.upper()}"):
+    if os.environ.get(ENVIRONMENT):
         return False
     from sqlalchemy.exc import SQLAlchemyError
 
