@@ -59,4 +59,3 @@ def test_a_kind_no_source_takes_yields_nothing():
       </Gebeurtenis>""")
     result = transform(SETTINGS.mappings_dir / V2.mapping, other).getroot()
     assert result.tag == "Uitgaand" and len(result) == 0 and not (result.text or "").strip()
-
