@@ -161,7 +161,12 @@ def store_chunks(conn: Connection, partner: str, chunks: list[tuple[int, list, l
         cases.record_links(conn, ids, [e[3] for _, e in fresh])  # the register of cases (store.cases)
         deliveries = [(event_id, destination, recipient, key, as_blob(document))
                       for event_id, (_, e) in zip(ids, fresh) for destination, key, recipient, document in e[4]]
-        delivery_ids = iter(_delivery_ids(conn, deliveries, at) if deliveries else ())
+        try:
+            delivery_ids = iter(_delivery_ids(conn, deliveries, at) if deliveries else ())
+        except conn.dialect.dbapi.IntegrityError as e:  # its text would quote the keys: said in the hub's words
+            if "uq_delivery_destination_key" not in str(e) and "delivery.idempotency_key" not in str(e):
+                raise
+            raise KeyTaken(sorted({d[1] for d in deliveries})) from None
         # One audit row per event says what became of it and which deliveries it made, each
         # pending from now: a row per delivery would say nothing more, at twice the rows. The
         # state as its plain string: a StrEnum member costs sqlite3 a failed adapter lookup a row.
@@ -188,6 +193,17 @@ def store_chunks(conn: Connection, partner: str, chunks: list[tuple[int, list, l
                            "events_duplicate + ?, events_rejected = events_rejected + ? WHERE id = ?", changed)
     record(conn, entries)
     return [(new, dup + again) for new, dup, again, _ in counts]
+
+
+class KeyTaken(ValueError):
+    """Two events were mapped to one delivery key of a destination, which would take the second
+    as a repeat of the first: nothing of the chunk is stored."""
+
+    def __init__(self, destinations: list[str]):
+        super().__init__(
+            f"a delivery key for {' or '.join(destinations)} is taken already, by another event (of another "
+            "partner, likely): nothing of these events was stored. A destination mapping must start its key "
+            "with the event's partner (Bron/Partner); see tests/mappings/test_keys.py")
 
 
 def _delivery_ids(conn: Connection, deliveries: list[tuple], at) -> Sequence[int]:

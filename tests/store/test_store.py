@@ -262,3 +262,20 @@ def test_a_sqlite_commit_is_on_disk_before_the_hub_goes_on(tmp_path):
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
     finally:
         engine.dispose()
+
+
+def test_a_key_two_events_were_mapped_to_is_refused_in_plain_words(hub):
+    """A destination mapping that does not tell partners apart: the second event's delivery would
+    be taken as a repeat of the first. Nothing of it is stored, and the error names no key."""
+    from ketenhub.store import inbound
+
+    with hub.engine.begin() as conn:
+        payload_id = inbound.add_payload(conn, "om", "first.xml", "1" * 64, 1)
+        inbound.store_events(conn, "om", payload_id, [("OM-1", "Zaakgebeurtenis", "AANGIFTE", b"<Gebeurtenis/>",
+                                                       [("kbsp", "SAME-KEY", "KR-1", b"<Zaakstatus/>")])], [])
+    with pytest.raises(inbound.KeyTaken, match="a delivery key for kbsp is taken already") as raised:
+        with hub.engine.begin() as conn:
+            inbound.store_events(conn, "om", payload_id, [("OM-2", "Zaakgebeurtenis", "AANGIFTE", b"<Gebeurtenis/>",
+                                                           [("kbsp", "SAME-KEY", "KR-2", b"<Zaakstatus/>")])], [])
+    assert "SAME-KEY" not in str(raised.value)
+    assert count(hub, event) == 1 and count(hub, delivery) == 1
