@@ -13,6 +13,7 @@
     xmlns="urn:keten:cjib:opdrachten:v1"
     exclude-result-prefixes="k">
   <xsl:output method="xml" encoding="UTF-8" indent="yes"/>
+  <xsl:include href="delivery-keys.xsl"/>
 
   <xsl:template match="k:Gebeurtenis">
     <Uitgaand xmlns="">
@@ -79,13 +80,8 @@
     <Naam><xsl:value-of select="normalize-space(concat(k:Voornamen, ' ', k:Voorvoegsel, ' ', k:Geslachtsnaam))"/></Naam>
     <xsl:for-each select="k:Geboortedatum"><Geboortedatum><xsl:value-of select="."/></Geboortedatum></xsl:for-each>
   </xsl:template>
-  <!-- The event's BerichtId, after the partner's name for any partner but the OM, the Politie
-       and CVOM (whose OpdrachtIds had none): two partners' BerichtIds never give one key. -->
   <xsl:template name="opdracht-id">
-    <xsl:variable name="partner" select="../k:Bron/k:Partner"/>
-    <xsl:if test="not($partner = 'OM' or $partner = 'POLITIE' or $partner = 'CVOM')">
-      <xsl:value-of select="concat($partner, '.')"/>
-    </xsl:if>
+    <xsl:call-template name="partner-first"><xsl:with-param name="first" select="'OM POLITIE CVOM'"/></xsl:call-template>
     <xsl:value-of select="../k:BerichtId"/>
   </xsl:template>
 </xsl:stylesheet>

@@ -9,6 +9,7 @@
     xmlns="urn:keten:dlv:beroepstatus:v1"
     exclude-result-prefixes="k">
   <xsl:output method="xml" encoding="UTF-8" indent="yes"/>
+  <xsl:include href="delivery-keys.xsl"/>
 
   <xsl:template match="k:Gebeurtenis">
     <Uitgaand xmlns="">
@@ -18,9 +19,8 @@
 
   <xsl:template match="k:Beroepgebeurtenis">
     <BeroepStatus>
-      <!-- A partner besides CVOM sending appeals is named first: two partners' BerichtIds never give one key. -->
       <BerichtId>
-        <xsl:if test="../k:Bron/k:Partner != 'CVOM'"><xsl:value-of select="concat(../k:Bron/k:Partner, '.')"/></xsl:if>
+        <xsl:call-template name="partner-first"><xsl:with-param name="first" select="'CVOM'"/></xsl:call-template>
         <xsl:value-of select="../k:BerichtId"/>
       </BerichtId>
       <DlvZaaknummer><xsl:value-of select="k:DlvZaaknummer"/></DlvZaaknummer>

@@ -20,6 +20,8 @@
     exclude-result-prefixes="k">
   <xsl:output method="xml" encoding="UTF-8" indent="yes"/>
 
+  <xsl:include href="delivery-keys.xsl"/>
+
   <!-- ==== Sources: one file each ============================================== -->
   <!-- Politie and OM: the six v1 statuses, with Bron POLITIE or OM -->
   <xsl:include href="canonical-to-kbsp-v2-politie-om.xsl"/>
@@ -46,21 +48,13 @@
   <xsl:template match="*" mode="kbsp-v2" priority="-10"/>
 
   <!-- The item's BerichtId, the same on every re-run of the event: the event's BerichtId and
-       the victim's Ketenreferentie, and for every partner but the Politie and the OM (whose v1
-       BerichtIds had none) first the partner that sent it: two partners' BerichtIds never give
-       one key, also where a new partner sends a kind of event another one does.
-       Context: anywhere in the Gebeurtenis. -->
+       the victim's Ketenreferentie, the partner first but for the Politie and the OM
+       (delivery-keys.xsl). Context: anywhere in the Gebeurtenis. -->
   <xsl:template name="kbsp-v2-berichtid">
     <xsl:param name="ref"/>
-    <xsl:variable name="event" select="ancestor-or-self::k:Gebeurtenis"/>
-    <xsl:variable name="partner" select="$event/k:Bron/k:Partner"/>
     <BerichtId>
-      <xsl:choose>
-        <xsl:when test="$partner = 'POLITIE' or $partner = 'OM'">
-          <xsl:value-of select="concat($event/k:BerichtId, '.', $ref)"/>
-        </xsl:when>
-        <xsl:otherwise><xsl:value-of select="concat($partner, '.', $event/k:BerichtId, '.', $ref)"/></xsl:otherwise>
-      </xsl:choose>
+      <xsl:call-template name="partner-first"><xsl:with-param name="first" select="'POLITIE OM'"/></xsl:call-template>
+      <xsl:value-of select="concat(ancestor-or-self::k:Gebeurtenis/k:BerichtId, '.', $ref)"/>
     </BerichtId>
   </xsl:template>
 

@@ -11,6 +11,7 @@
     xmlns="urn:keten:kbsp:zaakstatus:v1"
     exclude-result-prefixes="k">
   <xsl:output method="xml" encoding="UTF-8" indent="yes"/>
+  <xsl:include href="delivery-keys.xsl"/>
 
   <xsl:template match="k:Gebeurtenis">
     <Uitgaand xmlns="">
@@ -23,11 +24,8 @@
     <xsl:variable name="soort" select="$zaak/k:Soort"/>
     <xsl:variable name="ref" select="k:Ketenreferentie"/>
     <Zaakstatus>
-      <!-- As v2 makes it (canonical-to-kbsp-v2.xsl, kbsp-v2-berichtid): the partner first, but for
-           the Politie's and the OM's, so that a new partner's events never share their keys. -->
-      <xsl:variable name="partner" select="../../k:Bron/k:Partner"/>
-      <BerichtId>
-        <xsl:if test="not($partner = 'POLITIE' or $partner = 'OM')"><xsl:value-of select="concat($partner, '.')"/></xsl:if>
+      <BerichtId>  <!-- as v2 makes it (kbsp-v2-berichtid) -->
+        <xsl:call-template name="partner-first"><xsl:with-param name="first" select="'POLITIE OM'"/></xsl:call-template>
         <xsl:value-of select="concat(../../k:BerichtId, '.', $ref)"/>
       </BerichtId>
       <Slachtoffer>

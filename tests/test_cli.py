@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from tests.conftest import DATA
+from tests.support.airflow_db import migrated
 from tests.support.factories import om_batch, om_event, write_with_marker
 
 pytestmark = pytest.mark.usefixtures("before_kbsp_switch")  # KbSP v1 until 2027-03-01
@@ -107,10 +108,7 @@ def test_keys_init_creates_the_variable_once_and_the_hub_uses_it(run, tmp_path):
     early = run("keys", "init", **airflow)  # before Airflow's database is set up: says so, in one line
     assert early.returncode == 2 and "Run `airflow db migrate`" in early.stderr
     assert "Traceback" not in early.stdout + early.stderr, early.stderr[-2000:]
-    migrate = subprocess.run([os.path.join(os.path.dirname(sys.executable), "airflow"), "db", "migrate"],
-                             env={k: v for k, v in dict(os.environ, **airflow).items() if v is not None},
-                             capture_output=True, text=True, timeout=240)
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    migrated({k: v for k, v in dict(os.environ, **airflow).items() if v is not None})
     assert run("ingest", "--partner", "politie", DATA / "politie/melding-aangifte.xml", **airflow).returncode == 2
     first = run("keys", "init", **airflow)
     assert first.returncode == 0 and "created" in first.stdout
