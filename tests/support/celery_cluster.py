@@ -5,9 +5,11 @@ with everything it started, as a machine that goes down."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -53,8 +55,14 @@ class CeleryCluster:
             self._drop()
             raise
         self.workers: dict[str, subprocess.Popen] = {}
-        for name in workers:
-            self.start_worker(name, concurrency)
+        try:
+            for name in workers:
+                self.start_worker(name, concurrency)
+            for name in workers:
+                self.wait_ready(name)
+        except BaseException:
+            self.stop()
+            raise
 
     def start_worker(self, name: str, concurrency: int = 1) -> None:
         self.workers[name] = subprocess.Popen(
@@ -62,6 +70,19 @@ class CeleryCluster:
              "--celery-hostname", f"{name}@%h", "--skip-serve-logs"],
             env={**self.server.env, "KETENHUB_WORKER_NAME": name}, cwd=PROJECT_DIR,
             stdout=open(self.workdir / f"worker-{name}.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, name: str, timeout: float = 180) -> None:
+        """Until the worker consumes from the queue: one started later on a loaded machine would
+        otherwise watch the other take every task given before it is up."""
+        log = self.workdir / f"worker-{name}.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.workers[name].poll() is not None:
+                raise RuntimeError(f"Celery worker {name} exited ({self.workers[name].returncode}); see {log}")
+            if re.search(rb"\b%s@\S+ ready\." % name.encode(), log.read_bytes()):  # Celery's "w1@host ready."
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"Celery worker {name} not ready after {timeout:.0f} s; see {log}")
 
     def pids(self, name: str) -> set[int]:
         """The worker's process and all it started: its pool, the tasks' supervisors and tasks."""
