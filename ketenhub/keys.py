@@ -81,6 +81,12 @@ def init() -> bool:
     if read() is not None:
         return False
     from airflow.models import Variable as Stored
+    from airflow.models.crypto import get_fernet
+
+    if not get_fernet().is_encrypted:  # Airflow would store the Variable as it is, readable by whoever reads its database
+        raise MissingKey(f"the key cannot be stored as the Airflow Variable {VARIABLE}: this Airflow has no Fernet "
+                         "key to encrypt it with. Set [core] fernet_key (AIRFLOW__CORE__FERNET_KEY; ./hub start "
+                         "makes one in var/airflow/secrets.env), or keep the key in the secrets backend")
 
     try:
         Stored.set(VARIABLE, secrets.token_urlsafe(32),

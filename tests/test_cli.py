@@ -1,10 +1,12 @@
 """The ketenhub command as an operator uses it: a real process, state under KETENHUB_HOME."""
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.conftest import DATA
 from tests.support.airflow_db import migrated
@@ -110,8 +112,15 @@ def test_keys_init_creates_the_variable_once_and_the_hub_uses_it(run, tmp_path):
     assert "Traceback" not in early.stdout + early.stderr, early.stderr[-2000:]
     migrated({k: v for k, v in dict(os.environ, **airflow).items() if v is not None})
     assert run("ingest", "--partner", "politie", DATA / "politie/melding-aangifte.xml", **airflow).returncode == 2
+    plain = run("keys", "init", **airflow, AIRFLOW__CORE__FERNET_KEY="")  # Airflow would store it readable
+    assert plain.returncode == 2 and "no Fernet key" in plain.stderr, plain.stdout + plain.stderr
+    airflow["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
     first = run("keys", "init", **airflow)
     assert first.returncode == 0 and "created" in first.stdout
+    with sqlite3.connect(tmp_path / "airflow.db") as db:  # encrypted: its value is not the key itself
+        ((stored, encrypted),) = db.execute("SELECT val, is_encrypted FROM variable WHERE key = ?",
+                                            ("ketenhub_ketenreferentie_key",)).fetchall()
+    assert encrypted and len(Fernet(airflow["AIRFLOW__CORE__FERNET_KEY"]).decrypt(stored.encode())) == 43
     again = run("keys", "init", **airflow)
     assert again.returncode == 0 and "exists" in again.stdout
     r = run("ingest", "--partner", "politie", DATA / "politie/melding-aangifte.xml", **airflow)
