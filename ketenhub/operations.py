@@ -344,7 +344,8 @@ class ReprocessOutcome:
 
 def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool = False) -> ReprocessOutcome:
     """Run quarantined items through the pipeline again, after a mapping or schema fix: an
-    event from its kept raw bytes, a whole payload from its kept file. An item still rejected
+    event from its kept raw bytes (or from its kept payload, where only that has them), a whole
+    payload from its kept file. An item still rejected
     keeps its new reason. Returns what became of each, in words."""
     from ketenhub.adapters import AdapterError
     from ketenhub.xml.problems import explain
@@ -353,6 +354,7 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
     from ketenhub.receive.base import Incoming
     from ketenhub.store import inbound, kept
     from ketenhub.store.tables import payload
+    from ketenhub.validate.payload import event_in_payload
 
     if not reason.strip():
         raise ValueError("re-processing needs a reason, for the audit trail")
@@ -371,24 +373,31 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
             item.reason = f"partner {q['partner']!r} is not configured (adapters/): nothing to check it against"
             outcome.items.append(item)
             continue
-        new_reason = None
+        new_reason, anew = None, False  # anew: refused again and quarantined under a row of its own
         try:
             with hub.engine.connect() as conn:
                 found = kept.find(conn, hub.settings.payloads_dir, q["payload_id"], q["sha256"])
-            if q["raw"] is None:  # the whole payload was refused: read its kept bytes again
+            whole = q["raw"] is None and q["line"] is None and q["bericht_id"] is None
+            raw = q["raw"] if q["raw"] is not None or whole else event_in_payload(
+                partner, hub.settings.schemas_dir / partner.schema, found, q["line"], q["bericht_id"])
+            if whole:  # the whole payload was refused: read its kept bytes again
                 with kept.as_file(found, hub.settings.payloads_dir) as path:
                     report = ingest(hub, partner, Incoming(q["name"], path))
                 item.accepted = report.state != PayloadState.REJECTED
                 if not item.accepted:
-                    item.reason = explain(report.problems)
+                    item.reason, anew = explain(report.problems), True
+            elif raw is None:
+                item.reason = "its event is not in its kept payload (any more): nothing to re-process"
             else:
                 with registered(hub):
-                    result = EventProcessor(hub, partner).process_kept(q["raw"], found)  # XML or JSON
-                item.accepted = isinstance(result, AcceptedEvent)
-                if item.accepted:
+                    result = EventProcessor(hub, partner).process_kept(raw, found)  # XML or JSON
+                if isinstance(result, AcceptedEvent):
+                    refused = []  # by the store: a delivery key another event has
                     with hub.engine.begin() as conn:
-                        inbound.store_events(conn, partner.partner, q["payload_id"], [result], [])
-                else:
+                        inbound.store_events(conn, partner.partner, q["payload_id"], [result], refused)
+                    result, anew = (refused[0], True) if refused else (result, False)
+                item.accepted = isinstance(result, AcceptedEvent)
+                if not item.accepted:
                     item.reason = new_reason = result.reason
         except Exception as e:  # one item's trouble is reported with it; the others go on
             # the type only: an error from mapping a partner's event may quote its values
@@ -399,15 +408,11 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
         with hub.engine.begin() as conn:
             if item.accepted:
                 conn.execute(update(quarantine).where(quarantine.c.id == q["id"]).values(state=QuarantineState.REPROCESSED))
-            elif q["raw"] is None:
-                # Refused for another reason, the payload is quarantined anew under it: this item is done.
-                newer = conn.scalar(select(func.max(quarantine.c.id)).where(
-                    quarantine.c.payload_id == q["payload_id"], quarantine.c.id != q["id"],
-                    quarantine.c.state == QuarantineState.OPEN, quarantine.c.reason == item.reason))
-                if newer:
-                    item.now_item = newer
-                    conn.execute(update(quarantine).where(quarantine.c.id == q["id"]).values(
-                        state=QuarantineState.REPROCESSED))
+            elif anew and (newer := _quarantined_anew(conn, q, item.reason)):
+                # Refused for another reason and quarantined anew under it: this item is done.
+                item.now_item = newer
+                conn.execute(update(quarantine).where(quarantine.c.id == q["id"]).values(
+                    state=QuarantineState.REPROCESSED))
             elif new_reason is not None and _unlined(new_reason) == _unlined(q["reason"]):
                 item.reason = q["reason"]  # the same problems: keep the lines as counted in the whole file
             elif new_reason is not None:
@@ -416,6 +421,14 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
                                 q["bericht_id"], f"by {actor}: {reason}")], actor=actor)
         outcome.items.append(item)
     return outcome
+
+
+def _quarantined_anew(conn, q, reason: str) -> int | None:
+    """The open item, other than ``q``, that its payload's event or the payload itself was just
+    quarantined under with ``reason``."""
+    return conn.scalar(select(func.max(quarantine.c.id)).where(
+        quarantine.c.payload_id == q["payload_id"], quarantine.c.id != q["id"],
+        quarantine.c.state == QuarantineState.OPEN, quarantine.c.reason == reason))
 
 
 def _unlined(reason: str) -> str:

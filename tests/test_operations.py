@@ -1,5 +1,6 @@
 """Operators' work on failed deliveries and quarantine: list, show (masked), replay, re-process."""
 import dataclasses
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -16,7 +17,7 @@ from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import FolderTransport
 from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.simulators.kbsp import NS as KBSP, KbspSimulator
-from ketenhub.store.tables import audit, delivery, payload, quarantine
+from ketenhub.store.tables import audit, delivery, event, payload, quarantine
 from tests.conftest import DATA, ingest
 
 
@@ -362,3 +363,52 @@ def test_an_item_still_rejected_for_the_same_problem_keeps_the_lines_of_the_whol
     outcome = ops.reprocess(hub, [before["id"]], "tester", "look again")
     (after,) = ops.list_quarantine(hub, "om")
     assert after["reason"] == before["reason"] == outcome.items[0].reason and "elfproef" in after["reason"]
+
+
+def test_events_given_a_key_another_has_wait_in_quarantine_until_the_mapping_is_mended(hub, sample, tmp_path):
+    """A KbSP mapping that keys every item alike: the first event's item is stored, every other
+    event with one waits in quarantine (the file's other events go on), and once the mapping is
+    mended each is read again from the kept file and stored."""
+    from ketenhub.hub import Hub
+
+    broken = tmp_path / "project"
+    for part in ("adapters", "schemas"):
+        (broken / part).parent.mkdir(parents=True, exist_ok=True)
+        (broken / part).symlink_to(hub.settings.project / part)
+    shutil.copytree(hub.settings.mappings_dir, broken / "mappings")
+    mapping = broken / "mappings/canonical-to-kbsp.xsl"
+    mapping.write_text(mapping.read_text().replace("concat(../../k:BerichtId, '.', $ref)", "'ALIKE'"))
+    careless = Hub(replace(hub.settings, project=broken))
+    try:
+        (report,) = ingest(careless, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+    finally:
+        careless.engine.dispose()
+    waiting = ops.list_quarantine(hub, "om")
+    assert report.accepted == 1 and len(report.rejected) == len(waiting) == 4
+    reasons = sorted(q["reason"].split(":")[0] for q in waiting)  # one event names a person twice
+    assert reasons == ["its delivery key for kbsp is taken by another event, so kbsp would take it as a repeat "
+                       "of that one"] * 3 + ["the event yields two KBSP messages with the same key ALIKE; is a person "
+                                             "listed twice? (rule"], reasons
+    assert report.state == "accepted"  # the file is done with: its events wait in quarantine, not the file
+    outcome = ops.reprocess(hub, [q["id"] for q in waiting], "tester", "KbSP mapping mended")
+    assert outcome == {"accepted": 4, "still_rejected": 0, "selected": 4}, outcome.lines()
+    with hub.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(delivery)) == 11  # 6 for KbSP, 5 for CJIB
+
+
+def test_an_event_too_large_is_read_from_its_kept_file_once_its_limit_is_raised(hub, tmp_path):
+    from ketenhub.adapters import Limits
+    from tests.support.factories import om_batch, om_event, write_with_marker
+
+    big = om_event(2).replace("<BerichtId>", f"<!-- {'x' * 3000} --><BerichtId>")  # valid, and larger
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261121_001.xml", om_batch([om_event(1), big]))
+    om = hub.registry.partners["om"]
+    hub.registry.partners["om"] = replace(om, limits=Limits(event_bytes=3000))
+    (report,) = ingest(hub, "om", path)
+    assert report.accepted == 1 and "limits.event_bytes" in report.rejected[0][1]
+    hub.registry.partners["om"] = om  # the limit raised
+    (q,) = ops.list_quarantine(hub, "om")
+    outcome = ops.reprocess(hub, [q["id"]], "tester", "limit raised")
+    assert outcome["accepted"] == 1, outcome.lines()
+    with hub.engine.connect() as conn:  # stored, not only said to be
+        assert sorted(conn.scalars(select(event.c.bericht_id))) == ["OM-T-0000001", "OM-T-0000002"]

@@ -114,7 +114,10 @@ def store_events(conn: Connection, partner: str, payload_id: int, accepted: list
     says so), a quarantined event (its fingerprint: line and raw bytes). So the payload's
     counters and quarantine rows are those of one uninterrupted run. The one case this cannot
     tell apart: a BerichtId repeated in the payload itself, in another transaction than its
-    first occurrence, is taken as stored before and not counted as a duplicate."""
+    first occurrence, is taken as stored before and not counted as a duplicate.
+
+    An accepted event with a delivery key another event has is quarantined instead, and added to
+    ``rejected`` (see ``_without_taken_keys``)."""
     (counts,) = store_chunks(conn, partner, [(payload_id, accepted, rejected)])
     return counts
 
@@ -150,30 +153,18 @@ def store_chunks(conn: Connection, partner: str, chunks: list[tuple[int, list, l
         counts.append([new, dup, again])
 
     if fresh:
-        as_blob = blobs(conn)
-        # Plain multi-row inserts (see insert_rows for how the new ids are known): an INSERT ...
-        # RETURNING that must keep the rows' order costs one statement per row on SQLite.
-        ids = insert_rows(conn, event, ("payload_id", "bericht_id", "kind", "soort", "canonical"),
-                          [(p, bericht_id, kind, soort, as_blob(canonical))
-                           for p, (bericht_id, kind, soort, canonical, _) in fresh],
-                          same={"partner": partner, "state": EventState.ACCEPTED.value,
-                                "received_at": value(conn, event.c.received_at, at)})
-        cases.record_links(conn, ids, [e[3] for _, e in fresh])  # the register of cases (store.cases)
-        deliveries = [(event_id, destination, recipient, key, as_blob(document))
-                      for event_id, (_, e) in zip(ids, fresh) for destination, key, recipient, document in e[4]]
         try:
-            delivery_ids = iter(_delivery_ids(conn, deliveries, at) if deliveries else ())
+            with conn.begin_nested():  # a savepoint: a key taken undoes the chunk's inserts, not the transaction
+                _insert_fresh(conn, partner, fresh, at)
         except conn.dialect.dbapi.IntegrityError as e:  # its text would quote the keys: said in the hub's words
             if "uq_delivery_destination_key" not in str(e) and "delivery.idempotency_key" not in str(e):
                 raise
-            raise KeyTaken(sorted({d[1] for d in deliveries})) from None
-        # One audit row per event says what became of it and which deliveries it made, each
-        # pending from now: a row per delivery would say nothing more, at twice the rows. The
-        # state as its plain string: a StrEnum member costs sqlite3 a failed adapter lookup a row.
-        accepted_state = EventState.ACCEPTED.value
-        record(conn, [("event", event_id, accepted_state, bericht_id, f"{soort}; routed to " + (", ".join(
-            [f"{o[0]}:{o[2]} (delivery {next(delivery_ids)})" for o in outbound]) or "no destination"))
-            for event_id, (_, (bericht_id, _, soort, _, outbound)) in zip(ids, fresh)])  # as Entry, made faster
+            fresh = _without_taken_keys(conn, chunks, counts, fresh)
+            try:
+                with conn.begin_nested():
+                    _insert_fresh(conn, partner, fresh, at)
+            except conn.dialect.dbapi.IntegrityError:
+                raise KeyTaken(sorted({o[0] for _, e in fresh for o in e[4]})) from None
     entries = [Entry("payload", payload_id, "duplicate-event", bericht_id, "BerichtId already received: nothing new "
                      "created") for payload_id, bericht_id in duplicates]
     for (payload_id, _, rejected), count in zip(chunks, counts):
@@ -195,15 +186,89 @@ def store_chunks(conn: Connection, partner: str, chunks: list[tuple[int, list, l
     return [(new, dup + again) for new, dup, again, _ in counts]
 
 
+def _insert_fresh(conn: Connection, partner: str, fresh: list[tuple], at) -> None:
+    """The new events of a chunk, (payload_id, event) each, with their case links, deliveries and
+    audit rows."""
+    if not fresh:
+        return
+    as_blob = blobs(conn)
+    # Plain multi-row inserts (see insert_rows for how the new ids are known): an INSERT ...
+    # RETURNING that must keep the rows' order costs one statement per row on SQLite.
+    ids = insert_rows(conn, event, ("payload_id", "bericht_id", "kind", "soort", "canonical"),
+                      [(p, bericht_id, kind, soort, as_blob(canonical))
+                       for p, (bericht_id, kind, soort, canonical, _) in fresh],
+                      same={"partner": partner, "state": EventState.ACCEPTED.value,
+                            "received_at": value(conn, event.c.received_at, at)})
+    cases.record_links(conn, ids, [e[3] for _, e in fresh])  # the register of cases (store.cases)
+    deliveries = [(event_id, destination, recipient, key, as_blob(document))
+                  for event_id, (_, e) in zip(ids, fresh) for destination, key, recipient, document in e[4]]
+    delivery_ids = iter(_delivery_ids(conn, deliveries, at) if deliveries else ())
+    # One audit row per event says what became of it and which deliveries it made, each
+    # pending from now: a row per delivery would say nothing more, at twice the rows. The
+    # state as its plain string: a StrEnum member costs sqlite3 a failed adapter lookup a row.
+    accepted_state = EventState.ACCEPTED.value
+    record(conn, [("event", event_id, accepted_state, bericht_id, f"{soort}; routed to " + (", ".join(
+        [f"{o[0]}:{o[2]} (delivery {next(delivery_ids)})" for o in outbound]) or "no destination"))
+        for event_id, (_, (bericht_id, _, soort, _, outbound)) in zip(ids, fresh)])  # as Entry, made faster
+
+
+class Refused(NamedTuple):
+    """An event the store refused, in the fields of processing's RejectedEvent: its bytes are in
+    its payload, where re-processing finds it by its BerichtId."""
+    bericht_id: str
+    line: None
+    reason: str
+    raw: None
+
+
+def _without_taken_keys(conn: Connection, chunks: list[tuple[int, list, list]], counts: list[list[int]],
+                        fresh: list[tuple]) -> list[tuple]:
+    """``fresh`` less the events a delivery key of which is stored already, or was given to an
+    event before them in ``fresh``: each goes to its chunk's ``rejected`` instead, so to the
+    quarantine, and is counted there rather than as new. Two events with one key would have the
+    destination take the second as a repeat of the first; the rest of the payload goes on."""
+    wanted: dict[str, set[str]] = {}
+    for _, e in fresh:
+        for destination, key, *_ in e[4]:
+            wanted.setdefault(destination, set()).add(key)
+    given = {(destination, key) for destination, keys in wanted.items() for (key,) in select_in(
+        conn, "SELECT idempotency_key FROM delivery WHERE destination = ? AND idempotency_key IN",
+        (destination,), sorted(keys))}
+    kept, taken = [], {}
+    for payload_id, e in fresh:
+        keys = [(o[0], o[1]) for o in e[4]]
+        clash = next((destination for destination, key in keys if (destination, key) in given), None)
+        if clash is None:
+            kept.append((payload_id, e))
+            given.update(keys)
+        else:
+            taken[id(e)] = clash
+    for (_, accepted, rejected), count in zip(chunks, counts):
+        for e in accepted:
+            if id(e) in taken:
+                count[0] -= 1
+                rejected.append(Refused(e[0], None, KeyTaken.reason(taken[id(e)]), None))
+    return kept
+
+
 class KeyTaken(ValueError):
     """Two events were mapped to one delivery key of a destination, which would take the second
-    as a repeat of the first: nothing of the chunk is stored."""
+    as a repeat of the first. Where the first is stored already, or earlier in the same chunk,
+    the second is quarantined (``_without_taken_keys``); this is raised only where the keys
+    could not be told apart, and nothing of the chunk is stored."""
 
     def __init__(self, destinations: list[str]):
         super().__init__(
-            f"a delivery key for {' or '.join(destinations)} is taken already, by another event (of another "
-            "partner, likely): nothing of these events was stored. A destination mapping must start its key "
-            "with the event's partner (Bron/Partner); see tests/mappings/test_keys.py")
+            f"a delivery key for {' or '.join(destinations)} is taken already, by another event: nothing of these "
+            "events was stored. " + self.MEND)
+
+    MEND = ("A destination mapping must start its key with the event's partner (Bron/Partner); see "
+            "tests/mappings/test_keys.py")
+
+    @classmethod
+    def reason(cls, destination: str) -> str:
+        return (f"its delivery key for {destination} is taken by another event, so {destination} would take it as "
+                f"a repeat of that one: not stored. {cls.MEND}. Once the mapping is mended, re-process it")
 
 
 def _delivery_ids(conn: Connection, deliveries: list[tuple], at) -> Sequence[int]:
@@ -216,7 +281,7 @@ def _delivery_ids(conn: Connection, deliveries: list[tuple], at) -> Sequence[int
 
 def _new_in_quarantine(conn: Connection, payload_id: int, rejected: list[RejectedEvent]) -> list[tuple]:
     """The rejected events with their fingerprints, less those this payload quarantined already."""
-    keyed = [(r, fingerprint(str(r.line).encode(), r.raw or b"")) for r in rejected]
+    keyed = [(r, fingerprint(str(r.line).encode(), r.raw or (r.bericht_id or "").encode())) for r in rejected]
     have = {k for (k,) in select_in(conn, "SELECT fingerprint FROM quarantine WHERE payload_id = ? AND fingerprint IN",
                                     (payload_id,), list({k for _, k in keyed}))} if keyed else set()
     new = []

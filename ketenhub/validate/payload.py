@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import json
 import os
 import re
 import threading
@@ -552,6 +553,31 @@ def kept_event(raw: bytes, payload: Path | bytes) -> etree._Element:
             head.feed(chunk)
             root = next((el for _, el in head.read_events()), None)
     return under_root(raw, root if root is not None else etree.Element("kept"))
+
+
+def event_in_payload(partner: Partner, schema_path: Path, payload: Path | bytes, line: int | None,
+                     bericht_id: str | None, tuning: Tuning = Tuning()) -> bytes | None:
+    """The bytes as sent of a quarantined event that only its payload keeps: one larger than the
+    partner takes (by its ``line``, as the scan cut it) or one the store refused (by its
+    ``bericht_id``). None where the payload has no such event."""
+    with _opened(payload) as f:
+        scanned = scan(partner, schema_path, f, tuning=tuning)
+    key = partner.json.bericht_id if partner.format == "json" else f"{{{partner.namespace}}}BerichtId"
+    escaped = (bericht_id or "").replace("&", "&amp;").replace("<", "&lt;").encode()
+    for region in regions(payload, scanned, tuning):
+        if region.json:  # [index, line, text as sent] (jsonpage.regions)
+            for _, first_line, sent in json.loads(region.data):
+                if line is not None and first_line == line or line is None and json.loads(sent).get(key) == bericht_id:
+                    return sent.encode()
+            continue
+        at, at_line = 0, region.line
+        for a, b in [(0, len(region.data))] if region.oversize else event_spans(region, partner.event):
+            at_line += region.data.count(b"\n", at, a)  # where the event starts, as the scan counted an event too large
+            sent, at = region.data[a:b], a
+            if escaped in sent and (at_line == line if line is not None else
+                                    (kept_event(sent, payload).findtext(key) or "").strip() == bericht_id):
+                return sent  # by line, with its BerichtId (events may share a line)
+    return None
 
 
 def under_root(sent: bytes, root: etree._Element) -> etree._Element:

@@ -4,7 +4,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import DBAPIError
 
 from ketenhub.store import db
-from ketenhub.store.tables import audit, delivery, event, metadata, payload
+from ketenhub.store.tables import audit, delivery, event, metadata, payload, quarantine
 from tests.conftest import ingest, tune
 from tests.support.factories import om_batch, om_event, write_with_marker
 from tests.support.store import count
@@ -264,18 +264,32 @@ def test_a_sqlite_commit_is_on_disk_before_the_hub_goes_on(tmp_path):
         engine.dispose()
 
 
-def test_a_key_two_events_were_mapped_to_is_refused_in_plain_words(hub):
+def test_an_event_mapped_to_a_key_another_has_is_quarantined_and_the_rest_stored(hub):
     """A destination mapping that does not tell partners apart: the second event's delivery would
-    be taken as a repeat of the first. Nothing of it is stored, and the error names no key."""
+    be taken as a repeat of the first. That event waits in quarantine, with a reason that names
+    no key; the others of its chunk are stored; the chunk stored again (a run after a crash)
+    adds nothing."""
     from ketenhub.store import inbound
 
+    def status(bericht_id: str, key: str) -> tuple:
+        return (bericht_id, "Zaakgebeurtenis", "AANGIFTE", b"<Gebeurtenis/>", [("kbsp", key, "KR-1", b"<Zaakstatus/>")])
+
     with hub.engine.begin() as conn:
-        payload_id = inbound.add_payload(conn, "om", "first.xml", "1" * 64, 1)
-        inbound.store_events(conn, "om", payload_id, [("OM-1", "Zaakgebeurtenis", "AANGIFTE", b"<Gebeurtenis/>",
-                                                       [("kbsp", "SAME-KEY", "KR-1", b"<Zaakstatus/>")])], [])
-    with pytest.raises(inbound.KeyTaken, match="a delivery key for kbsp is taken already") as raised:
+        first = inbound.add_payload(conn, "om", "first.xml", "1" * 64, 1)
+        inbound.store_events(conn, "om", first, [status("OM-1", "SAME-KEY")], [])
+        second = inbound.add_payload(conn, "om", "second.xml", "2" * 64, 1)
+    chunk = [status("OM-2", "SAME-KEY"), status("OM-3", "OWN-KEY"), status("OM-4", "OWN-KEY")]
+    for run, counts in ((1, (1, 0)), (2, (0, 1))):
+        rejected = []
         with hub.engine.begin() as conn:
-            inbound.store_events(conn, "om", payload_id, [("OM-2", "Zaakgebeurtenis", "AANGIFTE", b"<Gebeurtenis/>",
-                                                           [("kbsp", "SAME-KEY", "KR-2", b"<Zaakstatus/>")])], [])
-    assert "SAME-KEY" not in str(raised.value)
-    assert count(hub, event) == 1 and count(hub, delivery) == 1
+            assert inbound.store_events(conn, "om", second, chunk, rejected) == counts, run
+        assert [(r.bericht_id, r.line) for r in rejected] == [("OM-2", None), ("OM-4", None)]
+        assert all("delivery key for kbsp is taken by another event" in r.reason and "KEY" not in r.reason
+                   for r in rejected)
+        with hub.engine.connect() as conn:
+            assert sorted(conn.scalars(select(event.c.bericht_id))) == ["OM-1", "OM-3"]
+            assert conn.execute(select(quarantine.c.bericht_id, quarantine.c.raw).order_by(quarantine.c.id)
+                                ).all() == [("OM-2", None), ("OM-4", None)]
+            assert conn.execute(select(payload.c.events_accepted, payload.c.events_rejected).where(
+                payload.c.id == second)).one() == (1, 2)
+    assert count(hub, delivery) == 2

@@ -142,6 +142,30 @@ def test_a_rejected_event_of_a_prefixed_batch_is_reprocessed_from_its_bytes_as_s
     assert outcome["still_rejected"] == 1  # parsed under the batch's prefixes, and still missing its Zitting
 
 
+def test_an_event_only_its_payload_keeps_is_found_there_by_its_line_and_bericht_id(hub):
+    """What re-processing reads for an event quarantined without its bytes (too large, or
+    refused by the store): the event on the line the scan counted, with that BerichtId (on one
+    line, every event is on line 1), or by its BerichtId alone, also in a JSON page."""
+    import json
+    from dataclasses import replace
+
+    from ketenhub.adapters import Limits
+
+    om = hub.registry.partner("om")
+    events = [" ".join(om_event(n).split()) for n in (1, 2, 3)]  # the batch on one line
+    data = b" ".join(om_batch(events).split(b"\n"))
+    schema = hub.settings.schemas_dir / om.schema
+    for partner in (om, replace(om, limits=Limits(event_bytes=len(events[1]) - 1))):  # as cut then and now
+        for line, bericht_id, n in ((1, "OM-T-0000002", 1), (None, "OM-T-0000003", 2), (2, "OM-T-0000002", None)):
+            found = reading.event_in_payload(partner, schema, data, line, bericht_id)
+            assert found == (None if n is None else events[n].encode()), (line, bericht_id)
+    shn = hub.registry.partner("shn")
+    page = (hub.settings.schemas_dir / "shn/examples/valid-01-pagina.json").read_bytes()
+    second = json.loads(page)["gebeurtenissen"][1]
+    found = reading.event_in_payload(shn, hub.settings.schemas_dir / shn.schema, page, None, second["berichtId"])
+    assert json.loads(found) == second
+
+
 # -- the differential test -----------------------------------------------------------------------
 
 def _spaced_tags(e: str) -> str:
