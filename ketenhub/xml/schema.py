@@ -14,7 +14,9 @@ from ketenhub.xml.problems import Problem, element_path
 
 @lru_cache(maxsize=None)
 def compile_schema(path: str) -> etree.XMLSchema:
-    """Compiled once per process: compiling is the slow part."""
+    """Compiled once per process: compiling is the slow part. lxml keeps one error log per
+    schema, so threads that validate with one at once take a lock (deliver.run._CHECKING); the
+    intakes of a process run one at a time."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"schema {path} does not exist")
     return etree.XMLSchema(parse_trusted(path))
