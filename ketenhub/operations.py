@@ -345,8 +345,8 @@ class ReprocessOutcome:
 def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool = False) -> ReprocessOutcome:
     """Run quarantined items through the pipeline again, after a mapping or schema fix: an
     event from its kept raw bytes (or from its kept payload, where only that has them), a whole
-    payload from its kept file. An item still rejected
-    keeps its new reason. Returns what became of each, in words."""
+    payload from its kept file. An item still rejected keeps its new reason. Returns what became
+    of each, in words."""
     from ketenhub.adapters import AdapterError
     from ketenhub.xml.problems import explain
     from ketenhub.pipeline import ingest, registered

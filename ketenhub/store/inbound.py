@@ -257,13 +257,13 @@ class KeyTaken(ValueError):
     the second is quarantined (``_without_taken_keys``); this is raised only where the keys
     could not be told apart, and nothing of the chunk is stored."""
 
+    MEND = ("A destination mapping must start its key with the event's partner (Bron/Partner); see "
+            "tests/mappings/test_keys.py")
+
     def __init__(self, destinations: list[str]):
         super().__init__(
             f"a delivery key for {' or '.join(destinations)} is taken already, by another event: nothing of these "
             "events was stored. " + self.MEND)
-
-    MEND = ("A destination mapping must start its key with the event's partner (Bron/Partner); see "
-            "tests/mappings/test_keys.py")
 
     @classmethod
     def reason(cls, destination: str) -> str:
