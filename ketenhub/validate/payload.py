@@ -567,7 +567,8 @@ def event_in_payload(partner: Partner, schema_path: Path, payload: Path | bytes,
     for region in regions(payload, scanned, tuning):
         if region.json:  # [index, line, text as sent] (jsonpage.regions)
             for _, first_line, sent in json.loads(region.data):
-                if line is not None and first_line == line or line is None and json.loads(sent).get(key) == bericht_id:
+                event = json.loads(sent) if line is None else None
+                if first_line == line or isinstance(event, dict) and event.get(key) == bericht_id:
                     return sent.encode()
             continue
         at, at_line = 0, region.line
