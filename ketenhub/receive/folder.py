@@ -254,9 +254,10 @@ def _free_name(folder: int, name: str) -> str:
     report (a regular file) without its file: the run that wrote it was stopped before it moved
     the file, which is now being moved again."""
     def taken(candidate: str) -> bool:
+        if _mode(candidate, folder) is not None or _mode(f"{candidate}.sha256", folder) is not None:
+            return True
         report = _mode(f"{candidate}.error.txt", folder)
-        return _mode(candidate, folder) is not None or _mode(f"{candidate}.sha256", folder) is not None \
-            or (report is not None and not stat.S_ISREG(report))
+        return report is not None and not stat.S_ISREG(report)
 
     candidate, n = name, 1
     while taken(candidate):
