@@ -129,7 +129,7 @@ def cmd_trace(hub: Hub, args) -> int:
         if r["subject"] == "payload":
             subject += f" ({shown(names.get(r['subject_id']) or '')})"  # stored before names were checked
         detail = f": {r['detail']}" if r["detail"] else ""
-        print(f"{r['at']:%Y-%m-%d %H:%M:%S}  {subject:40} {r['action']}{detail}")
+        print(f"{_when(r['at'])}  {subject:40} {r['action']}{detail}")
     return 0
 
 

@@ -390,7 +390,7 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
                 item.reason = "its event is not in its kept payload (any more): nothing to re-process"
             else:
                 with registered(hub):
-                    result = EventProcessor(hub, partner).process_kept(raw, found)  # XML or JSON
+                    result = EventProcessor(hub, partner).process_kept(raw, found, q["line"])  # XML or JSON
                 if isinstance(result, AcceptedEvent):
                     refused = []  # by the store: a delivery key another event has
                     with hub.engine.begin() as conn:
@@ -408,6 +408,9 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
         with hub.engine.begin() as conn:
             if item.accepted:
                 conn.execute(update(quarantine).where(quarantine.c.id == q["id"]).values(state=QuarantineState.REPROCESSED))
+                if not whole:  # its payload's counts: this event is now one of its accepted, not rejected
+                    conn.execute(update(payload).where(payload.c.id == q["payload_id"], payload.c.events_rejected > 0)
+                                 .values(events_rejected=payload.c.events_rejected - 1))
             elif anew and (newer := _quarantined_anew(conn, q, item.reason)):
                 # Refused for another reason and quarantined anew under it: this item is done.
                 item.now_item = newer
@@ -424,10 +427,11 @@ def reprocess(hub: Hub, ids: list[int], actor: str, reason: str, dry_run: bool =
 
 
 def _quarantined_anew(conn, q, reason: str) -> int | None:
-    """The open item, other than ``q``, that its payload's event or the payload itself was just
-    quarantined under with ``reason``."""
+    """The open item, other than ``q``, that its event (the same BerichtId) or its whole payload
+    (none) was just quarantined under with ``reason``; not another event's with the same reason."""
+    same = quarantine.c.bericht_id.is_(None) if q["bericht_id"] is None else quarantine.c.bericht_id == q["bericht_id"]
     return conn.scalar(select(func.max(quarantine.c.id)).where(
-        quarantine.c.payload_id == q["payload_id"], quarantine.c.id != q["id"],
+        quarantine.c.payload_id == q["payload_id"], quarantine.c.id != q["id"], same,
         quarantine.c.state == QuarantineState.OPEN, quarantine.c.reason == reason))
 
 

@@ -119,11 +119,13 @@ class EventProcessor:
         problems = [replace(q, line=line) for q in problems]
         return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, line, explain(problems), raw)
 
-    def process_kept(self, raw: bytes, payload: Path | bytes) -> AcceptedEvent | RejectedEvent:
+    def process_kept(self, raw: bytes, payload: Path | bytes, line: int | None = None) -> AcceptedEvent | RejectedEvent:
         """A quarantined event again, from its bytes as kept (``ketenhub quarantine reprocess``);
-        ``payload``: its payload as kept (store.kept.find)."""
+        ``payload``: its payload as kept (store.kept.find); ``line``: where it starts there."""
         if self.partner.format == "json":
             return self.process_json(json.loads(raw), raw=raw)
+        if len(raw) > self.partner.limits.event_bytes:  # as the intake would refuse it: still too large
+            return self._too_large(raw, line)
         return self.process(kept_event(raw, payload))
 
     def process_region(self, region: Region) -> list[tuple | AcceptedEvent | RejectedEvent]:
@@ -136,7 +138,7 @@ class EventProcessor:
             return [self.process_json(json.loads(sent), index, line, sent.encode())
                     for index, line, sent in json.loads(region.data)]
         if region.oversize:
-            return [self._too_large(region)]
+            return [self._too_large(region.data, region.line)]
         parser = parsing.parser()
         root = etree.fromstring(region.head + region.data + region.tail, parser)
         if not region.tail:  # a document of one event (the scan made sure the root is the event)
@@ -217,15 +219,14 @@ class EventProcessor:
                               else [_accepted(bericht_id, canonical, k, outbound)])
         return results
 
-    def _too_large(self, region: Region) -> RejectedEvent:
+    def _too_large(self, data: bytes, line: int | None) -> RejectedEvent:
         """An event larger than the partner's limit, refused without being parsed; its bytes stay
         in the kept payload, from which re-processing takes it."""
-        found = _BERICHT_ID.search(region.data)  # only to name it: nothing else is read from it
+        found = _BERICHT_ID.search(data)  # only to name it: nothing else is read from it
         bericht_id = found[1].decode(errors="replace").strip() if found else None
         limit = self.partner.limits.event_bytes
-        problem = Problem("size", f"the event is {len(region.data)} bytes long; the hub takes at most {limit} "
-                          f"bytes per event from {self.partner.name} (adapter setting limits.event_bytes)",
-                          line=region.line)
+        problem = Problem("size", f"the event is {len(data)} bytes long; the hub takes at most {limit} "
+                          f"bytes per event from {self.partner.name} (adapter setting limits.event_bytes)", line=line)
         return RejectedEvent(bericht_id, problem.line, str(problem), None)
 
     def _spans(self, region: Region) -> list[tuple[int, int]]:

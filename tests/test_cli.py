@@ -56,7 +56,8 @@ def test_ingest_deliver_status_and_trace(run, tmp_path):
     sections = re.findall(r"^\w+:\n((?:  .*\n)+)", status, re.M)
     assert len(sections) == 4 and all(len({len(line) for line in section.splitlines()}) == 1 for section in sections)
     trace = run("trace", "OM-T-0000001").stdout.splitlines()
-    actions = [re.match(r"\S+ \S+  (\w+) \d+(?: \(.*?\))?\s+([\w-]+)", line).groups() for line in trace]
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T  ", line) for line in trace), trace  # Amsterdam time
+    actions = [re.match(r"\S+ \S+ \S+  (\w+) \d+(?: \(.*?\))?\s+([\w-]+)", line).groups() for line in trace]
     assert actions == [("payload", "received"), ("event", "accepted"),  # naming the delivery it made, pending
                        ("payload", "accepted"), ("delivery", "sending"), ("delivery", "delivered")]
     assert re.search(r"routed to kbsp:\S+ \(delivery \d+\)", "\n".join(trace))

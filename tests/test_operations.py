@@ -381,19 +381,24 @@ def test_events_given_a_key_another_has_wait_in_quarantine_until_the_mapping_is_
     careless = Hub(replace(hub.settings, project=broken))
     try:
         (report,) = ingest(careless, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
+        waiting = ops.list_quarantine(hub, "om")
+        assert report.accepted == 1 and len(report.rejected) == len(waiting) == 4
+        reasons = sorted(q["reason"].split(",")[0] for q in waiting)  # one event names a person twice
+        assert reasons == ["its delivery key for kbsp is taken by event OM-1001 (om)"] * 3 + [
+            "the event yields two KBSP messages with the same key ALIKE; is a person listed twice? (rule: "
+            "duplicate-recipient)"], reasons
+        assert report.state == "accepted"  # the file is done with: its events wait in quarantine, not the file
+        # Re-processed before the mend: each stays where it was, with its reason; none is lost.
+        outcome = ops.reprocess(careless, [q["id"] for q in waiting], "tester", "too soon")
     finally:
         careless.engine.dispose()
-    waiting = ops.list_quarantine(hub, "om")
-    assert report.accepted == 1 and len(report.rejected) == len(waiting) == 4
-    reasons = sorted(q["reason"].split(":")[0] for q in waiting)  # one event names a person twice
-    assert reasons == ["its delivery key for kbsp is taken by another event, so kbsp would take it as a repeat "
-                       "of that one"] * 3 + ["the event yields two KBSP messages with the same key ALIKE; is a person "
-                                             "listed twice? (rule"], reasons
-    assert report.state == "accepted"  # the file is done with: its events wait in quarantine, not the file
+    assert outcome.still_rejected == 4 and not any(i.now_item for i in outcome.items), outcome.lines()
+    assert ops.list_quarantine(hub, "om") == waiting
     outcome = ops.reprocess(hub, [q["id"] for q in waiting], "tester", "KbSP mapping mended")
     assert outcome == {"accepted": 4, "still_rejected": 0, "selected": 4}, outcome.lines()
     with hub.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(delivery)) == 11  # 6 for KbSP, 5 for CJIB
+        assert conn.execute(select(payload.c.events_accepted, payload.c.events_rejected)).one() == (5, 0)
 
 
 def test_an_event_too_large_is_read_from_its_kept_file_once_its_limit_is_raised(hub, tmp_path):
@@ -406,8 +411,10 @@ def test_an_event_too_large_is_read_from_its_kept_file_once_its_limit_is_raised(
     hub.registry.partners["om"] = replace(om, limits=Limits(event_bytes=3000))
     (report,) = ingest(hub, "om", path)
     assert report.accepted == 1 and "limits.event_bytes" in report.rejected[0][1]
-    hub.registry.partners["om"] = om  # the limit raised
     (q,) = ops.list_quarantine(hub, "om")
+    outcome = ops.reprocess(hub, [q["id"]], "tester", "not yet")  # still too large: still refused, as it was
+    assert outcome.still_rejected == 1 and outcome.items[0].reason == q["reason"], outcome.lines()
+    hub.registry.partners["om"] = om  # the limit raised
     outcome = ops.reprocess(hub, [q["id"]], "tester", "limit raised")
     assert outcome["accepted"] == 1, outcome.lines()
     with hub.engine.connect() as conn:  # stored, not only said to be

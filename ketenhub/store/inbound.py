@@ -159,7 +159,7 @@ def store_chunks(conn: Connection, partner: str, chunks: list[tuple[int, list, l
         except conn.dialect.dbapi.IntegrityError as e:  # its text would quote the keys: said in the hub's words
             if "uq_delivery_destination_key" not in str(e) and "delivery.idempotency_key" not in str(e):
                 raise
-            fresh = _without_taken_keys(conn, chunks, counts, fresh)
+            fresh = _without_taken_keys(conn, partner, chunks, counts, fresh)
             try:
                 with conn.begin_nested():
                     _insert_fresh(conn, partner, fresh, at)
@@ -221,8 +221,8 @@ class Refused(NamedTuple):
     raw: None
 
 
-def _without_taken_keys(conn: Connection, chunks: list[tuple[int, list, list]], counts: list[list[int]],
-                        fresh: list[tuple]) -> list[tuple]:
+def _without_taken_keys(conn: Connection, partner: str, chunks: list[tuple[int, list, list]],
+                        counts: list[list[int]], fresh: list[tuple]) -> list[tuple]:
     """``fresh`` less the events a delivery key of which is stored already, or was given to an
     event before them in ``fresh``: each goes to its chunk's ``rejected`` instead, so to the
     quarantine, and is counted there rather than as new. Two events with one key would have the
@@ -231,23 +231,26 @@ def _without_taken_keys(conn: Connection, chunks: list[tuple[int, list, list]], 
     for _, e in fresh:
         for destination, key, *_ in e[4]:
             wanted.setdefault(destination, set()).add(key)
-    given = {(destination, key) for destination, keys in wanted.items() for (key,) in select_in(
-        conn, "SELECT idempotency_key FROM delivery WHERE destination = ? AND idempotency_key IN",
-        (destination,), sorted(keys))}
+    holders = {(destination, key): f"{bericht_id} ({of})" for destination, keys in wanted.items()
+               for key, bericht_id, of in select_in(
+                   conn, "SELECT d.idempotency_key, e.bericht_id, e.partner FROM delivery d JOIN event e ON "
+                         "e.id = d.event_id WHERE d.destination = ? AND d.idempotency_key IN", (destination,),
+                   sorted(keys))}
     kept, taken = [], {}
     for payload_id, e in fresh:
         keys = [(o[0], o[1]) for o in e[4]]
-        clash = next((destination for destination, key in keys if (destination, key) in given), None)
+        clash = next(((destination, holders[destination, key]) for destination, key in keys
+                      if (destination, key) in holders), None)
         if clash is None:
             kept.append((payload_id, e))
-            given.update(keys)
+            holders.update((k, f"{e[0]} ({partner})") for k in keys)
         else:
             taken[id(e)] = clash
     for (_, accepted, rejected), count in zip(chunks, counts):
         for e in accepted:
             if id(e) in taken:
                 count[0] -= 1
-                rejected.append(Refused(e[0], None, KeyTaken.reason(taken[id(e)]), None))
+                rejected.append(Refused(e[0], None, KeyTaken.reason(*taken[id(e)]), None))
     return kept
 
 
@@ -257,7 +260,8 @@ class KeyTaken(ValueError):
     the second is quarantined (``_without_taken_keys``); this is raised only where the keys
     could not be told apart, and nothing of the chunk is stored."""
 
-    MEND = ("A destination mapping must start its key with the event's partner (Bron/Partner); see "
+    MEND = ("The destination's mapping must give each event keys of its own: from its BerichtId, with its "
+            "partner first (Bron/Partner) where other partners send that kind of event too; see "
             "tests/mappings/test_keys.py")
 
     def __init__(self, destinations: list[str]):
@@ -266,8 +270,8 @@ class KeyTaken(ValueError):
             "events was stored. " + self.MEND)
 
     @classmethod
-    def reason(cls, destination: str) -> str:
-        return (f"its delivery key for {destination} is taken by another event, so {destination} would take it as "
+    def reason(cls, destination: str, holder: str) -> str:
+        return (f"its delivery key for {destination} is taken by event {holder}, so {destination} would take it as "
                 f"a repeat of that one: not stored. {cls.MEND}. Once the mapping is mended, re-process it")
 
 
