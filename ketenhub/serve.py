@@ -170,7 +170,11 @@ _LINE = re.compile(r"^line \d+, ", re.M)
 
 def _reden(reason: str) -> str:
     """The intake's reason as one line for the answer; its line numbers are of the stored body,
-    not of CJIB's message, so they are left out (the element path says where)."""
+    not of CJIB's message, so they are left out (the element path says where). A fault of the
+    hub's own is said as such, without its details (another partner's message, the mapping)."""
+    if f"(rule: {inbound.KeyTaken.RULE})" in reason:
+        return ("not taken in, for a fault of the hub's own, not of the message; the hub keeps it and takes it in "
+                "once mended: there is no need to send it again")
     return "; ".join(_LINE.sub("", reason).splitlines())
 
 

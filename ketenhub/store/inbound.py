@@ -260,6 +260,7 @@ class KeyTaken(ValueError):
     the second is quarantined (``_without_taken_keys``); this is raised only where the keys
     could not be told apart, and nothing of the chunk is stored."""
 
+    RULE = "delivery-key"
     MEND = ("The destination's mapping must give each event keys of its own: from its BerichtId, with its "
             "partner first (Bron/Partner) where other partners send that kind of event too; see "
             "tests/mappings/test_keys.py")
@@ -272,7 +273,8 @@ class KeyTaken(ValueError):
     @classmethod
     def reason(cls, destination: str, holder: str) -> str:
         return (f"its delivery key for {destination} is taken by event {holder}, so {destination} would take it as "
-                f"a repeat of that one: not stored. {cls.MEND}. Once the mapping is mended, re-process it")
+                f"a repeat of that one: not stored. {cls.MEND}. Once the mapping is mended, re-process it "
+                f"(rule: {cls.RULE})")
 
 
 def _delivery_ids(conn: Connection, deliveries: list[tuple], at) -> Sequence[int]:

@@ -280,3 +280,15 @@ def test_a_soapaction_header_unlike_wsa_action_is_refused(hub, cjib):
     with pytest.raises(Fault) as refused:
         cjib.answer(data, answer.status_code, answer.content)
     assert_refused_and_nothing_stored(hub, refused.value, "the SOAPAction header differs from wsa:Action")
+
+
+def test_an_event_refused_for_a_fault_of_the_hubs_own_is_answered_without_its_details():
+    """A key a destination mapping gave another event too: CJIB is told it need not send the
+    event again, not which other partner's message holds the key or how the mapping is mended."""
+    from ketenhub.serve import _reden
+    from ketenhub.store.inbound import KeyTaken
+
+    reden = _reden(KeyTaken.reason("kbsp", "OM-1001 (om)"))
+    assert "no need to send it again" in reden and "OM-1001" not in reden and "mapping" not in reden
+    assert _reden("line 3, element /a/b: a required element is missing (rule: schema)") == \
+        "element /a/b: a required element is missing (rule: schema)"
