@@ -227,6 +227,12 @@ def cmd_quarantine(hub: Hub, args) -> int:
         print(f"{len(rows)} of {ops.count_quarantine(hub, f)} open items shown; times in {AMSTERDAM.key}")
         return 0
     ids = list(args.ids)
+    if not ids and not (args.partner or args.reason_text):
+        print("name the items to re-process (IDs), or choose them with --partner and --reason-text", file=sys.stderr)
+        return 2
+    if not ids:  # every open item the filter selects, the count confirmed below
+        f = ops.QuarantineFilter(partner=args.partner, reason=args.reason_text)
+        ids = [r["id"] for r in ops.list_quarantine(hub, f, limit=None)]
     if not args.dry_run and len(ids) > 1 and not _confirmed(args, f"Re-process {len(ids)} items?"):
         return 1
     outcome = ops.reprocess(hub, ids, actor=f"cli:{getpass.getuser()}", reason=args.reason or "",
@@ -405,8 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("quarantine", help="quarantined events: list, reprocess after a fix")
     p.add_argument("action", choices=["list", "reprocess"])
     p.add_argument("ids", nargs="*", type=int)
-    p.add_argument("--partner")
-    p.add_argument("--reason-text", help="list: part of the reason")
+    p.add_argument("--partner", help="list, and reprocess without IDs: its items only")
+    p.add_argument("--reason-text", help="list, and reprocess without IDs: part of the reason")
     p.add_argument("--limit", type=int, default=500)
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--reason", help="reprocess: why (written to the audit trail)")

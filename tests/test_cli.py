@@ -157,3 +157,9 @@ def test_a_file_of_rejected_events_reads_as_rejected_and_its_quarantine_says_whe
     assert r.returncode == 1 and r.stdout.splitlines()[0] == "cvom bad.xml: rejected (each of its events was)"
     listed = run("quarantine", "list").stdout
     assert "event from line 2" in listed and "line 7, element /BeroepGebeurtenis/Indiener/Bsn" in listed
+    # Re-processed by a filter, not by IDs: a filter that selects it, one that does not, none at all.
+    chosen = run("quarantine", "reprocess", "--partner", "cvom", "--reason-text", "elfproef", "--reason", "r", "--dry-run")
+    assert chosen.stdout.startswith("1 open items would be re-processed"), chosen.stdout + chosen.stderr
+    assert run("quarantine", "reprocess", "--partner", "om", "--reason", "r", "--dry-run").stdout.startswith("0 open")
+    unnamed = run("quarantine", "reprocess", "--reason", "r")
+    assert unnamed.returncode == 2 and "--partner" in unnamed.stderr
