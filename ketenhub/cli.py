@@ -227,10 +227,11 @@ def cmd_quarantine(hub: Hub, args) -> int:
         print(f"{len(rows)} of {ops.count_quarantine(hub, f)} open items shown; times in {AMSTERDAM.key}")
         return 0
     ids = list(args.ids)
-    if not ids and not (args.partner or args.reason_text):
-        print("name the items to re-process (IDs), or choose them with --partner and --reason-text", file=sys.stderr)
-        return 2
     if not ids:  # every open item the filter selects, the count confirmed below
+        if not (args.partner or args.reason_text):
+            print("name the items to re-process (IDs), or choose them with --partner and --reason-text",
+                  file=sys.stderr)
+            return 2
         f = ops.QuarantineFilter(partner=args.partner, reason=args.reason_text)
         ids = [r["id"] for r in ops.list_quarantine(hub, f, limit=None)]
     if not args.dry_run and len(ids) > 1 and not _confirmed(args, f"Re-process {len(ids)} items?"):

@@ -1,7 +1,7 @@
 """Every destination's keys tell partners apart. A partner that sends another one's kind of event
 (one added with `ketenhub adapter new --like ...`) has its items keyed with its own name first,
 so that a BerichtId both use never gives one key twice, which the destination would take as a
-repeat (and the store refuses: one key per destination)."""
+repeat (and the store quarantines the second: one key per destination)."""
 from pathlib import Path
 
 import pytest
