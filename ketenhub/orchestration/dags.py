@@ -10,7 +10,10 @@ Airflow's task retries cover a crashed task; individual messages are retried by 
 Receiving announces what it routed: its task's asset alias gets an event on the asset of each
 destination delivering on arrival it made deliveries for (``routed``), and nothing when it made
 none, so an empty poll wakes no delivery DAG. Such a destination runs on its asset, or on its
-own schedule (the safety net: retries that came due, a receiving run that failed midway).
+own schedule (the safety net: retries that came due, a receiving run that failed midway). A
+night of files is announced once, by a task after its files' tasks: Airflow links an alias to
+an asset at the alias's first event on it, and two tasks doing so at once had one of them failed
+(a unique key), its file stored all the same.
 """
 from __future__ import annotations
 
@@ -87,10 +90,11 @@ def _failing_at_once():
         raise AirflowFailException(str(e)) from None
 
 
-def _received(p: Partner, names: list[str] | None, outlet_events, routed_after: int | None = None) -> dict:
-    """Receive (the files ``names``, or all that is ready) and announce the destinations it routed to.
-    ``routed_after``: a run triggered by the service a partner calls (ketenhub serve) also announces
-    what that service routed after this delivery id, before the run started."""
+def _received(p: Partner, names: list[str] | None, outlet_events=None, routed_after: int | None = None) -> dict:
+    """Receive (the files ``names``, or all that is ready) and announce the destinations it routed
+    to, unless ``outlet_events`` is None (a night's file: see ``_announce``). ``routed_after``: a
+    run triggered by the service a partner calls (ketenhub serve) also announces what that service
+    routed after this delivery id, before the run started."""
     from ketenhub import wiring
     from ketenhub.hub import Hub
     from ketenhub.store.routed import routed_since, watermark
@@ -105,13 +109,10 @@ def _received(p: Partner, names: list[str] | None, outlet_events, routed_after: 
     _log_rejections(reports)
     with hub.engine.connect() as conn:
         new = routed_since(conn, mark)
-    # Only the assets a delivery DAG runs on: an event on another (a nightly batch's) would have
-    # Airflow create that asset, and two tasks doing so at once failed one of them (a unique key).
-    on_arrival = {d.destination for d in hub.registry.destinations.values() if d.on_arrival}
-    for destination, count in sorted(new.items()):
-        if destination in on_arrival:
-            outlet_events[routed_by(p.partner)].add(routed(destination), extra={"deliveries": count})
+    if outlet_events is not None:
+        _announce(hub, p, new, outlet_events)
     return {
+        "routed_after": mark,
         "payloads": len(reports),
         "payloads_rejected": sum(r.state == PayloadState.REJECTED for r in reports),
         "events_accepted": sum(r.accepted for r in reports),
@@ -119,6 +120,29 @@ def _received(p: Partner, names: list[str] | None, outlet_events, routed_after: 
         "events_rejected": sum(len(r.rejected) for r in reports),
         "routed": new,
     }
+
+
+def _announce(hub, p: Partner, new: dict[str, int], outlet_events) -> None:
+    """An event on the asset of each destination ``new`` holds deliveries for (by destination),
+    on ``p``'s alias. Only the assets a delivery DAG runs on: an event on another (a nightly
+    batch's) would have Airflow create that asset, and two tasks doing so at once failed one of
+    them (a unique key)."""
+    on_arrival = {d.destination for d in hub.registry.destinations.values() if d.on_arrival}
+    for destination, count in sorted(new.items()):
+        if destination in on_arrival:
+            outlet_events[routed_by(p.partner)].add(routed(destination), extra={"deliveries": count})
+
+
+def _night_announced(p: Partner, received: list[dict], outlet_events) -> dict[str, int]:
+    """What the night's files routed, from the first file's start on, announced once."""
+    from ketenhub.hub import Hub
+    from ketenhub.store.routed import routed_since
+
+    hub = Hub()
+    with hub.engine.connect() as conn:
+        new = routed_since(conn, min(r["routed_after"] for r in received))
+    _announce(hub, p, new, outlet_events)
+    return new
 
 
 def receive_dag(p: Partner):
@@ -135,11 +159,15 @@ def receive_dag(p: Partner):
                 with _failing_at_once():
                     return wiring.ready_files(hub, hub.registry.partner(p.partner), embedded=False)
 
-            @task(outlets=[routed_by(p.partner)], map_index_template="{{ task.op_kwargs['name'] }}")
-            def ingest(name: str, outlet_events=None) -> dict:
-                return _received(p, [name], outlet_events)
+            @task(map_index_template="{{ task.op_kwargs['name'] }}")
+            def ingest(name: str) -> dict:
+                return _received(p, [name])
 
-            ingest.expand(name=ready_files())
+            @task(outlets=[routed_by(p.partner)])  # after every file stored; none when no file was ready
+            def announce(received: list[dict], outlet_events=None) -> dict:
+                return _night_announced(p, received[:], outlet_events)
+
+            announce(ingest.expand(name=ready_files()))
             return
 
         @task(outlets=[routed_by(p.partner)])

@@ -91,3 +91,17 @@ def test_only_what_a_delivery_dag_runs_on_is_announced(hub, connection, monkeypa
     with serving(hub, connection):
         assert dags._received(hub.registry.partner("cjib"), None, announced)["routed"] == {"cjib": 3, "kbsp": 2}
     assert announced.assets == [("ketenhub_routed_kbsp", {"deliveries": 2})]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_night_of_files_is_announced_once_from_its_first_files_start(hub, monkeypatch):
+    """A file's task announces nothing (two at once raced in Airflow); the task after them
+    announces what was routed since the earliest of them began, each destination once."""
+    from ketenhub.orchestration import dags
+    from ketenhub.store import routed
+    marks = []
+    monkeypatch.setattr(routed, "routed_since", lambda conn, mark: marks.append(mark) or {"cjib": 4, "kbsp": 6})
+    announced = Announced()
+    night = [{"routed_after": 9, "routed": {"kbsp": 2}}, {"routed_after": 3, "routed": {"kbsp": 6}}]
+    assert dags._night_announced(hub.registry.partner("om"), night, announced) == {"cjib": 4, "kbsp": 6}
+    assert marks == [3] and announced.assets == [("ketenhub_routed_kbsp", {"deliveries": 6})]

@@ -54,12 +54,13 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
                 | {"ketenhub_audit_verify", "ketenhub_retention", "ketenhub_health"})
     assert {"ketenhub_deadline_om", "ketenhub_deadline_schadefonds"} <= expected
     assert set(out["dags"]) == expected
-    # The OM's night of files: listed, then a task each (mapped), each announcing what it routed.
+    # The OM's night of files: listed, then a task each (mapped), then one announcing what they routed.
     assert out["dags"]["ketenhub_receive_om"] == ["CronTriggerTimetable", "Europe/Amsterdam", "30 2 * * *",
-                                                  ["ready_files", "ingest"], [], {"ingest": ["ketenhub_routed_by_om"]}]
+                                                  ["ready_files", "ingest", "announce"], [],
+                                                  {"announce": ["ketenhub_routed_by_om"]}]
     assert out["dags"]["ketenhub_receive_schadefonds"] == ["CronTriggerTimetable", "Europe/Amsterdam", "0 3 * * *",
-                                                           ["ready_files", "ingest"], [],
-                                                           {"ingest": ["ketenhub_routed_by_schadefonds"]}]
+                                                           ["ready_files", "ingest", "announce"], [],
+                                                           {"announce": ["ketenhub_routed_by_schadefonds"]}]
     assert out["dags"]["ketenhub_receive_politie"] == ["DeltaTriggerTimetable", "", "0:00:30", ["ingest"], [],
                                                        {"ingest": ["ketenhub_routed_by_politie"]}]
     assert out["dags"]["ketenhub_receive_cvom"][3:] == [["ingest"], [], {"ingest": ["ketenhub_routed_by_cvom"]}]
