@@ -86,7 +86,8 @@ def _keep(hub: Hub, partner: Partner, item: Incoming, sync: bool = True, tuning:
     # NamedTemporaryFile, whose wrapper cost more than the copy of a small file.
     tmp = str(store / f"tmp{uuid.uuid4().hex}.tmp")
     with open(tmp, "x+b", opener=_private) as copy, open(item.path, "rb") as source:
-        result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy, tuning or hub.settings.tuning)
+        result = scan(partner, hub.settings.schemas_dir / partner.schema, source, copy, tuning or hub.settings.tuning,
+                      item.well_formed)
         copy.flush()
         if sync:
             os.fsync(copy.fileno())

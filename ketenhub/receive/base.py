@@ -11,6 +11,9 @@ class Incoming:
     name: str  # the partner's name for it: use this, not path.name
     path: Path  # where to read it; from a drop folder, its open descriptor (/proc/self/fd/N)
     expected_sha256: str | None = None  # from the transport's completion marker, if it has one
+    # True: the source wrote these bytes itself by serialising a tree it parsed, so they are
+    # well-formed and the scan need not parse them once more to know it
+    well_formed: bool = False
 
 
 @dataclass(frozen=True)

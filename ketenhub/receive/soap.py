@@ -95,7 +95,7 @@ class MeldingenInbox(Source):
                 # WS-Addressing's, and none twice (as each Melding may): the scan then reads it as a flat
                 # batch, without parsing it into elements again. Cheaper than taking it out of its envelope.
                 path.write_bytes(etree.tostring(page, method="c14n", exclusive=True, with_comments=False))
-                yield Incoming(path.name, path)
+                yield Incoming(path.name, path, well_formed=True)
                 if self._stopped:
                     return
                 position = max(numbers)

@@ -80,9 +80,11 @@ def _name(tag: str) -> str:
 
 
 def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[bytes] | None = None,
-         tuning: Tuning = Tuning()) -> Scan:
+         tuning: Tuning = Tuning(), well_formed: bool = False) -> Scan:
     """``source``, or ``copy_to`` if given (opened for reading too), is read a second time: a
-    copy, so that the cuts are those of the bytes kept, even if the source changed meanwhile."""
+    copy, so that the cuts are those of the bytes kept, even if the source changed meanwhile.
+    ``well_formed``: the bytes are lxml's serialisation of a parsed tree (``Incoming.well_formed``),
+    not checked again."""
     if partner.format == "json":
         from ketenhub.validate import jsonpage
         return jsonpage.scan(partner, schema_path, source, copy_to, tuning)
@@ -143,9 +145,9 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         if copy_to is not None:
             copy_to.flush()
         again = copy_to if copy_to is not None else source
-        well_formed = _check_well_formed(again)
+        checked = (lambda: None) if well_formed else _check_well_formed(again)
         layout = _flat_batch(partner, again, root, tuning) if root.tag == partner.batch_root else None
-        well_formed()
+        checked()
         result.plain = layout is not None
         if layout is None:  # what the plain reading cannot vouch for, the event reader can
             layout = _layout(partner, again, root.tag == partner.event, tuning)
