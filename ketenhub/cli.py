@@ -31,7 +31,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, literal, select
 
 from ketenhub import pipeline, wiring
 from ketenhub.clock import AMSTERDAM, local_time
@@ -100,13 +100,17 @@ def cmd_deliver(hub: Hub, args) -> int:
 
 
 def cmd_status(hub: Hub, args) -> int:
+    # A payload stored all of whose events were rejected reads as its ingest said, not as accepted.
+    payload_state = case((and_(payload.c.state == PayloadState.ACCEPTED.value, payload.c.events_accepted == 0,
+                               payload.c.events_duplicate == 0, payload.c.events_rejected > 0),
+                          literal(pipeline.EVERY_EVENT_REJECTED)), else_=payload.c.state)
     with hub.engine.connect() as conn:
-        for title, table, by in (("payloads", payload, payload.c.partner), ("events", event, event.c.partner),
-                                 ("quarantine", quarantine, quarantine.c.partner),
-                                 ("deliveries", delivery, delivery.c.destination)):
+        for title, table, by, state in (
+                ("payloads", payload, payload.c.partner, payload_state), ("events", event, event.c.partner, event.c.state),
+                ("quarantine", quarantine, quarantine.c.partner, quarantine.c.state),
+                ("deliveries", delivery, delivery.c.destination, delivery.c.state)):
             print(f"{title}:")
-            rows = conn.execute(select(by, table.c.state, func.count()).group_by(by, table.c.state)
-                                .order_by(by, table.c.state)).all()
+            rows = conn.execute(select(by, state, func.count()).group_by(by, state).order_by(by, state)).all()
             name_width, state_width = (max([8, *(len(row[i]) for row in rows)]) for i in (0, 1))  # columns aligned
             for name, state, n in rows:
                 print(f"  {name:{name_width}} {state:{state_width}} {n:>9}")

@@ -43,6 +43,9 @@ from ketenhub.xml.problems import Problem, explain
 log = logging.getLogger(__name__)
 
 
+EVERY_EVENT_REJECTED = "rejected (each of its events was)"  # a payload stored, all of whose events were rejected
+
+
 @dataclass
 class Report:
     partner: str
@@ -62,8 +65,7 @@ class Report:
     def text(self) -> str:
         """Plain words for the partner and the operator (it may be written to .error.txt)."""
         # Stored, but nothing in it could be used: "accepted" would read as the opposite
-        shown = "rejected (each of its events was)" if self.refused and self.state != PayloadState.REJECTED \
-            else self.state
+        shown = EVERY_EVENT_REJECTED if self.refused and self.state != PayloadState.REJECTED else self.state
         lines = [f"{self.partner} {self.name}: {shown}"]
         if self.problems:
             lines += [f"  {p}" for p in self.problems]

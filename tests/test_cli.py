@@ -155,6 +155,8 @@ def test_a_file_of_rejected_events_reads_as_rejected_and_its_quarantine_says_whe
                    .replace("<Bsn>100000046</Bsn>", "<Bsn>100000047</Bsn>"))
     r = run("ingest", "--partner", "cvom", bad)
     assert r.returncode == 1 and r.stdout.splitlines()[0] == "cvom bad.xml: rejected (each of its events was)"
+    payloads = run("status").stdout.split("events:")[0]  # as the ingest said, not as accepted
+    assert re.search(r"cvom +rejected \(each of its events was\) +1\n", payloads) and "accepted" not in payloads
     listed = run("quarantine", "list").stdout
     assert "event from line 2" in listed and "line 7, element /BeroepGebeurtenis/Indiener/Bsn" in listed
     # Re-processed by a filter, not by IDs: a filter that selects it, one that does not, none at all.
