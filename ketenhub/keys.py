@@ -30,8 +30,10 @@ def read() -> str | None:
     value = os.environ.get(ENVIRONMENT)  # read without importing Airflow: a process that needs
     if value:  # nothing else of it starts faster
         return value
-    if not _in_task() and _no_variables_table():
-        return None
+    if not _in_task():
+        if _no_variables_table():
+            return None
+        _refuse_unreadable()
     from airflow.sdk import Variable
 
     value = Variable.get(VARIABLE, default=None)
@@ -56,6 +58,35 @@ def _no_variables_table() -> bool:
         return False
 
 
+def _refuse_unreadable() -> None:
+    """A key stored in Airflow's metadata database that this Airflow cannot decrypt: Airflow would
+    give None (and ``init`` make a new key, changing every reference) or, without a Fernet key,
+    the encrypted text itself as the key."""
+    from airflow.models import Variable as Stored
+    from airflow.models.crypto import get_fernet
+    from airflow.utils.session import create_session
+    from cryptography.fernet import InvalidToken
+
+    try:
+        with create_session() as session:
+            row = session.query(Stored.is_encrypted, Stored._val).filter(Stored.key == VARIABLE).one_or_none()
+    except Exception:  # no metadata database: as if the Variable were absent
+        return
+    if row is None or not row.is_encrypted:
+        return
+    fernet = get_fernet()
+    why = "this Airflow has no Fernet key to read it with"
+    if fernet.is_encrypted:
+        try:
+            fernet.decrypt(row._val.encode())
+            return
+        except InvalidToken:
+            why = "this Airflow's Fernet key does not decrypt it"
+    raise MissingKey(f"the Airflow Variable {VARIABLE} is stored encrypted, but {why}. Set the Fernet key it was "
+                     "stored with ([core] fernet_key, AIRFLOW__CORE__FERNET_KEY); do not make a new key: every "
+                     "Ketenreferentie would change (docs/security-privacy.md)")
+
+
 def check(value: str | None) -> bytes:
     if not value:
         raise MissingKey(f"no key for the Ketenreferentie: the Airflow Variable {VARIABLE} is not set. Create "
@@ -78,7 +109,7 @@ def init() -> bool:
                  "that AIRFLOW_HOME first (./hub start does both)")
     if _no_variables_table():
         raise MissingKey(not_there.format("has no table for Variables"))
-    if read() is not None:
+    if read() is not None:  # raises where one is stored that this Airflow cannot read
         return False
     from airflow.models import Variable as Stored
     from airflow.models.crypto import get_fernet

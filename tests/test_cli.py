@@ -124,6 +124,17 @@ def test_keys_init_creates_the_variable_once_and_the_hub_uses_it(run, tmp_path):
     assert encrypted and len(Fernet(airflow["AIRFLOW__CORE__FERNET_KEY"]).decrypt(stored.encode())) == 43
     again = run("keys", "init", **airflow)
     assert again.returncode == 0 and "exists" in again.stdout
+    # Another Fernet key, or none: the key stored is neither replaced nor read as its encrypted text.
+    for command, fernet_key, why in (
+            (("keys", "init"), Fernet.generate_key().decode(), "does not decrypt it"),
+            (("ingest", "--partner", "politie", DATA / "politie/melding-aangifte.xml"), "", "no Fernet key")):
+        refused = run(*command, **dict(airflow, AIRFLOW__CORE__FERNET_KEY=fernet_key))
+        assert refused.returncode == 2 and why in refused.stderr and "do not make a new key" in refused.stderr, \
+            refused.stdout + refused.stderr
+    with sqlite3.connect(tmp_path / "airflow.db") as db:
+        assert db.execute("SELECT val FROM variable WHERE key = ?", ("ketenhub_ketenreferentie_key",)).fetchall() \
+            == [(stored,)]
+    assert "politie  accepted" not in run("status").stdout
     r = run("ingest", "--partner", "politie", DATA / "politie/melding-aangifte.xml", **airflow)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "politie  accepted" in run("status").stdout
