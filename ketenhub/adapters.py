@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import yaml
 
@@ -18,6 +18,16 @@ from ketenhub.settings import Settings
 
 class AdapterError(Exception):
     pass
+
+
+class UnknownSetting(ValueError):
+    """A key an adapter section does not have: a typo would otherwise switch a check off unseen."""
+
+
+def known(d: Mapping, keys: Collection[str], where: str) -> None:
+    unknown = set(d) - set(keys)
+    if unknown:
+        raise UnknownSetting(f"{where}{', '.join(sorted(unknown))}: no such setting (there are {', '.join(sorted(keys))})")
 
 
 @dataclass(frozen=True)
@@ -217,8 +227,16 @@ class Registry:
             raise AdapterError(f"unknown destination {name!r}; known: {known}") from None
 
 
+_PARTNER = ("partner", "name", "oin", "schema", "event", "mapping", "receive", "batch", "rules", "limits", "retention",
+            "format", "json")
+
+
 def _partner(d: dict) -> Partner:
+    known(d, _PARTNER, "")
     batch = d.get("batch") or {}
+    known(batch, ("root", "count", "sender"), "batch: ")
+    for r in d.get("rules", ()):
+        known(r, ("assert", "message", "for_each"), "rules: ")
     return Partner(
         partner=d["partner"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],
         event=d["event"] if d.get("format", "xml") == "xml" else f"{{{JSON_TO_XML}}}map",
@@ -299,7 +317,12 @@ def _versioned(d: dict) -> Destination:
     return replace(versions[-1].destination, versions=tuple(versions))
 
 
+_DESTINATION = ("destination", "name", "oin", "schema", "mapping", "events", "item", "key", "recipient", "envelope",
+                "deliver", "retention", "versions")
+
+
 def _destination(d: dict) -> Destination:
+    known(d, _DESTINATION, "")
     if "versions" in d:
         return _versioned(d)
     deliver = dict(d.get("deliver") or {})
@@ -336,6 +359,8 @@ def load(settings: Settings) -> Registry:
                 registry.destinations[dest.destination] = dest
             else:
                 raise KeyError("partner or destination")
+        except UnknownSetting as e:
+            raise AdapterError(f"{path.name}: {e}") from None
         except (KeyError, TypeError, ValueError) as e:
             raise AdapterError(f"{path.name}: missing or wrong field {e}") from None
     return registry

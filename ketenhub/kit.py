@@ -24,6 +24,7 @@ from ketenhub import adapters
 from ketenhub.adapters import AdapterError, Destination, Partner
 from ketenhub.clock import now
 from ketenhub.normalise.canonical import NS as CANONICAL_NS, SCHEMA as CANONICAL, Normaliser, kind
+from ketenhub.receive import kinds as receive_kinds
 from ketenhub.route.router import compile_routes, route
 from ketenhub.settings import Settings
 from ketenhub.validate.payload import scan
@@ -261,6 +262,10 @@ def check(settings: Settings, name: str, connection=None) -> list[Check]:
     except AdapterError as e:
         c.missing.append(str(e))
         return checks
+    try:
+        receive_kinds.declared_options(partner)
+    except ValueError as e:  # names the setting its transport does not know
+        c.missing.append(str(e))
     c = step("nothing left to do (TODO)")
     mapping_path = settings.mappings_dir / partner.mapping
     samples_dir = project / "tests" / "data" / name

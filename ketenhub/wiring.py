@@ -57,6 +57,7 @@ def receive(hub: Hub, partner: Partner, embedded: bool = True, names: Collection
     from ketenhub.store.cursor import ReceiveCursor
 
     r = partner.receive
+    receive_kinds.declared_options(partner)
     if r.transport == "push":  # the partner calls `ketenhub serve`; what it could not store waits in its spool
         from ketenhub.receive.push import Spool
 
@@ -73,6 +74,7 @@ def transport(hub: Hub, dest: Destination, embedded: bool = True) -> Transport:
     if dest.versions:  # each version in use now at its own Connection: one missing fails the run before any send
         return VersionedTransport({v.version: transport(hub, dest.in_version(v.version), embedded)
                                    for v in dest.versions if v.in_use(now())})
+    kinds.declared_options(dest)
     ep = _endpoint(dest.connection or dest.destination, embedded)
     if ep is None or ep.conn_type == "fs" or dest.transport == "folder":
         return FolderTransport(_folder(hub, ep, dest.folder), dest.marker)

@@ -85,8 +85,34 @@ def test_a_version_has_the_common_settings_and_its_own(tmp_path):
 @pytest.mark.parametrize("change, message", [
     (("    upgrade: portaal-v1-to-v2.xsl\n", "    upgrade: portaal-v1-to-v2.xsl\n    name: x\n"), "versions: name"),
     (('until: "2030-01-01 00:00"', 'until: "the first of January"'), "wrong field"),
-    (("versions:\n", "versions: []\nx:\n"), "versions: at least one"),
+    (("versions:\n", "versions: []\nx:\n"), "x: no such setting"),
 ])
 def test_a_wrong_version_is_named(tmp_path, change, message):
     with pytest.raises(adapters.AdapterError, match=message):
         load(tmp_path, PORTAAL.replace(*change))
+
+
+def test_a_version_is_needed(tmp_path):
+    with pytest.raises(adapters.AdapterError, match="versions: at least one"):
+        load(tmp_path, PORTAAL.split("versions:")[0] + "versions: []\n")
+
+
+CVOM = (settings.load().adapters_dir / "cvom.yaml").read_text()
+
+
+@pytest.mark.parametrize("change, message", [
+    (("rules:", "rulse:"), r"cvom.yaml: rulse: no such setting \(there are batch, event, "),
+    (("receive:", "batch: {root: x, cuont: y}\nreceive:"), "cvom.yaml: batch: cuont: no such setting"),
+    (("  - assert:", "  - asert:"), "cvom.yaml: rules: asert: no such setting"),
+])
+def test_a_misspelt_setting_is_named_not_ignored(tmp_path, change, message):
+    """A typo would otherwise switch off what the setting asks for: rules, the control count."""
+    (tmp_path / "adapters").mkdir()
+    (tmp_path / "adapters" / "cvom.yaml").write_text(CVOM.replace(*change, 1))
+    with pytest.raises(adapters.AdapterError, match=message):
+        adapters.load(replace(settings.load(), project=tmp_path))
+
+
+def test_a_destinations_misspelt_setting_is_named(tmp_path):
+    with pytest.raises(adapters.AdapterError, match="portaal.yaml: evnets: no such setting"):
+        load(tmp_path, PORTAAL + "evnets: [Zaakgebeurtenis]\n")

@@ -52,6 +52,9 @@ class HttpRequests:
         return Outcome(self.statuses.get(status) or (Outcome.RETRY if status == 429 or status >= 500 else Outcome.FAILED))
 
 
+OPTIONS = HttpRequests  # deliver.transports.declared_options
+
+
 class HttpDestination(Transport):
     concurrent = True  # one client, whose pool keeps a connection alive for each call under way
 

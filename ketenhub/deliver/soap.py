@@ -46,6 +46,9 @@ class SoapResults:
             raise ValueError(f"outcomes {wrong}: each must be one of {', '.join(Outcome)}")
 
 
+OPTIONS = SoapResults  # deliver.transports.declared_options
+
+
 class SoapDestination(Transport):
     def __init__(self, client: SoapClient, results: SoapResults, label: str):
         self.client, self.results, self.label = client, results, label

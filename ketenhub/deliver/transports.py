@@ -35,6 +35,19 @@ def kind(name: str) -> Callable:
     return getattr(importlib.import_module(module), function)
 
 
+def declared_options(dest) -> None:
+    """The settings of the destination's own transport (``deliver: transport:``, its module's
+    ``OPTIONS``), checked whichever transport runs now (a folder where no Connection is found)."""
+    spec = None
+    if dest.transport in KINDS:
+        spec = getattr(importlib.import_module(KINDS[dest.transport].split(":")[0]), "OPTIONS", None)
+    if spec is not None:
+        options(spec, dest)
+    elif dest.options:
+        raise ValueError(f"{dest.destination}: deliver: {', '.join(sorted(dest.options))} not known to transport "
+                         f"{dest.transport} (it takes no other settings)")
+
+
 def options(spec: type, dest) -> object:
     """A transport's configuration from its destination's ``deliver:`` section, in a dataclass
     of its own: an unknown or missing setting is an error naming it."""

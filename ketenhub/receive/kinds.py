@@ -44,6 +44,16 @@ def kind(name: str) -> Callable:
     return getattr(importlib.import_module(module), function)
 
 
+def declared_options(partner) -> object:
+    """The settings of the partner's own transport (``receive: transport:``, its module's
+    ``OPTIONS``), checked whichever transport runs now: an fs Connection makes any partner a drop
+    folder, and the command line reads a folder where no Connection is found."""
+    spec = None
+    if partner.receive.transport in KINDS:
+        spec = getattr(importlib.import_module(KINDS[partner.receive.transport].split(":")[0]), "OPTIONS", None)
+    return options(spec, partner)
+
+
 def options(spec: type | None, partner) -> object:
     """A transport's settings from its partner's ``receive:`` section beyond the shared ones, in a
     dataclass of its own (None: it takes none): an unknown or wrong setting is an error naming it."""

@@ -59,6 +59,9 @@ class RestOptions:
     token_leeway_seconds: float = 30.0  # a token is renewed this long before it expires
 
 
+OPTIONS = RestOptions  # receive.kinds.declared_options
+
+
 class FeedAlert(Exception):
     """The feed refused the hub in a way trying again does not mend: an operator must act."""
 

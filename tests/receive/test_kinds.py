@@ -38,3 +38,19 @@ def test_without_a_connection_a_rest_partner_reads_its_drop_folder(hub):
     (folder / "pagina.json").write_text('{"gebeurtenissen": [], "volgende": "c", "meerBeschikbaar": false}')
     (report,) = wiring.receive(hub, hub.registry.partner("shn"))
     assert report.state == "accepted" and (folder / "processed" / "pagina.json").exists()
+
+
+@pytest.mark.parametrize("name, transport", [("cvom", "folder"), ("om", "sftp")])
+def test_a_misspelt_setting_is_named_whichever_transport_runs(hub, name, transport):
+    """Without a Connection every partner reads its drop folder: its own transport's settings are
+    checked all the same, so that a typo does not pass unseen until the first real run."""
+    partner = hub.registry.partner(name)
+    hub.registry.partners[name] = replace(partner, receive=replace(partner.receive, options={"patern": "*.xml"}))
+    with pytest.raises(ValueError, match=f"{name}: receive: patern not known to transport {transport}"):
+        wiring.receive(hub, hub.registry.partner(name))
+
+
+def test_a_destinations_misspelt_setting_is_named_whichever_transport_runs(hub):
+    cjib = hub.registry.destination("cjib")  # over SFTP; without a Connection, to its outbox folder
+    with pytest.raises(ValueError, match="cjib: deliver: remot not known to transport sftp"):
+        wiring.transport(hub, replace(cjib, options={"remot": "inbox"}))
