@@ -79,16 +79,16 @@ class EventProcessor:
                 if not problems:
                     k = kind(canonical)
                     outbound, problems = route(canonical, k, self.routes)
+                    if not problems:
+                        return _accepted(bericht_id, canonical, k, outbound)
             except MappingError as e:
                 problems = [Problem("mapping", str(e))]
-        if problems:
-            if raw is not None:
-                return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, None, explain(problems), raw)
-            if line_offset:
-                problems = [replace(p, line=p.line + line_offset) if p.line else p for p in problems]
-            return RejectedEvent(bericht_id, el.sourceline + line_offset, explain(problems),
-                                 etree.tostring(el, encoding="unicode", with_tail=False).encode())
-        return _accepted(bericht_id, canonical, k, outbound)
+        if raw is not None:
+            return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, None, explain(problems), raw)
+        if line_offset:
+            problems = [replace(p, line=p.line + line_offset) if p.line else p for p in problems]
+        return RejectedEvent(bericht_id, el.sourceline + line_offset, explain(problems),
+                             etree.tostring(el, encoding="unicode", with_tail=False).encode())
 
     def process_json(self, event: object, index: int | None = None, line: int | None = None,
                      raw: bytes | None = None) -> AcceptedEvent | RejectedEvent:
@@ -166,10 +166,12 @@ class EventProcessor:
             kinds = [None if c is None else kind(c) for c in canonicals]
             routed = route_many(canonicals_root, kinds, self.routes)
             for i, canonical, k, outbound in zip(kept, canonicals, kinds, routed):
-                if outbound is None:
+                try:
+                    results[i] = _accepted(ids[i], canonical, k, outbound) if outbound is not None else None  # see xslt.for_each
+                except MappingError:
+                    pass
+                if results[i] is None:  # done again on its own below, which says why
                     raws.add(i)
-                else:
-                    results[i] = _accepted(ids[i], canonical, k, outbound)  # see xslt.for_each
         if not raws:
             return results
         spans = self._spans(region)
@@ -215,8 +217,12 @@ class EventProcessor:
             kinds = [None if c is None else kind(c) for c in canonicals]
             routed = route_many(canonicals_root, kinds, self.routes)
             for (i, bericht_id), canonical, k, outbound in zip(kept, canonicals, kinds, routed):
-                results[i] = (self.process_region(regions[i]) if outbound is None
-                              else [_accepted(bericht_id, canonical, k, outbound)])
+                try:
+                    results[i] = [_accepted(bericht_id, canonical, k, outbound)] if outbound is not None else None
+                except MappingError:
+                    results[i] = None
+                if results[i] is None:
+                    results[i] = self.process_region(regions[i])  # on its own, which says why
         return results
 
     def _too_large(self, data: bytes, line: int | None) -> RejectedEvent:
@@ -288,8 +294,11 @@ _SOORT = f"{{{CANONICAL}}}Soort"
 
 def _accepted(bericht_id: str, canonical: etree._Element, k: str, outbound: list) -> AcceptedEvent:
     # iterchildren, not findtext: twice as fast, at every event
-    soort = next(canonical[-1].iterchildren(_SOORT)).text
-    return AcceptedEvent(bericht_id, k, soort, serialised(canonical), outbound)
+    soort = next(canonical[-1].iterchildren(_SOORT), None)
+    if soort is None:
+        raise MappingError(f"the canonical {k} has no Soort: each kind of event in the canonical model needs one "
+                           "(schemas/canonical/gebeurtenis-v1.xsd), the hub stores and shows it")
+    return AcceptedEvent(bericht_id, k, soort.text, serialised(canonical), outbound)
 
 
 def to_pipe(results: tuple[list[AcceptedEvent], list[RejectedEvent]]) -> tuple[list, list]:

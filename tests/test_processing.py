@@ -181,3 +181,20 @@ def test_documents_of_one_event_together_give_what_each_gives_on_its_own(hub, tm
     together = processor.process_documents(cut)
     assert together == [processor.process_region(r) for r in cut]
     assert sum(isinstance(r, RejectedEvent) for rs in together for r in rs) == 3
+
+
+def test_a_canonical_kind_without_a_soort_rejects_its_events_with_the_reason(hub, tmp_path, monkeypatch):
+    """A kind added to the canonical model without the Soort every kind has: its events are
+    rejected saying so, in a region as one by one, where the region failed with StopIteration."""
+    from ketenhub import processing
+    monkeypatch.setattr(processing, "_SOORT", "{urn:elders}Soort")  # as if the kind had none
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                             om_batch([om_event(n) for n in range(1, 5)]))
+    om = hub.registry.partner("om")
+    processor = EventProcessor(hub, om)
+    tuning = Tuning(region_events=4)
+    with open(path, "rb") as f:
+        scanned = scan(om, hub.settings.schemas_dir / om.schema, f, tuning=tuning)
+    results = [r for region in regions(path, scanned, tuning) for r in processor.process_region(region)]
+    assert len(results) == 4 and all(isinstance(r, RejectedEvent) for r in results)
+    assert all("has no Soort" in r.reason and "rule: mapping" in r.reason for r in results), results[0].reason
