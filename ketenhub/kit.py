@@ -338,9 +338,14 @@ def check(settings: Settings, name: str, connection=None) -> list[Check]:
     else:
         _check_golden(settings, registry, partner, mapped, c)
 
-    c = step("a destination takes each kind of event (routing rows)")
+    c = step("a destination takes each kind of event, and takes its items (routing rows)")
     if not mapped:
         c.skipped = "no sample event was mapped"
+    else:  # each item as the destination's contract has it: what it would refuse, the intake rejects
+        routes = compile_routes(list(registry.destinations.values()), settings.mappings_dir, settings.schemas_dir)
+        for ev in mapped:
+            c.missing += [f"event {ev.bericht_id} ({ev.sample}): {p.message}"
+                          for p in route(ev.canonical, kind(ev.canonical), routes)[1]]
     for k in sorted({kind(ev.canonical) for ev in mapped}):
         taking = sorted({d.destination for d in _routes_of(registry) if k in d.events})
         if taking:

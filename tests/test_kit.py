@@ -242,4 +242,17 @@ def test_a_kind_no_destination_takes_is_named(filled):
         adapter = filled / f"adapters/{name}.yaml"
         adapter.write_text(adapter.read_text().replace("Zaakgebeurtenis, ", "")
                            .replace("[Zaakgebeurtenis]", "[]"))
-    assert "no destination takes a Zaakgebeurtenis" in missing(filled, "a destination takes each kind of event (routing rows)")
+    assert "no destination takes a Zaakgebeurtenis" in missing(filled, ROUTING)
+
+
+ROUTING = "a destination takes each kind of event, and takes its items (routing rows)"
+
+
+def test_an_item_a_destination_would_refuse_is_named(filled):
+    """Not only the victim portal's: CJIB's too, which the intake would reject every such event for."""
+    mapping = filled / "mappings/canonical-to-cjib.xsl"
+    mapping.write_text(mapping.read_text().replace('<Beslisdatum><xsl:value-of select="../k:Datum"/></Beslisdatum>',
+                                                   "<Beslisdatum>gisteren</Beslisdatum>"))
+    regenerate(filled)  # current golden files do not make it right
+    text = missing(filled, ROUTING)
+    assert "produced an item CJIB would refuse" in text and "Beslisdatum" in text, text
