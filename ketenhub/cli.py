@@ -464,9 +464,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_cases)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:  # the store's migrations, at a new store's first command: a line each
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return args.func(Hub(), args)
-    except (AdapterError, ValueError, MissingKey) as e:
+    except (AdapterError, ValueError, MissingKey, FileNotFoundError) as e:  # what to set up, in a line
         print(f"ketenhub: {e}", file=sys.stderr)
         return 2
 

@@ -1,6 +1,7 @@
 """The ketenhub command as an operator uses it: a real process, state under KETENHUB_HOME."""
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import sys
 import pytest
 from cryptography.fernet import Fernet
 
+from ketenhub.settings import PROJECT_DIR
 from tests.conftest import DATA
 from tests.support.airflow_db import migrated
 from tests.support.factories import om_batch, om_event, write_with_marker
@@ -26,6 +28,20 @@ def run(tmp_path, database_url):
         return subprocess.run([sys.executable, "-m", "ketenhub.cli", *map(str, args)], env=env,
                               capture_output=True, text=True, timeout=120)
     return ketenhub
+
+
+def test_a_schema_that_is_not_there_is_named_in_a_line(run, tmp_path):
+    """A setup error, as the README says: its line and exit 2, no traceback, and no line of the
+    store's migrations that a first command runs."""
+    project = tmp_path / "project"
+    for folder in ("adapters", "schemas", "mappings"):
+        shutil.copytree(PROJECT_DIR / folder, project / folder)
+    adapter = project / "adapters" / "cvom.yaml"
+    adapter.write_text(adapter.read_text().replace("schema: cvom/wahv-beroep-v1.xsd", "schema: cvom/v9.xsd"))
+    r = run("validate", "--partner", "cvom", DATA / "cvom/beslissing-gedeeltelijk-gegrond.xml",
+            KETENHUB_PROJECT=str(project))
+    assert r.returncode == 2 and r.stderr.strip().endswith("cvom/v9.xsd does not exist"), r.stderr
+    assert "Traceback" not in r.stderr and "alembic" not in r.stderr, r.stderr
 
 
 def test_validate_prints_plain_errors_and_exits_1(run, tmp_path):
