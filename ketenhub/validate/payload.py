@@ -168,8 +168,10 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         counter = envelope.find(f".//{partner.batch_count}")
         declared = int(counter.text)
         if declared != result.events:
+            # None at all: more likely the adapter's event: names another element than the file's
+            named = f" {_name(partner.event)} elements (the adapter's event:)" if result.events == 0 else ""
             problems.append(Problem("control-count", f"the header says {declared} events but the file "
-                                    f"holds {result.events}", line=counter.sourceline,
+                                    f"holds {result.events}{named}", line=counter.sourceline,
                                     element=element_path(counter)))
     if partner.batch_sender and not problems:
         sender = envelope.find(f".//{partner.batch_sender}")

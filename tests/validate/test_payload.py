@@ -324,3 +324,16 @@ def test_the_cuts_are_those_of_the_kept_copy_even_if_the_source_changes(hub, mon
     assert copy.getvalue() == data and scanned.events == 5
     ends = {m.end() for m in re.finditer(rb"</Zaakgebeurtenis>", data)}
     assert all(c.offset in ends for c in scanned.cuts[1:]) and scanned.cuts[-1].events == 5
+
+
+def test_a_batch_whose_events_the_adapter_names_otherwise_says_which_it_looked_for(hub, tmp_path):
+    """No event found at all, against the header's count: the adapter's event: names another
+    element (here another namespace) than the contract's files have, and the reason says so."""
+    from dataclasses import replace
+    om = hub.registry.partner("om")
+    hub.registry.partners["om"] = replace(om, event=om.event.replace(om.namespace, "urn:keten:om:v2"))
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch([om_event(1), om_event(2)]))
+    (report,) = ingest(hub, "om", path)
+    assert report.state == "rejected", report.text()
+    assert ("holds 0 Zaakgebeurtenis (namespace urn:keten:om:v2) elements (the adapter's event:)"
+            in report.text()), report.text()
