@@ -347,9 +347,14 @@ def cmd_adapter(hub: Hub, args) -> int:
         print(f"next: fill in every TODO, put the contract under schemas/{args.name}/, then "
               f"`ketenhub adapter check {args.name}` (README, \"Adding a partner\")")
         return 0
-    checks = kit.check(hub.settings, args.name, connection=endpoint)
-    print(kit.report(args.name, checks))
-    return 0 if all(c.passed for c in checks) else 1
+    reports = []  # the partner's, and the destination's of that name (CJIB is both)
+    if args.name in hub.registry.partners or args.name not in hub.registry.destinations:
+        reports.append(kit.check(hub.settings, args.name, connection=endpoint))
+    if args.name in hub.registry.destinations:
+        reports.append(kit.check_destination(hub.settings, args.name))
+    names = [args.name, f"{args.name} (destination)"] if len(reports) == 2 else [args.name]
+    print("\n".join(kit.report(name, checks) for name, checks in zip(names, reports)))
+    return 0 if all(c.passed for checks in reports for c in checks) else 1
 
 
 def cmd_cases(hub: Hub, args) -> int:
@@ -456,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_privacy)
     p = sub.add_parser("adapter", help="new: start a partner from one of its kind; check: what it still lacks")
     p.add_argument("action", choices=["new", "check"])
-    p.add_argument("name", help="the partner's short name (adapters/NAME.yaml)")
+    p.add_argument("name", help="the partner's short name (adapters/NAME.yaml); check: a destination's too")
     p.add_argument("--like", help="new: the existing partner of the same kind (om, cvom, politie, ...)")
     p.set_defaults(func=cmd_adapter)
     p = sub.add_parser("cases", help="conflicts: cases for which two Ketenreferenties were published")

@@ -379,6 +379,50 @@ def check(settings: Settings, name: str, connection=None) -> list[Check]:
     return checks
 
 
+def check_destination(settings: Settings, name: str) -> list[Check]:
+    """The checks of destination ``name`` of its own; the partners' checks route their samples
+    through it (``check``)."""
+    from ketenhub.deliver import transports
+
+    checks: list[Check] = []
+    for cached in (compile_schema, xslt.stylesheet, xslt.for_each, xslt.results_schema):
+        cached.cache_clear()
+    c = Check("the adapter loads")
+    checks.append(c)
+    try:
+        dest = adapters.load(settings).destination(name)
+    except AdapterError as e:
+        c.missing.append(str(e))
+        return checks
+    versions = dest.each_version() or [dest]
+    for d in versions:
+        try:
+            transports.declared_options(d)
+        except ValueError as e:  # names the setting its transport does not know
+            c.missing.append(str(e))
+    c = Check("each of its events: is a kind of event the canonical model has")
+    checks.append(c)
+    kinds_known = canonical_kinds(settings)
+    for d in versions:
+        c.missing += [f"events: {k} is not a kind of event the canonical model has ({', '.join(kinds_known)})"
+                      for k in d.events if k not in kinds_known]
+    c = Check("the contract's schema and the mapping compile")
+    checks.append(c)
+    for d in versions:
+        if not (settings.schemas_dir / d.schema).is_file():
+            c.missing.append(f"schemas/{d.schema} does not exist: copy the destination's contract there, unchanged, "
+                             "and name it in the adapter's schema:")
+        elif not (settings.mappings_dir / d.mapping).is_file():
+            c.missing.append(f"mappings/{d.mapping} does not exist: write it, and name it in the adapter's mapping:")
+        else:
+            try:
+                compile_routes([d], settings.mappings_dir, settings.schemas_dir)
+            except Exception as e:  # lxml says what is wrong with the schema or the mapping
+                c.missing.append(f"schemas/{d.schema} or mappings/{d.mapping} does not compile: {e}")
+    c.notes.append("the partners' checks (`ketenhub adapter check PARTNER`) route their samples through it")
+    return checks
+
+
 def _xml_events(settings: Settings, partner: Partner, schema, path: Path, c: Check) -> list[Event]:
     """A sample's valid events; what is wrong with it in ``c``, as ``ketenhub validate`` says it."""
     shown = f"tests/data/{partner.partner}/{path.name}"

@@ -256,3 +256,14 @@ def test_an_item_a_destination_would_refuse_is_named(filled):
     regenerate(filled)  # current golden files do not make it right
     text = missing(filled, ROUTING)
     assert "produced an item CJIB would refuse" in text and "Beslisdatum" in text, text
+
+
+def test_a_destination_is_checked_by_name_its_misspelt_kind_named(project):
+    """A kind misspelt in events: would route every such event nowhere, unseen."""
+    adapter = project / "adapters/dlv.yaml"
+    adapter.write_text(adapter.read_text().replace("Beroepgebeurtenis", "Beroepsgebeurtenis", 1))
+    done = run_in(project, "adapter", "check", "dlv")
+    assert done.returncode == 1 and done.stdout.startswith("adapter dlv:\n"), done.stdout + done.stderr
+    assert "events: Beroepsgebeurtenis is not a kind of event the canonical model has" in done.stdout
+    both = run_in(project, "adapter", "check", "cjib")  # a partner and a destination: both checked
+    assert both.returncode == 0 and "adapter cjib:\n" in both.stdout and "adapter cjib (destination):\n" in both.stdout
