@@ -212,8 +212,11 @@ class Version:
 class Registry:
     partners: dict[str, Partner] = field(default_factory=dict)
     destinations: dict[str, Destination] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)  # partner -> why its adapter does not load
 
     def partner(self, name: str) -> Partner:
+        if name in self.broken:
+            raise AdapterError(self.broken[name])
         try:
             return self.partners[name]
         except KeyError:
@@ -346,11 +349,19 @@ _COMMON = ("transport", "folder", "marker", "remote", "wsdl", "max_attempts", "a
 
 
 def load(settings: Settings) -> Registry:
+    """Every adapter. A partner's that does not load is set aside in ``broken``, so that the other
+    partners go on receiving; a destination's fails the whole, as routing without it would store
+    events that never reach it."""
     registry = Registry()
     for path in sorted(Path(settings.adapters_dir).glob("*.yaml")):
-        with open(path, encoding="utf-8") as f:
-            d = yaml.safe_load(f)
         try:
+            with open(path, encoding="utf-8") as f:
+                d = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise AdapterError(f"{path.name}: not YAML: {e}") from None
+        try:
+            if not isinstance(d, dict):
+                raise KeyError("partner or destination")
             if "partner" in d:
                 p = _partner(d)
                 registry.partners[p.partner] = p
@@ -359,8 +370,9 @@ def load(settings: Settings) -> Registry:
                 registry.destinations[dest.destination] = dest
             else:
                 raise KeyError("partner or destination")
-        except UnknownSetting as e:
-            raise AdapterError(f"{path.name}: {e}") from None
         except (KeyError, TypeError, ValueError) as e:
-            raise AdapterError(f"{path.name}: missing or wrong field {e}") from None
+            why = f"{path.name}: {e}" if isinstance(e, UnknownSetting) else f"{path.name}: missing or wrong field {e}"
+            if not isinstance(d, dict) or "destination" in d or not isinstance(d.get("partner"), str):
+                raise AdapterError(why) from None
+            registry.broken[d["partner"]] = why
     return registry

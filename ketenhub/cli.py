@@ -115,6 +115,8 @@ def cmd_status(hub: Hub, args) -> int:
             for name, state, n in rows:
                 print(f"  {name:{name_width}} {state:{state_width}} {n:>9}")
     from ketenhub.monitoring import troubles
+    for partner, why in sorted(hub.registry.broken.items()):  # its DAGs are left out meanwhile
+        print(f"in trouble: {partner} receives nothing: its adapter does not load: {why}")
     for problem in troubles(hub):  # what the delivery DAGs' alerts would fail with now
         print(f"in trouble: {problem}")
     return 0

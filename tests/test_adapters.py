@@ -110,9 +110,28 @@ def test_a_misspelt_setting_is_named_not_ignored(tmp_path, change, message):
     (tmp_path / "adapters").mkdir()
     (tmp_path / "adapters" / "cvom.yaml").write_text(CVOM.replace(*change, 1))
     with pytest.raises(adapters.AdapterError, match=message):
-        adapters.load(replace(settings.load(), project=tmp_path))
+        adapters.load(replace(settings.load(), project=tmp_path)).partner("cvom")
 
 
 def test_a_destinations_misspelt_setting_is_named(tmp_path):
     with pytest.raises(adapters.AdapterError, match="portaal.yaml: evnets: no such setting"):
         load(tmp_path, PORTAAL + "evnets: [Zaakgebeurtenis]\n")
+
+
+def test_a_partner_whose_adapter_does_not_load_is_set_aside_and_the_others_go_on(tmp_path):
+    (tmp_path / "adapters").mkdir()
+    (tmp_path / "adapters" / "cvom.yaml").write_text(CVOM.replace("rules:", "rulse:", 1))
+    (tmp_path / "adapters" / "portaal.yaml").write_text(PORTAAL)
+    registry = adapters.load(replace(settings.load(), project=tmp_path))
+    assert list(registry.partners) == [] and list(registry.destinations) == ["portaal"]
+    with pytest.raises(adapters.AdapterError, match="cvom.yaml: rulse: no such setting"):
+        registry.partner("cvom")
+
+
+def test_a_destination_whose_adapter_does_not_load_fails_the_whole(tmp_path):
+    """Routing without it would store events that never reach it."""
+    (tmp_path / "adapters").mkdir()
+    (tmp_path / "adapters" / "cvom.yaml").write_text(CVOM)
+    (tmp_path / "adapters" / "portaal.yaml").write_text(PORTAAL + "evnets: []\n")
+    with pytest.raises(adapters.AdapterError, match="portaal.yaml: evnets"):
+        adapters.load(replace(settings.load(), project=tmp_path))

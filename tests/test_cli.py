@@ -44,6 +44,22 @@ def test_a_schema_that_is_not_there_is_named_in_a_line(run, tmp_path):
     assert "Traceback" not in r.stderr and "alembic" not in r.stderr, r.stderr
 
 
+def test_status_names_a_partner_whose_adapter_does_not_load_and_the_others_work(run, tmp_path):
+    project = tmp_path / "project"
+    for folder in ("adapters", "schemas", "mappings"):
+        shutil.copytree(PROJECT_DIR / folder, project / folder)
+    adapter = project / "adapters" / "cvom.yaml"
+    adapter.write_text(adapter.read_text().replace("rules:", "rulse:", 1))
+    status = run("status", KETENHUB_PROJECT=str(project))
+    assert status.returncode == 0 and "in trouble: cvom receives nothing: its adapter does not load: cvom.yaml: " \
+        "rulse: no such setting" in status.stdout, status.stdout + status.stderr
+    assert run("validate", "--partner", "om", DATA / "om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+               KETENHUB_PROJECT=str(project)).returncode == 0
+    refused = run("validate", "--partner", "cvom", DATA / "cvom/beslissing-gedeeltelijk-gegrond.xml",
+                  KETENHUB_PROJECT=str(project))
+    assert refused.returncode == 2 and "cvom.yaml: rulse" in refused.stderr
+
+
 def test_validate_prints_plain_errors_and_exits_1(run, tmp_path):
     bad = tmp_path / "bad.xml"
     bad.write_text((DATA / "cvom/beslissing-gedeeltelijk-gegrond.xml").read_text()

@@ -361,7 +361,17 @@ def health_dag():
     return health()
 
 
+def broken_adapters() -> None:
+    """Raises, naming each partner adapter that does not load (dags/ketenhub_adapter_errors.py):
+    an import error of that file in Airflow's UI, while the other partners' DAGs go on."""
+    broken = adapters.load(settings.load()).broken
+    if broken:
+        raise adapters.AdapterError("; ".join(broken[p] for p in sorted(broken)) + " (its DAGs are left out until "
+                                    "the adapter loads: `ketenhub adapter check PARTNER`)")
+
+
 def build() -> dict:
+    """The DAGs of every adapter that loads (``adapters.load`` sets a broken partner's aside)."""
     registry = adapters.load(settings.load())
     dags = [receive_dag(p) for p in registry.partners.values()]
     dags += [deadline_dag(p) for p in registry.partners.values() if p.receive.deadline]

@@ -77,6 +77,27 @@ print(json.dumps({"errors": bag.import_errors, "dags": {
     assert out["dags"]["ketenhub_health"][1:4] == ["Europe/Amsterdam", "*/5 * * * *", ["measure"]]
 
 
+def test_a_partner_adapter_that_does_not_load_is_an_import_error_and_the_others_run_on(tmp_path):
+    """A typo in one partner's adapter leaves out its DAGs and says why in Airflow's import
+    errors; every other partner's and destination's DAG is there."""
+    import shutil
+    project = tmp_path / "project"
+    for folder in ("adapters", "schemas", "mappings"):
+        shutil.copytree(PROJECT_DIR / folder, project / folder)
+    adapter = project / "adapters" / "cvom.yaml"
+    adapter.write_text(adapter.read_text().replace("rules:", "rulse:", 1))
+    r = python("""
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder="dags")
+print(json.dumps({"errors": {k.rsplit("/", 1)[-1]: v for k, v in bag.import_errors.items()}, "dags": sorted(bag.dags)}))
+""", airflow_env(tmp_path, KETENHUB_PROJECT=str(project)))
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert list(out["errors"]) == ["ketenhub_adapter_errors.py"] and "cvom.yaml: rulse: no such setting" in \
+        out["errors"]["ketenhub_adapter_errors.py"]
+    assert "ketenhub_receive_cvom" not in out["dags"] and {"ketenhub_receive_om", "ketenhub_deliver_dlv"} <= set(out["dags"])
+
+
 def test_dag_file_import_touches_no_database_schema_or_mapping(tmp_path):
     """Parsing the DAG file must stay cheap: no engine, no compiled XSD or XSLT, no files written."""
     r = python(f"""
