@@ -85,7 +85,12 @@ def cmd_receive(hub: Hub, args) -> int:
             print(r.text())
         print(f"ketenhub: {e}", file=sys.stderr)
         return 1
-    return _reported(reports, "nothing ready")
+    done = _reported(reports, "nothing ready")
+    if not args.partner and hub.registry.broken:  # received from the others; these are not
+        for why in (hub.registry.broken[p] for p in sorted(hub.registry.broken)):
+            print(f"ketenhub: not received, its adapter does not load: {why}", file=sys.stderr)
+        return 1
+    return done
 
 
 def cmd_deliver(hub: Hub, args) -> int:
@@ -350,7 +355,8 @@ def cmd_adapter(hub: Hub, args) -> int:
               f"`ketenhub adapter check {args.name}` (README, \"Adding a partner\")")
         return 0
     reports = []  # the partner's, and the destination's of that name (CJIB is both)
-    if args.name in hub.registry.partners or args.name not in hub.registry.destinations:
+    if args.name in hub.registry.partners or args.name in hub.registry.broken or \
+            args.name not in hub.registry.destinations:
         reports.append(kit.check(hub.settings, args.name, connection=endpoint))
     if args.name in hub.registry.destinations:
         reports.append(kit.check_destination(hub.settings, args.name))

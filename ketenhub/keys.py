@@ -27,13 +27,13 @@ def read() -> str | None:
     first; then in a task Airflow's API server, elsewhere the secrets backend and, where
     AIRFLOW_HOME says which Airflow this is (the command line beside the demo), its metadata
     database."""
+    global _unreadable
+    _unreadable = None
     value = os.environ.get(ENVIRONMENT)  # read without importing Airflow: a process that needs
     if value:  # nothing else of it starts faster
         return value
-    if not _in_task():
-        if _no_variables_table():
-            return None
-        _refuse_unreadable()
+    if not _in_task() and _no_variables_table():
+        return None
     from airflow.sdk import Variable
 
     value = Variable.get(VARIABLE, default=None)
@@ -43,7 +43,41 @@ def read() -> str | None:
             value = Stored.get(VARIABLE, default_var=None)
         except Exception:  # no metadata database (yet): as if the Variable were absent
             value = None
+    if not _in_task():  # what a secrets backend gave stands; the metadata database's, only if readable
+        stored, _unreadable = _stored_unreadable()
+        if _unreadable and value in (None, stored):
+            return None
+        _unreadable = None
     return value or None
+
+
+_unreadable: str | None = None  # why the key stored in Airflow's metadata database could not be read
+
+
+def _stored_unreadable() -> tuple[str | None, str | None]:
+    """The key as stored in Airflow's metadata database, and why this Airflow cannot decrypt it
+    (None: it can, or none is stored there). Airflow itself gives None for it then (and ``init``
+    would make a new key, changing every reference) or, without a Fernet key, the encrypted text."""
+    from airflow.models import Variable as Stored
+    from airflow.models.crypto import get_fernet
+    from airflow.utils.session import create_session
+    from cryptography.fernet import InvalidToken
+
+    try:
+        with create_session() as session:
+            row = session.query(Stored.is_encrypted, Stored._val).filter(Stored.key == VARIABLE).one_or_none()
+    except Exception:  # no metadata database: as if the Variable were absent
+        return None, None
+    if row is None or not row.is_encrypted:
+        return None, None
+    fernet = get_fernet()
+    if not fernet.is_encrypted:
+        return row._val, "this Airflow has no Fernet key to read it with"
+    try:
+        fernet.decrypt(row._val.encode())
+        return row._val, None
+    except InvalidToken:
+        return row._val, "this Airflow's Fernet key does not decrypt it"
 
 
 def _no_variables_table() -> bool:
@@ -58,36 +92,11 @@ def _no_variables_table() -> bool:
         return False
 
 
-def _refuse_unreadable() -> None:
-    """A key stored in Airflow's metadata database that this Airflow cannot decrypt: Airflow would
-    give None (and ``init`` make a new key, changing every reference) or, without a Fernet key,
-    the encrypted text itself as the key."""
-    from airflow.models import Variable as Stored
-    from airflow.models.crypto import get_fernet
-    from airflow.utils.session import create_session
-    from cryptography.fernet import InvalidToken
-
-    try:
-        with create_session() as session:
-            row = session.query(Stored.is_encrypted, Stored._val).filter(Stored.key == VARIABLE).one_or_none()
-    except Exception:  # no metadata database: as if the Variable were absent
-        return
-    if row is None or not row.is_encrypted:
-        return
-    fernet = get_fernet()
-    why = "this Airflow has no Fernet key to read it with"
-    if fernet.is_encrypted:
-        try:
-            fernet.decrypt(row._val.encode())
-            return
-        except InvalidToken:
-            why = "this Airflow's Fernet key does not decrypt it"
-    raise MissingKey(f"the Airflow Variable {VARIABLE} is stored encrypted, but {why}. Set the Fernet key it was "
-                     "stored with ([core] fernet_key, AIRFLOW__CORE__FERNET_KEY); do not make a new key: every "
-                     "Ketenreferentie would change (docs/security-privacy.md)")
-
-
 def check(value: str | None) -> bytes:
+    if not value and _unreadable:
+        raise MissingKey(f"the Airflow Variable {VARIABLE} is stored encrypted, but {_unreadable}. Set the Fernet key "
+                         "it was stored with ([core] fernet_key, AIRFLOW__CORE__FERNET_KEY); do not make a new key: "
+                         "every Ketenreferentie would change (docs/security-privacy.md)")
     if not value:
         raise MissingKey(f"no key for the Ketenreferentie: the Airflow Variable {VARIABLE} is not set. Create "
                          "it with `ketenhub keys init` (./hub start does this at its first start), or set it in "
@@ -109,8 +118,10 @@ def init() -> bool:
                  "that AIRFLOW_HOME first (./hub start does both)")
     if _no_variables_table():
         raise MissingKey(not_there.format("has no table for Variables"))
-    if read() is not None:  # raises where one is stored that this Airflow cannot read
+    if read() is not None:
         return False
+    if _unreadable:  # stored, and this Airflow cannot read it: never replaced
+        check(None)
     from airflow.models import Variable as Stored
     from airflow.models.crypto import get_fernet
 

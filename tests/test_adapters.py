@@ -135,3 +135,13 @@ def test_a_destination_whose_adapter_does_not_load_fails_the_whole(tmp_path):
     (tmp_path / "adapters" / "portaal.yaml").write_text(PORTAAL + "evnets: []\n")
     with pytest.raises(adapters.AdapterError, match="portaal.yaml: evnets"):
         adapters.load(replace(settings.load(), project=tmp_path))
+
+
+def test_retention_goes_red_for_a_partner_whose_adapter_does_not_load():
+    """Its periods are in its adapter: its data waits, and the run says whose."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ketenhub.orchestration.dags import _not_purged
+    _not_purged({})
+    with pytest.raises(AirflowFailException, match=r"not the data of cvom: its adapter does not load \(cvom.yaml: x"):
+        _not_purged({"cvom": "cvom.yaml: x: no such setting"})

@@ -58,6 +58,8 @@ def test_status_names_a_partner_whose_adapter_does_not_load_and_the_others_work(
     refused = run("validate", "--partner", "cvom", DATA / "cvom/beslissing-gedeeltelijk-gegrond.xml",
                   KETENHUB_PROJECT=str(project))
     assert refused.returncode == 2 and "cvom.yaml: rulse" in refused.stderr
+    every = run("receive", KETENHUB_PROJECT=str(project))  # from every partner: the others are received
+    assert every.returncode == 1 and "not received, its adapter does not load: cvom.yaml: rulse" in every.stderr
 
 
 def test_validate_prints_plain_errors_and_exits_1(run, tmp_path):
@@ -163,6 +165,7 @@ def test_keys_init_creates_the_variable_once_and_the_hub_uses_it(run, tmp_path):
         refused = run(*command, **dict(airflow, AIRFLOW__CORE__FERNET_KEY=fernet_key))
         assert refused.returncode == 2 and why in refused.stderr and "do not make a new key" in refused.stderr, \
             refused.stdout + refused.stderr
+    assert run("status", **dict(airflow, AIRFLOW__CORE__FERNET_KEY="")).returncode == 0  # it needs no key
     with sqlite3.connect(tmp_path / "airflow.db") as db:
         assert db.execute("SELECT val FROM variable WHERE key = ?", ("ketenhub_ketenreferentie_key",)).fetchall() \
             == [(stored,)]

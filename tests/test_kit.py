@@ -267,3 +267,11 @@ def test_a_destination_is_checked_by_name_its_misspelt_kind_named(project):
     assert "events: Beroepsgebeurtenis is not a kind of event the canonical model has" in done.stdout
     both = run_in(project, "adapter", "check", "cjib")  # a partner and a destination: both checked
     assert both.returncode == 0 and "adapter cjib:\n" in both.stdout and "adapter cjib (destination):\n" in both.stdout
+
+
+def test_a_broken_partner_that_is_also_a_destination_is_checked_as_both(project):
+    """CJIB: its partner adapter's typo is named, not only its destination's checks passed."""
+    adapter = project / "adapters/cjib-slachtofferinformatie.yaml"
+    adapter.write_text(adapter.read_text().replace("rules:", "rulse:", 1))
+    done = run_in(project, "adapter", "check", "cjib")
+    assert done.returncode == 1 and "rulse: no such setting" in done.stdout, done.stdout + done.stderr
