@@ -26,7 +26,7 @@ def read() -> str | None:
     """The key, or None where no Variable backend has one: AIRFLOW_VAR_KETENHUB_KETENREFERENTIE_KEY
     first; then in a task Airflow's API server, elsewhere the secrets backend and, where
     AIRFLOW_HOME says which Airflow this is (the command line beside the demo), its metadata
-    database."""
+    database. None too where the key stored there cannot be decrypted here: ``check`` says why."""
     global _unreadable
     _unreadable = None
     value = os.environ.get(ENVIRONMENT)  # read without importing Airflow: a process that needs
