@@ -140,7 +140,9 @@ def cmd_trace(hub: Hub, args) -> int:
         if r["subject"] == "payload":
             subject += f" ({shown(names.get(r['subject_id']) or '')})"  # stored before names were checked
         detail = f": {r['detail']}" if r["detail"] else ""
-        print(f"{_when(r['at'])}  {subject:40} {r['action']}{detail}")
+        first = f"{_when(r['at'])}  {subject:40} "
+        # A reason of several lines (one per problem) goes on under its first, not at the margin.
+        print(first + f"{r['action']}{detail}".replace("\n", "\n" + " " * len(first)))
     return 0
 
 

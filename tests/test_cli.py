@@ -76,7 +76,7 @@ def test_validate_prints_plain_errors_and_exits_1(run, tmp_path):
 
 
 def test_ingest_deliver_status_and_trace(run, tmp_path):
-    events = [om_event(1), om_event(2, victim_bsn="111222334")]
+    events = [om_event(1), om_event(2, victim_bsn="111222334", bsn="123456789")]  # two BSNs fail the elfproef
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
     r = run("ingest", "--partner", "om", path)
     assert r.returncode == 1  # something was rejected
@@ -97,6 +97,8 @@ def test_ingest_deliver_status_and_trace(run, tmp_path):
     assert re.search(r"routed to kbsp:\S+ \(delivery \d+\)", "\n".join(trace))
     rejected = run("trace", "OM-T-0000002").stdout
     assert "quarantined" in rejected and "elfproef" in rejected and "Slachtoffer/Bsn" in rejected
+    reason = [line for line in rejected.splitlines() if "elfproef" in line]
+    assert len(reason) == 2 and reason[1].startswith(" " * 40), rejected  # its second line under its first
     assert run("trace", "NIEMAND").returncode == 1
 
 
