@@ -27,7 +27,8 @@ class UnknownSetting(ValueError):
 def known(d: Mapping, keys: Collection[str], where: str) -> None:
     unknown = set(d) - set(keys)
     if unknown:
-        raise UnknownSetting(f"{where}{', '.join(sorted(unknown))}: no such setting (there are {', '.join(sorted(keys))})")
+        raise UnknownSetting(f"{where}{', '.join(sorted(unknown))}: no such setting "
+                             f"(there are {', '.join(sorted(keys))})")
 
 
 @dataclass(frozen=True)

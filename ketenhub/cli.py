@@ -111,7 +111,8 @@ def cmd_status(hub: Hub, args) -> int:
                           literal(pipeline.EVERY_EVENT_REJECTED)), else_=payload.c.state)
     with hub.engine.connect() as conn:
         for title, table, by, state in (
-                ("payloads", payload, payload.c.partner, payload_state), ("events", event, event.c.partner, event.c.state),
+                ("payloads", payload, payload.c.partner, payload_state),
+                ("events", event, event.c.partner, event.c.state),
                 ("quarantine", quarantine, quarantine.c.partner, quarantine.c.state),
                 ("deliveries", delivery, delivery.c.destination, delivery.c.state)):
             print(f"{title}:")

@@ -37,7 +37,8 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")  # DAG ids, Connection ketenhub_<na
 VICTIM_PORTALS = ("kbsp",)  # destinations that may hear nothing about a suspect or convicted person
 PERSONS_KEPT_AWAY = ("Verdachte", "Veroordeelde")  # canonical and partner elements about them
 GROW_THE_MODEL = ("a complexType for it (with a Soort, as every kind has) and its place in the Gebeurtenis choice "
-                  "of schemas/canonical/gebeurtenis-v1.xsd, then its kind in the events: of the destinations that take it (README, \"Adding a partner\")")
+                  "of schemas/canonical/gebeurtenis-v1.xsd, then its kind in the events: of the destinations that "
+                  "take it (README, \"Adding a partner\")")
 
 
 class KitError(Exception):

@@ -166,8 +166,8 @@ class EventProcessor:
             kinds = [None if c is None else kind(c) for c in canonicals]
             routed = route_many(canonicals_root, kinds, self.routes)
             for i, canonical, k, outbound in zip(kept, canonicals, kinds, routed):
-                try:
-                    results[i] = _accepted(ids[i], canonical, k, outbound) if outbound is not None else None  # see xslt.for_each
+                try:  # see xslt.for_each
+                    results[i] = _accepted(ids[i], canonical, k, outbound) if outbound is not None else None
                 except MappingError:
                     pass
                 if results[i] is None:  # done again on its own below, which says why
