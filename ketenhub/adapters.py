@@ -5,6 +5,7 @@ stages that use them, so DAG files can list adapters cheaply.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
@@ -267,8 +268,19 @@ _RECEIVE = {f for f in Receive.__dataclass_fields__ if f != "options"}
 
 def _receive(d: dict) -> Receive:
     """The settings every transport shares, and the rest for the transport named (see receive.kinds)."""
-    return Receive(**{k: v for k, v in d.items() if k in _RECEIVE},
-                   options={k: v for k, v in d.items() if k not in _RECEIVE})
+    options = {k: v for k, v in d.items() if k not in _RECEIVE}
+    _not_misspelt(options, _RECEIVE, "receive: ")
+    return Receive(**{k: v for k, v in d.items() if k in _RECEIVE}, options=options)
+
+
+def _not_misspelt(options: Mapping, shared: Collection[str], where: str) -> None:
+    """A setting left for the transport that nearly names a shared one (``shedule:``) is a typo:
+    the shared one would keep its default unseen (no schedule: a DAG that never runs), as the
+    transport's own settings are checked only when it runs."""
+    for k in options:
+        near = difflib.get_close_matches(k, shared, n=1, cutoff=0.8)
+        if near:
+            raise UnknownSetting(f"{where}{k}: no such setting; {near[0]}?")
 
 
 def _retention(d: dict, kinds: tuple[str, ...]) -> Retention:
@@ -331,6 +343,7 @@ def _destination(d: dict) -> Destination:
         return _versioned(d)
     deliver = dict(d.get("deliver") or {})
     common = {k: deliver.pop(k) for k in _COMMON if k in deliver}
+    _not_misspelt(deliver, _COMMON, "deliver: ")
     typed = {k: type(getattr(Destination, k))(common.pop(k)) for k in _LIMITS if k in common}
     return Destination(
         destination=d["destination"], name=d["name"], oin=str(d["oin"]), schema=d["schema"],

@@ -104,6 +104,7 @@ CVOM = (settings.load().adapters_dir / "cvom.yaml").read_text()
     (("rules:", "rulse:"), r"cvom.yaml: rulse: no such setting \(there are batch, event, "),
     (("receive:", "batch: {root: x, cuont: y}\nreceive:"), "cvom.yaml: batch: cuont: no such setting"),
     (("  - assert:", "  - asert:"), "cvom.yaml: rules: asert: no such setting"),
+    (("  schedule:", "  shedule:"), r"cvom.yaml: receive: shedule: no such setting; schedule\?"),
 ])
 def test_a_misspelt_setting_is_named_not_ignored(tmp_path, change, message):
     """A typo would otherwise switch off what the setting asks for: rules, the control count."""
@@ -145,3 +146,8 @@ def test_retention_goes_red_for_a_partner_whose_adapter_does_not_load():
     _not_purged({})
     with pytest.raises(AirflowFailException, match=r"not the data of cvom: its adapter does not load \(cvom.yaml: x"):
         _not_purged({"cvom": "cvom.yaml: x: no such setting"})
+
+
+def test_a_destinations_misspelt_shared_setting_is_named(tmp_path):
+    with pytest.raises(adapters.AdapterError, match=r"portaal.yaml: deliver: max_attempt: no such setting; max_attempts"):
+        load(tmp_path, PORTAAL.replace("max_attempts: 3", "max_attempt: 3"))
