@@ -218,9 +218,13 @@ def cmd_deliveries(hub: Hub, args) -> int:
     f = _filter(args)
     actor = f"cli:{getpass.getuser()}"
     n = ops.replay(hub, f, actor=actor, reason=args.reason or "", dry_run=True)
-    if args.dry_run or not n:
+    if args.dry_run:
         print(f"{n} deliveries would be replayed")
         return 0
+    if not n:  # named ones that are not there, delivered or being sent: it says so, and it is no success
+        print("0 deliveries replayed: none that matches is failed, dead, retrying, waiting or pending"
+              + (" (see `ketenhub deliveries show ID`)" if f.ids else ""), file=sys.stderr)
+        return 1 if f.ids else 0
     if not _confirmed(args, f"Replay {n} deliveries?"):
         return 1
     done = ops.replay(hub, replace(f, destinations=tuple(ops.destinations_matching(hub, f))), actor=actor,

@@ -208,7 +208,9 @@ def replay(hub: Hub, f: Filter, actor: str, reason: str, dry_run: bool = False) 
     if not reason.strip():
         raise ValueError("a replay needs a reason, for the audit trail")
     with hub.engine.begin() as conn:
-        ids = conn.scalars(_joined(delivery.c.id).where(f.where(), delivery.c.document != PURGED)).all()
+        # What the update below takes: a dry run counts no delivered one a real replay would leave.
+        ids = conn.scalars(_joined(delivery.c.id).where(f.where(), delivery.c.document != PURGED,
+                                                        delivery.c.state.in_(_REPLAYED_FROM))).all()
         if dry_run or not ids:
             return len(ids)
         at = now()
@@ -216,13 +218,16 @@ def replay(hub: Hub, f: Filter, actor: str, reason: str, dry_run: bool = False) 
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             done += conn.scalars(update(delivery).where(
-                delivery.c.id.in_(chunk), delivery.c.state.in_((*REPLAYABLE, DeliveryState.PENDING))).values(
+                delivery.c.id.in_(chunk), delivery.c.state.in_(_REPLAYED_FROM)).values(
                 state=DeliveryState.PENDING, attempts=0, next_attempt_at=at, batch_id=None, updated_at=at)
                 .returning(delivery.c.id)).all()
         if done:
             record(conn, [Entry("delivery", i, "replayed", detail=f"by {actor}: {reason}") for i in sorted(done)],
                    actor=actor)
     return len(done)
+
+
+_REPLAYED_FROM = (*REPLAYABLE, DeliveryState.PENDING)
 
 
 def destinations_of(hub: Hub, ids: list[int]) -> list[str]:

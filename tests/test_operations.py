@@ -55,6 +55,14 @@ def test_list_filters_and_replay_with_dry_run_and_audit(hub, refused_at_dlv):
     with hub.engine.connect() as conn:
         (row,) = conn.execute(select(audit).where(audit.c.action == "replayed")).all()
     assert (row.actor, row.subject_id, row.detail) == ("tester", first["id"], "by tester: DLV reopened it")
+    # Delivered now: a dry run counts it as the replay would, not at all; named, the replay says so.
+    delivered = ops.Filter(ids=(first["id"],), states=("delivered",))
+    assert ops.replay(hub, delivered, "tester", "again", dry_run=True) == 0
+    env = {"KETENHUB_HOME": str(hub.settings.home), "KETENHUB_DATABASE_URL": hub.settings.database_url,
+           "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-m", "ketenhub.cli", "deliveries", "replay", str(first["id"]), "--reason",
+                        "again", "--yes"], env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "0 deliveries replayed: none that matches is failed" in r.stderr, r.stdout + r.stderr
 
 
 def test_show_masks_personal_data_unless_allowed(hub, sample):
