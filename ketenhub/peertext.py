@@ -57,7 +57,8 @@ def split(reason: str, label: str, codes=()) -> tuple[str, str]:
 
 
 def hidden(destination_label: str, rest: str) -> str:
-    return f"[text from {destination_label} hidden: {len(rest)} characters]" if rest else ""
+    """How long the peer's text is, without the ": " that joins it to the hub's words."""
+    return f"[text from {destination_label} hidden: {len(rest.removeprefix(': '))} characters]" if rest else ""
 
 
 def public(summary: str | None, full: str | None, label: str) -> str:

@@ -427,3 +427,10 @@ def test_an_event_too_large_is_read_from_its_kept_file_once_its_limit_is_raised(
     assert outcome["accepted"] == 1, outcome.lines()
     with hub.engine.connect() as conn:  # stored, not only said to be
         assert sorted(conn.scalars(select(event.c.bericht_id))) == ["OM-T-0000001", "OM-T-0000002"]
+
+
+def test_a_hidden_text_is_counted_as_the_peer_wrote_it():
+    from ketenhub import peertext
+    reason = "DLV: HTTP 503: busy"
+    hub_words, rest = peertext.split(reason, "DLV")
+    assert (hub_words, peertext.hidden("DLV", rest)) == ("DLV: HTTP 503", "[text from DLV hidden: 4 characters]")
