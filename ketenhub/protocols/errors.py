@@ -47,6 +47,15 @@ class ContentDecodingError(RequestException, ValueError):
     """A compressed answer that does not inflate."""
 
 
+class PlainHttpRefused(InvalidSchema):
+    """A plain http:// address, where the Connection did not allow plain HTTP."""
+
+
+class TlsRefused(SSLError):
+    """The TLS handshake failed: the server's certificate (issuer, name or OIN) was refused, or
+    the server refused ours."""
+
+
 def named(word: str) -> bool:
     """Whether ``word`` is the name of one of these failures."""
     kind = globals().get(word)

@@ -65,13 +65,7 @@ class AnswerTooLarge(Exception):
                          "(adapter answer_max_bytes); not read")
 
 
-class PlainHttpRefused(errors.InvalidSchema):
-    """A plain http:// address, where the Connection did not allow plain HTTP."""
-
-
-class TlsRefused(errors.SSLError):
-    """The TLS handshake failed: the server's certificate (issuer, name or OIN) was refused, or
-    the server refused ours."""
+PlainHttpRefused, TlsRefused = errors.PlainHttpRefused, errors.TlsRefused  # the hub's own refusals, by name in reasons
 
 
 class OinMismatch(ssl.SSLCertVerificationError):
