@@ -88,7 +88,7 @@ class HttpDestination(Transport):
             return {key: ItemResult(outcome, None if outcome == Outcome.DELIVERED else str(e))}
         except DeadlineExceeded as e:
             return {key: ItemResult(Outcome.RETRY, str(e))}
-        except (errors.PlainHttpRefused, errors.TlsRefused) as e:  # the Connection or a certificate: waiting mends neither
+        except (errors.PlainHttpRefused, errors.TlsRefused) as e:  # waiting mends no Connection or certificate
             why = str(e).removeprefix(f"{self.label}: ")
             return {key: ItemResult(Outcome.FAILED, f"{self.label}: {type(e).__name__}: {why}")}
         except errors.RequestException as e:
