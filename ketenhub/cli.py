@@ -166,7 +166,11 @@ def _filter(args):
     def parse(v):
         if not v:
             return None
-        at = datetime.fromisoformat(v)
+        try:
+            at = datetime.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"--since/--until {v!r}: not a time; write it as 2026-12-07 or 2026-12-07T14:30 "
+                             "(Amsterdam time), or with an offset (+01:00)") from None
         return (at if at.tzinfo else at.replace(tzinfo=AMSTERDAM)).astimezone(timezone.utc)
     return Filter(ids=tuple(args.ids or ()), destination=args.destination, partner=args.partner,
                   error=args.error, since=parse(args.since), until=parse(args.until),

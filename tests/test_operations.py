@@ -112,6 +112,9 @@ def test_cli_replay_needs_a_reason(hub, tmp_path):
     r = subprocess.run([sys.executable, "-m", "ketenhub.cli", "deliveries", "replay", "--destination", "dlv",
                         "--dry-run", "--reason", "check"], env=env, capture_output=True, text=True)
     assert r.returncode == 0 and "0 deliveries would be replayed" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "ketenhub.cli", "deliveries", "list", "--since", "yesterday"],
+                       env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "'yesterday': not a time; write it as 2026-12-07" in r.stderr, r.stderr
 
 
 # Personal data in the sample events a destination could quote back: BSNs and names.
