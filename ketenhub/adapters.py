@@ -285,9 +285,7 @@ def _not_misspelt(options: Mapping, shared: Collection[str], where: str) -> None
 
 def _retention(d: dict, kinds: tuple[str, ...]) -> Retention:
     given = d.get("retention") or {}
-    unknown = set(given) - set(kinds)
-    if unknown:
-        raise KeyError(f"retention: {', '.join(sorted(unknown))} (may hold {', '.join(kinds)})")
+    known(given, kinds, "retention: ")
     days = {k: int(v) for k, v in given.items()}
     if any(v < 1 for v in days.values()):
         raise TypeError("retention: days must be at least 1")
@@ -317,10 +315,7 @@ def _versioned(d: dict) -> Destination:
     """A destination with several contract versions: each version's fields over the common ones."""
     versions = []
     for v in d["versions"]:
-        unknown = set(v) - {"version", "from", "until", "upgrade", *_VERSION_FIELDS}
-        if unknown:
-            raise KeyError(f"versions: {', '.join(sorted(unknown))} (a version may set version, from, until, "
-                           f"upgrade, {', '.join(_VERSION_FIELDS)})")
+        known(v, ("version", "from", "until", "upgrade", *_VERSION_FIELDS), "versions: ")
         merged = {**d, **{k: v[k] for k in _VERSION_FIELDS if k in v}}
         for section in ("envelope", "deliver"):
             merged[section] = {**(d.get(section) or {}), **(v.get(section) or {})}

@@ -244,13 +244,18 @@ def _leaks(values: set[str], item: etree._Element) -> set[str]:
     return {v for v in values if v in sent or (len(v) >= 8 and any(v in s for s in sent))}
 
 
+def _as_the_files_are_now() -> None:
+    """Schemas and mappings compiled again: the files as they are after the engineer's last edit."""
+    for cached in (compile_schema, xslt.stylesheet, xslt.for_each, xslt.results_schema):
+        cached.cache_clear()
+
+
 def check(settings: Settings, name: str, connection=None) -> list[Check]:
     """Every conformance check of partner ``name``, in the order an engineer fixes them.
     ``connection(name)`` finds its Airflow Connection (``connections.endpoint``)."""
     project = settings.project
     checks: list[Check] = []
-    for cached in (compile_schema, xslt.stylesheet, xslt.for_each, xslt.results_schema):
-        cached.cache_clear()  # the files as they are now, after the engineer's last edit
+    _as_the_files_are_now()
 
     def step(what: str) -> Check:
         checks.append(Check(what))
@@ -386,8 +391,7 @@ def check_destination(settings: Settings, name: str) -> list[Check]:
     from ketenhub.deliver import transports
 
     checks: list[Check] = []
-    for cached in (compile_schema, xslt.stylesheet, xslt.for_each, xslt.results_schema):
-        cached.cache_clear()
+    _as_the_files_are_now()
     c = Check("the adapter loads")
     checks.append(c)
     try:

@@ -166,10 +166,7 @@ class EventProcessor:
             kinds = [None if c is None else kind(c) for c in canonicals]
             routed = route_many(canonicals_root, kinds, self.routes)
             for i, canonical, k, outbound in zip(kept, canonicals, kinds, routed):
-                try:  # see xslt.for_each
-                    results[i] = _accepted(ids[i], canonical, k, outbound) if outbound is not None else None
-                except MappingError:
-                    pass
+                results[i] = _accepted_or_none(ids[i], canonical, k, outbound)  # see xslt.for_each
                 if results[i] is None:  # done again on its own below, which says why
                     raws.add(i)
         if not raws:
@@ -217,12 +214,8 @@ class EventProcessor:
             kinds = [None if c is None else kind(c) for c in canonicals]
             routed = route_many(canonicals_root, kinds, self.routes)
             for (i, bericht_id), canonical, k, outbound in zip(kept, canonicals, kinds, routed):
-                try:
-                    results[i] = [_accepted(bericht_id, canonical, k, outbound)] if outbound is not None else None
-                except MappingError:
-                    results[i] = None
-                if results[i] is None:
-                    results[i] = self.process_region(regions[i])  # on its own, which says why
+                accepted = _accepted_or_none(bericht_id, canonical, k, outbound)
+                results[i] = [accepted] if accepted else self.process_region(regions[i])  # on its own, which says why
         return results
 
     def _too_large(self, data: bytes, line: int | None) -> RejectedEvent:
@@ -299,6 +292,18 @@ def _accepted(bericht_id: str, canonical: etree._Element, k: str, outbound: list
         raise MappingError(f"the canonical {k} has no Soort: each kind of event in the canonical model needs one "
                            "(schemas/canonical/gebeurtenis-v1.xsd), the hub stores and shows it")
     return AcceptedEvent(bericht_id, k, soort.text, serialised(canonical), outbound)
+
+
+def _accepted_or_none(bericht_id: str, canonical: etree._Element, k: str, outbound: list | None) \
+        -> AcceptedEvent | None:
+    """An event of a region mapped and routed with the others, or None where something failed
+    (its outbound None, or ``_accepted`` refused it): then it is done again on its own."""
+    if outbound is None:
+        return None
+    try:
+        return _accepted(bericht_id, canonical, k, outbound)
+    except MappingError:
+        return None
 
 
 def to_pipe(results: tuple[list[AcceptedEvent], list[RejectedEvent]]) -> tuple[list, list]:

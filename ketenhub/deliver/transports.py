@@ -41,23 +41,19 @@ def declared_options(dest) -> None:
     spec = None
     if dest.transport in KINDS:
         spec = getattr(importlib.import_module(KINDS[dest.transport].split(":")[0]), "OPTIONS", None)
-    if spec is not None:
-        options(spec, dest)
-    elif dest.options:
-        raise ValueError(f"{dest.destination}: deliver: {', '.join(sorted(dest.options))} not known to transport "
-                         f"{dest.transport} (it takes no other settings)")
+    options(spec, dest)
 
 
-def options(spec: type, dest) -> object:
+def options(spec: type | None, dest) -> object:
     """A transport's configuration from its destination's ``deliver:`` section, in a dataclass
-    of its own: an unknown or missing setting is an error naming it."""
-    names = {f.name for f in dataclasses.fields(spec)}
+    of its own (None: it takes none): an unknown or missing setting is an error naming it."""
+    names = {f.name for f in dataclasses.fields(spec)} if spec else set()
     unknown = set(dest.options) - names
     if unknown:
         raise ValueError(f"{dest.destination}: deliver: {', '.join(sorted(unknown))} not known to transport "
-                         f"{dest.transport} (it takes {', '.join(sorted(names))})")
+                         f"{dest.transport} (it takes {', '.join(sorted(names)) or 'no other settings'})")
     try:
-        return spec(**dest.options)
+        return spec(**dest.options) if spec else None
     except TypeError as e:
         raise ValueError(f"{dest.destination}: deliver: {e}") from None
 
