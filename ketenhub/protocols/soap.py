@@ -57,6 +57,12 @@ class RedirectRefused(ProtocolError):
     """The service answered with a redirect, which is never followed."""
 
 
+class CallRefused(ProtocolError):
+    """The hub did not make the call: the server's certificate was refused (or the server refused
+    the hub's), or the address is plain HTTP where the Connection does not allow it. Waiting mends
+    neither; the error that refused it is the cause."""
+
+
 def _answer_parser() -> etree.XMLParser:
     return etree.XMLParser(remove_comments=True, remove_pis=True, **SAFE)
 
@@ -109,8 +115,10 @@ class SoapClient:
             raise RedirectRefused(str(e)) from None
         except AnswerTooLarge as e:
             raise ProtocolError(str(e)) from None
+        except (TlsRefused, PlainHttpRefused) as e:
+            raise CallRefused(str(e)) from e
         except (errors.RequestException, DeadlineExceeded) as e:
-            raise ServiceUnavailable(str(e) if isinstance(e, (DeadlineExceeded, TlsRefused, PlainHttpRefused))
+            raise ServiceUnavailable(str(e) if isinstance(e, DeadlineExceeded)
                                      else f"{type(e).__name__} calling {operation}") from e
         try:
             answer = etree.fromstring(response.content, _answer_parser())

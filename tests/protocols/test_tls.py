@@ -14,14 +14,15 @@ from ketenhub.wiring import deliver
 from ketenhub.protocols.errors import RequestException
 from ketenhub.protocols.http import HttpClient, PlainHttpRefused, Tls, TlsRefused
 from ketenhub.protocols.session import NoRedirectSession
-from ketenhub.protocols.soap import ServiceUnavailable, SoapClient
+from ketenhub.protocols.soap import CallRefused, SoapClient
 from ketenhub.settings import HUB_OIN
 from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.simulators.politie import PolitieSimulator
 from ketenhub.simulators.tls import Pki, default_pki
 from ketenhub.store.tables import delivery
-from tests.conftest import DATA
+from tests.conftest import DATA, ingest
+from tests.support.factories import om_batch, om_event, write_with_marker
 
 CONTROL = "/_sim"
 
@@ -43,7 +44,6 @@ def call(tls: Tls, sim) -> int:
 
 
 def ingest_cvom(hub, sample):
-    from tests.conftest import ingest
     for f in sorted((DATA / "cvom").glob("*.xml")):
         ingest(hub, "cvom", sample(f"cvom/{f.name}"))
 
@@ -82,16 +82,28 @@ def test_a_server_certificate_from_another_ca_is_refused(hub, connection, sample
     assert dlv_tls.ca_pem != other_ca.ca_pem
 
 
-def test_a_soap_service_with_an_unknown_certificate_is_refused(hub, tmp_path, other_ca):
+@pytest.mark.usefixtures("before_kbsp_switch")
+def test_a_soap_service_with_an_unknown_certificate_is_refused(hub, connection, tmp_path, other_ca, no_wait):
     impostor = KbspSimulator(store=tmp_path / "impostor", pki=other_ca).start()
     try:
         client = SoapClient(str(hub.settings.schemas_dir / "kbsp/SlachtofferInformatieService-v1.wsdl"),
                             impostor.address, impostor.oin, timeout=5, deadline=10,
                             tls=impostor.client_tls(ca_pem=default_pki().ca_pem))
         from lxml import etree
-        with pytest.raises(ServiceUnavailable, match="PubliceerZaakstatus: the server's certificate was refused"):
+        with pytest.raises(CallRefused, match="PubliceerZaakstatus: the server's certificate was refused") as e:
             client.call("PubliceerZaakstatus", etree.Element("{urn:keten:kbsp:zaakstatus:v1}PubliceerZaakstatusVerzoek"))
-        assert impostor.calls == 0
+        assert isinstance(e.value.__cause__, TlsRefused)
+        # A delivery run: failed at once, for an operator to mend the Connection and replay, as over HTTP.
+        connection("kbsp", **impostor.connection(ca_pem=default_pki().ca_pem))
+        ingest(hub, "om", write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                                            om_batch([om_event(i) for i in range(3)])))
+        report = deliver(hub, hub.registry.destination("kbsp"))
+        assert report.delivered == report.retry == 0 and report.failed > 0
+        assert impostor.calls == 0 and not impostor.accepted
+        assert {state for state, _ in errors(hub, "kbsp")} == {"failed"}
+        (error,) = {error for _, error in errors(hub, "kbsp")}
+        assert error.startswith("KbSP: TlsRefused: PubliceerZaakstatus: the server's certificate was refused: ")
+        assert peertext.split(error, "KbSP")[0] == "KbSP: TlsRefused"
     finally:
         impostor.stop()
 
@@ -163,7 +175,7 @@ def test_plain_http_is_refused_unless_the_connection_says_so(hub, connection, sa
             ("failed", "DLV: PlainHttpRefused")}
         connection("politie", "http", host=politie.address)
         politie.add(2)
-        with pytest.raises(ServiceUnavailable, match="plain HTTP to .* refused: use https"):
+        with pytest.raises(CallRefused, match="plain HTTP to .* refused: use https"):  # not asked again: no wait mends it
             wiring.receive(hub, hub.registry.partner("politie"))
         assert politie.calls == 0
         # Said explicitly in the Connection: allowed.
