@@ -94,13 +94,16 @@ def cmd_receive(hub: Hub, args) -> int:
 
 
 def cmd_deliver(hub: Hub, args) -> int:
+    from ketenhub.monitoring import attempts
+
     names = [args.destination] if args.destination else sorted(hub.registry.destinations)
     failed = 0
     for name in names:
         report = deliver(hub, hub.registry.destination(name))
-        failed += report.failed
+        failed += report.failed + report.dead
         print(f"{name}: {report.delivered} delivered, {report.retry} to retry, {report.failed} failed"
-              + (f" ({', '.join(report.batches)})" if report.batches else ""))
+              + (f", {report.dead} dead (given up after {attempts(hub.registry.destination(name).max_attempts)})"
+                 if report.dead else "") + (f" ({', '.join(report.batches)})" if report.batches else ""))
     return 1 if failed else 0
 
 

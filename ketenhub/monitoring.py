@@ -84,11 +84,16 @@ def first_record(hub: Hub) -> datetime | None:
     return as_utc(first) if first else None
 
 
-def check_sent(dest: Destination, delivered: int, retry: int, failed: int) -> str | None:
+def attempts(n: int) -> str:
+    return f"{n} attempt" + ("" if n == 1 else "s")
+
+
+def check_sent(dest: Destination, delivered: int, retry: int, failed: int, dead: int = 0) -> str | None:
     """A run that sent something and got none of it through: the destination refuses or is down."""
-    if (retry or failed) and not delivered:
-        return (f"none of the {retry + failed} deliveries this run sent to {dest.name} got through "
-                f"({retry} to retry, {failed} refused for good): see the send task's log for why")
+    if (retry or failed or dead) and not delivered:
+        return (f"none of the {retry + failed + dead} deliveries this run sent to {dest.name} got through "
+                f"({retry} to retry, {failed} failed, {dead} dead after {attempts(dest.max_attempts)}): "
+                "see the send task's log for why")
     return None
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import update
 
 from ketenhub.wiring import deliver
 from ketenhub.deliver.transports import ItemResult, Transport
-from ketenhub.monitoring import check_arrival, check_backlog
+from ketenhub.monitoring import check_arrival, check_backlog, check_sent
 from ketenhub.store.tables import delivery
 from tests.conftest import ingest
 from tests.support.factories import Unreachable
@@ -16,7 +16,11 @@ def test_backlog_above_the_threshold_is_an_alert(hub, sample):
     ingest(hub, "om", sample("om/OM_ZAAKGEBEURTENISSEN_20261120_001.xml"))
     cjib = dataclasses.replace(hub.registry.destination("cjib"), max_attempts=1, alert_above=4)
     assert check_backlog(hub, cjib) is None
-    deliver(hub, cjib, Unreachable())  # five opdrachten, dead at once
+    report = deliver(hub, cjib, Unreachable())  # five opdrachten, dead at once
+    assert (report.dead, report.failed, report.retry) == (5, 0, 0)
+    assert check_sent(cjib, report.delivered, report.retry, report.failed, report.dead).startswith(
+        "none of the 5 deliveries this run sent to Centraal Justitieel Incassobureau got through (0 to retry, "
+        "0 failed, 5 dead after 1 attempt)")
     message = check_backlog(hub, cjib)
     assert message.startswith("5 deliveries to Centraal Justitieel Incassobureau are failed or dead (alert above 4)")
     assert check_backlog(hub, dataclasses.replace(cjib, alert_above=5)) is None

@@ -60,13 +60,14 @@ class DeliveryReport:
     batches: list[str] = field(default_factory=list)
     delivered: int = 0
     retry: int = 0
-    failed: int = 0
+    failed: int = 0  # refused for good by the destination, or failed by the hub (an operator replays them)
+    dead: int = 0  # retried until the destination's max_attempts
     asked_to_wait: bool = False  # the destination answered with a Retry-After
 
     def add(self, other: "DeliveryReport") -> None:
         self.batches += other.batches
-        self.delivered, self.retry, self.failed = (self.delivered + other.delivered, self.retry + other.retry,
-                                                   self.failed + other.failed)
+        self.delivered, self.retry = self.delivered + other.delivered, self.retry + other.retry
+        self.failed, self.dead = self.failed + other.failed, self.dead + other.dead
         self.asked_to_wait |= other.asked_to_wait
 
 
@@ -364,6 +365,8 @@ def _settle(hub: Hub, dest: Destination, batch_id: int, name: str, items, result
                                  detail=peertext.detail(f"{name}: {summary}", dest.label, rest)))
             if state == DeliveryState.PENDING:
                 report.retry += 1
+            elif state == DeliveryState.DEAD:
+                report.dead += 1
             else:
                 report.failed += 1
         for i in range(0, len(delivered), 500):
@@ -426,6 +429,6 @@ def deliver(hub: Hub, dest: Destination, transport: Transport) -> DeliveryReport
         _send(hub, dest, envelope, transport, batch_id, report)
         if report.asked_to_wait and _side_by_side(dest, envelope, transport):  # the rest waits for the next run
             break
-    log.info("%s: %d delivered, %d to retry, %d failed, in %d documents", dest.destination,
-             report.delivered, report.retry, report.failed, len(report.batches))
+    log.info("%s: %d delivered, %d to retry, %d failed, %d dead, in %d documents", dest.destination,
+             report.delivered, report.retry, report.failed, report.dead, len(report.batches))
     return report

@@ -202,10 +202,10 @@ def deliver_dag(d: Destination):
             dest = hub.registry.destination(d.destination)
             with _failing_at_once():
                 report = wiring.deliver(hub, dest, embedded=False)
-            for line in run_errors(hub, dest, started) if report.retry or report.failed else ():
+            for line in run_errors(hub, dest, started) if report.retry or report.failed or report.dead else ():
                 log.warning("not delivered: %s", line)
             return {"delivered": report.delivered, "retry": report.retry, "failed": report.failed,
-                    "documents": len(report.batches)}
+                    "dead": report.dead, "documents": len(report.batches)}
 
         @task
         def check_backlog(sent: list[dict], dag_run=None) -> None:
@@ -222,7 +222,7 @@ def deliver_dag(d: Destination):
             # Every sender's report in one request: iterating Airflow's lazy sequence asks for one
             # item past the last, which its client logs as an error, at each of the three sums.
             sent = sent[:]
-            totals = [sum(s[k] for s in sent) for k in ("delivered", "retry", "failed")]  # of every sender
+            totals = [sum(s.get(k, 0) for s in sent) for k in ("delivered", "retry", "failed", "dead")]  # every sender's
             problems = [check_sent(dest, *totals)]
             if not replay:
                 problems.append(check(hub, dest))
