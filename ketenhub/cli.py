@@ -42,7 +42,7 @@ from ketenhub.keys import MissingKey
 from ketenhub.names import shown
 from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import DropFolder, Files
-from ketenhub.states import PayloadState
+from ketenhub.states import EVERY_EVENT_REJECTED, PayloadState
 from ketenhub.store.tables import delivery, event, payload, quarantine
 from ketenhub.wiring import deliver
 
@@ -111,7 +111,7 @@ def cmd_status(hub: Hub, args) -> int:
     # A payload stored all of whose events were rejected reads as its ingest said, not as accepted.
     payload_state = case((and_(payload.c.state == PayloadState.ACCEPTED.value, payload.c.events_accepted == 0,
                                payload.c.events_duplicate == 0, payload.c.events_rejected > 0),
-                          literal(pipeline.EVERY_EVENT_REJECTED)), else_=payload.c.state)
+                          literal(EVERY_EVENT_REJECTED)), else_=payload.c.state)
     with hub.engine.connect() as conn:
         for title, table, by, state in (
                 ("payloads", payload, payload.c.partner, payload_state),

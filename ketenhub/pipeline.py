@@ -33,7 +33,7 @@ from ketenhub.hub import Hub
 from ketenhub.processing import EventProcessor, split
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.settings import Tuning
-from ketenhub.states import PayloadState
+from ketenhub.states import EVERY_EVENT_REJECTED, PayloadState
 from ketenhub.store import cases, inbound, kept as kept_payloads
 from ketenhub.validate.payload import Scan, regions, scan
 from ketenhub.workers import Workers
@@ -41,9 +41,6 @@ from ketenhub.xml import xslt
 from ketenhub.xml.problems import Problem, explain
 
 log = logging.getLogger(__name__)
-
-
-EVERY_EVENT_REJECTED = "rejected (each of its events was)"  # a payload stored, all of whose events were rejected
 
 
 @dataclass

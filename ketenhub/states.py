@@ -12,6 +12,11 @@ class PayloadState(StrEnum):
     ALREADY_RECEIVED = "already-received"  # the same bytes came before: nothing new (reports only)
 
 
+# How a payload stored as accepted, all of whose events were rejected, is shown (reports, status,
+# trace): "accepted" would read as the opposite.
+EVERY_EVENT_REJECTED = "rejected (each of its events was)"
+
+
 class DeliveryState(StrEnum):
     PENDING = "pending"  # due at its next attempt
     SENDING = "sending"  # in a batch claimed under a lease

@@ -100,6 +100,13 @@ def test_ingest_deliver_status_and_trace(run, tmp_path):
     reason = [line for line in rejected.splitlines() if "elfproef" in line]
     assert len(reason) == 2 and reason[1].startswith(" " * 40), rejected  # its second line under its first
     assert run("trace", "NIEMAND").returncode == 1
+    # A payload all of whose events were rejected: its trace says so, as ingest and status do.
+    only = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_002.xml",
+                             om_batch([om_event(3, victim_bsn="111222334")]))
+    assert "rejected (each of its events was)" in run("ingest", "--partner", "om", only).stdout
+    lines = run("trace", "OM-T-0000003").stdout.splitlines()
+    assert [line.split()[-1] for line in lines if "OM_ZAAKGEBEURTENISSEN_20261120_002" in line][-1] == "was)"
+    assert not any(line.rstrip().endswith(" accepted") for line in lines), lines
 
 
 def test_two_hubs_side_by_side_share_nothing(run, tmp_path):

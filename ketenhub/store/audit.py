@@ -10,6 +10,7 @@ from sqlalchemy.event import contains, listen
 from ketenhub.store.audit_chain import micros, text
 from ketenhub.clock import now
 from ketenhub.store.bulk import blob, insert_rows, value
+from ketenhub.states import EVERY_EVENT_REJECTED, PayloadState
 from ketenhub.store.tables import audit, delivery, event, payload, quarantine
 
 
@@ -111,8 +112,16 @@ def trace(conn: Connection, bericht_id: str) -> list[dict]:
     for subject, ids in (("payload", payload_ids), ("delivery", delivery_ids)):
         if ids:
             conditions.append((audit.c.subject == subject) & audit.c.subject_id.in_(ids))
-    rows = conn.execute(select(audit).where(or_(*conditions)).order_by(audit.c.id)).mappings().all()
-    return [dict(r) for r in rows]
+    rows = [dict(r) for r in conn.execute(select(audit).where(or_(*conditions)).order_by(audit.c.id)).mappings()]
+    if payload_ids:
+        every_event_rejected = set(conn.scalars(select(payload.c.id).where(
+            payload.c.id.in_(payload_ids), payload.c.state == PayloadState.ACCEPTED, payload.c.events_accepted == 0,
+            payload.c.events_duplicate == 0, payload.c.events_rejected > 0)))
+        for r in rows:  # shown as ingest and status show it; the trail itself keeps what was written
+            if r["subject"] == "payload" and r["action"] == PayloadState.ACCEPTED \
+                    and r["subject_id"] in every_event_rejected:
+                r["action"] = EVERY_EVENT_REJECTED
+    return rows
 
 
 def refused_calls(conn: Connection, limit: int) -> list[tuple]:
