@@ -29,7 +29,7 @@ from time import monotonic
 from typing import NamedTuple
 
 from lxml import etree
-from sqlalchemy import Connection, func, insert, or_, select, text, update
+from sqlalchemy import Connection, case, func, insert, or_, select, text, update
 
 from ketenhub import peertext
 from ketenhub.adapters import Destination, Version
@@ -315,9 +315,13 @@ def _send_each(dest: Destination, schema: etree.XMLSchema, envelope: Envelope, t
 def _hold(hub: Hub, dest: Destination, batch, claimed: int, pace: _Pace, report: DeliveryReport) -> None:
     """The items held back go back to pending, out of the batch."""
     values = dict(state=DeliveryState.PENDING, batch_id=None, updated_at=now())
+    why = f"{dest.label} asked to wait" if pace.waited else "the batch's time was up, in a next batch"
     if pace.waited:
         values["next_attempt_at"] = now() + retry_wait(max(pace.waited), 0, dest.retry_after_max_seconds)
-    why = f"{dest.label} asked to wait" if pace.waited else "the batch's time was up, in a next batch"
+        # Why it is pending, on the Deliveries page, where it was never tried (an error of an
+        # earlier attempt stays: that is the one to read)
+        values["last_error"] = func.coalesce(delivery.c.last_error, why)
+        values["error_summary"] = case((delivery.c.last_error.is_(None), why), else_=delivery.c.error_summary)
     with hub.engine.begin() as conn:
         conn.execute(update(delivery).where(delivery.c.id.in_(pace.held)).values(**values))
         conn.execute(update(outbound_batch).where(outbound_batch.c.id == batch.id).values(

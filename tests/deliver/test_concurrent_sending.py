@@ -78,12 +78,14 @@ def test_retry_after_stops_sending_to_the_destination(hub, dlv, appeals):
     assert report.retry == 1 and report.asked_to_wait and len(dlv.accepted) == report.delivered
     assert 7 <= report.delivered <= 7 + 7 and dlv.calls == report.delivered + 1
     with hub.engine.connect() as conn:
-        waiting = conn.execute(select(delivery.c.next_attempt_at, delivery.c.attempts).where(
-            delivery.c.destination == "dlv", delivery.c.state == "pending")).all()
+        waiting = conn.execute(select(delivery.c.next_attempt_at, delivery.c.attempts, delivery.c.error_summary)
+                               .where(delivery.c.destination == "dlv", delivery.c.state == "pending")).all()
     assert len(waiting) == appeals - report.delivered
-    # the one answered 429 counts an attempt; those not sent after it do not; all wait as DLV said
-    assert sorted(a for _, a in waiting) == [0] * (len(waiting) - 1) + [1]
-    for due, _ in waiting:
+    # the one answered 429 counts an attempt; those not sent after it do not; all wait as DLV said,
+    # and the Deliveries page says why those never tried are pending
+    assert sorted((a, why) for _, a, why in waiting) == [(0, "DLV asked to wait")] * (len(waiting) - 1) + [
+        (1, "DLV: HTTP 429")]
+    for due, *_ in waiting:
         due = due if due.tzinfo else due.replace(tzinfo=timezone.utc)
         assert 119 <= (due - before).total_seconds() <= 125
     again = deliver(hub, destination(hub, 8))  # a run right after: DLV is not asked before its time

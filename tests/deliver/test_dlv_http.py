@@ -61,8 +61,8 @@ def test_retry_after_is_honoured(hub, dlv, appeals, code):
         due = r.next_attempt_at if r.next_attempt_at.tzinfo else r.next_attempt_at.replace(tzinfo=timezone.utc)
         assert 119 <= (due - before).total_seconds() <= 125
         assert r.state == "pending"
-        # an item not yet sent when the first answer said wait is held back, no attempt counted
-        assert r in told or (r.attempts == 0 and r.last_error is None)
+        # an item not yet sent when the first answer said wait is held back, no attempt counted, saying why
+        assert r in told or (r.attempts == 0 and r.last_error == r.error_summary == "DLV asked to wait")
     assert send(hub).delivered == 0  # not before Retry-After
 
 
