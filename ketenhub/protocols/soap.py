@@ -57,7 +57,7 @@ class RedirectRefused(ProtocolError):
     """The service answered with a redirect, which is never followed."""
 
 
-class CallRefused(ProtocolError):
+class CallRefused(Exception):
     """The hub did not make the call: the server's certificate was refused (or the server refused
     the hub's), or the address is plain HTTP where the Connection does not allow it. Waiting mends
     neither; the error that refused it is the cause."""
