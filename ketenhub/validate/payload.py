@@ -36,7 +36,7 @@ from ketenhub.adapters import Partner
 from ketenhub.settings import Tuning
 from ketenhub.xml import parsing
 from ketenhub.xml.problems import Problem, element_path
-from ketenhub.xml.schema import compile_schema, problems_of
+from ketenhub.xml.schema import compile_schema, declared_names, problems_of
 
 CHUNK = 1 << 20
 MAX_ENVELOPE = CHUNK  # bytes of a batch besides its events: a header is small
@@ -126,7 +126,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
             try:
                 find_root(chunk)
             except etree.XMLSyntaxError as e:
-                problems.append(parsing.syntax_problem(e))
+                problems.append(parsing.syntax_problem(e, declared_names(str(schema_path))))
                 parsing_ok = False
     result = Scan(digest.hexdigest(), size, 0, problems)
     if size == 0:
@@ -152,7 +152,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         if layout is None:  # what the plain reading cannot vouch for, the event reader can
             layout = _layout(partner, again, root.tag == partner.event, tuning)
     except etree.XMLSyntaxError as e:
-        problems.append(parsing.syntax_problem(e))
+        problems.append(parsing.syntax_problem(e, declared_names(str(schema_path))))
         return result
     result.events, result.cuts, result.oversize = layout.events, layout.cuts, layout.oversize
     if layout.envelope is None:  # the root is the event

@@ -67,8 +67,21 @@ def check_encoding(start: bytes) -> list[Problem]:
     return []
 
 
-def syntax_problem(error: etree.XMLSyntaxError) -> Problem:
+# Where libxml2's well-formedness messages name something of the document: a tag, an attribute,
+# a namespace prefix, an entity. Any of these may be the partner's free text (a misplaced value).
+_NAMED = re.compile(r"(?P<before>tag mismatch: |line \d+ and |in tag |Start Tag |Namespace prefix | on "
+                    r"|Attribute |for attribute |Entity ')(?P<name>[^\s',]+)")
+NOT_IN_CONTRACT = "(a name not in the contract)"
+
+
+def syntax_problem(error: etree.XMLSyntaxError, contract_names: frozenset[str] = frozenset()) -> Problem:
+    """libxml2's words, with every name it quotes from the document that the contract does not
+    declare (``contract_names``, see xml.schema.declared_names) replaced, and without the bytes
+    it shows of text that is not UTF-8: both may be personal data."""
     line = error.position[0] if error.position else None
-    msg = error.msg or str(error)
-    # libxml2 quotes element names, not values, in well-formedness errors; keep its words.
-    return Problem("well-formed", f"the XML is not well-formed: {msg}", line=line)
+    msg = (error.msg or str(error)).split("\nBytes:")[0].strip()
+
+    def shown(m: re.Match) -> str:
+        local = m["name"].rpartition(":")[2]
+        return m["before"] + (local if local in contract_names else NOT_IN_CONTRACT)
+    return Problem("well-formed", f"the XML is not well-formed: {_NAMED.sub(shown, msg)}", line=line)

@@ -22,6 +22,27 @@ def compile_schema(path: str) -> etree.XMLSchema:
     return etree.XMLSchema(parse_trusted(path))
 
 
+_XS = "{http://www.w3.org/2001/XMLSchema}"
+
+
+@lru_cache(maxsize=None)
+def declared_names(path: str) -> frozenset[str]:
+    """The local names of every element and attribute the XSD at ``path`` declares, with those of
+    the local schemas it includes or imports: what a message may quote of a partner's document,
+    as any other name in it is the partner's free text."""
+    names, todo, seen = set(), [Path(path).resolve()], set()
+    while todo:
+        xsd = todo.pop()
+        if xsd in seen or not xsd.is_file():
+            continue
+        seen.add(xsd)
+        root = parse_trusted(str(xsd)).getroot()
+        names.update(el.get("name") for el in root.iter(f"{_XS}element", f"{_XS}attribute") if el.get("name"))
+        todo += [xsd.parent / el.get("schemaLocation") for el in root.iter(f"{_XS}include", f"{_XS}import")
+                 if el.get("schemaLocation") and "://" not in el.get("schemaLocation")]
+    return frozenset(names)
+
+
 _NS = re.compile(r"\{[^}]*[:/][^}]*\}")  # namespace URIs, not pattern quantifiers like {9}
 _ELEMENT = re.compile(r"^Element '([^']+)'(?:, attribute '([^']+)')?: ")
 

@@ -337,3 +337,22 @@ def test_a_batch_whose_events_the_adapter_names_otherwise_says_which_it_looked_f
     assert report.state == "rejected", report.text()
     assert ("holds 0 Zaakgebeurtenis (namespace urn:keten:om:v2) elements (the adapter's event:)"
             in report.text()), report.text()
+
+
+@pytest.mark.parametrize("spoilt, quoted", [
+    (lambda x: x.replace(b"</Geslachtsnaam>", b"</Jansen-TESTTAG>", 1), "Geslachtsnaam line"),  # a name it knows
+    (lambda x: x.replace(b"<Geslachtsnaam>", b"<Geslachtsnaam>&JansenTESTENTITY;", 1), "Entity"),
+    (lambda x: x.replace(b"<Geslachtsnaam>", b"<Geslachtsnaam>Jans\xe9n ", 1), "character encoding"),
+    (lambda x: x.replace(b"<Geslachtsnaam>", b"<Jansen:TEST>", 1).replace(b"</Geslachtsnaam>", b"</Jansen:TEST>", 1),
+     "Namespace prefix"),
+])
+def test_a_not_well_formed_payload_is_explained_without_its_text(hub, tmp_path, spoilt, quoted):
+    """libxml2 quotes the names of the document; a name the contract does not declare may be a
+    value put in the wrong place, and is not shown. Nor are the bytes of text that is not UTF-8."""
+    from ketenhub.pipeline import check
+    good = om_batch([om_event(1)]).replace(b"Jansen", b"Visser")
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", spoilt(good))
+    report = check(hub, hub.registry.partner("om"), path)
+    text = report.text()
+    assert report.state == "invalid" and "not well-formed" in text and quoted in text, text
+    assert "Jansen" not in text and "TEST" not in text and "0xE9" not in text, text
