@@ -83,12 +83,23 @@ class EventProcessor:
                         return _accepted(bericht_id, canonical, k, outbound)
             except MappingError as e:
                 problems = [Problem("mapping", str(e))]
+        bericht_id = self._naming(bericht_id, problems)
         if raw is not None:
             return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, None, explain(problems), raw)
         if line_offset:
             problems = [replace(p, line=p.line + line_offset) if p.line else p for p in problems]
         return RejectedEvent(bericht_id, el.sourceline + line_offset, explain(problems),
                              etree.tostring(el, encoding="unicode", with_tail=False).encode())
+
+    def _naming(self, bericht_id: str | None, problems: list[Problem]) -> str | None:
+        """The BerichtId a rejected event is named by (reports, quarantine, task logs), unless the
+        contract refused that value, or its problems were too many to list: what it refused may be
+        anything, a name or a BSN put in the wrong place too. The reason says where it is."""
+        name = self.partner.json.bericht_id if self.partner.format == "json" else "BerichtId"
+        if bericht_id and any(p.element == name or (p.element or "").endswith(("/" + name, "." + name))
+                              or p.message.startswith("and ") and "more problems" in p.message for p in problems):
+            return None
+        return bericht_id
 
     def process_json(self, event: object, index: int | None = None, line: int | None = None,
                      raw: bytes | None = None) -> AcceptedEvent | RejectedEvent:
@@ -117,6 +128,7 @@ class EventProcessor:
                 return result
             return result._replace(line=line)
         problems = [replace(q, line=line) for q in problems]
+        bericht_id = self._naming(bericht_id, problems)
         return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, line, explain(problems), raw)
 
     def process_kept(self, raw: bytes, payload: Path | bytes, line: int | None = None) -> AcceptedEvent | RejectedEvent:

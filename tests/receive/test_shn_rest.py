@@ -196,6 +196,22 @@ def test_an_invalid_event_is_quarantined_with_its_path_and_rule_and_the_others_a
     assert position(hub) == cursor(4)  # the page was stored: the cursor moves on
 
 
+def test_a_berichtid_the_contract_refuses_names_the_event_nowhere(hub, shn, caplog):
+    """What the contract refused may be anything, a name or a BSN put in the wrong place: the
+    event is rejected without a BerichtId (its reason says where), kept with its bytes as sent."""
+    bad = dict(shn.add(1)[0], berichtId="Jansen TESTNAAM 739137001")
+    shn.events.pop()
+    shn.add_raw(bad)
+    (report,) = receive(hub)
+    ((bericht_id, reason),) = report.rejected
+    assert bericht_id is None and "$.gebeurtenissen[0].berichtId: does not have the form" in reason
+    assert "Jansen" not in report.text() and "Jansen" not in caplog.text
+    with hub.engine.connect() as conn:
+        (named, raw), = conn.execute(select(quarantine.c.bericht_id, quarantine.c.raw)
+                                     .where(quarantine.c.partner == "shn")).all()
+    assert named is None and json.loads(raw) == bad
+
+
 def test_a_page_of_only_invalid_events_is_still_stored_and_moves_the_cursor(hub, shn):
     shn.add_raw({"berichtId": "shn-kapot-1", "soort": "HULP_GESTART"})
     (report,) = receive(hub)
