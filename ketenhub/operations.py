@@ -7,6 +7,7 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from lxml import etree
 from sqlalchemy import and_, false, func, or_, select, update
@@ -170,21 +171,51 @@ def destinations_matching(hub: Hub, f: Filter) -> list[str]:
         return sorted(conn.scalars(_joined(delivery.c.destination).where(f.where()).distinct()))
 
 
-def mask(document: bytes) -> bytes:
+class Contract(NamedTuple):
+    """A partner's schema and event element: what a value it sent must pass to be shown."""
+    schema: etree.XMLSchema
+    event: str
+
+
+def mask(document: bytes, contract: Contract | None = None, sent: bool = False) -> bytes:
     """The document with every value not known to be harmless replaced (texts, tails and
-    attributes): for eyes that may not see personal data."""
+    attributes): for eyes that may not see personal data. ``sent``: bytes as a partner sent them,
+    whose values of VISIBLE elements show only within a document or event its ``contract``
+    accepts (none without one): a value the contract refused may be anything, a name too."""
     root = etree.fromstring(document, parser())
+    # None: every element's (the hub's own documents, validated as they were made)
+    shown = _accepted(document, root, contract) if sent else None
     for el in root.iter():
         if not isinstance(el.tag, str):  # a comment or processing instruction: none is ours
             if el.text:
                 el.text = MASK
-        elif el.text and el.text.strip() and etree.QName(el).localname not in VISIBLE:
+        elif el.text and el.text.strip() and (etree.QName(el).localname not in VISIBLE
+                                              or shown is not None and el not in shown):
             el.text = MASK
         if el.tail and el.tail.strip():
             el.tail = MASK
         for name in list(el.attrib) if isinstance(el.tag, str) else ():
             el.attrib[name] = MASK
     return etree.tostring(root, encoding="UTF-8")
+
+
+def _accepted(document: bytes, root: etree._Element, contract: Contract | None) -> set | None:
+    """The elements of a partner's bytes that its contract accepts: all (None), or those of the
+    events it accepts. An event cut out of a batch declares no namespace of its own: it is
+    checked as it stood in the batch, under the contract's."""
+    if contract is None:
+        return set()
+    namespace = etree.QName(contract.event).namespace
+    checked = root
+    if etree.QName(root).namespace is None and namespace:
+        try:
+            checked = etree.fromstring(f'<w xmlns="{namespace}">'.encode() + document + b"</w>", parser())[0]
+        except etree.XMLSyntaxError:
+            return set()
+    if contract.schema.validate(checked):
+        return None
+    valid = {e for event in checked.iter(contract.event) if contract.schema.validate(event) for e in event.iter()}
+    return {el for el, e in zip(root.iter(), checked.iter()) if e in valid}
 
 
 def show_delivery(hub: Hub, delivery_id: int, personal_data: bool = False) -> dict | None:

@@ -14,6 +14,7 @@ from ketenhub.store.audit import trace
 from ketenhub.store.retention import EMPTY
 from ketenhub.store.tables import audit, delivery, event, outbound_batch, payload, quarantine
 from ketenhub.xml.parsing import parser
+from ketenhub.xml.schema import compile_schema
 
 PAYLOAD_SHOWN_BYTES = 1 << 20  # a kept payload is shown up to this size; a bigger one is named only
 
@@ -88,17 +89,27 @@ def of_quarantined(hub: Hub, item_id: int, personal_data: bool) -> dict | None:
             if q["bericht_id"] else None
     raw = None
     if q["raw"] is not None and bytes(q["raw"]) != EMPTY:
-        raw = bytes(q["raw"]).decode("utf-8", "replace") if personal_data else _masked_or_note(bytes(q["raw"]))
+        raw = bytes(q["raw"]).decode("utf-8", "replace") if personal_data \
+            else _masked_or_note(hub, q["partner"], bytes(q["raw"]))
     return dict(id=q["id"], partner=q["partner"], bericht_id=q["bericht_id"], line=q["line"], reason=q["reason"],
                 state=q["state"], created_at=q["created_at"], raw=raw, payload=_payload(p),
                 accepted_event=accepted, trail=ops.shown_trace([dict(r) for r in rows], personal_data))
 
 
-def _masked_or_note(raw: bytes) -> str:
+def _masked_or_note(hub: Hub, partner: str, raw: bytes) -> str:
+    """A partner's bytes as sent, masked (see ops.mask)."""
     try:
-        return ops.mask(raw).decode()
+        return ops.mask(raw, _contract(hub, partner), sent=True).decode()
     except Exception:  # refused bytes need not be well-formed: then nothing of them can be shown masked
         return "[masked: the bytes as sent are not well-formed XML, so nothing of them can be shown]"
+
+
+def _contract(hub: Hub, name: str) -> ops.Contract | None:
+    """The partner's contract, if its adapter loads (else its bytes show no value at all)."""
+    p = hub.registry.partners.get(name)
+    if p is None or p.format == "json":
+        return None
+    return ops.Contract(compile_schema(str(hub.settings.schemas_dir / p.schema)), p.event)
 
 
 def _payload(p) -> dict:
@@ -117,4 +128,4 @@ def payload_text(hub: Hub, payload_id: int, personal_data: bool) -> tuple[dict, 
         data = kept.read(conn, hub.settings.payloads_dir, p["id"], p["sha256"], PAYLOAD_SHOWN_BYTES)
     if data is None:
         return _payload(p), None
-    return _payload(p), data.decode("utf-8", "replace") if personal_data else _masked_or_note(data)
+    return _payload(p), data.decode("utf-8", "replace") if personal_data else _masked_or_note(hub, p["partner"], data)

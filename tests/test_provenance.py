@@ -68,3 +68,20 @@ def test_a_refused_event_shows_its_bytes_and_why(hub, tmp_path):
     assert "Boef" in q["raw"] and q["accepted_event"] is None
     masked = provenance.of_quarantined(hub, kept.id, personal_data=False)["raw"]
     assert "Boef" not in masked and "123456789" not in masked
+    assert "13-000002-26" in masked  # valid against the contract (only its BSN fails the elfproef): its case number shows
+
+
+def test_a_value_the_contract_refused_is_masked_whatever_its_element(hub, tmp_path):
+    """The values a viewer may see (case numbers, codes, dates) show only where the contract
+    accepted them: a name written in a Parketnummer or a Tijdstip is masked like any other."""
+    spoilt = om_event(2).replace("13-000002-26", "Jansen-TESTPARKET").replace(
+        "2026-11-20T09:00:00+01:00", "Zoe Jansen-TESTTIJD")
+    ingest(hub, "om", write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261121_001.xml",
+                                        om_batch([om_event(1), spoilt])))
+    (kept,), _ = provenance.find(hub, "OM-T-0000002", personal_data=False)
+    masked = provenance.of_quarantined(hub, kept.id, personal_data=False)["raw"]
+    assert "Jansen" not in masked and "OM-T-0000002" not in masked and "•••" in masked
+    assert "Jansen-TESTPARKET" in provenance.of_quarantined(hub, kept.id, personal_data=True)["raw"]
+    # the kept payload: the valid event's case number shows, nothing of the refused one
+    _, text = provenance.payload_text(hub, provenance.of_quarantined(hub, kept.id, False)["payload"]["id"], False)
+    assert "13-000001-26" in text and "Jansen" not in text and "TEST" not in text
