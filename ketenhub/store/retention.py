@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+import mmap
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from hashlib import sha256
@@ -23,7 +25,7 @@ from ketenhub.clock import now as clock_now
 from ketenhub.states import DeliveryState, PayloadState, QuarantineState
 from ketenhub.store import kept, search
 from ketenhub.store.audit import Entry, record
-from ketenhub.store.tables import audit, audit_head, delivery, event, payload, quarantine
+from ketenhub.store.tables import audit, audit_head, delivery, event, kept_payload, payload, quarantine
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +231,30 @@ def _contains(conn: Connection, column, needle: bytes):
     return func.instr(column, literal(needle)) > 0
 
 
+def _mentioning(conn: Connection, folder: Path, bsn: str, known: set[int]) -> set[int]:
+    """The payloads other than ``known`` whose kept bytes hold this BSN as a value of its own (an
+    element's, white space around it allowed, or a JSON string's)."""
+    mention = re.compile(rb">\s*" + bsn.encode() + rb"\s*<|\"" + bsn.encode() + rb"\"")
+    found = set()
+    rows = conn.execute(select(payload.c.id, payload.c.sha256, kept_payload.c.content)
+                        .select_from(payload.outerjoin(kept_payload, kept_payload.c.payload_id == payload.c.id))
+                        .order_by(payload.c.id))
+    for payload_id, digest, content in rows:
+        if payload_id in known:
+            continue
+        if content is not None:
+            if mention.search(bytes(content)):
+                found.add(payload_id)
+            continue
+        try:
+            with open(kept.file(folder, digest), "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                if mention.search(data):
+                    found.add(payload_id)
+        except (FileNotFoundError, ValueError):  # deleted by retention, or empty
+            pass
+    return found
+
+
 def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
     """Everything the hub holds that mentions this BSN (an element holding exactly it), and an
     audit row that names who asked and the BSN's pseudonym only. Returns the pseudonym and rows."""
@@ -259,6 +285,9 @@ def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
         held += [Held("quarantine", q.id, q.partner, q.created_at, q.state,
                       f"BerichtId {q.bericht_id}" if q.bericht_id else "") for q in items]
         payload_ids = {e.payload_id for e in events} | {q.payload_id for q in items}
+        # What no event or quarantined event holds: a payload refused whole, or what a mapping
+        # leaves out (a convict's own data in CJIB's file). Read in the kept bytes themselves.
+        payload_ids |= _mentioning(conn, hub.settings.payloads_dir, bsn, payload_ids)
         for p in conn.execute(select(payload.c.id, payload.c.partner, payload.c.received_at, payload.c.state,
                                      payload.c.sha256).where(payload.c.id.in_(payload_ids))
                               .order_by(payload.c.id)).all():

@@ -185,6 +185,22 @@ def test_privacy_report_finds_a_person_across_partners_and_is_audited_without_th
     assert capsys.readouterr().out == out
 
 
+def test_privacy_report_reads_the_kept_bytes_for_what_no_event_holds(hub, sample, tmp_path):
+    """A payload refused whole (no event, no quarantined event of its own) and a convict's data,
+    which the mapping leaves out of every event: the report finds them in the kept bytes."""
+    refused = tmp_path / "OM_ZAAKGEBEURTENISSEN_20261122_001.xml"
+    refused.write_bytes(om_batch([om_event(1, victim_bsn="739137001")], count=2))  # the count is wrong
+    ingest(hub, "om", refused)
+    ingest(hub, "cjib", sample("cjib/valid-01-vonnis-vrijlating-verlof.xml"))
+    with hub.engine.connect() as conn:
+        ids = dict(conn.execute(select(payload.c.partner, payload.c.id)).all())
+        assert conn.scalar(select(func.count()).select_from(event).where(event.c.canonical.contains(b"805888718"))) == 0
+    for bsn, partner in (("739137001", "om"), ("805888718", "cjib")):
+        _, held = retention.privacy_report(hub, bsn, "tester")
+        assert [(h.kind, h.id) for h in held if h.kind == "payload"] == [("payload", ids[partner])], bsn
+    assert retention.privacy_report(hub, "999999990", "tester")[1] == []
+
+
 def test_privacy_report_after_retention_names_what_is_left(held, capsys):
     hub = held
     retention.run(hub, at=now() + timedelta(days=200))
