@@ -122,6 +122,10 @@ def run(hub, dry_run: bool = False, at: datetime | None = None, actor: str = "ke
                                                              dry_run, **purged)
         for name, n in _payload_files(conn, hub.settings.payloads_dir, partners, at, dry_run).items():
             report.counts[(name, "payloads")] = n
+        for name, r in partners.items():  # a file's name and a refusal's reason are the partner's words
+            report.counts[(name, "payload names")] = _apply(
+                conn, payload, and_(_settled_payloads(name, r, at), payload.c.name != PURGED), dry_run,
+                name=PURGED, reason=case((payload.c.reason.is_not(None), PURGED), else_=None))
         if not dry_run and report.total():
             summary = ", ".join(f"{who} {kind} {n}" for (who, kind), n in sorted(report.counts.items()) if n)
             record(conn, [Entry("retention", 0, "purged", detail=summary)], actor=actor)
@@ -142,14 +146,16 @@ def _payload_files(conn: Connection, folder: Path, partners: dict, at: datetime,
 
 
 def _audit_candidates(at: datetime, partners: dict, destinations: dict):
-    """Audit rows about events, deliveries and quarantined items that are purged (or about to
-    be), not pseudonymised yet, and chained with digests (rows before migration 0011 are not)."""
+    """Audit rows about events, deliveries, quarantined items and payloads that are purged (or
+    about to be), not pseudonymised yet, and chained with digests (rows before migration 0011 are not)."""
     events = select(event.c.id).where(or_(event.c.canonical == EMPTY,
                                           *(_events(n, _cutoff(at, r.events)) for n, r in partners.items())))
     deliveries = select(delivery.c.id).where(or_(delivery.c.document == EMPTY, *(
         _deliveries(n, _cutoff(at, r.deliveries)) for n, r in destinations.items())))
     items = select(quarantine.c.id).where(or_(quarantine.c.reason == PURGED, *(
         _quarantine(n, _cutoff(at, r.quarantine)) for n, r in partners.items())))
+    payloads = select(payload.c.id).where(or_(payload.c.name == PURGED, *(
+        _settled_payloads(n, r, at) for n, r in partners.items())))
     digests_from = select(audit_head.c.digests_from).where(audit_head.c.id == 1).scalar_subquery()
     return and_(
         audit.c.id >= func.coalesce(digests_from, 1),
@@ -157,7 +163,8 @@ def _audit_candidates(at: datetime, partners: dict, destinations: dict):
             and_(audit.c.detail.is_not(None), audit.c.detail_digest.is_(None))),
         or_(and_(audit.c.subject == "event", audit.c.subject_id.in_(events)),
             and_(audit.c.subject == "delivery", audit.c.subject_id.in_(deliveries)),
-            and_(audit.c.subject == "quarantine", audit.c.subject_id.in_(items))))
+            and_(audit.c.subject == "quarantine", audit.c.subject_id.in_(items)),
+            and_(audit.c.subject == "payload", audit.c.subject_id.in_(payloads))))
 
 
 def _pseudonymise_audit(hub, report: Report, dry_run: bool, at: datetime, partners: dict, destinations: dict):

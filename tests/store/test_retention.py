@@ -96,6 +96,28 @@ def test_dry_run_counts_what_the_run_purges_and_changes_nothing(held, capsys):
     assert again.total() == 0 and again.audit_rows == 0
 
 
+def test_a_payloads_name_and_reason_go_with_its_bytes(hub, sample, tmp_path, capsys):
+    """A file's name is the partner's choice (a drop folder's may name a person): once its bytes
+    are purged, its row and its audit rows keep neither its name nor a refusal's reason."""
+    named = tmp_path / "bezwaar-Jansen-739137001.xml"
+    named.write_bytes(sample("cvom/beroep-ontvangen.xml").read_bytes())
+    ingest(hub, "cvom", named)
+    (tmp_path / "kapot-Jansen.xml").write_bytes(b"<BeroepGebeurtenis>")
+    ingest(hub, "cvom", tmp_path / "kapot-Jansen.xml")
+    for d in hub.registry.destinations.values():  # nothing still to deliver keeps the bytes
+        deliver(hub, d)
+    later = now() + timedelta(days=400)  # past the quarantine's period too: the refused file's bytes go
+    assert retention.run(hub, dry_run=True, at=later).counts[("cvom", "payload names")] == 2
+    assert retention.run(hub, at=later).counts[("cvom", "payload names")] == 2
+    with hub.engine.connect() as conn:
+        rows = conn.execute(select(payload.c.name, payload.c.reason)).all()
+        details = " ".join(d for d in conn.scalars(select(audit.c.detail).where(audit.c.detail.is_not(None))))
+    assert set(rows) == {(retention.PURGED, None), (retention.PURGED, retention.PURGED)}
+    assert "Jansen" not in details
+    assert audit_verify(capsys)[0] == 0
+    assert retention.run(hub, at=later).counts[("cvom", "payload names")] == 0
+
+
 def test_nothing_younger_than_its_period_is_touched(held):
     hub, before = held, state(held)
     report = retention.run(hub, at=now() + timedelta(days=29))  # younger than every period
