@@ -252,7 +252,9 @@ class Service:
             elif bericht_id in after:
                 code, reason = "ONTVANGEN", None
             else:
-                found = next((r for r in rejected if (r[0] or "") == bericht_id), None)
+                # In file order, as the rejected are: one whose BerichtId the contract refused is named by none
+                found = next((r for r in rejected if (r[0] or "") == bericht_id), None) or \
+                    next((r for r in rejected if r[0] is None), None)
                 if found is not None:
                     rejected.remove(found)
                 code, reason = "AFGEWEZEN", _reden(found[1]) if found else "the event was not stored"

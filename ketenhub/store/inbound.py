@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, NamedTuple, Sequence
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, insert, or_, select, text
 
 from ketenhub.store.audit import Entry, record
 from ketenhub.clock import now
@@ -305,13 +305,14 @@ def stored_bericht_ids(conn: Connection, partner: str, bericht_ids: list[str]) -
 
 
 def quarantined_events(conn: Connection, partner: str, sha256: str) -> list[tuple[str | None, str]]:
-    """(BerichtId, reason) of the events a payload had quarantined, in the order they were."""
+    """(BerichtId, reason) of the events a payload had quarantined, in the order they were (an
+    event whose BerichtId the contract refused has none; the payload's own item is not one)."""
     found = find_payload(conn, partner, sha256)
     if found is None:
         return []
     return [tuple(r) for r in conn.execute(
-        select(quarantine.c.bericht_id, quarantine.c.reason).where(quarantine.c.payload_id == found.id,
-                                                                    quarantine.c.bericht_id.is_not(None))
+        select(quarantine.c.bericht_id, quarantine.c.reason).where(
+            quarantine.c.payload_id == found.id, or_(quarantine.c.bericht_id.is_not(None), quarantine.c.line.is_not(None)))
         .order_by(quarantine.c.id))]
 
 

@@ -113,6 +113,18 @@ def test_each_event_is_judged_on_its_own_with_a_reason_in_plain_words(hub, cjib)
     assert count(hub, quarantine, quarantine.c.partner == "cjib") == 7  # kept for the audit trail, not routed
 
 
+def test_an_event_whose_bericht_id_the_contract_refuses_is_answered_with_its_reason(hub, cjib):
+    """Stored without a BerichtId (it may be anything), it is still answered in its place, with
+    its reason, also when the same call comes again."""
+    call = request([event("CJIB-N-1"), event("CJIB-N-2<Naam>Jansen</Naam>"),
+                    event("CJIB-N-3", "BESCHERMINGSMAATREGEL_OPGELEGD")])
+    for _ in range(2):
+        results = cjib.call(call).results
+        assert [c for _, c, _ in results][1] == "AFGEWEZEN"
+        assert "Slachtofferinformatie/BerichtId: " in results[1][2], results
+        assert "must have Voorwaarden" in results[2][2] and "Jansen" not in results[1][2]
+
+
 def test_a_refused_event_may_come_again_corrected_under_the_same_bericht_id(hub, cjib):
     wrong = event("CJIB-R-1", "VERLOF", extra=VOORWAARDEN.format("Niet in de straat.", "Stationsweg 8, 7201 DN"))
     right = event("CJIB-R-1", "VERLOF", extra=VOORWAARDEN.format("Niet in de straat.", "de gemeente Zutphen"))
