@@ -23,7 +23,7 @@ from typing import Mapping
 from lxml import etree
 
 from ketenhub.deliver.transports import ItemResult, Transport, options
-from ketenhub.protocols.soap import CallRefused, RedirectRefused, SoapClient
+from ketenhub.protocols.soap import CallNotMade, RedirectRefused, SoapClient
 from ketenhub.states import Outcome
 from ketenhub.xml.parsing import parser
 
@@ -66,8 +66,8 @@ class SoapDestination(Transport):
             answer = self.client.call(r.operation, etree.fromstring(document, parser()))
         except RedirectRefused as e:  # sending again goes to the same redirect: an operator must look
             return {k: ItemResult(Outcome.FAILED, f"{self.label}: {e}") for k in keys}
-        except CallRefused as e:  # the Connection or a certificate: waiting mends neither
-            return {k: ItemResult(Outcome.FAILED, f"{self.label}: {type(e.__cause__).__name__}: {e}") for k in keys}
+        except CallNotMade as e:  # the Connection or a certificate: waiting mends neither
+            return {k: ItemResult(Outcome.FAILED, f"{self.label}: {e.kind}: {e}") for k in keys}
         results = {}
         for result in answer.iterfind(r.result):
             code = self._text(result, r.result_code)

@@ -81,12 +81,13 @@ def _dag(dag_id: str, schedule, tags: list[str], doc: str):
 @contextmanager
 def _failing_at_once():
     """What an operator must set right fails the task at once: retrying would only hide it (a
-    missing Connection; SHN's 410, 400 or 403)."""
+    missing Connection; SHN's 410, 400 or 403; a refused certificate or plain-HTTP address)."""
+    from ketenhub.protocols.soap import CallNotMade
     from ketenhub.receive.rest import FeedAlert
     from ketenhub.wiring import MissingConnection
     try:
         yield
-    except (FeedAlert, MissingConnection) as e:
+    except (FeedAlert, MissingConnection, CallNotMade) as e:
         raise AirflowFailException(str(e)) from None
 
 

@@ -57,10 +57,14 @@ class RedirectRefused(ProtocolError):
     """The service answered with a redirect, which is never followed."""
 
 
-class CallRefused(Exception):
+class CallNotMade(Exception):
     """The hub did not make the call: the server's certificate was refused (or the server refused
     the hub's), or the address is plain HTTP where the Connection does not allow it. Waiting mends
-    neither; the error that refused it is the cause."""
+    neither. ``kind``: the refusal's name (TlsRefused, PlainHttpRefused)."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
 
 
 def _answer_parser() -> etree.XMLParser:
@@ -116,7 +120,7 @@ class SoapClient:
         except AnswerTooLarge as e:
             raise ProtocolError(str(e)) from None
         except (TlsRefused, PlainHttpRefused) as e:
-            raise CallRefused(str(e)) from e
+            raise CallNotMade(str(e), type(e).__name__) from e
         except (errors.RequestException, DeadlineExceeded) as e:
             raise ServiceUnavailable(str(e) if isinstance(e, DeadlineExceeded)
                                      else f"{type(e).__name__} calling {operation}") from e

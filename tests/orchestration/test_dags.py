@@ -333,3 +333,22 @@ for dag_id in ("ketenhub_receive_cvom", "ketenhub_deliver_dlv"):
     assert all("up_for_retry" not in states for _, _, states in results)
     for name in ("KETENHUB_CVOM", "KETENHUB_DLV"):
         assert f"no Airflow Connection {name.lower()}: add it" in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("refusal", ["FeedAlert", "MissingConnection", "CallNotMade"])
+def test_what_an_operator_must_set_right_fails_the_task_without_retries(refusal):
+    """A refused certificate or a plain-HTTP address is mended by no retry, as a missing Connection is not."""
+    from airflow.exceptions import AirflowFailException
+
+    from ketenhub.orchestration.dags import _failing_at_once
+    from ketenhub.protocols.soap import CallNotMade
+    from ketenhub.receive.rest import FeedAlert
+    from ketenhub.wiring import MissingConnection
+    error = {"FeedAlert": FeedAlert("SHN: 410"), "MissingConnection": MissingConnection("no Connection"),
+             "CallNotMade": CallNotMade("HaalMeldingen: the server's certificate was refused", "TlsRefused")}[refusal]
+    with pytest.raises(AirflowFailException, match=str(error)):
+        with _failing_at_once():
+            raise error
+    with pytest.raises(ValueError):  # anything else: the task's retries
+        with _failing_at_once():
+            raise ValueError("transient")

@@ -14,7 +14,7 @@ from ketenhub.wiring import deliver
 from ketenhub.protocols.errors import RequestException
 from ketenhub.protocols.http import HttpClient, PlainHttpRefused, Tls, TlsRefused
 from ketenhub.protocols.session import NoRedirectSession
-from ketenhub.protocols.soap import CallRefused, SoapClient
+from ketenhub.protocols.soap import CallNotMade, SoapClient
 from ketenhub.settings import HUB_OIN
 from ketenhub.simulators.dlv import DlvSimulator
 from ketenhub.simulators.kbsp import KbspSimulator
@@ -90,7 +90,7 @@ def test_a_soap_service_with_an_unknown_certificate_is_refused(hub, connection, 
                             impostor.address, impostor.oin, timeout=5, deadline=10,
                             tls=impostor.client_tls(ca_pem=default_pki().ca_pem))
         from lxml import etree
-        with pytest.raises(CallRefused, match="PubliceerZaakstatus: the server's certificate was refused") as e:
+        with pytest.raises(CallNotMade, match="PubliceerZaakstatus: the server's certificate was refused") as e:
             client.call("PubliceerZaakstatus", etree.Element("{urn:keten:kbsp:zaakstatus:v1}PubliceerZaakstatusVerzoek"))
         assert isinstance(e.value.__cause__, TlsRefused)
         # A delivery run: failed at once, for an operator to mend the Connection and replay, as over HTTP.
@@ -175,7 +175,7 @@ def test_plain_http_is_refused_unless_the_connection_says_so(hub, connection, sa
             ("failed", "DLV: PlainHttpRefused")}
         connection("politie", "http", host=politie.address)
         politie.add(2)
-        with pytest.raises(CallRefused, match="plain HTTP to .* refused: use https"):  # not asked again: no wait mends it
+        with pytest.raises(CallNotMade, match="plain HTTP to .* refused: use https"):  # not asked again: no wait mends it
             wiring.receive(hub, hub.registry.partner("politie"))
         assert politie.calls == 0
         # Said explicitly in the Connection: allowed.
