@@ -33,7 +33,7 @@ from ketenhub.hub import Hub
 from ketenhub.processing import EventProcessor, split
 from ketenhub.receive.base import Incoming, Source
 from ketenhub.settings import Tuning
-from ketenhub.states import EVERY_EVENT_REJECTED, PayloadState
+from ketenhub.states import EVERY_EVENT_REJECTED, NO_BERICHT_ID, PayloadState
 from ketenhub.store import cases, inbound, kept as kept_payloads
 from ketenhub.validate.payload import Scan, regions, scan
 from ketenhub.workers import Workers
@@ -70,7 +70,7 @@ class Report:
             lines.append(f"  events: {self.accepted} accepted, {self.duplicates} already received, "
                          f"{len(self.rejected)} rejected")
         for bericht_id, reason in self.rejected:
-            lines.append(f"  rejected event {bericht_id or '(no BerichtId)'}:")
+            lines.append(f"  rejected event {bericht_id or NO_BERICHT_ID}:")
             lines += [f"    {r}" for r in reason.splitlines()]
         return "\n".join(lines)
 

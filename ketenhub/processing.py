@@ -92,14 +92,14 @@ class EventProcessor:
                              etree.tostring(el, encoding="unicode", with_tail=False).encode())
 
     def _naming(self, bericht_id: str | None, problems: list[Problem]) -> str | None:
-        """The BerichtId a rejected event is named by (reports, quarantine, task logs), unless the
-        contract refused that value, or its problems were too many to list: what it refused may be
-        anything, a name or a BSN put in the wrong place too. The reason says where it is."""
+        """The BerichtId a rejected event is named by (reports, quarantine, task logs): none where
+        the contract refused that value, or where it has a form no identifier has (see
+        ``_IDENTIFIER``). What was refused may be anything, a name or a BSN put in the wrong place
+        too; the reason says where it is."""
         name = self.partner.json.bericht_id if self.partner.format == "json" else "BerichtId"
-        if bericht_id and any(p.element == name or (p.element or "").endswith(("/" + name, "." + name))
-                              or p.message.startswith("and ") and "more problems" in p.message for p in problems):
+        if any(p.element == name or (p.element or "").endswith(("/" + name, "." + name)) for p in problems):
             return None
-        return bericht_id
+        return bericht_id if bericht_id and _IDENTIFIER.fullmatch(bericht_id) else None
 
     def process_json(self, event: object, index: int | None = None, line: int | None = None,
                      raw: bytes | None = None) -> AcceptedEvent | RejectedEvent:
@@ -234,7 +234,7 @@ class EventProcessor:
         """An event larger than the partner's limit, refused without being parsed; its bytes stay
         in the kept payload, from which re-processing takes it."""
         found = _BERICHT_ID.search(data)  # only to name it: nothing else is read from it
-        bericht_id = found[1].decode(errors="replace").strip() if found else None
+        bericht_id = self._naming(found[1].decode(errors="replace").strip() if found else None, [])
         limit = self.partner.limits.event_bytes
         problem = Problem("size", f"the event is {len(data)} bytes long; the hub takes at most {limit} "
                           f"bytes per event from {self.partner.name} (adapter setting limits.event_bytes)", line=line)
@@ -267,6 +267,9 @@ class EventProcessor:
 
 
 _BERICHT_ID = re.compile(rb"<(?:[\w.-]+:)?BerichtId>([^<]{1,%d})</" % MAX_BERICHT_ID)
+# The form of every identifier the partners use: letters, digits and a few separators, no white
+# space. A rejected event's BerichtId of another form is not shown (words, a name, an address).
+_IDENTIFIER = re.compile(r"[A-Za-z0-9._:/+-]{1,%d}" % MAX_BERICHT_ID)
 
 
 def _child(path: str, children: list[etree._Element]) -> etree._Element | None:

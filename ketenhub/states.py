@@ -15,6 +15,9 @@ class PayloadState(StrEnum):
 # How a payload stored as accepted, all of whose events were rejected, is shown (reports, status,
 # trace): "accepted" would read as the opposite.
 EVERY_EVENT_REJECTED = "rejected (each of its events was)"
+# How a rejected event without a BerichtId to show is named: it had none, or one not shown
+# (processing.EventProcessor._naming)
+NO_BERICHT_ID = "(no BerichtId, or none that may be shown)"
 
 
 class DeliveryState(StrEnum):

@@ -49,7 +49,8 @@ def test_a_chunk_at_once_gives_what_one_event_at_a_time_gives(hub, tmp_path, mon
 
     assert chunked == alone
     rejected = [r.bericht_id for r in alone if isinstance(r, RejectedEvent)]
-    assert rejected == ["OM-T-0000002", "OM-T-0000003", "OM-T-0000004", "OM-T-0000007", "X" * 201, "OM-T-0000011"]
+    # a BerichtId longer than any identifier the hub keeps is not shown (it may hold anything)
+    assert rejected == ["OM-T-0000002", "OM-T-0000003", "OM-T-0000004", "OM-T-0000007", None, "OM-T-0000011"]
     assert len(one_by_one) == len(rejected)  # the others took the fast path
     fine = next(r for r in alone if r.bericht_id == "OM-T-0000005")  # named, as chunked's are plain tuples
     items = {o.key: o for o in fine.outbound}

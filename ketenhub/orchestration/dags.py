@@ -30,7 +30,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from ketenhub import adapters, settings
 from ketenhub.adapters import Destination, Partner
-from ketenhub.states import PayloadState
+from ketenhub.states import NO_BERICHT_ID, PayloadState
 
 TIMEZONE = "Europe/Amsterdam"
 START = pendulum.datetime(2026, 1, 1, tz=TIMEZONE)
@@ -246,7 +246,7 @@ def _log_rejections(reports: list, first: int = 5) -> None:
             log.warning("payload %s rejected: %s", escaped(r.name), problem)
         for bericht_id, reason in r.rejected:
             if shown < first:
-                log.warning("event %s of %s rejected: %s", bericht_id or "(no BerichtId)", escaped(r.name), reason)
+                log.warning("event %s of %s rejected: %s", bericht_id or NO_BERICHT_ID, escaped(r.name), reason)
             shown += 1
     if shown > first:
         log.warning("... and %d more rejected events: see Quarantine in the Airflow UI", shown - first)

@@ -5,6 +5,7 @@ closes entity-expansion bombs and external entities whatever the parser would do
 """
 from __future__ import annotations
 
+import codecs
 import re
 
 from lxml import etree
@@ -62,26 +63,44 @@ def check_encoding(start: bytes) -> list[Problem]:
                         "without a byte order mark); the contract requires UTF-8", line=1)]
     m = _DECLARATION.match(text)
     if m and m[1].decode().upper().replace("_", "-") not in ("UTF-8", "UTF8"):
-        return [Problem("encoding", f"the document declares encoding {m[1].decode()}; the contract "
-                        "requires UTF-8", line=1)]
+        try:  # named only if it is an encoding: the declaration may hold anything its pattern allows
+            codecs.lookup(m[1].decode())
+            declared = f"encoding {m[1].decode()}"
+        except LookupError:
+            declared = "an encoding the hub does not know"
+        return [Problem("encoding", f"the document declares {declared}; the contract requires UTF-8", line=1)]
     return []
 
 
-# Where libxml2's well-formedness messages name something of the document: a tag, an attribute,
-# a namespace prefix, an entity. Any of these may be the partner's free text (a misplaced value).
-_NAMED = re.compile(r"(?P<before>tag mismatch: |line \d+ and |in tag |Start Tag |Namespace prefix | on "
-                    r"|Attribute |for attribute |Entity ')(?P<name>[^\s',]+)")
+# libxml2's well-formedness messages may quote the document: a name (tag, attribute, prefix,
+# entity), or text (a comment's, a CDATA section's, a namespace's URI). Names go through
+# ``_NAMED`` where the message's code is one that names; any other message is cut before what
+# it quotes, or said in words of the hub's own where that cut leaves too little.
+_NAMING = {26, 27, 41, 42, 73, 76, 77, 201}  # undeclared entity, attribute, start or end tag, prefix
+_NAMED = re.compile(r"(?P<before>tag mismatch: |line \d+ and |in tag |Start Tag |Namespace prefix |for attribute "
+                    r"| for (?!attribute )| on |Attribute |Entity ')(?P<name>[^\s',]+)")
+_OWN_WORDS = {23: "an & that starts no reference (write &amp;)", 38: "a < in an attribute value",
+              47: "a processing instruction that does not end", 68: "a name is missing (after & or <)",
+              99: "a namespace declaration whose value is not a URI", 200: "an empty namespace declaration",
+              202: "a name with more than one colon"}
+_POSITION = re.compile(r", line \d+, column \d+$")
 NOT_IN_CONTRACT = "(a name not in the contract)"
 
 
 def syntax_problem(error: etree.XMLSyntaxError, contract_names: frozenset[str] = frozenset()) -> Problem:
-    """libxml2's words, with every name it quotes from the document that the contract does not
-    declare (``contract_names``, see xml.schema.declared_names) replaced, and without the bytes
-    it shows of text that is not UTF-8: both may be personal data."""
+    """libxml2's words, without what they quote of the document unless it is a name the
+    contract declares (``contract_names``, see xml.schema.declared_names): a misplaced value may
+    be quoted as a name or as text, and may be personal data."""
     line = error.position[0] if error.position else None
-    msg = (error.msg or str(error)).split("\nBytes:")[0].strip()
+    msg = error.msg or str(error)
+    position = m[0] if (m := _POSITION.search(msg)) else ""
+    msg = msg.removesuffix(position)
 
     def shown(m: re.Match) -> str:
         local = m["name"].rpartition(":")[2]
         return m["before"] + (local if local in contract_names else NOT_IN_CONTRACT)
-    return Problem("well-formed", f"the XML is not well-formed: {_NAMED.sub(shown, msg)}", line=line)
+    if error.code in _NAMING:
+        msg = _NAMED.sub(shown, msg.split("\n")[0])
+    else:
+        msg = _OWN_WORDS.get(error.code) or re.split(r"[:\n'\"]", msg)[0].rstrip(" ,.")
+    return Problem("well-formed", f"the XML is not well-formed: {msg}{position}", line=line)
