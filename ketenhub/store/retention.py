@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 import logging
 import mmap
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from hashlib import sha256
@@ -238,25 +237,35 @@ def _contains(conn: Connection, column, needle: bytes):
     return func.instr(column, literal(needle)) > 0
 
 
+def _mentions(data, number: bytes) -> bool:
+    """Whether ``data`` (bytes, or a mapped file) holds ``number`` with no digit either side: as
+    an element's value, an attribute's, a JSON string or number, or within a text."""
+    at = data.find(number)
+    while at >= 0:
+        if not data[at - 1:at].isdigit() and not data[at + len(number):at + len(number) + 1].isdigit():
+            return True
+        at = data.find(number, at + 1)
+    return False
+
+
 def _mentioning(conn: Connection, folder: Path, bsn: str, known: set[int]) -> set[int]:
-    """The payloads other than ``known`` whose kept bytes hold this BSN as a value of its own (an
-    element's, white space around it allowed, or a JSON string's)."""
-    mention = re.compile(rb">\s*" + bsn.encode() + rb"\s*<|\"" + bsn.encode() + rb"\"")
-    found = set()
-    rows = conn.execute(select(payload.c.id, payload.c.sha256, kept_payload.c.content)
-                        .select_from(payload.outerjoin(kept_payload, kept_payload.c.payload_id == payload.c.id))
-                        .order_by(payload.c.id))
-    for payload_id, digest, content in rows:
-        if payload_id in known:
-            continue
-        if content is not None:
-            if mention.search(bytes(content)):
-                found.add(payload_id)
-            continue
+    """The payloads other than ``known`` whose kept bytes hold this BSN: in the store (those that
+    hold its digits at all found by the database), or as files, each file read once."""
+    number, found = bsn.encode(), set()
+    for payload_id, content in conn.execute(select(kept_payload.c.payload_id, kept_payload.c.content)
+                                            .where(_contains(conn, kept_payload.c.content, number))):
+        if payload_id not in known and _mentions(bytes(content), number):
+            found.add(payload_id)
+    files: dict[str, list[int]] = {}
+    for payload_id, digest in conn.execute(select(payload.c.id, payload.c.sha256).where(
+            ~exists().where(kept_payload.c.payload_id == payload.c.id))):
+        if payload_id not in known:
+            files.setdefault(digest, []).append(payload_id)
+    for digest, ids in files.items():
         try:
             with open(kept.file(folder, digest), "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                if mention.search(data):
-                    found.add(payload_id)
+                if _mentions(data, number):
+                    found.update(ids)
         except (FileNotFoundError, ValueError):  # deleted by retention, or empty
             pass
     return found
@@ -269,8 +278,7 @@ def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
         raise ValueError("--bsn: a BSN has 9 digits")
     key = hub.settings.ketenreferentie_key
     marker = pseudonym(key, "bsn", bsn)  # checks the key first: no report without an audit row
-    needle = f">{bsn}<".encode()
-    as_json = f'"{bsn}"'.encode()  # a quarantined JSON event (SHN) keeps it as a string of its own
+    needle = f">{bsn}<".encode()  # in the hub's own documents, an element holding exactly it
     held: list[Held] = []
     with hub.engine.begin() as conn:
         events = conn.execute(select(event.c.id, event.c.partner, event.c.received_at, event.c.state,
@@ -285,10 +293,13 @@ def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
                              .order_by(delivery.c.id)).all()
         held += [Held("delivery", d.id, d.destination, d.updated_at, d.state, f"of event {d.event_id}")
                  for d in found]
-        items = conn.execute(select(quarantine.c.id, quarantine.c.partner, quarantine.c.created_at,
-                                    quarantine.c.state, quarantine.c.payload_id, quarantine.c.bericht_id)
-                             .where(or_(_contains(conn, quarantine.c.raw, needle),
-                                        _contains(conn, quarantine.c.raw, as_json))).order_by(quarantine.c.id)).all()
+        # A partner's bytes as sent: the BSN anywhere with no digit either side (see _mentions)
+        items = [q for q in conn.execute(select(quarantine.c.id, quarantine.c.partner, quarantine.c.created_at,
+                                                quarantine.c.state, quarantine.c.payload_id, quarantine.c.bericht_id,
+                                                quarantine.c.raw)
+                                         .where(_contains(conn, quarantine.c.raw, bsn.encode()))
+                                         .order_by(quarantine.c.id))
+                 if _mentions(bytes(q.raw), bsn.encode())]
         held += [Held("quarantine", q.id, q.partner, q.created_at, q.state,
                       f"BerichtId {q.bericht_id}" if q.bericht_id else "") for q in items]
         payload_ids = {e.payload_id for e in events} | {q.payload_id for q in items}

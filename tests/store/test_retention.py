@@ -12,7 +12,9 @@ from ketenhub import operations as ops
 from ketenhub.clock import now
 from ketenhub.store import retention
 from ketenhub.store.audit_chain import verify
-from ketenhub.store.tables import audit, delivery, event, payload, quarantine
+from ketenhub.store.tables import audit, delivery, event, kept_payload, payload, quarantine
+from ketenhub.pipeline import ingest_source
+from ketenhub.receive.folder import DropFolder
 from ketenhub.wiring import deliver
 from tests.conftest import ingest
 from tests.store.test_audit_chain import audit_verify, hexed, tamper
@@ -217,10 +219,23 @@ def test_privacy_report_reads_the_kept_bytes_for_what_no_event_holds(hub, sample
     with hub.engine.connect() as conn:
         ids = dict(conn.execute(select(payload.c.partner, payload.c.id)).all())
         assert conn.scalar(select(func.count()).select_from(event).where(event.c.canonical.contains(b"805888718"))) == 0
-    for bsn, partner in (("739137001", "om"), ("805888718", "cjib")):
+    # A drop folder's small files are kept in the store (kept_payload), not as files: one holds
+    # the BSN in a text the contract refused, where no element holds it alone.
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    text = sample("cvom/beroep-ontvangen.xml").read_text()
+    (drop / "a.xml").write_text(text.replace("<BerichtId>", "<BerichtId>bezwaar van 314159265: ", 1))
+    (drop / "b.xml").write_text(text.replace("CVOM-", "CVOM-B-"))
+    partner = hub.registry.partner("cvom")
+    ingest_source(hub, partner, DropFolder(drop, partner.receive))
+    with hub.engine.connect() as conn:
+        ids = dict(conn.execute(select(payload.c.partner, payload.c.id).where(payload.c.name != "b.xml")).all())
+        assert conn.scalar(select(func.count()).select_from(kept_payload)) >= 2
+    for bsn, partner in (("739137001", "om"), ("805888718", "cjib"), ("314159265", "cvom")):
         _, held = retention.privacy_report(hub, bsn, "tester")
         assert [(h.kind, h.id) for h in held if h.kind == "payload"] == [("payload", ids[partner])], bsn
     assert retention.privacy_report(hub, "999999990", "tester")[1] == []
+    assert retention.privacy_report(hub, "141592652", "tester")[1] == []  # within a longer number: not it
 
 
 def test_privacy_report_after_retention_names_what_is_left(held, capsys):
