@@ -172,19 +172,52 @@ def destinations_matching(hub: Hub, f: Filter) -> list[str]:
 
 
 class Contract(NamedTuple):
-    """A partner's schema and event element: what a value it sent must pass to be shown."""
+    """A partner's schema, event element and declared names: what its bytes must pass to show."""
     schema: etree.XMLSchema
     event: str
+    names: frozenset[str]  # xml.schema.declared_names
 
 
-def mask(document: bytes, contract: Contract | None = None, sent: bool = False) -> bytes:
-    """The document with every value not known to be harmless replaced (texts, tails and
-    attributes): for eyes that may not see personal data. ``sent``: bytes as a partner sent them,
-    whose values of VISIBLE elements show only within a document or event its ``contract``
-    accepts (none without one): a value the contract refused may be anything, a name too."""
+def mask(document: bytes) -> bytes:
+    """One of the hub's own documents (canonical, outbound: made valid) with every value not
+    known to be harmless replaced (texts, tails and attributes): for eyes that may not see
+    personal data."""
     root = etree.fromstring(document, parser())
-    # None: every element's (the hub's own documents, validated as they were made)
-    shown = _accepted(document, root, contract) if sent else None
+    _masked(root, None)
+    return etree.tostring(root, encoding="UTF-8")
+
+
+def mask_sent(root: etree._Element, contract: Contract | None) -> str:
+    """A partner's bytes as sent (parsed under their namespaces), masked as ``mask`` masks, but
+    the values of VISIBLE elements show only within a document or event its ``contract``
+    accepts, and a name of an element or attribute it does not declare is replaced: what the
+    contract refused may be anything, a name or a BSN too. Without a contract, no value shows."""
+    shown = set()
+    if contract is not None and contract.schema.validate(root):
+        shown = None
+    elif contract is not None:
+        shown = {e for event in root.iter(contract.event) if contract.schema.validate(event) for e in event.iter()}
+    names = contract.names if contract is not None else frozenset()
+    for pi in list(root.iter(etree.ProcessingInstruction)):  # its target is the partner's text too
+        if pi.getparent() is not None:
+            pi.getparent().replace(pi, etree.Comment(MASK))
+    _masked(root, shown)
+    for el in root.iter(etree.Element):
+        q = etree.QName(el)
+        if q.localname not in names:
+            el.tag = etree.QName(q.namespace, NOT_DECLARED).text
+        for i, name in enumerate(list(el.attrib)):
+            if etree.QName(name).localname not in names:
+                value = el.attrib.pop(name)
+                el.attrib[f"{NOT_DECLARED}{i + 1}"] = value
+    return etree.tostring(root, encoding="unicode", with_tail=False)
+
+
+NOT_DECLARED = "notInContract"  # a name a masked partner document had that its contract does not declare
+
+
+def _masked(root: etree._Element, shown: set | None) -> None:
+    """Values replaced in place; ``shown``: the elements whose VISIBLE values may show (None: all)."""
     for el in root.iter():
         if not isinstance(el.tag, str):  # a comment or processing instruction: none is ours
             if el.text:
@@ -196,26 +229,6 @@ def mask(document: bytes, contract: Contract | None = None, sent: bool = False) 
             el.tail = MASK
         for name in list(el.attrib) if isinstance(el.tag, str) else ():
             el.attrib[name] = MASK
-    return etree.tostring(root, encoding="UTF-8")
-
-
-def _accepted(document: bytes, root: etree._Element, contract: Contract | None) -> set | None:
-    """The elements of a partner's bytes that its contract accepts: all (None), or those of the
-    events it accepts. An event cut out of a batch declares no namespace of its own: it is
-    checked as it stood in the batch, under the contract's."""
-    if contract is None:
-        return set()
-    namespace = etree.QName(contract.event).namespace
-    checked = root
-    if etree.QName(root).namespace is None and namespace:
-        try:
-            checked = etree.fromstring(f'<w xmlns="{namespace}">'.encode() + document + b"</w>", parser())[0]
-        except etree.XMLSyntaxError:
-            return set()
-    if contract.schema.validate(checked):
-        return None
-    valid = {e for event in checked.iter(contract.event) if contract.schema.validate(event) for e in event.iter()}
-    return {el for el, e in zip(root.iter(), checked.iter()) if e in valid}
 
 
 def show_delivery(hub: Hub, delivery_id: int, personal_data: bool = False) -> dict | None:

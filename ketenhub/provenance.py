@@ -14,7 +14,8 @@ from ketenhub.store.audit import trace
 from ketenhub.store.retention import EMPTY
 from ketenhub.store.tables import audit, delivery, event, outbound_batch, payload, quarantine
 from ketenhub.xml.parsing import parser
-from ketenhub.xml.schema import compile_schema
+from ketenhub.validate.payload import kept_event
+from ketenhub.xml.schema import compile_schema, declared_names
 
 PAYLOAD_SHOWN_BYTES = 1 << 20  # a kept payload is shown up to this size; a bigger one is named only
 
@@ -90,26 +91,32 @@ def of_quarantined(hub: Hub, item_id: int, personal_data: bool) -> dict | None:
     raw = None
     if q["raw"] is not None and bytes(q["raw"]) != EMPTY:
         raw = bytes(q["raw"]).decode("utf-8", "replace") if personal_data \
-            else _masked_or_note(hub, q["partner"], bytes(q["raw"]))
+            else _masked_or_note(hub, q["partner"], bytes(q["raw"]), p)
     return dict(id=q["id"], partner=q["partner"], bericht_id=q["bericht_id"], line=q["line"], reason=q["reason"],
                 state=q["state"], created_at=q["created_at"], raw=raw, payload=_payload(p),
                 accepted_event=accepted, trail=ops.shown_trace([dict(r) for r in rows], personal_data))
 
 
-def _masked_or_note(hub: Hub, partner: str, raw: bytes) -> str:
-    """A partner's bytes as sent, masked (see ops.mask)."""
+def _masked_or_note(hub: Hub, partner: str, raw: bytes, payload_row=None) -> str:
+    """A partner's bytes as sent, masked (ops.mask_sent). A quarantined event (``payload_row``:
+    its payload) is parsed as it stood in its batch, under the root's namespace declarations."""
+    p = hub.registry.partners.get(partner)
     try:
-        return ops.mask(raw, _contract(hub, partner), sent=True).decode()
-    except Exception:  # refused bytes need not be well-formed: then nothing of them can be shown masked
+        if payload_row is None:
+            root = etree.fromstring(raw, parser())
+        else:
+            with hub.engine.connect() as conn:
+                kept_bytes = kept.find(conn, hub.settings.payloads_dir, payload_row["id"], payload_row["sha256"])
+            if not kept.is_kept(kept_bytes):  # its batch's root gone: the contract's namespace stands in
+                kept_bytes = b"<kept xmlns='%s'/>" % (p.namespace if p else "").encode()
+            root = kept_event(raw, kept_bytes)
+    except (etree.XMLSyntaxError, ValueError):  # refused bytes need not be well-formed
         return "[masked: the bytes as sent are not well-formed XML, so nothing of them can be shown]"
-
-
-def _contract(hub: Hub, name: str) -> ops.Contract | None:
-    """The partner's contract, if its adapter loads (else its bytes show no value at all)."""
-    p = hub.registry.partners.get(name)
-    if p is None or p.format == "json":
-        return None
-    return ops.Contract(compile_schema(str(hub.settings.schemas_dir / p.schema)), p.event)
+    contract = None
+    if p is not None and p.format != "json":
+        schema = hub.settings.schemas_dir / p.schema
+        contract = ops.Contract(compile_schema(str(schema)), p.event, declared_names(str(schema)))
+    return ops.mask_sent(root, contract)
 
 
 def _payload(p) -> dict:

@@ -1,6 +1,7 @@
 """One event's path as the provenance page shows it: payload, canonical document, each outbound
 item with its attempts; a refused event's bytes and reason; personal data masked for who may not
 see it, and a search by a part of a value only for who may."""
+import re
 from dataclasses import replace
 
 import pytest
@@ -85,3 +86,20 @@ def test_a_value_the_contract_refused_is_masked_whatever_its_element(hub, tmp_pa
     # the kept payload: the valid event's case number shows, nothing of the refused one
     _, text = provenance.payload_text(hub, provenance.of_quarantined(hub, kept.id, False)["payload"]["id"], False)
     assert "13-000001-26" in text and "Jansen" not in text and "TEST" not in text
+
+
+def test_a_refused_events_names_and_prefixes_are_shown_masked_as_it_stood_in_its_batch(hub, tmp_path):
+    """An event of a batch whose prefix is declared on the root only is read under it; a name the
+    contract does not declare (an element, an attribute, a processing instruction's) is not shown."""
+    prefixed = om_batch([om_event(1), om_event(2, bsn="123456789").replace(
+        "<Soort>", "<?JansenPI x?><Jansen739137001 Zoe_Jansen='x'/><Soort>")]).replace(
+        b"<ZaakgebeurtenissenBatch xmlns=", b"<om:ZaakgebeurtenissenBatch xmlns:om=").replace(
+        b"</ZaakgebeurtenissenBatch>", b"</om:ZaakgebeurtenissenBatch>")
+    prefixed = re.sub(rb"<(/?)(?![?!])(\w)", rb"<\1om:\2", prefixed).replace(b"<om:om:", b"<om:").replace(
+        b"</om:om:", b"</om:")
+    ingest(hub, "om", write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261121_001.xml", prefixed))
+    (kept,), _ = provenance.find(hub, "OM-T-0000002", personal_data=False)
+    masked = provenance.of_quarantined(hub, kept.id, personal_data=False)["raw"]
+    assert "not well-formed" not in masked and "om:Zaakgebeurtenis" in masked
+    assert "Jansen" not in masked and "739137001" not in masked and "notInContract" in masked, masked
+    assert "13-000002-26" not in masked  # it breaks the contract: no value shows
