@@ -19,7 +19,7 @@ from ketenhub.states import IN_TROUBLE, DeliveryState, PayloadState, QuarantineS
 from ketenhub.store.audit import Entry, record, trace
 from ketenhub.store.retention import EMPTY as PURGED
 from ketenhub.store.tables import delivery, event, quarantine
-from ketenhub.xml.parsing import parser
+from ketenhub.xml.parsing import NOT_IN_CONTRACT, parser, shown_name
 
 log = logging.getLogger(__name__)
 REPLAYABLE = IN_TROUBLE
@@ -204,10 +204,10 @@ def mask_sent(root: etree._Element, contract: Contract | None) -> str:
     _masked(root, shown)
     for el in root.iter(etree.Element):
         q = etree.QName(el)
-        if q.localname not in names:
+        if shown_name(q.localname, names) == NOT_IN_CONTRACT:
             el.tag = etree.QName(q.namespace, NOT_DECLARED).text
         for i, name in enumerate(list(el.attrib)):
-            if etree.QName(name).localname not in names:
+            if shown_name(etree.QName(name).localname, names) == NOT_IN_CONTRACT:
                 value = el.attrib.pop(name)
                 el.attrib[f"{NOT_DECLARED}{i + 1}"] = value
     return etree.tostring(root, encoding="unicode", with_tail=False)

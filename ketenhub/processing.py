@@ -21,7 +21,7 @@ from ketenhub.validate.payload import Region, event_spans, kept_event, under_roo
 from ketenhub.validate.rules import Rules, check_bsns, failing_bsns
 from ketenhub.xml import jsonxml, parsing
 from ketenhub.xml.problems import Problem, explain
-from ketenhub.xml.schema import compile_schema, validate
+from ketenhub.xml.schema import compile_schema, declared_names, validate
 from ketenhub.xml.xslt import MappingError, serialised
 
 MAX_BERICHT_ID = 200  # the store's key columns hold 255; outbound keys add a suffix
@@ -55,6 +55,7 @@ class EventProcessor:
             self.event_schema = jsonpage.validator(str(s.schemas_dir / partner.schema), partner.json.event_schema)
         else:
             self.schema = compile_schema(str(s.schemas_dir / partner.schema))
+            self.names = declared_names(str(s.schemas_dir / partner.schema))
         self.rules = Rules(partner.rules, partner.namespace)
         self.normalise = Normaliser(partner, s.mappings_dir, s.schemas_dir)
         self.routes = compile_routes(list(hub.registry.destinations.values()), s.mappings_dir, s.schemas_dir)
@@ -63,7 +64,7 @@ class EventProcessor:
         """``line_offset``: lines before the event in its file, when it was cut out of it."""
         bericht_id = _text(next(el.iterchildren(self.bericht_id), None))
         most = self.partner.limits.errors_per_event
-        problems = validate(self.schema, el, most) or check_bsns(el) + self.rules(el)
+        problems = validate(self.schema, el, most, self.names) or check_bsns(el) + self.rules(el)
         return self._mapped(el, bericht_id, problems, line_offset)
 
     def _mapped(self, el: etree._Element, bericht_id: str | None, problems: list[Problem], line_offset: int = 0,

@@ -207,7 +207,7 @@ def _envelope_problems(partner: Partner, schema_path: Path, envelope: etree._Ele
     problems = []
     for entry in schema.error_log:
         if entry.line:
-            problems += problems_of(skeleton, [entry])  # the envelope's own
+            problems += problems_of(skeleton, [entry], names=declared_names(str(schema_path)))  # the envelope's own
         elif "This element is not expected" in entry.message:
             problems.append(Problem("structure", f"the events ({local}) stand where the contract does not "
                                     "allow them", element=element_path(skeleton)))

@@ -6,6 +6,7 @@ closes entity-expansion bombs and external entities whatever the parser would do
 from __future__ import annotations
 
 import codecs
+import difflib
 import re
 
 from lxml import etree
@@ -87,6 +88,16 @@ _POSITION = re.compile(r", line \d+, column \d+$")
 NOT_IN_CONTRACT = "(a name not in the contract)"
 
 
+def shown_name(name: str, contract_names: frozenset[str]) -> str:
+    """A name from a partner's document as a message may show it: its local part if the contract
+    declares it or nearly so (a typo: Sort for Soort), else NOT_IN_CONTRACT, as a name may be a
+    value written in the wrong place."""
+    local = name.rpartition(":")[2]
+    if local in contract_names or difflib.get_close_matches(local, contract_names, 1, 0.8):
+        return local
+    return NOT_IN_CONTRACT
+
+
 def syntax_problem(error: etree.XMLSyntaxError, contract_names: frozenset[str] = frozenset()) -> Problem:
     """libxml2's words, without what they quote of the document unless it is a name the
     contract declares (``contract_names``, see xml.schema.declared_names): a misplaced value may
@@ -96,11 +107,8 @@ def syntax_problem(error: etree.XMLSyntaxError, contract_names: frozenset[str] =
     position = m[0] if (m := _POSITION.search(msg)) else ""
     msg = msg.removesuffix(position)
 
-    def shown(m: re.Match) -> str:
-        local = m["name"].rpartition(":")[2]
-        return m["before"] + (local if local in contract_names else NOT_IN_CONTRACT)
     if error.code in _NAMING:
-        msg = _NAMED.sub(shown, msg.split("\n")[0])
+        msg = _NAMED.sub(lambda m: m["before"] + shown_name(m["name"], contract_names), msg.split("\n")[0])
     else:
         msg = _OWN_WORDS.get(error.code) or re.split(r"[:\n'\"]", msg)[0].rstrip(" ,.")
     return Problem("well-formed", f"the XML is not well-formed: {msg}{position}", line=line)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from ketenhub.xml.parsing import parse_trusted
+from ketenhub.xml.parsing import parse_trusted, shown_name
 from ketenhub.xml.problems import Problem, element_path
 
 
@@ -95,20 +95,25 @@ def _locate(root: etree._Element, line: int, name: str | None) -> etree._Element
 MAX_PROBLEMS = 20
 
 
-def validate(schema: etree.XMLSchema, element: etree._Element, most: int = MAX_PROBLEMS) -> list[Problem]:
-    """Validate an element (a document root or an event cut from a batch)."""
+def validate(schema: etree.XMLSchema, element: etree._Element, most: int = MAX_PROBLEMS,
+             names: frozenset[str] | None = None) -> list[Problem]:
+    """Validate an element (a document root or an event cut from a batch); ``names``: those its
+    contract declares, for a partner's document (see ``problems_of``)."""
     if schema.validate(element):
         return []
     # Never none for what failed: the error log is the schema's, and another thread's check may
     # have emptied it meanwhile (callers that share a schema between threads hold a lock).
-    return problems_of(element, schema.error_log, most) or [
+    return problems_of(element, schema.error_log, most, names) or [
         Problem("schema", "the document is not valid against the contract's schema")]
 
 
-def problems_of(element: etree._Element, entries, most: int = MAX_PROBLEMS) -> list[Problem]:
+def problems_of(element: etree._Element, entries, most: int = MAX_PROBLEMS,
+                names: frozenset[str] | None = None) -> list[Problem]:
     """libxml2's schema errors about ``element`` or what it holds, in plain words: the first
     ``most`` of them, and how many more there are (an event with 200,000 attributes it may not
-    have would otherwise give a reason of megabytes)."""
+    have would otherwise give a reason of megabytes). ``names``: those the contract declares;
+    any other name of the document in a path or a message is replaced (a value may be written
+    as a name)."""
     problems = []
     for entry in islice(entries, most):
         rule, words = plain(entry.message)
@@ -118,6 +123,11 @@ def problems_of(element: etree._Element, entries, most: int = MAX_PROBLEMS) -> l
         path = element_path(found) if found is not None else name
         if m and m[2]:
             path = f"{path}/@{m[2]}"
+            if names is not None:
+                words = words.replace(m[2], shown_name(m[2], names))
+        if names is not None and path:
+            path = "/".join(step and ("@" if step.startswith("@") else "") + shown_name(step.lstrip("@"), names)
+                            for step in path.split("/"))
         problems.append(Problem(rule, words, line=entry.line or None, element=path))
     if len(entries) > most:
         problems.append(Problem("schema", f"and {len(entries) - most} more problems, not listed"))

@@ -362,3 +362,19 @@ def test_a_not_well_formed_payload_is_explained_without_its_text(hub, tmp_path, 
     text = report.text()
     assert report.state == "invalid" and quoted in text, text
     assert "Jansen" not in text and "TEST" not in text and "739137001" not in text and "0xE9" not in text, text
+
+
+def test_a_schema_problem_names_only_what_the_contract_declares_or_nearly(hub, tmp_path):
+    """A name of the document the contract does not declare may be a value put in the wrong
+    place: not shown. One close to a declared name is a typo, and shown: that is what to mend."""
+    events = [om_event(1).replace("<Soort>", "<Jansen739137001/><Soort>"),
+              om_event(2).replace("<Soort>INSCHRIJVING</Soort>", "<Sort>INSCHRIJVING</Sort>"),
+              om_event(3).replace('<Slachtoffer ref="S1">', '<Slachtoffer ref="S1" Zoe_Jansen="x">')]
+    (report,) = ingest(hub, "om", write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml",
+                                                    om_batch(events)))
+    reasons = dict(report.rejected)
+    assert "Zaakgebeurtenis/(a name not in the contract): this element is not allowed here" in reasons["OM-T-0000001"]
+    assert "Zaakgebeurtenis/Sort: this element is not allowed here" in reasons["OM-T-0000002"]
+    assert "Slachtoffer/@(a name not in the contract): the attribute (a name not in the contract)" in \
+        reasons["OM-T-0000003"]
+    assert "Jansen" not in report.text()
