@@ -15,7 +15,7 @@
     ketenhub audit verify [--head ID:SHA256]  walk the audit trail's hash chain; exit code 1 when broken
     ketenhub audit calls [--limit N]          the partners' calls to the hub's service that were refused, and why
     ketenhub retention run [--dry-run]        purge personal data past each adapter's retention period
-    ketenhub privacy report --bsn N           what the hub holds about one person (audited)
+    ketenhub privacy report --bsn -           what the hub holds about one person, its BSN on stdin (audited)
     ketenhub adapter new NAME --like om       a new partner's adapter, mapping and samples, TODOs marked
     ketenhub adapter check NAME               what a partner still lacks, in plain words; exit code 1 if anything
     ketenhub cases conflicts                  cases for which two Ketenreferenties were published; exit code 1 if any
@@ -31,7 +31,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import case, func, literal, select
 
 from ketenhub import pipeline, wiring
 from ketenhub.clock import AMSTERDAM, local_time
@@ -43,7 +43,7 @@ from ketenhub.names import shown
 from ketenhub.pipeline import ingest_source
 from ketenhub.receive.folder import DropFolder, Files
 from ketenhub.states import EVERY_EVENT_REJECTED, PayloadState
-from ketenhub.store.tables import delivery, event, payload, quarantine
+from ketenhub.store.tables import delivery, event, every_event_rejected, payload, quarantine
 from ketenhub.wiring import deliver
 
 
@@ -99,19 +99,18 @@ def cmd_deliver(hub: Hub, args) -> int:
     names = [args.destination] if args.destination else sorted(hub.registry.destinations)
     failed = 0
     for name in names:
-        report = deliver(hub, hub.registry.destination(name))
+        dest = hub.registry.destination(name)
+        report = deliver(hub, dest)
         failed += report.failed + report.dead
         print(f"{name}: {report.delivered} delivered, {report.retry} to retry, {report.failed} failed"
-              + (f", {report.dead} dead (given up after {attempts(hub.registry.destination(name).max_attempts)})"
-                 if report.dead else "") + (f" ({', '.join(report.batches)})" if report.batches else ""))
+              + (f", {report.dead} dead (given up after {attempts(dest.max_attempts)})" if report.dead else "")
+              + (f" ({', '.join(report.batches)})" if report.batches else ""))
     return 1 if failed else 0
 
 
 def cmd_status(hub: Hub, args) -> int:
     # A payload stored all of whose events were rejected reads as its ingest said, not as accepted.
-    payload_state = case((and_(payload.c.state == PayloadState.ACCEPTED.value, payload.c.events_accepted == 0,
-                               payload.c.events_duplicate == 0, payload.c.events_rejected > 0),
-                          literal(EVERY_EVENT_REJECTED)), else_=payload.c.state)
+    payload_state = case((every_event_rejected, literal(EVERY_EVENT_REJECTED)), else_=payload.c.state)
     with hub.engine.connect() as conn:
         for title, table, by, state in (
                 ("payloads", payload, payload.c.partner, payload_state),

@@ -11,7 +11,7 @@ from ketenhub.store.audit_chain import micros, text
 from ketenhub.clock import now
 from ketenhub.store.bulk import blob, insert_rows, value
 from ketenhub.states import EVERY_EVENT_REJECTED, PayloadState
-from ketenhub.store.tables import audit, delivery, event, payload, quarantine
+from ketenhub.store.tables import audit, delivery, event, every_event_rejected, payload, quarantine
 
 
 _SHA256 = sha256()
@@ -114,12 +114,10 @@ def trace(conn: Connection, bericht_id: str) -> list[dict]:
             conditions.append((audit.c.subject == subject) & audit.c.subject_id.in_(ids))
     rows = [dict(r) for r in conn.execute(select(audit).where(or_(*conditions)).order_by(audit.c.id)).mappings()]
     if payload_ids:
-        every_event_rejected = set(conn.scalars(select(payload.c.id).where(
-            payload.c.id.in_(payload_ids), payload.c.state == PayloadState.ACCEPTED, payload.c.events_accepted == 0,
-            payload.c.events_duplicate == 0, payload.c.events_rejected > 0)))
+        all_rejected = set(conn.scalars(select(payload.c.id).where(payload.c.id.in_(payload_ids),
+                                                                   every_event_rejected)))
         for r in rows:  # shown as ingest and status show it; the trail itself keeps what was written
-            if r["subject"] == "payload" and r["action"] == PayloadState.ACCEPTED \
-                    and r["subject_id"] in every_event_rejected:
+            if r["subject"] == "payload" and r["action"] == PayloadState.ACCEPTED and r["subject_id"] in all_rejected:
                 r["action"] = EVERY_EVENT_REJECTED
     return rows
 

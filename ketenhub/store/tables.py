@@ -1,7 +1,7 @@
 """Table definitions (SQLAlchemy Core). Schema changes go through Alembic migrations in
 ``migrations/``; this module describes the current head for the code that queries."""
 from sqlalchemy import (BigInteger, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        PrimaryKeyConstraint, String, Table, Text, UniqueConstraint, text)
+                        PrimaryKeyConstraint, String, Table, Text, UniqueConstraint, and_, text)
 
 metadata = MetaData()
 
@@ -23,6 +23,9 @@ payload = Table(
     UniqueConstraint("partner", "sha256", name="uq_payload_partner_sha256"),
     Index("ix_payload_received", "received_at"),  # what arrived when, for the health page
 )
+# A payload stored (accepted) all of whose events were rejected: shown as states.EVERY_EVENT_REJECTED
+every_event_rejected = and_(payload.c.state == "accepted", payload.c.events_accepted == 0,
+                            payload.c.events_duplicate == 0, payload.c.events_rejected > 0)
 
 # A small payload's bytes as received, kept in the store with its row (see store.kept): in the
 # same commit, where a file of its own cost a file created and synced per payload.
