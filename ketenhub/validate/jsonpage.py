@@ -26,6 +26,7 @@ from ketenhub.adapters import Partner
 from ketenhub.settings import Tuning
 from ketenhub.validate.rules import elfproef
 from ketenhub.xml.jsonxml import parse
+from ketenhub.xml.parsing import NOT_IN_CONTRACT, shown_name
 from ketenhub.xml.problems import Problem
 
 CHUNK = 1 << 20
@@ -82,13 +83,13 @@ def _plain(error: jsonschema.ValidationError) -> str:
             return f"the member {missing[0]} is required and missing"
         return f"the members {', '.join(missing)} are required and missing"
     if v == "additionalProperties":
-        allowed = set(error.schema.get("properties", {}))
+        allowed = frozenset(error.schema.get("properties", {}))
         extra = sorted(k for k in instance if k not in allowed) if isinstance(instance, dict) else []
-        names = ", ".join(k if len(k) <= 50 else k[:50] + "…" for k in extra[:5])
-        more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
-        if len(extra) == 1:
-            return f"the member {names} is not in the contract (no other members are allowed here)"
-        return f"the members {names}{more} are not in the contract (no other members are allowed here)"
+        # Named only where nearly one the contract has (a typo): any other name may be a value put there.
+        named = [k for k in extra if shown_name(k, allowed) != NOT_IN_CONTRACT][:5]
+        listed = f": {', '.join(named)}" + (" and others" if len(extra) > len(named) else "") if named else ""
+        return (f"{len(extra)} member{'s' if len(extra) != 1 else ''} not in the contract{listed} "
+                "(no other members are allowed here)")
     if v == "anyOf" and all(set(s) == {"required"} for s in rule):
         options = " or ".join(", ".join(s["required"]) for s in rule)
         return f"at least one of these members is required: {options}"
