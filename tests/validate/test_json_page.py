@@ -60,7 +60,7 @@ def test_one_bad_event_does_not_block_the_others(hub, tmp_path):
     ({"gebeurtenissen": [], "meerBeschikbaar": False}, "$: the member volgende is required and missing"),
     ({"gebeurtenissen": [], "volgende": "", "meerBeschikbaar": False}, "$.volgende: is shorter than 1"),
     ({"gebeurtenissen": {}, "volgende": "c", "meerBeschikbaar": False}, "$.gebeurtenissen: must be a list"),
-    ({"gebeurtenissen": [], "volgende": "c", "meerBeschikbaar": False, "extra": 1}, "the member extra is not"),
+    ({"gebeurtenissen": [], "volgende": "c", "meerBeschikbaar": False, "extra": 1}, "1 member not in the contract"),
     ([], "$: must be an object"),
     (b"not json", "the body is not JSON"),
 ])
