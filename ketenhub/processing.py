@@ -50,6 +50,7 @@ class EventProcessor:
         s = hub.settings
         self.partner = partner
         self.bericht_id = f"{{{partner.namespace}}}BerichtId"
+        self.names = frozenset()  # those the partner's XSD declares (xml.schema.declared_names)
         if partner.format == "json":  # each event is checked as JSON, then handed on as json-to-xml
             self.schema = None
             self.event_schema = jsonpage.validator(str(s.schemas_dir / partner.schema), partner.json.event_schema)
@@ -153,7 +154,15 @@ class EventProcessor:
         if region.oversize:
             return [self._too_large(region.data, region.line)]
         parser = parsing.parser()
-        root = etree.fromstring(region.head + region.data + region.tail, parser)
+        try:
+            root = etree.fromstring(region.head + region.data + region.tail, parser)
+        except etree.XMLSyntaxError as e:
+            if region.tail:  # a batch's events were parsed by the scan already: this is not the partner's
+                raise
+            # A document of one event whose namespaces are wrong: the scan's check of its syntax does
+            # not see those. Refused as any event is, with its bytes, in the hub's words only.
+            problem = parsing.syntax_problem(e, self.names)
+            return [RejectedEvent(self._naming(None, []), problem.line, explain([problem]), region.data)]
         if not region.tail:  # a document of one event (the scan made sure the root is the event)
             result = self.process(root)
             if isinstance(result, RejectedEvent):
@@ -206,7 +215,11 @@ class EventProcessor:
             if region.json or region.oversize or region.tail or region.events != 1:
                 results[i] = self.process_region(region)
                 continue
-            root = etree.fromstring(region.data, parsing.parser())
+            try:
+                root = etree.fromstring(region.data, parsing.parser())
+            except etree.XMLSyntaxError:  # its namespaces are wrong: on its own, which says why
+                results[i] = self.process_region(region)
+                continue
             if root.tag != self.partner.event or not self.schema.validate(root):
                 results[i] = self.process_region(region)
                 continue

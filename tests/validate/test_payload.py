@@ -378,3 +378,25 @@ def test_a_schema_problem_names_only_what_the_contract_declares_or_nearly(hub, t
     assert "Slachtoffer/@(a name not in the contract): the attribute (a name not in the contract)" in \
         reasons["OM-T-0000003"]
     assert "Jansen" not in report.text()
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda x: x.replace(b"<BerichtId>", b"<BerichtId xmlns:p='Jan Geheim 123456782'>", 1),
+    lambda x: x.replace(b"<BerichtId>", b"<Geheim:BerichtId>", 1).replace(b"</BerichtId>", b"</Geheim:BerichtId>", 1),
+])
+def test_a_one_event_document_with_wrong_namespaces_is_refused_in_the_hubs_words(hub, tmp_path, sample, spoil):
+    """The check of a document's syntax does not see its namespaces; the event's parse does, and
+    refuses it as any event is refused: kept, quarantined, the file moved aside; nothing retried."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "kapot.xml").write_bytes(spoil(sample("cvom/beroep-ontvangen.xml").read_bytes()))
+    sample("cvom/beslissing-gegrond.xml", drop)
+    partner = hub.registry.partner("cvom")
+    reports = ingest_source(hub, partner, DropFolder(drop, partner.receive))
+    assert sorted((r.name, r.state) for r in reports) == [("beslissing-gegrond.xml", "accepted"),
+                                                          ("kapot.xml", "accepted")]
+    (bad,) = [r for r in reports if r.name == "kapot.xml"]
+    text = bad.text()
+    assert "rejected (each of its events was)" in text and "not well-formed" in text
+    assert "Geheim" not in text and "123456782" not in text
+    assert (drop / "rejected" / "kapot.xml").exists() and (drop / "processed" / "beslissing-gegrond.xml").exists()
