@@ -312,7 +312,8 @@ def quarantined_events(conn: Connection, partner: str, sha256: str) -> list[tupl
         return []
     return [tuple(r) for r in conn.execute(
         select(quarantine.c.bericht_id, quarantine.c.reason).where(
-            quarantine.c.payload_id == found.id, or_(quarantine.c.bericht_id.is_not(None), quarantine.c.line.is_not(None)))
+            quarantine.c.payload_id == found.id,
+            or_(quarantine.c.bericht_id.is_not(None), quarantine.c.line.is_not(None)))
         .order_by(quarantine.c.id))]
 
 

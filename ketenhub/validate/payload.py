@@ -35,6 +35,7 @@ from xml.sax.saxutils import quoteattr
 from ketenhub.adapters import Partner
 from ketenhub.settings import Tuning
 from ketenhub.xml import parsing
+from ketenhub.xml.parsing import shown_name
 from ketenhub.xml.problems import Problem, element_path
 from ketenhub.xml.schema import compile_schema, declared_names, problems_of
 
@@ -75,8 +76,15 @@ class Scan:
     json_events: str | None = None  # a JSON page: the member holding its events (validate.jsonpage)
 
 
-def _name(tag: str) -> str:
-    return etree.QName(tag).localname + f" (namespace {etree.QName(tag).namespace or 'none'})"
+def _name(tag: str, partner: Partner | None = None, names: frozenset[str] = frozenset()) -> str:
+    """An element's name and namespace; of the partner's document (``partner`` given) only what
+    its contract declares (``names``) or nearly, and only the contract's namespace."""
+    q = etree.QName(tag)
+    if partner is None:
+        return q.localname + f" (namespace {q.namespace or 'none'})"
+    known = q.namespace in (None, partner.namespace)
+    return (shown_name(q.localname, names) + f" (namespace {q.namespace or 'none'})" if known
+            else shown_name(q.localname, names) + " (in a namespace the contract does not have)")
 
 
 def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[bytes] | None = None,
@@ -110,8 +118,10 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         if root.tag not in (partner.event, partner.batch_root):
             expected = " or ".join(_name(t) for t in (partner.batch_root, partner.event) if t)
             problems.append(Problem(
-                "root", f"the root element is {_name(root.tag)}; {partner.name} sends {expected}",
-                line=root.sourceline, element="/" + etree.QName(root).localname))
+                "root", f"the root element is {_name(root.tag, partner, declared_names(str(schema_path)))}; "
+                f"{partner.name} sends {expected}",
+                line=root.sourceline, element="/" + shown_name(etree.QName(root).localname,
+                                                                declared_names(str(schema_path)))))
         parsing_ok = not problems
 
     while chunk := source.read(CHUNK):
@@ -150,7 +160,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         checked()
         result.plain = layout is not None
         if layout is None:  # what the plain reading cannot vouch for, the event reader can
-            layout = _layout(partner, again, root.tag == partner.event, tuning)
+            layout = _layout(partner, again, root.tag == partner.event, tuning, declared_names(str(schema_path)))
     except etree.XMLSyntaxError as e:
         problems.append(parsing.syntax_problem(e, declared_names(str(schema_path))))
         return result
@@ -396,7 +406,8 @@ def _end_of(data: bytes, end_index: int, end_tag: re.Pattern) -> int:
     return m.end()
 
 
-def _layout(partner: Partner, source: IO[bytes], single: bool, tuning: Tuning) -> Layout:
+def _layout(partner: Partner, source: IO[bytes], single: bool, tuning: Tuning,
+            names: frozenset[str] = frozenset()) -> Layout:
     """Where the events are, by expat, which tells the byte at which each element starts and
     ends: the events are the root's children of the event's name (or the root, ``single``), and
     an element of that name at any other depth is part of the event it is in. The file is fed to
@@ -431,8 +442,8 @@ def _layout(partner: Partner, source: IO[bytes], single: bool, tuning: Tuning) -
         elif first is None:
             before += 1
         elif other is None:
-            other = Problem("structure", f"the element {name.rpartition(' ')[2]} stands between the events; "
-                            "the contract has them together", line=p.CurrentLineNumber)
+            other = Problem("structure", f"the element {shown_name(name.rpartition(' ')[2], names)} stands between "
+                            "the events; the contract has them together", line=p.CurrentLineNumber)
 
     def end(name):
         nonlocal depth, events, first, last, last_line, opened

@@ -400,3 +400,14 @@ def test_a_one_event_document_with_wrong_namespaces_is_refused_in_the_hubs_words
     assert "rejected (each of its events was)" in text and "not well-formed" in text
     assert "Geheim" not in text and "123456782" not in text
     assert (drop / "rejected" / "kapot.xml").exists() and (drop / "processed" / "beslissing-gegrond.xml").exists()
+
+
+def test_a_wrong_root_or_an_element_between_the_events_is_named_only_as_the_contract_has_it(hub, tmp_path):
+    from ketenhub.pipeline import check
+    om = hub.registry.partner("om")
+    for spoilt in (b"<Geheimnaam xmlns='urn:Geheim:123456782'><x/></Geheimnaam>",
+                   om_batch([om_event(1), om_event(2)]).replace(b"</Zaakgebeurtenis>",
+                                                                 b"</Zaakgebeurtenis><Geheimnaam>1</Geheimnaam>", 1)):
+        path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", spoilt)
+        text = check(hub, om, path).text()
+        assert "(a name not in the contract)" in text and "Geheim" not in text and "123456782" not in text, text
