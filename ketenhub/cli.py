@@ -219,7 +219,7 @@ def cmd_deliveries(hub: Hub, args) -> int:
             print(f"  {_when(r['at'])} {r['subject']} {r['subject_id']} {r['action']}"
                   + (f": {r['detail']}" if r["detail"] else ""))
         print("document:")
-        print(d["document"])
+        print(d["document"] or "(purged by retention)")
         return 0
     f = _filter(args)
     actor = f"cli:{getpass.getuser()}"

@@ -239,7 +239,9 @@ def show_delivery(hub: Hub, delivery_id: int, personal_data: bool = False) -> di
             return None
         history = trace(conn, row["bericht_id"])
     d = dict(row)
-    d["document"] = (d["document"] if personal_data else mask(d["document"])).decode()
+    document = bytes(d["document"])
+    # empty: purged by retention
+    d["document"] = (document if personal_data or document == PURGED else mask(document)).decode()
     d["last_error"] = _error(hub, row, personal_data)
     d["trace"] = shown_trace(history, personal_data)
     return d

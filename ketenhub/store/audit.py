@@ -109,7 +109,8 @@ def trace(conn: Connection, bericht_id: str) -> list[dict]:
     payload_ids = {r.payload_id for r in [*events, *quarantined]}
     delivery_ids = [r.id for r in conn.execute(select(delivery.c.id).where(delivery.c.event_id.in_(event_ids)))]
     conditions = [audit.c.bericht_id == bericht_id]
-    for subject, ids in (("payload", payload_ids), ("delivery", delivery_ids)):
+    # By id too: once retention pseudonymised their rows' BerichtIds, they are found this way only
+    for subject, ids in (("payload", payload_ids), ("event", event_ids), ("delivery", delivery_ids)):
         if ids:
             conditions.append((audit.c.subject == subject) & audit.c.subject_id.in_(ids))
     rows = [dict(r) for r in conn.execute(select(audit).where(or_(*conditions)).order_by(audit.c.id)).mappings()]

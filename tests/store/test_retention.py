@@ -336,3 +336,19 @@ def test_a_failed_delivery_whose_document_was_purged_is_not_replayed(held):
     assert ops.replay(hub, failed, "tester", "dry", dry_run=True) > 0
     retention.run(hub)
     assert ops.replay(hub, failed, "tester", "after retention") == 0  # nothing left to send
+
+
+def test_after_retention_a_delivery_shows_and_an_event_traces_as_before(held, capsys):
+    hub = held
+    retention.run(hub, at=now() + timedelta(days=200))
+    with hub.engine.connect() as conn:
+        delivery_id, event_id, bericht_id = conn.execute(
+            select(delivery.c.id, event.c.id, event.c.bericht_id).join_from(delivery, event)
+            .where(delivery.c.document == b"", event.c.canonical == b"")).first()
+    assert ops.show_delivery(hub, delivery_id, personal_data=False)["document"] == ""  # purged: nothing to mask
+    assert cli.main(["deliveries", "show", str(delivery_id)]) == 0
+    assert "(purged by retention)" in capsys.readouterr().out
+    from ketenhub.store.audit import trace
+    with hub.engine.connect() as conn:
+        rows = trace(conn, bericht_id)
+    assert any(r["subject"] == "event" and r["subject_id"] == event_id and r["action"] == "accepted" for r in rows)
