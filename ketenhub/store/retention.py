@@ -278,28 +278,29 @@ def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
         raise ValueError("--bsn: a BSN has 9 digits")
     key = hub.settings.ketenreferentie_key
     marker = pseudonym(key, "bsn", bsn)  # checks the key first: no report without an audit row
-    needle = f">{bsn}<".encode()  # in the hub's own documents, an element holding exactly it
+    number = bsn.encode()  # anywhere with no digit either side: a value, or within a text (see _mentions)
     held: list[Held] = []
     with hub.engine.begin() as conn:
-        events = conn.execute(select(event.c.id, event.c.partner, event.c.received_at, event.c.state,
-                                     event.c.payload_id, event.c.bericht_id)
-                              .where(_contains(conn, event.c.canonical, needle)).order_by(event.c.id)).all()
+        events = [e for e in conn.execute(select(event.c.id, event.c.partner, event.c.received_at, event.c.state,
+                                                 event.c.payload_id, event.c.bericht_id, event.c.canonical)
+                                          .where(_contains(conn, event.c.canonical, number)).order_by(event.c.id))
+                  if _mentions(bytes(e.canonical), number)]
         held += [Held("event", e.id, e.partner, e.received_at, e.state, f"BerichtId {e.bericht_id}") for e in events]
-        event_ids = [e.id for e in events]
-        found = conn.execute(select(delivery.c.id, delivery.c.destination, delivery.c.updated_at, delivery.c.state,
-                                    delivery.c.event_id)
-                             .where(or_(delivery.c.event_id.in_(event_ids),
-                                        _contains(conn, delivery.c.document, needle)))
-                             .order_by(delivery.c.id)).all()
+        event_ids = {e.id for e in events}
+        found = [d for d in conn.execute(select(delivery.c.id, delivery.c.destination, delivery.c.updated_at,
+                                                delivery.c.state, delivery.c.event_id, delivery.c.document)
+                                         .where(or_(delivery.c.event_id.in_(event_ids),
+                                                    _contains(conn, delivery.c.document, number)))
+                                         .order_by(delivery.c.id))
+                 if d.event_id in event_ids or _mentions(bytes(d.document), number)]
         held += [Held("delivery", d.id, d.destination, d.updated_at, d.state, f"of event {d.event_id}")
                  for d in found]
-        # A partner's bytes as sent: the BSN anywhere with no digit either side (see _mentions)
         items = [q for q in conn.execute(select(quarantine.c.id, quarantine.c.partner, quarantine.c.created_at,
                                                 quarantine.c.state, quarantine.c.payload_id, quarantine.c.bericht_id,
                                                 quarantine.c.raw)
-                                         .where(_contains(conn, quarantine.c.raw, bsn.encode()))
+                                         .where(_contains(conn, quarantine.c.raw, number))
                                          .order_by(quarantine.c.id))
-                 if _mentions(bytes(q.raw), bsn.encode())]
+                 if _mentions(bytes(q.raw), number)]
         held += [Held("quarantine", q.id, q.partner, q.created_at, q.state,
                       f"BerichtId {q.bericht_id}" if q.bericht_id else "") for q in items]
         payload_ids = {e.payload_id for e in events} | {q.payload_id for q in items}

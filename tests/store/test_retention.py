@@ -236,6 +236,9 @@ def test_privacy_report_reads_the_kept_bytes_for_what_no_event_holds(hub, sample
         assert [(h.kind, h.id) for h in held if h.kind == "payload"] == [("payload", ids[partner])], bsn
     assert retention.privacy_report(hub, "999999990", "tester")[1] == []
     assert retention.privacy_report(hub, "141592652", "tester")[1] == []  # within a longer number: not it
+    # Within a text of an accepted event: its canonical document and its deliveries hold it too.
+    (held_event,) = [h for h in retention.privacy_report(hub, "314159265", "tester")[1] if h.kind == "event"]
+    assert held_event.who == "cvom"
 
 
 def test_privacy_report_after_retention_names_what_is_left(held, capsys):
