@@ -189,31 +189,45 @@ def mask(document: bytes) -> bytes:
 
 def mask_sent(root: etree._Element, contract: Contract | None) -> str:
     """A partner's bytes as sent (parsed under their namespaces), masked as ``mask`` masks, but
-    the values of VISIBLE elements show only within a document or event its ``contract``
-    accepts, and a name of an element or attribute it does not declare is replaced: what the
-    contract refused may be anything, a name or a BSN too. Without a contract, no value shows."""
+    the value of a VISIBLE element shows only within a document or event its ``contract``
+    accepts, and only in the form of an identifier, a code, a date or an amount; the document is
+    written anew in the contract's namespace, with every name it does not declare replaced and
+    no prefix or namespace of the partner's: what was sent may hold anything, a name or a BSN
+    too. Without a contract, no value shows."""
     shown = set()
     if contract is not None and contract.schema.validate(root):
         shown = None
     elif contract is not None:
         shown = {e for event in root.iter(contract.event) if contract.schema.validate(event) for e in event.iter()}
-    names = contract.names if contract is not None else frozenset()
-    for pi in list(root.iter(etree.ProcessingInstruction)):  # its target is the partner's text too
-        if pi.getparent() is not None:
-            pi.getparent().replace(pi, etree.Comment(MASK))
+    shown = {el for el in (root.iter() if shown is None else shown)
+             if isinstance(el.tag, str) and _PLAIN_VALUE.fullmatch((el.text or "").strip())}
     _masked(root, shown)
-    for el in root.iter(etree.Element):
+    namespace = etree.QName(contract.event).namespace if contract is not None else None
+    names = contract.names if contract is not None else frozenset()
+
+    def written(el: etree._Element, parent: etree._Element | None) -> etree._Element:
         q = etree.QName(el)
-        if shown_name(q.localname, names) == NOT_IN_CONTRACT:
-            el.tag = etree.QName(q.namespace, NOT_DECLARED).text
-        for i, name in enumerate(list(el.attrib)):
-            if shown_name(etree.QName(name).localname, names) == NOT_IN_CONTRACT:
-                value = el.attrib.pop(name)
-                el.attrib[f"{NOT_DECLARED}{i + 1}"] = value
-    return etree.tostring(root, encoding="unicode", with_tail=False)
+        ours = q.namespace == namespace and shown_name(q.localname, names) != NOT_IN_CONTRACT
+        tag = etree.QName(namespace, q.localname if ours else NOT_DECLARED).text
+        new = etree.Element(tag, nsmap={None: namespace} if namespace else None) if parent is None \
+            else etree.SubElement(parent, tag)
+        for i, (name, value) in enumerate(el.attrib.items()):
+            a = etree.QName(name)
+            new.set(a.localname if a.namespace is None and a.localname in names else f"{NOT_DECLARED}{i + 1}", value)
+        new.text, new.tail = el.text, el.tail
+        for child in el:
+            if isinstance(child.tag, str):
+                written(child, new)
+            else:  # a comment or processing instruction, whose target is the partner's text too
+                new.append(etree.Comment(MASK))
+                new[-1].tail = child.tail
+        return new
+    return etree.tostring(written(root, None), encoding="unicode", with_tail=False)
 
 
 NOT_DECLARED = "notInContract"  # a name a masked partner document had that its contract does not declare
+# A value a masked partner document may show: an identifier, a code, a date or an amount
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._:/+-]{1,64}")
 
 
 def _masked(root: etree._Element, shown: set | None) -> None:

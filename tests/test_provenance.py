@@ -5,9 +5,11 @@ import re
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import select
 
 from ketenhub import provenance
 from ketenhub.wiring import deliver
+from ketenhub.store.tables import quarantine
 from tests.conftest import ingest
 from tests.support.factories import Unreachable, om_batch, om_event, write_with_marker
 
@@ -100,6 +102,27 @@ def test_a_refused_events_names_and_prefixes_are_shown_masked_as_it_stood_in_its
     ingest(hub, "om", write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261121_001.xml", prefixed))
     (kept,), _ = provenance.find(hub, "OM-T-0000002", personal_data=False)
     masked = provenance.of_quarantined(hub, kept.id, personal_data=False)["raw"]
-    assert "not well-formed" not in masked and "om:Zaakgebeurtenis" in masked
+    # written anew in the contract's namespace: no prefix or namespace of the partner's
+    assert "not well-formed" not in masked and '<Zaakgebeurtenis xmlns="urn:keten:om:zaakgebeurtenissen:v1">' in masked
+    assert "<om:" not in masked
     assert "Jansen" not in masked and "739137001" not in masked and "notInContract" in masked, masked
     assert "13-000002-26" not in masked  # it breaks the contract: no value shows
+
+
+def test_a_masked_partner_document_shows_no_prefix_namespace_or_free_text_of_the_partners(hub, tmp_path):
+    """Valid against the contract (only the elfproef refused it), but its BerichtId is words, a
+    prefix and a namespace are the partner's choice: none of them shows, the case number does."""
+    event = om_event(2, bsn="123456789").replace("OM-T-0000002", "Jan Geheimnaam 123456782").replace(
+        "<Verdachte>", "<Verdachte xmlns:Privstraat='urn:Privstraat:123456782'>")
+    batch = om_batch([om_event(1), event]).replace(b"<ZaakgebeurtenissenBatch xmlns=",
+                                                   b"<ZaakgebeurtenissenBatch xmlns:Geheimnaam='urn:x' xmlns=")
+    ingest(hub, "om", write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261121_001.xml", batch))
+    with hub.engine.connect() as conn:
+        (item,) = conn.scalars(select(quarantine.c.id)).all()
+    q = provenance.of_quarantined(hub, item, personal_data=False)
+    assert q["bericht_id"] is None  # words, not an identifier: not its name either
+    masked = q["raw"]
+    assert "13-000002-26" in masked and "Geheim" not in masked and "Privstraat" not in masked, masked
+    assert "123456782" not in masked and "Jan" not in masked
+    _, text = provenance.payload_text(hub, q["payload"]["id"], False)
+    assert "13-000001-26" in text and "Geheim" not in text and "Privstraat" not in text and "Jan" not in text

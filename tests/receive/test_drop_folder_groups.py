@@ -36,7 +36,7 @@ def test_files_ready_together_are_stored_in_a_few_transactions(hub, cvom):
     assert sorted(p.name for p in (folder / "processed").glob("*.xml")) == sorted(p.name for p in paths if p != bad)
     assert [p.name for p in (folder / "rejected").glob("*.xml")] == [bad.name]
     reason = (folder / "rejected" / f"{bad.name}.error.txt").read_text()
-    assert "Onbekend" in reason and bad.name in reason  # its own reason, and no other file's
+    assert "(a name not in the contract)" in reason and bad.name in reason  # its own reason, and no other file's
     assert not list(folder.glob("*.xml"))
     assert count(hub, payload) == 25 and count(hub, event) == 24
     assert verify(hub.engine).intact
