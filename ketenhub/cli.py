@@ -333,7 +333,8 @@ def cmd_audit(hub: Hub, args) -> int:
 
 def cmd_retention(hub: Hub, args) -> int:
     from ketenhub.store.retention import run
-    report = run(hub, dry_run=args.dry_run, actor=f"retention by {getpass.getuser()}"[:64])
+    report = run(hub, dry_run=args.dry_run, actor=f"retention by {getpass.getuser()}"[:64],
+                 archives=wiring.archives(hub))
     print("\n".join(report.lines()))  # counts only: nothing personal
     return 0
 

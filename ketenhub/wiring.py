@@ -48,6 +48,20 @@ def ready_files(hub: Hub, partner: Partner, embedded: bool = True) -> list[str]:
     raise ValueError(f"{partner.partner}: {r.transport} has no files to list")
 
 
+def archives(hub: Hub, embedded: bool = True) -> dict[str, list[Path]]:
+    """Per partner that receives from a local drop folder, where a file goes once taken (its
+    adapter's ``done``, and ``rejected``): for retention (store.retention.run) to empty."""
+    found = {}
+    for p in hub.registry.partners.values():
+        r = p.receive
+        ep = endpoint(p.partner)
+        if r.transport != "push" and ((ep is None and embedded) or (ep and ep.conn_type == "fs")
+                                      or (r.transport == "folder" and (ep or embedded))):
+            folder = _folder(hub, ep, r.folder)
+            found[p.partner] = [folder / r.done, folder / r.rejected]
+    return found
+
+
 def receive(hub: Hub, partner: Partner, embedded: bool = True, names: Collection[str] | None = None) -> list:
     """Receive everything that is ready from one partner (of a file partner, only the files
     ``names``, if given); returns the pipeline's reports. The transport is the one its adapter

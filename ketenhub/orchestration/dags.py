@@ -325,6 +325,7 @@ def retention_dag():
             from airflow.sdk import BaseHook
             from airflow.sdk.exceptions import AirflowNotFoundException
 
+            from ketenhub import wiring
             from ketenhub.hub import Hub
             from ketenhub.store.retention import run
 
@@ -335,7 +336,7 @@ def retention_dag():
                 owner = None
             if owner:
                 hub.settings = replace(hub.settings, database_url=owner.replace("postgres://", "postgresql://", 1))
-            report = run(hub, actor="ketenhub_retention")
+            report = run(hub, actor="ketenhub_retention", archives=wiring.archives(hub, embedded=False))
             for line in report.lines():
                 log.info("%s", line)
             _not_purged(hub.registry.broken)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import mmap
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from hashlib import sha256
@@ -95,8 +96,11 @@ def _settled_payloads(partner: str, r, at: datetime):
                 payload.c.state != PayloadState.RECEIVED, ~due, ~open_item)
 
 
-def run(hub, dry_run: bool = False, at: datetime | None = None, actor: str = "ketenhub-retention") -> Report:
-    """Purges what is past its period; ``dry_run`` only counts. Each kind is one transaction."""
+def run(hub, dry_run: bool = False, at: datetime | None = None, actor: str = "ketenhub-retention",
+        archives: dict[str, list[Path]] | None = None) -> Report:
+    """Purges what is past its period; ``dry_run`` only counts. Each kind is one transaction.
+    ``archives``: per partner, the local folders a drop folder moves a file to once taken
+    (wiring.archives), emptied of what was moved there longer ago than its payloads' period."""
     at = at or clock_now()
     registry, report = hub.registry, Report(dry_run)
     partners = {p.partner: p.retention for p in registry.partners.values()}
@@ -128,8 +132,28 @@ def run(hub, dry_run: bool = False, at: datetime | None = None, actor: str = "ke
         if not dry_run and report.total():
             summary = ", ".join(f"{who} {kind} {n}" for (who, kind), n in sorted(report.counts.items()) if n)
             record(conn, [Entry("retention", 0, "purged", detail=summary)], actor=actor)
+    for name, folders in (archives or {}).items():
+        if name in partners:
+            report.counts[(name, "archived files")] = _archived(folders, _cutoff(at, partners[name].payloads), dry_run)
     _pseudonymise_audit(hub, report, dry_run, at, partners, destinations)
     return report
+
+
+def _archived(folders: list[Path], cutoff: datetime, dry_run: bool) -> int:
+    """Deletes the files moved into ``folders`` before ``cutoff`` (the move sets a file's ctime),
+    with their markers and error reports: a copy of the payload under the partner's file name."""
+    n, before = 0, cutoff.timestamp()
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_ctime < before:
+                if not dry_run:
+                    os.unlink(entry.path)
+                n += not entry.name.endswith((".sha256", ".error.txt"))
+    return n
 
 
 def _apply(conn: Connection, table, where, dry_run: bool, **values) -> int:

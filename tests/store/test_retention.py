@@ -355,3 +355,24 @@ def test_after_retention_a_delivery_shows_and_an_event_traces_as_before(held, ca
     with hub.engine.connect() as conn:
         rows = trace(conn, bericht_id)
     assert any(r["subject"] == "event" and r["subject_id"] == event_id and r["action"] == "accepted" for r in rows)
+
+
+def test_a_drop_folders_archived_copies_go_with_the_payloads_period(hub, sample, capsys):
+    """processed/ and rejected/ hold the partner's files under their own names: retention empties
+    them of what was moved there longer ago than the partner's payloads are kept."""
+    from ketenhub import wiring
+    drop = hub.settings.path(hub.registry.partner("cvom").receive.folder)  # no Connection: the embedded folder
+    drop.mkdir(parents=True)
+    sample("cvom/beroep-ontvangen.xml", drop)
+    (drop / "kapot-Jansen.xml").write_bytes(b"<BeroepGebeurtenis>")
+    partner = hub.registry.partner("cvom")
+    ingest_source(hub, partner, DropFolder(drop, partner.receive))
+    kept = sorted(p.name for p in drop.rglob("*") if p.is_file())
+    assert kept == ["beroep-ontvangen.xml", "kapot-Jansen.xml", "kapot-Jansen.xml.error.txt"]
+    assert retention.run(hub, at=now(), archives=wiring.archives(hub)).counts[("cvom", "archived files")] == 0
+    later = now() + timedelta(days=31)
+    dry = retention.run(hub, dry_run=True, at=later, archives=wiring.archives(hub))
+    assert dry.counts[("cvom", "archived files")] == 2 and len(list(drop.rglob("*.xml"))) == 2
+    assert retention.run(hub, at=later, archives=wiring.archives(hub)).counts[("cvom", "archived files")] == 2
+    assert [p for p in drop.rglob("*") if p.is_file()] == []
+    assert cli.main(["retention", "run", "--dry-run"]) == 0 and "cvom: archived files 0" in capsys.readouterr().out
