@@ -126,7 +126,7 @@ def problems(validator: jsonschema.protocols.Validator, value: object, at: list,
         if skip is not None and len(path) >= 2 and path[0] == skip and isinstance(path[1], int):
             continue
         found.append(Problem("schema", _plain(e), element=json_path(at + path)))
-    found.sort(key=lambda p: p.element or "")
+    found = sorted(set(found), key=lambda p: (p.element or "", p.message))  # two rules may say the same
     if len(found) > most:
         found = found[:most] + [Problem("schema", f"and {len(found) - most} more problems")]
     return found

@@ -161,3 +161,9 @@ def test_each_events_text_as_sent_is_found_wherever_the_list_stands(events, othe
     spans = event_spans(text, "gebeurtenissen")
     assert [json.loads(text[a:b]) for a, b in spans] == events
     assert all(text[a:b] == _spaced(e, space) for (a, b), e in zip(spans, events))
+
+
+def test_a_page_missing_members_says_so_once(hub, tmp_path):
+    (report,) = ingest(hub, "shn", write(tmp_path, "p.json", {"gebeurtenissen": []}))
+    text = report.text()
+    assert text.count("volgende") == 1, text
