@@ -85,9 +85,9 @@ class EventProcessor:
                         return _accepted(bericht_id, canonical, k, outbound)
             except MappingError as e:
                 problems = [Problem("mapping", str(e))]
-        bericht_id = self._naming(bericht_id, problems)
+        bericht_id = self._naming(bericht_id, problems)  # at most MAX_BERICHT_ID long
         if raw is not None:
-            return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, None, explain(problems), raw)
+            return RejectedEvent(bericht_id, None, explain(problems), raw)
         if line_offset:
             problems = [replace(p, line=p.line + line_offset) if p.line else p for p in problems]
         return RejectedEvent(bericht_id, el.sourceline + line_offset, explain(problems),
@@ -130,8 +130,7 @@ class EventProcessor:
                 return result
             return result._replace(line=line)
         problems = [replace(q, line=line) for q in problems]
-        bericht_id = self._naming(bericht_id, problems)
-        return RejectedEvent(bericht_id[:MAX_BERICHT_ID] if bericht_id else None, line, explain(problems), raw)
+        return RejectedEvent(self._naming(bericht_id, problems), line, explain(problems), raw)
 
     def process_kept(self, raw: bytes, payload: Path | bytes, line: int | None = None) -> AcceptedEvent | RejectedEvent:
         """A quarantined event again, from its bytes as kept (``ketenhub quarantine reprocess``);
@@ -162,7 +161,7 @@ class EventProcessor:
             # A document of one event whose namespaces are wrong: the scan's check of its syntax does
             # not see those. Refused as any event is, with its bytes, in the hub's words only.
             problem = parsing.syntax_problem(e, self.names)
-            return [RejectedEvent(self._naming(None, []), problem.line, explain([problem]), region.data)]
+            return [RejectedEvent(None, problem.line, explain([problem]), region.data)]
         if not region.tail:  # a document of one event (the scan made sure the root is the event)
             result = self.process(root)
             if isinstance(result, RejectedEvent):
