@@ -296,8 +296,9 @@ def _mentioning(conn: Connection, folder: Path, bsn: str, known: set[int]) -> se
 
 
 def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
-    """Everything the hub holds that mentions this BSN (an element holding exactly it), and an
-    audit row that names who asked and the BSN's pseudonym only. Returns the pseudonym and rows."""
+    """Everything the hub holds that mentions this BSN (its digits with no digit either side, see
+    ``_mentions``), and an audit row that names who asked and the BSN's pseudonym only. Returns
+    the pseudonym and rows."""
     if not (bsn.isascii() and bsn.isdigit() and len(bsn) == 9):
         raise ValueError("--bsn: a BSN has 9 digits")
     key = hub.settings.ketenreferentie_key
