@@ -80,10 +80,16 @@ def check_encoding(start: bytes) -> list[Problem]:
 _NAMING = {26, 27, 41, 42, 73, 76, 77, 201}  # undeclared entity, attribute, start or end tag, prefix
 _NAMED = re.compile(r"(?P<before>tag mismatch: |line \d+ and |in tag |Start Tag |Namespace prefix |for attribute "
                     r"| for (?!attribute )| on |Attribute |Entity ')(?P<name>[^\s',]+)")
+# Messages that quote nothing of the document, as libxml2 words them, and the hub's own words for
+# others; any other code is named by its number only (deny by default: a message may quote).
+_KEPT = {4, 5, 9, 63, 80, 81, 65, 32, 75, 76, 77, 73}
 _OWN_WORDS = {23: "an & that starts no reference (write &amp;)", 38: "a < in an attribute value",
               47: "a processing instruction that does not end", 68: "a name is missing (after & or <)",
-              99: "a namespace declaration whose value is not a URI", 200: "an empty namespace declaration",
-              202: "a name with more than one colon"}
+              99: "a namespace declaration whose value is not a URI",
+              200: "a namespace declaration the XML rules forbid",
+              202: "a name that is not a valid qualified name", 203: "an attribute given twice in one namespace",
+              28: "a reference to an entity the hub does not resolve", 34: "a quoted value that does not end",
+              39: "an attribute value without quotes", 78: "a standalone declaration other than yes or no"}
 _POSITION = re.compile(r", line \d+, column \d+$")
 NOT_IN_CONTRACT = "(a name not in the contract)"
 
@@ -109,6 +115,10 @@ def syntax_problem(error: etree.XMLSyntaxError, contract_names: frozenset[str] =
 
     if error.code in _NAMING:
         msg = _NAMED.sub(lambda m: m["before"] + shown_name(m["name"], contract_names), msg.split("\n")[0])
+    elif error.code in _OWN_WORDS:
+        msg = _OWN_WORDS[error.code]
+    elif error.code in _KEPT:
+        msg = re.split(r"[:\n'\"]", msg)[0].rstrip(" ,.")
     else:
-        msg = _OWN_WORDS.get(error.code) or re.split(r"[:\n'\"]", msg)[0].rstrip(" ,.")
+        msg = f"libxml2 error {error.code}"
     return Problem("well-formed", f"the XML is not well-formed: {msg}{position}", line=line)

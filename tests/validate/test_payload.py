@@ -351,6 +351,8 @@ def test_a_batch_whose_events_the_adapter_names_otherwise_says_which_it_looked_f
     (lambda x: x.replace(b"<ZaakgebeurtenissenBatch ", b"<ZaakgebeurtenissenBatch xmlns:p='Jansen TEST' ", 1),
      "not a URI"),
     (lambda x: x.replace(b'encoding="UTF-8"', b'encoding="JansenTEST"', 1), "an encoding the hub does not know"),
+    (lambda x: x.replace(b"<ZaakgebeurtenissenBatch ", b"<ZaakgebeurtenissenBatch xmlns:p='urn:x' xmlns:q='urn:x' "
+                         b"p:JansenTEST='1' q:JansenTEST='2' ", 1), "an attribute given twice in one namespace"),
 ])
 def test_a_not_well_formed_payload_is_explained_without_its_text(hub, tmp_path, spoilt, quoted):
     """libxml2 quotes the names of the document; a name the contract does not declare may be a
