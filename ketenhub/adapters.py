@@ -270,6 +270,10 @@ def _receive(d: dict) -> Receive:
     """The settings every transport shares, and the rest for the transport named (see receive.kinds)."""
     options = {k: v for k, v in d.items() if k not in _RECEIVE}
     _not_misspelt(options, _RECEIVE, "receive: ")
+    for k in ("done", "rejected"):  # a folder within the drop folder, which retention empties
+        v = d.get(k)
+        if v is not None and (not isinstance(v, str) or v in ("", ".", "..") or "/" in v or "\\" in v):
+            raise TypeError(f"receive: {k}: {v!r} must be the plain name of a folder within the drop folder")
     return Receive(**{k: v for k, v in d.items() if k in _RECEIVE}, options=options)
 
 

@@ -194,11 +194,16 @@ def mask_sent(root: etree._Element, contract: Contract | None) -> str:
     written anew in the contract's namespace, with every name it does not declare replaced and
     no prefix or namespace of the partner's: what was sent may hold anything, a name or a BSN
     too. Without a contract, no value shows."""
+    def accepted(el: etree._Element) -> bool:
+        try:
+            return contract.schema.validate(el)
+        except etree.Error:  # libxml2 gave up on it (a document with a DTD, say): not accepted
+            return False
     shown = set()
-    if contract is not None and contract.schema.validate(root):
+    if contract is not None and accepted(root):
         shown = None
     elif contract is not None:
-        shown = {e for event in root.iter(contract.event) if contract.schema.validate(event) for e in event.iter()}
+        shown = {e for event in root.iter(contract.event) if accepted(event) for e in event.iter()}
     shown = {el for el in (root.iter() if shown is None else shown)
              if isinstance(el.tag, str) and _PLAIN_VALUE.fullmatch((el.text or "").strip())}
     _masked(root, shown)

@@ -105,6 +105,7 @@ CVOM = (settings.load().adapters_dir / "cvom.yaml").read_text()
     (("receive:", "batch: {root: x, cuont: y}\nreceive:"), "cvom.yaml: batch: cuont: no such setting"),
     (("  - assert:", "  - asert:"), "cvom.yaml: rules: asert: no such setting"),
     (("  schedule:", "  shedule:"), r"cvom.yaml: receive: shedule: no such setting; schedule\?"),
+    (("  done: processed", "  done: ."), r"cvom.yaml: .*receive: done: '\.' must be the plain name of a folder"),
 ])
 def test_a_misspelt_setting_is_named_not_ignored(tmp_path, change, message):
     """A typo would otherwise switch off what the setting asks for: rules, the control count."""

@@ -110,7 +110,8 @@ def trace(conn: Connection, bericht_id: str) -> list[dict]:
     delivery_ids = [r.id for r in conn.execute(select(delivery.c.id).where(delivery.c.event_id.in_(event_ids)))]
     conditions = [audit.c.bericht_id == bericht_id]
     # By id too: once retention pseudonymised their rows' BerichtIds, they are found this way only
-    for subject, ids in (("payload", payload_ids), ("event", event_ids), ("delivery", delivery_ids)):
+    for subject, ids in (("payload", payload_ids), ("event", event_ids), ("quarantine", [q.id for q in quarantined]),
+                         ("delivery", delivery_ids)):
         if ids:
             conditions.append((audit.c.subject == subject) & audit.c.subject_id.in_(ids))
     rows = [dict(r) for r in conn.execute(select(audit).where(or_(*conditions)).order_by(audit.c.id)).mappings()]

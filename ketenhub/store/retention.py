@@ -50,6 +50,7 @@ class Report:
     counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (partner or destination, kind) -> n
     audit_rows: int = 0
     audit_skipped: str | None = None  # why the audit rows were not pseudonymised
+    archives_skipped: list[str] = field(default_factory=list)  # drop-folder archives that could not be emptied
 
     def lines(self) -> list[str]:
         verb = "would purge" if self.dry_run else "purged"
@@ -57,6 +58,7 @@ class Report:
         out.append(f"audit: {self.audit_rows} rows {'to pseudonymise' if self.dry_run else 'pseudonymised'}")
         if self.audit_skipped:
             out.append(f"audit: not pseudonymised: {self.audit_skipped}")
+        out += [f"archive not emptied: {why}" for why in self.archives_skipped]
         return [f"retention ({verb}):", *(f"  {line}" for line in out)]
 
     def total(self) -> int:
@@ -129,30 +131,41 @@ def run(hub, dry_run: bool = False, at: datetime | None = None, actor: str = "ke
             report.counts[(name, "payload names")] = _apply(
                 conn, payload, and_(_settled_payloads(name, r, at), payload.c.name != PURGED), dry_run,
                 name=PURGED, reason=case((payload.c.reason.is_not(None), PURGED), else_=None))
+        for name, folders in (archives or {}).items():
+            if name in partners:
+                report.counts[(name, "archived files")] = _archived(folders, _cutoff(at, partners[name].payloads),
+                                                                    dry_run, report)
         if not dry_run and report.total():
             summary = ", ".join(f"{who} {kind} {n}" for (who, kind), n in sorted(report.counts.items()) if n)
             record(conn, [Entry("retention", 0, "purged", detail=summary)], actor=actor)
-    for name, folders in (archives or {}).items():
-        if name in partners:
-            report.counts[(name, "archived files")] = _archived(folders, _cutoff(at, partners[name].payloads), dry_run)
     _pseudonymise_audit(hub, report, dry_run, at, partners, destinations)
     return report
 
 
-def _archived(folders: list[Path], cutoff: datetime, dry_run: bool) -> int:
-    """Deletes the files moved into ``folders`` before ``cutoff`` (the move sets a file's ctime),
-    with their markers and error reports: a copy of the payload under the partner's file name."""
+def _archived(folders: list[Path], cutoff: datetime, dry_run: bool, report: Report) -> int:
+    """Deletes what was moved into ``folders`` before ``cutoff`` (a move sets an entry's ctime):
+    a copy of a payload under the partner's file name, its marker and error report, or a link the
+    drop folder refused. A folder that is a link is not followed; one that cannot be read is
+    named in the report, and the rest goes on."""
     n, before = 0, cutoff.timestamp()
     for folder in folders:
         try:
-            entries = list(os.scandir(folder))
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             continue
-        for entry in entries:
-            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_ctime < before:
-                if not dry_run:
-                    os.unlink(entry.path)
-                n += not entry.name.endswith((".sha256", ".error.txt"))
+        except OSError as e:
+            report.archives_skipped.append(f"{folder}: {e.strerror}")
+            continue
+        try:
+            for entry in os.scandir(fd):
+                if not entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_ctime < before:
+                    if not dry_run:
+                        os.unlink(entry.name, dir_fd=fd)
+                    n += not entry.name.endswith((".sha256", ".error.txt"))
+        except OSError as e:
+            report.archives_skipped.append(f"{folder}: {e.strerror}")
+        finally:
+            os.close(fd)
     return n
 
 

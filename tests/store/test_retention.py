@@ -376,3 +376,16 @@ def test_a_drop_folders_archived_copies_go_with_the_payloads_period(hub, sample,
     assert retention.run(hub, at=later, archives=wiring.archives(hub)).counts[("cvom", "archived files")] == 2
     assert [p for p in drop.rglob("*") if p.is_file()] == []
     assert cli.main(["retention", "run", "--dry-run"]) == 0 and "cvom: archived files 0" in capsys.readouterr().out
+
+
+def test_an_archive_folder_that_is_a_link_is_not_followed(hub, tmp_path):
+    """What a link leads to is not the drop folder's: nothing there is deleted, and the run says so."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "someone-elses.xml").write_bytes(b"<x/>")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "processed").symlink_to(elsewhere)
+    report = retention.run(hub, at=now() + timedelta(days=400), archives={"cvom": [drop / "processed"]})
+    assert (elsewhere / "someone-elses.xml").exists() and report.counts[("cvom", "archived files")] == 0
+    assert any("archive not emptied" in line and "processed" in line for line in report.lines())
