@@ -34,6 +34,7 @@ import ssl
 import tempfile
 import threading
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,7 @@ from ketenhub.receive.push import CallRefused, check_call, soap_action
 from ketenhub.settings import HUB_OIN
 from ketenhub.store import inbound, routed
 from ketenhub.states import PayloadState
+from ketenhub.xml.parsing import parser
 
 log = logging.getLogger(__name__)
 SERVE = "serve"  # Connection ketenhub_serve
@@ -221,23 +223,24 @@ class Service:
     def _store(self, call) -> tuple[int, list[tuple[str, str, str | None]]]:
         """The intake of the call's events: the last delivery id before it, and per event in order
         (BerichtId, Code, Reden)."""
+        # The body as signed (exclusive c14n): the payload the intake keeps and reads, and so where
+        # the events' BerichtIds and lines are read from, as the store has them.
+        body = etree.tostring(call.request, method="c14n", exclusive=True, with_comments=False)
         tag = f"{{{self.namespace}}}BerichtId"
-        events = [el for el in call.request if el.tag == self.partner.event]
-        ids = [(el.findtext(tag) or "").strip() for el in events]
+        events = [el for el in etree.fromstring(body, parser()) if el.tag == self.partner.event]
+        ids, lines = [(el.findtext(tag) or "").strip() for el in events], [el.sourceline for el in events]
         with self.hub.engine.begin() as conn:
             before = inbound.stored_bericht_ids(conn, self.partner.partner, ids)
             routed_after = routed.watermark(conn)
         self.spool.mkdir(parents=True, exist_ok=True)
         part = self.spool / f"{uuid.uuid4()}.xml.part"
-        # The body as signed (exclusive c14n): the payload the intake keeps and reads.
-        part.write_bytes(etree.tostring(call.request, method="c14n", exclusive=True, with_comments=False))
+        part.write_bytes(body)
         try:
             name = f"{shown(call.message.message_id)[:200]}.xml"  # the payload's name: CJIB's MessageID
             report = ingest(self.hub, self.partner, Incoming(name, part))
             with self.hub.engine.begin() as conn:
                 after = inbound.stored_bericht_ids(conn, self.partner.partner, ids)
-                rejected = list(report.rejected) if report.state != PayloadState.ALREADY_RECEIVED else \
-                    inbound.quarantined_events(conn, self.partner.partner, report.sha256)
+                quarantined = inbound.quarantined_events(conn, self.partner.partner, report.sha256)
         except Exception:
             os.replace(part, part.with_suffix(""))  # now <id>.xml: the receiving DAG takes it up
             raise
@@ -245,19 +248,21 @@ class Service:
         if report.state == PayloadState.REJECTED:  # the intake refused the body as a whole
             reason = "; ".join(str(p) for p in report.problems)
             return routed_after, [(b, "AFGEWEZEN", reason) for b in ids]
+        # Each refused event's reason found by its line and BerichtId, or its line alone where the
+        # hub names it by none (see processing): an event answered DUPLICAAT may have been refused
+        # too, and a body may hold every event on one line.
+        reasons: dict[tuple, deque[str]] = {}
+        for named, line, reason in quarantined:
+            reasons.setdefault((line, named), deque()).append(reason)
         results, seen = [], set()
-        for bericht_id in ids:
+        for bericht_id, line in zip(ids, lines):
             if bericht_id in before or bericht_id in seen:
                 code, reason = "DUPLICAAT", None
             elif bericht_id in after:
                 code, reason = "ONTVANGEN", None
             else:
-                # In file order, as the rejected are: one whose BerichtId the contract refused is named by none
-                found = next((r for r in rejected if (r[0] or "") == bericht_id), None) or \
-                    next((r for r in rejected if r[0] is None), None)
-                if found is not None:
-                    rejected.remove(found)
-                code, reason = "AFGEWEZEN", _reden(found[1]) if found else "the event was not stored"
+                found = reasons.get((line, bericht_id)) or reasons.get((line, None))
+                code, reason = "AFGEWEZEN", _reden(found.popleft()) if found else "the event was not stored"
             if code != "AFGEWEZEN":
                 seen.add(bericht_id)
             results.append((bericht_id, code, reason))

@@ -304,14 +304,14 @@ def stored_bericht_ids(conn: Connection, partner: str, bericht_ids: list[str]) -
                                     (partner,), list({b for b in bericht_ids if b}))}
 
 
-def quarantined_events(conn: Connection, partner: str, sha256: str) -> list[tuple[str | None, str]]:
-    """(BerichtId, reason) of the events a payload had quarantined, in the order they were (an
-    event whose BerichtId the contract refused has none; the payload's own item is not one)."""
+def quarantined_events(conn: Connection, partner: str, sha256: str) -> list[tuple[str | None, int | None, str]]:
+    """(BerichtId, line, reason) of the events a payload had quarantined, in the order they were
+    (the payload's own item, refused whole, is not one)."""
     found = find_payload(conn, partner, sha256)
     if found is None:
         return []
     return [tuple(r) for r in conn.execute(
-        select(quarantine.c.bericht_id, quarantine.c.reason).where(
+        select(quarantine.c.bericht_id, quarantine.c.line, quarantine.c.reason).where(
             quarantine.c.payload_id == found.id,
             or_(quarantine.c.bericht_id.is_not(None), quarantine.c.line.is_not(None)))
         .order_by(quarantine.c.id))]

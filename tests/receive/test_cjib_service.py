@@ -125,6 +125,22 @@ def test_an_event_whose_bericht_id_the_contract_refuses_is_answered_with_its_rea
         assert "must have Voorwaarden" in results[2][2] and "Jansen" not in results[1][2]
 
 
+def test_each_refused_event_is_answered_with_its_own_reason_whatever_its_bericht_id(hub, cjib):
+    """Reasons are found by the event's line: one not named (words for a BerichtId), one refused
+    but answered DUPLICAAT, and one whose BerichtId holds a comment each keep their own."""
+    assert cjib.call(request([event("CJIB-L-1")])).results[0][1] == "ONTVANGEN"
+    call = request([event("CJIB-L-1", "BESCHERMINGSMAATREGEL_OPGELEGD"),  # refused, and a DUPLICAAT
+                    event("woorden als id", "SCHADEVERGOEDING_BETALING"),  # not named: not an identifier
+                    event("CJIB-L-<!-- x -->3", "VOORSCHOT_UITGEKEERD"),
+                    event("CJIB-L-4")])
+    results = cjib.call(call).results
+    assert [(b, c) for b, c, _ in results] == [("CJIB-L-1", "DUPLICAAT"), ("woorden als id", "AFGEWEZEN"),
+                                               ("CJIB-L-3", "AFGEWEZEN"), ("CJIB-L-4", "ONTVANGEN")]
+    assert "must have a Betaling" in results[1][2] and "must have a Voorschot" in results[2][2]
+    assert [(b, c) for b, c, _ in cjib.call(call).results][1:] == [("woorden als id", "AFGEWEZEN"),
+                                                                  ("CJIB-L-3", "AFGEWEZEN"), ("CJIB-L-4", "DUPLICAAT")]
+
+
 def test_a_refused_event_may_come_again_corrected_under_the_same_bericht_id(hub, cjib):
     wrong = event("CJIB-R-1", "VERLOF", extra=VOORWAARDEN.format("Niet in de straat.", "Stationsweg 8, 7201 DN"))
     right = event("CJIB-R-1", "VERLOF", extra=VOORWAARDEN.format("Niet in de straat.", "de gemeente Zutphen"))
