@@ -15,6 +15,7 @@ import hashlib
 import json
 from datetime import datetime
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -86,7 +87,7 @@ def _plain(error: jsonschema.ValidationError) -> str:
         allowed = frozenset(error.schema.get("properties", {}))
         extra = sorted(k for k in instance if k not in allowed) if isinstance(instance, dict) else []
         # Named only where nearly one the contract has (a typo): any other name may be a value put there.
-        named = [k for k in extra if shown_name(k, allowed) != NOT_IN_CONTRACT][:5]
+        named = list(islice((k for k in extra if shown_name(k, allowed) != NOT_IN_CONTRACT), 5))
         listed = f": {', '.join(named)}" + (" and others" if len(extra) > len(named) else "") if named else ""
         return (f"{len(extra)} member{'s' if len(extra) != 1 else ''} not in the contract{listed} "
                 "(no other members are allowed here)")
