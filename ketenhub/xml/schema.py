@@ -124,7 +124,7 @@ def problems_of(element: etree._Element, entries, most: int = MAX_PROBLEMS,
         if m and m[2]:
             path = f"{path}/@{m[2]}"
             if names is not None:
-                words = words.replace(m[2], shown_name(m[2], names))
+                words = words.replace(f"attribute {m[2]} ", f"attribute {shown_name(m[2], names)} ")
         if names is not None and path:
             path = "/".join(step and ("@" if step.startswith("@") else "") + shown_name(step.lstrip("@"), names)
                             for step in path.split("/"))
