@@ -112,15 +112,14 @@ def _masked_or_note(hub: Hub, partner: str, raw: bytes, payload_row=None) -> str
             if not kept.is_kept(kept_bytes):  # its batch's root gone: the contract's namespace stands in
                 kept_bytes = b"<kept xmlns='%s'/>" % (p.namespace if p else "").encode()
             root = kept_event(raw, kept_bytes)
+        contract = None
+        if p is not None:
+            schema = hub.settings.schemas_dir / p.schema
+            contract = ops.Contract(compile_schema(str(schema)), p.event, declared_names(str(schema)))
+        return ops.mask_sent(root, contract)
     except (etree.XMLSyntaxError, ValueError):  # refused bytes need not be well-formed
         return "[masked: the bytes as sent are not well-formed XML, so nothing of them can be shown]"
-    contract = None
-    if p is not None:
-        schema = hub.settings.schemas_dir / p.schema
-        contract = ops.Contract(compile_schema(str(schema)), p.event, declared_names(str(schema)))
-    try:
-        return ops.mask_sent(root, contract)
-    except Exception:  # whatever went wrong, nothing of the bytes is shown
+    except Exception:  # whatever else went wrong, nothing of the bytes is shown
         return "[masked: the bytes as sent could not be shown masked]"
 
 

@@ -55,8 +55,8 @@ def archives(hub: Hub, embedded: bool = True) -> dict[str, list[Path]]:
     for p in hub.registry.partners.values():
         r = p.receive
         ep = endpoint(p.partner)
-        if r.transport != "push" and ((ep is None and embedded) or (ep and ep.conn_type == "fs")
-                                      or (r.transport == "folder" and (ep or embedded))):
+        local = (ep.conn_type == "fs" or r.transport == "folder") if ep else embedded  # as receive takes it
+        if r.transport != "push" and local:
             folder = _folder(hub, ep, r.folder)
             found[p.partner] = [folder / r.done, folder / r.rejected]
     return found

@@ -81,10 +81,10 @@ def _name(tag: str, partner: Partner | None = None, names: frozenset[str] = froz
     its contract declares (``names``) or nearly, and only the contract's namespace."""
     q = etree.QName(tag)
     if partner is None:
-        return q.localname + f" (namespace {q.namespace or 'none'})"
-    known = q.namespace in (None, partner.namespace)
-    return (shown_name(q.localname, names) + f" (namespace {q.namespace or 'none'})" if known
-            else shown_name(q.localname, names) + " (in a namespace the contract does not have)")
+        return f"{q.localname} (namespace {q.namespace or 'none'})"
+    where = (f"namespace {q.namespace or 'none'}" if q.namespace in (None, partner.namespace)
+             else "in a namespace the contract does not have")
+    return f"{shown_name(q.localname, names)} ({where})"
 
 
 def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[bytes] | None = None,
@@ -102,6 +102,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
     root = None
     problems: list[Problem] = []
     parsing_ok = True
+    names = declared_names(str(schema_path))  # what a problem may name of the document (cached)
 
     def find_root(chunk: bytes):
         nonlocal root, head, parsing_ok
@@ -118,10 +119,8 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         if root.tag not in (partner.event, partner.batch_root):
             expected = " or ".join(_name(t) for t in (partner.batch_root, partner.event) if t)
             problems.append(Problem(
-                "root", f"the root element is {_name(root.tag, partner, declared_names(str(schema_path)))}; "
-                f"{partner.name} sends {expected}",
-                line=root.sourceline, element="/" + shown_name(etree.QName(root).localname,
-                                                                declared_names(str(schema_path)))))
+                "root", f"the root element is {_name(root.tag, partner, names)}; {partner.name} sends {expected}",
+                line=root.sourceline, element="/" + shown_name(etree.QName(root).localname, names)))
         parsing_ok = not problems
 
     while chunk := source.read(CHUNK):
@@ -136,7 +135,7 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
             try:
                 find_root(chunk)
             except etree.XMLSyntaxError as e:
-                problems.append(parsing.syntax_problem(e, declared_names(str(schema_path))))
+                problems.append(parsing.syntax_problem(e, names))
                 parsing_ok = False
     result = Scan(digest.hexdigest(), size, 0, problems)
     if size == 0:
@@ -160,9 +159,9 @@ def scan(partner: Partner, schema_path: Path, source: IO[bytes], copy_to: IO[byt
         checked()
         result.plain = layout is not None
         if layout is None:  # what the plain reading cannot vouch for, the event reader can
-            layout = _layout(partner, again, root.tag == partner.event, tuning, declared_names(str(schema_path)))
+            layout = _layout(partner, again, root.tag == partner.event, tuning, names)
     except etree.XMLSyntaxError as e:
-        problems.append(parsing.syntax_problem(e, declared_names(str(schema_path))))
+        problems.append(parsing.syntax_problem(e, names))
         return result
     result.events, result.cuts, result.oversize = layout.events, layout.cuts, layout.oversize
     if layout.envelope is None:  # the root is the event

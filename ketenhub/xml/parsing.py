@@ -82,7 +82,7 @@ _NAMED = re.compile(r"(?P<before>tag mismatch: |line \d+ and |in tag |Start Tag 
                     r"| for (?!attribute )| on |Attribute |Entity ')(?P<name>[^\s',]+)")
 # Messages that quote nothing of the document, as libxml2 words them, and the hub's own words for
 # others; any other code is named by its number only (deny by default: a message may quote).
-_KEPT = {4, 5, 9, 63, 80, 81, 65, 32, 75, 76, 77, 73}
+_KEPT = {4, 5, 9, 32, 63, 65, 75, 80, 81}
 _OWN_WORDS = {23: "an & that starts no reference (write &amp;)", 38: "a < in an attribute value",
               47: "a processing instruction that does not end", 68: "a name is missing (after & or <)",
               99: "a namespace declaration whose value is not a URI",
