@@ -199,3 +199,15 @@ def test_a_canonical_kind_without_a_soort_rejects_its_events_with_the_reason(hub
     results = [r for region in regions(path, scanned, tuning) for r in processor.process_region(region)]
     assert len(results) == 4 and all(isinstance(r, RejectedEvent) for r in results)
     assert all("has no Soort" in r.reason and "rule: mapping" in r.reason for r in results), results[0].reason
+
+
+def test_a_rejected_event_is_named_only_by_a_berichtid_of_an_identifiers_form(hub, tmp_path):
+    """A BerichtId the contract takes (any token) may still be personal data put in the wrong
+    place. A rejected event is named by it only where it has letters and digits, as the
+    partners' identifiers have; a word (a surname) or a number alone (a BSN) is not shown."""
+    ids = ["OM-T-0000001", "123456782", "Jansen", "shn-2b3c4d5e", "0612345678", "SF-GB-2027-0000320"]
+    events = [om_event(n, bsn="123456789").replace(f"OM-T-{n:07d}", i) for n, i in enumerate(ids, 1)]
+    path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
+    results = processed(EventProcessor(hub, hub.registry.partner("om")), path)
+    assert all(isinstance(r, RejectedEvent) for r in results)  # the suspect's BSN fails the elfproef
+    assert [r.bericht_id for r in results] == ["OM-T-0000001", None, None, "shn-2b3c4d5e", None, "SF-GB-2027-0000320"]
