@@ -274,24 +274,37 @@ def _contains(conn: Connection, column, needle: bytes):
     return func.instr(column, literal(needle)) > 0
 
 
-def _mentions(data, number: bytes) -> bool:
-    """Whether ``data`` (bytes, or a mapped file) holds ``number`` with no digit either side: as
-    an element's value, an attribute's, a JSON string or number, or within a text."""
+# A payload the hub refused for its encoding is kept as sent: its digits may be two or four bytes
+# each. What the hub writes itself, and what it took in, is UTF-8.
+_SENT_ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+
+
+def _mentions(data, number: bytes, encoding: str = "utf-8") -> bool:
+    """Whether ``data`` (bytes, or a mapped file) holds ``number`` (in ``encoding``) with no digit
+    either side: as an element's value, an attribute's, a JSON string or number, or within a text."""
+    digits, width = _DIGITS[encoding], len(_DIGITS[encoding][0])
     at = data.find(number)
     while at >= 0:
-        if not data[at - 1:at].isdigit() and not data[at + len(number):at + len(number) + 1].isdigit():
+        if data[at - width:at] not in digits and data[at + len(number):at + len(number) + width] not in digits:
             return True
         at = data.find(number, at + 1)
     return False
 
 
+_DIGITS = {encoding: [str(d).encode(encoding) for d in range(10)] for encoding in _SENT_ENCODINGS}
+
+
+def _mentions_as_sent(data, bsn: str) -> bool:
+    return any(_mentions(data, bsn.encode(encoding), encoding) for encoding in _SENT_ENCODINGS)
+
+
 def _mentioning(conn: Connection, folder: Path, bsn: str, known: set[int]) -> set[int]:
     """The payloads other than ``known`` whose kept bytes hold this BSN: in the store (those that
     hold its digits at all found by the database), or as files, each file read once."""
-    number, found = bsn.encode(), set()
-    for payload_id, content in conn.execute(select(kept_payload.c.payload_id, kept_payload.c.content)
-                                            .where(_contains(conn, kept_payload.c.content, number))):
-        if payload_id not in known and _mentions(bytes(content), number):
+    found = set()
+    for payload_id, content in conn.execute(select(kept_payload.c.payload_id, kept_payload.c.content).where(
+            or_(*[_contains(conn, kept_payload.c.content, bsn.encode(e)) for e in _SENT_ENCODINGS]))):
+        if payload_id not in known and _mentions_as_sent(bytes(content), bsn):
             found.add(payload_id)
     files: dict[str, list[int]] = {}
     for payload_id, digest in conn.execute(select(payload.c.id, payload.c.sha256).where(
@@ -301,7 +314,7 @@ def _mentioning(conn: Connection, folder: Path, bsn: str, known: set[int]) -> se
     for digest, ids in files.items():
         try:
             with open(kept.file(folder, digest), "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                if _mentions(data, number):
+                if _mentions_as_sent(data, bsn):
                     found.update(ids)
         except (FileNotFoundError, ValueError):  # deleted by retention, or empty
             pass
@@ -342,6 +355,10 @@ def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
         held += [Held("quarantine", q.id, q.partner, q.created_at, q.state,
                       f"BerichtId {q.bericht_id}" if q.bericht_id else "") for q in items]
         payload_ids = {e.payload_id for e in events} | {q.payload_id for q in items}
+        # A payload named after the person (a partner's file name), whatever it holds.
+        payload_ids |= {i for i, name in conn.execute(select(payload.c.id, payload.c.name)
+                                                      .where(payload.c.name.contains(bsn)))
+                        if _mentions(name.encode(), number)}
         # What no event or quarantined event holds: a payload refused whole, or what a mapping
         # leaves out (a convict's own data in CJIB's file). Read in the kept bytes themselves.
         payload_ids |= _mentioning(conn, hub.settings.payloads_dir, bsn, payload_ids)

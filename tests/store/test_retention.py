@@ -241,6 +241,25 @@ def test_privacy_report_reads_the_kept_bytes_for_what_no_event_holds(hub, sample
     assert held_event.who == "cvom"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_privacy_report_finds_a_bsn_in_a_payload_kept_as_sent_in_another_encoding_or_in_its_name(
+        hub, sample, tmp_path, encoding):
+    """A payload refused for not being UTF-8 is kept as sent, each digit two or four bytes; a
+    partner's file may be named after the person. The report finds both."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    text = sample("cvom/beroep-ontvangen.xml").read_text()
+    (drop / "c.xml").write_bytes(text.replace("<BerichtId>", "<BerichtId>bezwaar van 271828182: ", 1).encode(encoding))
+    (drop / "beroep-161803398.xml").write_text(text.replace("CVOM-", "CVOM-N-"))
+    partner = hub.registry.partner("cvom")
+    ingest_source(hub, partner, DropFolder(drop, partner.receive))
+    with hub.engine.connect() as conn:
+        ids = dict(conn.execute(select(payload.c.name, payload.c.id)).all())
+    for bsn, name in (("271828182", "c.xml"), ("161803398", "beroep-161803398.xml")):
+        assert [(h.kind, h.id) for h in retention.privacy_report(hub, bsn, "tester")[1]] == [("payload", ids[name])]
+    assert retention.privacy_report(hub, "718281828", "tester")[1] == []  # within a longer number: not it
+
+
 def test_privacy_report_after_retention_names_what_is_left(held, capsys):
     hub = held
     retention.run(hub, at=now() + timedelta(days=200))
