@@ -280,10 +280,11 @@ class EventProcessor:
 
 
 _BERICHT_ID = re.compile(rb"<(?:[\w.-]+:)?BerichtId>([^<]{1,%d})</" % MAX_BERICHT_ID)
-# The form of every identifier the partners use: letters and digits, both, and a few separators,
-# no white space. A rejected event's BerichtId of another form is not shown: words (a name), a
-# number alone (a BSN, a telephone number), an address.
-_IDENTIFIER = re.compile(r"(?=[^A-Za-z]*[A-Za-z])(?=[^0-9]*[0-9])[A-Za-z0-9._:/+-]{1,%d}" % MAX_BERICHT_ID)
+# The form of every identifier the partners use: a code of letters and a hyphen first (POL-,
+# OM-T-, SF-GB-, shn-), then letters, digits and a few separators, a digit among them, no white
+# space. A rejected event's BerichtId of another form is not shown: a word or a number alone
+# (a name, a BSN), or one with a BSN, a name, a postcode or a number plate in front.
+_IDENTIFIER = re.compile(r"(?=.*[0-9])[A-Za-z]{2,}-[A-Za-z0-9._:/+-]{1,%d}" % (MAX_BERICHT_ID - 3))
 
 
 def _child(path: str, children: list[etree._Element]) -> etree._Element | None:

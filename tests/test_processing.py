@@ -203,11 +203,15 @@ def test_a_canonical_kind_without_a_soort_rejects_its_events_with_the_reason(hub
 
 def test_a_rejected_event_is_named_only_by_a_berichtid_of_an_identifiers_form(hub, tmp_path):
     """A BerichtId the contract takes (any token) may still be personal data put in the wrong
-    place. A rejected event is named by it only where it has letters and digits, as the
-    partners' identifiers have; a word (a surname) or a number alone (a BSN) is not shown."""
-    ids = ["OM-T-0000001", "123456782", "Jansen", "shn-2b3c4d5e", "0612345678", "SF-GB-2027-0000320"]
+    place. A rejected event is named by it only where it has the partners' identifiers' form: a
+    code of letters and a hyphen first, a digit after. A word or a number alone is not shown,
+    nor one with a BSN, a name, a postcode or a number plate in front."""
+    shown = ["OM-T-0000001", "shn-2b3c4d5e", "SF-GB-2027-0000320"]
+    hidden = ["123456782", "Jansen", "0612345678", "BSN999990019", "Jansen1", "jan.jansen1990", "12-ABC-3",
+              "1234AB", "NL91ABNA0417164300", "K.Boef/Dorpsstraat1", "999990019-Jansen", "OM-T"]
+    ids = shown + hidden
     events = [om_event(n, bsn="123456789").replace(f"OM-T-{n:07d}", i) for n, i in enumerate(ids, 1)]
     path = write_with_marker(tmp_path / "OM_ZAAKGEBEURTENISSEN_20261120_001.xml", om_batch(events))
     results = processed(EventProcessor(hub, hub.registry.partner("om")), path)
     assert all(isinstance(r, RejectedEvent) for r in results)  # the suspect's BSN fails the elfproef
-    assert [r.bericht_id for r in results] == ["OM-T-0000001", None, None, "shn-2b3c4d5e", None, "SF-GB-2027-0000320"]
+    assert [r.bericht_id for r in results] == shown + [None] * len(hidden)

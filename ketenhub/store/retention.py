@@ -275,17 +275,20 @@ def _contains(conn: Connection, column, needle: bytes):
 
 
 # A payload the hub refused for its encoding is kept as sent: its digits may be two or four bytes
-# each. What the hub writes itself, and what it took in, is UTF-8.
-_SENT_ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+# each, or EBCDIC's. What the hub writes itself, and what it took in, is UTF-8.
+_SENT_ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp500")
 
 
 def _mentions(data, number: bytes, encoding: str = "utf-8") -> bool:
     """Whether ``data`` (bytes, or a mapped file) holds ``number`` (in ``encoding``) with no digit
-    either side: as an element's value, an attribute's, a JSON string or number, or within a text."""
+    either side: as an element's value, an attribute's, a JSON string or number, or within a text.
+    Where a character is several bytes, only where one starts: elsewhere the bytes are parts of
+    two characters (the digits of another number, in the other byte order, say)."""
     digits, width = _DIGITS[encoding], len(_DIGITS[encoding][0])
     at = data.find(number)
     while at >= 0:
-        if data[at - width:at] not in digits and data[at + len(number):at + len(number) + width] not in digits:
+        if at % width == 0 and data[at - width:at] not in digits \
+                and data[at + len(number):at + len(number) + width] not in digits:
             return True
         at = data.find(number, at + 1)
     return False
