@@ -342,7 +342,7 @@ def cmd_retention(hub: Hub, args) -> int:
 def cmd_privacy(hub: Hub, args) -> int:
     from ketenhub.store.retention import privacy_report
     bsn = sys.stdin.readline().strip() if args.bsn == "-" else args.bsn  # "-": kept out of shell history
-    marker, held = privacy_report(hub, bsn, getpass.getuser()[:64])
+    marker, held = privacy_report(hub, bsn, getpass.getuser()[:64], archives=wiring.archives(hub))
     print(f"privacy report for BSN pseudonym {marker}: {len(held)} items (this request is in the audit trail)")
     for h in held:
         at = h.at.strftime("%Y-%m-%d %H:%M") if h.at else "-"

@@ -260,10 +260,10 @@ def _restore_append_only(conn: Connection) -> None:
 
 @dataclass
 class Held:
-    kind: str  # event, delivery, quarantine, payload
+    kind: str  # event, delivery, quarantine, payload, archive (a file in a drop folder's processed/ or rejected/)
     id: int
     who: str  # partner or destination
-    at: datetime
+    at: datetime | None
     state: str
     note: str = ""
 
@@ -324,10 +324,51 @@ def _mentioning(conn: Connection, folder: Path, bsn: str, known: set[int]) -> se
     return found
 
 
-def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
+def _archived_mentioning(archives: dict[str, list[Path]], bsn: str) -> list[Held]:
+    """The files in drop-folder archives (``wiring.archives``) whose name or bytes hold this BSN:
+    copies of payloads, and files the drop folder refused for their name, which no payload row
+    has. Named by their folder only (a name may be the BSN itself); a link is not followed, a
+    folder that cannot be read is said so."""
+    held, number = [], bsn.encode()
+    for partner, folders in archives.items():
+        for folder in folders:
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                held.append(Held("archive", 0, partner, None, "unread", f"{folder}: {e.strerror}"))
+                continue
+            try:
+                for entry in os.scandir(fd):
+                    if entry.is_file(follow_symlinks=False) and (
+                            _mentions(os.fsencode(entry.name), number) or _file_mentions(fd, entry.name, bsn)):
+                        at = datetime.fromtimestamp(entry.stat(follow_symlinks=False).st_mtime)
+                        held.append(Held("archive", 0, partner, at, "file", f"a file in {folder}"))
+            finally:
+                os.close(fd)
+    return held
+
+
+def _file_mentions(dir_fd: int, name: str, bsn: str) -> bool:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as data:
+            return _mentions_as_sent(data, bsn)
+    except ValueError:  # empty
+        return False
+    finally:
+        os.close(fd)
+
+
+def privacy_report(hub, bsn: str, actor: str, archives: dict[str, list[Path]] | None = None) \
+        -> tuple[str, list[Held]]:
     """Everything the hub holds that mentions this BSN (its digits with no digit either side, see
     ``_mentions``), and an audit row that names who asked and the BSN's pseudonym only. Returns
-    the pseudonym and rows."""
+    the pseudonym and rows. ``archives``: drop-folder archives to search too (``wiring.archives``)."""
     if not (bsn.isascii() and bsn.isdigit() and len(bsn) == 9):
         raise ValueError("--bsn: a BSN has 9 digits")
     key = hub.settings.ketenreferentie_key
@@ -371,8 +412,9 @@ def privacy_report(hub, bsn: str, actor: str) -> tuple[str, list[Held]]:
             still = kept.is_kept(kept.find(conn, hub.settings.payloads_dir, p.id, p.sha256))
             held.append(Held("payload", p.id, p.partner, p.received_at, p.state,
                              "bytes kept" if still else "bytes deleted"))
+        held += _archived_mentioning(archives or {}, bsn)
         counts = ", ".join(f"{sum(h.kind == k for h in held)} {k}" for k in ("event", "delivery", "quarantine",
-                                                                             "payload"))
+                                                                             "payload", "archive"))
         record(conn, [Entry("privacy", 0, "report", detail=f"inzageverzoek for bsn {marker} by {actor}: {counts}")],
                actor=actor)
     return marker, held

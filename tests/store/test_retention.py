@@ -2,6 +2,7 @@
 is younger or still due is not, the audit trail is pseudonymised and its chain still verifies;
 the privacy report finds one person's data across partners and is audited without the BSN."""
 import io
+import os
 from datetime import timedelta
 
 import pytest
@@ -261,6 +262,28 @@ def test_privacy_report_finds_a_bsn_in_a_payload_kept_as_sent_in_another_encodin
         assert [(h.kind, h.id) for h in retention.privacy_report(hub, bsn, "tester")[1]] == [("payload", ids[name])]
     for within_a_longer_number in ("612345678", "698765432"):
         assert retention.privacy_report(hub, within_a_longer_number, "tester")[1] == []
+
+
+def test_privacy_report_finds_a_bsn_in_a_drop_folders_archives_by_name_or_bytes(hub, sample, capsys):
+    """A drop folder moves what it took to processed/ and what it refused to rejected/: a file
+    refused for its name has no payload row at all. The report finds such files by their name
+    or their bytes, and names only their folder."""
+    from ketenhub import wiring
+    partner = hub.registry.partner("cvom")
+    drop = hub.settings.path(partner.receive.folder)
+    drop.mkdir(parents=True, exist_ok=True)
+    text = sample("cvom/beroep-ontvangen.xml").read_text()
+    (drop / os.fsdecode(b"\xff777777772-a.xml")).write_text(text)  # refused: its name is not UTF-8
+    (drop / "b.xml").write_text(text.replace("<BerichtId>", "<BerichtId>bezwaar van 888888884: ", 1))
+    ingest_source(hub, partner, DropFolder(drop, partner.receive))
+    archives = wiring.archives(hub)
+    assert [(h.kind, h.note) for h in retention.privacy_report(hub, "777777772", "tester", archives)[1]] == \
+        [("archive", f"a file in {drop / 'rejected'}")] * 2  # the file and its error report
+    found = [h.kind for h in retention.privacy_report(hub, "888888884", "tester", archives)[1]]
+    assert found.count("archive") == 1 and {"event", "payload"} <= set(found)  # and a copy in processed/
+    assert cli.main(["privacy", "report", "--bsn", "777777772"]) == 0
+    out = capsys.readouterr().out
+    assert "2 items" in out and "777777772" not in out
 
 
 def test_privacy_report_after_retention_names_what_is_left(held, capsys):
