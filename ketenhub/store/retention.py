@@ -12,6 +12,7 @@ import hmac
 import logging
 import mmap
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from hashlib import sha256
@@ -150,23 +151,30 @@ def _archived(folders: list[Path], cutoff: datetime, dry_run: bool, report: Repo
     n, before = 0, cutoff.timestamp()
     for folder in folders:
         try:
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            continue
+            with _archive(folder) as fd:
+                for entry in os.scandir(fd) if fd is not None else ():
+                    if not entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_ctime < before:
+                        if not dry_run:
+                            os.unlink(entry.name, dir_fd=fd)
+                        n += not entry.name.endswith((".sha256", ".error.txt"))
         except OSError as e:
             report.archives_skipped.append(f"{folder}: {e.strerror}")
-            continue
-        try:
-            for entry in os.scandir(fd):
-                if not entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_ctime < before:
-                    if not dry_run:
-                        os.unlink(entry.name, dir_fd=fd)
-                    n += not entry.name.endswith((".sha256", ".error.txt"))
-        except OSError as e:
-            report.archives_skipped.append(f"{folder}: {e.strerror}")
-        finally:
-            os.close(fd)
     return n
+
+
+@contextmanager
+def _archive(folder: Path):
+    """A drop folder's archive opened as a descriptor to read and unlink its entries by: never a
+    link followed; None where it does not exist. Raises OSError where it cannot be read."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        yield None
+        return
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _apply(conn: Connection, table, where, dry_run: bool, **values) -> int:
@@ -333,20 +341,14 @@ def _archived_mentioning(archives: dict[str, list[Path]], bsn: str) -> list[Held
     for partner, folders in archives.items():
         for folder in folders:
             try:
-                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except FileNotFoundError:
-                continue
+                with _archive(folder) as fd:
+                    for entry in os.scandir(fd) if fd is not None else ():
+                        if entry.is_file(follow_symlinks=False) and (
+                                _mentions(os.fsencode(entry.name), number) or _file_mentions(fd, entry.name, bsn)):
+                            at = datetime.fromtimestamp(entry.stat(follow_symlinks=False).st_mtime)
+                            held.append(Held("archive", 0, partner, at, "file", f"a file in {folder}"))
             except OSError as e:
                 held.append(Held("archive", 0, partner, None, "unread", f"{folder}: {e.strerror}"))
-                continue
-            try:
-                for entry in os.scandir(fd):
-                    if entry.is_file(follow_symlinks=False) and (
-                            _mentions(os.fsencode(entry.name), number) or _file_mentions(fd, entry.name, bsn)):
-                        at = datetime.fromtimestamp(entry.stat(follow_symlinks=False).st_mtime)
-                        held.append(Held("archive", 0, partner, at, "file", f"a file in {folder}"))
-            finally:
-                os.close(fd)
     return held
 
 
