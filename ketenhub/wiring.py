@@ -50,7 +50,8 @@ def ready_files(hub: Hub, partner: Partner, embedded: bool = True) -> list[str]:
 
 def archives(hub: Hub, embedded: bool = True) -> dict[str, list[Path]]:
     """Per partner that receives from a local drop folder, where a file goes once taken (its
-    adapter's ``done``, and ``rejected``): for retention (store.retention.run) to empty."""
+    adapter's ``done``, and ``rejected``): for retention (store.retention.run) to empty, and for
+    the privacy report to search."""
     found = {}
     for p in hub.registry.partners.values():
         r = p.receive

@@ -323,12 +323,8 @@ def _mentioning(conn: Connection, folder: Path, bsn: str, known: set[int]) -> se
         if payload_id not in known:
             files.setdefault(digest, []).append(payload_id)
     for digest, ids in files.items():
-        try:
-            with open(kept.file(folder, digest), "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                if _mentions_as_sent(data, bsn):
-                    found.update(ids)
-        except (FileNotFoundError, ValueError):  # deleted by retention, or empty
-            pass
+        if _file_mentions(kept.file(folder, digest), bsn):
+            found.update(ids)
     return found
 
 
@@ -344,7 +340,7 @@ def _archived_mentioning(archives: dict[str, list[Path]], bsn: str) -> list[Held
                 with _archive(folder) as fd:
                     for entry in os.scandir(fd) if fd is not None else ():
                         if entry.is_file(follow_symlinks=False) and (
-                                _mentions(os.fsencode(entry.name), number) or _file_mentions(fd, entry.name, bsn)):
+                                _mentions(os.fsencode(entry.name), number) or _file_mentions(entry.name, bsn, fd)):
                             at = datetime.fromtimestamp(entry.stat(follow_symlinks=False).st_mtime)
                             held.append(Held("archive", 0, partner, at, "file", f"a file in {folder}"))
             except OSError as e:
@@ -352,10 +348,12 @@ def _archived_mentioning(archives: dict[str, list[Path]], bsn: str) -> list[Held
     return held
 
 
-def _file_mentions(dir_fd: int, name: str, bsn: str) -> bool:
+def _file_mentions(path: Path | str, bsn: str, dir_fd: int | None = None) -> bool:
+    """Whether the file at ``path`` (within ``dir_fd``, if given; a link not followed) holds this
+    BSN as sent (``_mentions_as_sent``), read once. A file gone meanwhile holds nothing."""
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    except OSError:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except FileNotFoundError:  # deleted by retention meanwhile
         return False
     try:
         with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as data:
