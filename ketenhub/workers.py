@@ -309,8 +309,15 @@ def _serve(requests: Connection, results: Connection) -> None:
     from ketenhub.hub import Hub
 
     settings, partner = requests.recv()
-    hub = Hub(settings)
-    processor = EventProcessor(hub, hub.registry.partner(partner))
+    try:
+        hub = Hub(settings)
+        processor = EventProcessor(hub, hub.registry.partner(partner))
+    except Exception as e:  # a missing key or mapping: told to the parent in words, as no event was read yet
+        with contextlib.suppress(EOFError, OSError):  # OSError: the parent has gone on already
+            results.send_bytes(pickle.dumps((False, f"{type(e).__name__}: {e}"), pickle.HIGHEST_PROTOCOL))
+            while True:  # until the parent, told, closes the pipe: its regions are not left to block it
+                requests.recv_bytes()
+        return
     # What is alive now (modules, compiled schemas and mappings) stays alive: the garbage
     # collector need not walk it again each time it runs while regions pass.
     gc.freeze()

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -197,3 +198,17 @@ def test_workers_run_this_ketenhub_whatever_the_working_directory(hub, tmp_path,
     with Workers(hub.settings, "om", 2) as pool:
         ((accepted, rejected),) = list(pool.map(iter([region(1)])))
     assert [bericht_id for bericht_id, *_ in accepted] == ["OM-T-0000001"] and rejected == []
+
+
+def test_a_worker_that_cannot_start_says_why(hub, tmp_path):
+    """A spawned worker sets itself up alone: what stops it (here a mapping missing) reaches the
+    parent in words, not as a worker that ended."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for part in ("adapters", "schemas"):
+        (project / part).symlink_to(hub.settings.project / part)
+    (project / "mappings").mkdir()
+    with Workers(replace(hub.settings, project=project), "om", 2) as pool:
+        with pytest.raises(WorkerFailed, match=r"failed: FileNotFoundError: mapping .*om.* does not exist"):
+            list(pool.map(iter([region(n) for n in range(1, 40)])))
+    assert all(p.returncode == 0 for p in pool.processes)
