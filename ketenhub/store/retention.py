@@ -12,6 +12,7 @@ import hmac
 import logging
 import mmap
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -291,7 +292,8 @@ def _mentions(data, number: bytes, encoding: str = "utf-8") -> bool:
     """Whether ``data`` (bytes, or a mapped file) holds ``number`` (in ``encoding``) with no digit
     either side: as an element's value, an attribute's, a JSON string or number, or within a text.
     Where a character is several bytes, only where one starts: elsewhere the bytes are parts of
-    two characters (the digits of another number, in the other byte order, say)."""
+    two characters (the digits of another number, in the other byte order, say). In UTF-8 also
+    with digits written as XML character references or JSON escapes (``_written``)."""
     digits, width = _DIGITS[encoding], len(_DIGITS[encoding][0])
     at = data.find(number)
     while at >= 0:
@@ -299,10 +301,25 @@ def _mentions(data, number: bytes, encoding: str = "utf-8") -> bool:
                 and data[at + len(number):at + len(number) + width] not in digits:
             return True
         at = data.find(number, at + 1)
-    return False
+    return encoding == "utf-8" and any(data.find(mark) >= 0 for mark in _ESCAPES) and _written(data, number)
 
 
 _DIGITS = {encoding: [str(d).encode(encoding) for d in range(10)] for encoding in _SENT_ENCODINGS}
+
+# A digit as a partner may write it where its parser reads the digit: itself, an XML character
+# reference (&#49; &#x31;) or a JSON escape (\u0031).
+_ESCAPES = (b"&#", b"\\u003")
+_DIGIT = rb"(?:[0-9]|&#0*(?:4[89]|5[0-7]);|&#[xX]0*3[0-9];|\\u003[0-9])"
+_DIGIT_AFTER, _DIGIT_BEFORE = re.compile(_DIGIT), re.compile(_DIGIT + rb"\Z")
+
+
+def _written(data, number: bytes) -> bool:
+    """``_mentions`` where some of the number's digits are escaped. A digit before it is looked
+    for in the 32 bytes before: a longer reference (leading zeros) counts as none, which
+    reports more, never less."""
+    forms = re.compile(b"".join(rb"(?:%c|&#0*%d;|&#[xX]0*3%c;|\\u003%c)" % (c, c, c, c) for c in number))
+    return any(not _DIGIT_BEFORE.search(data, max(0, m.start() - 32), m.start())
+               and not _DIGIT_AFTER.match(data, m.end()) for m in forms.finditer(data))
 
 
 def _mentions_as_sent(data, bsn: str) -> bool:
@@ -314,7 +331,8 @@ def _mentioning(conn: Connection, folder: Path, bsn: str, known: set[int]) -> se
     hold its digits at all found by the database), or as files, each file read once."""
     found = set()
     for payload_id, content in conn.execute(select(kept_payload.c.payload_id, kept_payload.c.content).where(
-            or_(*[_contains(conn, kept_payload.c.content, bsn.encode(e)) for e in _SENT_ENCODINGS]))):
+            or_(*[_contains(conn, kept_payload.c.content, bsn.encode(e)) for e in _SENT_ENCODINGS],
+                *[_contains(conn, kept_payload.c.content, mark) for mark in _ESCAPES]))):
         if payload_id not in known and _mentions_as_sent(bytes(content), bsn):
             found.add(payload_id)
     files: dict[str, list[int]] = {}
@@ -393,7 +411,8 @@ def privacy_report(hub, bsn: str, actor: str, archives: dict[str, list[Path]] | 
         items = [q for q in conn.execute(select(quarantine.c.id, quarantine.c.partner, quarantine.c.created_at,
                                                 quarantine.c.state, quarantine.c.payload_id, quarantine.c.bericht_id,
                                                 quarantine.c.raw)
-                                         .where(_contains(conn, quarantine.c.raw, number))
+                                         .where(or_(*[_contains(conn, quarantine.c.raw, needle)
+                                                      for needle in (number, *_ESCAPES)]))
                                          .order_by(quarantine.c.id))
                  if _mentions(bytes(q.raw), number)]
         held += [Held("quarantine", q.id, q.partner, q.created_at, q.state,

@@ -264,6 +264,41 @@ def test_privacy_report_finds_a_bsn_in_a_payload_kept_as_sent_in_another_encodin
         assert retention.privacy_report(hub, within_a_longer_number, "tester")[1] == []
 
 
+@pytest.mark.parametrize("written, held", [
+    (b"<Bsn>&#55;39137001</Bsn>", True),
+    (b"<Bsn>&#x37;&#X33;9137&#0048;01</Bsn>", True),
+    (b'{"bsn": "\\u0037391370\\u00301"}', True),
+    (b"1&#55;39137001", False),  # within a longer number
+    (b"&#49;&#55;39137001", False),
+    (b"&#55;391370011", False),
+    (b"&#55;39137001\\u0030", False),
+    (b"&#55;39137002", False),
+])
+def test_a_bsn_is_found_with_its_digits_escaped_as_a_parser_reads_them(written, held):
+    assert retention._mentions(written, b"739137001") is held
+
+
+def test_privacy_report_finds_a_bsn_written_as_character_references(hub, sample, tmp_path):
+    """A parser reads &#55; as 7: a quarantined event and a refused payload that write the BSN
+    so hold it as much as those that write it plainly."""
+    batch = tmp_path / "OM_ZAAKGEBEURTENISSEN_20261122_001.xml"
+    batch.write_bytes(om_batch([om_event(1), om_event(2, bsn="12", victim_bsn="&#x37;3913700&#49;")]))
+    ingest(hub, "om", batch)
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    text = sample("cvom/beroep-ontvangen.xml").read_text()
+    (drop / "a.xml").write_text(text.replace("<BerichtId>", "<BerichtId>bezwaar van &#50;71828182: ", 1) + "<")
+    partner = hub.registry.partner("cvom")
+    ingest_source(hub, partner, DropFolder(drop, partner.receive))
+    with hub.engine.connect() as conn:
+        ids = dict(conn.execute(select(payload.c.partner, payload.c.id)).all())
+        (quarantined,) = conn.execute(select(quarantine.c.id).where(quarantine.c.bericht_id == "OM-T-0000002")).scalars()
+    assert [(h.kind, h.id) for h in retention.privacy_report(hub, "739137001", "tester")[1]] == \
+        [("quarantine", quarantined), ("payload", ids["om"])]
+    assert [(h.kind, h.id) for h in retention.privacy_report(hub, "271828182", "tester")[1]] == \
+        [("payload", ids["cvom"])]
+
+
 def test_privacy_report_finds_a_bsn_in_a_drop_folders_archives_by_name_or_bytes(hub, sample, capsys):
     """A drop folder moves what it took to processed/ and what it refused to rejected/: a file
     refused for its name has no payload row at all. The report finds such files by their name
