@@ -55,6 +55,8 @@ def kinds(text: str | None) -> tuple[str, ...]:
     for k in chosen:
         kind_condition(k)
     return chosen
+
+
 # What a masked document still shows: identifiers of the case and the message, codes, dates and
 # amounts. Everything else is masked, so a field added to a contract is hidden until it is added
 # here. The Ketenreferentie is a keyed hash (see xml.xslt), not reversible without the key.
