@@ -199,9 +199,10 @@ def cmd_deliveries(hub: Hub, args) -> int:
         total = ops.count_deliveries(hub, f)
         rows = ops.list_deliveries(hub, f, args.limit, personal_data=args.personal_data, offset=args.offset,
                                    sort=args.sort, descending=args.desc)
+        width = _width(r["partner"] for r in rows)
         for r in rows:
             nxt = f" next={_when(r['next_attempt_at'])}" if r["state"] == "pending" else ""
-            print(f"{r['id']:>7} {r['destination']:5} {r['partner']:8} {r['bericht_id']:30} {r['kind']:8} "
+            print(f"{r['id']:>7} {r['destination']:5} {r['partner']:{width}} {r['bericht_id']:30} {r['kind']:8} "
                   f"attempts={r['attempts']:<3} changed={_when(r['updated_at'])}{nxt}  {(r['last_error'] or '')[:100]}")
         print(f"{len(rows)} of {total} matching shown (from {args.offset + 1 if rows else 0}); in trouble: "
               + ", ".join(f"{k} {n}" for k, n in counts.items()) + f"; times in {AMSTERDAM.key}")
@@ -244,8 +245,9 @@ def cmd_quarantine(hub: Hub, args) -> int:
     if args.action == "list":
         f = ops.QuarantineFilter(partner=args.partner, reason=args.reason_text)
         rows = ops.list_quarantine(hub, f, limit=args.limit, offset=args.offset)
+        width = _width(r["partner"] for r in rows)
         for r in rows:
-            print(f"{r['id']:>7} {_when(r['created_at'])} {r['partner']:8} {r['bericht_id'] or '(payload)':30} "
+            print(f"{r['id']:>7} {_when(r['created_at'])} {r['partner']:{width}} {r['bericht_id'] or '(payload)':30} "
                   + (f"event from line {r['line']}" if r["line"] else ""))  # its reason names the element's own line
             print("\n".join(f"        {line}" for line in r["reason"].splitlines()))
         print(f"{len(rows)} of {ops.count_quarantine(hub, f)} open items shown; times in {AMSTERDAM.key}")
@@ -344,10 +346,16 @@ def cmd_privacy(hub: Hub, args) -> int:
     bsn = sys.stdin.readline().strip() if args.bsn == "-" else args.bsn  # "-": kept out of shell history
     marker, held = privacy_report(hub, bsn, getpass.getuser()[:64], archives=wiring.archives(hub))
     print(f"privacy report for BSN pseudonym {marker}: {len(held)} items (this request is in the audit trail)")
+    width = _width(h.who for h in held)
     for h in held:
         at = h.at.strftime("%Y-%m-%d %H:%M") if h.at else "-"
-        print(f"  {h.kind:<10} {h.id:>8}  {h.who:<8}  {at}  {h.state:<10}  {h.note}".rstrip())
+        print(f"  {h.kind:<10} {h.id:>8}  {h.who:<{width}}  {at}  {h.state:<10}  {h.note}".rstrip())
     return 0
+
+
+def _width(names) -> int:
+    """A column of partner or destination names as wide as the longest (schadefonds: 11), at least 8."""
+    return max([8, *(len(n) for n in names)])
 
 
 def cmd_adapter(hub: Hub, args) -> int:

@@ -92,7 +92,8 @@ def check_sent(dest: Destination, delivered: int, retry: int, failed: int, dead:
     """A run that sent something and got none of it through: the destination refuses or is down."""
     if (retry or failed or dead) and not delivered:
         return (f"none of the {retry + failed + dead} deliveries this run sent to {dest.name} got through "
-                f"({retry} to retry, {failed} failed, {dead} dead after {attempts(dest.max_attempts)}): "
+                f"({retry} to retry, {failed} failed, {dead} dead"
+                + (f", after the {attempts(dest.max_attempts)} allowed" if dead else "") + "): "
                 "see the send task's log for why")
     return None
 

@@ -214,6 +214,13 @@ def test_a_file_of_rejected_events_reads_as_rejected_and_its_quarantine_says_whe
     assert re.search(r"cvom +rejected \(each of its events was\) +1\n", payloads) and "accepted" not in payloads
     listed = run("quarantine", "list").stdout
     assert "event from line 2" in listed and "line 7, element /BeroepGebeurtenis/Indiener/Bsn" in listed
+    # A longer partner name keeps the columns in line.
+    name = "SCHADEFONDS_AANVRAGEN_20270315_001.xml"
+    (tmp_path / name).write_text((DATA / "schadefonds" / name).read_text().replace("628194821", "628194822"))
+    assert run("ingest", "--partner", "schadefonds", tmp_path / name).returncode == 1
+    rows = [line for line in run("quarantine", "list").stdout.splitlines() if re.match(r" *\d+ \d{4}-", line)]
+    assert sorted(r.split()[4] for r in rows) == ["cvom", "schadefonds"]  # id, date, time, zone, partner
+    assert len({r.index(r.split()[5]) for r in rows}) == 1, rows  # and their BerichtIds in one column
     # Re-processed by a filter, not by IDs: a filter that selects it, one that does not, none at all.
     chosen = run("quarantine", "reprocess", "--partner", "cvom", "--reason-text", "elfproef", "--reason", "r", "--dry-run")
     assert chosen.stdout.startswith("1 open items would be re-processed"), chosen.stdout + chosen.stderr

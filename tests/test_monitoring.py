@@ -20,7 +20,7 @@ def test_backlog_above_the_threshold_is_an_alert(hub, sample):
     assert (report.dead, report.failed, report.retry) == (5, 0, 0)
     assert check_sent(cjib, report.delivered, report.retry, report.failed, report.dead).startswith(
         "none of the 5 deliveries this run sent to Centraal Justitieel Incassobureau got through (0 to retry, "
-        "0 failed, 5 dead after 1 attempt)")
+        "0 failed, 5 dead, after the 1 attempt allowed)")
     message = check_backlog(hub, cjib)
     assert message.startswith("5 deliveries to Centraal Justitieel Incassobureau are failed or dead (alert above 4)")
     assert check_backlog(hub, dataclasses.replace(cjib, alert_above=5)) is None

@@ -229,6 +229,7 @@ def deliver_dag(d: Destination):
                 problems.append(check(hub, dest))
             problem = "; ".join(filter(None, problems))
             if problem:
+                log.error("%s", problem)  # a line of its own in the task's log, not only in the exception's detail
                 raise AirflowFailException(problem)
 
         # Claims skip what another sender holds (SKIP LOCKED), so senders share a destination's work.
@@ -272,6 +273,7 @@ def deadline_dag(p: Partner):
                 return
             problem = check(hub, hub.registry.partner(p.partner), deadline, since)
             if problem:
+                log.error("%s", problem)  # a line of its own in the task's log, not only in the exception's detail
                 raise AirflowFailException(problem)
 
         check_arrival()
