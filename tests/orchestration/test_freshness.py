@@ -2,11 +2,13 @@
 the asset its receiving run updated, not through the delivery DAG's cron; a poll that found
 nothing wakes no delivery DAG."""
 import json
+import shutil
 import time
 
 import pytest
 from sqlalchemy import select
 
+from ketenhub.settings import PROJECT_DIR
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.simulators.politie import PolitieSimulator
 from ketenhub.store.tables import delivery
@@ -32,9 +34,20 @@ def until(condition, what: str, tries: int = 300):
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_melding_reaches_the_portal_on_the_asset_not_the_cron(hub, tmp_path):
+    # The delivery DAG's own cron (every ten minutes) could fire between the receiving and the
+    # asset's run and deliver first; here it fires on New Year's night only.
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT_DIR / "adapters", project / "adapters")
+    for folder in ("schemas", "mappings"):
+        (project / folder).symlink_to(PROJECT_DIR / folder)
+    kbsp = project / "adapters" / "kbsp.yaml"
+    definition = kbsp.read_text()
+    assert 'schedule: "*/10 * * * *"' in definition
+    kbsp.write_text(definition.replace('schedule: "*/10 * * * *"', 'schedule: "0 0 1 1 *"', 1))
     politie, portal = PolitieSimulator(seed=7).start(), KbspSimulator(store=tmp_path / "portal").start()
     server = AirflowServer(tmp_path / "airflow", {
         "KETENHUB_HOME": str(hub.settings.home), "KETENHUB_DATABASE_URL": hub.settings.database_url,
+        "KETENHUB_PROJECT": str(project),
         "AIRFLOW_CONN_KETENHUB_POLITIE": json.dumps(politie.connection()),
         **{f"AIRFLOW_CONN_KETENHUB_{name.upper()}": json.dumps(c) for name, c in portal.connections().items()}},
         components=("api-server", "scheduler", "dag-processor"))
