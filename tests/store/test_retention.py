@@ -292,7 +292,7 @@ def test_privacy_report_finds_a_bsn_written_as_character_references(hub, sample,
     ingest_source(hub, partner, DropFolder(drop, partner.receive))
     with hub.engine.connect() as conn:
         ids = dict(conn.execute(select(payload.c.partner, payload.c.id)).all())
-        (quarantined,) = conn.execute(select(quarantine.c.id).where(quarantine.c.bericht_id == "OM-T-0000002")).scalars()
+        (quarantined,) = conn.scalars(select(quarantine.c.id).where(quarantine.c.bericht_id == "OM-T-0000002"))
     assert [(h.kind, h.id) for h in retention.privacy_report(hub, "739137001", "tester")[1]] == \
         [("quarantine", quarantined), ("payload", ids["om"])]
     assert [(h.kind, h.id) for h in retention.privacy_report(hub, "271828182", "tester")[1]] == \
