@@ -22,6 +22,7 @@ import os
 import re
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import NoReturn
 
 import pendulum
 from airflow.sdk import (Asset, AssetAlias, AssetOrTimeSchedule, CronTriggerTimetable, DeltaTriggerTimetable, dag,
@@ -78,6 +79,13 @@ def _dag(dag_id: str, schedule, tags: list[str], doc: str):
                default_args=TASK_DEFAULTS, doc_md=doc)
 
 
+def _fail(problem: str) -> NoReturn:
+    """The task fails for good (no retry), its reason also a line of its own in the task's log:
+    not only in the exception's detail."""
+    log.error("%s", problem)
+    raise AirflowFailException(problem) from None
+
+
 @contextmanager
 def _failing_at_once():
     """What an operator must set right fails the task at once: retrying would only hide it (a
@@ -88,7 +96,7 @@ def _failing_at_once():
     try:
         yield
     except (FeedAlert, MissingConnection, CallNotMade) as e:
-        raise AirflowFailException(str(e)) from None
+        _fail(str(e))
 
 
 def _received(p: Partner, names: list[str] | None, outlet_events=None, routed_after: int | None = None) -> dict:
@@ -229,8 +237,7 @@ def deliver_dag(d: Destination):
                 problems.append(check(hub, dest))
             problem = "; ".join(filter(None, problems))
             if problem:
-                log.error("%s", problem)  # a line of its own in the task's log, not only in the exception's detail
-                raise AirflowFailException(problem)
+                _fail(problem)
 
         # Claims skip what another sender holds (SKIP LOCKED), so senders share a destination's work.
         check_backlog(send.expand(sender=list(range(d.senders))))
@@ -273,8 +280,7 @@ def deadline_dag(p: Partner):
                 return
             problem = check(hub, hub.registry.partner(p.partner), deadline, since)
             if problem:
-                log.error("%s", problem)  # a line of its own in the task's log, not only in the exception's detail
-                raise AirflowFailException(problem)
+                _fail(problem)
 
         check_arrival()
 
@@ -299,7 +305,7 @@ def audit_verify_dag():
                                      f"by ketenhub_audit_verify for {before['night']}")
             verdict = verify(Hub().engine, logged)
             if not verdict.intact:
-                raise AirflowFailException(verdict.text())
+                _fail(verdict.text())
             log.info("%s", verdict.text())  # the task log: the copy of the head no database user can change
             if logged:
                 log.info("the head logged for %s (row %d) is unchanged in it", before["night"], logged.last_id)
@@ -354,8 +360,8 @@ def _not_purged(broken: dict[str, str]) -> None:
     """Retention reads each partner's periods from its adapter: a partner whose adapter does not
     load keeps its personal data past them until it loads, and the run says so, red."""
     if broken:
-        raise AirflowFailException(f"the rest purged, but not the data of {', '.join(sorted(broken))}: its adapter "
-                                   f"does not load ({'; '.join(broken[p] for p in sorted(broken))})")
+        _fail(f"the rest purged, but not the data of {', '.join(sorted(broken))}: its adapter "
+              f"does not load ({'; '.join(broken[p] for p in sorted(broken))})")
 
 
 def health_dag():

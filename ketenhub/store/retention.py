@@ -283,6 +283,10 @@ def _contains(conn: Connection, column, needle: bytes):
     return func.instr(column, literal(needle)) > 0
 
 
+def _contains_any(conn: Connection, column, needles: list[bytes]):
+    return or_(*[_contains(conn, column, needle) for needle in needles])
+
+
 # A payload the hub refused for its encoding is kept as sent: its digits may be two or four bytes
 # each, or EBCDIC's. What the hub writes itself, and what it took in, is UTF-8.
 _SENT_ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp500")
@@ -331,8 +335,7 @@ def _mentioning(conn: Connection, folder: Path, bsn: str, known: set[int]) -> se
     hold its digits at all found by the database), or as files, each file read once."""
     found = set()
     for payload_id, content in conn.execute(select(kept_payload.c.payload_id, kept_payload.c.content).where(
-            or_(*[_contains(conn, kept_payload.c.content, bsn.encode(e)) for e in _SENT_ENCODINGS],
-                *[_contains(conn, kept_payload.c.content, mark) for mark in _ESCAPES]))):
+            _contains_any(conn, kept_payload.c.content, [bsn.encode(e) for e in _SENT_ENCODINGS] + [*_ESCAPES]))):
         if payload_id not in known and _mentions_as_sent(bytes(content), bsn):
             found.add(payload_id)
     files: dict[str, list[int]] = {}
@@ -411,8 +414,7 @@ def privacy_report(hub, bsn: str, actor: str, archives: dict[str, list[Path]] | 
         items = [q for q in conn.execute(select(quarantine.c.id, quarantine.c.partner, quarantine.c.created_at,
                                                 quarantine.c.state, quarantine.c.payload_id, quarantine.c.bericht_id,
                                                 quarantine.c.raw)
-                                         .where(or_(*[_contains(conn, quarantine.c.raw, needle)
-                                                      for needle in (number, *_ESCAPES)]))
+                                         .where(_contains_any(conn, quarantine.c.raw, [number, *_ESCAPES]))
                                          .order_by(quarantine.c.id))
                  if _mentions(bytes(q.raw), number)]
         held += [Held("quarantine", q.id, q.partner, q.created_at, q.state,

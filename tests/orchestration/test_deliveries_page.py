@@ -19,17 +19,14 @@ from ketenhub.wiring import deliver
 from tests.conftest import ingest
 from tests.support.airflow_server import AirflowServer
 from tests.support.factories import Unreachable, om_batch, om_event, write_with_marker
+from tests.support.project import adapters_of_its_own
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The server and the hub it reads, with a project of its own so a test may add an adapter."""
     base = tmp_path_factory.mktemp("pages")
-    project = base / "project"
-    project.mkdir()
-    shutil.copytree(PROJECT_DIR / "adapters", project / "adapters")
-    for folder in ("schemas", "mappings"):
-        (project / folder).symlink_to(PROJECT_DIR / folder)
+    project = adapters_of_its_own(base / "project")
     env = {"KETENHUB_HOME": str(base / "home"), "KETENHUB_DATABASE_URL": f"sqlite:///{base / 'hub.db'}",
            "KETENHUB_PROJECT": str(project)}
     with pytest.MonkeyPatch.context() as mp:

@@ -2,17 +2,16 @@
 the asset its receiving run updated, not through the delivery DAG's cron; a poll that found
 nothing wakes no delivery DAG."""
 import json
-import shutil
 import time
 
 import pytest
 from sqlalchemy import select
 
-from ketenhub.settings import PROJECT_DIR
 from ketenhub.simulators.kbsp import KbspSimulator
 from ketenhub.simulators.politie import PolitieSimulator
 from ketenhub.store.tables import delivery
 from tests.support.airflow_server import AirflowServer
+from tests.support.project import adapters_of_its_own
 
 RECEIVE, DELIVER = "ketenhub_receive_politie", "ketenhub_deliver_kbsp"
 
@@ -36,10 +35,7 @@ def until(condition, what: str, tries: int = 300):
 def test_a_melding_reaches_the_portal_on_the_asset_not_the_cron(hub, tmp_path):
     # The delivery DAG's own cron (every ten minutes) could fire between the receiving and the
     # asset's run and deliver first; here it fires on New Year's night only.
-    project = tmp_path / "project"
-    shutil.copytree(PROJECT_DIR / "adapters", project / "adapters")
-    for folder in ("schemas", "mappings"):
-        (project / folder).symlink_to(PROJECT_DIR / folder)
+    project = adapters_of_its_own(tmp_path / "project")
     kbsp = project / "adapters" / "kbsp.yaml"
     definition = kbsp.read_text()
     assert 'schedule: "*/10 * * * *"' in definition

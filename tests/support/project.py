@@ -22,6 +22,14 @@ def copy_project(to: Path) -> Path:
     return to
 
 
+def adapters_of_its_own(to: Path) -> Path:
+    """A project whose adapters are a copy, for a test to change; schemas and mappings the checkout's."""
+    shutil.copytree(ROOT / "adapters", to / "adapters")
+    for folder in ("schemas", "mappings"):
+        (to / folder).symlink_to(ROOT / folder)
+    return to
+
+
 def project_settings(project: Path, home: Path) -> settings.Settings:
     return replace(settings.load(), project=project, home=home)
 
